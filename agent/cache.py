@@ -1,0 +1,106 @@
+"""The answer cache: raw reply bytes keyed by question, with honest TTLs.
+
+- Positive answers live for their smallest record TTL, clamped to [min_ttl, max_ttl].
+- Negative answers (NXDOMAIN, NODATA) live for the SOA's negative TTL (RFC 2308), clamped
+  to negative_max_ttl; without an SOA they are not cached.
+- Expired answers are kept a while longer so they can be served stale, with a short TTL,
+  when every upstream has failed (RFC 8767).
+- A hit patches TTLs down by the answer's age; the patched bytes are memoised per second, so
+  most hits cost a dict lookup and a slice.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from agent import wire
+
+
+@dataclass(slots=True)
+class Entry:
+    reply: bytes
+    question_end: int
+    offsets: tuple[int, ...]
+    ttls: tuple[int, ...]
+    stored: float
+    expires: float
+    served_age: int = -1
+    served: bytes = b""
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        size: int = 10_000,
+        min_ttl: int = 0,
+        max_ttl: int = 86_400,
+        negative_max_ttl: int = 3_600,
+        stale_ttl: int = 30,
+        stale_max_age: int = 86_400,
+    ) -> None:
+        self.size = max(1, size)
+        self.min_ttl, self.max_ttl = min_ttl, max_ttl
+        self.negative_max_ttl = negative_max_ttl
+        self.stale_ttl, self.stale_max_age = stale_ttl, stale_max_age
+        self._entries: OrderedDict[bytes, Entry] = OrderedDict()
+        self.hits = self.misses = self.stale_served = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: bytes, now: float) -> Entry | None:
+        """A fresh entry with `served` holding the reply with TTLs aged; None on a miss."""
+        entry = self._entries.get(key)
+        if entry is None or now >= entry.expires:
+            self.misses += 1
+            return None
+        self.hits += 1
+        age = int(now - entry.stored)
+        if age != entry.served_age:
+            aged = tuple(max(0, t - age) for t in entry.ttls)
+            entry.served = wire.with_ttls(entry.reply, entry.offsets, aged)
+            entry.served_age = age
+        self._entries.move_to_end(key)
+        return entry
+
+    def get_stale(self, key: bytes, now: float) -> bytes | None:
+        """An expired answer still worth serving when upstreams are down, with a short TTL."""
+        entry = self._entries.get(key)
+        if entry is None or now > entry.expires + self.stale_max_age:
+            return None
+        self.stale_served += 1
+        ttls = tuple(min(t, self.stale_ttl) for t in entry.ttls)
+        return wire.with_ttls(entry.reply, entry.offsets, ttls)
+
+    def put(self, key: bytes, reply: bytes, now: float) -> bool:
+        """Store a reply if it may be cached; returns whether it was."""
+        try:
+            info = wire.inspect_reply(reply)
+        except wire.WireError:
+            return False
+        ttl = self._ttl_for(reply, info)
+        if ttl is None:
+            return False
+        ttls = tuple(min(max(t, self.min_ttl), self.max_ttl) for t in wire.read_ttls(reply, info.ttl_offsets))
+        entry = Entry(reply, info.question_end, info.ttl_offsets, ttls, now, now + ttl)
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return True
+
+    def _ttl_for(self, reply: bytes, info: wire.ReplyInfo) -> int | None:
+        if info.truncated:
+            return None
+        answers = int.from_bytes(reply[6:8], "big")
+        if info.rcode == wire.NXDOMAIN or (info.rcode == wire.NOERROR and answers == 0):
+            if info.soa_min is None:
+                return None
+            return min(info.soa_min, self.negative_max_ttl)
+        if info.rcode != wire.NOERROR or info.min_ttl is None:
+            return None
+        return min(max(info.min_ttl, self.min_ttl), self.max_ttl)
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -1,0 +1,69 @@
+"""The `houserules` command line: `houserules [--config FILE] COMMAND ...`.
+
+Each area registers its commands from a module in `agent/commands/`. A handler takes the loaded
+config and the parsed arguments and returns an exit code; it raises `CliError` for a mistake the
+user can fix, which prints as one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from agent import config as config_mod
+
+COMMAND_MODULES = ("core", "household", "prompts")
+
+
+class CliError(Exception):
+    """A mistake in what the user asked for; printed as one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="houserules",
+        description="HouseRules: a home parental-control box. Everything stays on the box.",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file (default: ./config.toml, then /etc/houserules/config.toml)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"agent.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"agent.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        cfg = config_mod.load(config_mod.find_config(args.config))
+        return int(args.func(cfg, args) or 0)
+    except config_mod.ConfigError as exc:
+        print(f"houserules: bad config: {exc}", file=sys.stderr)
+        return 2
+    except CliError as exc:
+        print(f"houserules: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

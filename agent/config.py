@@ -1,0 +1,374 @@
+"""Typed configuration: one frozen section per concern, defaults in one place.
+
+The file is TOML (`config.example.toml` documents every key). Relative paths in the file are
+relative to the folder that holds the file; with no file, to the current folder. Any mistake
+raises `ConfigError`, whose message names the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATHS = (Path("config.toml"), Path("/etc/houserules/config.toml"))
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SHIPPED_LISTS = PROJECT_DIR / "blocklists"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(Exception):
+    """A configuration mistake, with the file and key it was found at."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source, self.key, self.problem = source, key, problem
+        super().__init__(f"{source}: [{key}] {problem}" if key else f"{source}: {problem}")
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    listen: tuple[HostPort, ...] = (HostPort("127.0.0.1", 5353),)
+    allow_networks: tuple[IPNetwork, ...] = tuple(
+        ipaddress.ip_network(n)
+        for n in (
+            "127.0.0.0/8",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "169.254.0.0/16",
+            "fc00::/7",
+            "fe80::/10",
+            "::1/128",
+        )
+    )
+    block_mode: str = "nxdomain"
+    block_ttl: int = 10
+    cache_size: int = 10_000
+    cache_min_ttl: int = 0
+    cache_max_ttl: int = 86_400
+    negative_max_ttl: int = 3_600
+    stale_ttl: int = 30
+    stale_max_age: int = 86_400
+    upstream_timeout: float = 1.5
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    servers: tuple[HostPort, ...] = (HostPort("9.9.9.9", 53), HostPort("1.1.1.1", 53))
+    dead_for: float = 30.0
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str = "sqlite:///data/houserules.db"
+    retention_days: int = 30
+    history_days: int = 365
+    log_queue_size: int = 100_000
+
+
+@dataclass(frozen=True)
+class BlocklistSource:
+    name: str
+    category: str
+    path: Path | None = None
+    url: str | None = None
+    format: str | None = None
+
+    @property
+    def location(self) -> str:
+        return self.url or str(self.path)
+
+
+@dataclass(frozen=True)
+class BlocklistsConfig:
+    sources: tuple[BlocklistSource, ...] = (
+        BlocklistSource(name="bypass", category="bypass", path=SHIPPED_LISTS / "bypass.txt"),
+    )
+    refresh_hours: float = 24.0
+    compiled_dir: Path = Path("data/index")
+    max_junk_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    listen: HostPort = HostPort("127.0.0.1", 8080)
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    always_block: tuple[str, ...] = ("malware",)
+    unassigned: str = "youngest"
+    under_18_block: tuple[str, ...] = (
+        "adult",
+        "gambling",
+        "dating",
+        "random-video-chat",
+        "anonymous",
+    )
+    timezone: str = "Europe/London"
+    neighbour_refresh_seconds: float = 10.0
+    household_poll_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class Config:
+    dns: DnsConfig = field(default_factory=DnsConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    blocklists: BlocklistsConfig = field(default_factory=BlocklistsConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
+    base_dir: Path = Path(".")
+    source: str = "built-in defaults"
+
+    def resolve(self, path: Path | str) -> Path:
+        """A path from the config, made absolute against the config file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def database_path(self) -> Path | None:
+        """The SQLite file behind `store.url`, or None for another database."""
+        prefix = "sqlite:///"
+        if not self.store.url.startswith(prefix):
+            return None
+        return self.resolve(self.store.url[len(prefix) :])
+
+    @property
+    def database_url(self) -> str:
+        db = self.database_path
+        return f"sqlite:///{db}" if db is not None else self.store.url
+
+
+def find_config(explicit: str | Path | None) -> Path | None:
+    """The file to load: the one named, else the first default that exists, else None."""
+    if explicit is not None:
+        return Path(explicit)
+    return next((p for p in DEFAULT_PATHS if p.exists()), None)
+
+
+def load(path: str | Path | None) -> Config:
+    """Load and validate a config file; None means the built-in defaults."""
+    if path is None:
+        return Config(base_dir=Path.cwd())
+    path = Path(path)
+    src = str(path)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(src, "", "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(src, "", f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(src, "", f"cannot be read: {exc.strerror}") from None
+    return parse(raw, src, path.resolve().parent)
+
+
+def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
+    p = _Parser(source)
+    p.only(raw, "", {"dns", "upstream", "store", "blocklists", "dashboard", "rules"})
+    return Config(
+        dns=p.dns(raw.get("dns", {})),
+        upstream=p.upstream(raw.get("upstream", {})),
+        store=p.store(raw.get("store", {})),
+        blocklists=p.blocklists(raw.get("blocklists", {})),
+        dashboard=p.dashboard(raw.get("dashboard", {})),
+        rules=p.rules(raw.get("rules", {})),
+        base_dir=base_dir,
+        source=source,
+    )
+
+
+class _Parser:
+    """Turns raw TOML tables into sections; every error names the key's dotted path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.source, key, problem)
+
+    def only(self, table: Any, where: str, allowed: set[str]) -> None:
+        if not isinstance(table, dict):
+            raise self.fail(where, "must be a table")
+        for key in table:
+            if key not in allowed:
+                path = f"{where}.{key}" if where else key
+                raise self.fail(path, f"unknown key (known: {', '.join(sorted(allowed))})")
+
+    def section(self, cls: type, table: dict[str, Any], where: str, **conv: Any) -> Any:
+        names = {f.name for f in fields(cls)}
+        self.only(table, where, names)
+        defaults = cls()
+        values = {}
+        for name in names:
+            if name not in table:
+                continue
+            key = f"{where}.{name}"
+            value = table[name]
+            convert = conv.get(name)
+            if convert is not None:
+                values[name] = convert(key, value)
+            else:
+                values[name] = self.like(key, value, getattr(defaults, name))
+        return cls(**values)
+
+    def like(self, key: str, value: Any, default: Any) -> Any:
+        """Check a plain value against the type of its default."""
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise self.fail(key, f"must be true or false, not {value!r}")
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise self.fail(key, f"must be a whole number of 0 or more, not {value!r}")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise self.fail(key, f"must be a number of 0 or more, not {value!r}")
+            value = float(value)
+        elif isinstance(default, str):
+            if not isinstance(value, str) or not value:
+                raise self.fail(key, f"must be a non-empty string, not {value!r}")
+        elif isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise self.fail(key, f"must be a list of strings, not {value!r}")
+            value = tuple(value)
+        elif isinstance(default, Path):
+            if not isinstance(value, str) or not value:
+                raise self.fail(key, f"must be a path, not {value!r}")
+            value = Path(value)
+        return value
+
+    def hostport(self, key: str, value: Any, default_port: int, any_port: bool = False) -> HostPort:
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"must be an address like \"127.0.0.1:5353\", not {value!r}")
+        host, port = value, default_port
+        if value.startswith("["):
+            host, _, rest = value[1:].partition("]")
+            if rest:
+                port = self.port(key, rest.lstrip(":"), any_port)
+        elif value.count(":") == 1:
+            host, port_text = value.split(":")
+            port = self.port(key, port_text, any_port)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise self.fail(key, f"{host!r} is not an IP address") from None
+        return HostPort(host, port)
+
+    def port(self, key: str, text: str, any_port: bool = False) -> int:
+        """A port number; 0 ("any free port", for tests) only where a server listens."""
+        low = 0 if any_port else 1
+        if not text.isdigit() or not low <= int(text) < 65536:
+            raise self.fail(key, f"port {text!r} must be a number from {low} to 65535")
+        return int(text)
+
+    def hostports(self, default_port: int, any_port: bool = False) -> Any:
+        def convert(key: str, value: Any) -> tuple[HostPort, ...]:
+            if not isinstance(value, list) or not value:
+                raise self.fail(key, "must be a non-empty list of addresses")
+            return tuple(
+                self.hostport(f"{key}[{i}]", v, default_port, any_port) for i, v in enumerate(value)
+            )
+
+        return convert
+
+    def networks(self, key: str, value: Any) -> tuple[IPNetwork, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, "must be a list of networks like \"192.168.0.0/16\"")
+        out = []
+        for i, v in enumerate(value):
+            try:
+                out.append(ipaddress.ip_network(v, strict=False))
+            except (ValueError, TypeError):
+                raise self.fail(f"{key}[{i}]", f"{v!r} is not a network") from None
+        return tuple(out)
+
+    def choice(self, *options: str) -> Any:
+        def convert(key: str, value: Any) -> str:
+            if value not in options:
+                raise self.fail(key, f"must be one of {', '.join(options)}, not {value!r}")
+            return value
+
+        return convert
+
+    def dns(self, t: dict[str, Any]) -> DnsConfig:
+        cfg = self.section(
+            DnsConfig,
+            t,
+            "dns",
+            listen=self.hostports(53, any_port=True),
+            allow_networks=self.networks,
+            block_mode=self.choice("nxdomain", "null"),
+        )
+        if cfg.cache_min_ttl > cfg.cache_max_ttl:
+            raise self.fail("dns.cache_min_ttl", "must not be larger than dns.cache_max_ttl")
+        if cfg.upstream_timeout <= 0:
+            raise self.fail("dns.upstream_timeout", "must be more than 0 seconds")
+        return cfg
+
+    def upstream(self, t: dict[str, Any]) -> UpstreamConfig:
+        return self.section(UpstreamConfig, t, "upstream", servers=self.hostports(53))
+
+    def store(self, t: dict[str, Any]) -> StoreConfig:
+        cfg = self.section(StoreConfig, t, "store")
+        if "://" not in cfg.url:
+            raise self.fail("store.url", f"must be a database URL like sqlite:///data/houserules.db, not {cfg.url!r}")
+        return cfg
+
+    def blocklists(self, t: dict[str, Any]) -> BlocklistsConfig:
+        return self.section(BlocklistsConfig, t, "blocklists", sources=self.sources)
+
+    def sources(self, key: str, value: Any) -> tuple[BlocklistSource, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, "must be a list of [[blocklists.sources]] tables")
+        out: list[BlocklistSource] = []
+        for i, item in enumerate(value):
+            where = f"{key}[{i}]"
+            self.only(item, where, {"name", "category", "path", "url", "format"})
+            for required in ("name", "category"):
+                if not isinstance(item.get(required), str) or not item[required]:
+                    raise self.fail(f"{where}.{required}", "is required (a non-empty string)")
+            if ("path" in item) == ("url" in item):
+                raise self.fail(where, "needs exactly one of path = \"...\" or url = \"https://...\"")
+            url = item.get("url")
+            if url is not None and not str(url).startswith(("http://", "https://")):
+                raise self.fail(f"{where}.url", f"must start with http:// or https://, not {url!r}")
+            fmt = item.get("format")
+            if fmt is not None and fmt not in ("hosts", "domains", "adblock"):
+                raise self.fail(f"{where}.format", f"must be hosts, domains or adblock, not {fmt!r}")
+            path = item.get("path")
+            out.append(
+                BlocklistSource(
+                    name=item["name"],
+                    category=item["category"],
+                    path=Path(path) if path is not None else None,
+                    url=url,
+                    format=fmt,
+                )
+            )
+        names = [s.name for s in out]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise self.fail(key, f"source names must be unique; repeated: {', '.join(dupes)}")
+        return tuple(out)
+
+    def dashboard(self, t: dict[str, Any]) -> DashboardConfig:
+        return self.section(
+            DashboardConfig, t, "dashboard", listen=lambda k, v: self.hostport(k, v, 8080, True)
+        )
+
+    def rules(self, t: dict[str, Any]) -> RulesConfig:
+        return self.section(RulesConfig, t, "rules", unassigned=self.choice("youngest", "adult"))

@@ -1,0 +1,357 @@
+"""The DNS server: UDP and TCP front ends over one short chain of steps.
+
+    client check -> parse -> policy decision -> cache -> upstream -> log
+
+`FilterResolver.answer` runs the chain for one packet. Everything up to the cache is
+synchronous and works on raw bytes, so a cached or blocked answer goes out without an await;
+only a cache miss or a safe-search rewrite goes to the async slow path. Logging hands a tuple
+to the query-log writer, which never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import struct
+import time
+from collections.abc import Callable, Coroutine
+from datetime import datetime, tzinfo
+from typing import Any
+
+from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
+
+from agent import wire
+from agent.cache import ResponseCache
+from agent.config import Config
+from agent.decision import Action, Decision
+from agent.policy import Policy, PolicyHolder
+from agent.upstream import UpstreamFailed, UpstreamPool
+
+log = logging.getLogger(__name__)
+
+Decide = Callable[[Policy, str, str, int, datetime], Decision]
+Submit = Callable[[tuple], bool]
+Reply = bytes | None | Coroutine[Any, Any, bytes | None]
+REWRITE_TTL = 300
+
+
+class FilterResolver:
+    def __init__(
+        self,
+        cfg: Config,
+        holder: PolicyHolder,
+        decide: Decide,
+        submit: Submit | None = None,
+        tz: tzinfo | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wallclock: Callable[[], float] = time.time,
+    ) -> None:
+        self.monotonic, self.wallclock = monotonic, wallclock
+        self.cfg = cfg
+        self.dns = cfg.dns
+        self.holder = holder
+        self.decide = decide
+        self.submit = submit or (lambda entry: True)
+        self.tz = tz
+        self.cache = ResponseCache(
+            cfg.dns.cache_size,
+            cfg.dns.cache_min_ttl,
+            cfg.dns.cache_max_ttl,
+            cfg.dns.negative_max_ttl,
+            cfg.dns.stale_ttl,
+            cfg.dns.stale_max_age,
+        )
+        self.upstreams = UpstreamPool(cfg.upstream.servers, cfg.dns.upstream_timeout, cfg.upstream.dead_for)
+        self.seen: dict[str, float] = {}  # client IP -> last query time, for the device table
+        self._allowed: dict[str, bool] = {}
+        self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
+        self._now_second = -1
+        self._now: datetime = datetime.now(tz)
+        self.counters = {"queries": 0, "refused": 0, "malformed": 0, "blocked": 0, "servfail": 0}
+
+    # -- the chain -------------------------------------------------------------------------
+
+    def answer(self, data: bytes, client: str, tcp: bool = False) -> Reply:
+        """The reply to one packet: bytes now, None to stay silent, or a coroutine."""
+        self.counters["queries"] += 1
+        if not self._client_allowed(client):
+            self.counters["refused"] += 1
+            return wire.error_reply(data, wire.REFUSED)
+        try:
+            q = wire.parse_query(data)
+        except wire.WireError:
+            self.counters["malformed"] += 1
+            return wire.error_reply(data, wire.FORMERR)
+        if q.flags & 0x7800:  # opcode other than QUERY
+            return wire.error_reply(data, wire.NOTIMP)
+        if q.qtype in (wire.TYPE_AXFR, wire.TYPE_IXFR):
+            return wire.error_reply(data, wire.REFUSED)
+        ts = self.wallclock()
+        self.seen[client] = ts
+        policy = self.holder.current
+        decision = self.decide(policy, client, q.name, q.qtype, self._wall(ts))
+        if decision.action is Action.BLOCK:
+            self.counters["blocked"] += 1
+            self._log(ts, client, policy, q, decision, None, None, False)
+            return wire.block_reply(q, self.dns.block_mode, self.dns.block_ttl, decision.nxdomain)
+        key = q.key if decision.action is Action.ALLOW else q.key + b"rw:" + (decision.rewrite_to or "").encode()
+        entry = self.cache.get(key, self.monotonic())
+        if entry is not None:
+            self._log(ts, client, policy, q, decision, None, None, True)
+            return self._fit(q, _splice(q, entry.served, entry.question_end), tcp)
+        return self._slow(data, q, client, policy, decision, key, ts, tcp)
+
+    def _client_allowed(self, client: str) -> bool:
+        ok = self._allowed.get(client)
+        if ok is None:
+            try:
+                ip = ipaddress.ip_address(client.split("%")[0])
+                ok = any(ip in net for net in self.dns.allow_networks)
+            except ValueError:
+                ok = False
+            if len(self._allowed) > 65_536:  # spoofed sources must not grow this for ever
+                self._allowed.clear()
+            self._allowed[client] = ok
+        return ok
+
+    def _wall(self, ts: float) -> datetime:
+        second = int(ts)
+        if second != self._now_second:
+            self._now_second = second
+            self._now = datetime.fromtimestamp(second, self.tz)
+        return self._now
+
+    def _fit(self, q: wire.Query, reply: bytes, tcp: bool) -> bytes:
+        if not tcp and len(reply) > q.udp_size:
+            return wire.truncated_reply(q, reply)
+        return reply
+
+    def _log(
+        self,
+        ts: float,
+        client: str,
+        policy: Policy,
+        q: wire.Query,
+        d: Decision,
+        upstream: str | None,
+        latency_ms: float | None,
+        cached: bool,
+    ) -> None:
+        self.submit(
+            (
+                ts,
+                client,
+                policy.neighbours.get(client),
+                d.child,
+                q.name,
+                q.qtype_name,
+                d.action.value,
+                d.rule,
+                d.reason,
+                d.category,
+                d.app,
+                upstream,
+                latency_ms,
+                cached,
+            )
+        )
+
+    # -- the slow path: upstream, coalescing, serve-stale, rewrites --------------------------
+
+    async def _slow(
+        self,
+        data: bytes,
+        q: wire.Query,
+        client: str,
+        policy: Policy,
+        decision: Decision,
+        key: bytes,
+        ts: float,
+        tcp: bool,
+    ) -> bytes | None:
+        started = time.perf_counter()
+        upstream: str | None = None
+        try:
+            if decision.action is Action.REWRITE and decision.rewrite_to:
+                reply, upstream = await self._rewrite(q, decision.rewrite_to, key)
+            else:
+                reply, upstream = await self._fetch(key, q.key[:-2], q.upstream_packet())
+        except UpstreamFailed as exc:
+            stale = self.cache.get_stale(key, self.monotonic())
+            if stale is None:
+                self.counters["servfail"] += 1
+                log.warning("no upstream answered for %s: %s", q.name, exc)
+                reply = wire.error_reply(data, wire.SERVFAIL)
+                self._log(ts, client, policy, q, decision, None, None, False)
+                return reply
+            reply, upstream = stale, "stale"
+        latency = (time.perf_counter() - started) * 1000.0
+        self._log(ts, client, policy, q, decision, upstream, round(latency, 3), False)
+        q_end = wire.HEADER.size + len(q.question)
+        return self._fit(q, _splice(q, reply, q_end), tcp)
+
+    async def _fetch(self, key: bytes, question_key: bytes, packet: bytes) -> tuple[bytes, str]:
+        """One upstream round trip per key at a time; concurrent askers share it."""
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending), "coalesced"
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            reply, label = await self.upstreams.query(packet, question_key)
+            self.cache.put(key, reply, self.monotonic())
+            fut.set_result(reply)
+            return reply, label
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except Exception as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def _rewrite(self, q: wire.Query, target: str, key: bytes) -> tuple[bytes, str]:
+        """Safe search: the question's name answered as a CNAME to the provider's safe name,
+        followed by that name's own records from upstream."""
+        tq = DNSRecord.question(target, QTYPE.get(q.qtype, "A"))
+        tq.header.rd = 1
+        target_q = wire.parse_query(bytes(tq.pack()))
+        entry = self.cache.get(target_q.key, self.monotonic())
+        if entry is not None:
+            target_reply, label = entry.served, "cache"
+        else:
+            target_reply, label = await self._fetch(
+                target_q.key, target_q.key[:-2], target_q.upstream_packet()
+            )
+        reply = _compose_rewrite(q, target, target_reply)
+        self.cache.put(key, reply, self.monotonic())
+        return reply, label
+
+
+def _splice(q: wire.Query, reply: bytes, question_end: int) -> bytes:
+    """The stored reply with the client's ID, RD bit and exact question bytes."""
+    flags = (reply[2] & 0xFE) | ((q.flags >> 8) & 0x01)
+    return struct.pack(">HB", q.id, flags) + reply[3:12] + q.question + reply[question_end:]
+
+
+def _compose_rewrite(q: wire.Query, target: str, target_reply: bytes) -> bytes:
+    upstream = DNSRecord.parse(target_reply)
+    qname = DNSLabel(q.name)
+    reply = DNSRecord.question(q.name, QTYPE.get(q.qtype, "A")).reply()
+    reply.header.rcode = upstream.header.rcode
+    ttl = min([REWRITE_TTL] + [rr.ttl for rr in upstream.rr])
+    reply.add_answer(RR(qname, QTYPE.CNAME, ttl=ttl, rdata=CNAME(target)))
+    for rr in upstream.rr:
+        reply.add_answer(rr)
+    if q.edns:
+        reply.add_ar(EDNS0(udp_len=wire.EDNS_SIZE, flags="do" if q.do else ""))
+    return bytes(reply.pack())
+
+
+# -- the front ends --------------------------------------------------------------------------
+
+
+class UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, resolver: FilterResolver) -> None:
+        self.resolver = resolver
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        try:
+            reply = self.resolver.answer(data, addr[0])
+        except Exception:  # one bad packet must never stop the server
+            log.exception("unexpected error answering a packet from %s", addr[0])
+            reply = wire.error_reply(data, wire.SERVFAIL)
+        if reply is None:
+            return
+        if isinstance(reply, bytes):
+            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+        else:
+            asyncio.ensure_future(self._later(reply, data, addr))
+
+    async def _later(self, pending: Coroutine[Any, Any, bytes | None], data: bytes, addr: tuple) -> None:
+        try:
+            reply = await pending
+        except Exception:
+            log.exception("unexpected error resolving a query from %s", addr[0])
+            reply = wire.error_reply(data, wire.SERVFAIL)
+        if reply is not None and self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(reply, addr)
+
+
+TCP_IDLE_SECONDS = 10.0
+
+
+async def handle_tcp(resolver: FilterResolver, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    client = (writer.get_extra_info("peername") or ("",))[0]
+    try:
+        while True:
+            async with asyncio.timeout(TCP_IDLE_SECONDS):
+                size = struct.unpack(">H", await reader.readexactly(2))[0]
+                data = await reader.readexactly(size)
+            try:
+                reply = resolver.answer(data, client, tcp=True)
+                if reply is not None and not isinstance(reply, bytes):
+                    reply = await reply
+            except Exception:
+                log.exception("unexpected error answering a TCP query from %s", client)
+                reply = wire.error_reply(data, wire.SERVFAIL)
+            if reply is None:
+                break
+            writer.write(struct.pack(">H", len(reply)) + reply)
+            await writer.drain()
+    except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+class DnsServer:
+    """Owns the sockets: UDP and TCP on every configured listen address."""
+
+    def __init__(self, resolver: FilterResolver) -> None:
+        self.resolver = resolver
+        self._udp: list[asyncio.DatagramTransport] = []
+        self._tcp: list[asyncio.base_events.Server] = []
+        self.addresses: list[tuple[str, int]] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await self.resolver.upstreams.start()
+        for hp in self.resolver.cfg.dns.listen:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: UdpProtocol(self.resolver), local_addr=(hp.host, hp.port)
+            )
+            sock = transport.get_extra_info("socket")
+            _grow_buffers(sock)
+            port = sock.getsockname()[1]  # port 0 in tests: the kernel picks one
+            self._udp.append(transport)
+            server = await asyncio.start_server(
+                lambda r, w: handle_tcp(self.resolver, r, w), hp.host, port, reuse_address=True
+            )
+            self._tcp.append(server)
+            self.addresses.append((hp.host, port))
+
+    async def close(self) -> None:
+        for t in self._udp:
+            t.close()
+        for s in self._tcp:
+            s.close()
+            await s.wait_closed()
+        self.resolver.upstreams.close()
+
+
+def _grow_buffers(sock: Any) -> None:
+    import socket
+
+    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, 4 * 1024 * 1024)
+        except OSError:
+            pass

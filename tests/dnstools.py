@@ -1,0 +1,193 @@
+"""Real DNS parts for tests: an upstream on loopback, the real server in a thread, a client."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from dnslib import EDNS0, QTYPE, RCODE, RR, TXT, DNSRecord
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+from agent.config import Config
+from agent.policy import PolicyHolder
+from agent.server import DnsServer, FilterResolver
+
+DEFAULT_ZONE = """
+example.com.        300 IN A     93.184.216.34
+example.com.        300 IN AAAA  2606:2800:220:1:248:1893:25c8:1946
+example.com.        300 IN MX    10 mail.example.com.
+example.com.        300 IN TXT   "v=spf1 -all"
+www.example.com.    60  IN A     93.184.216.35
+short.example.com.  2   IN A     192.0.2.2
+_sip._tcp.example.com. 300 IN SRV 10 5 5060 sip.example.com.
+34.216.184.93.in-addr.arpa. 300 IN PTR example.com.
+svc.example.com.    300 IN HTTPS 1 . alpn=h2
+ads.tracker.test.   300 IN A     192.0.2.66
+sub.ads.tracker.test. 300 IN A   192.0.2.67
+badtracker.test.    300 IN A     192.0.2.68
+forcesafesearch.google.com. 300 IN A 216.239.38.120
+restrict.youtube.com. 300 IN A  216.239.38.120
+"""
+
+
+class ZoneResolver(BaseResolver):
+    """Answers from a small zone; NXDOMAIN with an SOA (negative TTL 60) for other names."""
+
+    def __init__(self, zone: str = DEFAULT_ZONE, big_txt: int = 40) -> None:
+        self.records = RR.fromZone(zone)
+        self.asked: Counter[tuple[str, str]] = Counter()
+        self.servfail = False
+        self.edns_seen = 0
+        self.big_txt = big_txt
+        self.soa = RR.fromZone("test. 300 IN SOA ns.test. admin.test. 1 3600 600 86400 60")[0]
+
+    def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord | None:
+        qname, qtype = str(request.q.qname).lower(), QTYPE[request.q.qtype]
+        self.asked[(qname, qtype)] += 1
+        reply = request.reply()
+        if any(r.rtype == QTYPE.OPT for r in request.ar):
+            self.edns_seen += 1
+            reply.add_ar(EDNS0(udp_len=1232))
+        if self.servfail:
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
+        if qname == "big.example.com." and qtype == "TXT":
+            for i in range(self.big_txt):
+                reply.add_answer(RR(qname, QTYPE.TXT, ttl=300, rdata=TXT(f"record {i:03d} " + "x" * 40)))
+            return reply
+        names = {str(rr.rname).lower() for rr in self.records}
+        for rr in self.records:
+            if str(rr.rname).lower() == qname and (QTYPE[rr.rtype] == qtype or qtype == "ANY"):
+                reply.add_answer(rr)
+        if qname not in names:
+            reply.header.rcode = RCODE.NXDOMAIN
+            reply.add_auth(self.soa)
+        elif not reply.rr:
+            reply.add_auth(self.soa)
+        return reply
+
+
+class Upstream:
+    """A real DNS server on loopback (UDP and TCP on one port)."""
+
+    def __init__(self, resolver: ZoneResolver | None = None, host: str = "127.0.0.1") -> None:
+        self.resolver = resolver or ZoneResolver()
+        quiet = DNSLogger(logf=lambda _: None)
+        self.udp = DNSServer(self.resolver, address=host, port=0, logger=quiet)
+        self.port = self.udp.server.server_address[1]
+        self.tcp = DNSServer(self.resolver, address=host, port=self.port, tcp=True, logger=quiet)
+        self.host = host
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> Upstream:
+        self.udp.start_thread()
+        self.tcp.start_thread()
+        return self
+
+    def stop(self) -> None:
+        self.udp.stop()
+        self.tcp.stop()
+        self.udp.server.server_close()
+        self.tcp.server.server_close()
+
+
+class BlackHole:
+    """A UDP port that receives and never answers: a dead upstream."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class ServerThread:
+    """The real HouseRules DNS server, on its own event loop in a thread."""
+
+    def __init__(self, cfg: Config, holder: PolicyHolder, decide: Callable, **kwargs: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.resolver = FilterResolver(cfg, holder, decide, **kwargs)
+        self.server = DnsServer(self.resolver)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        self.call(self.server.start())
+        return self
+
+    def call(self, coro: Any, timeout: float = 10) -> Any:
+        fut: Future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return fut.result(timeout)
+
+    @property
+    def port(self) -> int:
+        return self.server.addresses[0][1]
+
+    def stop(self) -> None:
+        self.call(self.server.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+def ask(
+    port: int,
+    name: str,
+    qtype: str = "A",
+    *,
+    tcp: bool = False,
+    host: str = "127.0.0.1",
+    source: str | None = None,
+    edns: bool = False,
+    timeout: float = 3.0,
+) -> DNSRecord:
+    q = DNSRecord.question(name, qtype)
+    if edns:
+        q.add_ar(EDNS0(udp_len=1232))
+    return DNSRecord.parse(send_raw(port, q.pack(), tcp=tcp, host=host, source=source, timeout=timeout))
+
+
+def send_raw(
+    port: int,
+    packet: bytes,
+    *,
+    tcp: bool = False,
+    host: str = "127.0.0.1",
+    source: str | None = None,
+    timeout: float = 3.0,
+) -> bytes:
+    if tcp:
+        with socket.create_connection((host, port), timeout=timeout, source_address=(source, 0) if source else None) as s:
+            s.sendall(len(packet).to_bytes(2, "big") + packet)
+            size = int.from_bytes(_recv_exactly(s, 2), "big")
+            return _recv_exactly(s, size)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        if source:
+            s.bind((source, 0))
+        s.sendto(packet, (host, port))
+        return s.recvfrom(65535)[0]
+
+
+def _recv_exactly(s: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed early")
+        buf += chunk
+    return buf

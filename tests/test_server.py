@@ -1,0 +1,298 @@
+"""The DNS server end to end: real packets over loopback to the real server and upstream."""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+
+import pytest
+from dnslib import QTYPE, RCODE, DNSRecord
+
+from agent import config as config_mod
+from agent.decision import ALLOWED, Action, Decision
+from agent.policy import Policy, PolicyHolder
+from dnstools import BlackHole, ServerThread, Upstream, ask, send_raw
+
+BLOCKED = ("tracker.test",)
+REWRITES = {"www.google.com": "forcesafesearch.google.com"}
+
+
+def decide(policy: Policy, client: str, name: str, qtype: int, now: object) -> Decision:
+    """A stand-in for the rules engine: suffix blocks and one rewrite."""
+    for suffix in BLOCKED:
+        if name == suffix or name.endswith("." + suffix):
+            return Decision(Action.BLOCK, "Blocked by a test list", rule="list:test", category="test")
+    if name in REWRITES:
+        return Decision(Action.REWRITE, "Safe search", rule="safe-search:google", rewrite_to=REWRITES[name])
+    if name == "use-application-dns.net":
+        return Decision(Action.BLOCK, "canary", rule="canary", nxdomain=True)
+    return ALLOWED
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_cfg(*upstreams: str, **dns: object) -> config_mod.Config:
+    raw = {
+        "dns": {"listen": ["127.0.0.1:0"], "upstream_timeout": 0.3, **dns},
+        "upstream": {"servers": list(upstreams), "dead_for": 30},
+    }
+    return config_mod.parse(raw, "test", config_mod.Config().base_dir)
+
+
+@pytest.fixture
+def upstream():
+    up = Upstream().start()
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def server(upstream, clock):
+    log: list[tuple] = []
+    st = ServerThread(
+        make_cfg(upstream.address),
+        PolicyHolder(Policy(index=None)),  # type: ignore[arg-type]
+        decide,
+        submit=lambda e: log.append(e) or True,
+        monotonic=clock,
+    ).start()
+    st.log = log
+    yield st
+    st.stop()
+
+
+@pytest.mark.parametrize("qtype", ["A", "AAAA", "MX", "TXT", "SRV", "HTTPS"])
+def test_allowed_names_resolve_exactly_as_upstream_says(server, upstream, qtype):
+    name = {"SRV": "_sip._tcp.example.com", "HTTPS": "svc.example.com"}.get(qtype, "example.com")
+    ours = ask(server.port, name, qtype)
+    direct = ask(upstream.port, name, qtype)
+    assert ours.header.rcode == RCODE.NOERROR
+    assert [(str(r.rname), r.rtype, str(r.rdata)) for r in ours.rr] == [
+        (str(r.rname), r.rtype, str(r.rdata)) for r in direct.rr
+    ]
+    assert ours.rr, "the upstream has records for this name"
+
+
+def test_ptr_forwards_unchanged(server):
+    reply = ask(server.port, "34.216.184.93.in-addr.arpa", "PTR")
+    assert str(reply.rr[0].rdata) == "example.com."
+
+
+def test_reply_id_and_question_match_the_request_even_with_mixed_case(server):
+    q = DNSRecord.question("ExAmPlE.CoM", "A")
+    for _ in range(2):  # a miss, then a cache hit
+        raw = send_raw(server.port, q.pack())
+        assert raw[:2] == q.pack()[:2]
+        assert str(DNSRecord.parse(raw).q.qname) == "ExAmPlE.CoM."
+
+
+@pytest.mark.parametrize("name", ["tracker.test", "ads.tracker.test", "sub.ads.tracker.test"])
+def test_blocked_names_and_their_subdomains_are_blocked(server, upstream, name):
+    reply = ask(server.port, name)
+    assert reply.header.rcode == RCODE.NXDOMAIN
+    assert reply.auth and reply.auth[0].ttl == 10  # the block TTL, via the SOA minimum
+    assert upstream.resolver.asked[(name + ".", "A")] == 0, "blocked names never leave the box"
+
+
+def test_a_name_that_only_ends_with_the_same_letters_is_not_blocked(server):
+    assert ask(server.port, "badtracker.test").header.rcode == RCODE.NOERROR
+
+
+def test_null_block_mode_answers_zero_addresses(upstream):
+    st = ServerThread(make_cfg(upstream.address, block_mode="null", block_ttl=7), PolicyHolder(Policy(index=None)), decide).start()  # type: ignore[arg-type]
+    try:
+        a, aaaa, mx = (ask(st.port, "ads.tracker.test", t) for t in ("A", "AAAA", "MX"))
+        assert (str(a.rr[0].rdata), a.rr[0].ttl) == ("0.0.0.0", 7)
+        assert str(aaaa.rr[0].rdata) == "::"
+        assert mx.header.rcode == RCODE.NOERROR and not mx.rr
+        canary = ask(st.port, "use-application-dns.net")
+        assert canary.header.rcode == RCODE.NXDOMAIN, "the canary is NXDOMAIN whatever the mode"
+    finally:
+        st.stop()
+
+
+def test_answers_are_cached_and_ttl_counts_down_then_expires(server, upstream, clock):
+    first = ask(server.port, "www.example.com")
+    clock.now += 25
+    second = ask(server.port, "www.example.com")
+    assert upstream.resolver.asked[("www.example.com.", "A")] == 1
+    assert (first.rr[0].ttl, second.rr[0].ttl) == (60, 35)
+    clock.now += 36
+    third = ask(server.port, "www.example.com")
+    assert upstream.resolver.asked[("www.example.com.", "A")] == 2
+    assert third.rr[0].ttl == 60
+
+
+def test_negative_answers_are_cached_for_the_soa_minimum(server, upstream, clock):
+    assert ask(server.port, "nothing.example.org").header.rcode == RCODE.NXDOMAIN
+    clock.now += 59
+    assert ask(server.port, "nothing.example.org").header.rcode == RCODE.NXDOMAIN
+    assert upstream.resolver.asked[("nothing.example.org.", "A")] == 1
+    clock.now += 2
+    ask(server.port, "nothing.example.org")
+    assert upstream.resolver.asked[("nothing.example.org.", "A")] == 2
+
+
+def test_nodata_is_cached_too(server, upstream):
+    for _ in range(3):
+        reply = ask(server.port, "www.example.com", "MX")
+        assert reply.header.rcode == RCODE.NOERROR and not reply.rr
+    assert upstream.resolver.asked[("www.example.com.", "MX")] == 1
+
+
+def test_failover_when_the_first_upstream_is_dead(upstream):
+    dead = BlackHole()
+    st = ServerThread(make_cfg(dead.address, upstream.address), PolicyHolder(Policy(index=None)), decide).start()  # type: ignore[arg-type]
+    try:
+        assert str(ask(st.port, "example.com").rr[0].rdata) == "93.184.216.34"
+        servers = st.resolver.upstreams.servers
+        assert servers[0].timeouts == 1 and servers[1].answered == 1
+        # the dead server is now skipped: the next miss goes straight to the live one
+        assert ask(st.port, "example.com", "AAAA").rr
+        assert servers[0].timeouts == 1
+    finally:
+        st.stop()
+        dead.close()
+
+
+def test_failover_on_servfail(upstream):
+    broken = Upstream().start()
+    broken.resolver.servfail = True
+    st = ServerThread(make_cfg(broken.address, upstream.address), PolicyHolder(Policy(index=None)), decide).start()  # type: ignore[arg-type]
+    try:
+        assert ask(st.port, "example.com").header.rcode == RCODE.NOERROR
+    finally:
+        st.stop()
+        broken.stop()
+
+
+def test_serve_stale_when_every_upstream_is_dead(clock):
+    up = Upstream().start()
+    st = ServerThread(make_cfg(up.address), PolicyHolder(Policy(index=None)), decide, monotonic=clock).start()  # type: ignore[arg-type]
+    try:
+        assert ask(st.port, "www.example.com").rr[0].ttl == 60
+        up.stop()
+        clock.now += 600  # long expired
+        stale = ask(st.port, "www.example.com")
+        assert str(stale.rr[0].rdata) == "93.184.216.35"
+        assert stale.rr[0].ttl == 30
+        never_seen = ask(st.port, "other.example.com")
+        assert never_seen.header.rcode == RCODE.SERVFAIL
+    finally:
+        st.stop()
+
+
+def test_big_answers_are_truncated_over_udp_and_complete_over_tcp(server):
+    udp = ask(server.port, "big.example.com", "TXT")
+    assert udp.header.tc == 1 and not udp.rr
+    tcp = ask(server.port, "big.example.com", "TXT", tcp=True)
+    assert tcp.header.tc == 0 and len(tcp.rr) == 40
+
+
+def test_edns_is_passed_through_and_a_larger_udp_answer_fits(server, upstream):
+    reply = ask(server.port, "big.example.com", "TXT", edns=True)
+    assert upstream.resolver.edns_seen == 1, "the client's OPT record went upstream"
+    assert any(r.rtype == QTYPE.OPT for r in reply.ar)
+    # 40 records of ~60 bytes do not fit 1232 bytes either: truncated, then whole over TCP
+    assert reply.header.tc == 1
+    small = ask(server.port, "example.com", "TXT", edns=True)
+    assert small.header.tc == 0 and small.rr and any(r.rtype == QTYPE.OPT for r in small.ar)
+
+
+def test_client_outside_the_home_networks_is_refused(upstream):
+    st = ServerThread(make_cfg(upstream.address, allow_networks=["127.0.0.2/32"]), PolicyHolder(Policy(index=None)), decide).start()  # type: ignore[arg-type]
+    try:
+        assert ask(st.port, "example.com", source="127.0.0.1").header.rcode == RCODE.REFUSED
+        assert ask(st.port, "example.com", source="127.0.0.2").header.rcode == RCODE.NOERROR
+        assert ask(st.port, "example.com", tcp=True, source="127.0.0.1").header.rcode == RCODE.REFUSED
+        assert upstream.resolver.asked[("example.com.", "A")] == 1
+    finally:
+        st.stop()
+
+
+def test_safe_search_rewrite_answers_cname_with_the_targets_address(server):
+    reply = ask(server.port, "www.google.com")
+    assert reply.rr[0].rtype == QTYPE.CNAME and str(reply.rr[0].rdata) == "forcesafesearch.google.com."
+    assert str(reply.rr[1].rdata) == "216.239.38.120"
+    again = ask(server.port, "www.google.com")
+    assert [str(r.rdata) for r in again.rr] == [str(r.rdata) for r in reply.rr]
+
+
+def _compression_loop() -> bytes:
+    header = struct.pack(">HHHHHH", 7, 0x0100, 1, 0, 0, 0)
+    return header + b"\xc0\x0c" + b"\x00\x01\x00\x01"
+
+
+def _overlong_name() -> bytes:
+    header = struct.pack(">HHHHHH", 8, 0x0100, 1, 0, 0, 0)
+    return header + (b"\x3f" + b"a" * 63) * 5 + b"\x00\x00\x01\x00\x01"
+
+
+def _bad_opt() -> bytes:
+    q = DNSRecord.question("example.com").pack()
+    return q[:10] + b"\x00\x01" + q[12:] + b"\xff" * 5
+
+
+MALFORMED = {
+    "random bytes": bytes(random.Random(1).getrandbits(8) for _ in range(40)),
+    "truncated header": b"\x12\x34\x01",
+    "header only": struct.pack(">HHHHHH", 5, 0x0100, 1, 0, 0, 0),
+    "compression loop": _compression_loop(),
+    "over-long name": _overlong_name(),
+    "two questions": struct.pack(">HHHHHH", 9, 0x0100, 2, 0, 0, 0) + b"\x01a\x00\x00\x01\x00\x01" * 2,
+    "garbage opt": _bad_opt(),
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("label", list(MALFORMED))
+def test_malformed_packets_never_stop_the_server(server, label):
+    packet = MALFORMED[label]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.5)
+        s.sendto(packet, ("127.0.0.1", server.port))
+        try:
+            reply = s.recvfrom(4096)[0]
+        except TimeoutError:
+            reply = None  # silence is allowed for packets too broken to answer
+    if reply is not None and len(packet) >= 12:
+        assert reply[:2] == packet[:2]
+        assert reply[3] & 0xF == RCODE.FORMERR
+    assert ask(server.port, "example.com").header.rcode == RCODE.NOERROR
+
+
+def test_random_fuzz_then_normal_query_still_answers(server):
+    rng = random.Random(42)
+    base = DNSRecord.question("www.example.com").pack()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _ in range(300):
+            pkt = bytearray(base)
+            for _ in range(rng.randint(1, 6)):
+                pkt[rng.randrange(len(pkt))] = rng.getrandbits(8)
+            s.sendto(bytes(pkt[: rng.randint(0, len(pkt))]) if rng.random() < 0.3 else bytes(pkt), ("127.0.0.1", server.port))
+    assert ask(server.port, "www.example.com").rr
+
+
+def test_every_answer_is_logged_with_its_decision(server):
+    ask(server.port, "example.com")
+    ask(server.port, "example.com")
+    ask(server.port, "ads.tracker.test")
+    rows = [(r[4], r[5], r[6], r[7], r[13]) for r in server.log]
+    assert rows == [
+        ("example.com", "A", "allow", "", False),
+        ("example.com", "A", "allow", "", True),
+        ("ads.tracker.test", "A", "block", "list:test", False),
+    ]
+    assert server.log[0][11] and server.log[0][12] is not None  # upstream and latency
