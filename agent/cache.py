@@ -82,7 +82,9 @@ class ResponseCache:
         ttl = self._ttl_for(reply, info)
         if ttl is None:
             return False
-        ttls = tuple(min(max(t, self.min_ttl), self.max_ttl) for t in wire.read_ttls(reply, info.ttl_offsets))
+        ttls = tuple(
+            min(max(t, self.min_ttl), self.max_ttl) for t in wire.read_ttls(reply, info.ttl_offsets)
+        )
         entry = Entry(reply, info.question_end, info.ttl_offsets, ttls, now, now + ttl)
         self._entries[key] = entry
         self._entries.move_to_end(key)

@@ -253,7 +253,7 @@ class _Parser:
 
     def hostport(self, key: str, value: Any, default_port: int, any_port: bool = False) -> HostPort:
         if not isinstance(value, str) or not value:
-            raise self.fail(key, f"must be an address like \"127.0.0.1:5353\", not {value!r}")
+            raise self.fail(key, f'must be an address like "127.0.0.1:5353", not {value!r}')
         host, port = value, default_port
         if value.startswith("["):
             host, _, rest = value[1:].partition("]")
@@ -287,7 +287,7 @@ class _Parser:
 
     def networks(self, key: str, value: Any) -> tuple[IPNetwork, ...]:
         if not isinstance(value, list):
-            raise self.fail(key, "must be a list of networks like \"192.168.0.0/16\"")
+            raise self.fail(key, 'must be a list of networks like "192.168.0.0/16"')
         out = []
         for i, v in enumerate(value):
             try:
@@ -325,7 +325,10 @@ class _Parser:
     def store(self, t: dict[str, Any]) -> StoreConfig:
         cfg = self.section(StoreConfig, t, "store")
         if "://" not in cfg.url:
-            raise self.fail("store.url", f"must be a database URL like sqlite:///data/houserules.db, not {cfg.url!r}")
+            raise self.fail(
+                "store.url",
+                f"must be a database URL like sqlite:///data/houserules.db, not {cfg.url!r}",
+            )
         return cfg
 
     def blocklists(self, t: dict[str, Any]) -> BlocklistsConfig:
@@ -342,13 +345,15 @@ class _Parser:
                 if not isinstance(item.get(required), str) or not item[required]:
                     raise self.fail(f"{where}.{required}", "is required (a non-empty string)")
             if ("path" in item) == ("url" in item):
-                raise self.fail(where, "needs exactly one of path = \"...\" or url = \"https://...\"")
+                raise self.fail(where, 'needs exactly one of path = "..." or url = "https://..."')
             url = item.get("url")
             if url is not None and not str(url).startswith(("http://", "https://")):
                 raise self.fail(f"{where}.url", f"must start with http:// or https://, not {url!r}")
             fmt = item.get("format")
             if fmt is not None and fmt not in ("hosts", "domains", "adblock"):
-                raise self.fail(f"{where}.format", f"must be hosts, domains or adblock, not {fmt!r}")
+                raise self.fail(
+                    f"{where}.format", f"must be hosts, domains or adblock, not {fmt!r}"
+                )
             path = item.get("path")
             out.append(
                 BlocklistSource(

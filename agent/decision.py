@@ -25,7 +25,9 @@ class Decision:
     app: str | None = None
     category: str | None = None
     rewrite_to: str | None = None  # the CNAME target when action is REWRITE
-    nxdomain: bool = False  # answer NXDOMAIN whatever the block mode (Firefox canary, Private Relay)
+    nxdomain: bool = (
+        False  # answer NXDOMAIN whatever the block mode (Firefox canary, Private Relay)
+    )
 
     @property
     def blocked(self) -> bool:

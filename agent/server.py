@@ -11,11 +11,14 @@ to the query-log writer, which never blocks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import socket
 import struct
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -34,6 +37,7 @@ Decide = Callable[[Policy, str, str, int, datetime], Decision]
 Submit = Callable[[tuple], bool]
 Reply = bytes | None | Coroutine[Any, Any, bytes | None]
 REWRITE_TTL = 300
+MEMO_SIZE = 50_000  # prepared questions kept; cleared whole when full (it refills in a second)
 
 
 class FilterResolver:
@@ -62,19 +66,49 @@ class FilterResolver:
             cfg.dns.stale_ttl,
             cfg.dns.stale_max_age,
         )
-        self.upstreams = UpstreamPool(cfg.upstream.servers, cfg.dns.upstream_timeout, cfg.upstream.dead_for)
+        self.upstreams = UpstreamPool(
+            cfg.upstream.servers, cfg.dns.upstream_timeout, cfg.upstream.dead_for
+        )
         self.seen: dict[str, float] = {}  # client IP -> last query time, for the device table
         self._allowed: dict[str, bool] = {}
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._now_second = -1
         self._now: datetime = datetime.now(tz)
-        self.counters = {"queries": 0, "refused": 0, "malformed": 0, "blocked": 0, "servfail": 0}
+        self._memo: dict[tuple[str, bytes], _Prepared] = {}
+        self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
 
     # -- the chain -------------------------------------------------------------------------
 
     def answer(self, data: bytes, client: str, tcp: bool = False) -> Reply:
         """The reply to one packet: bytes now, None to stay silent, or a coroutine."""
-        self.counters["queries"] += 1
+        ts = self.wallclock()
+        policy = self.holder.current
+        memo_key = (client, data[2:])
+        m = self._memo.get(memo_key)
+        if m is None or m.second != int(ts) or m.policy is not policy:
+            prepared = self._prepare(data, client, ts, policy)
+            if not isinstance(prepared, _Prepared):
+                return prepared  # an error reply, or silence
+            m = prepared
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[memo_key] = m
+        self.seen[client] = ts
+        if m.block_tail:
+            self._log(ts, client, policy, m, None, None, False)
+            return data[:2] + m.block_tail
+        entry = self.cache.get(m.key, self.monotonic())
+        if entry is None:
+            return self._slow(data, m, client, policy, ts, tcp)
+        if m.served is not entry.served:
+            m.served, m.tail = entry.served, _tail(m.q, entry.served, entry.question_end)
+        self._log(ts, client, policy, m, None, None, True)
+        reply = data[:2] + m.tail
+        return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
+
+    def _prepare(self, data: bytes, client: str, ts: float, policy: Policy) -> Reply | _Prepared:
+        """Read the packet and ask the rules engine: done once per question, client and second
+        (and policy), then reused from the memo for identical packets in that second."""
         if not self._client_allowed(client):
             self.counters["refused"] += 1
             return wire.error_reply(data, wire.REFUSED)
@@ -87,20 +121,15 @@ class FilterResolver:
             return wire.error_reply(data, wire.NOTIMP)
         if q.qtype in (wire.TYPE_AXFR, wire.TYPE_IXFR):
             return wire.error_reply(data, wire.REFUSED)
-        ts = self.wallclock()
-        self.seen[client] = ts
-        policy = self.holder.current
         decision = self.decide(policy, client, q.name, q.qtype, self._wall(ts))
+        block_tail = b""
+        key = q.key
         if decision.action is Action.BLOCK:
-            self.counters["blocked"] += 1
-            self._log(ts, client, policy, q, decision, None, None, False)
-            return wire.block_reply(q, self.dns.block_mode, self.dns.block_ttl, decision.nxdomain)
-        key = q.key if decision.action is Action.ALLOW else q.key + b"rw:" + (decision.rewrite_to or "").encode()
-        entry = self.cache.get(key, self.monotonic())
-        if entry is not None:
-            self._log(ts, client, policy, q, decision, None, None, True)
-            return self._fit(q, _splice(q, entry.served, entry.question_end), tcp)
-        return self._slow(data, q, client, policy, decision, key, ts, tcp)
+            reply = wire.block_reply(q, self.dns.block_mode, self.dns.block_ttl, decision.nxdomain)
+            block_tail = reply[2:]
+        elif decision.action is Action.REWRITE:
+            key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
+        return _Prepared(int(ts), policy, q, decision, key, block_tail)
 
     def _client_allowed(self, client: str) -> bool:
         ok = self._allowed.get(client)
@@ -132,20 +161,20 @@ class FilterResolver:
         ts: float,
         client: str,
         policy: Policy,
-        q: wire.Query,
-        d: Decision,
+        m: _Prepared,
         upstream: str | None,
         latency_ms: float | None,
         cached: bool,
     ) -> None:
+        d = m.decision
         self.submit(
             (
                 ts,
                 client,
                 policy.neighbours.get(client),
                 d.child,
-                q.name,
-                q.qtype_name,
+                m.q.name,
+                m.q.qtype_name,
                 d.action.value,
                 d.rule,
                 d.reason,
@@ -160,16 +189,9 @@ class FilterResolver:
     # -- the slow path: upstream, coalescing, serve-stale, rewrites --------------------------
 
     async def _slow(
-        self,
-        data: bytes,
-        q: wire.Query,
-        client: str,
-        policy: Policy,
-        decision: Decision,
-        key: bytes,
-        ts: float,
-        tcp: bool,
+        self, data: bytes, m: _Prepared, client: str, policy: Policy, ts: float, tcp: bool
     ) -> bytes | None:
+        q, decision, key = m.q, m.decision, m.key
         started = time.perf_counter()
         upstream: str | None = None
         try:
@@ -182,14 +204,13 @@ class FilterResolver:
             if stale is None:
                 self.counters["servfail"] += 1
                 log.warning("no upstream answered for %s: %s", q.name, exc)
-                reply = wire.error_reply(data, wire.SERVFAIL)
-                self._log(ts, client, policy, q, decision, None, None, False)
-                return reply
+                self._log(ts, client, policy, m, None, None, False)
+                return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"
         latency = (time.perf_counter() - started) * 1000.0
-        self._log(ts, client, policy, q, decision, upstream, round(latency, 3), False)
-        q_end = wire.HEADER.size + len(q.question)
-        return self._fit(q, _splice(q, reply, q_end), tcp)
+        self._log(ts, client, policy, m, upstream, round(latency, 3), False)
+        full = data[:2] + _tail(q, reply, wire.HEADER.size + len(q.question))
+        return full if tcp or len(full) <= q.udp_size else wire.truncated_reply(q, full)
 
     async def _fetch(self, key: bytes, question_key: bytes, packet: bytes) -> tuple[bytes, str]:
         """One upstream round trip per key at a time; concurrent askers share it."""
@@ -231,10 +252,25 @@ class FilterResolver:
         return reply, label
 
 
-def _splice(q: wire.Query, reply: bytes, question_end: int) -> bytes:
-    """The stored reply with the client's ID, RD bit and exact question bytes."""
+@dataclass(slots=True)
+class _Prepared:
+    """One question as read and decided, reused for identical packets within a second."""
+
+    second: int
+    policy: Policy
+    q: wire.Query
+    decision: Decision
+    key: bytes  # the cache key for the answer
+    block_tail: bytes  # the whole blocked reply after its ID, when blocked
+    served: bytes = b""  # the cached reply `tail` was made from
+    tail: bytes = b""
+
+
+def _tail(q: wire.Query, reply: bytes, question_end: int) -> bytes:
+    """A stored reply after its ID, with the client's RD bit and exact question bytes: the
+    client's ID in front of it makes the answer."""
     flags = (reply[2] & 0xFE) | ((q.flags >> 8) & 0x01)
-    return struct.pack(">HB", q.id, flags) + reply[3:12] + q.question + reply[question_end:]
+    return bytes((flags,)) + reply[3:12] + q.question + reply[question_end:]
 
 
 def _compose_rewrite(q: wire.Query, target: str, target_reply: bytes) -> bytes:
@@ -255,12 +291,26 @@ def _compose_rewrite(q: wire.Query, target: str, target_reply: bytes) -> bytes:
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, resolver: FilterResolver) -> None:
+    def __init__(self, resolver: FilterResolver, sock: socket.socket | None = None) -> None:
         self.resolver = resolver
         self.transport: asyncio.DatagramTransport | None = None
+        self.sock = sock
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+
+    def send(self, reply: bytes, addr: tuple) -> None:
+        """Straight to the kernel; only when its buffer is full does the transport queue it."""
+        if self.sock is not None:
+            try:
+                self.sock.sendto(reply, addr)
+                return
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                log.debug("cannot answer %s: %s", addr[0], exc)
+                return
+        self.transport.sendto(reply, addr)  # type: ignore[union-attr]
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         try:
@@ -271,24 +321,28 @@ class UdpProtocol(asyncio.DatagramProtocol):
         if reply is None:
             return
         if isinstance(reply, bytes):
-            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+            self.send(reply, addr)
         else:
             asyncio.ensure_future(self._later(reply, data, addr))
 
-    async def _later(self, pending: Coroutine[Any, Any, bytes | None], data: bytes, addr: tuple) -> None:
+    async def _later(
+        self, pending: Coroutine[Any, Any, bytes | None], data: bytes, addr: tuple
+    ) -> None:
         try:
             reply = await pending
         except Exception:
             log.exception("unexpected error resolving a query from %s", addr[0])
             reply = wire.error_reply(data, wire.SERVFAIL)
         if reply is not None and self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(reply, addr)
+            self.send(reply, addr)
 
 
 TCP_IDLE_SECONDS = 10.0
 
 
-async def handle_tcp(resolver: FilterResolver, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def handle_tcp(
+    resolver: FilterResolver, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     client = (writer.get_extra_info("peername") or ("",))[0]
     try:
         while True:
@@ -320,16 +374,21 @@ class DnsServer:
         self._udp: list[asyncio.DatagramTransport] = []
         self._tcp: list[asyncio.base_events.Server] = []
         self.addresses: list[tuple[str, int]] = []
+        self._socks: list[socket.socket] = []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await self.resolver.upstreams.start()
         for hp in self.resolver.cfg.dns.listen:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self.resolver), local_addr=(hp.host, hp.port)
-            )
-            sock = transport.get_extra_info("socket")
+            family = socket.AF_INET6 if ":" in hp.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
             _grow_buffers(sock)
+            sock.bind((hp.host, hp.port))
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda s=sock: UdpProtocol(self.resolver, s), sock=sock
+            )
+            self._socks.append(sock)
             port = sock.getsockname()[1]  # port 0 in tests: the kernel picks one
             self._udp.append(transport)
             server = await asyncio.start_server(
@@ -341,6 +400,8 @@ class DnsServer:
     async def close(self) -> None:
         for t in self._udp:
             t.close()
+        for sock in self._socks:
+            sock.close()
         for s in self._tcp:
             s.close()
             await s.wait_closed()
@@ -348,10 +409,7 @@ class DnsServer:
 
 
 def _grow_buffers(sock: Any) -> None:
-    import socket
-
+    """Room for bursts: a whole house waking up at once should queue, not be dropped."""
     for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, opt, 4 * 1024 * 1024)
-        except OSError:
-            pass

@@ -106,7 +106,9 @@ class UpstreamPool:
             rcode = reply[3] & 0xF if len(reply) >= 4 else wire.SERVFAIL
             if rcode in (wire.SERVFAIL, wire.REFUSED):
                 server.errors += 1
-                problems.append(f"{server.label} answered {'SERVFAIL' if rcode == 2 else 'REFUSED'}")
+                problems.append(
+                    f"{server.label} answered {'SERVFAIL' if rcode == 2 else 'REFUSED'}"
+                )
                 last_reply = reply
                 continue
             server.answered += 1
@@ -132,7 +134,9 @@ class UpstreamPool:
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[key] = (fut, question_key)
         try:
-            random.choice(socks).sendto(struct.pack(">H", qid) + packet[2:], (server.addr.host, server.addr.port))
+            random.choice(socks).sendto(
+                struct.pack(">H", qid) + packet[2:], (server.addr.host, server.addr.port)
+            )
             async with asyncio.timeout(self.timeout):
                 reply = await fut
         finally:

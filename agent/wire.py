@@ -180,9 +180,9 @@ def block_reply(q: Query, mode: str, ttl: int, nxdomain: bool = False) -> bytes:
 
 def truncated_reply(q: Query, reply: bytes) -> bytes:
     """The reply cut to its header and question with TC set: the client retries over TCP."""
-    qid, flags = struct.unpack_from(">HH", reply)
+    qid, flags = struct.unpack_from(">HH", reply)  # the reply carries the client's own ID
     opt = opt_record(q.do) if q.edns else b""
-    return HEADER.pack(q.id, flags | 0x0200, 1, 0, 0, 1 if opt else 0) + q.question + opt
+    return HEADER.pack(qid, flags | 0x0200, 1, 0, 0, 1 if opt else 0) + q.question + opt
 
 
 @dataclass(slots=True)

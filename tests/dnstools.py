@@ -58,7 +58,9 @@ class ZoneResolver(BaseResolver):
             return reply
         if qname == "big.example.com." and qtype == "TXT":
             for i in range(self.big_txt):
-                reply.add_answer(RR(qname, QTYPE.TXT, ttl=300, rdata=TXT(f"record {i:03d} " + "x" * 40)))
+                reply.add_answer(
+                    RR(qname, QTYPE.TXT, ttl=300, rdata=TXT(f"record {i:03d} " + "x" * 40))
+                )
             return reply
         names = {str(rr.rname).lower() for rr in self.records}
         for rr in self.records:
@@ -158,7 +160,9 @@ def ask(
     q = DNSRecord.question(name, qtype)
     if edns:
         q.add_ar(EDNS0(udp_len=1232))
-    return DNSRecord.parse(send_raw(port, q.pack(), tcp=tcp, host=host, source=source, timeout=timeout))
+    return DNSRecord.parse(
+        send_raw(port, q.pack(), tcp=tcp, host=host, source=source, timeout=timeout)
+    )
 
 
 def send_raw(
@@ -171,7 +175,9 @@ def send_raw(
     timeout: float = 3.0,
 ) -> bytes:
     if tcp:
-        with socket.create_connection((host, port), timeout=timeout, source_address=(source, 0) if source else None) as s:
+        with socket.create_connection(
+            (host, port), timeout=timeout, source_address=(source, 0) if source else None
+        ) as s:
             s.sendall(len(packet).to_bytes(2, "big") + packet)
             size = int.from_bytes(_recv_exactly(s, 2), "big")
             return _recv_exactly(s, size)

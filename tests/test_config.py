@@ -46,12 +46,18 @@ def test_the_required_key_names_are_kept():
             "store": {"url": "sqlite:///x.db"},
             "dashboard": {"listen": "0.0.0.0:8080"},
             "rules": {"always_block": ["malware", "phishing"]},
-            "blocklists": {"sources": [{"name": "b", "category": "bypass", "path": "b.txt", "format": "hosts"}]},
+            "blocklists": {
+                "sources": [{"name": "b", "category": "bypass", "path": "b.txt", "format": "hosts"}]
+            },
         },
         "t.toml",
         Path("/srv"),
     )
-    assert cfg.upstream.servers == (HostPort("9.9.9.9", 53), HostPort("1.1.1.1", 53), HostPort("2620:fe::fe", 53))
+    assert cfg.upstream.servers == (
+        HostPort("9.9.9.9", 53),
+        HostPort("1.1.1.1", 53),
+        HostPort("2620:fe::fe", 53),
+    )
     assert cfg.dns.block_mode == "null" and cfg.dns.block_ttl == 5
     assert cfg.blocklists.sources[0].path == Path("b.txt")
     assert cfg.resolve("b.txt") == Path("/srv/b.txt")
@@ -71,10 +77,22 @@ def test_the_required_key_names_are_kept():
         ("[upstream]\nservers = []\n", "upstream.servers", "non-empty"),
         ('[store]\nurl = "houserules.db"\n', "store.url", "database URL"),
         ('[rules]\nunassigned = "nobody"\n', "rules.unassigned", "youngest, adult"),
-        ('[[blocklists.sources]]\nname = "x"\ncategory = "c"\n', "blocklists.sources[0]", "exactly one of"),
-        ('[[blocklists.sources]]\nname = "x"\ncategory = "c"\nurl = "ftp://a"\n', "blocklists.sources[0].url", "http"),
-        ('[[blocklists.sources]]\nname = "x"\npath = "a"\n', "blocklists.sources[0].category", "required"),
-        ('[tea]\nmilk = 1\n', "tea", "unknown key"),
+        (
+            '[[blocklists.sources]]\nname = "x"\ncategory = "c"\n',
+            "blocklists.sources[0]",
+            "exactly one of",
+        ),
+        (
+            '[[blocklists.sources]]\nname = "x"\ncategory = "c"\nurl = "ftp://a"\n',
+            "blocklists.sources[0].url",
+            "http",
+        ),
+        (
+            '[[blocklists.sources]]\nname = "x"\npath = "a"\n',
+            "blocklists.sources[0].category",
+            "required",
+        ),
+        ("[tea]\nmilk = 1\n", "tea", "unknown key"),
     ],
 )
 def test_a_bad_config_names_the_file_the_key_and_the_problem(tmp_path, text, key, words):

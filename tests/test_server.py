@@ -12,6 +12,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from agent import config as config_mod
 from agent.decision import ALLOWED, Action, Decision
 from agent.policy import Policy, PolicyHolder
+
 from dnstools import BlackHole, ServerThread, Upstream, ask, send_raw
 
 BLOCKED = ("tracker.test",)
@@ -22,9 +23,13 @@ def decide(policy: Policy, client: str, name: str, qtype: int, now: object) -> D
     """A stand-in for the rules engine: suffix blocks and one rewrite."""
     for suffix in BLOCKED:
         if name == suffix or name.endswith("." + suffix):
-            return Decision(Action.BLOCK, "Blocked by a test list", rule="list:test", category="test")
+            return Decision(
+                Action.BLOCK, "Blocked by a test list", rule="list:test", category="test"
+            )
     if name in REWRITES:
-        return Decision(Action.REWRITE, "Safe search", rule="safe-search:google", rewrite_to=REWRITES[name])
+        return Decision(
+            Action.REWRITE, "Safe search", rule="safe-search:google", rewrite_to=REWRITES[name]
+        )
     if name == "use-application-dns.net":
         return Decision(Action.BLOCK, "canary", rule="canary", nxdomain=True)
     return ALLOWED
@@ -111,7 +116,11 @@ def test_a_name_that_only_ends_with_the_same_letters_is_not_blocked(server):
 
 
 def test_null_block_mode_answers_zero_addresses(upstream):
-    st = ServerThread(make_cfg(upstream.address, block_mode="null", block_ttl=7), PolicyHolder(Policy(index=None)), decide).start()  # type: ignore[arg-type]
+    st = ServerThread(
+        make_cfg(upstream.address, block_mode="null", block_ttl=7),
+        PolicyHolder(Policy(index=None)),
+        decide,
+    ).start()  # type: ignore[arg-type]
     try:
         a, aaaa, mx = (ask(st.port, "ads.tracker.test", t) for t in ("A", "AAAA", "MX"))
         assert (str(a.rr[0].rdata), a.rr[0].ttl) == ("0.0.0.0", 7)
@@ -154,7 +163,9 @@ def test_nodata_is_cached_too(server, upstream):
 
 def test_failover_when_the_first_upstream_is_dead(upstream):
     dead = BlackHole()
-    st = ServerThread(make_cfg(dead.address, upstream.address), PolicyHolder(Policy(index=None)), decide).start()  # type: ignore[arg-type]
+    st = ServerThread(
+        make_cfg(dead.address, upstream.address), PolicyHolder(Policy(index=None)), decide
+    ).start()  # type: ignore[arg-type]
     try:
         assert str(ask(st.port, "example.com").rr[0].rdata) == "93.184.216.34"
         servers = st.resolver.upstreams.servers
@@ -170,7 +181,9 @@ def test_failover_when_the_first_upstream_is_dead(upstream):
 def test_failover_on_servfail(upstream):
     broken = Upstream().start()
     broken.resolver.servfail = True
-    st = ServerThread(make_cfg(broken.address, upstream.address), PolicyHolder(Policy(index=None)), decide).start()  # type: ignore[arg-type]
+    st = ServerThread(
+        make_cfg(broken.address, upstream.address), PolicyHolder(Policy(index=None)), decide
+    ).start()  # type: ignore[arg-type]
     try:
         assert ask(st.port, "example.com").header.rcode == RCODE.NOERROR
     finally:
@@ -180,7 +193,9 @@ def test_failover_on_servfail(upstream):
 
 def test_serve_stale_when_every_upstream_is_dead(clock):
     up = Upstream().start()
-    st = ServerThread(make_cfg(up.address), PolicyHolder(Policy(index=None)), decide, monotonic=clock).start()  # type: ignore[arg-type]
+    st = ServerThread(
+        make_cfg(up.address), PolicyHolder(Policy(index=None)), decide, monotonic=clock
+    ).start()  # type: ignore[arg-type]
     try:
         assert ask(st.port, "www.example.com").rr[0].ttl == 60
         up.stop()
@@ -212,11 +227,17 @@ def test_edns_is_passed_through_and_a_larger_udp_answer_fits(server, upstream):
 
 
 def test_client_outside_the_home_networks_is_refused(upstream):
-    st = ServerThread(make_cfg(upstream.address, allow_networks=["127.0.0.2/32"]), PolicyHolder(Policy(index=None)), decide).start()  # type: ignore[arg-type]
+    st = ServerThread(
+        make_cfg(upstream.address, allow_networks=["127.0.0.2/32"]),
+        PolicyHolder(Policy(index=None)),
+        decide,
+    ).start()  # type: ignore[arg-type]
     try:
         assert ask(st.port, "example.com", source="127.0.0.1").header.rcode == RCODE.REFUSED
         assert ask(st.port, "example.com", source="127.0.0.2").header.rcode == RCODE.NOERROR
-        assert ask(st.port, "example.com", tcp=True, source="127.0.0.1").header.rcode == RCODE.REFUSED
+        assert (
+            ask(st.port, "example.com", tcp=True, source="127.0.0.1").header.rcode == RCODE.REFUSED
+        )
         assert upstream.resolver.asked[("example.com.", "A")] == 1
     finally:
         st.stop()
@@ -224,7 +245,9 @@ def test_client_outside_the_home_networks_is_refused(upstream):
 
 def test_safe_search_rewrite_answers_cname_with_the_targets_address(server):
     reply = ask(server.port, "www.google.com")
-    assert reply.rr[0].rtype == QTYPE.CNAME and str(reply.rr[0].rdata) == "forcesafesearch.google.com."
+    assert (
+        reply.rr[0].rtype == QTYPE.CNAME and str(reply.rr[0].rdata) == "forcesafesearch.google.com."
+    )
     assert str(reply.rr[1].rdata) == "216.239.38.120"
     again = ask(server.port, "www.google.com")
     assert [str(r.rdata) for r in again.rr] == [str(r.rdata) for r in reply.rr]
@@ -251,7 +274,8 @@ MALFORMED = {
     "header only": struct.pack(">HHHHHH", 5, 0x0100, 1, 0, 0, 0),
     "compression loop": _compression_loop(),
     "over-long name": _overlong_name(),
-    "two questions": struct.pack(">HHHHHH", 9, 0x0100, 2, 0, 0, 0) + b"\x01a\x00\x00\x01\x00\x01" * 2,
+    "two questions": struct.pack(">HHHHHH", 9, 0x0100, 2, 0, 0, 0)
+    + b"\x01a\x00\x00\x01\x00\x01" * 2,
     "garbage opt": _bad_opt(),
     "empty": b"",
 }
@@ -281,7 +305,10 @@ def test_random_fuzz_then_normal_query_still_answers(server):
             pkt = bytearray(base)
             for _ in range(rng.randint(1, 6)):
                 pkt[rng.randrange(len(pkt))] = rng.getrandbits(8)
-            s.sendto(bytes(pkt[: rng.randint(0, len(pkt))]) if rng.random() < 0.3 else bytes(pkt), ("127.0.0.1", server.port))
+            s.sendto(
+                bytes(pkt[: rng.randint(0, len(pkt))]) if rng.random() < 0.3 else bytes(pkt),
+                ("127.0.0.1", server.port),
+            )
     assert ask(server.port, "www.example.com").rr
 
 
