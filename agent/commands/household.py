@@ -1,0 +1,314 @@
+"""`houserules child|device|rule|schedule|pause|explain`: the household from the command line.
+
+    child add NAME --born YYYY-MM-DD        child list
+    device add (--ip IP | --mac MAC) [--name NAME] (--child NAME | --adult | --shared) [--inspect]
+    device list                             device merge KEEP_ID DROP_ID
+    rule allow|block NAME (--app ID | --category CAT | --domain DOMAIN)
+    schedule add NAME --child NAME --days mon,tue,... --from HH:MM --to HH:MM
+                 (--block-all | --block CAT_OR_APP,...) [--allow DOMAIN,...]
+    pause NAME --minutes N
+    explain NAME_OR_DOMAIN --client IP
+
+Every change goes through `agent.store.household`. `explain` lives in `household_explain`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import Engine
+
+from agent.catalog import CATEGORIES, Catalog, CatalogError, load_catalog
+from agent.cli import CliError
+from agent.config import Config
+from agent.household import WEEKDAYS, Child
+from agent.store import household as store
+from agent.store.db import StoreError, init_db, make_engine
+
+DAY_WORDS = {"weekdays": range(5), "weekends": range(5, 7), "daily": range(7)}
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+MAX_PAUSE_MINUTES = 7 * 24 * 60
+
+
+def register(sub: Any) -> None:
+    child = _group(sub, "child", "the children in the household")
+    p = child.add_parser("add", help="add a child")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--born", required=True, metavar="YYYY-MM-DD", help="date of birth")
+    p.set_defaults(func=child_add)
+    child.add_parser("list", help="list the children").set_defaults(func=child_list)
+
+    device = _group(sub, "device", "the devices in the home and whose they are")
+    p = device.add_parser("add", help="add a device, or claim one the box has seen")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--ip", metavar="IP")
+    where.add_argument("--mac", metavar="MAC")
+    p.add_argument("--name", metavar="NAME", help="what the family calls it")
+    whose = p.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--child", metavar="NAME", help="the child it belongs to")
+    whose.add_argument("--adult", action="store_true", help="an adult's device")
+    whose.add_argument("--shared", action="store_true", help="shared: the youngest's rules")
+    p.add_argument("--inspect", action="store_true", help="send it through the proxy addon")
+    p.set_defaults(func=device_add)
+    device.add_parser("list", help="list devices").set_defaults(func=device_list)
+    p = device.add_parser("merge", help="one device seen under two addresses: keep the first")
+    p.add_argument("keep", type=int, metavar="KEEP_ID")
+    p.add_argument("drop", type=int, metavar="DROP_ID")
+    p.set_defaults(func=device_merge)
+
+    _register_rules(sub)
+
+
+def _register_rules(sub: Any) -> None:
+    p = sub.add_parser("rule", help="allow or block an app, category or domain for a child")
+    p.add_argument("verb", choices=("allow", "block"))
+    p.add_argument("name", metavar="NAME", help="the child's name")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--app", metavar="ID", help="an app id from the catalogue, e.g. roblox")
+    what.add_argument("--category", metavar="CAT", help="e.g. gaming, social, gambling")
+    what.add_argument("--domain", metavar="DOMAIN", help="a domain and everything below it")
+    p.set_defaults(func=rule_add)
+
+    schedule = _group(sub, "schedule", "times when the internet or some apps are off")
+    p = schedule.add_parser("add", help="add a weekly schedule for a child")
+    p.add_argument("name", metavar="NAME", help="e.g. Bedtime")
+    p.add_argument("--child", required=True, metavar="NAME")
+    p.add_argument("--days", required=True, metavar="mon,tue,...", help="or weekdays, daily")
+    p.add_argument("--from", dest="start", required=True, metavar="HH:MM")
+    p.add_argument("--to", dest="end", required=True, metavar="HH:MM", help="may be after midnight")
+    block = p.add_mutually_exclusive_group(required=True)
+    block.add_argument("--block-all", action="store_true", help="the whole internet")
+    block.add_argument("--block", metavar="CAT_OR_APP,...", help="categories or app ids")
+    p.add_argument("--allow", metavar="DOMAIN,...", help="still allowed, e.g. homework sites")
+    p.set_defaults(func=schedule_add)
+
+    p = sub.add_parser("pause", help="pause the internet for a child")
+    p.add_argument("name", metavar="NAME", help="the child's name")
+    p.add_argument("--minutes", required=True, type=int, metavar="N")
+    p.set_defaults(func=pause_child)
+
+    from agent.commands.household_explain import register_explain
+
+    register_explain(sub)
+
+
+def _group(sub: Any, name: str, help_text: str) -> Any:
+    parser = sub.add_parser(name, help=help_text)
+    return parser.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+
+
+# --- shared helpers ---------------------------------------------------------------------------
+
+
+def now(cfg: Config) -> datetime:
+    """The box's time in its own zone (tests replace this)."""
+    return datetime.now(zone(cfg))
+
+
+def zone(cfg: Config) -> ZoneInfo:
+    try:
+        return ZoneInfo(cfg.rules.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CliError(f"unknown time zone {cfg.rules.timezone!r} in [rules] timezone") from None
+
+
+def engine(cfg: Config) -> Engine:
+    try:
+        eng = make_engine(cfg.database_url)
+        init_db(eng)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    return eng
+
+
+def catalog() -> Catalog:
+    try:
+        return load_catalog()
+    except CatalogError as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+
+
+def find_child(eng: Engine, name: str) -> Child:
+    child = store.get_child_by_name(eng, name)
+    if child is None:
+        known = ", ".join(c.name for c in store.list_children(eng)) or "none yet"
+        raise CliError(f"there is no child called {name!r} (children: {known})")
+    return child
+
+
+def known_categories(cfg: Config, cat: Catalog) -> frozenset[str]:
+    lists = {s.category for s in cfg.blocklists.sources}
+    return frozenset({*CATEGORIES, *cat.categories, *lists, *cfg.rules.always_block})
+
+
+def check_target(cfg: Config, cat: Catalog, kind: str, value: str) -> str:
+    value = value.strip().lower()
+    if kind == "app" and cat.get(value) is None:
+        raise CliError(f"there is no app {value!r} in the catalogue (ids look like tiktok, roblox)")
+    if kind == "category" and value not in known_categories(cfg, cat):
+        known = ", ".join(sorted(known_categories(cfg, cat)))
+        raise CliError(f"there is no category {value!r} (known: {known})")
+    return value
+
+
+def changing(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a store change, turning a parent's mistake into a one-line CliError."""
+    try:
+        return fn(*args, **kwargs)
+    except store.HouseholdError as exc:
+        raise CliError(str(exc)) from None
+
+
+# --- children and devices ---------------------------------------------------------------------
+
+
+def child_add(cfg: Config, args: argparse.Namespace) -> int:
+    try:
+        born = date.fromisoformat(args.born)
+    except ValueError:
+        raise CliError(f"--born {args.born!r} is not a date like 2014-05-30") from None
+    child = changing(store.add_child, engine(cfg), args.name, born, today=now(cfg).date())
+    print(f"Added {child.name}, {child.age_on(now(cfg).date())} years old.")
+    return 0
+
+
+def child_list(cfg: Config, args: argparse.Namespace) -> int:
+    children = store.list_children(engine(cfg))
+    if not children:
+        print("No children yet. Add one with: houserules child add NAME --born YYYY-MM-DD")
+    today = now(cfg).date()
+    for c in children:
+        notes = [] if c.settings.protections_on else ["bypass protection off"]
+        notes += [] if c.settings.safe_search else ["safe search off"]
+        notes += [f"YouTube {c.settings.youtube_level}"] if c.settings.youtube_level else []
+        extra = f"  ({', '.join(notes)})" if notes else ""
+        print(f"{c.name:<16} born {c.born.isoformat()}  age {c.age_on(today)}{extra}")
+    return 0
+
+
+def device_add(cfg: Config, args: argparse.Namespace) -> int:
+    eng = engine(cfg)
+    owner, child_id = "adult" if args.adult else "shared" if args.shared else "child", None
+    if args.child:
+        child_id = find_child(eng, args.child).id
+    device = changing(
+        store.add_device,
+        eng,
+        mac=args.mac,
+        ip=args.ip,
+        name=args.name,
+        owner=owner,
+        child_id=child_id,
+        inspect=args.inspect,
+    )
+    print(f"Device {device.id} ({device.label}) is {_whose(device, eng)}.")
+    return 0
+
+
+def device_list(cfg: Config, args: argparse.Namespace) -> int:
+    eng = engine(cfg)
+    devices = store.list_devices(eng)
+    if not devices:
+        print("No devices yet. The box lists devices as it sees them, or use: device add")
+    for d in devices:
+        seen = d.last_seen.astimezone(zone(cfg)).strftime("%Y-%m-%d %H:%M") if d.last_seen else "-"
+        print(
+            f"{d.id:>4}  {d.name or '-':<20} {d.mac or '-':<17} {d.ip or '-':<15} "
+            f"{_whose(d, eng):<28} last seen {seen}"
+        )
+    return 0
+
+
+def _whose(device: Any, eng: Engine) -> str:
+    if device.owner == "child":
+        kids = {c.id: c.name for c in store.list_children(eng)}
+        return f"{kids.get(device.child_id, 'a removed child')}'s"
+    return {"adult": "an adult's", "shared": "shared"}.get(device.owner, "not assigned yet")
+
+
+def device_merge(cfg: Config, args: argparse.Namespace) -> int:
+    device = changing(store.merge_devices, engine(cfg), args.keep, args.drop)
+    print(f"Merged device {args.drop} into {device.id} ({device.label}).")
+    return 0
+
+
+# --- rules, schedules, pauses -----------------------------------------------------------------
+
+
+def rule_add(cfg: Config, args: argparse.Namespace) -> int:
+    eng = engine(cfg)
+    child = find_child(eng, args.name)
+    kind = "app" if args.app else "category" if args.category else "domain"
+    value = args.app or args.category or args.domain
+    if kind != "domain":
+        value = check_target(cfg, catalog(), kind, value)
+    if args.verb == "allow" and value in (*cfg.rules.always_block, "bypass", "vpn-proxy"):
+        raise CliError(f"{value} stays blocked whatever the rules say, so it cannot be allowed")
+    rule = changing(store.add_rule, eng, child.id, args.verb, kind, value)
+    print(f"{rule.verb.capitalize()}ed for {child.name}: {rule.kind} {rule.value}.")
+    return 0
+
+
+def schedule_add(cfg: Config, args: argparse.Namespace) -> int:
+    eng = engine(cfg)
+    child = find_child(eng, args.child)
+    days, start, end = parse_days(args.days), parse_time(args.start), parse_time(args.end)
+    blocked: list[str] = []
+    if args.block:
+        cat = catalog()
+        for item in _split(args.block):
+            kind = "app" if cat.get(item.lower()) is not None else "category"
+            blocked.append(check_target(cfg, cat, kind, item))
+    schedule = changing(
+        store.add_schedule,
+        eng,
+        child.id,
+        args.name,
+        days,
+        start,
+        end,
+        block_all=args.block_all,
+        block=blocked,
+        allow=_split(args.allow or ""),
+    )
+    what = "the internet" if schedule.block_all else ", ".join(sorted(schedule.block))
+    print(f"{schedule.name} for {child.name}: {what} off {start:%H:%M}-{end:%H:%M}.")
+    return 0
+
+
+def pause_child(cfg: Config, args: argparse.Namespace) -> int:
+    if not 0 < args.minutes <= MAX_PAUSE_MINUTES:
+        raise CliError(f"--minutes must be from 1 to {MAX_PAUSE_MINUTES} (a week)")
+    eng = engine(cfg)
+    child = find_child(eng, args.name)
+    until = now(cfg) + timedelta(minutes=args.minutes)
+    changing(store.pause, eng, until, child_id=child.id)
+    print(f"{child.name}'s internet is paused until {until:%H:%M}.")
+    return 0
+
+
+def parse_days(text: str) -> set[int]:
+    days: set[int] = set()
+    for word in _split(text.lower()):
+        if word in DAY_WORDS:
+            days.update(DAY_WORDS[word])
+        elif word[:3] in WEEKDAYS:
+            days.add(WEEKDAYS.index(word[:3]))
+        else:
+            raise CliError(f"--days: {word!r} is not a day (use mon,tue,... or weekdays, daily)")
+    return days
+
+
+def parse_time(text: str) -> time:
+    match = _TIME.match(text.strip())
+    if match is None:
+        raise CliError(f"{text!r} is not a time like 07:30 or 21:00")
+    return time(int(match[1]), int(match[2]))
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -1,0 +1,82 @@
+"""`houserules explain NAME_OR_DOMAIN --client IP`: what the house rules say, and why.
+
+It asks `agent.rules.decide` with the policy the DNS server builds (the compiled lists, the app
+catalogue, safe search, the household from the store, the neighbour table and [rules]), at the
+box's time, so what it prints is what the house would answer right now.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+from urllib.parse import urlsplit
+
+from agent.cli import CliError
+from agent.commands import household as cmd
+from agent.config import Config
+from agent.household import Device
+from agent.index import load_or_compile
+from agent.neighbours import read_neighbours
+from agent.policy import Policy
+from agent.rules import decide
+from agent.safesearch import SafeSearchError, load_safesearch
+from agent.store import household as store
+
+QTYPE_A = 1
+
+
+def register_explain(sub: Any) -> None:
+    p = sub.add_parser("explain", help="what the house rules say about a name, and why")
+    p.add_argument("name", metavar="NAME_OR_DOMAIN")
+    p.add_argument("--client", required=True, metavar="IP", help="the asking device's address")
+    p.set_defaults(func=explain)
+
+
+def explain(cfg: Config, args: argparse.Namespace) -> int:
+    name = _hostname(args.name)
+    try:
+        client = store.normalise_ip(args.client)
+        safesearch = load_safesearch()
+    except store.HouseholdError as exc:
+        raise CliError(f"--client: {exc}") from None
+    except SafeSearchError as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    cat = cmd.catalog()
+    index, _ = load_or_compile(cfg, cat.index_entries(), cat.fingerprint)
+    household = store.load_household(cmd.engine(cfg))
+    neighbours = read_neighbours()
+    policy = Policy(index, household, cat, safesearch, neighbours, cfg.rules)
+    decision = decide(policy, client, name, QTYPE_A, cmd.now(cfg))
+    device = household.device_for(client, neighbours.get(client))
+    print(f"{name} asked by {client} ({_device_words(device, cfg)}):")
+    app = cat.get(decision.app) if decision.app else None
+    rows = [
+        ("action", decision.action.value + (" (NXDOMAIN)" if decision.nxdomain else "")),
+        ("reason", decision.reason),
+        ("rule", decision.rule),
+        ("child", decision.child or "-"),
+        ("app", f"{app.name} ({app.id})" if app else decision.app or "-"),
+        ("category", decision.category or "-"),
+    ]
+    if decision.rewrite_to:
+        rows.append(("answer", f"CNAME {decision.rewrite_to}"))
+    for key, value in rows:
+        print(f"  {key + ':':<10} {value}")
+    return 0
+
+
+def _hostname(text: str) -> str:
+    host = text.strip().lower()
+    if "://" in host:
+        host = urlsplit(host).hostname or ""
+    host = host.split("/")[0].rstrip(".")
+    if not host or " " in host:
+        raise CliError(f"{text!r} is not a domain name like www.example.com")
+    return host
+
+
+def _device_words(device: Device | None, cfg: Config) -> str:
+    if device is None:
+        rule = cfg.rules.unassigned
+        return f"a device the box does not know, so the [rules] unassigned = {rule!r} rule applies"
+    return f"device {device.id}, {device.label}, {device.owner}"

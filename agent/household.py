@@ -1,0 +1,262 @@
+"""The household as an immutable snapshot: children, their devices and their house rules.
+
+`agent.store.household.load_household` builds one from the database; the DNS process swaps a
+new snapshot in whole when the household's version changes. Everything `agent.rules.decide`
+needs per query is precomputed here once (maps by MAC and IP, each child's allow and block sets,
+schedules and pauses), so a decision is a handful of dict and set lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from types import MappingProxyType
+from typing import Literal
+
+Owner = Literal["child", "adult", "shared", "unassigned"]
+OWNERS: tuple[str, ...] = ("child", "adult", "shared", "unassigned")
+YOUTUBE_LEVELS: tuple[str, ...] = ("strict", "moderate", "off")
+VERBS: tuple[str, ...] = ("allow", "block")
+KINDS: tuple[str, ...] = ("app", "category", "domain")
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSettings:
+    protections_on: bool = True  # VPN, proxy, private DNS and Private Relay blocked
+    youtube_level: str | None = None  # "strict" | "moderate" | "off"; None = by age
+    safe_search: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    id: int
+    name: str
+    born: date
+    settings: ChildSettings = ChildSettings()
+
+    def age_on(self, day: date) -> int:
+        """Whole years on `day`. Someone born on 29 Feb turns a year older on 1 Mar in
+        non-leap years (as in UK law): (2, 28) is still before (2, 29)."""
+        years = day.year - self.born.year
+        if (day.month, day.day) < (self.born.month, self.born.day):
+            years -= 1
+        return years
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: int
+    mac: str | None = None  # lower-case, colon-separated
+    ip: str | None = None  # the address it was last seen at
+    name: str | None = None
+    owner: str = "unassigned"  # one of OWNERS
+    child_id: int | None = None  # when owner == "child"
+    shared_with: frozenset[int] = frozenset()  # child ids, when owner == "shared"
+    inspect: bool = False
+    first_seen: datetime | None = None  # UTC; may lag in a snapshot (not a household change)
+    last_seen: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.mac or self.ip or f"device {self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A weekly window. `end <= start` crosses midnight: the part after midnight belongs to
+    the next day, so a Mon 21:00-07:00 window covers Mon 21:00 until Tue 07:00."""
+
+    id: int
+    name: str
+    child_id: int
+    days: frozenset[int]  # 0 = Monday
+    start: time
+    end: time
+    block_all: bool = False
+    block: frozenset[str] = frozenset()  # category names or app ids
+    allow: tuple[str, ...] = ()  # domains (suffix match) that pass this schedule
+    allow_set: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allow_set", frozenset(self.allow))
+
+    def covers(self, weekday: int, at: time) -> bool:
+        """Whether the window is on at `at` (a naive local time) on `weekday`."""
+        if self.start < self.end:
+            return weekday in self.days and self.start <= at < self.end
+        return (weekday in self.days and at >= self.start) or (
+            (weekday - 1) % 7 in self.days and at < self.end
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEntry:
+    child_id: int
+    verb: str  # "allow" | "block"
+    kind: str  # "app" | "category" | "domain"
+    value: str
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    until: datetime  # timezone-aware
+    child_id: int | None = None
+    device_id: int | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRules:
+    """One child's rules, as sets ready for `decide()`."""
+
+    allow_apps: frozenset[str] = frozenset()
+    allow_categories: frozenset[str] = frozenset()
+    allow_domains: frozenset[str] = frozenset()
+    block_apps: frozenset[str] = frozenset()
+    block_categories: frozenset[str] = frozenset()
+    block_domains: frozenset[str] = frozenset()
+    schedules: tuple[Schedule, ...] = ()
+    paused_until: datetime | None = None
+
+    @property
+    def has_explicit(self) -> bool:
+        return bool(
+            self.allow_apps
+            or self.allow_categories
+            or self.allow_domains
+            or self.block_apps
+            or self.block_categories
+            or self.block_domains
+        )
+
+
+NO_RULES = ChildRules()
+
+
+@dataclass(frozen=True)
+class Household:
+    children: tuple[Child, ...] = ()
+    devices: tuple[Device, ...] = ()
+    rules: tuple[RuleEntry, ...] = ()
+    schedules: tuple[Schedule, ...] = ()
+    pauses: tuple[Pause, ...] = ()
+    version: int = 0
+    # Derived once in __post_init__; read-only views.
+    child_by_id: Mapping[int, Child] = field(init=False, repr=False, compare=False)
+    child_by_name: Mapping[str, Child] = field(init=False, repr=False, compare=False)
+    device_by_id: Mapping[int, Device] = field(init=False, repr=False, compare=False)
+    device_by_ip: Mapping[str, Device] = field(init=False, repr=False, compare=False)
+    device_by_mac: Mapping[str, Device] = field(init=False, repr=False, compare=False)
+    youngest: Child | None = field(init=False, repr=False, compare=False)
+    # device id -> the child whose rules apply, or None for an adult's device. Unassigned
+    # devices (and child devices whose child is gone) are absent.
+    device_child: Mapping[int, Child | None] = field(init=False, repr=False, compare=False)
+    child_rules: Mapping[int, ChildRules] = field(init=False, repr=False, compare=False)
+    device_paused_until: Mapping[int, datetime] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        put(self, "child_by_id", MappingProxyType({c.id: c for c in self.children}))
+        put(self, "child_by_name", MappingProxyType({c.name.lower(): c for c in self.children}))
+        put(self, "device_by_id", MappingProxyType({d.id: d for d in self.devices}))
+        put(self, "device_by_mac", MappingProxyType({d.mac: d for d in self.devices if d.mac}))
+        # If two devices claim one IP (a stale address), the one seen last has it now.
+        by_recency = sorted(self.devices, key=_seen_at)
+        put(self, "device_by_ip", MappingProxyType({d.ip: d for d in by_recency if d.ip}))
+        put(self, "youngest", _youngest(self.children))
+        put(self, "device_child", MappingProxyType(self._device_children()))
+        put(self, "child_rules", MappingProxyType(self._child_rules()))
+        put(self, "device_paused_until", MappingProxyType(_latest(self.pauses, "device_id")))
+
+    def device_for(self, ip: str | None, mac: str | None) -> Device | None:
+        """The device behind a query: by MAC first (the neighbour table), then by IP. An IP
+        match is ignored when both sides know a MAC and they differ: the address has moved to
+        another device."""
+        if mac:
+            device = self.device_by_mac.get(mac.lower())
+            if device is not None:
+                return device
+        device = self.device_by_ip.get(ip) if ip else None
+        if device is not None and mac and device.mac and device.mac != mac.lower():
+            return None
+        return device
+
+    def whose_rules(self, device: Device | None, unassigned: str) -> tuple[Child | None, bool]:
+        """(the child whose rules apply, whether an adult is asking) for a query from `device`.
+
+        `unassigned` is the config's rules.unassigned: "youngest" or "adult"."""
+        if device is not None and device.id in self.device_child:
+            child = self.device_child[device.id]
+            return child, child is None
+        if unassigned == "adult":
+            return None, True
+        return self.youngest, False
+
+    def rules_for(self, child_id: int) -> ChildRules:
+        return self.child_rules.get(child_id, NO_RULES)
+
+    def _device_children(self) -> dict[int, Child | None]:
+        out: dict[int, Child | None] = {}
+        for d in self.devices:
+            if d.owner == "adult":
+                out[d.id] = None
+            elif d.owner == "child" and d.child_id in self.child_by_id:
+                out[d.id] = self.child_by_id[d.child_id]
+            elif d.owner == "shared" and self.children:
+                sharing = [self.child_by_id[i] for i in d.shared_with if i in self.child_by_id]
+                out[d.id] = _youngest(sharing) or self.youngest
+        return out
+
+    def _child_rules(self) -> dict[int, ChildRules]:
+        paused = _latest(self.pauses, "child_id")
+        out: dict[int, ChildRules] = {}
+        for child in self.children:
+            mine = [r for r in self.rules if r.child_id == child.id]
+            out[child.id] = ChildRules(
+                allow_apps=_values(mine, "allow", "app"),
+                allow_categories=_values(mine, "allow", "category"),
+                allow_domains=_values(mine, "allow", "domain"),
+                block_apps=_values(mine, "block", "app"),
+                block_categories=_values(mine, "block", "category"),
+                block_domains=_values(mine, "block", "domain"),
+                schedules=tuple(s for s in self.schedules if s.child_id == child.id),
+                paused_until=paused.get(child.id),
+            )
+        return out
+
+
+def _youngest(children: Iterable[Child]) -> Child | None:
+    # Latest birthday is youngest; ties go to the lower id so the answer is stable.
+    return max(children, key=lambda c: (c.born, -c.id), default=None)
+
+
+def _values(rules: Iterable[RuleEntry], verb: str, kind: str) -> frozenset[str]:
+    return frozenset(r.value for r in rules if r.verb == verb and r.kind == kind)
+
+
+def _latest(pauses: Iterable[Pause], attr: str) -> dict[int, datetime]:
+    out: dict[int, datetime] = {}
+    for p in pauses:
+        key = getattr(p, attr)
+        if key is not None and (key not in out or p.until > out[key]):
+            out[key] = p.until
+    return out
+
+
+def match_suffix(name: str, domains: frozenset[str]) -> str | None:
+    """The entry of `domains` that is `name` or one of its parent domains, if any."""
+    if not domains:
+        return None
+    while True:
+        if name in domains:
+            return name
+        _, dot, name = name.partition(".")
+        if not dot:
+            return None
+
+
+def _seen_at(device: Device) -> float:
+    return device.last_seen.timestamp() if device.last_seen is not None else float("-inf")

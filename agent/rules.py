@@ -1,0 +1,364 @@
+"""The one pure decision point: what the house rules say about one DNS query.
+
+`decide(policy, client_ip, name, qtype, now) -> Decision` does no I/O and reads no clock:
+`now` (timezone-aware, in the box's zone) gives the weekday and time of day. The DNS server and
+the proxy addon ask it and act on the answer; the query log stores the answer as it is.
+
+Precedence (the first step that decides wins):
+
+ 0. Who is asking. The device is found by MAC (neighbour table), then by IP. A child's device:
+    that child. A shared device: the youngest child it is shared with (the youngest child if it
+    names none). An adult's device: an adult. An unknown or unassigned device: `rules.unassigned`
+    = "youngest" uses the youngest child's rules, or, with no children at all, those of a child
+    of unknown age under 13 (steps 1, 5 at age 12 and 6 at strict only); "adult" an adult. No
+    household at all behaves like an empty one.
+    The Firefox canary `use-application-dns.net` answers NXDOMAIN for everyone, adults too: it
+    is a network-wide signal, not a block. Firefox checks it before switching on its automatic
+    DNS-over-HTTPS; NXDOMAIN tells it this network filters DNS, so every browser keeps using
+    the box and the house rules keep applying. An adult's Firefox loses nothing that matters:
+    it still resolves everything through the box.
+ 1. Blocked for everyone: categories in `rules.always_block` (from any list or app).
+    Adults stop here: anything else is allowed, with no safe search.
+    Protections, on for every child unless a parent switched them off for that child:
+    iCloud Private Relay (`mask.icloud.com`, `mask-h2.icloud.com`) answers NXDOMAIN as Apple
+    asks; names on the "bypass" list and the domains of "vpn-proxy" apps are blocked.
+ 2. A pause of the child or of the device, until it ends.
+ 3. The child's schedules that are on now: `block_all`, or the categories and app ids they
+    list. A schedule's own allow domains (suffix match) pass that schedule.
+ 4. The parent's explicit allow for this child (app, category, or domain by suffix) skips to
+    step 6; otherwise the parent's explicit block (domain by suffix, category, app).
+ 5. Age defaults: apps whose minimum age is above the child's age; `rules.under_18_block`
+    categories under 18; and any category that comes from a configured list (a claim whose
+    source is not the app catalogue), unless explicitly allowed.
+ 6. Safe search for every allowed query of a child, explicit allows included: a CNAME to the
+    engine's safe host. YouTube's level is the child's setting or by age (strict under 13,
+    moderate 13-17, off from 18). Search engines that cannot be made safe (the safe-search
+    file's `unsafe_engines`) are blocked instead, unless explicitly allowed. A parent can turn
+    safe search off per child (`ChildSettings.safe_search`).
+ 7. Otherwise allow.
+
+Shared infrastructure: a name claimed by several apps is blocked by the app rules (explicit
+app and category blocks, app ages, schedules) only when EVERY app claiming it is blocked for
+that child, so blocking YouTube for an 8-year-old leaves YouTube Kids on googlevideo.com alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from agent import reasons as say
+from agent.claims import Claims
+from agent.decision import Action, Decision
+from agent.household import (
+    NO_RULES,
+    Child,
+    ChildRules,
+    ChildSettings,
+    Device,
+    Household,
+    Schedule,
+    match_suffix,
+)
+from agent.policy import Policy
+
+if TYPE_CHECKING:
+    from agent.catalog import App
+
+CANARY = "use-application-dns.net"
+PRIVATE_RELAY = frozenset({"mask.icloud.com", "mask-h2.icloud.com"})
+BYPASS, VPN_PROXY = "bypass", "vpn-proxy"
+PROTECTION_CATEGORIES = frozenset({BYPASS, VPN_PROXY})
+APPS_SOURCE = "apps"  # the source name of claims that come from the app catalogue
+UNKNOWN_AGE = 12  # "a child of unknown age under 13"
+ADULT_AGE = 18
+EMPTY_HOUSEHOLD = Household()
+UNKNOWN_CHILD = ChildSettings(youtube_level="strict")
+BLOCK, ALLOW = Action.BLOCK, Action.ALLOW
+
+CANARY_DECISION = Decision(BLOCK, say.CANARY, "canary", nxdomain=True)
+
+
+_MADE: dict[tuple[object, ...], Decision] = {}
+_MADE_MAX = 4096
+
+
+def made(
+    action: Action,
+    reason: str,
+    rule: str,
+    child: str | None = None,
+    app: str | None = None,
+    category: str | None = None,
+    rewrite_to: str | None = None,
+    nxdomain: bool = False,
+) -> Decision:
+    """A Decision, shared with earlier equal ones: building a frozen dataclass costs ~1 us,
+    a dict hit a tenth of that, and the same few answers repeat all day. Decisions are
+    immutable, so sharing them changes nothing for callers."""
+    key = (action, reason, rule, child, app, category, rewrite_to, nxdomain)
+    found = _MADE.get(key)
+    if found is None:
+        if len(_MADE) >= _MADE_MAX:
+            _MADE.clear()  # a bound, not an eviction policy: refills in one pass
+        found = _MADE[key] = Decision(*key)
+    return found
+
+
+@dataclass(slots=True)
+class _Ask:
+    """One query being decided: what was asked, by whom, and what the lists say about it."""
+
+    policy: Policy
+    name: str
+    claims: Claims
+    who: str | None  # the child's name; None for a child of unknown age, or an adult
+    age: int = UNKNOWN_AGE
+
+    def app(self, app_id: str) -> App | None:
+        catalog = self.policy.catalog
+        return catalog.get(app_id) if catalog is not None else None
+
+    def decision(
+        self, action: Action, reason: str, rule: str, category: str | None = None
+    ) -> Decision:
+        """A decision labelled with the app (and its category) that claims the name, if any."""
+        if not self.claims:
+            return made(action, reason, rule, self.who, None, category)
+        apps, categories = self.claims.apps, self.claims.categories
+        app_id = min(apps) if apps else None
+        if category is None:
+            app = self.app(app_id) if app_id is not None else None
+            category = app.category if app is not None else min(categories, default=None)
+        return made(action, reason, rule, self.who, app_id, category)
+
+
+def decide(policy: Policy, client_ip: str, name: str, qtype: int, now: datetime) -> Decision:
+    """The house rules' answer for `name` (lower-case, no trailing dot) asked by `client_ip`.
+
+    `qtype` is there for the adapters; no rule depends on it today."""
+    if name == CANARY:
+        return CANARY_DECISION
+    household = policy.household or EMPTY_HOUSEHOLD
+    device = household.device_for(client_ip, policy.neighbours.get(client_ip))
+    child, adult = household.whose_rules(device, policy.rules.unassigned)
+    ask = _Ask(policy, name, policy.index.lookup(name), child.name if child else None)
+    categories = ask.claims.categories
+    if categories:
+        for category in policy.rules.always_block:
+            if category in categories:
+                rule = f"always-block:{category}"
+                return ask.decision(BLOCK, say.everyone(category), rule, category)
+    if adult:
+        return ask.decision(ALLOW, say.ADULT, "default")
+    if child is None:
+        blocked = _protections(ask) or _blocks(ask, NO_RULES)
+        return blocked or _finish(ask, UNKNOWN_CHILD, None)
+    return _child(ask, household, child, device, now)
+
+
+def _child(
+    ask: _Ask, household: Household, child: Child, device: Device | None, now: datetime
+) -> Decision:
+    rules = household.rules_for(child.id)
+    if child.settings.protections_on:
+        blocked = _protections(ask)
+        if blocked is not None:
+            return blocked
+    until = rules.paused_until
+    if device is not None:
+        device_until = household.device_paused_until.get(device.id)
+        if device_until is not None and (until is None or device_until > until):
+            until = device_until
+    if until is not None and until > now:
+        return made(BLOCK, say.paused(until, now), "pause", ask.who)
+    if rules.schedules:
+        blocked = _schedules(ask, rules, now)
+        if blocked is not None:
+            return blocked
+    ask.age = child.age_on(now.date())
+    allowed = _explicit_allow(ask, rules)
+    if allowed is None:
+        blocked = _blocks(ask, rules)
+        if blocked is not None:
+            return blocked
+    return _finish(ask, child.settings, allowed)
+
+
+def _protections(ask: _Ask) -> Decision | None:
+    if ask.name in PRIVATE_RELAY:
+        return made(BLOCK, say.PRIVATE_RELAY, "private-relay", ask.who, None, VPN_PROXY, None, True)
+    claims = ask.claims
+    if not claims:
+        return None
+    if BYPASS in claims.categories:
+        return ask.decision(BLOCK, say.BYPASS, f"protection:{BYPASS}", BYPASS)
+    for app_id in claims.apps:
+        app = ask.app(app_id)
+        if app is not None and app.category == VPN_PROXY:
+            # Apple asks for NXDOMAIN (not a sinkhole) so devices give up on Private Relay fast.
+            rule, nx = f"protection:{VPN_PROXY}", app.dns_nxdomain
+            return made(BLOCK, say.BYPASS, rule, ask.who, app_id, VPN_PROXY, None, nx)
+    if VPN_PROXY in claims.categories:
+        return ask.decision(BLOCK, say.BYPASS, f"protection:{VPN_PROXY}", VPN_PROXY)
+    return None
+
+
+def _schedules(ask: _Ask, rules: ChildRules, now: datetime) -> Decision | None:
+    weekday, at = now.weekday(), now.time()
+    for s in rules.schedules:
+        if s.covers(weekday, at) and not (s.allow_set and match_suffix(ask.name, s.allow_set)):
+            blocked = _schedule_block(ask, s)
+            if blocked is not None:
+                return blocked
+    return None
+
+
+def _schedule_block(ask: _Ask, s: Schedule) -> Decision | None:
+    if s.block_all:
+        return ask.decision(BLOCK, say.schedule_all(s.name, s.end), f"schedule:{s.name}")
+    if not s.block or not ask.claims:
+        return None
+    category = _first(_list_categories(ask), s.block)
+    if category is not None:
+        reason = say.schedule_off(s.name, say.label(category), s.end)
+        return made(BLOCK, reason, f"schedule:{s.name}", ask.who, None, category)
+    if not ask.claims.apps:
+        return None
+
+    def verdict(app_id: str, app: App | None) -> Decision | None:
+        category = app.category if app is not None else None
+        if app_id in s.block or category in s.block:
+            title = app.name if app is not None else app_id
+            reason = say.schedule_off(s.name, title, s.end)
+            return made(BLOCK, reason, f"schedule:{s.name}", ask.who, app_id, category)
+        return None
+
+    return _every_app(ask, verdict)
+
+
+def _explicit_allow(ask: _Ask, rules: ChildRules) -> Decision | None:
+    if rules.allow_domains:
+        domain = match_suffix(ask.name, rules.allow_domains)
+        if domain is not None:
+            return ask.decision(ALLOW, say.allowed(domain, ask.who), f"allow:domain:{domain}")
+    if rules.allow_apps:
+        for app_id in ask.claims.apps:
+            if app_id in rules.allow_apps:
+                app = ask.app(app_id)
+                title, category = (app.name, app.category) if app else (app_id, None)
+                reason, rule = say.allowed(title, ask.who), f"allow:app:{app_id}"
+                return made(ALLOW, reason, rule, ask.who, app_id, category)
+    category = _first(ask.claims.categories, rules.allow_categories)
+    if category is not None:
+        reason = say.allowed(say.label(category), ask.who)
+        return ask.decision(ALLOW, reason, f"allow:category:{category}", category)
+    return None
+
+
+def _blocks(ask: _Ask, rules: ChildRules) -> Decision | None:
+    """Step 4's explicit blocks, then step 5: age defaults and configured lists."""
+    if rules.block_domains:
+        domain = match_suffix(ask.name, rules.block_domains)
+        if domain is not None:
+            return ask.decision(BLOCK, say.blocked(domain, ask.who), f"block:domain:{domain}")
+    if not ask.claims:
+        return None
+    listed = _list_categories(ask)
+    category = _first(listed, rules.block_categories)
+    if category is not None:
+        reason, rule = say.blocked(say.label(category), ask.who), f"block:category:{category}"
+        return made(BLOCK, reason, rule, ask.who, None, category)
+    under_18 = ask.policy.rules.under_18_block if ask.age < ADULT_AGE else ()
+    if ask.claims.apps:
+        blocked = _every_app(ask, _app_rules(ask, rules, under_18))
+        if blocked is not None:
+            return blocked
+    category = min((c for c in listed if c in under_18), default=None) if under_18 else None
+    if category is not None:
+        reason = say.too_young(say.label(category), ADULT_AGE, ask.who, ask.age)
+        return made(BLOCK, reason, f"age-category:{category}", ask.who, None, category)
+    category = min(listed - PROTECTION_CATEGORIES, default=None)
+    if category is not None:
+        reason = say.listed(category, ask.who)
+        return made(BLOCK, reason, f"list:{category}", ask.who, None, category)
+    return None
+
+
+def _app_rules(
+    ask: _Ask, rules: ChildRules, under_18: tuple[str, ...]
+) -> Callable[[str, App | None], Decision | None]:
+    def verdict(app_id: str, app: App | None) -> Decision | None:
+        category = app.category if app is not None else None
+        title = app.name if app is not None else app_id
+        if app_id in rules.block_apps:
+            rule, reason = f"block:app:{app_id}", say.blocked(title, ask.who)
+        elif category is not None and category in rules.block_categories:
+            rule, reason = f"block:category:{category}", say.blocked(say.label(category), ask.who)
+        elif app is not None and app.minimum_age > ask.age:
+            rule, reason = f"age:{app_id}", say.too_young(title, app.minimum_age, ask.who, ask.age)
+        elif category in under_18:
+            rule = f"age-category:{category}"
+            reason = say.too_young(say.label(category), ADULT_AGE, ask.who, ask.age)
+        else:
+            return None
+        return made(BLOCK, reason, rule, ask.who, app_id, category)
+
+    return verdict
+
+
+def _every_app(ask: _Ask, verdict: Callable[[str, App | None], Decision | None]) -> Decision | None:
+    """The first verdict (in app id order) if EVERY app claiming the name gets one."""
+    apps = ask.claims.apps
+    first = None
+    for app_id in apps if len(apps) == 1 else sorted(apps):
+        found = verdict(app_id, ask.app(app_id))
+        if found is None:
+            return None
+        first = first or found
+    return first
+
+
+def _finish(ask: _Ask, settings: ChildSettings, allowed: Decision | None) -> Decision:
+    """Steps 6 and 7: safe search, else allow."""
+    safesearch = ask.policy.safesearch
+    if safesearch is not None and settings.safe_search:
+        level = settings.youtube_level or (
+            "strict" if ask.age < 13 else "moderate" if ask.age < ADULT_AGE else "off"
+        )
+        target = safesearch.target(ask.name, level)
+        if target is not None:
+            engine, cname = target
+            reason = say.safe_search(ask.who)
+            app, category = (allowed.app, allowed.category) if allowed else (None, None)
+            return made(
+                Action.REWRITE, reason, f"safe-search:{engine}", ask.who, app, category, cname
+            )
+        if allowed is None and match_suffix(ask.name, safesearch.unsafe_engines):
+            reason = say.no_safe_search(ask.who)
+            return ask.decision(BLOCK, reason, "safe-search:unsupported", "search")
+    if allowed is not None:
+        return allowed
+    return ask.decision(ALLOW, say.nothing_blocks(ask.who), "default")
+
+
+def _list_categories(ask: _Ask) -> frozenset[str]:
+    """The categories a name has from configured lists (not from the app catalogue)."""
+    claims = ask.claims
+    sources = claims.sources
+    if not sources or (len(sources) == 1 and APPS_SOURCE in sources):
+        return frozenset()
+    if not claims.apps or ask.policy.catalog is None:
+        return claims.categories
+    from_apps = {app.category for a in claims.apps if (app := ask.app(a)) is not None}
+    # When a list and an app give the same category, the list's claim still stands.
+    return (claims.categories - from_apps) or claims.categories
+
+
+def _first(have: frozenset[str], wanted: frozenset[str]) -> str | None:
+    if not have or not wanted:
+        return None
+    common = have & wanted
+    return min(common) if common else None

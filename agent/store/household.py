@@ -1,0 +1,300 @@
+"""The household in the database: children, devices, house rules, schedules and pauses.
+
+The only place that talks SQL about the household (with its two helpers,
+`household_tables` and `household_devices`, whose public functions are re-exported here).
+Plain data goes in; frozen dataclasses from `agent.household` come out. Every change bumps
+`household_meta.version` in the same transaction, so the DNS process notices any change by
+polling one integer (`household_version`) and then loads a fresh snapshot (`load_household`).
+Mistakes a parent can fix raise `HouseholdError` with a one-line message. Times go in
+timezone-aware and come back in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, time
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, select
+
+from agent.household import KINDS, VERBS, YOUTUBE_LEVELS, Child, Household, Pause, RuleEntry
+from agent.household import Schedule as ScheduleEntry
+from agent.store.household_devices import (
+    KEEP,
+    add_device,
+    list_devices,
+    merge_devices,
+    record_seen,
+    update_device,
+)
+from agent.store.household_tables import (
+    ChildRow,
+    DeviceRow,
+    HouseholdError,
+    HouseholdMeta,
+    PauseRow,
+    RuleRow,
+    ScheduleRow,
+    as_utc,
+    changing,
+    check_domain,
+    check_name,
+    child_row,
+    device_row,
+    joined,
+    normalise_ip,
+    normalise_mac,
+    to_child,
+    to_device,
+    to_pause,
+    to_rule,
+    to_schedule,
+)
+
+__all__ = [
+    "KEEP",
+    "HouseholdError",
+    "add_child",
+    "add_device",
+    "add_rule",
+    "add_schedule",
+    "get_child_by_name",
+    "household_version",
+    "list_children",
+    "list_devices",
+    "list_pauses",
+    "list_rules",
+    "list_schedules",
+    "load_household",
+    "merge_devices",
+    "normalise_ip",
+    "normalise_mac",
+    "pause",
+    "record_seen",
+    "remove_rule",
+    "remove_schedule",
+    "resume",
+    "set_child_settings",
+    "update_device",
+]
+
+
+def household_version(engine: Engine) -> int:
+    """The number that moves with every household change (0 before the first)."""
+    with Session(engine) as session:
+        meta = session.get(HouseholdMeta, 1)
+        return meta.version if meta is not None else 0
+
+
+# Children ----------------------------------------------------------------------------------
+
+
+def add_child(engine: Engine, name: str, born: date, *, today: date | None = None) -> Child:
+    """Add a child; `today` (the box's date) rules out a birth date in the future."""
+    name = check_name(name, "A child's name")
+    if born.year < 1900 or (today is not None and born > today):
+        raise HouseholdError(f"{born.isoformat()} is not a possible date of birth")
+    with changing(engine) as session:
+        if session.exec(select(ChildRow).where(ChildRow.name_key == name.lower())).first():
+            raise HouseholdError(f"there is already a child called {name}")
+        row = ChildRow(name=name, name_key=name.lower(), born=born)
+        session.add(row)
+        session.flush()
+        return to_child(row)
+
+
+def list_children(engine: Engine) -> tuple[Child, ...]:
+    """Eldest first."""
+    query = select(ChildRow).order_by(ChildRow.born, ChildRow.id)
+    with Session(engine) as session:
+        return tuple(to_child(r) for r in session.exec(query))
+
+
+def get_child_by_name(engine: Engine, name: str) -> Child | None:
+    """The child called `name` (ignoring case and extra spaces), or None."""
+    key = " ".join(name.split()).lower()
+    with Session(engine) as session:
+        row = session.exec(select(ChildRow).where(ChildRow.name_key == key)).first()
+        return to_child(row) if row is not None else None
+
+
+def set_child_settings(
+    engine: Engine,
+    child_id: int,
+    *,
+    protections_on: bool | None = None,
+    youtube_level: str | None = KEEP,
+    safe_search: bool | None = None,
+) -> Child:
+    """Change a child's settings; arguments left out stay; `youtube_level=None` = by age."""
+    if youtube_level is not KEEP and youtube_level not in (None, *YOUTUBE_LEVELS):
+        raise HouseholdError(f"YouTube level is strict, moderate or off, not {youtube_level!r}")
+    with changing(engine) as session:
+        row = child_row(session, child_id)
+        if protections_on is not None:
+            row.protections_on = protections_on
+        if youtube_level is not KEEP:
+            row.youtube_level = youtube_level
+        if safe_search is not None:
+            row.safe_search = safe_search
+        session.add(row)
+        return to_child(row)
+
+
+# Rules -------------------------------------------------------------------------------------
+
+
+def add_rule(engine: Engine, child_id: int, verb: str, kind: str, value: str) -> RuleEntry:
+    """Allow or block an app id, a category or a domain for a child. A rule about the same
+    thing with the other verb is replaced: a parent's latest word counts."""
+    if verb not in VERBS or kind not in KINDS:
+        raise HouseholdError(f"a rule is allow|block app|category|domain, not {verb} {kind}")
+    value = check_domain(value) if kind == "domain" else value.strip().lower()
+    if not value or "," in value or " " in value:
+        raise HouseholdError(f"{value!r} is not a valid {kind}")
+    with changing(engine) as session:
+        child_row(session, child_id)
+        same = (RuleRow.child_id == child_id, RuleRow.kind == kind, RuleRow.value == value)
+        row = session.exec(select(RuleRow).where(*same)).first()
+        row = row or RuleRow(child_id=child_id, kind=kind, value=value, verb=verb)
+        row.verb = verb
+        session.add(row)
+        session.flush()
+        return to_rule(row)
+
+
+def list_rules(engine: Engine, child_id: int | None = None) -> tuple[RuleEntry, ...]:
+    return tuple(to_rule(r) for r in _rows(engine, RuleRow, child_id))
+
+
+def remove_rule(engine: Engine, rule_id: int) -> None:
+    _remove(engine, RuleRow, rule_id, "rule")
+
+
+# Schedules ---------------------------------------------------------------------------------
+
+
+def add_schedule(
+    engine: Engine,
+    child_id: int,
+    name: str,
+    days: Iterable[int],
+    start: time,
+    end: time,
+    *,
+    block_all: bool = False,
+    block: Iterable[str] = (),
+    allow: Iterable[str] = (),
+) -> ScheduleEntry:
+    """A weekly window for a child; `end <= start` runs past midnight into the next day."""
+    name = check_name(name, "A schedule's name")
+    day_set = set(days)
+    if not day_set or not day_set <= set(range(7)):
+        raise HouseholdError("a schedule needs at least one day, Monday (0) to Sunday (6)")
+    blocked = {b.strip().lower() for b in block if b.strip()}
+    if not block_all and not blocked:
+        raise HouseholdError("a schedule needs to block everything or at least one thing")
+    allowed = {check_domain(d) for d in allow}
+    with changing(engine) as session:
+        child_row(session, child_id)
+        for other in session.exec(select(ScheduleRow).where(ScheduleRow.child_id == child_id)):
+            if other.name.lower() == name.lower():
+                raise HouseholdError(f"this child already has a schedule called {other.name}")
+        row = ScheduleRow(child_id=child_id, name=name, days=joined(day_set), start=start, end=end)
+        row.block_all, row.block, row.allow = block_all, joined(blocked), joined(allowed)
+        session.add(row)
+        session.flush()
+        return to_schedule(row)
+
+
+def list_schedules(engine: Engine, child_id: int | None = None) -> tuple[ScheduleEntry, ...]:
+    return tuple(to_schedule(r) for r in _rows(engine, ScheduleRow, child_id))
+
+
+def remove_schedule(engine: Engine, schedule_id: int) -> None:
+    _remove(engine, ScheduleRow, schedule_id, "schedule")
+
+
+# Pauses ------------------------------------------------------------------------------------
+
+
+def pause(
+    engine: Engine, until: datetime, *, child_id: int | None = None, device_id: int | None = None
+) -> Pause:
+    """Pause a child or a device until `until` (timezone-aware); replaces an earlier pause."""
+    if (child_id is None) == (device_id is None):
+        raise HouseholdError("pause either a child or a device")
+    stored = as_utc(until)
+    with changing(engine) as session:
+        if child_id is not None:
+            child_row(session, child_id)
+        else:
+            device_row(session, device_id or 0)
+        _delete_pauses(session, child_id, device_id)
+        row = PauseRow(child_id=child_id, device_id=device_id, until=stored)
+        session.add(row)
+        session.flush()
+        return to_pause(row)
+
+
+def resume(engine: Engine, *, child_id: int | None = None, device_id: int | None = None) -> bool:
+    """End a pause early; False if there was none."""
+    if (child_id is None) == (device_id is None):
+        raise HouseholdError("resume either a child or a device")
+    with changing(engine) as session:
+        return _delete_pauses(session, child_id, device_id) > 0
+
+
+def list_pauses(engine: Engine) -> tuple[Pause, ...]:
+    return tuple(to_pause(r) for r in _rows(engine, PauseRow, None))
+
+
+def _delete_pauses(session: Session, child_id: int | None, device_id: int | None) -> int:
+    if child_id is not None:
+        rows = session.exec(select(PauseRow).where(PauseRow.child_id == child_id)).all()
+    else:
+        rows = session.exec(select(PauseRow).where(PauseRow.device_id == device_id)).all()
+    for row in rows:
+        session.delete(row)
+    return len(rows)
+
+
+# The snapshot ------------------------------------------------------------------------------
+
+
+def load_household(engine: Engine) -> Household:
+    """The whole household as one immutable snapshot.
+
+    The version is read first: if a change lands while the rest is read, the snapshot carries
+    the older number, so the next poll sees a newer one and loads again."""
+    with Session(engine) as session:
+        meta = session.get(HouseholdMeta, 1)
+        tables = (ChildRow, DeviceRow, RuleRow, ScheduleRow, PauseRow)
+        children, devices, rules, schedules, pauses = (
+            session.exec(select(t).order_by(t.id)).all()  # type: ignore[attr-defined]
+            for t in tables
+        )
+        return Household(
+            children=tuple(to_child(r) for r in children),
+            devices=tuple(to_device(r) for r in devices),
+            rules=tuple(to_rule(r) for r in rules),
+            schedules=tuple(to_schedule(r) for r in schedules),
+            pauses=tuple(to_pause(r) for r in pauses),
+            version=meta.version if meta is not None else 0,
+        )
+
+
+def _rows(engine: Engine, table: type[SQLModel], child_id: int | None) -> list[SQLModel]:
+    query = select(table).order_by(table.id)  # type: ignore[attr-defined]
+    if child_id is not None:
+        query = query.where(table.child_id == child_id)  # type: ignore[attr-defined]
+    with Session(engine) as session:
+        return list(session.exec(query))
+
+
+def _remove(engine: Engine, table: type[SQLModel], row_id: int, what: str) -> None:
+    with changing(engine) as session:
+        row = session.get(table, row_id)
+        if row is None:
+            raise HouseholdError(f"there is no {what} with id {row_id}")
+        session.delete(row)

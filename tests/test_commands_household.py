@@ -1,0 +1,255 @@
+"""`houserules child|device|rule|schedule|pause|explain` against a temporary box."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from agent import cli
+from agent.commands import household as commands
+from agent.commands import household_explain
+from agent.store import household as store
+from agent.store.db import make_engine
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Europe/London"))  # a Monday
+
+CONFIG = """\
+[store]
+url = "sqlite:///data/house.db"
+
+[blocklists]
+compiled_dir = "data/index"
+
+[[blocklists.sources]]
+name = "bypass"
+category = "bypass"
+path = "bypass.txt"
+format = "domains"
+
+[[blocklists.sources]]
+name = "gambling"
+category = "gambling"
+path = "gambling.txt"
+format = "domains"
+
+[rules]
+timezone = "Europe/London"
+"""
+
+
+class Box:
+    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.dir, self.capsys = tmp_path, capsys
+        self.config = tmp_path / "config.toml"
+        self.config.write_text(CONFIG)
+        (tmp_path / "bypass.txt").write_text("dns.google\n")
+        (tmp_path / "gambling.txt").write_text("bet365.com\n")
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        code = cli.main(["--config", str(self.config), *args])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def ok(self, *args: str) -> str:
+        code, out, err = self.run(*args)
+        assert code == 0, err
+        return out
+
+    def fails(self, *args: str) -> str:
+        """The one-line message of a command that must fail."""
+        code, out, err = self.run(*args)
+        assert code == 1, out
+        assert err.startswith("houserules: ") and err.count("\n") == 1, err
+        return err
+
+    @property
+    def engine(self):  # noqa: ANN201 - an Engine on the box's database
+        return make_engine(f"sqlite:///{self.dir / 'data' / 'house.db'}")
+
+
+@pytest.fixture
+def box(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Box:
+    monkeypatch.setattr(commands, "now", lambda cfg: NOW)
+    monkeypatch.setattr(household_explain, "read_neighbours", lambda: {})
+    return Box(tmp_path, capsys)
+
+
+@pytest.fixture
+def family(box: Box) -> Box:
+    box.ok("child", "add", "Sam", "--born", "2014-06-15")
+    box.ok("child", "add", "Alex", "--born", "2018-01-20")
+    box.ok("device", "add", "--ip", "192.168.1.20", "--name", "Sam's tablet", "--child", "sam")
+    box.ok("device", "add", "--mac", "AA:BB:CC:DD:EE:02", "--adult")
+    return box
+
+
+def test_child_add_and_list(box: Box) -> None:
+    assert box.ok("child", "list").startswith("No children yet")
+    assert box.ok("child", "add", "Sam", "--born", "2014-06-15") == "Added Sam, 12 years old.\n"
+    box.ok("child", "add", "Alex", "--born", "2018-01-20")
+    lines = box.ok("child", "list").splitlines()
+    assert lines[0].startswith("Sam") and "age 12" in lines[0]
+    assert lines[1].startswith("Alex") and "age 8" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("child", "add", "sam", "--born", "2015-01-01"), "already a child called sam"),
+        (("child", "add", "Kim", "--born", "15/01/2015"), "not a date like"),
+        (("child", "add", "Kim", "--born", "2027-01-01"), "not a possible date of birth"),
+        (("device", "add", "--mac", "nope", "--adult"), "not a MAC address"),
+        (("device", "add", "--ip", "192.168.1.999", "--adult"), "not an IP address"),
+        (
+            ("device", "add", "--ip", "192.168.1.30", "--child", "Nobody"),
+            "no child called 'Nobody'",
+        ),
+        (("device", "merge", "1", "99"), "no device with id 99"),
+        (("rule", "block", "Nobody", "--app", "roblox"), "no child called"),
+        (("rule", "block", "Sam", "--app", "not-an-app"), "no app 'not-an-app'"),
+        (("rule", "block", "Sam", "--category", "knitting"), "no category 'knitting'"),
+        (("rule", "allow", "Sam", "--category", "malware"), "cannot be allowed"),
+        (("rule", "allow", "Sam", "--domain", "not a domain"), "not a domain"),
+        (("pause", "Sam", "--minutes", "0"), "--minutes must be"),
+        (("pause", "Nobody", "--minutes", "10"), "no child called"),
+        (("explain", "www.tiktok.com", "--client", "my-phone"), "not an IP address"),
+    ],
+)
+def test_mistakes_exit_1_with_one_line(family: Box, args: tuple[str, ...], message: str) -> None:
+    assert message in family.fails(*args)
+
+
+SCHEDULE = ("schedule", "add", "Bedtime", "--child", "Sam", "--days", "mon,sun")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((*SCHEDULE, "--from", "25:00", "--to", "07:00", "--block-all"), "not a time like"),
+        ((*SCHEDULE, "--from", "21:00", "--to", "7", "--block-all"), "not a time like"),
+        (
+            (
+                "schedule",
+                "add",
+                "B",
+                "--child",
+                "Sam",
+                "--days",
+                "funday",
+                "--from",
+                "21:00",
+                "--to",
+                "07:00",
+                "--block-all",
+            ),
+            "'funday' is not a day",
+        ),  # fmt: skip
+        ((*SCHEDULE, "--from", "21:00", "--to", "07:00", "--block", "knitting"), "no category"),
+        (
+            (*SCHEDULE, "--from", "21:00", "--to", "07:00", "--block-all", "--allow", "x y"),
+            "not a domain",
+        ),  # fmt: skip
+        (
+            (
+                "schedule",
+                "add",
+                "B",
+                "--child",
+                "Nobody",
+                "--days",
+                "mon",
+                "--from",
+                "21:00",
+                "--to",
+                "07:00",
+                "--block-all",
+            ),
+            "no child called",
+        ),  # fmt: skip
+    ],
+)
+def test_schedule_mistakes(family: Box, args: tuple[str, ...], message: str) -> None:
+    assert message in family.fails(*args)
+
+
+def test_devices_add_list_merge(family: Box) -> None:
+    listing = family.ok("device", "list").splitlines()
+    assert len(listing) == 2
+    assert "Sam's tablet" in listing[0] and "192.168.1.20" in listing[0] and "Sam's" in listing[0]
+    assert "aa:bb:cc:dd:ee:02" in listing[1] and "an adult's" in listing[1]
+    shared = family.ok("device", "add", "--ip", "192.168.1.30", "--name", "TV", "--shared")
+    assert shared == "Device 3 (TV) is shared.\n"
+    assert family.ok("device", "merge", "1", "3") == "Merged device 3 into 1 (Sam's tablet).\n"
+    assert [d.id for d in store.list_devices(family.engine)] == [1, 2]
+
+
+def test_rules_and_schedules_are_stored(family: Box) -> None:
+    assert family.ok("rule", "block", "Sam", "--app", "Roblox") == "Blocked for Sam: app roblox.\n"
+    family.ok("rule", "allow", "sam", "--domain", "www.bbc.co.uk")
+    family.ok("rule", "block", "Sam", "--category", "gambling")  # a configured list's category
+    family.ok("rule", "block", "Sam", "--category", "gaming")  # a catalogue category
+    out = family.ok(
+        *SCHEDULE, "--from", "21:00", "--to", "07:00", "--block-all", "--allow", "homework.example"
+    )
+    assert out == "Bedtime for Sam: the internet off 21:00-07:00.\n"
+    family.ok("schedule", "add", "School", "--child", "Sam", "--days", "weekdays",
+              "--from", "09:00", "--to", "15:30", "--block", "gaming,tiktok")  # fmt: skip
+    engine = family.engine
+    sam = store.get_child_by_name(engine, "Sam")
+    assert sam is not None
+    rules = {(r.verb, r.kind, r.value) for r in store.list_rules(engine, sam.id)}
+    assert rules == {
+        ("block", "app", "roblox"),
+        ("allow", "domain", "www.bbc.co.uk"),
+        ("block", "category", "gambling"),
+        ("block", "category", "gaming"),
+    }
+    bedtime, school = store.list_schedules(engine, sam.id)
+    assert bedtime.days == {0, 6} and bedtime.block_all and bedtime.allow == ("homework.example",)
+    assert school.days == {0, 1, 2, 3, 4} and school.block == {"gaming", "tiktok"}
+
+
+def test_pause(family: Box) -> None:
+    assert family.ok("pause", "Sam", "--minutes", "90") == "Sam's internet is paused until 13:30.\n"
+    (paused,) = store.list_pauses(family.engine)
+    assert paused.until == datetime(2026, 11, 23, 13, 30, tzinfo=ZoneInfo("Europe/London"))
+
+
+def explain(box: Box, name: str, client: str = "192.168.1.20") -> dict[str, str]:
+    lines = box.ok("explain", name, "--client", client).splitlines()
+    fields = dict(line.strip().split(":", 1) for line in lines[1:])
+    return {key: value.strip() for key, value in fields.items()}
+
+
+def test_explain_a_blocked_app_gives_the_reason(family: Box) -> None:
+    shown = explain(family, "https://www.tiktok.com/@someone")
+    assert shown["action"] == "block"
+    assert shown["reason"] == "Blocked: TikTok is for 13+, Sam is 12"
+    assert shown["rule"] == "age:tiktok"
+    assert (shown["child"], shown["app"], shown["category"]) == ("Sam", "TikTok (tiktok)", "social")
+
+
+def test_explain_other_answers(family: Box) -> None:
+    assert explain(family, "bet365.com")["rule"] == "age-category:gambling"
+    assert explain(family, "dns.google")["rule"] == "protection:bypass"
+    relay = explain(family, "mask.icloud.com")
+    assert relay["action"] == "block (NXDOMAIN)" and relay["rule"] == "private-relay"
+    google = explain(family, "WWW.GOOGLE.COM.")
+    assert google["action"] == "rewrite" and google["answer"] == "CNAME forcesafesearch.google.com"
+    assert explain(family, "www.tiktok.com", client="192.168.1.77")["reason"].endswith("Alex is 8")
+    family.ok("rule", "allow", "Sam", "--app", "tiktok")
+    assert explain(family, "www.tiktok.com")["rule"] == "allow:app:tiktok"
+    family.ok("pause", "Sam", "--minutes", "10")
+    assert explain(family, "www.tiktok.com")["reason"] == "Paused by a parent until 12:10"
+
+
+def test_explain_an_adult_device(family: Box, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        household_explain, "read_neighbours", lambda: {"192.168.1.50": "aa:bb:cc:dd:ee:02"}
+    )
+    out = family.ok("explain", "www.tiktok.com", "--client", "192.168.1.50")
+    assert "device 2" in out.splitlines()[0]
+    assert "action:    allow" in out

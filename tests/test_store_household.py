@@ -1,0 +1,287 @@
+"""The household store on a real SQLite file: round trips, version bumps, merges, validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from agent.household import Child, ChildSettings
+from agent.store import household as store
+from agent.store.db import init_db, make_engine
+from agent.store.household import HouseholdError
+from agent.store.querylog import QueryLogRow
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    eng = make_engine(f"sqlite:///{tmp_path / 'house.db'}")
+    init_db(eng)
+    return eng
+
+
+@pytest.fixture
+def sam(engine: Engine) -> Child:
+    return store.add_child(engine, "Sam", date(2014, 6, 15))
+
+
+def test_children_round_trip(engine: Engine) -> None:
+    assert store.household_version(engine) == 0
+    alex = store.add_child(engine, "  Alex  ", date(2018, 1, 20))
+    sam = store.add_child(engine, "Sam", date(2014, 6, 15))
+    assert alex.name == "Alex" and alex.settings == ChildSettings()
+    assert store.list_children(engine) == (sam, alex)  # eldest first
+    assert store.get_child_by_name(engine, "SAM") == sam
+    assert store.get_child_by_name(engine, "nobody") is None
+    changed = store.set_child_settings(engine, sam.id, protections_on=False, youtube_level="strict")
+    assert changed.settings == ChildSettings(False, "strict", True)
+    again = store.set_child_settings(engine, sam.id, safe_search=False)
+    assert again.settings == ChildSettings(False, "strict", False)  # the rest kept
+    assert (
+        store.set_child_settings(engine, sam.id, youtube_level=None).settings.youtube_level is None
+    )
+    assert store.household_version(engine) == 5
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda e, s: store.add_child(e, "sam", date(2015, 1, 1)), "already a child called sam"),
+        (lambda e, s: store.add_child(e, "", date(2015, 1, 1)), "A child's name"),
+        (
+            lambda e, s: store.add_child(e, "Baby", date(2030, 1, 1), today=date(2026, 1, 1)),
+            "not a possible date of birth",
+        ),
+        (lambda e, s: store.set_child_settings(e, 99, safe_search=False), "no child with id 99"),
+        (lambda e, s: store.set_child_settings(e, s.id, youtube_level="loud"), "YouTube level"),
+        (lambda e, s: store.add_device(e, mac="zz:zz", owner="adult"), "not a MAC address"),
+        (lambda e, s: store.add_device(e, ip="192.168.1.300", owner="adult"), "not an IP address"),
+        (lambda e, s: store.add_device(e, owner="adult"), "needs a MAC address or an IP"),
+        (lambda e, s: store.add_device(e, ip="10.0.0.2", owner="child"), "which child"),
+        (lambda e, s: store.add_device(e, ip="10.0.0.2", owner="child", child_id=7), "no child"),
+        (lambda e, s: store.add_device(e, ip="10.0.0.2", owner="cat"), "not 'cat'"),
+        (lambda e, s: store.add_rule(e, 99, "allow", "app", "roblox"), "no child with id 99"),
+        (lambda e, s: store.add_rule(e, s.id, "permit", "app", "roblox"), "allow|block"),
+        (lambda e, s: store.add_rule(e, s.id, "allow", "domain", "not a domain"), "not a domain"),
+        (lambda e, s: store.remove_rule(e, 42), "no rule with id 42"),
+        (
+            lambda e, s: store.add_schedule(e, s.id, "Bed", [], time(21), time(7), block_all=True),
+            "at least one day",
+        ),
+        (
+            lambda e, s: store.add_schedule(e, s.id, "Bed", [0], time(21), time(7)),
+            "block everything or at least one thing",
+        ),
+        (lambda e, s: store.pause(e, T0, child_id=s.id, device_id=1), "either a child or"),
+        (lambda e, s: store.pause(e, T0.replace(tzinfo=None), child_id=s.id), "timezone"),
+        (lambda e, s: store.pause(e, T0, device_id=5), "no device with id 5"),
+        (lambda e, s: store.merge_devices(e, 1, 1), "two different devices"),
+        (lambda e, s: store.update_device(e, 9, name="x"), "no device with id 9"),
+    ],
+)
+def test_mistakes_are_one_line_and_change_nothing(
+    engine: Engine, sam: Child, call: Callable[[Engine, Child], Any], message: str
+) -> None:
+    before = store.household_version(engine)
+    with pytest.raises(HouseholdError) as caught:
+        call(engine, sam)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert store.household_version(engine) == before
+
+
+def test_devices_add_claim_update_list(engine: Engine, sam: Child) -> None:
+    laptop = store.add_device(engine, mac="AA-BB-CC-DD-EE-01", name="Laptop", owner="adult")
+    assert laptop.mac == "aa:bb:cc:dd:ee:01" and laptop.owner == "adult"
+    phone = store.add_device(engine, ip="192.168.1.20", owner="child", child_id=sam.id)
+    assert (phone.ip, phone.child_id, phone.mac) == ("192.168.1.20", sam.id, None)
+    # Adding the same MAC again claims the existing device rather than adding another.
+    claimed = store.add_device(engine, mac="aabb.ccdd.ee01", owner="shared", shared_with=[sam.id])
+    assert claimed.id == laptop.id and claimed.owner == "shared"
+    assert claimed.shared_with == {sam.id} and claimed.name == "Laptop"
+    renamed = store.update_device(engine, phone.id, name="Sam's phone", inspect=True)
+    assert renamed.name == "Sam's phone" and renamed.inspect and renamed.owner == "child"
+    adult = store.update_device(engine, phone.id, owner="adult")
+    assert (adult.owner, adult.child_id, adult.name) == ("adult", None, "Sam's phone")
+    assert [d.id for d in store.list_devices(engine)] == [laptop.id, phone.id]
+
+
+def test_every_change_bumps_the_version(engine: Engine, sam: Child) -> None:
+    seen = [store.household_version(engine)]
+
+    def changed() -> None:
+        version = store.household_version(engine)
+        assert version == seen[-1] + 1
+        seen.append(version)
+
+    device = store.add_device(engine, ip="192.168.1.20", owner="child", child_id=sam.id)
+    changed()
+    store.update_device(engine, device.id, name="Tablet")
+    changed()
+    rule = store.add_rule(engine, sam.id, "block", "app", "roblox")
+    changed()
+    store.remove_rule(engine, rule.id or 0)
+    changed()
+    schedule = store.add_schedule(engine, sam.id, "Bed", [0], time(21), time(7), block_all=True)
+    changed()
+    store.remove_schedule(engine, schedule.id)
+    changed()
+    store.pause(engine, T0, child_id=sam.id)
+    changed()
+    store.resume(engine, child_id=sam.id)
+    changed()
+    store.set_child_settings(engine, sam.id, safe_search=False)
+    changed()
+    store.record_seen(engine, {"192.168.1.50": ("aa:bb:cc:dd:ee:50", T0.timestamp())})
+    changed()
+    other = store.list_devices(engine)[-1]
+    store.merge_devices(engine, device.id, other.id)
+    changed()
+    assert store.load_household(engine).version == seen[-1]
+
+
+def test_rules_round_trip_and_the_latest_word_counts(engine: Engine, sam: Child) -> None:
+    block = store.add_rule(engine, sam.id, "block", "app", " Roblox ")
+    assert (block.verb, block.kind, block.value) == ("block", "app", "roblox")
+    domain = store.add_rule(engine, sam.id, "allow", "domain", "*.BBC.co.uk.")
+    assert domain.value == "bbc.co.uk"
+    allow = store.add_rule(engine, sam.id, "allow", "app", "roblox")  # replaces the block
+    assert allow.id == block.id and allow.verb == "allow"
+    assert store.list_rules(engine, sam.id) == (allow, domain)
+    store.remove_rule(engine, domain.id or 0)
+    assert store.list_rules(engine) == (allow,)
+
+
+def test_schedules_round_trip(engine: Engine, sam: Child) -> None:
+    bed = store.add_schedule(
+        engine, sam.id, "Bedtime", [6, 0], time(21), time(7), block_all=True,
+        allow=["Homework.Example"],
+    )  # fmt: skip
+    school = store.add_schedule(
+        engine, sam.id, "School", range(5), time(9), time(15, 30), block=["Gaming", "tiktok"]
+    )
+    assert bed.days == {0, 6} and bed.start == time(21) and bed.end == time(7)
+    assert bed.block_all and bed.allow == ("homework.example",)
+    assert school.block == {"gaming", "tiktok"} and not school.block_all
+    assert store.list_schedules(engine, sam.id) == (bed, school)
+    with pytest.raises(HouseholdError, match="already has a schedule called Bedtime"):
+        store.add_schedule(engine, sam.id, "bedtime", [1], time(20), time(6), block_all=True)
+    store.remove_schedule(engine, bed.id)
+    assert store.list_schedules(engine) == (school,)
+
+
+def test_pauses_are_timezone_aware_and_replace_each_other(engine: Engine, sam: Child) -> None:
+    london = ZoneInfo("Europe/London")
+    first = store.pause(engine, datetime(2026, 7, 1, 19, 30, tzinfo=london), child_id=sam.id)
+    assert first.until == datetime(2026, 7, 1, 18, 30, tzinfo=UTC)  # BST is UTC+1
+    later = store.pause(engine, datetime(2026, 7, 1, 20, 0, tzinfo=london), child_id=sam.id)
+    assert store.list_pauses(engine) == (later,)
+    assert store.load_household(engine).rules_for(sam.id).paused_until == later.until
+    assert store.resume(engine, child_id=sam.id) is True
+    assert store.resume(engine, child_id=sam.id) is False
+    assert store.load_household(engine).rules_for(sam.id).paused_until is None
+
+
+def test_record_seen_adds_unknown_devices_and_updates_known_ones(
+    engine: Engine, sam: Child
+) -> None:
+    phone = store.add_device(engine, mac="aa:bb:cc:dd:ee:01", owner="child", child_id=sam.id)
+    by_ip = store.add_device(engine, ip="192.168.1.30", name="TV", owner="shared")
+    version = store.household_version(engine)
+    new = store.record_seen(
+        engine,
+        {
+            "192.168.1.20": ("AA:BB:CC:DD:EE:01", T0.timestamp()),  # known by MAC: gets its IP
+            "192.168.1.30": ("aa:bb:cc:dd:ee:30", T0.timestamp()),  # known by IP: learns a MAC
+            "192.168.1.40": ("aa:bb:cc:dd:ee:40", T0.timestamp()),  # new
+            "192.168.1.41": (None, T0.timestamp()),  # new, no MAC visible
+            "127.0.0.1": (None, T0.timestamp()),  # the box itself: ignored
+            "nonsense": (None, T0.timestamp()),
+        },
+    )
+    assert [(d.ip, d.mac, d.owner) for d in new] == [
+        ("192.168.1.40", "aa:bb:cc:dd:ee:40", "unassigned"),
+        ("192.168.1.41", None, "unassigned"),
+    ]
+    assert new[0].first_seen == new[0].last_seen == T0
+    devices = {d.id: d for d in store.list_devices(engine)}
+    assert devices[phone.id].ip == "192.168.1.20" and devices[phone.id].last_seen == T0
+    assert devices[by_ip.id].mac == "aa:bb:cc:dd:ee:30"
+    assert len(devices) == 4
+    assert store.household_version(engine) == version + 1  # one transaction, one bump
+
+    # Later: only last_seen moves, which is not a household change.
+    later = T0 + timedelta(minutes=5)
+    assert (
+        store.record_seen(engine, {"192.168.1.20": ("aa:bb:cc:dd:ee:01", later.timestamp())}) == ()
+    )
+    assert store.household_version(engine) == version + 1
+    assert store.list_devices(engine)[0].last_seen == later
+    assert store.list_devices(engine)[0].first_seen == T0
+
+    # The laptop-that-was-unknown takes over the phone's address: the phone loses it.
+    store.record_seen(engine, {"192.168.1.20": ("aa:bb:cc:dd:ee:40", later.timestamp())})
+    devices = {d.id: d for d in store.list_devices(engine)}
+    assert devices[phone.id].ip is None and devices[new[0].id].ip == "192.168.1.20"
+    assert store.household_version(engine) == version + 2
+
+
+def test_record_seen_keeps_a_devices_ipv4_address(engine: Engine) -> None:
+    mac, ts = "aa:bb:cc:dd:ee:01", T0.timestamp()
+    store.record_seen(engine, {"192.168.1.20": (mac, ts), "fd00::1234": (mac, ts)})
+    (device,) = store.list_devices(engine)
+    assert device.ip == "192.168.1.20"
+
+
+def test_merge_devices_moves_references_and_keeps_the_older_first_seen(
+    engine: Engine, sam: Child
+) -> None:
+    old_mac, new_mac = "aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:02"
+    store.record_seen(engine, {"192.168.1.20": (old_mac, T0.timestamp())})
+    later = T0 + timedelta(days=30)
+    store.record_seen(engine, {"192.168.1.21": (new_mac, later.timestamp())})
+    old, new = store.list_devices(engine)
+    store.update_device(engine, old.id, name="Sam's phone", owner="child", child_id=sam.id)
+    store.pause(engine, later + timedelta(hours=1), device_id=new.id)
+    with Session(engine) as session:  # the query log names the new device by its MAC
+        row = QueryLogRow(ts=later.timestamp(), client="192.168.1.21", device=new_mac,
+                          name="example.com", qtype="A", action="allow")  # fmt: skip
+        session.add(row)
+        session.commit()
+    merged = store.merge_devices(engine, old.id, new.id)
+    assert (merged.id, merged.name, merged.owner, merged.child_id) == (
+        old.id, "Sam's phone", "child", sam.id,
+    )  # fmt: skip
+    assert (merged.mac, merged.ip) == (new_mac, "192.168.1.21")  # the address seen last
+    assert (merged.first_seen, merged.last_seen) == (T0, later)
+    assert [d.id for d in store.list_devices(engine)] == [old.id]
+    assert store.list_pauses(engine)[0].device_id == old.id
+    with Session(engine) as session:
+        assert session.exec(select(QueryLogRow.device)).one() == str(old.id)
+    household = store.load_household(engine)
+    assert household.device_for("10.0.0.1", new_mac).id == old.id  # type: ignore[union-attr]
+
+
+def test_load_household_is_one_snapshot(engine: Engine, sam: Child) -> None:
+    alex = store.add_child(engine, "Alex", date(2018, 1, 20))
+    store.add_device(
+        engine, mac="aa:bb:cc:dd:ee:01", ip="192.168.1.20", owner="child", child_id=sam.id
+    )
+    store.add_device(engine, ip="192.168.1.30", owner="shared", shared_with=[sam.id, alex.id])
+    store.add_rule(engine, sam.id, "allow", "domain", "bbc.co.uk")
+    store.add_schedule(engine, sam.id, "Bed", [0], time(21), time(7), block_all=True)
+    household = store.load_household(engine)
+    assert household.version == store.household_version(engine)
+    assert household.child_by_name["alex"] == alex
+    assert household.youngest == alex
+    tv = household.device_by_ip["192.168.1.30"]
+    assert household.whose_rules(tv, "youngest") == (alex, False)
+    assert household.rules_for(sam.id).allow_domains == {"bbc.co.uk"}
+    assert household.rules_for(sam.id).schedules[0].name == "Bed"
