@@ -1,0 +1,72 @@
+"""The core commands: init, run, check-config, lists update."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from agent import lists_job
+from agent.catalog import load_catalog
+from agent.cli import CliError
+from agent.config import Config
+from agent.store import db
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="create the database and compile the lists")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("run", help="start the DNS filter (and its background jobs)")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("check-config", help="check the config file without starting")
+    p.set_defaults(func=cmd_check_config)
+    lists = sub.add_parser("lists", help="blocklists")
+    lsub = lists.add_subparsers(dest="lists_command", metavar="ACTION", required=True)
+    p = lsub.add_parser("update", help="fetch and compile every list source now")
+    p.set_defaults(func=cmd_lists_update)
+
+
+def _open_db(cfg: Config) -> None:
+    try:
+        engine = db.make_engine(cfg.database_url)
+        db.init_db(engine)
+    except db.StoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_init(cfg: Config, args: argparse.Namespace) -> int:
+    _open_db(cfg)
+    print(f"database ready: {cfg.database_path or cfg.store.url}")
+    report = lists_job.compile_now(cfg, load_catalog())
+    for line in report.lines:
+        print(line)
+    return 0 if report.ok else 1
+
+
+def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
+    from agent import runner  # imported here: the other commands need not load the server
+
+    print(f"HouseRules starting with {cfg.source}", file=sys.stderr)
+    return runner.run(cfg)
+
+
+def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
+    problems = []
+    for source in cfg.blocklists.sources:
+        if source.path is not None and not cfg.resolve(source.path).is_file():
+            problems.append(
+                f"blocklists source {source.name!r}: file not found: {cfg.resolve(source.path)}"
+            )
+    for line in problems:
+        print(f"houserules: {cfg.source}: {line}", file=sys.stderr)
+    if problems:
+        return 2
+    listen = ", ".join(str(hp) for hp in cfg.dns.listen)
+    print(f"{cfg.source}: OK (DNS on {listen}; {len(cfg.blocklists.sources)} list sources)")
+    return 0
+
+
+def cmd_lists_update(cfg: Config, args: argparse.Namespace) -> int:
+    report = lists_job.compile_now(cfg, load_catalog())
+    for line in report.lines:
+        print(line)
+    return 0 if report.ok else 1

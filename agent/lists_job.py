@@ -1,0 +1,93 @@
+"""Keeping the compiled index current for a running agent.
+
+Compiling a million names needs far more memory than answering from them, so it happens in a
+child process that saves the index to disk; the agent maps the result and swaps it in whole.
+A saved index is used at start even if the lists changed since (they are recompiled in the
+background); with no saved index at all, the agent compiles before it answers anything, so
+there is never a window in which devices go unfiltered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from agent.catalog import Catalog
+from agent.config import Config
+from agent.index import IndexLoadError, ListIndex, compile_in_child, fingerprint
+
+if TYPE_CHECKING:
+    from agent.runner import Agent
+
+log = logging.getLogger(__name__)
+Stamp = tuple[str, str]  # (fingerprint, built_at) of the index in use
+
+
+@dataclass
+class CompileOutcome:
+    ok: bool
+    lines: list[str] = field(default_factory=list)
+
+
+def _stamp(index: ListIndex) -> Stamp:
+    return (index.fingerprint, str(index.built_at))
+
+
+def _wanted(cfg: Config, catalog: Catalog) -> str:
+    return fingerprint(cfg.blocklists.sources, cfg, catalog.fingerprint)
+
+
+def _compile(cfg: Config, catalog: Catalog) -> CompileOutcome:
+    report = compile_in_child(cfg, list(catalog.index_entries()), catalog.fingerprint)
+    return CompileOutcome(report.complete, report.summary())
+
+
+def compile_now(cfg: Config, catalog: Catalog) -> CompileOutcome:
+    """Fetch and compile every source now (the `init` and `lists update` commands)."""
+    return _compile(cfg, catalog)
+
+
+def initial_index(cfg: Config, catalog: Catalog) -> tuple[ListIndex, Stamp]:
+    directory = cfg.resolve(cfg.blocklists.compiled_dir)
+    try:
+        index = ListIndex.load(directory)
+    except IndexLoadError as exc:
+        log.info("%s; compiling the lists before answering", exc)
+        for line in _compile(cfg, catalog).lines:
+            log.info("%s", line)
+        index = ListIndex.load(directory)
+    return index, _stamp(index)
+
+
+def refresh(
+    cfg: Config, catalog: Catalog, current: Stamp, *, force: bool
+) -> tuple[ListIndex, Stamp] | None:
+    """A new index when the sources changed (or always, with force); None if nothing changed."""
+    directory = cfg.resolve(cfg.blocklists.compiled_dir)
+    # An incomplete index (a source failed) never matches; retry it on the refresh schedule,
+    # not on every check.
+    changed = not current[0].startswith("incomplete:") and _wanted(cfg, catalog) != current[0]
+    if force or changed:
+        outcome = _compile(cfg, catalog)
+        for line in outcome.lines:
+            (log.info if outcome.ok else log.warning)("%s", line)
+    try:
+        index = ListIndex.load(directory)
+    except IndexLoadError as exc:
+        log.error("keeping the lists in use: %s", exc)
+        return None
+    if _stamp(index) == current:
+        return None
+    return index, _stamp(index)
+
+
+def watch(agent: Agent) -> Callable[[], None]:
+    """A job that notices a list file edited on disk, or a `houserules lists update` run by
+    hand, and swaps the new index in."""
+
+    def check() -> None:
+        agent.refresh_lists(force=False)
+
+    return check

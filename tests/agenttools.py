@@ -1,0 +1,87 @@
+"""The agent as `houserules run` starts it, in a thread, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from agent import config as config_mod
+from agent.runner import Agent
+
+SHIPPED_BYPASS = Path(__file__).resolve().parent.parent / "blocklists" / "bypass.txt"
+TZ = ZoneInfo("Europe/London")
+
+
+def write_config(
+    tmp: Path, upstream: str, store_url: str | None = None, extra_list: Path | None = None
+) -> Path:
+    sources = (
+        f'[[blocklists.sources]]\nname = "bypass"\ncategory = "bypass"\npath = "{SHIPPED_BYPASS}"\n'
+    )
+    if extra_list is not None:
+        sources += (
+            '[[blocklists.sources]]\nname = "gambling"\ncategory = "gambling"\n'
+            f'path = "{extra_list}"\n'
+        )
+    text = f"""
+[dns]
+listen = ["127.0.0.1:0"]
+upstream_timeout = 0.5
+[upstream]
+servers = ["{upstream}"]
+[store]
+url = "{store_url or "sqlite:///" + str(tmp / "data" / "hr.db")}"
+[blocklists]
+compiled_dir = "{tmp / "index"}"
+[rules]
+timezone = "Europe/London"
+household_poll_seconds = 0.2
+{sources}"""
+    path = tmp / "config.toml"
+    path.write_text(text)
+    return path
+
+
+class RunningAgent:
+    def __init__(self, cfg: config_mod.Config) -> None:
+        self.agent = Agent(cfg)
+        self.loop = asyncio.new_event_loop()
+        self.stop_event: asyncio.Event | None = None
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete, args=(self._main(),), daemon=True
+        )
+        self.ready = threading.Event()
+
+    async def _main(self) -> None:
+        self.stop_event = asyncio.Event()
+        serving = asyncio.ensure_future(self.agent.serve(self.stop_event))
+        while not self.agent.server.addresses:
+            await asyncio.sleep(0.01)
+        self.ready.set()
+        await serving
+
+    def __enter__(self) -> RunningAgent:
+        self.thread.start()
+        assert self.ready.wait(20), "the agent did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.stop_event.set)  # type: ignore[union-attr]
+        self.thread.join(15)
+
+    @property
+    def port(self) -> int:
+        return self.agent.server.addresses[0][1]
+
+
+def until(check, seconds: float = 5.0) -> float:
+    """Poll `check` until it is true; return the seconds it took (fail after `seconds`)."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"not true within {seconds}s")

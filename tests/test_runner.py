@@ -1,0 +1,119 @@
+"""The agent as `houserules run` starts it: real server, real store, real jobs, real upstream."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+
+import pytest
+from dnslib import RCODE
+
+from agent import config as config_mod
+from agent.runner import Agent
+from agent.store import count_rows
+from agent.store.household import add_child, add_schedule, pause
+from agent.store.household_devices import add_device, list_devices
+from agent.store.querylog import LogEntry, QueryLogWriter
+
+from agenttools import TZ, RunningAgent, until, write_config
+from dnstools import Upstream, ask
+
+
+@pytest.fixture
+def upstream():
+    up = Upstream().start()
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def cfg(tmp_path, upstream):
+    return config_mod.load(write_config(tmp_path, upstream.address))
+
+
+def test_an_empty_household_still_filters_bypass_names_and_logs(cfg):
+    with RunningAgent(cfg) as running:
+        assert ask(running.port, "dns.google").header.rcode == RCODE.NXDOMAIN
+        assert ask(running.port, "use-application-dns.net").header.rcode == RCODE.NXDOMAIN
+        assert str(ask(running.port, "example.com").rr[0].rdata) == "93.184.216.34"
+        assert running.agent.writer.flush(5)
+    assert count_rows(cfg.database_path) == 3
+
+
+def test_a_schedule_added_while_running_takes_effect_within_two_seconds(cfg):
+    with RunningAgent(cfg) as running:
+        assert ask(running.port, "example.com").header.rcode == RCODE.NOERROR
+        engine = running.agent.engine
+        sam = add_child(engine, "Sam", date(2015, 5, 1))
+        add_device(engine, ip="127.0.0.1", name="tablet", owner="child", child_id=sam.id)
+        now = datetime.now(TZ)
+        start = (now - timedelta(minutes=5)).time().replace(second=0, microsecond=0)
+        end = (now + timedelta(minutes=30)).time().replace(second=0, microsecond=0)
+        add_schedule(engine, sam.id, "Bedtime", range(7), start, end, block_all=True)
+        took = until(lambda: ask(running.port, "example.com").header.rcode == RCODE.NXDOMAIN, 2.0)
+        assert took < 2.0
+        # an unknown device follows the youngest child's rules ("youngest"), bedtime included
+        reply = ask(running.port, "example.com", source="127.0.0.2")
+        assert reply.header.rcode == RCODE.NXDOMAIN
+
+
+def test_a_pause_blocks_everything_then_expires(cfg):
+    with RunningAgent(cfg) as running:
+        engine = running.agent.engine
+        sam = add_child(engine, "Sam", date(2015, 5, 1))
+        add_device(engine, ip="127.0.0.1", owner="child", child_id=sam.id)
+        pause(engine, datetime.now(TZ) + timedelta(seconds=2), child_id=sam.id)
+        until(lambda: ask(running.port, "example.com").header.rcode == RCODE.NXDOMAIN, 2.0)
+        until(lambda: ask(running.port, "example.com").header.rcode == RCODE.NOERROR, 5.0)
+
+
+def test_devices_seen_are_recorded_for_the_dashboard(cfg):
+    with RunningAgent(cfg) as running:
+        ask(running.port, "example.com", source="127.0.0.5")
+        running.agent.record_seen_devices()
+        devices = {d.ip: d for d in list_devices(running.agent.engine)}
+    assert devices["127.0.0.5"].owner == "unassigned"
+
+
+def test_the_dns_answers_when_the_database_cannot_be_opened(tmp_path, upstream):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    path = write_config(tmp_path, upstream.address, store_url=f"sqlite:///{blocker}/hr.db")
+    cfg = config_mod.load(path)
+    with RunningAgent(cfg) as running:
+        assert running.agent.engine is None
+        assert ask(running.port, "dns.google").header.rcode == RCODE.NXDOMAIN  # strict defaults
+        assert ask(running.port, "example.com").header.rcode == RCODE.NOERROR
+
+
+def test_retention_prunes_old_query_rows(cfg):
+    writer = QueryLogWriter(cfg.database_path)
+    now = time.time()
+    for age_days in (40, 31, 29, 1):
+        writer.submit(
+            LogEntry(
+                now - age_days * 86_400, "127.0.0.1", None, None, "a.test", "A", "allow", "", ""
+            )
+        )
+    writer.stop()
+    agent = Agent(cfg)
+    assert agent.prune(now) == 2
+    assert count_rows(cfg.database_path) == 2
+
+
+def test_an_edited_list_file_is_compiled_and_swapped_in(tmp_path, upstream):
+    extra = tmp_path / "gambling.txt"
+    extra.write_text("casino.test\n")
+    cfg = config_mod.load(write_config(tmp_path, upstream.address, extra_list=extra))
+    with RunningAgent(cfg) as running:
+        engine = running.agent.engine
+        sam = add_child(engine, "Sam", date(2015, 5, 1))
+        add_device(engine, ip="127.0.0.1", owner="child", child_id=sam.id)
+        until(lambda: ask(running.port, "www.casino.test").header.rcode == RCODE.NXDOMAIN, 2.0)
+        assert ask(running.port, "poker.test").header.rcode == RCODE.NXDOMAIN  # not in the zone
+        assert running.agent.holder.current.index.lookup("poker.test").categories == frozenset()
+        extra.write_text("casino.test\npoker.test\n")
+        running.agent.refresh_lists(force=False)
+        assert running.agent.holder.current.index.lookup("www.poker.test").categories == {
+            "gambling"
+        }
