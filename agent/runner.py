@@ -33,7 +33,8 @@ from agent.server import Decide, DnsServer, FilterResolver
 from agent.store import db
 from agent.store.household import household_version, load_household
 from agent.store.household_devices import record_seen
-from agent.store.querylog import QueryLogWriter, prune_query_log
+from agent.store.logpipe import LogPipe
+from agent.store.querylog import prune_query_log
 
 log = logging.getLogger("houserules")
 
@@ -56,7 +57,7 @@ class Agent:
             )
         )
         self._open_store()
-        self.writer = QueryLogWriter(cfg.database_path, cfg.store.log_queue_size)
+        self.writer = LogPipe(cfg.database_path, cfg.store.log_queue_size)
         self.resolver = FilterResolver(
             cfg, self.holder, decide, submit=self.writer.submit, tz=self.tz
         )

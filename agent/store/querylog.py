@@ -13,8 +13,8 @@ dropping at the door costs nothing on the DNS path.
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import sqlite3
 import threading
 import time

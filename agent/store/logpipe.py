@@ -1,0 +1,171 @@
+"""The DNS side of the query log: hand rows to a writer process, never wait for it.
+
+`submit` appends a tuple to a list (the only work on the DNS path). A sender thread swaps the
+list out a few times a second and writes it to the writer process (`agent.store.logproc`) as
+one frame; a reader thread collects the process's status answers. If the process falls behind,
+rows pile up here until `queue_size`, then new rows are dropped and counted. If it dies, it is
+started again and the rows it held are counted as dropped.
+
+Same interface as `QueryLogWriter`: start, submit, flush, stop, written, dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from agent.store.logproc import encode_frame, read_frame, write_frame
+
+log = logging.getLogger(__name__)
+NO_STATUS: tuple = ("status", 0, 0, 0, 0, 0, "")
+FINAL = -1  # the token of the answer to "stop"
+
+
+class LogPipe:
+    def __init__(self, db_path: Path, queue_size: int = 100_000, interval: float = 0.05) -> None:
+        self.db_path, self.queue_size, self.interval = Path(db_path), queue_size, interval
+        self._rows: list[tuple] = []
+        self._accepted = self._dropped_here = 0
+        self._sent = 0  # rows sent to the current process
+        self._status: tuple = NO_STATUS  # the current process's last answer
+        self._earlier = [0, 0, 0]  # written, dropped, rejected by processes that have ended
+        self._answers: dict[int, threading.Event] = {}
+        self._token = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # one frame on the pipe at a time
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sender: threading.Thread | None = None
+
+    # -- counters ----------------------------------------------------------------------------
+
+    @property
+    def written(self) -> int:
+        return self._earlier[0] + self._status[2]
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped_here + self._earlier[1] + self._status[3]
+
+    @property
+    def rejected(self) -> int:
+        return self._earlier[2] + self._status[4]
+
+    @property
+    def last_error(self) -> str:
+        return self._status[6]
+
+    # -- the DNS path ------------------------------------------------------------------------
+
+    def submit(self, row: tuple) -> bool:
+        if len(self._rows) >= self.queue_size:
+            self._dropped_here += 1
+            return False
+        self._rows.append(row)
+        self._accepted += 1
+        return True
+
+    # -- the process -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._spawn()
+        self._sender = threading.Thread(target=self._send_loop, name="querylog-sender", daemon=True)
+        self._sender.start()
+
+    def _spawn(self) -> None:
+        cmd = [sys.executable, "-m", "agent.store.logproc", str(self.db_path), str(self.queue_size)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        proc = self._proc
+        threading.Thread(
+            target=self._read_loop, args=(proc,), name="querylog-status", daemon=True
+        ).start()
+
+    def _read_loop(self, proc: subprocess.Popen[bytes]) -> None:
+        while True:
+            try:
+                message = read_frame(proc.stdout)  # type: ignore[arg-type]
+            except (OSError, ValueError, EOFError):
+                message = None
+            if message is None:
+                return
+            self._status = message
+            event = self._answers.pop(message[1], None)
+            if event is not None:
+                event.set()
+
+    def _send_loop(self) -> None:
+        while not self._stopping.wait(self.interval):
+            self._send_pending()
+
+    def _send_pending(self) -> None:
+        rows, self._rows = self._rows, []  # one swap: the DNS thread carries on with a new list
+        if rows:
+            # marshal takes plain tuples only (the DNS path sends those; LogEntry is one too)
+            self._send(("rows", [r if type(r) is tuple else tuple(r) for r in rows]), len(rows))
+
+    def _send(self, message: tuple, rows: int = 0) -> bool:
+        try:
+            frame = encode_frame(message)
+        except ValueError as exc:  # a value marshal cannot carry: a bug, never a dead process
+            log.error("query-log rows could not be encoded (%s); %d rows dropped", exc, rows)
+            self._dropped_here += rows
+            return False
+        with self._lock:
+            proc = self._proc
+            try:
+                proc.stdin.write(frame)  # type: ignore[union-attr]
+                proc.stdin.flush()  # type: ignore[union-attr]
+                self._sent += rows
+                return True
+            except (OSError, ValueError) as exc:
+                self._process_lost(rows, exc)
+                return False
+
+    def _process_lost(self, rows: int, exc: Exception) -> None:
+        """The writer process is gone: count what it held as dropped, start another."""
+        _, _, written, dropped, rejected, _, _ = self._status
+        unaccounted = max(0, self._sent - written - dropped - rejected)
+        self._earlier[0] += written
+        self._earlier[1] += dropped + unaccounted + rows
+        self._earlier[2] += rejected
+        self._sent, self._status = 0, NO_STATUS[:-1] + (str(exc),)
+        if not self._stopping.is_set():
+            log.error("the query-log writer stopped (%s); starting it again", exc)
+            self._spawn()
+
+    def _ask(self, timeout: float) -> bool:
+        self._token += 1
+        token, event = self._token, threading.Event()
+        self._answers[token] = event
+        return self._send(("flush", token)) and event.wait(timeout)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every row submitted so far is in the database; False on timeout."""
+        deadline = time.monotonic() + timeout
+        self._send_pending()
+        return self._ask(max(0.0, deadline - time.monotonic()))
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        self._stopping.set()
+        if self._sender is not None:
+            self._sender.join(timeout)
+        self._send_pending()
+        proc = self._proc
+        if proc is None:
+            return True
+        final = self._answers[FINAL] = threading.Event()
+        with self._lock:
+            try:
+                write_frame(proc.stdin, ("stop",))  # type: ignore[arg-type]
+                proc.stdin.close()  # type: ignore[union-attr]
+            except (OSError, ValueError):
+                pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return False
+        return final.wait(2.0) and proc.returncode == 0

@@ -1,0 +1,95 @@
+"""The query-log writer process: reads batches of rows on stdin, writes them into SQLite.
+
+Started by `agent.store.logpipe.LogPipe`. Frames on stdin and stdout are a 4-byte big-endian
+length followed by a `marshal`ed tuple:
+
+    ("rows", [row, ...])     rows to write (LogEntry field order)
+    ("flush", token)         answer ("status", token, ...) once every earlier row is written
+    ("stop",)                write what is left, answer a final status, exit
+
+The work itself is `QueryLogWriter`'s: batching, retries while the database is locked, read-only
+or full, and a bounded queue whose drops are counted. Running it in its own process keeps
+SQLite's CPU time and Python's lock away from the DNS answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import marshal
+import os
+import struct
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+from agent.store.querylog import QueryLogWriter
+
+LENGTH = struct.Struct(">I")
+
+
+def read_frame(stream: BinaryIO) -> tuple | None:
+    head = stream.read(LENGTH.size)
+    if len(head) < LENGTH.size:
+        return None
+    (size,) = LENGTH.unpack(head)
+    body = stream.read(size)
+    if len(body) < size:
+        return None
+    return marshal.loads(body)
+
+
+def encode_frame(message: tuple) -> bytes:
+    body = marshal.dumps(message)
+    return LENGTH.pack(len(body)) + body
+
+
+def write_frame(stream: BinaryIO, message: tuple) -> None:
+    stream.write(encode_frame(message))
+    stream.flush()
+
+
+def status(writer: QueryLogWriter, token: int) -> tuple:
+    return (
+        "status",
+        token,
+        writer.written,
+        writer.dropped,
+        writer.rejected,
+        writer.failed_batches,
+        writer.last_error,
+    )
+
+
+def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
+    writer = QueryLogWriter(db_path, queue_size)
+    writer.start()
+    while True:
+        message = read_frame(inp)
+        if message is None or message[0] == "stop":
+            writer.stop()
+            write_frame(out, status(writer, -1))
+            return 0
+        if message[0] == "rows":
+            for row in message[1]:
+                writer.submit(row)
+        elif message[0] == "flush":
+            writer.flush(30.0)
+            write_frame(out, status(writer, message[1]))
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s querylog: %(message)s"
+    )
+    db_path, queue_size = Path(argv[1]), int(argv[2])
+    # Logging is never urgent: when the box is busy, answering DNS comes first (rows queue,
+    # and past the queue they are dropped and counted; they are never a reason to answer late).
+    os.nice(19)
+    try:
+        return serve(db_path, queue_size, sys.stdin.buffer, sys.stdout.buffer)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the agent stops us
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,91 @@
+"""The query log through its writer process: rows arrive, drops are counted, crashes recover."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+
+from agent.store.logpipe import LogPipe
+from agent.store.querylog import LogEntry, count_rows, recent
+
+
+def row(i: int) -> LogEntry:
+    return LogEntry(1_700_000_000.0 + i, "192.168.1.20", "aa:bb:cc:dd:ee:ff", "Sam",
+                    f"n{i}.example.com", "A", "block", "age:tiktok", "Blocked: TikTok is for 13+",
+                    "social", "tiktok", None, None, True)  # fmt: skip
+
+
+def test_rows_reach_the_database_through_the_writer_process(tmp_path):
+    pipe = LogPipe(tmp_path / "hr.db", interval=0.01)
+    pipe.start()
+    try:
+        for i in range(2_000):
+            assert pipe.submit(row(i))
+        assert pipe.flush(10)
+        assert pipe.written == 2_000 and pipe.dropped == 0
+        assert recent(tmp_path / "hr.db", 1)[0] == row(1_999)
+    finally:
+        assert pipe.stop()
+    assert count_rows(tmp_path / "hr.db") == 2_000
+
+
+def test_a_full_queue_drops_and_counts_without_waiting(tmp_path):
+    pipe = LogPipe(tmp_path / "hr.db", queue_size=100)  # not started: nothing drains it
+    accepted = sum(pipe.submit(row(i)) for i in range(250))
+    assert accepted == 100 and pipe.dropped == 150
+
+
+def test_stop_writes_what_is_left(tmp_path):
+    pipe = LogPipe(tmp_path / "hr.db", interval=3600)  # the sender would not wake by itself
+    pipe.start()
+    for i in range(500):
+        pipe.submit(row(i))
+    assert pipe.stop()
+    assert pipe.written == 500
+    assert count_rows(tmp_path / "hr.db") == 500
+
+
+def test_a_killed_writer_is_restarted_and_its_loss_is_counted(tmp_path):
+    pipe = LogPipe(tmp_path / "hr.db", interval=0.01)
+    pipe.start()
+    try:
+        for i in range(100):
+            pipe.submit(row(i))
+        assert pipe.flush(10) and pipe.written == 100
+        first = pipe._proc
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(5)
+        for i in range(100, 300):
+            pipe.submit(row(i))
+        # the first send after the crash fails (counted), the writer comes back for the rest
+        assert pipe.flush(10) or pipe.flush(10)
+        assert pipe._proc is not first
+        for i in range(300, 400):
+            pipe.submit(row(i))
+        assert pipe.flush(10)
+        assert pipe.written + pipe.dropped == 400
+        assert pipe.written >= 200
+    finally:
+        pipe.stop()
+    assert count_rows(tmp_path / "hr.db") == pipe.written
+
+
+def test_a_locked_database_never_blocks_submit(tmp_path):
+    db = tmp_path / "hr.db"
+    pipe = LogPipe(db, interval=0.01)
+    pipe.start()
+    try:
+        pipe.submit(row(0))
+        assert pipe.flush(10)
+        locker = sqlite3.connect(db)
+        locker.execute("BEGIN EXCLUSIVE")
+        for i in range(1, 1_001):
+            assert pipe.submit(row(i))  # returns at once although nothing can be written
+        assert not pipe.flush(0.5)
+        locker.rollback()
+        locker.close()
+        assert pipe.flush(15)
+        assert pipe.written == 1_001
+    finally:
+        pipe.stop()
