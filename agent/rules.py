@@ -116,6 +116,7 @@ class _Ask:
     claims: Claims
     who: str | None  # the child's name; None for a child of unknown age, or an adult
     age: int = UNKNOWN_AGE
+    allowed_app: str | None = None  # on a shared name, an app the rules left open
 
     def app(self, app_id: str) -> App | None:
         catalog = self.policy.catalog
@@ -128,7 +129,10 @@ class _Ask:
         if not self.claims:
             return made(action, reason, rule, self.who, None, category)
         apps, categories = self.claims.apps, self.claims.categories
-        app_id = min(apps) if apps else None
+        # An allowed query on a name several apps share (youtubekids.com) is put down to the
+        # app that is allowed, so activity counts for YouTube Kids, not YouTube.
+        shared_allowed = action is not BLOCK and self.allowed_app
+        app_id = shared_allowed or (min(apps) if apps else None)
         if category is None:
             app = self.app(app_id) if app_id is not None else None
             category = app.category if app is not None else min(categories, default=None)
@@ -316,6 +320,7 @@ def _every_app(ask: _Ask, verdict: Callable[[str, App | None], Decision | None])
     for app_id in apps if len(apps) == 1 else sorted(apps):
         found = verdict(app_id, ask.app(app_id))
         if found is None:
+            ask.allowed_app = app_id
             return None
         first = first or found
     return first

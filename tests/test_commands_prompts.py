@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -156,3 +156,68 @@ def test_suggest_says_when_the_store_is_not_there(run, monkeypatch) -> None:
 )
 def test_parse_week(text: str, start: date, end: date) -> None:
     assert cmd.parse_week(text) == (start, end)
+
+
+# --- the hooks wired to the real store and catalogue ------------------------------------------
+
+
+@pytest.fixture
+def stored(tmp_path: Path, monkeypatch):
+    """Sam (11) in a real database beside the empty config, with a week of real events."""
+    from agent.store import household as household_store
+    from agent.store.db import init_db, make_engine
+    from agent.store.events import KeyedEvent, record_events
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'houserules.db'}")
+    init_db(engine)
+    household_store.add_child(engine, "Sam", date(2015, 3, 10))
+    ometv = Event(
+        datetime(2026, 11, 20, 23, 10, 5, tzinfo=UTC),
+        EventKind.RANDOM_VIDEO_CHAT,
+        Severity.ALERT,
+        "Sam",
+        app="ometv",
+        details={"blocked": True},
+    )
+    late = Event(datetime(2026, 11, 30, 12, tzinfo=UTC), EventKind.FIRST_APP, Severity.INFO, "Sam")
+    record_events(engine, [KeyedEvent(ometv, "a"), KeyedEvent(late, "b")])
+    monkeypatch.setattr(cmd, "today", lambda: date(2026, 11, 25))
+    engine.dispose()
+
+
+def test_suggest_reads_the_real_store(run, stored) -> None:
+    code, out, _ = run("prompts", "suggest", "--child", "sam", "--week", "2026-W47", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["age"] == 11  # from the date of birth, on the (injected) day
+    first = result["suggestions"][0]["event"]
+    assert (first["kind"], first["app"], first["severity"]) == (
+        "random_video_chat",
+        "ometv",
+        "alert",
+    )
+
+
+def test_suggest_with_the_real_store_and_an_unknown_child(run, stored) -> None:
+    code, _, err = run("prompts", "suggest", "--child", "Alex", "--week", "2026-W47")
+    assert code == 1 and "no child called 'Alex'" in err
+
+
+def test_load_events_keeps_to_the_week_in_local_time(tmp_path: Path, stored) -> None:
+    from agent import config as config_mod
+
+    (tmp_path / "config.toml").write_text("")
+    cfg = config_mod.load(tmp_path / "config.toml")
+    found = cmd.load_events(cfg, "SAM", date(2026, 11, 16), date(2026, 11, 22))
+    assert [e.kind for e in found] == ["random_video_chat"]
+    assert str(found[0].time.tzinfo) == cfg.rules.timezone
+
+
+def test_app_lookup_comes_from_the_catalogue(tmp_path: Path) -> None:
+    from agent import config as config_mod
+
+    lookup = cmd.load_app_lookup(config_mod.load(None))
+    assert lookup is not None
+    category, flags = lookup("discord") or ("", ())
+    assert category == "game-chat" and "video_chat" in set(flags)
+    assert lookup("no-such-app") is None

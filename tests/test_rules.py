@@ -373,6 +373,13 @@ def test_decisions_name_the_child_app_and_category() -> None:
     assert (adult.child, adult.category) == (None, "malware")
 
 
+def test_a_shared_name_is_put_down_to_the_app_that_is_allowed() -> None:
+    # Alex is 8: YouTube (13+) is blocked, YouTube Kids is not; the video hosts both use are
+    # allowed, and the activity belongs to YouTube Kids.
+    shared = ask("home", ALEX_TABLET, T12, "r3.googlevideo.com")
+    assert (shared.action, shared.app) == (ALLOW, "youtube-kids")
+
+
 def test_mac_identifies_a_device_that_moved_address() -> None:
     # Sam's phone now has the parent's old address; the neighbour table gives its MAC.
     policy = replace(POLICIES["home"], neighbours={PARENT: "02:00:00:00:00:10"})

@@ -2,7 +2,8 @@
 
 `prompts suggest` needs a child's age and week of events from the store. It reaches them through
 the module-level hooks below (`load_child`, `load_events`, `load_discussed`, `load_app_lookup`),
-so the store and the app catalogue can be wired in one place and tests can stand in for them.
+wired to `agent.store.household`, `agent.store.events` and the app catalogue; tests can stand in
+for them.
 """
 
 from __future__ import annotations
@@ -11,15 +12,20 @@ import argparse
 import importlib
 import json
 import re
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent import help as help_mod
 from agent import prompts as prompts_mod
+from agent.catalog import CatalogError, load_catalog
 from agent.cli import CliError
 from agent.config import Config
 from agent.events import Event
-from agent.prompts import AppLookup, ContentError, Prompt, Suggestion
+from agent.letters import ContentError
+from agent.prompts import AppLookup, Prompt
+from agent.suggest import Suggestion, suggest
 
 WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$")
 
@@ -28,8 +34,9 @@ WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$")
 
 
 def _store_module(name: str) -> Any:
-    """`agent.store.<name>`, or CliError if the store is not there yet."""
+    """`agent.store.<name>`, or CliError if the store is not there."""
     try:
+        importlib.import_module("agent.store")  # the package first, even if the module is cached
         return importlib.import_module(f"agent.store.{name}")
     except ModuleNotFoundError as exc:
         if exc.name not in ("agent.store", f"agent.store.{name}"):
@@ -37,31 +44,44 @@ def _store_module(name: str) -> Any:
         raise CliError(f"the {name} store is not available yet") from None
 
 
-def load_child(cfg: Config, name: str) -> int | None:
-    """The named child's age in years, or None if the parent has not given one.
-
-    Expects `agent.store.household.child_age(cfg, name) -> int | None` (raising LookupError for
-    an unknown child); raises CliError while that is not available. To be wired by the lead,
-    e.g. to `get_child_by_name(engine, name)` and `Child.age_on(today())`.
-    """
-    fn = getattr(_store_module("household"), "child_age", None)
-    if fn is None:
-        raise CliError("children's ages are not available yet")
+def _engine(cfg: Config) -> Any:
+    db = _store_module("db")
     try:
-        return fn(cfg, name)
-    except LookupError:
-        raise CliError(f"no child called {name!r}") from None
+        engine = db.make_engine(cfg.database_url)
+        db.init_db(engine)
+    except db.StoreError as exc:
+        raise CliError(str(exc)) from None
+    return engine
+
+
+def _zone(cfg: Config) -> ZoneInfo:
+    try:
+        return ZoneInfo(cfg.rules.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CliError(f"rules.timezone {cfg.rules.timezone!r} is not a known timezone") from None
+
+
+def load_child(cfg: Config, name: str) -> int | None:
+    """The named child's age in years today; CliError for a child the household does not know."""
+    household = _store_module("household")
+    child = household.get_child_by_name(_engine(cfg), name)
+    if child is None:
+        raise CliError(f"no child called {name!r}")
+    return child.age_on(today())
 
 
 def load_events(cfg: Config, child: str, start: date, end: date) -> list[Event]:
-    """The child's events from `start` to `end` inclusive.
-
-    Expects `agent.store.events.events_between(cfg, child, start, end) -> list[Event]`.
-    """
-    fn = getattr(_store_module("events"), "events_between", None)
-    if fn is None:
-        raise CliError("the events store is not available yet")
-    return list(fn(cfg, child, start, end))
+    """The child's events from `start` to `end` inclusive (local days), times in local time."""
+    household, events = _store_module("household"), _store_module("events")
+    engine, tz = _engine(cfg), _zone(cfg)
+    found = household.get_child_by_name(engine, child)
+    name = found.name if found is not None else child
+    since = datetime.combine(start, time(), tz)
+    until = datetime.combine(end + timedelta(days=1), time(), tz)
+    return [
+        replace(e, time=e.time.astimezone(tz))
+        for e in events.events_between(engine, name, since, until)
+    ]
 
 
 def load_discussed(cfg: Config, child: str) -> dict[str, date]:
@@ -73,11 +93,17 @@ def load_discussed(cfg: Config, child: str) -> dict[str, date]:
 
 
 def load_app_lookup(cfg: Config) -> AppLookup | None:
-    """A callable app id -> (category, flags) from the app catalogue; None until it is wired.
+    """App id -> (category, flags) from the app catalogue; None if the catalogue is unreadable."""
+    try:
+        catalog = load_catalog()
+    except CatalogError:
+        return None
 
-    With `agent.catalog`: `lambda i: (a.category, a.flags) if (a := cat.get(i)) else None`.
-    """
-    return None
+    def lookup(app_id: str) -> tuple[str, frozenset[str]] | None:
+        app = catalog.get(app_id)
+        return (app.category, app.flags) if app is not None else None
+
+    return lookup
 
 
 def today() -> date:
@@ -143,7 +169,7 @@ def cmd_suggest(cfg: Config, args: argparse.Namespace) -> int:
     iso = start.isocalendar()
     week = f"{iso.year}-W{iso.week:02d}"
     age = load_child(cfg, args.child)
-    picks = prompts_mod.suggest(
+    picks = suggest(
         load_events(cfg, args.child, start, end),
         age,
         discussed=load_discussed(cfg, args.child),

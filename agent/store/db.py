@@ -24,8 +24,9 @@ from sqlmodel import SQLModel, create_engine
 TABLE_MODULES = (
     "agent.store.querylog",
     "agent.store.household",
-    "agent.store.devices",
     "agent.store.events",
+    "agent.store.rollups",
+    "agent.store.insight_state",
     "agent.store.digest",
 )
 

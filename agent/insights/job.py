@@ -1,0 +1,146 @@
+"""The insights job: reads new query-log rows, records events and keeps the rollups current.
+
+Run it every ~30 seconds on a scheduler thread (never on the DNS path):
+
+    job = InsightsJob(engine, catalog, cfg)
+    job.run(household, neighbours, now)   # neighbours: IP -> MAC; now: timezone-aware
+
+Each batch of rows (`batch_size`) is one transaction: its events, rollup deltas, the state the
+detectors keep, and the cursor move commit together, so a crash neither loses nor double-counts
+a row, and running again with nothing new changes nothing. Everything the detectors remember
+lives in tables (`agent.store.insight_state`), so a restart picks up where it stopped. Checks
+that depend on the time rather than on rows (calls that ended, devices gone silent) run only
+once the job has caught up with the log, so a backlog is never judged against the wall clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as clock_time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+
+from agent.catalog import Catalog
+from agent.config import Config
+from agent.household import Household
+from agent.insights import detect
+from agent.insights.batch import BatchScan
+from agent.insights.counting import apply_minutes
+from agent.insights.detect import Context
+from agent.insights.sessions import Sessions
+from agent.insights.things import Classifier, LocalClock
+from agent.store import insight_state as state
+from agent.store import rollup_writes
+from agent.store.events import record_events
+from agent.store.insight_state import Cursor, LoggedRow
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 10_000  # rows per transaction (the write lock is held only for its SQL)
+# On the first run, rows already this old teach the job the history without announcing it.
+QUIET_BACKFILL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    rows: int  # query-log rows processed
+    batches: int
+    events: int  # new events recorded
+    cursor: int  # the last row id processed
+    caught_up: bool  # False if it stopped at max_batches with rows left
+    seconds: float
+
+
+class InsightsJob:
+    def __init__(
+        self,
+        engine: Engine,
+        catalog: Catalog,
+        cfg: Config,
+        *,
+        batch_size: int = BATCH_SIZE,
+        max_batches: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self.cfg = cfg
+        self.tz = ZoneInfo(cfg.rules.timezone)
+        self.classifier = Classifier(catalog)
+        self.clock = LocalClock(self.tz)
+        self.batch_size, self.max_batches = batch_size, max_batches
+
+    def run(self, household: Household, neighbours: Mapping[str, str], now: datetime) -> RunReport:
+        """Process every new row (up to max_batches batches), then the time-based checks."""
+        started = clock_time.perf_counter()
+        cursor = self._cursor(now)
+        unassigned = self.cfg.rules.unassigned
+        ctx = Context(household, self.classifier, self.tz, unassigned, cursor.quiet_before)
+        rows = batches = events = 0
+        caught_up = False
+        while self.max_batches is None or batches < self.max_batches:
+            batch = state.read_rows(self.engine, cursor.last_id, self.batch_size)
+            if batch:
+                cursor, added = self._batch(batch, cursor, ctx)
+                rows, batches, events = rows + len(batch), batches + 1, events + added
+            if len(batch) < self.batch_size:
+                caught_up = True
+                break
+        if caught_up:
+            events += self._timed_checks(household, neighbours, now)
+        seconds = clock_time.perf_counter() - started
+        if events:
+            log.info("insights: %d rows, %d new events in %.2fs", rows, events, seconds)
+        return RunReport(rows, batches, events, cursor.last_id, caught_up, seconds)
+
+    def _cursor(self, now: datetime) -> Cursor:
+        found = state.peek_cursor(self.engine)
+        if found is not None:
+            return found
+        first = Cursor(0, (now - QUIET_BACKFILL).timestamp())
+        with state.immediate(self.engine) as conn:
+            if state.load_cursor(conn) is None:
+                state.save_cursor(conn, first)
+            return state.load_cursor(conn) or first
+
+    def _batch(self, rows: list[LoggedRow], cursor: Cursor, ctx: Context) -> tuple[Cursor, int]:
+        # The scan (most of the work) runs before taking the write lock, so the query log
+        # writer is never kept waiting for long; only this job writes the state it reads.
+        with self.engine.connect() as conn:
+            devices = state.load_devices(conn)
+            sessions = Sessions(state.load_sessions(conn), self.classifier, self.tz)
+            attempts = state.load_attempts(conn)
+        scan = BatchScan(ctx, self.clock, devices, sessions, attempts)
+        deltas = scan.scan(rows)
+        with state.immediate(self.engine) as conn:
+            current = state.load_cursor(conn)
+            if current != cursor:  # another run got there first: carry on from where it is
+                return current or cursor, 0
+            rollup_writes.add_marks(conn, deltas.marks)
+            found, spans = apply_minutes(
+                conn, deltas.marks, self.clock, ctx, deltas.usage, deltas.hours
+            )
+            rollup_writes.add_usage(conn, deltas.usage)
+            rollup_writes.add_child_totals(conn, deltas.hours, spans)
+            rollup_writes.add_blocked(conn, deltas.blocked)
+            state.save_devices(conn, (devices[d] for d in scan.touched))
+            state.save_sessions(conn, sessions.open.values())
+            state.save_attempts(conn, attempts)
+            added = record_events(conn, [*deltas.events, *found])
+            moved = Cursor(rows[-1].id, cursor.quiet_before)
+            state.save_cursor(conn, moved)
+            return moved, added
+
+    def _timed_checks(
+        self, household: Household, neighbours: Mapping[str, str], now: datetime
+    ) -> int:
+        now_ts = now.timestamp()
+        with state.immediate(self.engine) as conn:
+            sessions = Sessions(state.load_sessions(conn), self.classifier, self.tz)
+            found = sessions.close_idle(now_ts)
+            state.save_sessions(conn, sessions.open.values())
+            last_dns = {d.device: d.last_ts for d in state.load_devices(conn).values()}
+            found += detect.silent_devices(household, neighbours, last_dns, now_ts, self.tz)
+            return record_events(conn, found)

@@ -1,0 +1,108 @@
+"""Every event kind in a parent's words: the facts are there, the tone stays calm."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from agent.events import Event, EventKind, Severity
+from agent.insights.wording import describe, rule_label
+
+TZ = ZoneInfo("Europe/London")
+AT = datetime(2026, 11, 20, 23, 10, 5, tzinfo=UTC)
+PHONE = "02:00:00:00:00:21"
+NAMES = {PHONE: "Sam's phone"}
+
+
+def ev(kind: EventKind, app: str | None = None, **details: object) -> Event:
+    return Event(AT, kind, Severity.NOTICE, "Sam", PHONE, app, dict(details))
+
+
+@pytest.mark.parametrize(
+    ("event", "words"),
+    [
+        (ev(EventKind.NEW_DEVICE, mac=PHONE), ["new device", "23:10", PHONE, "device add"]),
+        (
+            ev(EventKind.FIRST_APP, "discord", app_name="Discord", flags=["video_chat"]),
+            ["Sam used Discord for the first time (Sam's phone, 23:10)", "video calls"],
+        ),
+        (ev(EventKind.FIRST_APP, "youtube", app_name="YouTube", flags=[]), ["YouTube"]),
+        (ev(EventKind.FIRST_SITE, site="bbc.co.uk"), ["Sam visited bbc.co.uk"]),
+        (
+            ev(
+                EventKind.VIDEO_CHAT,
+                "zoom",
+                app_name="Zoom",
+                minutes=20,
+                start="2026-11-19T16:00:30+00:00",
+                end="2026-11-19T16:19:33+00:00",
+            ),
+            ["video call on Zoom from 16:00 to 16:19 (20 minutes)"],
+        ),  # fmt: skip
+        (
+            ev(
+                EventKind.VIDEO_CHAT,
+                None,
+                site="meet.example",
+                minutes=3,
+                start="2026-11-19T16:00:30+00:00",
+                end="2026-11-19T16:02:33+00:00",
+            ),
+            ["video call on meet.example"],
+        ),  # fmt: skip
+        (
+            ev(EventKind.RANDOM_VIDEO_CHAT, "ometv", app_name="OmeTV", blocked=False),
+            ["Sam's phone looked up OmeTV at 23:10", "It was not blocked.", "calm chat"],
+        ),
+        (
+            ev(EventKind.AGE_BLOCKED, "tiktok", app_name="TikTok", minimum_age=13),
+            ["TikTok was blocked several times", "13 and over", "worth talking about"],
+        ),
+        (ev(EventKind.BYPASS_SUSPECTED, signal="canary"), ["Firefox", "Nothing to do"]),
+        (ev(EventKind.BYPASS_SUSPECTED, signal="private-relay"), ["Private Relay"]),
+        (
+            ev(EventKind.BYPASS_SUSPECTED, signal="silent", last_dns="2026-11-19T18:37:07+00:00"),
+            ["has not used HouseRules since 18:37", "may be idle"],
+        ),
+        (
+            ev(EventKind.BYPASS_SUSPECTED, signal="encrypted-dns", name="dns.google", blocked=True),
+            ["private DNS service (dns.google)", "HouseRules blocked it", "on their own"],
+        ),
+        (
+            ev(
+                EventKind.LATE_NIGHT,
+                "ometv",
+                app_name="OmeTV",
+                schedule="Bedtime",
+                window="21:00-07:00",
+                blocked=True,
+            ),
+            ["in use at 23:10, during Bedtime (21:00-07:00): OmeTV (blocked)"],
+        ),  # fmt: skip
+    ],
+)
+def test_describe(event: Event, words: list[str]) -> None:
+    text = describe(event, TZ, NAMES)
+    for w in words:
+        assert w in text
+    for blame in ("caught", "sneak", "naughty", "disobey", "illegal"):
+        assert blame not in text.lower()
+
+
+@pytest.mark.parametrize(
+    ("rule", "label"),
+    [
+        ("age:tiktok", "TikTok: under the app's minimum age"),
+        ("schedule:Bedtime", "Bedtime schedule"),
+        ("protection:bypass", "ways around the house rules"),
+        ("block:app:roblox", "Roblox: blocked by a parent"),
+        ("block:domain:example.com", "example.com: blocked by a parent"),
+        ("list:gambling", "gambling list"),
+        ("something:new", "something:new"),
+    ],
+)
+def test_rule_label(rule: str, label: str) -> None:
+    names = {"tiktok": "TikTok", "roblox": "Roblox"}
+    assert rule_label(rule, names.get) == label
