@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from agent import config as config_mod
 
-COMMAND_MODULES = ("core", "household", "prompts")
+COMMAND_MODULES = ("core", "household", "insights", "prompts", "maintenance")
 
 
 class CliError(Exception):

@@ -7,7 +7,8 @@ APScheduler's threads, and reaches the DNS only by swapping the one `Policy` ref
 - the neighbour table (which MAC address has which IP),
 - devices seen on the network (recorded so the dashboard can ask who they belong to),
 - blocklist refreshes (compiled in a child process, so the DNS process stays small),
-- query-log retention.
+- turning the query log into events and activity summaries (insights),
+- retention of the query log, events and summaries.
 
 If the database cannot be opened the DNS still answers, with the strictest defaults (every
 device treated as a child of unknown age under 13), and keeps trying to reach it.
@@ -27,6 +28,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from agent import lists_job, neighbours, rules
 from agent.catalog import load_catalog
 from agent.config import Config
+from agent.household import Household
+from agent.insights import retention
+from agent.insights.job import InsightsJob
 from agent.policy import Policy, PolicyHolder
 from agent.safesearch import load_safesearch
 from agent.server import Decide, DnsServer, FilterResolver
@@ -34,6 +38,7 @@ from agent.store import db
 from agent.store.household import household_version, load_household
 from agent.store.household_devices import record_seen
 from agent.store.logpipe import LogPipe
+from agent.store.migrate import MigrationError, migrate
 from agent.store.querylog import prune_query_log
 
 log = logging.getLogger("houserules")
@@ -44,6 +49,8 @@ class Agent:
         self.cfg = cfg
         self.tz = ZoneInfo(cfg.rules.timezone)
         self.engine = None
+        self._migration_failed = False
+        self.insights: InsightsJob | None = None
         self._version: int | None = None
         self.catalog = load_catalog()
         self.safesearch = load_safesearch()
@@ -69,9 +76,17 @@ class Agent:
     def _open_store(self) -> bool:
         try:
             if self.engine is None:
-                self.engine = db.make_engine(self.cfg.database_url)
-                db.init_db(self.engine)
+                engine = db.make_engine(self.cfg.database_url)
+                result = migrate(engine)  # a safety copy first, if there is anything to apply
+                if result.applied or result.stamped:
+                    log.info("%s", result.summary())
+                self.engine = engine
             return self.refresh_household()
+        except MigrationError as exc:
+            # It will not fix itself, and every try makes a safety copy: say so once, stop.
+            self._migration_failed = True
+            log.error("%s; filtering with the strictest defaults until it is fixed", exc)
+            return False
         except db.StoreError as exc:
             self.engine = None
             log.error(
@@ -82,7 +97,7 @@ class Agent:
     def refresh_household(self) -> bool:
         """Swap in the household if a parent changed it; True when it did."""
         if self.engine is None:
-            return self._open_store()
+            return False if self._migration_failed else self._open_store()
         version = household_version(self.engine)
         if version == self._version:
             return False
@@ -111,7 +126,20 @@ class Agent:
             self.holder.update(index=index)
             self.resolver.cache.clear()
 
+    def run_insights(self) -> None:
+        """Turn new query-log rows into events and activity rollups (issue: insights)."""
+        if self.engine is None:
+            return
+        if self.insights is None:
+            # a few batches a run: a first pass over a month of log is spread over several runs
+            self.insights = InsightsJob(self.engine, self.catalog, self.cfg, max_batches=5)
+        p = self.holder.current
+        self.insights.run(p.household or Household(), p.neighbours, datetime.now(self.tz))
+
     def prune(self, now: float | None = None) -> int:
+        if self.engine is not None:
+            when = datetime.fromtimestamp(now, self.tz) if now else datetime.now(self.tz)
+            retention.prune(self.engine, self.cfg.store, when, self.cfg.rules.timezone)
         cutoff = (now or time.time()) - self.cfg.store.retention_days * 86_400
         removed = prune_query_log(self.cfg.database_path, cutoff)
         log.info(
@@ -136,6 +164,7 @@ class Agent:
             ("household", self.refresh_household, r.household_poll_seconds),
             ("neighbours", self.refresh_neighbours, r.neighbour_refresh_seconds),
             ("devices seen", self.record_seen_devices, 15.0),
+            ("insights", self.run_insights, 30.0),
             ("compiled lists", lists_job.watch(self), 5.0),
             (
                 "blocklist refresh",

@@ -117,3 +117,19 @@ def test_an_edited_list_file_is_compiled_and_swapped_in(tmp_path, upstream):
         assert running.agent.holder.current.index.lookup("www.poker.test").categories == {
             "gambling"
         }
+
+
+def test_insights_turn_live_queries_into_events(cfg):
+    from agent.store.events import list_events
+
+    with RunningAgent(cfg) as running:
+        engine = running.agent.engine
+        sam = add_child(engine, "Sam", date(2015, 5, 1))
+        add_device(engine, ip="127.0.0.1", owner="child", child_id=sam.id)
+        running.agent.refresh_household()
+        assert ask(running.port, "dns.google").header.rcode == RCODE.NXDOMAIN
+        assert running.agent.writer.flush(5)
+        running.agent.run_insights()
+        events = list_events(engine, child="Sam")
+    kinds = {(e.kind.value, e.severity.value) for e in events}
+    assert ("bypass_suspected", "alert") in kinds

@@ -10,6 +10,7 @@ from agent.catalog import load_catalog
 from agent.cli import CliError
 from agent.config import Config
 from agent.store import db
+from agent.store.migrate import migrate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,10 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _open_db(cfg: Config) -> None:
     try:
-        engine = db.make_engine(cfg.database_url)
-        db.init_db(engine)
-    except db.StoreError as exc:
+        result = migrate(db.make_engine(cfg.database_url))
+    except db.StoreError as exc:  # MigrationError included: the old database is untouched
         raise CliError(str(exc)) from None
+    if result.applied or result.stamped:
+        print(result.summary())
 
 
 def cmd_init(cfg: Config, args: argparse.Namespace) -> int:

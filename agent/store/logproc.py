@@ -60,8 +60,14 @@ def status(writer: QueryLogWriter, token: int) -> tuple:
     )
 
 
+# Seconds between commits. Each commit rewrites the pages it touched, so on an SD card the
+# number of commits, not of rows, decides the wear (see docs/raspberry-pi.md); a flush or a
+# full batch still writes at once.
+COMMIT_INTERVAL = 5.0
+
+
 def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
-    writer = QueryLogWriter(db_path, queue_size)
+    writer = QueryLogWriter(db_path, queue_size, flush_interval=COMMIT_INTERVAL)
     writer.start()
     while True:
         message = read_frame(inp)

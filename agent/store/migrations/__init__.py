@@ -1,0 +1,1 @@
+"""Alembic's environment and revisions for `agent.store.migrate` (a package, so it ships)."""
