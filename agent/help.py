@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from agent.prompts import CONTENT_DIR, ContentError, Letter, load_letters, read_toml
+from agent.letters import CONTENT_DIR, ContentError, Letter, load_letters, read_toml
 
 DEFAULT_PATH = CONTENT_DIR / "help.toml"
 WIDTH = 88

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agent.catalog import Catalog
+from agent.compile import compile_in_child, fingerprint
 from agent.config import Config
-from agent.index import IndexLoadError, ListIndex, compile_in_child, fingerprint
+from agent.index import INCOMPLETE, IndexLoadError, ListIndex
 
 if TYPE_CHECKING:
     from agent.runner import Agent
@@ -68,7 +69,7 @@ def refresh(
     directory = cfg.resolve(cfg.blocklists.compiled_dir)
     # An incomplete index (a source failed) never matches; retry it on the refresh schedule,
     # not on every check.
-    changed = not current[0].startswith("incomplete:") and _wanted(cfg, catalog) != current[0]
+    changed = not current[0].startswith(INCOMPLETE) and _wanted(cfg, catalog) != current[0]
     if force or changed:
         outcome = _compile(cfg, catalog)
         for line in outcome.lines:

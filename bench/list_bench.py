@@ -98,7 +98,7 @@ def config_for(folder: Path) -> Config:
 
 
 def child_compile(folder: Path) -> dict:
-    from agent.index import compile_index
+    from agent.compile import compile_index
 
     started = time.perf_counter()
     _, report = compile_index(config_for(folder))
@@ -132,7 +132,7 @@ def open_index(folder: Path) -> Callable[[str], Any]:
 
 def open_set(folder: Path) -> Callable[[str], Any]:
     """The naive reference: every name in a set, and the same walk up the suffixes."""
-    from agent.lists import read_file
+    from agent.sources import read_file
 
     names = set(read_file(folder / "list.txt", None, "bench", 0.5).blocked)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent.help import Route, format_guide, guide, load_help, topics
-from agent.prompts import ContentError, load_letters
+from agent.letters import ContentError, load_letters
 
 BOOK = load_help()
 LETTERS = load_letters()

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 from agent.cli import CliError
 from agent.commands import household as cmd
+from agent.compile import load_or_compile
 from agent.config import Config
 from agent.household import Device
-from agent.index import load_or_compile
 from agent.neighbours import read_neighbours
 from agent.policy import Policy
 from agent.rules import decide
