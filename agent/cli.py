@@ -15,7 +15,16 @@ from collections.abc import Sequence
 
 from agent import config as config_mod
 
-COMMAND_MODULES = ("core", "household", "insights", "prompts", "maintenance")
+COMMAND_MODULES = (
+    "core",
+    "household",
+    "insights",
+    "prompts",
+    "maintenance",
+    "carers",
+    "dashboard",
+    "proxy",
+)
 
 
 class CliError(Exception):

@@ -1,17 +1,19 @@
-"""`houserules run`: the agent process that ties the parts together.
+"""`houserules run`: the DNS process, and the two processes it looks after.
 
-The DNS server answers on the event loop. Everything that touches the disk runs beside it, on
-APScheduler's threads, and reaches the DNS only by swapping the one `Policy` reference:
+This process answers DNS and does little else, so it stays small and quick:
 
-- household changes (polled once a second through a single version number),
-- the neighbour table (which MAC address has which IP),
-- devices seen on the network (recorded so the dashboard can ask who they belong to),
-- blocklist refreshes (compiled in a child process, so the DNS process stays small),
-- turning the query log into events and activity summaries (insights),
-- retention of the query log, events and summaries.
+- the household is read with plain sqlite3 (`agent.store.snapshot`) when its version moves
+  (polled once a second), and swapped into the one `Policy` reference;
+- the neighbour table (which MAC address has which IP) is read every few seconds;
+- a compiled index that changed on disk (a refresh by the jobs process, `houserules lists
+  update`, an edited list file) is mapped and swapped in whole;
+- query-log rows go to the writer process (`agent.store.logproc`) through a pipe;
+- everything else that touches the database (migrations, devices seen, insights, retention,
+  list downloads, and later the dashboard and emails) runs in the jobs process (`agent.jobs`),
+  which is started with the DNS and started again if it stops.
 
-If the database cannot be opened the DNS still answers, with the strictest defaults (every
-device treated as a child of unknown age under 13), and keeps trying to reach it.
+If the database cannot be read, the DNS still answers, with the strictest defaults (every
+device treated as a child of unknown age under 13), and keeps trying.
 """
 
 from __future__ import annotations
@@ -19,91 +21,69 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import subprocess
+import sys
+import threading
 import time
-from datetime import datetime
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
-
-from apscheduler.schedulers.background import BackgroundScheduler
 
 from agent import lists_job, neighbours, rules
 from agent.catalog import load_catalog
 from agent.config import Config
-from agent.household import Household
-from agent.insights import retention
-from agent.insights.job import InsightsJob
 from agent.policy import Policy, PolicyHolder
 from agent.safesearch import load_safesearch
 from agent.server import Decide, DnsServer, FilterResolver
-from agent.store import db
-from agent.store.household import household_version, load_household
-from agent.store.household_devices import record_seen
 from agent.store.logpipe import LogPipe
-from agent.store.migrate import MigrationError, migrate
-from agent.store.querylog import prune_query_log
+from agent.store.snapshot import SnapshotUnavailable, read_household, read_version
 
 log = logging.getLogger("houserules")
+JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process
 
 
 class Agent:
-    def __init__(self, cfg: Config, *, decide: Decide = rules.decide) -> None:
+    def __init__(self, cfg: Config, *, decide: Decide = rules.decide, spawn_jobs: bool = True):
         self.cfg = cfg
         self.tz = ZoneInfo(cfg.rules.timezone)
-        self.engine = None
-        self._migration_failed = False
-        self.insights: InsightsJob | None = None
-        self._version: int | None = None
+        self.spawn_jobs = spawn_jobs
         self.catalog = load_catalog()
-        self.safesearch = load_safesearch()
         index, self._index_stamp = lists_job.initial_index(cfg, self.catalog)
         self.holder = PolicyHolder(
-            Policy(
-                index=index,
-                catalog=self.catalog,
-                safesearch=self.safesearch,
-                rules=cfg.rules,
-            )
+            Policy(index=index, catalog=self.catalog, safesearch=load_safesearch(), rules=cfg.rules)
         )
-        self._open_store()
+        self._version: int | None = None
+        self._unreadable = ""
+        self.refresh_household()
         self.writer = LogPipe(cfg.database_path, cfg.store.log_queue_size)
         self.resolver = FilterResolver(
             cfg, self.holder, decide, submit=self.writer.submit, tz=self.tz
         )
         self.server = DnsServer(self.resolver)
-        self.scheduler = BackgroundScheduler(timezone=self.tz)
+        self.ticker = Ticker()
+        self.jobs_process: subprocess.Popen[bytes] | None = None
+        self._jobs_restarts = 0
+        self._jobs_next_start = 0.0
 
-    # -- jobs (scheduler threads; never the event loop) ----------------------------------------
-
-    def _open_store(self) -> bool:
-        try:
-            if self.engine is None:
-                engine = db.make_engine(self.cfg.database_url)
-                result = migrate(engine)  # a safety copy first, if there is anything to apply
-                if result.applied or result.stamped:
-                    log.info("%s", result.summary())
-                self.engine = engine
-            return self.refresh_household()
-        except MigrationError as exc:
-            # It will not fix itself, and every try makes a safety copy: say so once, stop.
-            self._migration_failed = True
-            log.error("%s; filtering with the strictest defaults until it is fixed", exc)
-            return False
-        except db.StoreError as exc:
-            self.engine = None
-            log.error(
-                "the database is unavailable (%s); filtering with the strictest defaults", exc
-            )
-            return False
+    # -- kept fresh from the ticker thread (never the event loop) ----------------------------
 
     def refresh_household(self) -> bool:
         """Swap in the household if a parent changed it; True when it did."""
-        if self.engine is None:
-            return False if self._migration_failed else self._open_store()
-        version = household_version(self.engine)
-        if version == self._version:
+        path = self.cfg.database_path
+        try:
+            if path is None:
+                raise SnapshotUnavailable(f"{self.cfg.store.url} is not a SQLite file")
+            if read_version(path) == self._version:
+                return False
+            household = read_household(path)
+        except SnapshotUnavailable as exc:
+            if str(exc) != self._unreadable:  # say it once, not every second
+                self._unreadable = str(exc)
+                log.warning("house rules unavailable (%s); the strictest defaults apply", exc)
             return False
-        self.holder.update(household=load_household(self.engine))
-        self._version = version
-        log.info("house rules updated (version %d)", version)
+        self._unreadable = ""
+        self.holder.update(household=household)
+        self._version = household.version
+        log.info("house rules updated (version %d)", household.version)
         return True
 
     def refresh_neighbours(self) -> None:
@@ -111,111 +91,103 @@ class Agent:
         if table != self.holder.current.neighbours:
             self.holder.update(neighbours=table)
 
-    def record_seen_devices(self) -> None:
-        seen, self.resolver.seen = self.resolver.seen, {}
-        if not seen or self.engine is None:
-            return
-        macs = self.holder.current.neighbours
-        record_seen(self.engine, {ip: (macs.get(ip), ts) for ip, ts in seen.items()})
-
     def refresh_lists(self, force: bool = False) -> None:
-        """Recompile if the sources changed (or always with force), then swap the index."""
+        """Map a newly compiled index (compiling first if the local sources changed)."""
         result = lists_job.refresh(self.cfg, self.catalog, self._index_stamp, force=force)
         if result is not None:
             index, self._index_stamp = result
             self.holder.update(index=index)
             self.resolver.cache.clear()
+            log.info("lists updated: %d names", len(index))
 
-    def run_insights(self) -> None:
-        """Turn new query-log rows into events and activity rollups (issue: insights)."""
-        if self.engine is None:
+    def look_after_jobs(self) -> None:
+        """Start the jobs process, and start it again (with back-off) if it stopped."""
+        proc = self.jobs_process
+        if proc is not None and proc.poll() is None:
             return
-        if self.insights is None:
-            # a few batches a run: a first pass over a month of log is spread over several runs
-            self.insights = InsightsJob(self.engine, self.catalog, self.cfg, max_batches=5)
-        p = self.holder.current
-        self.insights.run(p.household or Household(), p.neighbours, datetime.now(self.tz))
+        if proc is not None:
+            wait = JOBS_RESTART_SECONDS[min(self._jobs_restarts, len(JOBS_RESTART_SECONDS) - 1)]
+            if self._jobs_next_start == 0.0:
+                log.error(
+                    "the jobs process stopped (exit %s); starting it in %ds", proc.returncode, wait
+                )
+                self._jobs_next_start = time.monotonic() + wait
+            if time.monotonic() < self._jobs_next_start:
+                return
+            self._jobs_restarts += 1
+        self._jobs_next_start = 0.0
+        command = [sys.executable, "-m", "agent.jobs"]
+        if self.cfg.source != "built-in defaults":
+            command += ["--config", self.cfg.source]
+        self.jobs_process = subprocess.Popen(command)
 
-    def prune(self, now: float | None = None) -> int:
-        if self.engine is not None:
-            when = datetime.fromtimestamp(now, self.tz) if now else datetime.now(self.tz)
-            retention.prune(self.engine, self.cfg.store, when, self.cfg.rules.timezone)
-        cutoff = (now or time.time()) - self.cfg.store.retention_days * 86_400
-        removed = prune_query_log(self.cfg.database_path, cutoff)
-        log.info(
-            "retention: removed %d query-log rows older than %d days",
-            removed,
-            self.cfg.store.retention_days,
-        )
-        return removed
-
-    def _guarded(self, job: str, fn: object) -> object:
-        def run() -> None:
-            try:
-                fn()  # type: ignore[operator]
-            except Exception as exc:  # a failing job must never take the DNS down
-                log.error("%s failed: %s", job, exc)
-
-        return run
-
-    def schedule_jobs(self) -> None:
-        r = self.cfg.rules
-        jobs = (
-            ("household", self.refresh_household, r.household_poll_seconds),
-            ("neighbours", self.refresh_neighbours, r.neighbour_refresh_seconds),
-            ("devices seen", self.record_seen_devices, 15.0),
-            ("insights", self.run_insights, 30.0),
-            ("compiled lists", lists_job.watch(self), 5.0),
-            (
-                "blocklist refresh",
-                lambda: self.refresh_lists(force=True),
-                self.cfg.blocklists.refresh_hours * 3600,
-            ),
-            ("retention", self.prune, 86_400.0),
-        )
-        for name, fn, seconds in jobs:
-            # (APScheduler 3 reads an explicit next_run_time=None as "paused": only pass one
-            # for the jobs that should also run straight away.)
-            first = {"next_run_time": datetime.now(self.tz)} if name == "neighbours" else {}
-            self.scheduler.add_job(
-                self._guarded(name, fn),
-                "interval",
-                seconds=max(seconds, 0.2),
-                id=name,
-                name=name,
-                max_instances=1,
-                coalesce=True,
-                **first,
-            )
+    def _stop_jobs(self) -> None:
+        proc = self.jobs_process
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
     # -- the process ---------------------------------------------------------------------------
 
     async def serve(self, stop: asyncio.Event) -> None:
         self.writer.start()
         await self.server.start()
-        self.schedule_jobs()
-        self.scheduler.start()
+        r = self.cfg.rules
+        self.ticker.every(r.household_poll_seconds, "household", self.refresh_household)
+        self.ticker.every(r.neighbour_refresh_seconds, "neighbours", self.refresh_neighbours)
+        self.ticker.every(5.0, "compiled lists", self.refresh_lists)
+        if self.spawn_jobs:
+            self.ticker.every(2.0, "jobs process", self.look_after_jobs)
+        self.ticker.start()
         where = ", ".join(f"{h}:{p}" for h, p in self.server.addresses)
-        log.info(
-            "HouseRules DNS answering on %s (UDP and TCP); %d listed names",
-            where,
-            len(self.holder.current.index),
-        )
+        names = len(self.holder.current.index)
+        log.info("HouseRules DNS answering on %s (UDP and TCP); %d listed names", where, names)
         try:
             await stop.wait()
         finally:
-            self.scheduler.shutdown(wait=False)
+            self.ticker.stop()
+            self._stop_jobs()
             await self.server.close()
             self.writer.stop()
-            log.info(
-                "stopped; %d query-log rows written, %d dropped",
-                self.writer.written,
-                self.writer.dropped,
-            )
+            written, dropped = self.writer.written, self.writer.dropped
+            log.info("stopped; %d query-log rows written, %d dropped", written, dropped)
+
+
+class Ticker(threading.Thread):
+    """Runs small jobs at intervals on one thread; a failing job is logged, never fatal."""
+
+    def __init__(self) -> None:
+        super().__init__(name="ticker", daemon=True)
+        self._jobs: list[list] = []  # [next due, every, name, fn]
+        self._halt = threading.Event()
+
+    def every(self, seconds: float, name: str, fn: Callable[[], object]) -> None:
+        self._jobs.append([time.monotonic(), max(seconds, 0.1), name, fn])
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join(10)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            now = time.monotonic()
+            for job in self._jobs:
+                if job[0] <= now:
+                    job[0] = now + job[1]
+                    try:
+                        job[3]()
+                    except Exception as exc:
+                        log.error("%s failed: %s", job[2], exc)
+            due = min((job[0] for job in self._jobs), default=now + 1.0)
+            self._halt.wait(max(0.05, due - time.monotonic()))
 
 
 def run(cfg: Config) -> int:
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     agent = Agent(cfg)
 
     async def main() -> None:

@@ -37,7 +37,9 @@ Decide = Callable[[Policy, str, str, int, datetime], Decision]
 Submit = Callable[[tuple], bool]
 Reply = bytes | None | Coroutine[Any, Any, bytes | None]
 REWRITE_TTL = 300
-MEMO_SIZE = 50_000  # prepared questions kept; cleared whole when full (it refills in a second)
+# Prepared questions kept (~700 bytes each); cleared whole when full: entries live one second
+# anyway, and a home asks far fewer distinct questions than this in a second.
+MEMO_SIZE = 5_000
 
 
 class FilterResolver:

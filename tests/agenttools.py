@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from agent import config as config_mod
+from agent.jobs import Jobs
 from agent.runner import Agent
 
 SHIPPED_BYPASS = Path(__file__).resolve().parent.parent / "blocklists" / "bypass.txt"
@@ -46,8 +47,12 @@ household_poll_seconds = 0.2
 
 
 class RunningAgent:
-    def __init__(self, cfg: config_mod.Config) -> None:
-        self.agent = Agent(cfg)
+    """The DNS process in a thread; `jobs` is the jobs process's work, in-process, for the
+    test to run when it wants (None with `jobs=False`, e.g. when the database is unusable)."""
+
+    def __init__(self, cfg: config_mod.Config, jobs: bool = True) -> None:
+        self.jobs = Jobs(cfg) if jobs else None  # first: it migrates the database
+        self.agent = Agent(cfg, spawn_jobs=False)
         self.loop = asyncio.new_event_loop()
         self.stop_event: asyncio.Event | None = None
         self.thread = threading.Thread(
@@ -75,6 +80,11 @@ class RunningAgent:
     @property
     def port(self) -> int:
         return self.agent.server.addresses[0][1]
+
+    @property
+    def engine(self):
+        assert self.jobs is not None
+        return self.jobs.engine
 
 
 def until(check, seconds: float = 5.0) -> float:

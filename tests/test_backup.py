@@ -169,20 +169,20 @@ def test_a_table_added_later_is_backed_up_without_changing_the_backup_code(tmp_p
     for t in SQLModel.metadata.sorted_tables:
         t.to_metadata(meta)
     Table(
-        "carers",
+        "garden_notes",
         meta,
         Column("id", Integer, primary_key=True),
         Column("name", String, nullable=False),
     )
     old, new = new_box(tmp_path / "old"), new_box(tmp_path / "new")
     for db in (old, new):
-        meta.tables["carers"].create(make_engine(f"sqlite:///{db}"))
+        meta.tables["garden_notes"].create(make_engine(f"sqlite:///{db}"))
     with closing(sqlite3.connect(old)) as conn, conn:
-        conn.execute("INSERT INTO carers (id, name) VALUES (7, 'Grandma')")
+        conn.execute("INSERT INTO garden_notes (id, name) VALUES (7, 'Grandma')")
     file = tmp_path / "house.json"
-    assert write_backup(old, file, metadata=meta).rows["carers"] == 1
+    assert write_backup(old, file, metadata=meta).rows["garden_notes"] == 1
     restore_backup(new, file, metadata=meta)
-    assert tables(new)["carers"] == [(7, "Grandma")]
+    assert tables(new)["garden_notes"] == [(7, "Grandma")]
 
 
 def test_a_household_in_use_is_only_replaced_with_force(house: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from dnslib import RCODE
 
 from agent import config as config_mod
-from agent.runner import Agent
+from agent.jobs import Jobs
 from agent.store import count_rows
 from agent.store.household import add_child, add_schedule, pause
 from agent.store.household_devices import add_device, list_devices
@@ -43,7 +43,7 @@ def test_an_empty_household_still_filters_bypass_names_and_logs(cfg):
 def test_a_schedule_added_while_running_takes_effect_within_two_seconds(cfg):
     with RunningAgent(cfg) as running:
         assert ask(running.port, "example.com").header.rcode == RCODE.NOERROR
-        engine = running.agent.engine
+        engine = running.engine
         sam = add_child(engine, "Sam", date(2015, 5, 1))
         add_device(engine, ip="127.0.0.1", name="tablet", owner="child", child_id=sam.id)
         now = datetime.now(TZ)
@@ -59,7 +59,7 @@ def test_a_schedule_added_while_running_takes_effect_within_two_seconds(cfg):
 
 def test_a_pause_blocks_everything_then_expires(cfg):
     with RunningAgent(cfg) as running:
-        engine = running.agent.engine
+        engine = running.engine
         sam = add_child(engine, "Sam", date(2015, 5, 1))
         add_device(engine, ip="127.0.0.1", owner="child", child_id=sam.id)
         pause(engine, datetime.now(TZ) + timedelta(seconds=2), child_id=sam.id)
@@ -70,8 +70,9 @@ def test_a_pause_blocks_everything_then_expires(cfg):
 def test_devices_seen_are_recorded_for_the_dashboard(cfg):
     with RunningAgent(cfg) as running:
         ask(running.port, "example.com", source="127.0.0.5")
-        running.agent.record_seen_devices()
-        devices = {d.ip: d for d in list_devices(running.agent.engine)}
+        assert running.agent.writer.flush(5)
+        assert running.jobs.record_seen_devices() == 1
+        devices = {d.ip: d for d in list_devices(running.engine)}
     assert devices["127.0.0.5"].owner == "unassigned"
 
 
@@ -80,8 +81,8 @@ def test_the_dns_answers_when_the_database_cannot_be_opened(tmp_path, upstream):
     blocker.write_text("a file where the data folder should be")
     path = write_config(tmp_path, upstream.address, store_url=f"sqlite:///{blocker}/hr.db")
     cfg = config_mod.load(path)
-    with RunningAgent(cfg) as running:
-        assert running.agent.engine is None
+    with RunningAgent(cfg, jobs=False) as running:
+        assert running.agent.holder.current.household is None
         assert ask(running.port, "dns.google").header.rcode == RCODE.NXDOMAIN  # strict defaults
         assert ask(running.port, "example.com").header.rcode == RCODE.NOERROR
 
@@ -96,8 +97,8 @@ def test_retention_prunes_old_query_rows(cfg):
             )
         )
     writer.stop()
-    agent = Agent(cfg)
-    assert agent.prune(now) == 2
+    jobs = Jobs(cfg, now=lambda: datetime.fromtimestamp(now, TZ))
+    assert jobs.prune() == 2
     assert count_rows(cfg.database_path) == 2
 
 
@@ -106,7 +107,7 @@ def test_an_edited_list_file_is_compiled_and_swapped_in(tmp_path, upstream):
     extra.write_text("casino.test\n")
     cfg = config_mod.load(write_config(tmp_path, upstream.address, extra_list=extra))
     with RunningAgent(cfg) as running:
-        engine = running.agent.engine
+        engine = running.engine
         sam = add_child(engine, "Sam", date(2015, 5, 1))
         add_device(engine, ip="127.0.0.1", owner="child", child_id=sam.id)
         until(lambda: ask(running.port, "www.casino.test").header.rcode == RCODE.NXDOMAIN, 2.0)
@@ -123,13 +124,45 @@ def test_insights_turn_live_queries_into_events(cfg):
     from agent.store.events import list_events
 
     with RunningAgent(cfg) as running:
-        engine = running.agent.engine
+        engine = running.engine
         sam = add_child(engine, "Sam", date(2015, 5, 1))
         add_device(engine, ip="127.0.0.1", owner="child", child_id=sam.id)
         running.agent.refresh_household()
         assert ask(running.port, "dns.google").header.rcode == RCODE.NXDOMAIN
         assert running.agent.writer.flush(5)
-        running.agent.run_insights()
+        running.jobs.run_insights()
         events = list_events(engine, child="Sam")
     kinds = {(e.kind.value, e.severity.value) for e in events}
     assert ("bypass_suspected", "alert") in kinds
+
+
+def test_the_jobs_process_is_started_and_started_again_if_it_stops(cfg):
+    from agent.runner import Agent
+
+    Jobs(cfg)  # the database exists, as after `houserules init`
+    agent = Agent(cfg)
+    try:
+        agent.look_after_jobs()
+        first = agent.jobs_process
+        assert first is not None and first.poll() is None
+        first.kill()
+        first.wait(10)
+        until(lambda: agent.look_after_jobs() or agent.jobs_process is not first, 5.0)
+        assert agent.jobs_process.poll() is None
+    finally:
+        agent._stop_jobs()
+    assert agent.jobs_process.returncode is not None  # stopped with the agent
+
+
+def test_the_dns_process_carries_no_orm():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, agent.runner\n"
+        "heavy = [m for m in ('sqlalchemy', 'sqlmodel', 'alembic', 'pydantic', 'apscheduler')"
+        " if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

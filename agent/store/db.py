@@ -27,7 +27,12 @@ TABLE_MODULES = (
     "agent.store.events",
     "agent.store.rollups",
     "agent.store.insight_state",
+    "agent.store.carers",
     "agent.store.digest",
+    "agent.store.accounts",
+    "agent.store.requests",
+    "agent.store.talk",
+    "agent.store.contacts",
 )
 
 BUSY_TIMEOUT_MS = 5_000

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
-from typing import Any
 
 from sqlalchemy import UniqueConstraint, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
-from agent.household import Child, ChildSettings, Device, Pause, RuleEntry, Schedule
+from agent.store.household_rows import (  # noqa: F401 - re-exported for the household store
+    joined,
+    to_child,
+    to_device,
+    to_pause,
+    to_rule,
+    to_schedule,
+    utc,
+    words,
+)
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{1,63}$")
 _MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
@@ -145,21 +153,6 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def utc(moment: datetime | None) -> datetime | None:
-    """A stored moment as timezone-aware UTC (older rows may come back naive)."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def joined(values: Iterable[Any]) -> str:
-    return ",".join(str(v) for v in sorted(set(values)))
-
-
-def words(text: str) -> tuple[str, ...]:
-    return tuple(part for part in text.split(",") if part)
-
-
 def child_row(session: Session, child_id: int) -> ChildRow:
     row = session.get(ChildRow, child_id)
     if row is None:
@@ -175,40 +168,3 @@ def device_row(session: Session, device_id: int) -> DeviceRow:
 
 
 # Rows -> snapshot dataclasses ---------------------------------------------------------------
-
-
-def to_child(row: ChildRow) -> Child:
-    settings = ChildSettings(row.protections_on, row.youtube_level, row.safe_search)
-    return Child(row.id or 0, row.name, row.born, settings)
-
-
-def to_device(row: DeviceRow) -> Device:
-    shared = frozenset(int(i) for i in words(row.shared_with))
-    return Device(
-        id=row.id or 0,
-        mac=row.mac,
-        ip=row.ip,
-        name=row.name,
-        owner=row.owner,
-        child_id=row.child_id,
-        shared_with=shared,
-        inspect=row.inspect,
-        first_seen=utc(row.first_seen),
-        last_seen=utc(row.last_seen),
-    )
-
-
-def to_rule(row: RuleRow) -> RuleEntry:
-    return RuleEntry(row.child_id, row.verb, row.kind, row.value, row.id)
-
-
-def to_schedule(row: ScheduleRow) -> Schedule:
-    days = frozenset(int(d) for d in words(row.days))
-    block, allow = frozenset(words(row.block)), words(row.allow)
-    return Schedule(
-        row.id or 0, row.name, row.child_id, days, row.start, row.end, row.block_all, block, allow
-    )
-
-
-def to_pause(row: PauseRow) -> Pause:
-    return Pause(utc(row.until) or row.until, row.child_id, row.device_id, row.id)

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from agent.store.logproc import encode_frame, read_frame, write_frame
+from agent.store.frames import encode_frame, read_frame, write_frame
 
 log = logging.getLogger(__name__)
 NO_STATUS: tuple = ("status", 0, 0, 0, 0, 0, "")
@@ -26,8 +26,17 @@ FINAL = -1  # the token of the answer to "stop"
 
 
 class LogPipe:
-    def __init__(self, db_path: Path, queue_size: int = 100_000, interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        queue_size: int = 100_000,
+        interval: float = 0.05,
+        buffer_size: int = 10_000,
+    ) -> None:
+        """`queue_size` rows may wait in the writer process (the database is busy);
+        `buffer_size` here, between two sends (kept small: this is the DNS process)."""
         self.db_path, self.queue_size, self.interval = Path(db_path), queue_size, interval
+        self.buffer_size = min(buffer_size, queue_size)
         self._rows: list[tuple] = []
         self._accepted = self._dropped_here = 0
         self._sent = 0  # rows sent to the current process
@@ -61,7 +70,7 @@ class LogPipe:
     # -- the DNS path ------------------------------------------------------------------------
 
     def submit(self, row: tuple) -> bool:
-        if len(self._rows) >= self.queue_size:
+        if len(self._rows) >= self.buffer_size:
             self._dropped_here += 1
             return False
         self._rows.append(row)

@@ -15,37 +15,13 @@ SQLite's CPU time and Python's lock away from the DNS answers.
 from __future__ import annotations
 
 import logging
-import marshal
 import os
-import struct
 import sys
 from pathlib import Path
 from typing import BinaryIO
 
+from agent.store.frames import read_frame, write_frame
 from agent.store.querylog import QueryLogWriter
-
-LENGTH = struct.Struct(">I")
-
-
-def read_frame(stream: BinaryIO) -> tuple | None:
-    head = stream.read(LENGTH.size)
-    if len(head) < LENGTH.size:
-        return None
-    (size,) = LENGTH.unpack(head)
-    body = stream.read(size)
-    if len(body) < size:
-        return None
-    return marshal.loads(body)
-
-
-def encode_frame(message: tuple) -> bytes:
-    body = marshal.dumps(message)
-    return LENGTH.pack(len(body)) + body
-
-
-def write_frame(stream: BinaryIO, message: tuple) -> None:
-    stream.write(encode_frame(message))
-    stream.flush()
 
 
 def status(writer: QueryLogWriter, token: int) -> tuple:

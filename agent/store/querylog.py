@@ -165,6 +165,8 @@ class QueryLogWriter:
             return False
         self._buffer.append(entry)
         self._accepted += 1
+        if len(self._buffer) == self.batch_size:
+            self._wake.set()  # a full batch is written now, not at the next interval
         return True
 
     def start(self) -> None:
@@ -358,3 +360,19 @@ def _read(path: Path, sql: str, params: tuple[object, ...]) -> list[tuple]:
             return conn.execute(sql, params).fetchall()
     except (sqlite3.Error, OSError) as exc:
         raise StoreError(str(path), explain(exc)) from exc
+
+
+def clients_since(path: Path, after_id: int) -> tuple[dict[str, tuple[str | None, float]], int]:
+    """Who has asked since row `after_id`: client IP -> (MAC or None, last time), and the
+    newest row id (the next call's `after_id`). Feeds the devices-seen table."""
+    rows = _read(
+        path,
+        "SELECT client, max(device), max(ts), max(id) FROM query_log WHERE id > ? GROUP BY client",
+        (after_id,),
+    )
+    seen = {client: (mac, ts) for client, mac, ts, _ in rows}
+    return seen, max((r[3] for r in rows), default=after_id)
+
+
+def newest_id(path: Path) -> int:
+    return _read(path, "SELECT coalesce(max(id), 0) FROM query_log", ())[0][0]

@@ -1,0 +1,65 @@
+"""From stored household rows to the snapshot's dataclasses, with no database library.
+
+Shared by the SQLModel store (`household_tables`) and the plain-sqlite3 reader the DNS process
+uses (`snapshot`): one conversion, so both see the same household.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from agent.household import Child, ChildSettings, Device, Pause, RuleEntry, Schedule
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """A stored moment as timezone-aware UTC (older rows may come back naive)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def joined(values: Iterable[Any]) -> str:
+    return ",".join(str(v) for v in sorted(set(values)))
+
+
+def words(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.split(",") if part)
+
+
+def to_child(row: Any) -> Child:
+    settings = ChildSettings(row.protections_on, row.youtube_level, row.safe_search)
+    return Child(row.id or 0, row.name, row.born, settings)
+
+
+def to_device(row: Any) -> Device:
+    shared = frozenset(int(i) for i in words(row.shared_with))
+    return Device(
+        id=row.id or 0,
+        mac=row.mac,
+        ip=row.ip,
+        name=row.name,
+        owner=row.owner,
+        child_id=row.child_id,
+        shared_with=shared,
+        inspect=row.inspect,
+        first_seen=utc(row.first_seen),
+        last_seen=utc(row.last_seen),
+    )
+
+
+def to_rule(row: Any) -> RuleEntry:
+    return RuleEntry(row.child_id, row.verb, row.kind, row.value, row.id)
+
+
+def to_schedule(row: Any) -> Schedule:
+    days = frozenset(int(d) for d in words(row.days))
+    block, allow = frozenset(words(row.block)), words(row.allow)
+    return Schedule(
+        row.id or 0, row.name, row.child_id, days, row.start, row.end, row.block_all, block, allow
+    )
+
+
+def to_pause(row: Any) -> Pause:
+    return Pause(utc(row.until) or row.until, row.child_id, row.device_id, row.id)

@@ -1,0 +1,107 @@
+"""The household as the DNS process reads it: plain sqlite3, read-only, no ORM.
+
+The DNS process polls the version once a second and reloads the snapshot when it moves. Doing
+that with the standard library alone keeps SQLAlchemy, SQLModel and pydantic (some 40 MB) out
+of the process that answers every query. The rows go through the same converters as the
+household store's, so both see the same household.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, datetime, time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from agent.household import Household
+from agent.store.household_rows import to_child, to_device, to_pause, to_rule, to_schedule
+
+QUERIES = {
+    "children": "SELECT id, name, born, protections_on, youtube_level, safe_search FROM children",
+    "devices": "SELECT id, mac, ip, name, owner, child_id, shared_with, inspect, first_seen,"
+    " last_seen FROM devices",
+    "rules": "SELECT id, child_id, verb, kind, value FROM rules",
+    "schedules": "SELECT id, child_id, name, days, start, end, block_all, block, allow"
+    " FROM schedules",
+    "pauses": "SELECT id, child_id, device_id, until FROM pauses",
+}
+# How SQLAlchemy stores these types in SQLite (text), turned back into Python values.
+PARSE = {
+    "born": date.fromisoformat,
+    "start": time.fromisoformat,
+    "end": time.fromisoformat,
+    "first_seen": datetime.fromisoformat,
+    "last_seen": datetime.fromisoformat,
+    "until": datetime.fromisoformat,
+    "protections_on": bool,
+    "safe_search": bool,
+    "inspect": bool,
+    "block_all": bool,
+}
+
+
+class SnapshotUnavailable(Exception):
+    """The database cannot be read yet (missing, not migrated, locked for too long)."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    if not Path(path).exists():
+        raise SnapshotUnavailable(f"{path} does not exist yet")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.5)
+    conn.isolation_level = None  # explicit BEGIN below: every read sees one moment
+    return conn
+
+
+def read_version(path: Path) -> int:
+    """The household version; 0 before the first change."""
+    try:
+        with _closing(_connect(path)) as conn:
+            row = conn.execute("SELECT version FROM household_meta WHERE id = 1").fetchone()
+    except sqlite3.Error as exc:
+        raise SnapshotUnavailable(f"{path}: {exc}") from exc
+    return row[0] if row else 0
+
+
+def read_household(path: Path) -> Household:
+    """The whole household, read in one transaction (the version first, as the store does)."""
+    try:
+        with _closing(_connect(path)) as conn:
+            conn.execute("BEGIN")
+            row = conn.execute("SELECT version FROM household_meta WHERE id = 1").fetchone()
+            tables = {name: _rows(conn, sql) for name, sql in QUERIES.items()}
+            conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise SnapshotUnavailable(f"{path}: {exc}") from exc
+    return Household(
+        children=tuple(to_child(r) for r in tables["children"]),
+        devices=tuple(to_device(r) for r in tables["devices"]),
+        rules=tuple(to_rule(r) for r in tables["rules"]),
+        schedules=tuple(to_schedule(r) for r in tables["schedules"]),
+        pauses=tuple(to_pause(r) for r in tables["pauses"]),
+        version=row[0] if row else 0,
+    )
+
+
+def _rows(conn: sqlite3.Connection, sql: str) -> list[Any]:
+    cursor = conn.execute(sql + " ORDER BY id")
+    names = [d[0] for d in cursor.description]
+    out = []
+    for values in cursor:
+        fields = {
+            n: (PARSE[n](v) if v is not None and n in PARSE else v)
+            for n, v in zip(names, values, strict=True)
+        }
+        out.append(SimpleNamespace(**fields))
+    return out
+
+
+class _closing:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()

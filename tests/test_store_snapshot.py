@@ -1,0 +1,69 @@
+"""The DNS process's plain-sqlite3 view of the household equals the store's own."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from agent.store.db import init_db, make_engine
+from agent.store.household import (
+    add_child,
+    add_rule,
+    add_schedule,
+    load_household,
+    pause,
+    record_seen,
+    set_child_settings,
+)
+from agent.store.household_devices import add_device
+from agent.store.snapshot import SnapshotUnavailable, read_household, read_version
+
+
+def test_the_snapshot_matches_the_household_store(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/hr.db")
+    init_db(engine)
+    sam = add_child(engine, "Sam", date(2014, 3, 1))
+    alex = add_child(engine, "Alex", date(2010, 6, 1))
+    set_child_settings(
+        engine, alex.id, protections_on=False, youtube_level="moderate", safe_search=False
+    )
+    add_device(
+        engine,
+        mac="aa:bb:cc:dd:ee:01",
+        ip="192.168.1.20",
+        name="tablet",
+        owner="child",
+        child_id=sam.id,
+        inspect=True,
+    )
+    add_device(engine, ip="192.168.1.21", owner="shared", shared_with=[sam.id, alex.id])
+    record_seen(engine, {"192.168.1.50": ("aa:bb:cc:dd:ee:50", 1.7e9)})
+    add_rule(engine, sam.id, "allow", "app", "minecraft")
+    add_schedule(engine, sam.id, "Bedtime", [0, 1, 6], time(20, 30), time(7, 0), block_all=True)
+    add_schedule(
+        engine,
+        alex.id,
+        "School",
+        [0, 1, 2, 3, 4],
+        time(9),
+        time(15),
+        block=["gaming"],
+        allow=["bbc.co.uk"],
+    )
+    until = datetime(2026, 11, 21, 19, 30, tzinfo=ZoneInfo("Europe/London"))
+    pause(engine, until, child_id=sam.id)
+
+    expected = load_household(engine)
+    got = read_household(tmp_path / "hr.db")
+    assert got == expected
+    assert read_version(tmp_path / "hr.db") == expected.version > 0
+
+
+def test_a_missing_or_unmigrated_database_is_reported_not_raised_as_sqlite(tmp_path):
+    with pytest.raises(SnapshotUnavailable):
+        read_version(tmp_path / "nothing.db")
+    (tmp_path / "empty.db").touch()
+    with pytest.raises(SnapshotUnavailable):
+        read_household(tmp_path / "empty.db")
