@@ -9,18 +9,15 @@ there is never a window in which devices go unfiltered.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from agent.catalog import Catalog
 from agent.compile import compile_in_child, fingerprint
 from agent.config import Config
 from agent.index import INCOMPLETE, IndexLoadError, ListIndex
-
-if TYPE_CHECKING:
-    from agent.runner import Agent
 
 log = logging.getLogger(__name__)
 Stamp = tuple[str, str]  # (fingerprint, built_at) of the index in use
@@ -34,6 +31,15 @@ class CompileOutcome:
 
 def _stamp(index: ListIndex) -> Stamp:
     return (index.fingerprint, str(index.built_at))
+
+
+def _saved_stamp(directory: Path) -> Stamp | None:
+    """The stamp of the index saved in `directory`, from its small metadata file only."""
+    try:
+        meta = json.loads((directory / "meta.json").read_text("utf-8"))
+        return (meta["fingerprint"], str(meta["built_at"]))
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _wanted(cfg: Config, catalog: Catalog) -> str:
@@ -74,6 +80,8 @@ def refresh(
         outcome = _compile(cfg, catalog)
         for line in outcome.lines:
             (log.info if outcome.ok else log.warning)("%s", line)
+    elif _saved_stamp(directory) == current:
+        return None  # nothing new on disk: no need to map it again
     try:
         index = ListIndex.load(directory)
     except IndexLoadError as exc:
@@ -82,13 +90,3 @@ def refresh(
     if _stamp(index) == current:
         return None
     return index, _stamp(index)
-
-
-def watch(agent: Agent) -> Callable[[], None]:
-    """A job that notices a list file edited on disk, or a `houserules lists update` run by
-    hand, and swaps the new index in."""
-
-    def check() -> None:
-        agent.refresh_lists(force=False)
-
-    return check
