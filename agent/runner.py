@@ -187,6 +187,27 @@ class Ticker(threading.Thread):
             self._halt.wait(max(0.05, due - time.monotonic()))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The DNS process's own entry point (`python -m agent.runner`), which `houserules run`
+    becomes with exec: a fresh interpreter that loads only what answering DNS needs."""
+    import argparse
+
+    from agent import config as config_mod
+
+    parser = argparse.ArgumentParser(prog="houserules run")
+    parser.add_argument("--config", metavar="FILE")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = config_mod.load(config_mod.find_config(args.config))
+    except config_mod.ConfigError as exc:
+        print(f"houserules: bad config: {exc}", file=sys.stderr)
+        return 2
+    return run(cfg)
+
+
 def run(cfg: Config) -> int:
     agent = Agent(cfg)
 
@@ -204,3 +225,7 @@ def run(cfg: Config) -> int:
     except ImportError:
         asyncio.run(main())
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from agent import lists_job
@@ -45,10 +46,18 @@ def cmd_init(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
-    from agent import runner  # imported here: the other commands need not load the server
-
+    """Become the DNS process: exec a fresh interpreter running `agent.runner`, so the
+    process that answers every query carries none of what the other commands imported."""
     print(f"HouseRules starting with {cfg.source}", file=sys.stderr)
-    return runner.run(cfg)
+    command = [sys.executable, "-m", "agent.runner"]
+    if cfg.source != "built-in defaults":
+        command += ["--config", cfg.source]
+    if args.verbose:
+        command.append("--verbose")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+    return 0  # not reached
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
