@@ -104,6 +104,11 @@ class BlocklistsConfig:
 @dataclass(frozen=True)
 class DashboardConfig:
     listen: HostPort = HostPort("127.0.0.1", 8080)
+    secret_key_file: Path = Path("data/dashboard-secret")  # made on first run, mode 0600
+    session_days: int = 30
+    login_failures_allowed: int = 5
+    lockout_seconds: float = 60.0  # doubles with each further failure
+    lockout_max_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,73 @@ class RulesConfig:
     household_poll_seconds: float = 1.0
 
 
+WEEKDAY_NAMES: tuple[str, ...] = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    """The mail server for carers' weekly digests and alert emails; no host, no email."""
+
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"  # "starttls" | "ssl" | "none"
+    username: str = ""
+    password: str = ""
+    password_file: Path | None = None
+    sender: str = ""
+    timeout: float = 30.0
+    dashboard_url: str = ""  # "" = built from [dashboard] listen
+    digest_day: str = "sunday"  # the default for a new carer
+    digest_time: str = "18:00"
+    alert_group_seconds: float = 30.0
+    alert_gap_minutes: float = 10.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+# Hosts the proxy never intercepts (suffix match): their apps pin certificates, and operating
+# system updates and push notifications are never worth inspecting.
+PINNED_HOSTS: tuple[str, ...] = (
+    "push.apple.com",
+    "mesu.apple.com",
+    "swscan.apple.com",
+    "swdist.apple.com",
+    "updates.cdn-apple.com",
+    "windowsupdate.com",
+    "update.microsoft.com",
+    "delivery.mp.microsoft.com",
+    "android.clients.google.com",
+)
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """The optional mitmproxy addon (`houserules proxy`, docs/proxy.md)."""
+
+    mode: str = "regular"  # "regular" (explicit proxy on `listen`) | "wireguard"
+    listen: HostPort = HostPort("127.0.0.1", 8081)
+    wireguard_listen: HostPort = HostPort("0.0.0.0", 51820)
+    confdir: Path = Path("data/mitmproxy")  # mitmproxy's CA and WireGuard keys
+    pinned_hosts: tuple[str, ...] = PINNED_HOSTS
+    block_paths: tuple[str, ...] = ()  # ids from the path rules, e.g. "youtube-shorts"
+    path_rules: Path | None = None  # None: the shipped blocklists/paths.toml
+    concerns: Path | None = None  # None: the shipped agent/content/concerns.toml
+    kids_url: str = ""  # "" = http://<[dashboard] listen>/kids
+    record_searches: bool = True
+    max_body_kb: int = 2048
+    queue_size: int = 1000
+
+
 @dataclass(frozen=True)
 class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
@@ -130,6 +202,8 @@ class Config:
     blocklists: BlocklistsConfig = field(default_factory=BlocklistsConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
     base_dir: Path = Path(".")
     source: str = "built-in defaults"
 
@@ -179,7 +253,8 @@ def load(path: str | Path | None) -> Config:
 
 def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     p = _Parser(source)
-    p.only(raw, "", {"dns", "upstream", "store", "blocklists", "dashboard", "rules"})
+    sections = {"dns", "upstream", "store", "blocklists", "dashboard", "rules", "email", "proxy"}
+    p.only(raw, "", sections)
     return Config(
         dns=p.dns(raw.get("dns", {})),
         upstream=p.upstream(raw.get("upstream", {})),
@@ -187,6 +262,8 @@ def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         blocklists=p.blocklists(raw.get("blocklists", {})),
         dashboard=p.dashboard(raw.get("dashboard", {})),
         rules=p.rules(raw.get("rules", {})),
+        email=p.email(raw.get("email", {})),
+        proxy=p.proxy(raw.get("proxy", {})),
         base_dir=base_dir,
         source=source,
     )
@@ -377,3 +454,92 @@ class _Parser:
 
     def rules(self, t: dict[str, Any]) -> RulesConfig:
         return self.section(RulesConfig, t, "rules", unassigned=self.choice("youngest", "adult"))
+
+    def text(self, key: str, value: Any) -> str:
+        """Any string, empty included (an empty one means "not set")."""
+        if not isinstance(value, str):
+            raise self.fail(key, f"must be a string, not {value!r}")
+        return value.strip()
+
+    def email(self, t: dict[str, Any]) -> EmailConfig:
+        text = self.text
+        cfg = self.section(
+            EmailConfig,
+            t,
+            "email",
+            host=text,
+            username=text,
+            password=self.secret,
+            password_file=lambda k, v: Path(v) if self.text(k, v) else None,
+            sender=text,
+            dashboard_url=text,
+            security=self.choice("starttls", "ssl", "none"),
+            digest_day=self.choice(*WEEKDAY_NAMES),
+            digest_time=self.clock_time,
+        )
+        if not 1 <= cfg.port <= 65535:
+            raise self.fail("email.port", f"must be a number from 1 to 65535, not {cfg.port}")
+        if cfg.timeout <= 0:
+            raise self.fail("email.timeout", "must be more than 0 seconds")
+        if cfg.password and cfg.password_file:
+            raise self.fail("email.password_file", "give email.password or this, not both")
+        if cfg.username and not (cfg.password or cfg.password_file):
+            raise self.fail("email.username", "needs email.password or email.password_file")
+        if (cfg.password or cfg.password_file) and not cfg.username:
+            raise self.fail("email.username", "is required when a password is given")
+        if cfg.host and "@" not in cfg.sender:
+            raise self.fail(
+                "email.sender",
+                'is required when email.host is set, like "HouseRules <box@example.org>"',
+            )
+        if cfg.dashboard_url and not cfg.dashboard_url.startswith(("http://", "https://")):
+            raise self.fail("email.dashboard_url", "must start with http:// or https://")
+        return cfg
+
+    def secret(self, key: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.fail(key, "must be a string")  # never echo a password back
+        return value
+
+    def clock_time(self, key: str, value: Any) -> str:
+        hour, sep, minute = str(value).partition(":")
+        ok = isinstance(value, str) and sep and hour.isdigit() and minute.isdigit()
+        if not ok or not (0 <= int(hour) <= 23 and 0 <= int(minute) <= 59 and len(minute) == 2):
+            raise self.fail(key, f'must be a time like "18:00", not {value!r}')
+        return f"{int(hour):02d}:{minute}"
+
+    def proxy(self, t: dict[str, Any]) -> ProxyConfig:
+        cfg = self.section(
+            ProxyConfig,
+            t,
+            "proxy",
+            mode=self.choice("regular", "wireguard"),
+            listen=lambda k, v: self.hostport(k, v, 8081, True),
+            wireguard_listen=lambda k, v: self.hostport(k, v, 51820, True),
+            pinned_hosts=self.domains,
+            path_rules=self.optional_path,
+            concerns=self.optional_path,
+            kids_url=self.text,
+        )
+        if cfg.kids_url and not cfg.kids_url.startswith(("http://", "https://")):
+            raise self.fail("proxy.kids_url", "must start with http:// or https://")
+        if cfg.max_body_kb < 1:
+            raise self.fail("proxy.max_body_kb", "must be at least 1")
+        if cfg.queue_size < 1:
+            raise self.fail("proxy.queue_size", "must be at least 1")
+        return cfg
+
+    def optional_path(self, key: str, value: Any) -> Path | None:
+        """A path, or "" for "the shipped file"."""
+        return Path(value) if self.text(key, value) else None
+
+    def domains(self, key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, 'must be a list of domain names like "push.apple.com"')
+        out = []
+        for i, v in enumerate(value):
+            name = v.strip().lower().rstrip(".") if isinstance(v, str) else ""
+            if not name or any(not part or " " in part or "/" in part for part in name.split(".")):
+                raise self.fail(f"{key}[{i}]", f"{v!r} is not a domain name")
+            out.append(name)
+        return tuple(out)

@@ -9,7 +9,8 @@ again if it stops. It owns the database work done on a schedule:
 - retention of the query log, events and rollups, daily;
 - blocklist refreshes: compiled in a child process into the compiled folder, which the DNS
   process notices and maps;
-- and the jobs that later areas register (digests, alert emails, the dashboard).
+- weekly digests and alert emails to carers (`agent.digest`),
+- and the parents' dashboard.
 
 It shares no memory with the DNS process: they meet in the database and the compiled lists.
 """
@@ -53,7 +54,10 @@ class Jobs:
         self.catalog = load_catalog()
         self._seen_after = newest_id(cfg.database_path) if cfg.database_path else 0
         self._insights = None
-        self.extra_jobs: list[Job] = []
+        from agent.digest.jobs import EmailJobs  # weekly digests and alert emails to carers
+
+        self.email = EmailJobs(cfg, self.engine, clock=self.now)
+        self.extra_jobs: list[Job] = list(self.email.jobs())
 
     # -- the jobs ------------------------------------------------------------------------------
 
@@ -111,6 +115,7 @@ class Jobs:
                 name=name,
                 max_instances=1,
                 coalesce=True,
+                misfire_grace_time=None,  # a run that starts late still runs
             )
         scheduler.start()
         log.info("jobs running: %s", ", ".join(name for name, _, _ in self.jobs()))

@@ -80,9 +80,18 @@ class Upstream:
     def __init__(self, resolver: ZoneResolver | None = None, host: str = "127.0.0.1") -> None:
         self.resolver = resolver or ZoneResolver()
         quiet = DNSLogger(logf=lambda _: None)
-        self.udp = DNSServer(self.resolver, address=host, port=0, logger=quiet)
-        self.port = self.udp.server.server_address[1]
-        self.tcp = DNSServer(self.resolver, address=host, port=self.port, tcp=True, logger=quiet)
+        for attempt in range(10):  # the UDP port's number may already be taken for TCP
+            self.udp = DNSServer(self.resolver, address=host, port=0, logger=quiet)
+            self.port = self.udp.server.server_address[1]
+            try:
+                self.tcp = DNSServer(
+                    self.resolver, address=host, port=self.port, tcp=True, logger=quiet
+                )
+                break
+            except OSError:
+                self.udp.server.server_close()
+                if attempt == 9:
+                    raise
         self.host = host
 
     @property

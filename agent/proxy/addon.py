@@ -1,0 +1,297 @@
+"""The mitmproxy addon: the house rules at URL level, for the devices a parent marked "inspect".
+
+Run by `houserules proxy`, or by hand: `mitmdump -s agent/proxy/addon.py --set
+houserules_config=/etc/houserules/config.toml`. Each hook is a thin adapter: it finds who is
+asking (`clients`), asks the one decision point (`agent.rules.decide`) with the request's host,
+and acts on the answer. Nothing here touches the database: the policy is kept fresh by a
+background thread (`policykeeper`), events and contacts go to a bounded queue (`recorder`),
+request rows to the query-log writer process (`activity`).
+
+Hooks:
+- tls_clienthello: devices not marked "inspect", and pinned hosts, pass through untouched
+  (their TLS is never opened; nor is it when anything is in doubt);
+- tls_failed_client: a device that refuses the box's certificate for a host gets that host
+  passed through from then on, so an app that pins its certificate keeps working;
+- server_connect: a safe-search answer is followed, as the DNS would (the safe host);
+- request: a blocked host or a switched-off path gets the block page; safe-search switches
+  are set; searches are recorded, worrying ones raise an alert; a request row is logged;
+- response: known services' responses are read for new contacts (bounded, never altered);
+- websocket_start / websocket_message: signalling to a video-chat service keeps a video-chat
+  session going.
+
+Plain HTTP from a device not marked "inspect" is relayed as it is: no rules, no recording (the
+DNS filter still applies to it). Whatever goes wrong in a hook is counted and logged; the flow
+carries on untouched, so the addon never breaks a child's app.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from mitmproxy import connection, exceptions, http, tls
+from mitmproxy.proxy import server_hooks
+
+from agent import config as config_mod
+from agent.decision import Decision
+from agent.household import match_suffix
+from agent.insights.sessions import VIDEO_CATEGORIES
+from agent.insights.webrtc import call_app
+from agent.policy import Policy
+from agent.proxy import activity, blockpage
+from agent.proxy.clients import Asker, asker, client_ip
+from agent.proxy.contacts import extractor_for
+from agent.proxy.contacts.reader import ContactReader
+from agent.proxy.paths import PathRule
+from agent.proxy.runtime import Runtime, build
+from agent.proxy.safesearch import engine_of, safe_request
+from agent.rules import BLOCK, decide, made
+
+log = logging.getLogger("houserules.proxy")
+OPTION = "houserules_config"
+QTYPE_A = 1  # decide() takes a DNS type; no rule depends on it
+SAME_SEARCH_SECONDS = 600.0  # a search's next pages and reloads are one search
+LEARNED_MAX = 10_000
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def guarded(hook: F) -> F:
+    """A hook that never raises: whatever fails is counted and logged, the flow carries on."""
+
+    @functools.wraps(hook)
+    def run(self: HouseRules, *args: Any) -> None:
+        if self.rt is None:
+            return
+        try:
+            hook(self, *args)
+        except Exception as exc:
+            self.counts[f"{hook.__name__} failed"] += 1
+            log.error("%s: %s (the flow carries on untouched)", hook.__name__, exc)
+
+    return run  # type: ignore[return-value]
+
+
+class HouseRules:
+    def __init__(self, runtime: Runtime | None = None, clock: Callable[[], datetime] | None = None):
+        self.rt = runtime  # given in tests; otherwise built from the config in `configure`
+        self._given = runtime is not None
+        self._running = False
+        self._clock = clock
+        self.counts: Counter[str] = Counter()
+        self._rows = activity.Throttle()
+        self._searches = activity.Throttle()
+        self._learned: set[tuple[str, str]] = set()  # (client, host) that refused our cert
+        self._contacts: ContactReader | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            OPTION, str, "", "HouseRules config file (default: ./config.toml, then /etc/houserules)"
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if self._given or (self.rt is not None and OPTION not in updated):
+            return
+        from mitmproxy import ctx
+
+        try:
+            cfg = config_mod.load(config_mod.find_config(ctx.options.houserules_config or None))
+            runtime = build(cfg)
+        except Exception as exc:  # a bad config or data file: mitmproxy reports it and stops
+            raise exceptions.OptionsError(f"HouseRules: {exc}") from exc
+        old, self.rt = self.rt, runtime
+        if self._running:  # the config file was changed while running: swap the parts
+            if old is not None:
+                old.stop()
+            runtime.start()
+        log.info("HouseRules proxy using %s", cfg.source)
+
+    def running(self) -> None:
+        if self.rt is not None and not self._given and not self._running:
+            self._running = True
+            self.rt.start()
+
+    def done(self) -> None:
+        if self.rt is not None and self._running:
+            self._running = False
+            self.rt.stop()
+        if self.counts:
+            log.info("HouseRules proxy: %s", dict(self.counts))
+
+    # -- connections ------------------------------------------------------------------------
+
+    @guarded
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        data.ignore_connection = True  # when in doubt (should anything below fail): untouched
+        who = self._inspected(data.context.client)
+        host = (data.client_hello.sni or "").lower().rstrip(".")
+        if who is None:
+            self.counts["passed through: not inspected"] += 1
+        elif host and (match_suffix(host, self.rt.pinned) or (who.ip, host) in self._learned):
+            self.counts["passed through: pinned"] += 1
+        else:
+            data.ignore_connection = False
+
+    @guarded
+    def tls_failed_client(self, data: tls.TlsData) -> None:
+        ip, host = client_ip(data.context.client.peername), data.context.client.sni
+        if ip and host and (ip, host) not in self._learned:
+            if len(self._learned) >= LEARNED_MAX:
+                self._learned.clear()
+            self._learned.add((ip, host))
+            log.info(
+                "%s did not accept the box's certificate for %s: passing it through from now on "
+                "(an app that pins its certificate, or the certificate is not installed yet)",
+                ip,
+                host,
+            )
+
+    @guarded
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        who = self._inspected(data.client)
+        if who is None or not data.server.address or who.adult:
+            return
+        host, port = data.server.address[0].lower().rstrip("."), data.server.address[1]
+        d = self._decide(who, host)
+        if engine_of(d) and d.rewrite_to:
+            data.server.address = (d.rewrite_to, port)
+
+    # -- requests -------------------------------------------------------------------------------
+
+    @guarded
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:  # answered already (mitmproxy's own pages)
+            return
+        who = self._inspected(flow.client_conn)
+        if who is None:
+            return
+        host = flow.request.pretty_host.lower().rstrip(".")
+        ts = self._now().timestamp()
+        d = self._decide(who, host)
+        if d.blocked:
+            return self._block(flow, who, host, d, ts)
+        path = urlsplit(flow.request.path).path
+        rule = None if who.adult else self.rt.paths.match(host, path)
+        if rule is not None:
+            return self._block(flow, who, host, self._path_decision(rule, d, who), ts, rule.name)
+        safe = safe_request(d)
+        for name, value in safe.query.items():
+            flow.request.query[name] = value
+        flow.request.headers.update(safe.headers)
+        if safe:
+            self.counts["safe search set"] += 1
+        if not who.adult and self.rt.cfg.proxy.record_searches and flow.request.method == "GET":
+            self._search(who, host, path, flow, ts)
+        self._row(ts, who, host, activity.HTTP, d)
+
+    def _block(
+        self, flow: http.HTTPFlow, who: Asker, host: str, d: Decision, ts: float, what: str = ""
+    ) -> None:
+        app = self.rt.catalog.get(d.app) if d.app else None
+        kids = self.rt.kids_url_for(client_ip(flow.client_conn.sockname))
+        page = blockpage.block_page(d, host, kids, what or (app.name if app else None))
+        flow.response = http.Response.make(blockpage.STATUS, page, blockpage.HEADERS)
+        flow.metadata["houserules"] = d.rule
+        self.counts["blocked"] += 1
+        self._row(ts, who, host, activity.HTTP, d)
+
+    def _path_decision(self, rule: PathRule, allowed: Decision, who: Asker) -> Decision:
+        app = self.rt.catalog.get(rule.app)
+        whole = app.name if app is not None else rule.app
+        reason = f"{rule.name} is switched off on this device; the rest of {whole} works"
+        category = app.category if app is not None else allowed.category
+        return made(BLOCK, reason, f"path:{rule.id}", who.child_name, rule.app, category)
+
+    def _search(self, who: Asker, host: str, path: str, flow: http.HTTPFlow, ts: float) -> None:
+        search = self.rt.engines.find(host, path, flow.request.query)
+        if search is None or not self._searches.due(
+            (who.ip, search.engine, search.terms), ts, SAME_SEARCH_SECONDS
+        ):
+            return
+        self.counts["searches"] += 1
+        self.rt.submit(activity.search_row(ts, who, host, search))
+        found = self.rt.concerns.match(search.terms)
+        if found is not None:
+            self.counts["worrying searches"] += 1
+            when = datetime.fromtimestamp(ts, self.rt.tz)
+            self.rt.recorder.event(
+                self.rt.concerns.event(found, search, who.child_name, who.key, when)
+            )
+
+    # -- responses --------------------------------------------------------------------------
+
+    @guarded
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None or "houserules" in flow.metadata:
+            return
+        host = flow.request.pretty_host.lower().rstrip(".")
+        extractor = extractor_for(host, urlsplit(flow.request.path).path)
+        if extractor is None or flow.response.status_code != 200:
+            return
+        who = self._inspected(flow.client_conn)
+        if who is None or who.adult:
+            return
+        url, now = flow.request.pretty_url, self._now()
+        found = self._reader().read(who, extractor, url, flow.response, now)
+        if found is not None:
+            self.rt.recorder.sighting(found)
+
+    def _reader(self) -> ContactReader:
+        if self._contacts is None:
+            self._contacts = ContactReader(self.rt.max_body, self.counts)
+        return self._contacts
+
+    # -- video chat ---------------------------------------------------------------------------
+
+    @guarded
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        self._signalling(flow)
+
+    @guarded
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        self._signalling(flow)
+
+    def _signalling(self, flow: http.HTTPFlow) -> None:
+        who = self._inspected(flow.client_conn)
+        if who is None or who.adult:
+            return
+        host = flow.request.pretty_host.lower().rstrip(".")
+        d = self._decide(who, host)
+        app = self.rt.catalog.get(d.app) if d.app else None
+        video = app is not None and app.category in VIDEO_CATEGORIES
+        if d.blocked or not (video or call_app(host)):
+            return
+        self._row(self._now().timestamp(), who, host, activity.WS, d)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _inspected(self, client: connection.Client) -> Asker | None:
+        """Who is asking, if their device is marked "inspect"; None passes them through."""
+        ip = client_ip(client.peername)
+        if ip is None:
+            return None
+        who = asker(self._policy(), ip)
+        return who if who.inspected else None
+
+    def _policy(self) -> Policy:
+        return self.rt.keeper.current
+
+    def _decide(self, who: Asker, host: str) -> Decision:
+        return decide(self._policy(), who.ip, host, QTYPE_A, self._now())
+
+    def _now(self) -> datetime:
+        return self._clock() if self._clock is not None else datetime.now(self.rt.tz)
+
+    def _row(self, ts: float, who: Asker, host: str, qtype: str, d: Decision) -> None:
+        every = activity.BLOCKED_EVERY if d.blocked else activity.ALLOWED_EVERY
+        if self._rows.due((who.ip, host, qtype, d.blocked), ts, every):
+            self.rt.submit(activity.request_row(ts, who, host, qtype, d))
+
+
+addons = [HouseRules()]

@@ -1,0 +1,283 @@
+"""The proxy end to end: `houserules proxy` (a real mitmdump with the addon, regular mode on
+loopback), a real household made with the CLI, a real store, and curl through the proxy.
+
+Sam's device is 127.0.0.1, marked "inspect"; Sam's other device, 127.0.0.2 (curl --interface),
+is not. Upstream connections go to local servers (tests/proxy_loopback.py, a test-only addon
+loaded after ours), so made-up names like blocked.test reach 127.0.0.1 while keeping their
+Host header and TLS server name. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main as cli
+
+from agenttools import SHIPPED_BYPASS, TZ
+from proxytools import Origin, json_body, self_signed
+
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+
+TESTS = Path(__file__).resolve().parent
+HOUSERULES = Path(sys.executable).parent / "houserules"
+FRIEND_REQUESTS = {
+    "previousPageCursor": None,
+    "nextPageCursor": None,
+    "data": [
+        {
+            "friendRequest": {
+                "sentAt": "2026-11-23T11:58:02.113Z",
+                "senderId": 987654321,
+                "sourceUniverseId": 0,
+                "originSourceType": "UserProfile",
+            },
+            "mutualFriendsList": [],
+            "hasVerifiedBadge": False,
+            "description": "",
+            "created": "2025-01-02T10:00:00Z",
+            "isBanned": False,
+            "id": 987654321,
+            "name": "cool_builder_77",
+            "displayName": "CoolBuilder",
+        }
+    ],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def can_bind(address: str) -> bool:
+    try:
+        with socket.socket() as s:
+            s.bind((address, 0))
+        return True
+    except OSError:
+        return False
+
+
+class RunningProxy:
+    """`houserules proxy` in a child process; its output collected by a thread."""
+
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
+        argv = [str(HOUSERULES), "--config", str(config), "proxy", "--"]
+        argv += ["-s", str(TESTS / "proxy_loopback.py"), "--set", "ssl_insecure=true"]
+        argv += ["--set", "termlog_verbosity=info"]  # to see "listening", and everything
+        self.proc = subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, seconds: float = 60.0) -> None:
+        deadline = time.monotonic() + seconds
+        while text not in self.output:
+            assert self.proc.poll() is None, f"the proxy stopped:\n{self.output}"
+            assert time.monotonic() < deadline, f"no {text!r} within {seconds}s:\n{self.output}"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """As a service manager stops it: SIGTERM, then the writers finish."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory):
+    if not can_bind("127.0.0.2"):
+        pytest.skip("needs 127.0.0.2 on the loopback interface")
+    tmp = tmp_path_factory.mktemp("proxy")
+    port = free_port()
+    config = tmp / "config.toml"
+    config.write_text(
+        f"""
+[store]
+url = "sqlite:///{tmp / "data" / "hr.db"}"
+[blocklists]
+compiled_dir = "{tmp / "index"}"
+[[blocklists.sources]]
+name = "bypass"
+category = "bypass"
+path = "{SHIPPED_BYPASS}"
+[dashboard]
+listen = "127.0.0.1:8080"
+[rules]
+household_poll_seconds = 0.2
+[proxy]
+listen = "127.0.0.1:{port}"
+confdir = "{tmp / "mitmproxy"}"
+block_paths = ["youtube-shorts"]
+"""
+    )
+    born = (datetime.now(TZ).date() - timedelta(days=11 * 365 + 30)).isoformat()
+    for argv in (
+        ["init"],
+        ["child", "add", "Sam", "--born", born],
+        ["device", "add", "--ip", "127.0.0.1", "--name", "Sam's tablet", "--child", "Sam",
+         "--inspect"],
+        ["device", "add", "--ip", "127.0.0.2", "--name", "Sam's phone", "--child", "Sam"],
+        ["rule", "block", "Sam", "--domain", "blocked.test"],
+        ["rule", "allow", "Sam", "--app", "youtube"],  # 13+ by its terms; a parent allowed it
+    ):  # fmt: skip
+        assert cli(["--config", str(config), *argv]) == 0, argv
+    responses = {("friends.roblox.com", "/v1/my/friends/requests"): json_body(FRIEND_REQUESTS)}
+    cert = self_signed(tmp, ["secure.test", "blocked.test"])
+    http_origin, tls_origin = Origin(responses, None), Origin(responses, cert)
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env |= {
+        "HOUSERULES_TEST_HTTP": http_origin.address,
+        "HOUSERULES_TEST_TLS": tls_origin.address,
+        "PYTHONUNBUFFERED": "1",
+        "HOME": str(tmp),  # mitmproxy keeps nothing outside [proxy] confdir
+    }
+    proxy = RunningProxy(config, env)
+    try:
+        proxy.wait_for(f"proxy listening at 127.0.0.1:{port}")
+        yield Box(tmp, port, proxy, http_origin, tls_origin, cert[0])
+    finally:
+        proxy.stop()
+        http_origin.stop()
+        tls_origin.stop()
+
+
+class Box:
+    def __init__(self, tmp, port, proxy, http_origin, tls_origin, origin_cert) -> None:
+        self.tmp, self.port, self.proxy = tmp, port, proxy
+        self.http_origin, self.tls_origin, self.origin_cert = http_origin, tls_origin, origin_cert
+        self.db = tmp / "data" / "hr.db"
+        self.ca = tmp / "mitmproxy" / "mitmproxy-ca-cert.pem"
+
+    def curl(self, url: str, source: str = "127.0.0.1", *extra: str) -> tuple[int, str]:
+        argv = ["curl", "-sS", "--max-time", "15", "--noproxy", "", "--interface", source]
+        argv += ["--proxy", f"http://127.0.0.1:{self.port}", "-w", "\n%{http_code}", *extra, url]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        body, _, code = done.stdout.rpartition("\n")
+        return int(code), body
+
+    def rows(self, sql: str, *params: object) -> list[tuple]:
+        with sqlite3.connect(self.db) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def until(self, sql: str, *params: object, seconds: float = 20.0) -> list[tuple]:
+        """Rows written by the background writers, polled with a deadline."""
+        deadline = time.monotonic() + seconds
+        while True:
+            found = self.rows(sql, *params)
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+
+
+def test_a_blocked_host_gets_the_block_page(box):
+    code, page = box.curl("http://blocked.test/games")
+    assert code == 403
+    assert "Blocked for Sam by a house rule: blocked.test" in page
+    assert "http://127.0.0.1:8080/kids?site=blocked.test" in page
+    assert ("blocked.test", "/games") not in box.http_origin.seen
+
+
+def test_an_allowed_host_passes(box):
+    code, body = box.curl("http://allowed.test/hello")
+    assert (code, body) == (200, "hello from allowed.test /hello")
+
+
+def test_youtube_passes_in_restricted_mode_but_shorts_do_not(box):
+    code, body = box.curl("http://www.youtube.com/watch?v=abc")
+    assert code == 200 and "YouTube-Restrict: Strict" in body  # Sam is 11
+    code, page = box.curl("http://www.youtube.com/shorts/abc")
+    assert code == 403 and "YouTube Shorts is not open right now" in page
+
+
+def test_an_app_above_the_childs_age_gets_the_same_answer_as_the_dns(box):
+    code, page = box.curl("http://www.tiktok.com/")
+    assert code == 403 and "TikTok is for 13+, Sam is 11" in page
+
+
+def test_a_search_is_recorded_and_a_worrying_one_raises_an_alert(box):
+    code, body = box.curl("http://www.google.com/search?q=how+to+hide+self+harm")
+    assert code == 200 and "safe=active" in body  # safe search forced at the request
+    rows = box.until(
+        "SELECT child, name, rule, reason FROM query_log WHERE qtype = 'SEARCH' AND client = ?",
+        "127.0.0.1",
+    )
+    assert rows == [
+        ("Sam", "www.google.com", "search:google",
+         'Searched Google Search for "how to hide self harm"'),
+    ]  # fmt: skip
+    alerts = box.until(
+        "SELECT child, severity, details FROM events WHERE kind = 'concerning_search'"
+    )
+    assert alerts and alerts[0][:2] == ("Sam", "alert")
+    assert '"search-something-on-your-mind"' in alerts[0][2] and "0800 1111" in alerts[0][2]
+
+
+def test_a_friend_request_creates_a_new_contact_event_in_the_store(box):
+    code, body = box.curl("http://friends.roblox.com/v1/my/friends/requests?limit=10")
+    assert code == 200 and '"cool_builder_77"' in body  # passed on untouched
+    events = box.until(
+        "SELECT child, severity, app, details FROM events WHERE kind = 'new_contact'"
+    )
+    assert events and events[0][:3] == ("Sam", "alert", "roblox")
+    assert "CoolBuilder (@cool_builder_77)" in events[0][3]
+    contacts = box.rows("SELECT child, service, account, handle, kind FROM contacts")
+    assert contacts == [("Sam", "roblox", "987654321", "cool_builder_77", "friend_request")]
+
+
+def test_a_device_not_opted_in_passes_through_untouched(box):
+    code, body = box.curl("http://blocked.test/games", "127.0.0.2")
+    assert (code, body) == (200, "hello from blocked.test /games")  # the DNS still filters it
+    code, body = box.curl("http://www.google.com/search?q=kill+myself", "127.0.0.2")
+    assert code == 200 and "safe=active" not in body
+    # TLS is not even opened: curl sees the site's own certificate, not the box's
+    code, body = box.curl("https://secure.test/", "127.0.0.2", "--cacert", str(box.origin_cert))
+    assert (code, body) == (200, "hello from secure.test /")
+    time.sleep(1.0)  # give a wrong row time to arrive before saying there is none
+    assert box.rows("SELECT count(*) FROM query_log WHERE client = '127.0.0.2'") == [(0,)]
+
+
+def test_an_inspected_device_trusting_the_box_gets_the_block_page_over_https(box):
+    code, page = box.curl("https://blocked.test/", "127.0.0.1", "--cacert", str(box.ca))
+    assert code == 403 and "Ask a parent" in page
+
+
+def test_the_block_is_in_the_query_log_like_a_dns_answer(box):
+    assert box.curl("http://blocked.test/again")[0] == 403
+    rows = box.until(
+        "SELECT child, action, rule FROM query_log WHERE qtype = 'HTTP' AND name = 'blocked.test'"
+    )
+    assert ("Sam", "block", "block:domain:blocked.test") in rows
+
+
+def test_nothing_failed_inside_the_addon(box):
+    head = box.proxy.output.split("client connect")[0]
+    assert "house rules updated (version" in head  # read before the first connection
+    assert " failed" not in box.proxy.output and "Traceback" not in box.proxy.output
