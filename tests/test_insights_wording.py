@@ -106,3 +106,32 @@ def test_describe(event: Event, words: list[str]) -> None:
 def test_rule_label(rule: str, label: str) -> None:
     names = {"tiktok": "TikTok", "roblox": "Roblox"}
     assert rule_label(rule, names.get) == label
+
+
+def test_the_proxy_and_dashboard_events_read_in_plain_words():
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from agent.events import Event, EventKind, Severity
+    from agent.insights.wording import describe
+
+    tz = ZoneInfo("Europe/London")
+    when = datetime(2026, 11, 20, 19, 5, tzinfo=UTC)
+    contact = Event(when, EventKind.NEW_CONTACT, Severity.ALERT, "Sam", None, "roblox",
+                    {"service_name": "Roblox", "contact": "Builder_77", "kind": "friend_request",
+                     "flags": ["chat_with_strangers"]})  # fmt: skip
+    asked = {"concern_title": "Self-harm", "prompt": {"opener": "How are you doing?"}}
+    search = Event(when, EventKind.CONCERNING_SEARCH, Severity.ALERT, "Sam", None, None, asked)
+    wants = {"request": "unblock", "site": "scratch.mit.edu", "message": "homework"}
+    request = Event(when, EventKind.CHILD_REQUEST, Severity.ALERT, "Sam", None, None, wants)
+    assert describe(contact, tz) == (
+        "Sam has a friend request from Builder_77 on Roblox. Roblox lets strangers chat, "
+        "so it is worth asking who they are and how they met."
+    )
+    words = describe(search, tz)
+    assert "self-harm" in words and "19:05" in words and "never their fault" in words
+    assert "How are you doing?" in words
+    assert describe(request, tz) == (
+        'Sam asked at 19:05 to unblock scratch.mit.edu. They wrote: "homework" '
+        "You can say yes or no on the dashboard."
+    )

@@ -120,7 +120,51 @@ def _late_night(e: Event, s: _Say) -> str:
     )
 
 
+def _new_contact(e: Event, s: _Say) -> str:
+    d = e.details
+    service = d.get("service_name") or s.app
+    kinds = {
+        "friend": "a new friend",
+        "friend_request": "a friend request from",
+        "dm": "a new private chat with",
+        "group": "a new group chat,",
+    }
+    what = kinds.get(str(d.get("kind")), "a new contact,")
+    strangers = (
+        f" {service} lets strangers chat, so it is worth asking who they are and how they met."
+        if "chat_with_strangers" in (d.get("flags") or [])
+        else ""
+    )
+    return f"{s.child} has {what} {d.get('contact') or 'someone'} on {service}.{strangers}"
+
+
+def _concerning_search(e: Event, s: _Say) -> str:
+    d = e.details
+    topic = d.get("concern_title") or "a worrying subject"
+    opener = (d.get("prompt") or {}).get("opener")
+    talk = f" A way to start: \u201c{opener}\u201d" if opener else ""
+    return (
+        f"{s.child} searched for something about {topic.lower()} at {s.time()}. "
+        f"Stay calm and check in gently; it is never their fault.{talk}"
+    )
+
+
+def _child_request(e: Event, s: _Say) -> str:
+    d = e.details
+    if d.get("site"):
+        what = f"to unblock {d['site']}"
+    elif d.get("minutes"):
+        what = f"for {d['minutes']} more minutes"
+    else:
+        what = "for a change to the rules"
+    said = f' They wrote: "{d["message"]}"' if d.get("message") else ""
+    return f"{s.child} asked at {s.time()} {what}.{said} You can say yes or no on the dashboard."
+
+
 _WORDS: dict[EventKind, Callable[[Event, _Say], str]] = {
+    EventKind.NEW_CONTACT: _new_contact,
+    EventKind.CONCERNING_SEARCH: _concerning_search,
+    EventKind.CHILD_REQUEST: _child_request,
     EventKind.NEW_DEVICE: _new_device,
     EventKind.FIRST_APP: _first_app,
     EventKind.FIRST_SITE: _first_site,

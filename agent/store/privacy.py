@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from agent.store import events, insight_state, rollup_writes
+from agent.store import contacts, events, insight_state, rollup_writes
 
 QUERY_LOG_COLUMNS = (
     "ts, client, device, name, qtype, action, rule, reason, category, app, upstream, cached"
@@ -34,6 +34,7 @@ def export_child(engine: Engine, child: str) -> dict[str, Any]:
         "events": events.events_for_export(engine, child),
         "rollups": rollup_writes.rollups_for_export(engine, child),
         "first_uses": insight_state.firsts_for_export(engine, child),
+        "contacts": contacts.contacts_for_export(engine, child),
         "query_log": [dict(r._mapping) for r in rows],
     }
 
@@ -55,6 +56,7 @@ def forget_child(engine: Engine, child: str, pause: float = 0.02) -> dict[str, i
     The query log goes in chunks, each its own short transaction, so the query log writer is
     never held up for long."""
     removed = {"events": events.forget_child(engine, child)}
+    removed["contacts"] = contacts.forget_child(engine, child)
     with insight_state.immediate(engine) as conn:
         removed["activity"] = rollup_writes.forget_child(conn, child)
         removed["insights_state"] = insight_state.forget_child(conn, child)
