@@ -105,6 +105,8 @@ class Jobs:
     def serve(self, stop: threading.Event) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        from dashboard.server import serve_dashboard
+
         scheduler = BackgroundScheduler(timezone=self.tz)
         for name, fn, seconds in self.jobs():
             scheduler.add_job(
@@ -117,12 +119,20 @@ class Jobs:
                 coalesce=True,
                 misfire_grace_time=None,  # a run that starts late still runs
             )
+        try:
+            dashboard = serve_dashboard(self.cfg, lambda: self.engine)
+        except OSError as exc:  # the port is taken: the other jobs still matter
+            where = self.cfg.dashboard.listen
+            log.error("the dashboard cannot listen on %s (%s); the other jobs carry on", where, exc)
+            dashboard = None
         scheduler.start()
         log.info("jobs running: %s", ", ".join(name for name, _, _ in self.jobs()))
         try:
             stop.wait()
         finally:
             scheduler.shutdown(wait=True)
+            if dashboard is not None:
+                dashboard.stop()
 
 
 def guarded(name: str, fn: Callable[[], object]) -> Callable[[], None]:

@@ -1,0 +1,122 @@
+"""The parents' dashboard: a Flask application factory, one blueprint per area.
+
+    create_app(test_config=None, *, cfg=None, engine_factory=None) -> Flask
+
+`cfg` is the box's config (loaded from the usual places if None); `engine_factory` returns the
+database engine, or None while the database cannot be used (the jobs process passes its own).
+`test_config` overrides Flask settings: tests give SECRET_KEY, CLOCK (a function returning the
+box's time) and NEIGHBOURS (a function returning the IP -> MAC table). Production serving is
+`dashboard.server.serve_dashboard`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.wrappers import Response
+
+from agent import config as config_mod
+from agent.config import Config
+from agent.store import accounts, requests
+from dashboard import auth, filters
+from dashboard.box import Box, EngineFactory, Unavailable, box
+from dashboard.security import add_headers, secret_key, setup_code_path
+
+log = logging.getLogger("houserules.dashboard")
+csrf = CSRFProtect()
+PUBLIC = frozenset({"auth.setup", "auth.login", "static", "kids.index", "kids.ask"})
+
+
+def create_app(
+    test_config: Mapping[str, Any] | None = None,
+    *,
+    cfg: Config | None = None,
+    engine_factory: EngineFactory | None = None,
+) -> Flask:
+    app = Flask(__name__)
+    cfg = cfg or config_mod.load(config_mod.find_config(None))
+    key_path = cfg.resolve(cfg.dashboard.secret_key_file)
+    app.config.from_mapping(
+        SESSION_COOKIE_NAME="houserules_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=cfg.dashboard.session_days),
+        WTF_CSRF_TIME_LIMIT=None,  # a token lives as long as its session
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SETUP_CODE_FILE=setup_code_path(key_path),
+        CLOCK=None,
+        NEIGHBOURS=None,
+    )
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secret_key(key_path)
+    app.extensions["houserules"] = Box(
+        cfg, engine_factory, app.config["CLOCK"], app.config["NEIGHBOURS"]
+    )
+    csrf.init_app(app)
+    auth.login_manager.init_app(app)
+    filters.register(app)
+    _register_blueprints(app)
+    _register_hooks(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from dashboard import alerts, child, devices, help, home, kids, settings, talk
+
+    for module in (auth, home, child, devices, alerts, talk, help, settings, kids):
+        app.register_blueprint(module.bp)
+
+
+def _register_hooks(app: Flask) -> None:
+    @app.before_request
+    def first_run() -> Response | None:
+        if request.endpoint is None or request.endpoint in PUBLIC:
+            return None
+        if not auth.has_accounts():
+            return redirect(url_for("auth.setup"))
+        return None
+
+    @app.before_request
+    def put_back_schedules() -> None:
+        # The server's housekeeping thread does this too; here it also happens when a page is
+        # looked at, so what a parent sees is never behind.
+        if request.endpoint not in (None, "static"):
+            try:
+                b = box()
+                requests.restore_lifted(b.engine(), b.now())
+            except Unavailable:
+                pass
+
+    @app.context_processor
+    def globals_for_templates() -> dict[str, Any]:
+        unread = 0
+        if current_user.is_authenticated:
+            try:
+                from agent.store.events import unacknowledged_alerts
+
+                unread = len(unacknowledged_alerts(box().engine()))
+            except Unavailable:
+                pass
+        return {"unread_alerts": unread, "min_password": accounts.MIN_PASSWORD}
+
+    app.after_request(add_headers)
+
+    @app.errorhandler(Unavailable)
+    def unavailable(exc: Unavailable) -> tuple[str, int]:
+        return render_template("unavailable.html"), 503
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc: CSRFError) -> tuple[str, int]:
+        return render_template("error.html", title="This form has expired", status=400), 400
+
+    @app.errorhandler(404)
+    def not_found(exc: Exception) -> tuple[str, int]:
+        return render_template("error.html", title="There is no such page", status=404), 404

@@ -37,6 +37,8 @@ servers = ["{upstream}"]
 url = "{store_url or "sqlite:///" + str(tmp / "data" / "hr.db")}"
 [blocklists]
 compiled_dir = "{tmp / "index"}"
+[dashboard]
+listen = "127.0.0.1:0"
 [rules]
 timezone = "Europe/London"
 household_poll_seconds = 0.2

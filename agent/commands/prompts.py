@@ -85,11 +85,13 @@ def load_events(cfg: Config, child: str, start: date, end: date) -> list[Event]:
 
 
 def load_discussed(cfg: Config, child: str) -> dict[str, date]:
-    """Prompt id -> the date a parent last marked it discussed with this child.
-
-    Nothing records that yet, so for now nothing counts as discussed.
-    """
-    return {}
+    """Prompt id -> the date a parent last marked it discussed with this child (the
+    dashboard's Talk page records that)."""
+    engine = _engine(cfg)
+    found = _store_module("household").get_child_by_name(engine, child)
+    if found is None:
+        return {}
+    return _store_module("talk").discussed(engine, found.id, _zone(cfg))
 
 
 def load_app_lookup(cfg: Config) -> AppLookup | None:

@@ -153,6 +153,8 @@ def _child_request(e: Event, s: _Say) -> str:
     d = e.details
     if d.get("site"):
         what = f"to unblock {d['site']}"
+    elif e.app:
+        what = f"to unblock {s.app}"
     elif d.get("minutes"):
         what = f"for {d['minutes']} more minutes"
     else:

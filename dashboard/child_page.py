@@ -1,0 +1,141 @@
+"""What a child's page shows: rules, schedules, activity and what happened, as template data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from agent.catalog import CATEGORIES
+from agent.events import EventKind
+from agent.household import Child, Household, RuleEntry
+from agent.insights.wording import describe, rule_label
+from agent.store import requests
+from agent.store.events import list_events
+from agent.store.rollups import activity_series, hour_profile, week_summary
+from dashboard import applies, charts
+from dashboard.box import Box
+from dashboard.forms import DomainRuleForm, ScheduleForm, SettingsForm, options
+
+HAPPENINGS = (EventKind.FIRST_APP, EventKind.FIRST_SITE, EventKind.VIDEO_CHAT)
+EVIDENCE = {
+    "official-page": "the app's own terms",
+    "secondary-source": "a secondary source",
+    "unverified-general-knowledge": "general knowledge, not yet checked",
+}
+
+
+@dataclass(frozen=True)
+class CategoryGroup:
+    name: str
+    apps: list[applies.AppStatus]
+    choice: str  # the parent's rule for the whole category: "allow", "block" or "default"
+
+    @property
+    def blocked(self) -> int:
+        return sum(1 for s in self.apps if s.blocked)
+
+
+def schedule_categories(b: Box) -> list[tuple[str, str]]:
+    lists = {s.category for s in b.cfg.blocklists.sources} - {"bypass"}
+    names = [*b.catalog.categories, *sorted(lists - set(CATEGORIES))]
+    return [(n, n.replace("-", " ")) for n in names if n != "vpn-proxy"]
+
+
+def forms_for(b: Box, child: Child) -> dict[str, Any]:
+    settings = SettingsForm(
+        data={
+            "safe_search": child.settings.safe_search,
+            "youtube_level": child.settings.youtube_level or "age",
+            "protections_on": child.settings.protections_on,
+        }
+    )
+    schedule = ScheduleForm()
+    schedule.block.choices = options(schedule_categories(b))
+    return {"settings_form": settings, "schedule_form": schedule, "domain_form": DomainRuleForm()}
+
+
+def context(b: Box, household: Household, child: Child, now: datetime) -> dict[str, Any]:
+    engine = b.engine()
+    age = child.age_on(now.date())
+    rules = [r for r in household.rules if r.child_id == child.id]
+    statuses = applies.app_statuses(b, household, child, now)
+    return {
+        "child": child,
+        "age": age,
+        "now": applies.now_for(household, child, now),
+        "lifts": requests.active_lifts(engine, child.id),
+        "groups": _groups(b, statuses, rules),
+        "preset": _preset(b, child, age, statuses),
+        "domain_rules": [r for r in rules if r.kind == "domain"],
+        "schedules": household.rules_for(child.id).schedules,
+        "devices": [d for d in household.devices if d.child_id == child.id],
+        "words": applies,
+        "box": b,
+        "clock": now,
+        "flag_words": applies.FLAG_WORDS,
+        "evidence": EVIDENCE,
+        **_activity(b, household, child, now),
+    }
+
+
+def _groups(
+    b: Box, statuses: list[applies.AppStatus], rules: list[RuleEntry]
+) -> list[CategoryGroup]:
+    chosen = {r.value: r.verb for r in rules if r.kind == "category"}
+    by_category: dict[str, list[applies.AppStatus]] = {c: [] for c in b.catalog.categories}
+    for s in statuses:
+        by_category[s.app.category].append(s)
+    return [
+        CategoryGroup(name, apps, chosen.get(name, "default"))
+        for name, apps in by_category.items()
+        if apps
+    ]
+
+
+def _preset(b: Box, child: Child, age: int, statuses: list[applies.AppStatus]) -> dict[str, Any]:
+    return {
+        "by_age": [s.app.name for s in statuses if s.decision.rule.startswith("age:")],
+        "adult_categories": b.cfg.rules.under_18_block if age < applies.ADULT_AGE else (),
+        "youtube": applies.youtube_level(child, age),
+        "safe_search": child.settings.safe_search,
+        "protections": child.settings.protections_on,
+    }
+
+
+def _activity(b: Box, household: Household, child: Child, now: datetime) -> dict[str, Any]:
+    engine, today = b.engine(), now.date()
+    week_start, month_start = today - timedelta(days=6), today - timedelta(days=29)
+    week = activity_series(engine, child.name, week_start, 7)
+    month = activity_series(engine, child.name, month_start, 30)
+    hours = hour_profile(engine, child.name, week_start, 7)
+    summary = week_summary(engine, child.name, week_start)
+    since = datetime.combine(month_start, datetime.min.time(), b.tz)
+    events = [e for e in list_events(engine, child.name, since, limit=300) if e.kind in HAPPENINGS]
+    names = {d.mac or d.ip or "": d.label for d in household.devices}
+    return {
+        "chart_week": charts.bars(
+            [d.minutes for d in week],
+            [f"{d.day:%a}" for d in week],
+            f"{child.name}: active minutes, last 7 days",
+            names=[f"{d.day:%a %d %b}" for d in week],
+            highlight=6,
+        ),
+        "chart_month": charts.bars(
+            [d.minutes for d in month],
+            [f"{d.day:%d}" for d in month],
+            f"{child.name}: active minutes, last 30 days",
+            names=[f"{d.day:%a %d %b}" for d in month],
+            highlight=29,
+        ),
+        "chart_hours": charts.bars(
+            list(hours),
+            [f"{h:02d}" for h in range(24)],
+            f"{child.name}: active minutes by hour of day, last 7 days",
+            names=[f"{h:02d}:00–{h:02d}:59" for h in range(24)],
+        ),
+        "week": summary,
+        "firsts": [(e, describe(e, b.tz, names)) for e in events if e.kind != "video_chat"][:20],
+        "calls": [(e, describe(e, b.tz, names)) for e in events if e.kind == "video_chat"][:20],
+        "blocked": [(rule_label(x.rule, b.app_name), x.count) for x in summary.blocked_by_reason],
+    }

@@ -1,0 +1,132 @@
+"""Home: each child at a glance today, one-tap pause and resume, and requests to answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from agent.household import Child
+from agent.store import household as store
+from agent.store import requests
+from agent.store.events import unacknowledged_alerts
+from agent.store.rollups import DaySummary, day_summary
+from dashboard import applies
+from dashboard.applies import Now, now_for
+from dashboard.box import box
+
+bp = Blueprint("home", __name__)
+PAUSES = {"30": 30, "60": 60, "120": 120}
+MORNING = time(7, 0)
+SOON = "The DNS follows within a couple of seconds."
+
+
+@dataclass(frozen=True)
+class Card:
+    child: Child
+    age: int
+    now: Now
+    today: DaySummary
+    alerts: int
+
+
+@bp.route("/")
+@login_required
+def index() -> str:
+    b = box()
+    engine, now = b.engine(), b.now()
+    household = store.load_household(engine)
+    unread = unacknowledged_alerts(engine)
+    cards = [
+        Card(
+            child=c,
+            age=c.age_on(now.date()),
+            now=now_for(household, c, now),
+            today=day_summary(engine, c.name, now.date(), top=3),
+            alerts=sum(1 for e in unread if e.child == c.name),
+        )
+        for c in household.children
+    ]
+    return render_template(
+        "home/index.html",
+        cards=cards,
+        pending=requests.list_requests(engine, status="pending"),
+        lifts=requests.active_lifts(engine),
+        unassigned=[d for d in household.devices if d.owner == "unassigned"],
+        household_alerts=sum(1 for e in unread if e.child is None),
+        app_name=b.app_name,
+        words=applies,
+        clock=now,
+    )
+
+
+@bp.route("/children/<int:child_id>/pause", methods=("POST",))
+@login_required
+def pause(child_id: int) -> Response:
+    b = box()
+    now = b.now()
+    choice = request.form.get("for", "")
+    if choice == "morning":
+        day = now.date() + timedelta(days=1 if now.time() >= MORNING else 0)
+        until = datetime.combine(day, MORNING, b.tz)
+    elif choice in PAUSES:
+        until = now + timedelta(minutes=PAUSES[choice])
+    else:
+        abort(400)
+    try:
+        store.pause(b.engine(), until, child_id=child_id)
+    except store.HouseholdError:
+        abort(404)
+    flash(f"Paused until {until:%H:%M}. {SOON}", "ok")
+    return redirect(_back())
+
+
+@bp.route("/children/<int:child_id>/resume", methods=("POST",))
+@login_required
+def resume(child_id: int) -> Response:
+    try:
+        resumed = store.resume(box().engine(), child_id=child_id)
+    except store.HouseholdError:
+        abort(404)
+    flash(f"The internet is back on. {SOON}" if resumed else "There was no pause.", "ok")
+    return redirect(_back())
+
+
+@bp.route("/requests/<int:request_id>", methods=("POST",))
+@login_required
+def decide(request_id: int) -> Response:
+    b = box()
+    approve = request.form.get("decision") == "approve"
+    minutes = request.form.get("minutes", "")
+    try:
+        answered = requests.decide_request(
+            b.engine(), request_id, approve, int(minutes) if minutes.isdigit() else None, b.now()
+        )
+    except requests.RequestError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("home.index"))
+    if answered.status == "approved":
+        flash(f"Approved. {answered.outcome}. {SOON}", "ok")
+    else:
+        flash(f"Declined. {answered.child} will see that on their page.", "ok")
+    return redirect(url_for("home.index"))
+
+
+@bp.route("/lifts/<int:request_id>/end", methods=("POST",))
+@login_required
+def end_lift(request_id: int) -> Response:
+    b = box()
+    back = requests.end_lift(b.engine(), request_id, b.now())
+    flash(f"Put back {back} schedule(s). {SOON}", "ok")
+    return redirect(_back())
+
+
+def _back() -> str:
+    """Where the button was pressed (Home or a child's page)."""
+    wanted = request.form.get("back", "")
+    return (
+        wanted if wanted.startswith("/") and not wanted.startswith("//") else url_for("home.index")
+    )

@@ -1,0 +1,188 @@
+"""Logging in: first-run setup with its code, login and its throttle, sessions, CSRF, headers,
+and every page but the public ones behind the login."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from agent.store import accounts
+from dashboard.security import CSP
+
+PUBLIC = {"auth.setup", "auth.login", "static", "kids.index", "kids.ask"}
+
+
+def setup_code(app) -> str:
+    return app.config["SETUP_CODE_FILE"].read_text().strip()
+
+
+def test_first_run_redirects_everything_to_setup(client):
+    for page in ("/", "/devices", "/settings", "/login"):
+        response = client.get(page)
+        assert response.status_code == 302 and response.location.endswith("/setup")
+    assert client.get("/kids").status_code == 200  # the children's page never needs an account
+
+
+def test_setup_needs_the_code_then_makes_the_first_account_and_logs_in(app, auth, engine):
+    page = auth.client.get("/setup").get_data(as_text=True)
+    assert "setup code" in page and str(app.config["SETUP_CODE_FILE"]) in page
+    form = {"name": "Mum", "password": auth.password, "confirm": auth.password}
+    wrong = auth.post("/setup", form | {"code": "AAAA-AAAA"}, page="/setup")
+    assert wrong.status_code == 400 and "not the setup code" in wrong.get_data(as_text=True)
+    assert not accounts.has_accounts(engine)
+    done = auth.post("/setup", form | {"code": setup_code(app).lower()}, page="/setup")
+    assert done.status_code == 302 and done.location == "/"
+    assert [a.name for a in accounts.list_accounts(engine)] == ["Mum"]
+    assert not app.config["SETUP_CODE_FILE"].exists()  # used once, then gone
+    assert auth.client.get("/").status_code == 200
+    assert auth.client.get("/setup").location.endswith("/login")  # no second first account
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"password": "short", "confirm": "short"}, "at least 10"),
+        ({"confirm": "something else entirely"}, "not the same"),
+        ({"name": ""}, "This field is required"),
+    ],
+)
+def test_setup_shows_mistakes_in_the_form(app, auth, changes, message):
+    form = {"code": setup_code_after_get(auth, app), "name": "Mum"}
+    form |= {"password": auth.password, "confirm": auth.password} | changes
+    response = auth.post("/setup", form, page="/setup")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert 'aria-invalid="true"' in response.get_data(as_text=True)
+
+
+def setup_code_after_get(auth, app) -> str:
+    auth.client.get("/setup")
+    return setup_code(app)
+
+
+def test_login_and_logout(auth):
+    auth.create()
+    assert auth.client.get("/").location.startswith("/login")
+    response = auth.login()
+    assert response.status_code == 302 and response.location == "/"
+    assert "Log out Mum" in auth.client.get("/").get_data(as_text=True)
+    assert auth.logout().location.endswith("/login")
+    assert auth.client.get("/").status_code == 302
+
+
+def test_a_wrong_password_is_refused_in_the_form(auth):
+    auth.create()
+    data = {"name": "Mum", "password": "not the password", "csrf_token": auth.token("/login")}
+    response = auth.client.post("/login", data=data)
+    assert response.status_code == 400
+    assert "do not match" in response.get_data(as_text=True)
+
+
+def test_login_is_throttled_per_address_and_the_lock_survives_a_restart(app, auth, engine, clock):
+    auth.create()
+    bad = {"name": "Mum", "password": "wrong password!"}
+    for _ in range(5):
+        auth.client.post("/login", data=bad | {"csrf_token": auth.token("/login")})
+    # Locked out: even the right password waits (and says how long).
+    right = {"name": "Mum", "password": auth.password, "csrf_token": auth.token("/login")}
+    locked = auth.client.post("/login", data=right)
+    assert locked.status_code == 400 and "wait 60 seconds" in locked.get_data(as_text=True)
+    # Another address is not affected.
+    phone = app.test_client()
+    phone.environ_base["REMOTE_ADDR"] = "192.168.1.9"
+    token = auth.token_in(phone.get("/login").get_data(as_text=True))
+    assert phone.post("/login", data=right | {"csrf_token": token}).status_code == 302
+    # The count lives in the database, so a new app (a restart) still knows.
+    assert accounts.login_wait(engine, "127.0.0.1", clock()) == 60
+    clock.advance(seconds=61)
+    assert auth.client.post("/login", data=right).status_code == 302
+
+
+def test_after_login_only_local_paths_are_followed(auth):
+    auth.create()
+    data = {"name": "Mum", "password": auth.password, "csrf_token": auth.token("/login")}
+    assert auth.client.post("/login?next=/devices", data=data).location == "/devices"
+    auth.logout()
+    data["csrf_token"] = auth.token("/login")
+    assert auth.client.post("/login?next=//evil.example/", data=data).location == "/"
+
+
+def test_every_page_but_the_public_ones_needs_a_login(app, auth):
+    auth.create()
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC:
+            continue
+        url = re.sub(r"<(?:\w+:)?(\w+)>", "1", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            data = {"csrf_token": auth.token("/login")} if method == "POST" else None
+            response = auth.client.open(url, method=method, data=data)
+            assert response.status_code == 302, (method, url)
+            assert response.location.startswith("/login"), (method, url)
+            checked += 1
+    assert checked > 25
+
+
+def test_every_form_needs_its_csrf_token(auth):
+    auth.login()
+    for url in ("/children/new", "/children/1/pause", "/settings/accounts", "/logout"):
+        response = auth.client.post(url, data={"for": "30", "name": "X"})
+        assert response.status_code == 400, url
+        assert "This form has expired" in response.get_data(as_text=True)
+    wrong = auth.client.post("/children/new", data={"csrf_token": "forged", "name": "X"})
+    assert wrong.status_code == 400
+
+
+def test_security_headers_and_cookie_flags(auth):
+    auth.create()
+    response = auth.client.get("/login")
+    assert response.headers["Content-Security-Policy"] == CSP
+    assert "script-src 'self'" in CSP and "frame-ancestors 'none'" in CSP
+    assert "unsafe-inline" not in CSP
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "<script" not in response.get_data(as_text=True)
+
+
+def test_a_password_change_logs_out_other_sessions(app, auth):
+    auth.login()
+    other = app.test_client()
+    token = auth.token_in(other.get("/login").get_data(as_text=True))
+    other.post("/login", data={"name": "Mum", "password": auth.password, "csrf_token": token})
+    assert other.get("/").status_code == 200
+    new = "a brand new password"
+    form = {"current": auth.password, "new": new, "confirm": new}
+    changed = auth.post("/settings/password", form)
+    assert changed.status_code == 302
+    assert auth.client.get("/").status_code == 200  # this session carries on
+    assert other.get("/").status_code == 302  # the other one has to log in again
+
+
+def test_a_database_that_cannot_be_opened_shows_a_calm_page(tmp_path, clock):
+    from agent.config import Config
+    from dashboard import create_app
+
+    app = create_app(
+        {"TESTING": True, "SECRET_KEY": "k" * 40, "CLOCK": clock},
+        cfg=Config(base_dir=tmp_path),
+        engine_factory=lambda: None,
+    )
+    response = app.test_client().get("/")
+    assert response.status_code == 503
+    assert "cannot open its database" in response.get_data(as_text=True)
+
+
+def test_no_asset_comes_from_anywhere_but_the_box(auth):
+    auth.login()
+    for page in ("/", "/help", "/settings", "/kids", "/login"):
+        text = auth.client.get(page).get_data(as_text=True)
+        for src in re.findall(r'<(?:link|script|img)[^>]+(?:href|src)="([^"]+)"', text):
+            assert src.startswith("/static/"), (page, src)
+        assert "<script" not in text and " style=" not in text  # nothing the CSP would refuse
+    css = auth.client.get("/static/style.css")
+    assert css.status_code == 200 and css.mimetype == "text/css"
+    assert "http" not in css.get_data(as_text=True)  # no web fonts, no remote images

@@ -1,0 +1,223 @@
+"""A child's page: rules that reach the rules engine, schedules, settings, activity, events."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+import pytest
+
+from agent.events import Event, EventKind, Severity
+from agent.store import household as store
+from agent.store.events import record_events
+
+TABLET = "192.168.1.20"
+
+
+@pytest.fixture
+def sam(engine):
+    child = store.add_child(engine, "Sam", date(2015, 3, 1))  # 11 on the test's date
+    store.add_device(engine, ip=TABLET, name="Sam's tablet", owner="child", child_id=child.id)
+    return child
+
+
+def category_form(page: str, category: str) -> dict[str, str]:
+    """The radios of one category's form as they are checked on the page."""
+    import re
+
+    start = page.index(f'<details id="cat-{category}"')
+    section = page[start : page.index("</details>", start)]
+    checked = re.findall(r'name="([^"]+)" value="([^"]+)" checked', section)
+    return {"category": category, **dict(checked)}
+
+
+def test_adding_a_child(auth, engine):
+    auth.login()
+    response = auth.post("/children/new", {"name": "Sam", "born": "2015-03-01"})
+    assert response.status_code == 302
+    (sam,) = store.list_children(engine)
+    assert response.location == f"/child/{sam.id}"
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"name": "", "born": "2015-03-01"}, "This field is required"),
+        ({"name": "Sam", "born": ""}, "Give a date of birth"),
+        ({"name": "Sam", "born": "2031-01-01"}, "not a possible date of birth"),
+        ({"name": "A, B", "born": "2015-03-01"}, "no commas"),
+    ],
+)
+def test_adding_a_child_shows_mistakes_in_the_form(auth, form, message):
+    auth.login()
+    response = auth.post("/children/new", form)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+
+
+def test_the_page_shows_the_age_preset_and_every_app_with_its_age_and_flags(auth, sam):
+    auth.login()
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    assert "What age 11 means" in page
+    assert "TikTok" in page and "13+" in page and "chat with strangers" in page
+    assert "Blocked: TikTok is for 13+, Sam is 11" in page
+    assert "Blocked under 18: adult, gambling, dating, random video chat, anonymous" in page
+    assert "YouTube restricted mode: strict" in page
+    assert 'id="cat-gaming"' in page and 'name="app:roblox" value="default" checked' in page
+
+
+def test_blocking_an_app_reaches_the_rules_engine(auth, engine, sam, clock, verdict):
+    auth.login()
+    assert not verdict(TABLET, "roblox.com", clock()).blocked
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    form = category_form(page, "gaming") | {"app:roblox": "block"}
+    response = auth.post(f"/child/{sam.id}/apps", form)
+    assert response.status_code == 302 and response.location.endswith("#cat-gaming")
+    decision = verdict(TABLET, "roblox.com", clock())
+    assert decision.blocked and decision.rule == "block:app:roblox"
+    assert not verdict(TABLET, "minecraft.net", clock()).blocked  # the others as they were
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    assert 'name="app:roblox" value="block" checked' in page
+    # Back to the age default: the rule goes.
+    auth.post(f"/child/{sam.id}/apps", category_form(page, "gaming") | {"app:roblox": "default"})
+    assert store.list_rules(engine, sam.id) == ()
+
+
+def test_allowing_an_app_above_the_childs_age(auth, engine, sam, clock, verdict):
+    auth.login()
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    auth.post(f"/child/{sam.id}/apps", category_form(page, "social") | {"app:tiktok": "allow"})
+    assert verdict(TABLET, "tiktok.com", clock()).rule == "allow:app:tiktok"
+
+
+def test_blocking_a_whole_category(auth, engine, sam, clock, verdict):
+    auth.login()
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    auth.post(f"/child/{sam.id}/apps", category_form(page, "gaming") | {"category_rule": "block"})
+    assert verdict(TABLET, "minecraft.net", clock()).rule == "block:category:gaming"
+
+
+def test_a_made_up_category_or_choice_is_refused(auth, sam):
+    auth.login()
+    assert auth.post(f"/child/{sam.id}/apps", {"category": "cheese"}).status_code == 400
+    bad = {"category": "gaming", "app:roblox": "maybe"}
+    assert auth.post(f"/child/{sam.id}/apps", bad).status_code == 400
+
+
+def test_safe_search_and_youtube_settings(auth, engine, sam):
+    auth.login()
+    response = auth.post(
+        f"/child/{sam.id}/settings", {"youtube_level": "moderate", "protections_on": "y"}
+    )
+    assert response.status_code == 302
+    child = store.get_child_by_name(engine, "Sam")
+    assert child.settings.youtube_level == "moderate"
+    assert child.settings.safe_search is False and child.settings.protections_on is True
+    bad = auth.post(f"/child/{sam.id}/settings", {"youtube_level": "loud"})
+    assert bad.status_code == 400 and "Not a valid choice" in bad.get_data(as_text=True)
+
+
+def test_website_rules_and_their_mistakes(auth, engine, sam, clock, verdict):
+    auth.login()
+    auth.post(f"/child/{sam.id}/domains", {"domain": "Example.com", "verb": "block"})
+    assert verdict(TABLET, "www.example.com", clock()).rule == "block:domain:example.com"
+    bad = auth.post(f"/child/{sam.id}/domains", {"domain": "not a site", "verb": "block"})
+    assert bad.status_code == 400 and "is not a domain like example.com" in bad.get_data(
+        as_text=True
+    )
+    (rule,) = store.list_rules(engine, sam.id)
+    auth.post(f"/child/{sam.id}/rules/{rule.id}/remove")
+    assert store.list_rules(engine, sam.id) == ()
+    assert auth.post(f"/child/{sam.id}/rules/999/remove").status_code == 404
+
+
+def test_an_overnight_schedule_and_a_second_window(auth, engine, sam, clock, verdict):
+    auth.login()
+    bedtime = {"name": "Bedtime", "days": ["0", "1", "2", "3", "6"], "start": "17:30"}
+    bedtime |= {"end": "07:00", "scope": "all"}
+    assert auth.post(f"/child/{sam.id}/schedules", bedtime).status_code == 302
+    school = {"name": "School", "days": ["0", "1", "2", "3", "4"], "start": "09:00"}
+    school |= {"end": "15:00", "scope": "some", "block": ["gaming", "video"], "allow": "bbc.co.uk"}
+    assert auth.post(f"/child/{sam.id}/schedules", school).status_code == 302
+    names = sorted(s.name for s in store.list_schedules(engine, sam.id))
+    assert names == ["Bedtime", "School"]
+    assert verdict(TABLET, "example.com", clock()).rule == "schedule:Bedtime"
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    assert "17:30–07:00 (overnight)" in page and "gaming, video off" in page
+    bed = next(s for s in store.list_schedules(engine, sam.id) if s.name == "Bedtime")
+    auth.post(f"/child/{sam.id}/schedules/{bed.id}/remove")
+    assert not verdict(TABLET, "example.com", clock()).blocked
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"days": []}, "Pick at least one day"),
+        ({"start": ""}, "Give a start time"),
+        ({"scope": "some"}, "Tick at least one category"),
+        ({"allow": "not a site!"}, "is not a domain"),
+        ({"name": ""}, "This field is required"),
+    ],
+)
+def test_schedule_mistakes_show_in_the_form(auth, sam, changes, message):
+    auth.login()
+    form = {"name": "Bedtime", "days": ["0"], "start": "20:00", "end": "07:00", "scope": "all"}
+    response = auth.post(f"/child/{sam.id}/schedules", form | changes)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+
+
+def test_a_second_schedule_with_the_same_name(auth, engine, sam):
+    auth.login()
+    store.add_schedule(engine, sam.id, "Bedtime", range(7), time(20), time(7), block_all=True)
+    form = {"name": "bedtime", "days": ["0"], "start": "20:00", "end": "07:00", "scope": "all"}
+    response = auth.post(f"/child/{sam.id}/schedules", form)
+    assert response.status_code == 400
+    assert "already has a schedule called Bedtime" in response.get_data(as_text=True)
+
+
+def test_activity_charts_and_what_happened(auth, engine, sam, clock, add_activity):
+    auth.login()
+    today = clock().date()
+    add_activity("Sam", today, {"roblox": (16, 40)})
+    add_activity("Sam", date(2026, 11, 16), {"minecraft": (19, 25)})
+    record_events(
+        engine,
+        [
+            Event(
+                clock(),
+                EventKind.FIRST_APP,
+                Severity.NOTICE,
+                "Sam",
+                TABLET,
+                "discord",
+                {"app_name": "Discord", "flags": ["chat_with_strangers"]},
+            ),
+            Event(
+                clock(),
+                EventKind.VIDEO_CHAT,
+                Severity.NOTICE,
+                "Sam",
+                TABLET,
+                "zoom",
+                {
+                    "app_name": "Zoom",
+                    "start": clock().isoformat(),
+                    "end": clock().isoformat(),
+                    "minutes": 12,
+                },
+            ),
+        ],
+    )
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    assert page.count('<svg class="chart"') == 3
+    assert "Sam: active minutes, last 7 days" in page and "1 h 5 min in all" in page
+    assert "Wed 18 Nov: 40 min" in page  # a bar's own title
+    assert "Roblox" in page and "Minecraft" in page  # most used this week
+    assert "Sam used Discord for the first time (Sam&#39;s tablet, 18:00)" in page
+    assert "was on a video call on Zoom" in page
+    assert "TikTok: under the app&#39;s minimum age: <strong>6</strong>" in page  # blocked, why
+
+
+def test_an_unknown_child_is_not_found(auth):
+    auth.login()
+    assert auth.client.get("/child/42").status_code == 404

@@ -1,0 +1,70 @@
+"""Devices: every device seen, whose it is, renaming, and merging a phone seen twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from agent.store import household as store
+
+
+@pytest.fixture
+def sam(engine):
+    return store.add_child(engine, "Sam", date(2015, 3, 1))
+
+
+def seen(engine, ip, mac, when):
+    store.record_seen(engine, {ip: (mac, when.timestamp())})
+    return next(d for d in store.list_devices(engine) if d.ip == ip)
+
+
+def test_every_device_with_last_seen_and_owner_unknown_ones_first(auth, engine, sam, clock):
+    auth.login()
+    store.add_device(engine, ip="192.168.1.30", name="Mum's laptop", owner="adult")
+    seen(engine, "192.168.1.21", "3e:22:fb:00:00:01", clock.now.astimezone(UTC))
+    page = auth.client.get("/devices").get_data(as_text=True)
+    assert page.index("3e:22:fb:00:00:01") < page.index("Mum&#39;s laptop")
+    assert "Whose is this?" in page and "last seen just now" in page
+    assert "(private: it may change)" in page  # a locally administered MAC
+    assert '<option selected value="adult">' in page or 'value="adult" selected' in page
+
+
+def test_assigning_a_device_to_a_child_changes_whose_rules_apply(auth, engine, sam, clock, verdict):
+    auth.login()
+    device = seen(engine, "192.168.1.21", None, clock.now)
+    alex = store.add_child(engine, "Alex", date(2019, 1, 1))  # now the youngest
+    assert verdict("192.168.1.21", "minecraft.net", clock()).child == "Alex"
+    form = {f"d{device.id}-name": "Sam's tablet", f"d{device.id}-owner": f"child:{sam.id}"}
+    response = auth.post(f"/devices/{device.id}", form)
+    assert response.status_code == 302
+    (changed,) = store.list_devices(engine)
+    assert changed.name == "Sam's tablet" and changed.child_id == sam.id
+    assert verdict("192.168.1.21", "minecraft.net", clock()).child == "Sam"
+    del alex
+
+
+def test_a_device_form_with_a_made_up_owner_shows_the_mistake(auth, engine, sam, clock):
+    auth.login()
+    device = seen(engine, "192.168.1.21", None, clock.now)
+    form = {f"d{device.id}-name": "x", f"d{device.id}-owner": "child:999"}
+    response = auth.post(f"/devices/{device.id}", form)
+    assert response.status_code == 400 and "Not a valid choice" in response.get_data(as_text=True)
+    long = {f"d{device.id}-name": "x" * 41, f"d{device.id}-owner": "adult"}
+    response = auth.post(f"/devices/{device.id}", long)
+    assert response.status_code == 400 and "40 characters" in response.get_data(as_text=True)
+    assert auth.post("/devices/999", form).status_code == 404
+
+
+def test_merging_a_phone_seen_under_a_new_private_address(auth, engine, sam, clock):
+    auth.login()
+    old = store.add_device(
+        engine, mac="3e:00:00:00:00:01", name="Sam's phone", owner="child", child_id=sam.id
+    )
+    new = seen(engine, "192.168.1.40", "3e:00:00:00:00:02", datetime(2026, 11, 18, tzinfo=UTC))
+    response = auth.post("/devices/merge", {"keep": str(old.id), "drop": str(new.id)})
+    assert response.status_code == 302
+    (kept,) = store.list_devices(engine)
+    assert kept.id == old.id and kept.mac == "3e:00:00:00:00:02" and kept.child_id == sam.id
+    same = auth.post("/devices/merge", {"keep": str(old.id), "drop": str(old.id)})
+    assert same.status_code == 400 and "two different devices" in same.get_data(as_text=True)

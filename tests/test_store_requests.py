@@ -1,0 +1,177 @@
+"""Children's requests on a real SQLite file: asking records an alert; approving "unblock" makes
+an allow rule; approving "more time" lifts the schedules on in that time and puts them back."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from agent.events import EventKind, Severity
+from agent.household import Child
+from agent.store import household as store
+from agent.store import requests
+from agent.store.db import init_db, make_engine
+from agent.store.events import list_events, unacknowledged_alerts
+from agent.store.requests import RequestError
+
+TZ = ZoneInfo("Europe/London")
+EVENING = datetime(2026, 11, 18, 20, 25, tzinfo=TZ)  # a Wednesday, five minutes before bed
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    eng = make_engine(f"sqlite:///{tmp_path / 'requests.db'}")
+    init_db(eng)
+    return eng
+
+
+@pytest.fixture
+def sam(engine: Engine) -> Child:
+    child = store.add_child(engine, "Sam", date(2015, 3, 1))
+    store.add_schedule(engine, child.id, "Bedtime", range(7), time(20, 30), time(7), block_all=True)
+    store.add_schedule(engine, child.id, "School", range(5), time(9), time(15), block=["gaming"])
+    return child
+
+
+def names(engine: Engine, child: Child) -> list[str]:
+    return sorted(s.name for s in store.list_schedules(engine, child.id))
+
+
+def test_asking_records_the_request_and_an_alert(engine: Engine, sam: Child) -> None:
+    asked = requests.add_request(
+        engine,
+        sam.id,
+        "more_time",
+        EVENING,
+        device="aa:bb:cc:dd:ee:ff",
+        minutes=30,
+        message="  one more\x07 level  ",
+    )
+    assert asked.pending and asked.child == "Sam" and asked.message == "one more level"
+    (event,) = list_events(engine)
+    assert event.kind == EventKind.CHILD_REQUEST and event.severity == Severity.ALERT
+    assert event.child == "Sam" and event.device == "aa:bb:cc:dd:ee:ff"
+    assert event.details == {
+        "request_id": asked.id,
+        "request": "more_time",
+        "message": "one more level",
+        "minutes": 30,
+    }
+    # Asking again before anyone answers is the same request, not a second alert.
+    assert requests.add_request(engine, sam.id, "more_time", EVENING, minutes=60).id == asked.id
+    assert len(list_events(engine)) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "pony"}, "more time or to unblock"),
+        ({"kind": "unblock"}, "which app or website"),
+        ({"kind": "unblock", "site": "not a site"}, "not a website address"),
+        ({"kind": "more_time", "minutes": 1000}, "5 to 240 minutes"),
+        ({"kind": "more_time", "child_id": 99}, "no child with id 99"),
+    ],
+)
+def test_requests_that_cannot_be_made(engine: Engine, sam: Child, kwargs, message) -> None:
+    args = {"child_id": sam.id} | kwargs
+    with pytest.raises(RequestError, match=message):
+        requests.add_request(engine, args.pop("child_id"), args.pop("kind"), EVENING, **args)
+
+
+def test_a_child_cannot_flood_a_parent(engine: Engine, sam: Child) -> None:
+    for i in range(requests.MAX_PER_HOUR):
+        requests.add_request(engine, sam.id, "unblock", EVENING, site=f"site{i}.example")
+    with pytest.raises(RequestError, match="asked a lot"):
+        requests.add_request(engine, sam.id, "unblock", EVENING, site="one-more.example")
+    later = EVENING + timedelta(hours=1, minutes=1)
+    requests.add_request(engine, sam.id, "unblock", later, site="one-more.example")
+
+
+def test_approving_an_unblock_adds_an_allow_rule_and_acknowledges(engine: Engine, sam: Child):
+    asked = requests.add_request(engine, sam.id, "unblock", EVENING, app="tiktok")
+    done = requests.decide_request(engine, asked.id, True, None, EVENING + timedelta(minutes=3))
+    assert done.status == "approved" and "tiktok is allowed for Sam" in done.outcome
+    (rule,) = store.list_rules(engine, sam.id)
+    assert (rule.verb, rule.kind, rule.value) == ("allow", "app", "tiktok")
+    assert unacknowledged_alerts(engine) == []
+    with pytest.raises(RequestError, match="already been answered"):
+        requests.decide_request(engine, asked.id, False, None, EVENING)
+
+
+def test_a_site_unblock_allows_the_domain(engine: Engine, sam: Child) -> None:
+    asked = requests.add_request(engine, sam.id, "unblock", EVENING, site="Example.COM")
+    requests.decide_request(engine, asked.id, True, None, EVENING)
+    (rule,) = store.list_rules(engine, sam.id)
+    assert (rule.kind, rule.value) == ("domain", "example.com")
+
+
+def test_declining_changes_nothing(engine: Engine, sam: Child) -> None:
+    asked = requests.add_request(engine, sam.id, "more_time", EVENING, minutes=30)
+    version = store.household_version(engine)
+    done = requests.decide_request(engine, asked.id, False, None, EVENING)
+    assert done.status == "declined" and store.household_version(engine) == version
+    assert unacknowledged_alerts(engine) == []
+
+
+def test_more_time_lifts_what_would_start_in_that_time_then_puts_it_back(engine, sam) -> None:
+    store.pause(engine, EVENING + timedelta(hours=1), child_id=sam.id)
+    asked = requests.add_request(engine, sam.id, "more_time", EVENING, minutes=30)
+    done = requests.decide_request(engine, asked.id, True, None, EVENING)  # the child's 30
+    assert done.minutes == 30 and done.lifted == ("Bedtime",) and done.lifting
+    assert done.outcome == "Sam: the pause ended; Bedtime is off until 20:55"
+    assert store.list_pauses(engine) == ()
+    assert names(engine, sam) == ["School"]  # bedtime (from 20:30) lifted; school untouched
+    assert [r.id for r in requests.active_lifts(engine, sam.id)] == [asked.id]
+    assert requests.restore_lifted(engine, EVENING + timedelta(minutes=29)) == 0
+    assert requests.restore_lifted(engine, EVENING + timedelta(minutes=30)) == 1
+    assert names(engine, sam) == ["Bedtime", "School"]
+    (bedtime,) = [s for s in store.list_schedules(engine, sam.id) if s.name == "Bedtime"]
+    assert (bedtime.days, bedtime.start, bedtime.end) == (
+        frozenset(range(7)),
+        time(20, 30),
+        time(7),
+    )
+    assert bedtime.block_all and requests.active_lifts(engine) == []
+    assert requests.restore_lifted(engine, EVENING + timedelta(hours=1)) == 0  # once only
+
+
+def test_more_time_when_nothing_is_off(engine: Engine, sam: Child) -> None:
+    afternoon = datetime(2026, 11, 18, 16, 0, tzinfo=TZ)
+    asked = requests.add_request(engine, sam.id, "more_time", afternoon, minutes=15)
+    done = requests.decide_request(engine, asked.id, True, 15, afternoon)
+    assert done.outcome == "Nothing was stopping Sam's internet for the next 15 minutes"
+    assert not done.lifting and names(engine, sam) == ["Bedtime", "School"]
+
+
+def test_approving_more_time_needs_minutes(engine: Engine, sam: Child) -> None:
+    asked = requests.add_request(engine, sam.id, "more_time", EVENING)
+    with pytest.raises(RequestError, match="5 to 240 minutes"):
+        requests.decide_request(engine, asked.id, True, None, EVENING)
+    with pytest.raises(RequestError, match="no request number 99"):
+        requests.decide_request(engine, 99, True, 30, EVENING)
+
+
+def test_a_parents_newer_schedule_of_the_same_name_stands(engine: Engine, sam: Child) -> None:
+    asked = requests.add_request(engine, sam.id, "more_time", EVENING, minutes=30)
+    requests.decide_request(engine, asked.id, True, 30, EVENING)
+    store.add_schedule(engine, sam.id, "Bedtime", range(5), time(21), time(7), block_all=True)
+    assert requests.end_lift(engine, asked.id, EVENING + timedelta(minutes=5)) == 0
+    (bedtime,) = [s for s in store.list_schedules(engine, sam.id) if s.name == "Bedtime"]
+    assert bedtime.start == time(21)
+
+
+def test_list_requests_filters(engine: Engine, sam: Child) -> None:
+    alex = store.add_child(engine, "Alex", date(2018, 1, 1))
+    first = requests.add_request(engine, sam.id, "unblock", EVENING, app="roblox")
+    second = requests.add_request(engine, alex.id, "more_time", EVENING + timedelta(minutes=1))
+    requests.decide_request(engine, first.id, False, None, EVENING)
+    assert [r.id for r in requests.list_requests(engine)] == [second.id, first.id]
+    assert [r.id for r in requests.list_requests(engine, "sam")] == [first.id]
+    assert [r.id for r in requests.list_requests(engine, alex.id)] == [second.id]
+    assert [r.id for r in requests.list_requests(engine, status="pending")] == [second.id]
+    since = EVENING + timedelta(seconds=30)
+    assert [r.id for r in requests.list_requests(engine, since=since)] == [second.id]
