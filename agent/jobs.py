@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -161,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     except (config_mod.ConfigError, db.StoreError) as exc:
         log.error("%s", exc)
         return 2
+    os.nice(10)  # background work: the DNS and the query log come first
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -21,7 +21,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.cli import CliError
-from agent.commands.prompts import _engine, _zone, parse_week
+from agent.commands.common import engine as _engine
+from agent.commands.common import zone as _zone
+from agent.commands.prompts import parse_week
 from agent.config import WEEKDAY_NAMES, Config
 from agent.digest.collect import due_in_week, iso_week, period_for
 from agent.digest.delivery import Sender

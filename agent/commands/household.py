@@ -18,16 +18,15 @@ import argparse
 import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import Engine
 
 from agent.catalog import CATEGORIES, Catalog, CatalogError, load_catalog
 from agent.cli import CliError
+from agent.commands.common import engine, zone
 from agent.config import Config
 from agent.household import WEEKDAYS, Child
 from agent.store import household as store
-from agent.store.db import StoreError, init_db, make_engine
 
 DAY_WORDS = {"weekdays": range(5), "weekends": range(5, 7), "daily": range(7)}
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -107,22 +106,6 @@ def _group(sub: Any, name: str, help_text: str) -> Any:
 def now(cfg: Config) -> datetime:
     """The box's time in its own zone (tests replace this)."""
     return datetime.now(zone(cfg))
-
-
-def zone(cfg: Config) -> ZoneInfo:
-    try:
-        return ZoneInfo(cfg.rules.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise CliError(f"unknown time zone {cfg.rules.timezone!r} in [rules] timezone") from None
-
-
-def engine(cfg: Config) -> Engine:
-    try:
-        eng = make_engine(cfg.database_url)
-        init_db(eng)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
-    return eng
 
 
 def catalog() -> Catalog:

@@ -17,17 +17,16 @@ import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import Engine
 
 from agent.cli import CliError
 from agent.commands import insights_text as out
+from agent.commands.common import engine, zone
 from agent.config import Config
 from agent.store import events as event_store
 from agent.store import household as household_store
 from agent.store import privacy, rollups
-from agent.store.db import StoreError, init_db, make_engine
 
 DEFAULT_DAYS = 7
 
@@ -63,22 +62,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def now(cfg: Config) -> datetime:
     """The box's current time (tests replace this)."""
     return datetime.now(zone(cfg))
-
-
-def zone(cfg: Config) -> ZoneInfo:
-    try:
-        return ZoneInfo(cfg.rules.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise CliError(f"rules.timezone {cfg.rules.timezone!r} is not a known timezone") from None
-
-
-def engine(cfg: Config) -> Engine:
-    try:
-        eng = make_engine(cfg.database_url)
-        init_db(eng)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
-    return eng
 
 
 def child_name(eng: Engine, name: str) -> str:

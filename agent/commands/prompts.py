@@ -15,12 +15,13 @@ import re
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent import help as help_mod
 from agent import prompts as prompts_mod
 from agent.catalog import CatalogError, load_catalog
 from agent.cli import CliError
+from agent.commands.common import engine as _engine
+from agent.commands.common import zone as _zone
 from agent.config import Config
 from agent.events import Event
 from agent.letters import ContentError
@@ -42,23 +43,6 @@ def _store_module(name: str) -> Any:
         if exc.name not in ("agent.store", f"agent.store.{name}"):
             raise
         raise CliError(f"the {name} store is not available yet") from None
-
-
-def _engine(cfg: Config) -> Any:
-    db = _store_module("db")
-    try:
-        engine = db.make_engine(cfg.database_url)
-        db.init_db(engine)
-    except db.StoreError as exc:
-        raise CliError(str(exc)) from None
-    return engine
-
-
-def _zone(cfg: Config) -> ZoneInfo:
-    try:
-        return ZoneInfo(cfg.rules.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise CliError(f"rules.timezone {cfg.rules.timezone!r} is not a known timezone") from None
 
 
 def load_child(cfg: Config, name: str) -> int | None:

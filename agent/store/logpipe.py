@@ -31,7 +31,7 @@ class LogPipe:
         db_path: Path,
         queue_size: int = 100_000,
         interval: float = 0.05,
-        buffer_size: int = 10_000,
+        buffer_size: int = 40_000,
     ) -> None:
         """`queue_size` rows may wait in the writer process (the database is busy);
         `buffer_size` here, between two sends (kept small: this is the DNS process)."""

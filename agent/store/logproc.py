@@ -64,9 +64,9 @@ def main(argv: list[str]) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s querylog: %(message)s"
     )
     db_path, queue_size = Path(argv[1]), int(argv[2])
-    # Logging is never urgent: when the box is busy, answering DNS comes first (rows queue,
-    # and past the queue they are dropped and counted; they are never a reason to answer late).
-    os.nice(19)
+    # Below the DNS (answers first), above the jobs process (insights can wait; rows that
+    # wait too long are dropped and counted, never a reason to answer late).
+    os.nice(5)
     try:
         return serve(db_path, queue_size, sys.stdin.buffer, sys.stdout.buffer)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the agent stops us
