@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     except (config_mod.ConfigError, db.StoreError) as exc:
         log.error("%s", exc)
         return 2
-    os.nice(10)  # background work: the DNS and the query log come first
+    os.nice(19)  # background work: the DNS and the query log come first
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

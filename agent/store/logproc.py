@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     db_path, queue_size = Path(argv[1]), int(argv[2])
     # Below the DNS (answers first), above the jobs process (insights can wait; rows that
     # wait too long are dropped and counted, never a reason to answer late).
-    os.nice(5)
+    os.nice(15)
     try:
         return serve(db_path, queue_size, sys.stdin.buffer, sys.stdout.buffer)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the agent stops us
