@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -11,6 +10,9 @@ import pytest
 from agent.events import Event, EventKind, Severity
 from agent.letters import ContentError, load_letters
 from agent.prompts import GENERAL, Trigger, load_library, matches, parse_trigger
+
+from prompttools import valid_prompt as _valid_prompt
+from prompttools import write_prompts as _write
 
 LIB = load_library()
 LETTERS = load_letters()
@@ -203,35 +205,6 @@ def test_matches(trigger: str, event: Event, app_lookup, expected: bool) -> None
 
 
 # --- loading and validation -------------------------------------------------------------------
-
-L004 = "004_4cd3c2d600256b4c.txt"
-
-
-def _valid_prompt(**changes) -> dict:
-    prompt = {
-        "id": "test-prompt",
-        "triggers": ["late_night"],
-        "ages": [8, 12],
-        "topic": "sleep",
-        "opener": "How are you sleeping?",
-        "follow_ups": ["What keeps you up?", "What time is fair?"],
-        "listen_for": "Worries.",
-        "step": "Agree a screens-off time.",
-        "sources": [L004],
-    }
-    prompt.update(changes)
-    return {k: v for k, v in prompt.items() if v is not None}
-
-
-def _write(tmp_path: Path, *prompts: dict) -> Path:
-    """Write prompts as TOML (JSON strings and arrays are valid TOML values)."""
-    lines = []
-    for prompt in prompts:
-        lines.append("[[prompts]]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in prompt.items()]
-    path = tmp_path / "prompts.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_load_library_reads_a_valid_file(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -10,6 +9,9 @@ from pathlib import Path
 from agent.events import Event, EventKind, Severity
 from agent.prompts import Trigger, load_library
 from agent.suggest import suggest
+
+from prompttools import valid_prompt as _valid_prompt
+from prompttools import write_prompts as _write
 
 TODAY = date(2026, 11, 22)  # the Sunday that ends ISO week 2026-W47
 
@@ -38,36 +40,6 @@ WEEK = [
     ev(EventKind.RANDOM_VIDEO_CHAT, Severity.ALERT, "2026-11-21T23:10", "ometv"),
     ev(EventKind.LATE_NIGHT, Severity.NOTICE, "2026-11-21T23:40"),
 ]
-
-
-L004 = "004_4cd3c2d600256b4c.txt"
-
-
-def _valid_prompt(**changes) -> dict:
-    prompt = {
-        "id": "test-prompt",
-        "triggers": ["late_night"],
-        "ages": [8, 12],
-        "topic": "sleep",
-        "opener": "How are you sleeping?",
-        "follow_ups": ["What keeps you up?", "What time is fair?"],
-        "listen_for": "Worries.",
-        "step": "Agree a screens-off time.",
-        "sources": [L004],
-    }
-    prompt.update(changes)
-    return {k: v for k, v in prompt.items() if v is not None}
-
-
-def _write(tmp_path: Path, *prompts: dict) -> Path:
-    """Write prompts as TOML (JSON strings and arrays are valid TOML values)."""
-    lines = []
-    for prompt in prompts:
-        lines.append("[[prompts]]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in prompt.items()]
-    path = tmp_path / "prompts.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_week_for_an_eleven_year_old_puts_the_alert_first() -> None:
