@@ -30,7 +30,19 @@ from dashboard.security import add_headers, secret_key, setup_code_path
 
 log = logging.getLogger("houserules.dashboard")
 csrf = CSRFProtect()
-PUBLIC = frozenset({"auth.setup", "auth.login", "static", "kids.index", "kids.ask"})
+# No login: first run, the children's page, and what a device fetches while it is set up for
+# the proxy (the PAC file and the box's public certificate; see dashboard.proxy).
+PUBLIC = frozenset(
+    {
+        "auth.setup",
+        "auth.login",
+        "static",
+        "kids.index",
+        "kids.ask",
+        "proxy.pac",
+        "proxy.certificate",
+    }
+)
 
 
 def create_app(
@@ -69,9 +81,9 @@ def create_app(
 
 
 def _register_blueprints(app: Flask) -> None:
-    from dashboard import alerts, child, devices, help, home, kids, settings, talk
+    from dashboard import alerts, child, devices, help, home, kids, proxy, settings, talk
 
-    for module in (auth, home, child, devices, alerts, talk, help, settings, kids):
+    for module in (auth, home, child, devices, alerts, talk, help, settings, proxy, kids):
         app.register_blueprint(module.bp)
 
 

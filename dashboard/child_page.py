@@ -6,18 +6,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from agent import help as guides
 from agent.catalog import CATEGORIES
 from agent.events import EventKind
 from agent.household import Child, Household, RuleEntry
 from agent.insights.wording import describe, rule_label
 from agent.store import requests
+from agent.store.contacts import known_contacts
 from agent.store.events import list_events
 from agent.store.rollups import activity_series, hour_profile, week_summary
 from dashboard import applies, charts
 from dashboard.box import Box
 from dashboard.forms import DomainRuleForm, ScheduleForm, SettingsForm, options
+from dashboard.proxy import contact_services
 
 HAPPENINGS = (EventKind.FIRST_APP, EventKind.FIRST_SITE, EventKind.VIDEO_CHAT)
+CONTACT_KINDS = {
+    "friend": "a friend",
+    "friend_request": "a friend request",
+    "dm": "a private chat",
+    "group": "a group chat",
+}
+CONTACT_GUIDES = ("block-and-report", "child-tells-you")  # help for a contact that worries you
 EVIDENCE = {
     "official-page": "the app's own terms",
     "secondary-source": "a secondary source",
@@ -76,6 +86,7 @@ def context(b: Box, household: Household, child: Child, now: datetime) -> dict[s
         "flag_words": applies.FLAG_WORDS,
         "evidence": EVIDENCE,
         **_activity(b, household, child, now),
+        **_contacts(b, child),
     }
 
 
@@ -138,4 +149,15 @@ def _activity(b: Box, household: Household, child: Child, now: datetime) -> dict
         "firsts": [(e, describe(e, b.tz, names)) for e in events if e.kind != "video_chat"][:20],
         "calls": [(e, describe(e, b.tz, names)) for e in events if e.kind == "video_chat"][:20],
         "blocked": [(rule_label(x.rule, b.app_name), x.count) for x in summary.blocked_by_reason],
+    }
+
+
+def _contacts(b: Box, child: Child) -> dict[str, Any]:
+    """The people the proxy has seen the child in touch with, newest first."""
+    topics = set(guides.topics())
+    return {
+        "contacts": known_contacts(b.engine(), child.name),
+        "contact_kinds": CONTACT_KINDS,
+        "contact_services": contact_services(b),
+        "contact_guides": [guides.guide(t) for t in CONTACT_GUIDES if t in topics],
     }

@@ -1,4 +1,5 @@
-"""Devices: every device seen on the network, whose it is, renaming, and merging duplicates.
+"""Devices: every device seen on the network, whose it is, renaming, merging duplicates, and
+whether the optional proxy looks into it ("inspect").
 
 Phones and tablets often use a private ("random") Wi-Fi address, so one phone can show up as
 a new device when it changes: merging folds the new one into the old, keeping its owner.
@@ -6,7 +7,7 @@ a new device when it changes: merging folds the new one into the old, keeping it
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
@@ -17,6 +18,7 @@ from dashboard.forms import DeviceForm, MergeForm, options
 
 bp = Blueprint("devices", __name__)
 SAVED = "Saved. The DNS follows within a couple of seconds."
+INSPECT = {"on": True, "off": False}
 
 
 def owner_choices(household: Household) -> list[tuple[str, str]]:
@@ -107,6 +109,28 @@ def update(device_id: int) -> Response | tuple[str, int]:
             flash(SAVED, "ok")
             return redirect(url_for("devices.index") + f"#device-{device_id}")
     return _page(400, device_id, form)
+
+
+@bp.route("/devices/<int:device_id>/inspect", methods=("POST",))
+@login_required
+def inspect(device_id: int) -> Response:
+    """Switch the proxy's inspection on or off for one device (a one-button form)."""
+    engine = box().engine()
+    wanted = INSPECT.get(request.form.get("inspect", ""))
+    if wanted is None:
+        abort(400)
+    if device_id not in store.load_household(engine).device_by_id:
+        abort(404)
+    device = store.update_device(engine, device_id, inspect=wanted)
+    if wanted:
+        said = (
+            f"The proxy now looks into {device.label}, once it trusts the box's certificate"
+            " and uses the proxy (see Proxy setup)."
+        )
+    else:
+        said = f"The proxy no longer looks into {device.label}: it passes through untouched."
+    flash(said, "ok")
+    return redirect(url_for("devices.index") + f"#device-{device_id}")
 
 
 @bp.route("/devices/merge", methods=("POST",))

@@ -5,6 +5,9 @@ The page is shown to the device that asks: it is found the way the DNS finds it 
 address from the neighbour table, else by IP address), so a child sees their own rules and
 nobody else's. Being open about the rules is part of the advice in the letters: children who
 understand them are more likely to come forward when something goes wrong.
+
+The block page of the optional proxy links here as `/kids?site=<host>`: the site is filled in
+the "unblock" form, so asking takes one tap.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dashboard.box import Box, box
 from dashboard.forms import MoreTimeForm, UnblockForm, options
 
 bp = Blueprint("kids", __name__)
+MAX_HOST = 253  # the longest a DNS name can be
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,21 @@ def asker(household: Household, b: Box) -> Asker:
     return Asker(device, child)
 
 
-def _forms(statuses: list[applies.AppStatus]) -> tuple[MoreTimeForm, UnblockForm]:
-    unblock = UnblockForm()
+def asked_site(raw: str | None) -> str | None:
+    """The `site` the block page passed, if it is a plausible host name; anything else is
+    ignored (it only ever fills in a form field)."""
+    if not raw or len(raw) > MAX_HOST:
+        return None
+    try:
+        return store.check_domain(raw)
+    except store.HouseholdError:
+        return None
+
+
+def _forms(
+    statuses: list[applies.AppStatus], site: str | None = None
+) -> tuple[MoreTimeForm, UnblockForm]:
+    unblock = UnblockForm(data={"site": site} if site else None)
     blocked = sorted((s for s in statuses if s.blocked), key=lambda s: s.app.name.lower())
     unblock.app.choices = options(
         [("", "Choose an app"), *((s.app.id, s.app.name) for s in blocked)]
@@ -70,7 +87,8 @@ def index() -> str:
     now = b.now()
     child = who.child
     statuses = applies.app_statuses(b, household, child, now)
-    more, unblock = _forms(statuses)
+    site = asked_site(request.args.get("site"))
+    more, unblock = _forms(statuses, site)
     return render_template(
         "kids/index.html",
         child=child,
@@ -82,6 +100,7 @@ def index() -> str:
         asked=requests.list_requests(b.engine(), child.id, since=now - timedelta(days=1)),
         more_form=more,
         unblock_form=unblock,
+        site=site,
         words=applies,
         box=b,
     )

@@ -10,7 +10,12 @@ import pytest
 from agent.store import accounts
 from dashboard.security import CSP
 
-PUBLIC = {"auth.setup", "auth.login", "static", "kids.index", "kids.ask"}
+PUBLIC = {
+    *("auth.setup", "auth.login", "static", "kids.index", "kids.ask"),
+    # A device being set up for the proxy fetches these with no session: the PAC file (the
+    # proxy's address and the pass-through hosts) and the box's public certificate.
+    *("proxy.pac", "proxy.certificate"),
+}
 
 
 def setup_code(app) -> str:

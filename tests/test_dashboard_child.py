@@ -218,6 +218,35 @@ def test_activity_charts_and_what_happened(auth, engine, sam, clock, add_activit
     assert "TikTok: under the app&#39;s minimum age: <strong>6</strong>" in page  # blocked, why
 
 
+def test_the_people_a_child_is_in_touch_with_newest_first(auth, engine, sam, clock):
+    from datetime import timedelta
+
+    from agent.proxy.contacts import Contact, ContactKind
+    from agent.store.contacts import record_contacts
+
+    auth.login()
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    assert "People they're in touch with" in page
+    assert "Nobody yet." in page and "only on the services HouseRules knows" in page
+    jo = Contact("roblox", "111", ContactKind.FRIEND, "classmate_jo", "Jo")
+    kit = Contact("discord", "803", ContactKind.FRIEND_REQUEST, "kit_k", None)
+    record_contacts(engine, "Sam", [jo], clock() - timedelta(days=2), TABLET)
+    record_contacts(engine, "Sam", [kit], clock() - timedelta(hours=1), TABLET)
+    other = Contact("roblox", "999", ContactKind.DM, "someone_else", None)
+    record_contacts(engine, "Alex", [other], clock())
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    section = page[page.index('<section id="contacts"') :]
+    section = section[: section.index("</section>")]
+    assert "Nobody yet." not in section
+    newest = "<strong>kit_k</strong> on Discord: a friend request."
+    older = "<strong>Jo (@classmate_jo)</strong> on Roblox: a friend."
+    assert newest in section and older in section
+    assert section.index(newest) < section.index(older)
+    assert "Wed 18 Nov 17:00" in section and "Mon 16 Nov 18:00" in section
+    assert "someone_else" not in page  # another child's contact
+    assert 'href="/help/block-and-report"' in section
+
+
 def test_an_unknown_child_is_not_found(auth):
     auth.login()
     assert auth.client.get("/child/42").status_code == 404

@@ -68,3 +68,32 @@ def test_merging_a_phone_seen_under_a_new_private_address(auth, engine, sam, clo
     assert kept.id == old.id and kept.mac == "3e:00:00:00:00:02" and kept.child_id == sam.id
     same = auth.post("/devices/merge", {"keep": str(old.id), "drop": str(old.id)})
     assert same.status_code == 400 and "two different devices" in same.get_data(as_text=True)
+
+
+def test_switching_inspection_on_and_off_for_a_device(auth, engine, sam, clock):
+    auth.login()
+    device = store.add_device(engine, ip="192.168.1.21", name="Sam's laptop", owner="adult")
+    page = auth.client.get("/devices").get_data(as_text=True)
+    assert "Inspect with the proxy: <strong>off</strong>" in page
+    assert "also trusts the box's certificate" in page  # what else it needs, said once
+    before = store.household_version(engine)
+    response = auth.post(f"/devices/{device.id}/inspect", {"inspect": "on"})
+    assert response.status_code == 302 and response.location.endswith(f"#device-{device.id}")
+    (changed,) = store.list_devices(engine)
+    assert changed.inspect and changed.name == "Sam's laptop" and changed.owner == "adult"
+    assert store.household_version(engine) > before  # the proxy and the DNS reload
+    page = auth.client.get("/devices").get_data(as_text=True)
+    assert "Inspect with the proxy: <strong>on</strong>" in page
+    assert "once it trusts the box" in page  # the flash says what else it needs
+    assert auth.post(f"/devices/{device.id}/inspect", {"inspect": "off"}).status_code == 302
+    assert not store.list_devices(engine)[0].inspect
+
+
+def test_the_inspect_switch_takes_only_on_or_off_and_needs_its_csrf_token(auth, engine, sam):
+    auth.login()
+    device = store.add_device(engine, ip="192.168.1.21")
+    assert auth.post(f"/devices/{device.id}/inspect", {"inspect": "yes"}).status_code == 400
+    assert auth.post("/devices/999/inspect", {"inspect": "on"}).status_code == 404
+    forged = auth.client.post(f"/devices/{device.id}/inspect", data={"inspect": "on"})
+    assert forged.status_code == 400 and "This form has expired" in forged.get_data(as_text=True)
+    assert not store.list_devices(engine)[0].inspect

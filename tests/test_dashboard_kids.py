@@ -126,3 +126,35 @@ def test_the_device_is_found_by_its_wifi_address_first(app, client, engine):
     app.extensions["houserules"].neighbours = lambda: {"192.168.1.77": "3e:00:00:00:00:07"}
     page = client.get("/kids", environ_base={"REMOTE_ADDR": "192.168.1.77"})
     assert "Hi Alex!" in page.get_data(as_text=True)
+
+
+def test_the_block_pages_ask_a_parent_link_fills_in_the_site(auth, engine, sam):
+    page = kid(auth.client, "/kids?site=Videos.Example.COM").get_data(as_text=True)
+    assert 'name="site" type="text" value="videos.example.com"' in page
+    assert "Want <strong>videos.example.com</strong>?" in page
+    token = auth.token_in(page)  # one tap: the form as the page filled it in
+    form = {"kind": "unblock", "app": "", "site": "videos.example.com", "csrf_token": token}
+    assert auth.client.post("/kids/ask", data=form, environ_base=SAMS).status_code == 302
+    (asked,) = requests.list_requests(engine, "Sam")
+    assert asked.site == "videos.example.com"
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "",
+        "<script>alert(1)</script>",
+        "javascript:alert(1)",
+        "not a website",
+        "localhost",
+        "a" * 250 + ".com",
+        "example..com",
+        "-bad-.example.com",
+    ],
+)
+def test_a_site_that_is_not_a_host_name_is_ignored(client, sam, junk):
+    response = kid(client, "/kids", query_string={"site": junk})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'name="site" type="text" value=""' in page and "Want <strong>" not in page
+    assert "<script>alert" not in page
