@@ -11,11 +11,12 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/python
+# setup.py and the C source: the optional compiled fast path is rebuilt when they change.
+$(VENV)/.installed-run: pyproject.toml setup.py agent/_fastpath.c | $(VENV)/bin/python
 	$(PY) -m pip install -q -e .
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.installed-test: pyproject.toml setup.py agent/_fastpath.c | $(VENV)/bin/python
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 

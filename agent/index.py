@@ -8,9 +8,17 @@ On disk an index is one folder, replaced whole by `save`:
   names.marisa  every listed name, reversed with a trailing dot ("moc.elpmaxe."), so one trie
                 prefix search finds exactly the listed suffixes of a query, on label boundaries
   claims.bin    for each trie key id, the id of its claim set (1, 2 or 4 bytes)
+  names.hash    the same names and claim set ids as a hash table for the compiled fast path
+                (`agent/_fastpath.c`): 64-bit hashes of every listed name, sorted, in buckets;
+                written only where the fast path is built, and used instead of the trie then
   meta.json     the table of claim sets, per-list counts and the sources' fingerprint
 Names of one list share one claim set, so the table stays tiny and a name costs the trie plus a
-byte or two. Both files are memory-mapped: loading is instant and the pages are file-backed.
+byte or two. The files are memory-mapped: loading is instant and the pages are file-backed.
+
+The hash table answers by 64-bit hash: two different names share one with a chance of about
+one in 10^13 per lookup against a million listed names, so a wrongly blocked name is far less
+likely than a wrong entry in the lists themselves. Building refuses a table with a collision
+among the listed names (the trie is used then).
 
 An index built without a failed list has a fingerprint starting with `INCOMPLETE`, so
 `index.complete` is false. Compiling an index from the configured lists is `agent.compile`.
@@ -19,6 +27,7 @@ An index built without a failed list has a fingerprint starting with `INCOMPLETE
 from __future__ import annotations
 
 import json
+import logging
 import mmap
 import shutil
 import sys
@@ -34,12 +43,17 @@ from typing import Any
 import marisa_trie
 
 from agent.claims import NO_CLAIMS, Claims
+from agent.native import fastpath
 
+log = logging.getLogger(__name__)
 MEMO_SIZE = 4096
 INCOMPLETE = "incomplete:"  # fingerprint prefix of an index built without a failed list
 VERSION = 1  # bump when the folder layout changes; older folders are then recompiled
+TABLE_FILE = "names.hash"
 Item = tuple[str, str | None, str | None]  # (source, category, app)
 ClaimSet = tuple[tuple[Item, ...], tuple[str, ...]]  # (claims, sources with an exception)
+Hit = tuple[int, int]  # (length of the listed suffix that matched, its claim set id)
+ClaimKey = int | tuple[int, ...]  # what a name's claims depend on: its claim set ids
 
 
 class IndexLoadError(Exception):
@@ -118,7 +132,30 @@ class IndexBuilder:
             for source in {item[0] for item in self._sets[set_id][0]}:
                 sources[source] += n
         built_at = datetime.now(UTC).isoformat(timespec="seconds")
-        return ListIndex(trie, ids, list(self._sets), fingerprint, dict(sources), built_at)
+        raw = _build_table(names)
+        table = fastpath.Table(raw) if raw is not None else None  # type: ignore[union-attr]
+        return ListIndex(
+            trie,
+            ids,
+            list(self._sets),
+            fingerprint,
+            dict(sources),
+            built_at,
+            table=table,
+            table_raw=raw,
+        )
+
+
+def _build_table(names: dict[str, int]) -> bytes | None:
+    """The fast path's hash table of the same names, or None without the fast path (or, by
+    a long chance, if two listed names share a hash)."""
+    if fastpath is None:
+        return None
+    try:
+        return fastpath.build_table((k[-2::-1], v) for k, v in names.items())
+    except ValueError as exc:
+        log.warning("no hash table for the fast path (%s); the trie answers instead", exc)
+        return None
 
 
 class ListIndex:
@@ -126,16 +163,28 @@ class ListIndex:
 
     def __init__(
         self,
-        trie: marisa_trie.Trie,
-        ids: Sequence[int],
+        trie: marisa_trie.Trie | None,
+        ids: Sequence[int] | None,
         sets: list[ClaimSet],
         fingerprint: str = "",
         sources: dict[str, int] | None = None,
         built_at: str = "",
+        *,
+        table: Any = None,
+        table_raw: bytes | None = None,
+        count: int | None = None,
+        folder: Path | None = None,
     ) -> None:
-        self._trie, self._ids, self._sets = trie, ids, sets
-        self._typecode = ids.typecode if isinstance(ids, array) else ids.format  # type: ignore[attr-defined]
-        self._prefixes = trie.iter_prefixes_with_ids
+        """`trie` and `ids` may be None when `table` (the fast path's) answers instead; they
+        are then read from `folder` only if the index is saved again."""
+        self._trie, self._ids, self._sets, self._table = trie, ids, sets, table
+        self._folder, self._table_raw = folder, table_raw
+        self._count = len(trie) if trie is not None else (count or 0)
+        if table is not None:
+            self._hits = self._table_hits
+        else:
+            self._hits = self._trie_hits
+            self._prefixes = trie.iter_prefixes_with_ids  # type: ignore[union-attr]
         # Claims parts ready to use for the usual case: one listed suffix, no exception.
         self._fast = [self._parts(claims) if not exc else None for claims, exc in sets]
         # Building a frozen Claims costs more than the trie walk; blocked names repeat a lot
@@ -154,7 +203,12 @@ class ListIndex:
         return IndexBuilder().build()
 
     def __len__(self) -> int:
-        return len(self._trie)
+        return self._count
+
+    @property
+    def engine(self) -> str:
+        """Which structure answers lookups: "hash table (fast path)" or "trie"."""
+        return "hash table (fast path)" if self._table is not None else "trie"
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -177,36 +231,54 @@ class ListIndex:
             frozenset(s for s, _, _ in claims),
         )
 
+    def _trie_hits(self, name: str) -> list[Hit]:
+        ids = self._ids
+        return [(len(k) - 1, ids[i]) for k, i in self._prefixes(name[::-1] + ".")]  # type: ignore[index]
+
+    def _table_hits(self, name: str) -> tuple[Hit, ...]:
+        return self._table.lookup(name)
+
+    def claim_key(self, name: str) -> ClaimKey:
+        """What `lookup(name)` depends on, cheaply: the claim set ids of the listed suffixes
+        (least specific first). Names with equal keys have equal claims, but for `matched`."""
+        hits = self._hits(name)
+        if not hits:
+            return ()
+        if len(hits) == 1:
+            return hits[0][1]
+        return tuple(set_id for _, set_id in hits)
+
     def lookup(self, name: str) -> Claims:
         """What claims `name` (lower-case, no trailing dot) and every listed suffix of it."""
-        hits = list(self._prefixes(name[::-1] + "."))
+        hits = self._hits(name)
         if not hits:
             return NO_CLAIMS
         if len(hits) == 1:
-            key, key_id = hits[0]
-            claims = self._memo.get(key)
+            length, set_id = hits[0]
+            matched = name[len(name) - length :]
+            claims = self._memo.get(matched)
             if claims is not None:
                 return claims
-            parts = self._fast[self._ids[key_id]]
+            parts = self._fast[set_id]
             if parts is not None:
-                claims = Claims(*parts, name[len(name) + 1 - len(key) :])
+                claims = Claims(*parts, matched)
                 if len(self._memo) >= MEMO_SIZE:
                     self._memo.clear()  # crude, but bounded and lock-free
-                self._memo[key] = claims
+                self._memo[matched] = claims
                 return claims
         return self._combine(name, hits)
 
-    def _combine(self, name: str, hits: list[tuple[str, int]]) -> Claims:
-        found = [(key, self._sets[self._ids[key_id]]) for key, key_id in hits]
+    def _combine(self, name: str, hits: Sequence[Hit]) -> Claims:
+        found = [(length, self._sets[set_id]) for length, set_id in hits]
         # an exception anywhere on the path silences its list on the whole path
         excepted = {source for _, (_, exc) in found for source in exc}
         live: list[Item] = []
         matched = ""
-        for key, (claims, _) in found:  # least specific first
+        for length, (claims, _) in found:  # least specific first
             kept = [c for c in claims if c[0] not in excepted]
             if kept:
                 live.extend(kept)
-                matched = name[len(name) + 1 - len(key) :]
+                matched = name[len(name) - length :]
         parts = self._parts(live)
         return NO_CLAIMS if parts is None else Claims(*parts, matched)
 
@@ -215,10 +287,15 @@ class ListIndex:
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.new-", dir=directory.parent))
+        trie, ids = self._trie_and_ids()
         try:
-            self._trie.save(str(tmp / "names.marisa"))
+            trie.save(str(tmp / "names.marisa"))
             with open(tmp / "claims.bin", "wb") as fh:
-                fh.write(memoryview(self._ids).cast("B"))
+                fh.write(memoryview(ids).cast("B"))  # type: ignore[arg-type]
+            if self._table_raw is not None:
+                (tmp / TABLE_FILE).write_bytes(self._table_raw)
+            elif self._folder is not None and (self._folder / TABLE_FILE).is_file():
+                shutil.copyfile(self._folder / TABLE_FILE, tmp / TABLE_FILE)
             (tmp / "meta.json").write_text(json.dumps(self._meta(), indent=1), "utf-8")
             old = directory.parent / f".{directory.name}.old-{time.time_ns()}"
             if directory.exists():
@@ -229,37 +306,94 @@ class ListIndex:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
+    def _trie_and_ids(self) -> tuple[marisa_trie.Trie, Sequence[int]]:
+        if self._trie is None or self._ids is None:
+            loaded = ListIndex.load(self._folder, use_table=False)  # type: ignore[arg-type]
+            return loaded._trie, loaded._ids  # type: ignore[return-value]
+        return self._trie, self._ids
+
     def _meta(self) -> dict[str, Any]:
+        _, ids = self._trie_and_ids()
         return {
             "version": VERSION,
             "fingerprint": self.fingerprint,
             "built_at": self.built_at,
             "count": len(self),
-            "typecode": self._typecode,
+            "typecode": ids.typecode if isinstance(ids, array) else ids.format,  # type: ignore[attr-defined]
             "byteorder": sys.byteorder,
             "sources": self.sources,
             "sets": [[[list(item) for item in claims], list(exc)] for claims, exc in self._sets],
         }
 
     @classmethod
-    def load(cls, directory: Path) -> ListIndex:
-        """Map a saved index; raises `IndexLoadError` if it is missing or unusable."""
+    def load(cls, directory: Path, use_table: bool = True) -> ListIndex:
+        """Map a saved index; raises `IndexLoadError` if it is missing or unusable. With the
+        fast path and a hash table in the folder, only the table and meta.json are read."""
         directory = Path(directory)
         try:
             meta = json.loads((directory / "meta.json").read_text("utf-8"))
             if meta.get("version") != VERSION or meta.get("byteorder") != sys.byteorder:
                 raise IndexLoadError(f"{directory}: saved by another version; compile again")
+            sets = [(tuple(tuple(i) for i in c), tuple(e)) for c, e in meta["sets"]]
+            table = _map_table(directory / TABLE_FILE, meta["count"]) if use_table else None
+            if table is not None:
+                _check_trie_files(directory, meta["count"], meta["typecode"])
+                return cls(
+                    None,
+                    None,
+                    sets,
+                    meta["fingerprint"],
+                    meta["sources"],
+                    meta["built_at"],
+                    table=table,
+                    count=meta["count"],
+                    folder=directory,
+                )
             trie = marisa_trie.Trie()
             trie.mmap(str(directory / "names.marisa"))
             ids = _map_ids(directory / "claims.bin", meta["typecode"])
-            sets = [(tuple(tuple(i) for i in c), tuple(e)) for c, e in meta["sets"]]
         except IndexLoadError:
             raise
         except Exception as exc:  # missing, truncated or garbled: all mean "compile again"
             raise IndexLoadError(f"{directory}: no usable index ({exc})") from exc
         if not len(trie) == len(ids) == meta["count"]:
             raise IndexLoadError(f"{directory}: names and claims do not match; compile again")
-        return cls(trie, ids, sets, meta["fingerprint"], meta["sources"], meta["built_at"])
+        return cls(
+            trie,
+            ids,
+            sets,
+            meta["fingerprint"],
+            meta["sources"],
+            meta["built_at"],
+            folder=directory,
+        )
+
+
+def _check_trie_files(directory: Path, count: int, typecode: str) -> None:
+    """The trie's files must be whole even when the hash table answers: the index is saved
+    again from them, and a half-damaged folder means compile again."""
+    if not (directory / "names.marisa").is_file():
+        raise IndexLoadError(f"{directory}: names.marisa is missing; compile again")
+    if (directory / "claims.bin").stat().st_size != count * array(typecode).itemsize:
+        raise IndexLoadError(f"{directory}: claims.bin does not match; compile again")
+
+
+def _map_table(path: Path, count: int) -> Any:
+    """The fast path's table, mapped; None without the fast path or a usable table file (an
+    index compiled before the fast path was built, say): the trie answers then."""
+    if fastpath is None or not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        table = fastpath.Table(mapped)
+    except (OSError, ValueError) as exc:
+        log.warning("%s: not usable (%s); the trie answers instead", path, exc)
+        return None
+    if len(table) != count:
+        log.warning("%s: %d names, meta.json says %d; the trie answers", path, len(table), count)
+        return None
+    return table
 
 
 def _map_ids(path: Path, typecode: str) -> Sequence[int]:

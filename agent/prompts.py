@@ -230,4 +230,3 @@ class _PromptParser:
 @cache
 def default_library() -> Library:
     return load_library()
-

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from agent import lists_job, neighbours, rules
+from agent import lists_job, native, neighbours, rules
 from agent.catalog import load_catalog
 from agent.config import Config
 from agent.policy import Policy, PolicyHolder
@@ -144,8 +144,14 @@ class Agent:
             self.ticker.every(2.0, "jobs process", self.look_after_jobs)
         self.ticker.start()
         where = ", ".join(f"{h}:{p}" for h, p in self.server.addresses)
-        names = len(self.holder.current.index)
-        log.info("HouseRules DNS answering on %s (UDP and TCP); %d listed names", where, names)
+        index = self.holder.current.index
+        log.info(
+            "HouseRules DNS answering on %s (UDP and TCP); %d listed names (%s); %s",
+            where,
+            len(index),
+            index.engine,
+            native.describe(),
+        )
         try:
             await stop.wait()
         finally:

@@ -76,6 +76,13 @@ class SafeSearch:
             raise ValueError(f"unknown YouTube level {youtube_level!r}; expected {YOUTUBE_LEVELS}")
         return table.get(name)
 
+    @property
+    def names(self) -> frozenset[str]:
+        """Every name this file can change an answer for: rewritten hosts (exact) and the
+        engines with no safe mode (suffixes)."""
+        rewritten = {host for table in self._tables.values() for host in table}
+        return frozenset(rewritten) | self.unsafe_engines
+
     def hostnames_for(self, engine: str) -> frozenset[str]:
         return self.engines[engine].hostnames
 

@@ -25,9 +25,10 @@ from typing import Any
 from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 
 from agent import wire
-from agent.cache import ResponseCache
+from agent.cache import Entry, ResponseCache
 from agent.config import Config
 from agent.decision import Action, Decision
+from agent.native import fastpath
 from agent.policy import Policy, PolicyHolder
 from agent.upstream import UpstreamFailed, UpstreamPool
 
@@ -97,14 +98,16 @@ class FilterResolver:
             self._memo[memo_key] = m
         self.seen[client] = ts
         if m.block_tail:
-            self._log(ts, client, policy, m, None, None, False)
+            self.submit((ts, m.head, None, None, False))
             return data[:2] + m.block_tail
-        entry = self.cache.get(m.key, self.monotonic())
-        if entry is None:
-            return self._slow(data, m, client, policy, ts, tcp)
-        if m.served is not entry.served:
-            m.served, m.tail = entry.served, _tail(m.q, entry.served, entry.question_end)
-        self._log(ts, client, policy, m, None, None, True)
+        entry, mono = m.entry, self.monotonic()
+        if entry is None or mono >= entry.expires:
+            # once a second per question: the cache's TTLs age by the second anyway
+            entry = self.cache.get(m.key, mono)
+            if entry is None:
+                return self._slow(data, m, client, policy, ts, tcp)
+            m.entry, m.tail = entry, _tail(m.q, entry.served, entry.question_end)
+        self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
         return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
 
@@ -131,7 +134,10 @@ class FilterResolver:
             block_tail = reply[2:]
         elif decision.action is Action.REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
-        return _Prepared(int(ts), policy, q, decision, key, block_tail)
+        d = decision
+        head = (client, policy.neighbours.get(client), d.child, q.name, q.qtype_name)
+        head += (d.action.value, d.rule, d.reason, d.category, d.app)
+        return _Prepared(int(ts), policy, q, decision, key, block_tail, head)
 
     def _client_allowed(self, client: str) -> bool:
         ok = self._allowed.get(client)
@@ -158,35 +164,10 @@ class FilterResolver:
             return wire.truncated_reply(q, reply)
         return reply
 
-    def _log(
-        self,
-        ts: float,
-        client: str,
-        policy: Policy,
-        m: _Prepared,
-        upstream: str | None,
-        latency_ms: float | None,
-        cached: bool,
-    ) -> None:
-        d = m.decision
-        self.submit(
-            (
-                ts,
-                client,
-                policy.neighbours.get(client),
-                d.child,
-                m.q.name,
-                m.q.qtype_name,
-                d.action.value,
-                d.rule,
-                d.reason,
-                d.category,
-                d.app,
-                upstream,
-                latency_ms,
-                cached,
-            )
-        )
+    def _log(self, ts: float, m: _Prepared, upstream: str | None, latency_ms: float | None) -> None:
+        """A query-log row, as `agent.store.logpipe.flat_row` reads it: the ten columns every
+        answer to this question shares are one tuple, made once a second."""
+        self.submit((ts, m.head, upstream, latency_ms, False))
 
     # -- the slow path: upstream, coalescing, serve-stale, rewrites --------------------------
 
@@ -206,11 +187,11 @@ class FilterResolver:
             if stale is None:
                 self.counters["servfail"] += 1
                 log.warning("no upstream answered for %s: %s", q.name, exc)
-                self._log(ts, client, policy, m, None, None, False)
+                self._log(ts, m, None, None)
                 return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"
         latency = (time.perf_counter() - started) * 1000.0
-        self._log(ts, client, policy, m, upstream, round(latency, 3), False)
+        self._log(ts, m, upstream, round(latency, 3))
         full = data[:2] + _tail(q, reply, wire.HEADER.size + len(q.question))
         return full if tcp or len(full) <= q.udp_size else wire.truncated_reply(q, full)
 
@@ -264,7 +245,8 @@ class _Prepared:
     decision: Decision
     key: bytes  # the cache key for the answer
     block_tail: bytes  # the whole blocked reply after its ID, when blocked
-    served: bytes = b""  # the cached reply `tail` was made from
+    head: tuple  # the query-log columns from client to app (see FilterResolver._log)
+    entry: Entry | None = None  # the cache entry `tail` was made from
     tail: bytes = b""
 
 
@@ -339,6 +321,74 @@ class UdpProtocol(asyncio.DatagramProtocol):
             self.send(reply, addr)
 
 
+class BatchedUdp:
+    """The UDP front end on the compiled fast path: a batch of datagrams per system call each
+    way (recvmmsg and sendmmsg), where asyncio's datagram transport makes two calls a packet.
+    Used when the fast path is built (Linux); otherwise `UdpProtocol` serves."""
+
+    BATCH = 32
+    ROUNDS = 8  # batches per wake-up, so timers and the upstream replies get their turn
+
+    def __init__(self, resolver: FilterResolver, sock: socket.socket) -> None:
+        self.resolver, self.sock, self.fd = resolver, sock, sock.fileno()
+        self.unsent = 0  # replies the kernel would not take (its send buffer was full)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        loop.add_reader(self.fd, self._readable)
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self.fd)
+            self._loop = None
+
+    def _readable(self) -> None:
+        recv, answer = fastpath.recv_batch, self.resolver.answer  # type: ignore[union-attr]
+        for _ in range(self.ROUNDS):
+            try:
+                batch = recv(self.fd, self.BATCH)
+            except OSError as exc:
+                log.debug("receiving on UDP: %s", exc)
+                return
+            out: list[tuple[bytes, bytes]] = []
+            for data, client, addr in batch:
+                try:
+                    reply = answer(data, client)
+                except Exception:  # one bad packet must never stop the server
+                    log.exception("unexpected error answering a packet from %s", client)
+                    reply = wire.error_reply(data, wire.SERVFAIL)
+                if reply is None:
+                    continue
+                if type(reply) is bytes:
+                    out.append((reply, addr))
+                else:
+                    asyncio.ensure_future(self._later(reply, data, client, addr))  # type: ignore[arg-type]
+            if out:
+                self._send(out)
+            if len(batch) < self.BATCH:
+                return
+
+    def _send(self, out: list[tuple[bytes, bytes]]) -> None:
+        try:
+            sent = fastpath.send_batch(self.fd, out)  # type: ignore[union-attr]
+        except OSError as exc:
+            log.debug("answering on UDP: %s", exc)
+            sent = 0
+        self.unsent += len(out) - sent
+
+    async def _later(
+        self, pending: Coroutine[Any, Any, bytes | None], data: bytes, client: str, addr: bytes
+    ) -> None:
+        try:
+            reply = await pending
+        except Exception:
+            log.exception("unexpected error resolving a query from %s", client)
+            reply = wire.error_reply(data, wire.SERVFAIL)
+        if reply is not None and self._loop is not None:
+            self._send([(reply, addr)])
+
+
 TCP_IDLE_SECONDS = 10.0
 
 
@@ -373,7 +423,7 @@ class DnsServer:
 
     def __init__(self, resolver: FilterResolver) -> None:
         self.resolver = resolver
-        self._udp: list[asyncio.DatagramTransport] = []
+        self._udp: list[asyncio.DatagramTransport | BatchedUdp] = []
         self._tcp: list[asyncio.base_events.Server] = []
         self.addresses: list[tuple[str, int]] = []
         self._socks: list[socket.socket] = []
@@ -387,12 +437,16 @@ class DnsServer:
             sock.setblocking(False)
             _grow_buffers(sock)
             sock.bind((hp.host, hp.port))
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda s=sock: UdpProtocol(self.resolver, s), sock=sock
-            )
+            if fastpath is not None:
+                front: asyncio.DatagramTransport | BatchedUdp = BatchedUdp(self.resolver, sock)
+                front.start(loop)
+            else:
+                front, _ = await loop.create_datagram_endpoint(
+                    lambda s=sock: UdpProtocol(self.resolver, s), sock=sock
+                )
             self._socks.append(sock)
             port = sock.getsockname()[1]  # port 0 in tests: the kernel picks one
-            self._udp.append(transport)
+            self._udp.append(front)
             server = await asyncio.start_server(
                 lambda r, w: handle_tcp(self.resolver, r, w), hp.host, port, reuse_address=True
             )

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from agent.claims import NO_CLAIMS, Claims
-from agent.index import IndexBuilder, IndexLoadError, ListIndex
+from agent.index import TABLE_FILE, IndexBuilder, IndexLoadError, ListIndex
+from agent.native import fastpath
 
 
 def claims(
@@ -19,8 +20,23 @@ def claims(
     return Claims(frozenset(categories), frozenset(apps), frozenset(sources), matched)
 
 
-@pytest.fixture
-def index() -> ListIndex:
+@pytest.fixture(params=["built", "trie", "hash table"])
+def index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ListIndex:
+    """The same index as built, and as loaded from disk answering from the trie and from the
+    compiled fast path's hash table: all three must give the same answers."""
+    built = build_index()
+    if request.param == "built":
+        return built
+    if request.param == "hash table" and fastpath is None:
+        pytest.skip("the compiled fast path is not built here")
+    source = tmp_path_factory.mktemp("source") / "index"
+    built.save(source)
+    loaded = ListIndex.load(source, use_table=request.param == "hash table")
+    assert loaded.engine == ("trie" if request.param == "trie" else "hash table (fast path)")
+    return loaded
+
+
+def build_index() -> ListIndex:
     b = IndexBuilder()
     b.add_many(["example.com", "tracker.example.net", "youtube"], "adult-list", "adult")
     b.add("example.com", "other-list", "gambling")
@@ -94,14 +110,19 @@ def mapped_files() -> str:
 def test_save_and_load_round_trip_through_mmap(index: ListIndex, tmp_path: Path) -> None:
     folder = tmp_path / "index"
     index.save(folder)
-    assert sorted(p.name for p in folder.iterdir()) == ["claims.bin", "meta.json", "names.marisa"]
+    files = ["claims.bin", "meta.json", "names.marisa"]
+    files += ["names.hash"] if fastpath is not None else []  # the compiled fast path's table
+    assert sorted(p.name for p in folder.iterdir()) == sorted(files)
     loaded = ListIndex.load(folder)
     for name in ("www.example.com", "x.good.example.com", "p.tiktokcdn.com", "badexample.com"):
         assert loaded.lookup(name) == index.lookup(name)
     assert (len(loaded), loaded.sources, loaded.fingerprint) == (9, index.sources, "test")
     if os.path.exists("/proc/self/maps"):  # the files are mapped, not read into memory
         maps = mapped_files()
-        assert str(folder / "names.marisa") in maps and str(folder / "claims.bin") in maps
+        if fastpath is not None:  # only the hash table is read to answer
+            assert str(folder / "names.hash") in maps and str(folder / "names.marisa") not in maps
+        else:
+            assert str(folder / "names.marisa") in maps and str(folder / "claims.bin") in maps
 
 
 def test_save_replaces_a_previous_index_whole(index: ListIndex, tmp_path: Path) -> None:
@@ -155,3 +176,40 @@ def test_a_damaged_index_does_not_load(
 def test_a_missing_index_does_not_load(tmp_path: Path) -> None:
     with pytest.raises(IndexLoadError):
         ListIndex.load(tmp_path / "nothing")
+
+
+@pytest.mark.skipif(fastpath is None, reason="the compiled fast path is not built here")
+def test_a_damaged_hash_table_leaves_the_trie_to_answer(tmp_path: Path) -> None:
+    folder = tmp_path / "index"
+    build_index().save(folder)
+    (folder / TABLE_FILE).write_bytes(b"HRNT\x01\x00\x00\x00" + bytes(40))
+    loaded = ListIndex.load(folder)
+    assert loaded.engine == "trie"
+    assert loaded.lookup("www.example.com").sources == BOTH
+
+
+@pytest.mark.skipif(fastpath is None, reason="the compiled fast path is not built here")
+def test_a_table_from_another_index_is_not_used(tmp_path: Path) -> None:
+    """meta.json counts the names; a table with another count is someone else's."""
+    folder, other = tmp_path / "index", tmp_path / "other"
+    build_index().save(folder)
+    b = IndexBuilder()
+    b.add("only.example", "x", "adult")
+    b.build().save(other)
+    (folder / TABLE_FILE).write_bytes((other / TABLE_FILE).read_bytes())
+    assert ListIndex.load(folder).engine == "trie"
+
+
+def test_claim_keys_group_names_with_equal_claims(index: ListIndex) -> None:
+    """What the rules engine keeps recent answers by: equal keys, equal claims."""
+    names = ["example.com", "www.example.com", "deep.a.example.com", "good.example.com",
+             "x.good.example.com", "tracker.example.net", "www.youtube", "v16.tiktok.com",
+             "p.tiktokcdn.com", "badexample.com", "com", ""]  # fmt: skip
+    for a in names:
+        for b in names:
+            if index.claim_key(a) == index.claim_key(b):
+                ca, cb = index.lookup(a), index.lookup(b)
+                assert (ca.categories, ca.apps, ca.sources) == (cb.categories, cb.apps, cb.sources)
+    assert index.claim_key("www.example.com") == index.claim_key("a.b.example.com")
+    assert index.claim_key("badexample.com") == ()
+    assert index.claim_key("www.example.com") != index.claim_key("tracker.example.net")

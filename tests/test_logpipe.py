@@ -30,6 +30,26 @@ def test_rows_reach_the_database_through_the_writer_process(tmp_path):
     assert count_rows(tmp_path / "hr.db") == 2_000
 
 
+def test_the_dns_servers_shared_heads_arrive_as_whole_rows(tmp_path):
+    """The DNS server hands over (ts, head, upstream, latency, cached), one head shared by
+    every answer to a question; the database gets ordinary rows, and flat rows still pass."""
+    pipe = LogPipe(tmp_path / "hr.db", interval=0.01)
+    pipe.start()
+    head = tuple(row(0)[1:11])
+    try:
+        for i in range(3):
+            assert pipe.submit((1_700_000_100.0 + i, head, "127.0.0.1:53", 1.5, False))
+        assert pipe.submit(row(7))
+        assert pipe.flush(10)
+    finally:
+        assert pipe.stop()
+    got = recent(tmp_path / "hr.db", 4)
+    assert sorted(got) == sorted(
+        [LogEntry(1_700_000_100.0 + i, *head, "127.0.0.1:53", 1.5, False) for i in range(3)]
+        + [row(7)]
+    )
+
+
 def test_a_full_queue_drops_and_counts_without_waiting(tmp_path):
     pipe = LogPipe(tmp_path / "hr.db", queue_size=100)  # not started: nothing drains it
     accepted = sum(pipe.submit(row(i)) for i in range(250))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import date, datetime, time
 from types import MappingProxyType
@@ -15,7 +16,7 @@ from agent.decision import Action, Decision
 from agent.household import Child, ChildSettings, Device, Household, Pause, RuleEntry, Schedule
 from agent.index import IndexBuilder, ListIndex
 from agent.policy import Policy
-from agent.rules import decide
+from agent.rules import _decide, decide
 from agent.safesearch import SafeSearch, parse_safesearch
 
 LONDON = ZoneInfo("Europe/London")
@@ -176,6 +177,7 @@ HOME = Household(
 )
 
 RULES = RulesConfig()
+SOCIAL_FOR_SAM = RuleEntry(1, "allow", "category", "social")
 NEIGHBOURS = {SAM_PHONE: "02:00:00:00:00:10", ALEX_TABLET: "02:00:00:00:00:11"}
 POLICIES = {
     "home": Policy(INDEX, HOME, CATALOG, SAFESEARCH, NEIGHBOURS, RULES),
@@ -392,3 +394,36 @@ def test_decide_without_a_catalogue_or_safe_search() -> None:
     assert decide(policy, SAM_PHONE, "www.google.com", 1, at(MON, 12)).action is ALLOW
     assert decide(policy, SAM_PHONE, "roblox.com", 1, at(MON, 12)).rule == "block:app:roblox"
     assert decide(policy, JO_LAPTOP, "bet365.com", 1, at(MON, 12)).rule == "age-category:gambling"
+
+
+def test_recent_decisions_never_change_an_answer() -> None:
+    """Answers kept for the rest of the second (by who asks and the name's claim sets) equal
+    the full decision, whatever order the questions come in: names with a rule of their own
+    (a parent's domain, a schedule's allowed domain, safe search) share claim sets with
+    names that have none, and must not borrow their answers."""
+    rows = [(client, when, name) for client, when, name, *_ in MAIN_TABLE]
+    rows += [(c, M12, n) for c in (SAM_PHONE, TV, UNKNOWN) for n in ("news.example", "bbc.co.uk")]
+    rows += [(SAM_PHONE, M12, "www.google.com"), (SAM_PHONE, M12, "google.com")]
+    for seed in range(5):
+        shuffled = rows[:]
+        random.Random(seed).shuffle(shuffled)
+        for policy in POLICIES.values():
+            for client, when, name in shuffled:
+                assert decide(policy, client, name, 1, when) == _decide(policy, client, name, when)
+
+
+def test_recent_decisions_last_one_second() -> None:
+    """Alex's pause ends at 19:30:00; the same question a second apart gets both answers."""
+    policy = POLICIES["home"]
+    before, after = at(MON, 19, 29).replace(second=59), at(MON, 19, 30)
+    assert decide(policy, ALEX_TABLET, "news.example", 1, before).rule == "pause"
+    assert decide(policy, ALEX_TABLET, "news.example", 1, after).rule == "default"
+    assert decide(policy, ALEX_TABLET, "news.example", 1, before).rule == "pause"
+
+
+def test_a_new_policy_is_decided_afresh() -> None:
+    """A parent's change is a new Policy; nothing kept from the old one answers for it."""
+    old = POLICIES["home"]
+    assert decide(old, SAM_PHONE, "www.reddit.com", 1, M12).action is BLOCK
+    allowed = replace(old, household=replace(HOME, rules=(*HOME.rules, SOCIAL_FOR_SAM)))
+    assert decide(allowed, SAM_PHONE, "www.reddit.com", 1, M12).rule == "allow:category:social"

@@ -25,6 +25,17 @@ NO_STATUS: tuple = ("status", 0, 0, 0, 0, 0, "")
 FINAL = -1  # the token of the answer to "stop"
 
 
+def flat_row(row: tuple) -> tuple:
+    """A row in the query log's column order (`LogEntry`). The DNS server hands rows over as
+    (ts, head, upstream, latency_ms, cached), `head` being the ten columns from client to app
+    that every answer to one question shares: one small tuple a query on the DNS path, and
+    marshal sends a shared head once per frame. Flat rows (the proxy's) pass as they are."""
+    if len(row) == 5 and type(row[1]) is tuple:
+        ts, head, upstream, latency_ms, cached = row
+        return (ts, *head, upstream, latency_ms, cached)
+    return row
+
+
 class LogPipe:
     def __init__(
         self,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from agent.store.frames import read_frame, write_frame
+from agent.store.logpipe import flat_row
 from agent.store.querylog import QueryLogWriter
 
 
@@ -53,7 +54,7 @@ def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
             return 0
         if message[0] == "rows":
             for row in message[1]:
-                writer.submit(row)
+                writer.submit(flat_row(row))
         elif message[0] == "flush":
             writer.flush(30.0)
             write_frame(out, status(writer, message[1]))

@@ -1,0 +1,982 @@
+/* agent._fastpath: the DNS hot path in C (optional; agent.wire and agent.index are the reference).
+ *
+ * Three small things, each mirroring a pure-Python original exactly:
+ *   parse_query   agent.wire.parse_query, returning its fields as an 11-tuple
+ *   Table         a read-only hash index of names (HRNT format, mmap-able) -> u32 set id,
+ *                 looked up by label suffix; build_table writes one
+ *   recv_batch / send_batch   recvmmsg / sendmmsg on a non-blocking UDP socket (Linux)
+ *
+ * Every byte read from a packet or a table buffer is bounds-checked against the buffer's length;
+ * multi-byte values are read with memcpy, so neither buffer needs any alignment.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __linux__
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#endif
+
+/* ---------------------------------------------------------------- helpers */
+
+static inline uint16_t
+be16(const unsigned char *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static inline uint32_t
+be32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline uint32_t
+ld32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline uint64_t
+ld64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void
+st32(unsigned char *p, uint32_t v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+static inline void
+st64(unsigned char *p, uint64_t v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* RFC 4343: only A-Z fold; every other byte is kept as is. */
+static inline unsigned char
+ascii_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* Set a tuple slot from a new reference; on NULL the caller drops the (partly filled) tuple. */
+static inline int
+put(PyObject *tuple, Py_ssize_t i, PyObject *value)
+{
+    if (value == NULL)
+        return -1;
+    PyTuple_SET_ITEM(tuple, i, value);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- parse_query */
+
+#define TYPE_OPT 41
+#define EDNS_SIZE 1232
+
+static PyObject *
+wire_error(const char *message)
+{
+    PyErr_SetString(PyExc_ValueError, message);
+    return NULL;
+}
+
+static PyObject *
+parse(const unsigned char *p, Py_ssize_t n)
+{
+    if (n < 12)
+        return wire_error("shorter than a DNS header");
+    unsigned qid = be16(p), flags = be16(p + 2), qd = be16(p + 4);
+    unsigned an = be16(p + 6), ns = be16(p + 8), ar = be16(p + 10);
+    if (flags & 0x8000)
+        return wire_error("a response, not a query");
+    if (qd != 1)
+        return PyErr_Format(PyExc_ValueError, "%u questions (one is expected)", qd);
+    if (an || ns)
+        return wire_error("a query with answer or authority records");
+
+    /* The name, read as agent.wire._read_qname does (same checks in the same order). The
+     * total rule caps the text at 253 characters, so `name` cannot overflow. */
+    char name[256];
+    Py_ssize_t name_len = 0, pos = 12;
+    unsigned total = 0;
+    for (;;) {
+        if (pos >= n)
+            return wire_error("name runs past the end");
+        unsigned length = p[pos];
+        if (length == 0) {
+            pos++;
+            break;
+        }
+        if (length & 0xC0)
+            return wire_error("compressed or extended label in a question");
+        total += length + 1;
+        if (total > 254)
+            return wire_error("name longer than 255 bytes");
+        if ((Py_ssize_t)length > n - pos - 1)
+            return wire_error("label runs past the end");
+        if (name_len)
+            name[name_len++] = '.';
+        for (unsigned i = 1; i <= length; i++)
+            name[name_len++] = (char)ascii_lower(p[pos + i]);
+        pos += 1 + (Py_ssize_t)length;
+    }
+    Py_ssize_t end = pos;
+    if (end + 4 > n)
+        return wire_error("question is cut short");
+    unsigned qtype = be16(p + end), qclass = be16(p + end + 2);
+    Py_ssize_t qend = end + 4;
+
+    int edns = 0, dnssec_ok = 0;
+    unsigned udp_size = 512;
+    Py_ssize_t opt_len = 0;
+    if (ar) {
+        if (ar > 1)
+            return wire_error("more than one additional record");
+        if (qend + 11 > n || p[qend] != 0)
+            return wire_error("additional record is not an EDNS OPT record");
+        unsigned rtype = be16(p + qend + 1), size = be16(p + qend + 3);
+        uint32_t ttl = be32(p + qend + 5);
+        Py_ssize_t rdlen = be16(p + qend + 9);
+        if (rtype != TYPE_OPT || qend + 11 + rdlen > n)
+            return wire_error("additional record is not a valid EDNS OPT record");
+        edns = 1;
+        udp_size = size < 512 ? 512 : (size > EDNS_SIZE ? EDNS_SIZE : size);
+        dnssec_ok = (ttl & 0x8000) != 0;
+        opt_len = 11 + rdlen;
+    }
+
+    PyObject *out = PyTuple_New(11);
+    if (out == NULL)
+        return NULL;
+    /* The cache key: the question with its name lower-cased (length bytes are < 64, so
+     * lowering the whole name range leaves them alone), then the DO and EDNS flags. */
+    PyObject *key = PyBytes_FromStringAndSize(NULL, qend - 12 + 2);
+    if (put(out, 6, key) < 0)
+        goto fail;
+    unsigned char *k = (unsigned char *)PyBytes_AS_STRING(key);
+    for (Py_ssize_t i = 12; i < end; i++)
+        *k++ = ascii_lower(p[i]);
+    memcpy(k, p + end, 4);
+    k[4] = (unsigned char)dnssec_ok;
+    k[5] = (unsigned char)edns;
+    if (put(out, 0, PyLong_FromLong((long)qid)) < 0 ||
+        put(out, 1, PyLong_FromLong((long)flags)) < 0 ||
+        put(out, 2, PyUnicode_DecodeLatin1(name, name_len, NULL)) < 0 ||
+        put(out, 3, PyLong_FromLong((long)qtype)) < 0 ||
+        put(out, 4, PyLong_FromLong((long)qclass)) < 0 ||
+        put(out, 5, PyBytes_FromStringAndSize((const char *)p + 12, qend - 12)) < 0 ||
+        put(out, 7, PyBool_FromLong(edns)) < 0 ||
+        put(out, 8, PyLong_FromLong((long)udp_size)) < 0 ||
+        put(out, 9, PyBool_FromLong(dnssec_ok)) < 0 ||
+        put(out, 10, PyBytes_FromStringAndSize((const char *)p + qend, opt_len)) < 0)
+        goto fail;
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+PyDoc_STRVAR(parse_query_doc,
+"parse_query(data) -> (id, flags, name, qtype, qclass, question, key, edns, udp_size, do, opt)\n\n"
+"agent.wire.parse_query in C: the fields of wire.Query as a tuple. ValueError for anything\n"
+"that is not one well-formed question.");
+
+static PyObject *
+fp_parse_query(PyObject *module, PyObject *data)
+{
+    (void)module;
+    if (PyBytes_Check(data))
+        return parse((const unsigned char *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *out = parse(view.buf, view.len);
+    PyBuffer_Release(&view);
+    return out;
+}
+
+/* ---------------------------------------------------------------- name hash */
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static inline uint64_t
+fnv_step(uint64_t h, unsigned char c)
+{
+    return (h ^ c) * FNV_PRIME;
+}
+
+/* splitmix64's finaliser: spreads the FNV state so the top bits pick a bucket evenly. */
+static inline uint64_t
+mix(uint64_t z)
+{
+    z ^= z >> 30;
+    z *= 0xbf58476d1ce4e5b9ULL;
+    z ^= z >> 27;
+    z *= 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return z;
+}
+
+/* Bytes are fed from the end, so one right-to-left walk hashes every suffix on the way. */
+static uint64_t
+name_hash(const unsigned char *s, Py_ssize_t n)
+{
+    uint64_t h = FNV_OFFSET;
+    for (Py_ssize_t i = n - 1; i >= 0; i--)
+        h = fnv_step(h, s[i]);
+    return mix(h);
+}
+
+/* A str's bytes when it is ASCII: 1 and *p, *n set; 0 when it is not ASCII; -1 on error. */
+static int
+ascii_bytes(PyObject *s, const unsigned char **p, Py_ssize_t *n)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(s) < 0)
+        return -1;
+#endif
+    if (!PyUnicode_IS_ASCII(s))
+        return 0;
+    *p = PyUnicode_1BYTE_DATA(s);
+    *n = PyUnicode_GET_LENGTH(s);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- table format */
+
+static const unsigned char MAGIC[8] = {'H', 'R', 'N', 'T', 1, 0, 0, 0};
+#define HEADER_SIZE 24
+#define MIN_BITS 4
+#define MAX_BITS 24
+
+static size_t
+hashes_offset(unsigned bits)
+{
+    size_t end = HEADER_SIZE + 4 * (((size_t)1 << bits) + 1);
+    return (end + 7) & ~(size_t)7;
+}
+
+/* ---------------------------------------------------------------- Table */
+
+typedef struct {
+    PyObject_HEAD
+    Py_buffer view;
+    const unsigned char *buckets; /* u32[(1 << bits) + 1] */
+    const unsigned char *hashes;  /* u64[count], ascending */
+    const unsigned char *ids;     /* u32[count] */
+    uint32_t count;
+    unsigned shift; /* 64 - bits */
+} TableObject;
+
+/* The set id of hash h, or -1. Bucket bounds are clamped to count, so even a buffer that
+ * changes after validation (a writable exporter) can only give wrong answers, never a read
+ * outside the validated arrays. */
+static int64_t
+table_find(const TableObject *t, uint64_t h)
+{
+    size_t b = (size_t)(h >> t->shift);
+    uint32_t lo = ld32(t->buckets + 4 * b), hi = ld32(t->buckets + 4 * (b + 1));
+    if (hi > t->count)
+        hi = t->count;
+    for (uint32_t i = lo; i < hi; i++) {
+        uint64_t x = ld64(t->hashes + 8 * (size_t)i);
+        if (x == h)
+            return ld32(t->ids + 4 * (size_t)i);
+        if (x > h)
+            break;
+    }
+    return -1;
+}
+
+static int
+table_invalid(const char *message)
+{
+    PyErr_Format(PyExc_ValueError, "not a valid name table: %s", message);
+    return -1;
+}
+
+/* Everything memory safety needs: after this, bits, count and the three array pointers
+ * describe exactly the buffer, and the buckets are non-decreasing from 0 to count. */
+static int
+table_check(TableObject *t)
+{
+    const unsigned char *p = t->view.buf;
+    size_t n = (size_t)t->view.len;
+    if (n < HEADER_SIZE)
+        return table_invalid("shorter than its header");
+    if (memcmp(p, MAGIC, sizeof MAGIC) != 0)
+        return table_invalid("wrong magic (not HRNT version 1)");
+    uint32_t bits = ld32(p + 8);
+    if (bits < MIN_BITS || bits > MAX_BITS)
+        return table_invalid("bucket bits out of range");
+    if (ld32(p + 12) != 0)
+        return table_invalid("reserved field is not zero");
+    uint64_t count = ld64(p + 16);
+    size_t hoff = hashes_offset(bits);
+    if (n < hoff)
+        return table_invalid("truncated bucket array");
+    if (count > (n - hoff) / 12 || hoff + 12 * count != n)
+        return table_invalid("size does not match the entry count");
+    if (count > UINT32_MAX)
+        return table_invalid("too many entries");
+    size_t nb = ((size_t)1 << bits) + 1;
+    const unsigned char *buckets = p + HEADER_SIZE;
+    uint32_t prev = 0;
+    if (ld32(buckets) != 0)
+        return table_invalid("first bucket does not start at 0");
+    for (size_t i = 0; i < nb; i++) {
+        uint32_t b = ld32(buckets + 4 * i);
+        if (b < prev)
+            return table_invalid("bucket offsets decrease");
+        prev = b;
+    }
+    if (prev != count)
+        return table_invalid("last bucket does not end at the entry count");
+    t->buckets = buckets;
+    t->hashes = p + hoff;
+    t->ids = p + hoff + 8 * count;
+    t->count = (uint32_t)count;
+    t->shift = 64 - bits;
+    return 0;
+}
+
+static PyObject *
+table_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"buffer", NULL};
+    PyObject *source;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:Table", kwlist, &source))
+        return NULL;
+    TableObject *t = (TableObject *)type->tp_alloc(type, 0);
+    if (t == NULL)
+        return NULL;
+    /* Held until dealloc: an mmap cannot be closed or resized while we hold it. */
+    if (PyObject_GetBuffer(source, &t->view, PyBUF_SIMPLE) < 0 || table_check(t) < 0) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    return (PyObject *)t;
+}
+
+static void
+table_dealloc(PyObject *self)
+{
+    TableObject *t = (TableObject *)self;
+    if (t->view.obj != NULL)
+        PyBuffer_Release(&t->view);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static Py_ssize_t
+table_len(PyObject *self)
+{
+    return (Py_ssize_t)((TableObject *)self)->count;
+}
+
+#define STACK_HITS 256
+
+typedef struct {
+    Py_ssize_t length; /* of the matching suffix, in characters */
+    uint32_t id;
+} Hit;
+
+PyDoc_STRVAR(table_lookup_doc,
+"lookup(name) -> ((suffix_length, set_id), ...)\n\n"
+"Every label suffix of name (the name itself included) that is in the table, shortest first.\n"
+"Table names are ASCII, so only suffixes free of other characters can match: a non-ASCII\n"
+"label hides the labels left of it, never the listed names right of it.");
+
+static PyObject *
+table_lookup(PyObject *self, PyObject *arg)
+{
+    const TableObject *t = (const TableObject *)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "lookup() needs a str, not %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(arg) < 0)
+        return NULL;
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    /* At most one hit per position; names longer than DNS allows get heap room. */
+    Hit stack_hits[STACK_HITS], *found = stack_hits;
+    if (n > STACK_HITS) {
+        found = PyMem_New(Hit, (size_t)n);
+        if (found == NULL)
+            return PyErr_NoMemory();
+    }
+    Py_ssize_t hits = 0, i;
+    uint64_t h = FNV_OFFSET;
+    for (i = n - 1; i >= 0; i--) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c == '.' && i < n - 1) { /* h is now the hash of name[i+1:] */
+            int64_t id = table_find(t, mix(h));
+            if (id >= 0)
+                found[hits++] = (Hit){n - 1 - i, (uint32_t)id};
+        }
+        if (c > 127)
+            break; /* every longer suffix holds c, so none of them is listed */
+        h = fnv_step(h, (unsigned char)c);
+    }
+    if (i < 0 && n > 0) {
+        int64_t id = table_find(t, mix(h));
+        if (id >= 0)
+            found[hits++] = (Hit){n, (uint32_t)id};
+    }
+    PyObject *out = PyTuple_New(hits); /* the shared empty tuple when hits == 0 */
+    for (Py_ssize_t j = 0; out != NULL && j < hits; j++) {
+        PyObject *pair = PyTuple_New(2);
+        if (put(out, j, pair) < 0 || put(pair, 0, PyLong_FromSsize_t(found[j].length)) < 0 ||
+            put(pair, 1, PyLong_FromUnsignedLong(found[j].id)) < 0)
+            Py_CLEAR(out);
+    }
+    if (found != stack_hits)
+        PyMem_Free(found);
+    return out;
+}
+
+PyDoc_STRVAR(table_contains_doc, "contains(name) -> bool: whether name itself is in the table.");
+
+static PyObject *
+table_contains(PyObject *self, PyObject *arg)
+{
+    const TableObject *t = (const TableObject *)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "contains() needs a str, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    const unsigned char *s = NULL;
+    Py_ssize_t n = 0;
+    int ascii = ascii_bytes(arg, &s, &n);
+    if (ascii < 0)
+        return NULL;
+    if (!ascii || n == 0)
+        Py_RETURN_FALSE;
+    return PyBool_FromLong(table_find(t, name_hash(s, n)) >= 0);
+}
+
+static PyMethodDef table_methods[] = {
+    {"lookup", table_lookup, METH_O, table_lookup_doc},
+    {"contains", table_contains, METH_O, table_contains_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMappingMethods table_as_mapping = {
+    .mp_length = table_len,
+};
+
+PyDoc_STRVAR(table_doc,
+"Table(buffer): a read-only name table (as written by build_table) over any buffer,\n"
+"e.g. bytes or an mmap. The buffer is validated, then held until the table is freed.");
+
+static PyTypeObject TableType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "agent._fastpath.Table",
+    .tp_basicsize = sizeof(TableObject),
+    .tp_dealloc = table_dealloc,
+    .tp_as_mapping = &table_as_mapping,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = table_doc,
+    .tp_methods = table_methods,
+    .tp_new = table_new,
+};
+
+/* ---------------------------------------------------------------- build_table */
+
+typedef struct {
+    uint64_t hash;
+    uint32_t id;
+} Entry;
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const Entry *)a)->hash, y = ((const Entry *)b)->hash;
+    return (x > y) - (x < y);
+}
+
+/* One (name, set_id) pair into *e; -1 with an exception set when it is not acceptable. */
+static int
+read_pair(PyObject *item, Entry *e)
+{
+    PyObject *seq = PySequence_Fast(item, "build_table() needs (name, set_id) pairs");
+    if (seq == NULL)
+        return -1;
+    int rc = -1;
+    if (PySequence_Fast_GET_SIZE(seq) != 2) {
+        PyErr_SetString(PyExc_ValueError, "build_table() needs (name, set_id) pairs");
+        goto done;
+    }
+    PyObject *name = PySequence_Fast_GET_ITEM(seq, 0), *id = PySequence_Fast_GET_ITEM(seq, 1);
+    if (!PyUnicode_Check(name) || !PyLong_Check(id)) {
+        PyErr_Format(PyExc_TypeError, "build_table() needs (str, int) pairs, not (%.50s, %.50s)",
+                     Py_TYPE(name)->tp_name, Py_TYPE(id)->tp_name);
+        goto done;
+    }
+    const unsigned char *s = NULL;
+    Py_ssize_t n = 0;
+    int ascii = ascii_bytes(name, &s, &n);
+    if (ascii < 0)
+        goto done;
+    if (!ascii) {
+        PyErr_Format(PyExc_ValueError, "name %R is not ASCII", name);
+        goto done;
+    }
+    if (n == 0 || s[n - 1] == '.') {
+        PyErr_Format(PyExc_ValueError, "name %R is empty or ends with a dot", name);
+        goto done;
+    }
+    unsigned long long v = PyLong_AsUnsignedLongLong(id);
+    if ((v == (unsigned long long)-1 && PyErr_Occurred()) || v > UINT32_MAX) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "set id %R of %R is outside 0..2**32-1", id, name);
+        goto done;
+    }
+    e->hash = name_hash(s, n);
+    e->id = (uint32_t)v;
+    rc = 0;
+done:
+    Py_DECREF(seq);
+    return rc;
+}
+
+/* Bits so that buckets hold 2 to 4 entries on average (fewer for small tables). */
+static unsigned
+choose_bits(size_t count)
+{
+    unsigned bits = MIN_BITS;
+    while (bits < MAX_BITS && ((size_t)1 << (bits + 1)) <= count / 2)
+        bits++;
+    return bits;
+}
+
+/* Sort, check, and write the table into out (already sized). Needs no GIL. */
+static int
+write_table(Entry *entries, size_t count, unsigned bits, unsigned char *out)
+{
+    qsort(entries, count, sizeof *entries, entry_cmp);
+    for (size_t i = 1; i < count; i++)
+        if (entries[i].hash == entries[i - 1].hash)
+            return -1;
+    size_t hoff = hashes_offset(bits), nb = ((size_t)1 << bits) + 1;
+    memcpy(out, MAGIC, sizeof MAGIC);
+    st32(out + 8, bits);
+    st32(out + 12, 0);
+    st64(out + 16, count);
+    unsigned shift = 64 - bits;
+    size_t j = 0;
+    for (size_t b = 0; b < nb; b++) {
+        while (j < count && (entries[j].hash >> shift) < b)
+            j++;
+        st32(out + HEADER_SIZE + 4 * b, (uint32_t)j);
+    }
+    memset(out + HEADER_SIZE + 4 * nb, 0, hoff - HEADER_SIZE - 4 * nb);
+    for (size_t i = 0; i < count; i++) {
+        st64(out + hoff + 8 * i, entries[i].hash);
+        st32(out + hoff + 8 * count + 4 * i, entries[i].id);
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(build_table_doc,
+"build_table(pairs) -> bytes\n\n"
+"A name table from (name, set_id) pairs: name non-empty ASCII without a trailing dot, set_id\n"
+"0..2**32-1. ValueError for a bad pair, a name given twice or two names with the same hash.");
+
+#define YIELD_EVERY 16384 /* let other threads (the DNS thread) run during a long build */
+
+static PyObject *
+fp_build_table(PyObject *module, PyObject *pairs)
+{
+    (void)module;
+    PyObject *it = PyObject_GetIter(pairs);
+    if (it == NULL)
+        return NULL;
+    Py_ssize_t hint = PyObject_LengthHint(pairs, 1024);
+    if (hint < 0) {
+        Py_DECREF(it);
+        return NULL;
+    }
+    /* Trust the hint for the first allocation only up to a point, then grow by doubling. */
+    size_t cap = hint < 16 ? 16 : (hint > (1 << 24) ? (1 << 24) : (size_t)hint), count = 0;
+    Entry *entries = NULL;
+    PyObject *item, *out = NULL;
+    if (cap > PY_SSIZE_T_MAX / sizeof(Entry) || !(entries = PyMem_RawMalloc(cap * sizeof(Entry)))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    while ((item = PyIter_Next(it)) != NULL) {
+        if (count == cap) {
+            Entry *bigger = NULL;
+            if (cap <= PY_SSIZE_T_MAX / (2 * sizeof(Entry)))
+                bigger = PyMem_RawRealloc(entries, 2 * cap * sizeof(Entry));
+            if (bigger == NULL) {
+                Py_DECREF(item);
+                PyErr_NoMemory();
+                goto done;
+            }
+            entries = bigger;
+            cap *= 2;
+        }
+        int rc = read_pair(item, &entries[count]);
+        Py_DECREF(item);
+        if (rc < 0)
+            goto done;
+        if (++count % YIELD_EVERY == 0) {
+            Py_BEGIN_ALLOW_THREADS
+            Py_END_ALLOW_THREADS
+        }
+    }
+    if (PyErr_Occurred())
+        goto done;
+    if (count > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many names for one table");
+        goto done;
+    }
+    if (count > (PY_SSIZE_T_MAX - hashes_offset(MAX_BITS)) / 12) { /* 32-bit platforms */
+        PyErr_NoMemory();
+        goto done;
+    }
+    unsigned bits = choose_bits(count);
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(hashes_offset(bits) + 12 * count));
+    if (out == NULL)
+        goto done;
+    int rc;
+    unsigned char *buf = (unsigned char *)PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS
+    rc = write_table(entries, count, bits, buf);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        Py_CLEAR(out);
+        PyErr_SetString(PyExc_ValueError,
+                        "two entries have the same hash (a name given twice, or a collision)");
+    }
+done:
+    PyMem_RawFree(entries);
+    Py_DECREF(it);
+    return out;
+}
+
+/* ---------------------------------------------------------------- UDP batches */
+
+#define BATCH_MAX 64
+#define DATAGRAM_MAX 4096
+
+#ifdef __linux__
+
+typedef struct {
+    struct mmsghdr msgs[BATCH_MAX];
+    struct iovec iov[BATCH_MAX];
+    struct sockaddr_storage addrs[BATCH_MAX];
+    unsigned char data[BATCH_MAX][DATAGRAM_MAX];
+} RecvArea;
+
+/* One area serves every call (the GIL is held throughout). It is busy only while results are
+ * being built, when a finaliser run by the garbage collector could call recv_batch again:
+ * that nested call gets an area of its own. */
+static RecvArea recv_area;
+static int recv_area_busy;
+
+static PyObject *
+client_ip(const struct sockaddr_storage *ss, socklen_t len)
+{
+    char text[INET6_ADDRSTRLEN];
+    const char *ok = NULL;
+    if (len >= (socklen_t)sizeof(struct sockaddr_in) && ss->ss_family == AF_INET)
+        ok = inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, text, sizeof text);
+    else if (len >= (socklen_t)sizeof(struct sockaddr_in6) && ss->ss_family == AF_INET6)
+        ok = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, text,
+                       sizeof text);
+    return PyUnicode_FromString(ok ? text : "");
+}
+
+static PyObject *
+received(RecvArea *a, int got)
+{
+    PyObject *out = PyList_New(got);
+    if (out == NULL)
+        return NULL;
+    for (int i = 0; i < got; i++) {
+        struct msghdr *h = &a->msgs[i].msg_hdr;
+        size_t size = a->msgs[i].msg_len < DATAGRAM_MAX ? a->msgs[i].msg_len : DATAGRAM_MAX;
+        socklen_t alen = h->msg_namelen < (socklen_t)sizeof a->addrs[i]
+                             ? h->msg_namelen
+                             : (socklen_t)sizeof a->addrs[i];
+        PyObject *item = PyTuple_New(3);
+        if (item == NULL)
+            goto fail;
+        PyList_SET_ITEM(out, i, item);
+        if (put(item, 0, PyBytes_FromStringAndSize((const char *)a->data[i], (Py_ssize_t)size)) < 0 ||
+            put(item, 1, client_ip(&a->addrs[i], alen)) < 0 ||
+            put(item, 2, PyBytes_FromStringAndSize((const char *)&a->addrs[i], alen)) < 0)
+            goto fail;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+static PyObject *
+recv_into(RecvArea *a, int fd, int max)
+{
+    for (int i = 0; i < max; i++) {
+        a->iov[i].iov_base = a->data[i];
+        a->iov[i].iov_len = DATAGRAM_MAX;
+        memset(&a->msgs[i], 0, sizeof a->msgs[i]);
+        a->msgs[i].msg_hdr.msg_name = &a->addrs[i];
+        a->msgs[i].msg_hdr.msg_namelen = sizeof a->addrs[i];
+        a->msgs[i].msg_hdr.msg_iov = &a->iov[i];
+        a->msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    for (;;) {
+        int got = recvmmsg(fd, a->msgs, (unsigned)max, MSG_DONTWAIT, NULL);
+        if (got >= 0)
+            return received(a, got);
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK)
+            return PyList_New(0);
+        if (err != EINTR) {
+            errno = err;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        if (PyErr_CheckSignals() < 0)
+            return NULL;
+    }
+}
+
+#endif /* __linux__ */
+
+#ifndef __linux__
+static PyObject *
+no_batches(void)
+{
+    errno = ENOSYS;
+    return PyErr_SetFromErrno(PyExc_OSError);
+}
+#endif
+
+PyDoc_STRVAR(recv_batch_doc,
+"recv_batch(fd, max=32) -> [(payload, client_ip, sockaddr), ...]\n\n"
+"Up to max (at most 64) waiting datagrams from one non-blocking recvmmsg; [] when none wait.\n"
+"Payloads are cut to 4096 bytes; sockaddr is the raw address to pass back to send_batch.");
+
+static PyObject *
+fp_recv_batch(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    (void)module;
+    static char *kwlist[] = {"fd", "max", NULL};
+    int fd, max = 32;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|i:recv_batch", kwlist, &fd, &max))
+        return NULL;
+    if (max < 1) {
+        PyErr_SetString(PyExc_ValueError, "max must be at least 1");
+        return NULL;
+    }
+    if (max > BATCH_MAX)
+        max = BATCH_MAX;
+#ifdef __linux__
+    if (!recv_area_busy) {
+        recv_area_busy = 1;
+        PyObject *out = recv_into(&recv_area, fd, max);
+        recv_area_busy = 0;
+        return out;
+    }
+    RecvArea *own = PyMem_RawMalloc(sizeof *own);
+    if (own == NULL)
+        return PyErr_NoMemory();
+    PyObject *out = recv_into(own, fd, max);
+    PyMem_RawFree(own);
+    return out;
+#else
+    (void)fd;
+    return no_batches();
+#endif
+}
+
+#ifdef __linux__
+
+/* A send error that concerns one destination (or one datagram), not the socket. */
+static int
+skippable(int err)
+{
+    switch (err) {
+    case EPERM: case EACCES: case EINVAL: case EAFNOSUPPORT: case EADDRNOTAVAIL:
+    case ENETUNREACH: case EHOSTUNREACH: case ENETDOWN: case EHOSTDOWN: case EMSGSIZE:
+    case ECONNREFUSED: case ENOBUFS: case ENOMEM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Send items[start:start+n] (n <= BATCH_MAX); add what was sent to *sent. 1 when the socket
+ * would block, -1 on an error (set), 0 otherwise. */
+static int
+send_chunk(int fd, PyObject *items, Py_ssize_t start, unsigned n, Py_ssize_t *sent)
+{
+    struct mmsghdr msgs[BATCH_MAX];
+    struct iovec iov[BATCH_MAX];
+    memset(msgs, 0, sizeof msgs);
+    for (unsigned i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(items, start + (Py_ssize_t)i);
+        PyObject *payload = PyTuple_GET_ITEM(item, 0), *addr = PyTuple_GET_ITEM(item, 1);
+        iov[i].iov_base = PyBytes_AS_STRING(payload);
+        iov[i].iov_len = (size_t)PyBytes_GET_SIZE(payload);
+        msgs[i].msg_hdr.msg_name = PyBytes_AS_STRING(addr);
+        msgs[i].msg_hdr.msg_namelen = (socklen_t)PyBytes_GET_SIZE(addr);
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    unsigned i = 0;
+    while (i < n) {
+        int done = sendmmsg(fd, msgs + i, n - i, MSG_DONTWAIT);
+        if (done > 0) {
+            i += (unsigned)done;
+            *sent += done;
+            continue;
+        }
+        int err = done == 0 ? EAGAIN : errno;
+        if (err == EAGAIN || err == EWOULDBLOCK)
+            return 1;
+        if (err == EINTR) {
+            if (PyErr_CheckSignals() < 0)
+                return -1;
+        } else if (skippable(err)) {
+            i++; /* the kernel stopped at this datagram: drop it, send the rest */
+        } else {
+            errno = err;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Check every item before anything is sent: (bytes, bytes) with an IPv4 or IPv6 sockaddr. */
+static int
+check_items(PyObject *items)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(items); i++) {
+        PyObject *item = PyTuple_GET_ITEM(items, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 ||
+            !PyBytes_Check(PyTuple_GET_ITEM(item, 0)) || !PyBytes_Check(PyTuple_GET_ITEM(item, 1))) {
+            PyErr_SetString(PyExc_TypeError, "send_batch() needs (payload, sockaddr) bytes tuples");
+            return -1;
+        }
+        PyObject *addr = PyTuple_GET_ITEM(item, 1);
+        Py_ssize_t len = PyBytes_GET_SIZE(addr);
+        sa_family_t family = 0;
+        if (len >= (Py_ssize_t)sizeof(struct sockaddr_in))
+            memcpy(&family, PyBytes_AS_STRING(addr) + offsetof(struct sockaddr, sa_family),
+                   sizeof family);
+        if (!((len == (Py_ssize_t)sizeof(struct sockaddr_in) && family == AF_INET) ||
+              (len == (Py_ssize_t)sizeof(struct sockaddr_in6) && family == AF_INET6))) {
+            PyErr_Format(PyExc_ValueError,
+                         "item %zd: not an IPv4 or IPv6 socket address (%zd bytes)", i, len);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#endif /* __linux__ */
+
+PyDoc_STRVAR(send_batch_doc,
+"send_batch(fd, items) -> int\n\n"
+"Send (payload, sockaddr) datagrams with non-blocking sendmmsg, 64 at a time. Returns how\n"
+"many went out: stops when the socket would block; a datagram the kernel refuses for its\n"
+"destination (unreachable, not permitted, ...) is skipped. OSError for socket errors.");
+
+static PyObject *
+fp_send_batch(PyObject *module, PyObject *args)
+{
+    (void)module;
+    int fd;
+    PyObject *arg;
+    if (!PyArg_ParseTuple(args, "iO:send_batch", &fd, &arg))
+        return NULL;
+#ifdef __linux__
+    /* Our own tuple of tuples: nothing (not even a signal handler run on EINTR) can free a
+     * payload or address whose bytes the kernel is reading. */
+    PyObject *items = PySequence_Tuple(arg);
+    if (items == NULL)
+        return NULL;
+    Py_ssize_t sent = 0, n = PyTuple_GET_SIZE(items);
+    PyObject *out = NULL;
+    if (check_items(items) < 0)
+        goto done;
+    for (Py_ssize_t start = 0; start < n; start += BATCH_MAX) {
+        unsigned chunk = (unsigned)(n - start < BATCH_MAX ? n - start : BATCH_MAX);
+        int rc = send_chunk(fd, items, start, chunk, &sent);
+        if (rc < 0)
+            goto done;
+        if (rc > 0)
+            break;
+    }
+    out = PyLong_FromSsize_t(sent);
+done:
+    Py_DECREF(items);
+    return out;
+#else
+    (void)fd;
+    (void)arg;
+    return no_batches();
+#endif
+}
+
+/* ---------------------------------------------------------------- module */
+
+static PyMethodDef module_methods[] = {
+    {"parse_query", fp_parse_query, METH_O, parse_query_doc},
+    {"build_table", fp_build_table, METH_O, build_table_doc},
+    {"recv_batch", (PyCFunction)(void (*)(void))fp_recv_batch, METH_VARARGS | METH_KEYWORDS,
+     recv_batch_doc},
+    {"send_batch", fp_send_batch, METH_VARARGS, send_batch_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef fastpath_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "agent._fastpath",
+    .m_doc = "The DNS hot path in C: query parsing, the name table, batched UDP I/O.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__fastpath(void)
+{
+    if (PyType_Ready(&TableType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&fastpath_module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&TableType);
+    if (PyModule_AddObject(m, "Table", (PyObject *)&TableType) < 0) {
+        Py_DECREF(&TableType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
