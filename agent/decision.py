@@ -6,7 +6,7 @@ dashboard and the digest can explain every block in a parent's words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -28,6 +28,12 @@ class Decision:
     nxdomain: bool = (
         False  # answer NXDOMAIN whatever the block mode (Firefox canary, Private Relay)
     )
+    # the query log's columns from this decision (action to app), made once, not per query
+    columns: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        columns = (self.action.value, self.rule, self.reason, self.category, self.app)
+        object.__setattr__(self, "columns", columns)
 
     @property
     def blocked(self) -> bool:

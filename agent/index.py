@@ -38,12 +38,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import marisa_trie
+from typing import TYPE_CHECKING, Any
 
 from agent.claims import NO_CLAIMS, Claims
 from agent.native import fastpath
+
+if TYPE_CHECKING:
+    import marisa_trie
 
 log = logging.getLogger(__name__)
 MEMO_SIZE = 4096
@@ -115,6 +116,8 @@ class IndexBuilder:
         return found
 
     def build(self, fingerprint: str = "") -> ListIndex:
+        import marisa_trie  # here, not at the top: the DNS process may answer from the table
+
         names = self._names
         trie = marisa_trie.Trie(names)
         per_set = Counter(names.values())
@@ -181,7 +184,7 @@ class ListIndex:
         self._folder, self._table_raw = folder, table_raw
         self._count = len(trie) if trie is not None else (count or 0)
         if table is not None:
-            self._hits = self._table_hits
+            self._hits = table.lookup
         else:
             self._hits = self._trie_hits
             self._prefixes = trie.iter_prefixes_with_ids  # type: ignore[union-attr]
@@ -234,9 +237,6 @@ class ListIndex:
     def _trie_hits(self, name: str) -> list[Hit]:
         ids = self._ids
         return [(len(k) - 1, ids[i]) for k, i in self._prefixes(name[::-1] + ".")]  # type: ignore[index]
-
-    def _table_hits(self, name: str) -> tuple[Hit, ...]:
-        return self._table.lookup(name)
 
     def claim_key(self, name: str) -> ClaimKey:
         """What `lookup(name)` depends on, cheaply: the claim set ids of the listed suffixes
@@ -349,6 +349,8 @@ class ListIndex:
                     count=meta["count"],
                     folder=directory,
                 )
+            import marisa_trie
+
             trie = marisa_trie.Trie()
             trie.mmap(str(directory / "names.marisa"))
             ids = _map_ids(directory / "claims.bin", meta["typecode"])

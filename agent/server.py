@@ -114,7 +114,7 @@ class FilterResolver:
     def _prepare(self, data: bytes, client: str, ts: float, policy: Policy) -> Reply | _Prepared:
         """Read the packet and ask the rules engine: done once per question, client and second
         (and policy), then reused from the memo for identical packets in that second."""
-        if not self._client_allowed(client):
+        if not self._allowed.get(client, False) and not self._client_allowed(client):
             self.counters["refused"] += 1
             return wire.error_reply(data, wire.REFUSED)
         try:
@@ -134,9 +134,8 @@ class FilterResolver:
             block_tail = reply[2:]
         elif decision.action is Action.REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
-        d = decision
-        head = (client, policy.neighbours.get(client), d.child, q.name, q.qtype_name)
-        head += (d.action.value, d.rule, d.reason, d.category, d.app)
+        head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
+        head += decision.columns
         return _Prepared(int(ts), policy, q, decision, key, block_tail, head)
 
     def _client_allowed(self, client: str) -> bool:

@@ -11,18 +11,31 @@ Same interface as `QueryLogWriter`: start, submit, flush, stop, written, dropped
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from agent.store.frames import encode_frame, read_frame, write_frame
 
 log = logging.getLogger(__name__)
 NO_STATUS: tuple = ("status", 0, 0, 0, 0, 0, "")
 FINAL = -1  # the token of the answer to "stop"
+
+
+PIPE_BYTES = 1 << 20  # Linux's default most for a pipe: some 40,000 rows in the kernel
+
+
+def _grow_pipe(stream: Any) -> None:
+    """Slack for a busy writer in the pipe, in the kernel's memory rather than this process's
+    (the DNS process keeps only `buffer_size` rows of its own). Best effort: Linux only."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def flat_row(row: tuple) -> tuple:
@@ -42,7 +55,7 @@ class LogPipe:
         db_path: Path,
         queue_size: int = 100_000,
         interval: float = 0.05,
-        buffer_size: int = 40_000,
+        buffer_size: int = 8_000,
     ) -> None:
         """`queue_size` rows may wait in the writer process (the database is busy);
         `buffer_size` here, between two sends (kept small: this is the DNS process)."""
@@ -98,6 +111,7 @@ class LogPipe:
     def _spawn(self) -> None:
         cmd = [sys.executable, "-m", "agent.store.logproc", str(self.db_path), str(self.queue_size)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        _grow_pipe(self._proc.stdin)
         proc = self._proc
         threading.Thread(
             target=self._read_loop, args=(proc,), name="querylog-status", daemon=True
