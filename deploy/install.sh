@@ -86,6 +86,19 @@ if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
     fi
 fi
 
+# The compiled fast path (agent/_fastpath.c) needs a C compiler and Python's headers. Without
+# them pip leaves it out and HouseRules answers in Python: correct, about a third as fast.
+if ! "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null ||
+    ! command -v cc >/dev/null; then
+    if [ "$REAL" = 1 ] && command -v apt-get >/dev/null; then
+        say "installing gcc and python3-dev, for the compiled fast path"
+        apt-get install -y gcc python3-dev ||
+            say "could not install them: HouseRules will answer in Python, more slowly"
+    else
+        say "no C compiler or Python headers: HouseRules will answer in Python, more slowly"
+    fi
+fi
+
 # -- the user and the folders -----------------------------------------------------------------
 OWN=0
 if [ "$REAL" = 1 ]; then

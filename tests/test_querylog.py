@@ -20,9 +20,9 @@ from agent.store import (
     init_db,
     make_engine,
     prune_query_log,
-    querylog,
     recent,
 )
+from agent.store import logwriter as querylog  # where the writer and its connection live
 from agent.store.db import connect
 
 

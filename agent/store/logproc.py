@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from agent.store.frames import read_frame, write_frame
 from agent.store.logpipe import flat_row
-from agent.store.querylog import QueryLogWriter
+from agent.store.logwriter import QueryLogWriter
 
 
 def status(writer: QueryLogWriter, token: int) -> tuple:
