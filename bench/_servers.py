@@ -163,22 +163,44 @@ class Memory:
     file: float
     children: int
     main_rss: float  # the process alone
+    roles: tuple[tuple[str, float], ...] = ()  # RSS of each process in the tree, by what it is
+
+
+ROLES = (  # what a HouseRules process is, from its command line
+    ("agent.store.logproc", "log writer"),
+    ("agent.jobs", "jobs (dashboard, insights, email)"),
+    ("agent.compile", "list compiler"),
+)
+
+
+def _role(pid: int) -> str:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "?"
+    return next((name for marker, name in ROLES if marker in cmdline), "other")
 
 
 def memory(pid: int) -> Memory:
     totals = dict.fromkeys(_STATUS_KEYS, 0)
     main = _status_kb(pid).get("VmRSS", 0) / 1024
     todo, seen = [pid], 0
+    roles: list[tuple[str, float]] = []
     for _ in range(256):  # bounded walk of the process tree
         if not todo:
             break
         current = todo.pop()
-        for key, kb in _status_kb(current).items():
+        status = _status_kb(current)
+        for key, kb in status.items():
             totals[key] += kb
+        if current != pid:
+            roles.append((_role(current), status.get("VmRSS", 0) / 1024))
         todo += _children(current)
         seen += 1
     mb = {key: kb / 1024 for key, kb in totals.items()}
-    return Memory(mb["VmRSS"], mb["VmHWM"], mb["RssAnon"], mb["RssFile"], seen - 1, main)
+    return Memory(
+        mb["VmRSS"], mb["VmHWM"], mb["RssAnon"], mb["RssFile"], seen - 1, main, tuple(roles)
+    )
 
 
 def upstream_cmd(port: int, log: Path) -> list[str]:
