@@ -33,7 +33,7 @@ from agent.catalog import load_catalog
 from agent.config import Config
 from agent.policy import Policy, PolicyHolder
 from agent.safesearch import load_safesearch
-from agent.server import Decide, DnsServer, FilterResolver
+from agent.server import Decide, DnsServer, FilterResolver, ListenError
 from agent.store.logpipe import LogPipe
 from agent.store.snapshot import SnapshotUnavailable, read_household, read_version
 
@@ -135,7 +135,12 @@ class Agent:
 
     async def serve(self, stop: asyncio.Event) -> None:
         self.writer.start()
-        await self.server.start()
+        try:
+            await self.server.start()
+        except BaseException:
+            await self.server.close()
+            self.writer.stop()
+            raise
         r = self.cfg.rules
         self.ticker.every(r.household_poll_seconds, "household", self.refresh_household)
         self.ticker.every(r.neighbour_refresh_seconds, "neighbours", self.refresh_neighbours)
@@ -225,11 +230,15 @@ def run(cfg: Config) -> int:
         await agent.serve(stop)
 
     try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:
-        asyncio.run(main())
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(main())
+        else:
+            uvloop.run(main())
+    except ListenError as exc:
+        log.error("%s", exc)
+        return 1
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import socket
@@ -41,6 +42,8 @@ REWRITE_TTL = 300
 # Prepared questions kept (~700 bytes each); cleared whole when full: entries live one second
 # anyway, and a home asks far fewer distinct questions than this in a second.
 MEMO_SIZE = 5_000
+BLOCK, REWRITE = Action.BLOCK, Action.REWRITE
+_ZONE_TRANSFERS = (wire.TYPE_AXFR, wire.TYPE_IXFR)
 
 
 class FilterResolver:
@@ -57,6 +60,7 @@ class FilterResolver:
         self.monotonic, self.wallclock = monotonic, wallclock
         self.cfg = cfg
         self.dns = cfg.dns
+        self._block_mode, self._block_ttl = cfg.dns.block_mode, cfg.dns.block_ttl
         self.holder = holder
         self.decide = decide
         self.submit = submit or (lambda entry: True)
@@ -124,19 +128,18 @@ class FilterResolver:
             return wire.error_reply(data, wire.FORMERR)
         if q.flags & 0x7800:  # opcode other than QUERY
             return wire.error_reply(data, wire.NOTIMP)
-        if q.qtype in (wire.TYPE_AXFR, wire.TYPE_IXFR):
+        if q.qtype in _ZONE_TRANSFERS:
             return wire.error_reply(data, wire.REFUSED)
         decision = self.decide(policy, client, q.name, q.qtype, self._wall(ts))
         block_tail = b""
         key = q.key
-        if decision.action is Action.BLOCK:
-            reply = wire.block_reply(q, self.dns.block_mode, self.dns.block_ttl, decision.nxdomain)
-            block_tail = reply[2:]
-        elif decision.action is Action.REWRITE:
+        action = decision.action
+        if action is BLOCK:
+            block_tail = wire.block_tail(q, self._block_mode, self._block_ttl, decision.nxdomain)
+        elif action is REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
-        head += decision.columns
-        return _Prepared(int(ts), policy, q, decision, key, block_tail, head)
+        return _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
 
     def _client_allowed(self, client: str) -> bool:
         ok = self._allowed.get(client)
@@ -417,6 +420,26 @@ async def handle_tcp(
         writer.close()
 
 
+class ListenError(Exception):
+    """A listen address that cannot be used, said plainly, with the likely cause."""
+
+    HINTS = {
+        errno.EADDRINUSE: "another program already answers there (another DNS server such as "
+        "dnsmasq, Pi-hole or systemd-resolved, or HouseRules itself); `houserules doctor` names it",
+        errno.EACCES: "ports below 1024 need root or the CAP_NET_BIND_SERVICE capability "
+        "(the systemd unit in deploy/ gives it)",
+        errno.EADDRNOTAVAIL: "this machine has no such address; check [dns] listen",
+    }
+
+    def __init__(self, host: str, port: int, proto: str, exc: OSError) -> None:
+        why = exc.strerror or str(exc)
+        hint = self.HINTS.get(exc.errno or 0)
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        super().__init__(
+            f"cannot listen on {where} ({proto}): {why}" + (f": {hint}" if hint else "")
+        )
+
+
 class DnsServer:
     """Owns the sockets: UDP and TCP on every configured listen address."""
 
@@ -435,7 +458,11 @@ class DnsServer:
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.setblocking(False)
             _grow_buffers(sock)
-            sock.bind((hp.host, hp.port))
+            try:
+                sock.bind((hp.host, hp.port))
+            except OSError as exc:
+                sock.close()
+                raise ListenError(hp.host, hp.port, "UDP", exc) from exc
             if fastpath is not None:
                 front: asyncio.DatagramTransport | BatchedUdp = BatchedUdp(self.resolver, sock)
                 front.start(loop)
@@ -446,9 +473,12 @@ class DnsServer:
             self._socks.append(sock)
             port = sock.getsockname()[1]  # port 0 in tests: the kernel picks one
             self._udp.append(front)
-            server = await asyncio.start_server(
-                lambda r, w: handle_tcp(self.resolver, r, w), hp.host, port, reuse_address=True
-            )
+            try:
+                server = await asyncio.start_server(
+                    lambda r, w: handle_tcp(self.resolver, r, w), hp.host, port, reuse_address=True
+                )
+            except OSError as exc:
+                raise ListenError(hp.host, port, "TCP", exc) from exc
             self._tcp.append(server)
             self.addresses.append((hp.host, port))
 

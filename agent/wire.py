@@ -180,21 +180,27 @@ def synth_soa(ttl: int) -> bytes:
 
 def block_reply(q: Query, mode: str, ttl: int, nxdomain: bool = False) -> bytes:
     """The answer for a blocked name: NXDOMAIN, or 0.0.0.0 / :: ("null" mode)."""
-    kind = q.qtype if q.qtype in (TYPE_A, TYPE_AAAA) else 0  # other types: no records
+    return q.id.to_bytes(2, "big") + block_tail(q, mode, ttl, nxdomain)
+
+
+def block_tail(q: Query, mode: str, ttl: int, nxdomain: bool = False) -> bytes:
+    """`block_reply` after its ID: any query's ID in front of it makes the answer."""
+    kind = q.qtype if q.qtype == TYPE_A or q.qtype == TYPE_AAAA else 0  # others: no records
     shape = (kind, q.flags & 0x0100, q.edns, q.do, mode, ttl, nxdomain)
     made = _BLOCK_SHAPES.get(shape)
     if made is None:
         made = _BLOCK_SHAPES[shape] = _block_shape(q, mode, ttl, nxdomain)
-    flags, counts, after = made
-    return HEADER.pack(q.id, flags, 1, *counts) + q.question + after
+    head, after = made
+    return head + q.question + after
 
 
 # What follows the question in a blocked reply depends on a handful of things about the
 # query, never on the name (the SOA's owner points back at the question): built once each.
-_BLOCK_SHAPES: dict[tuple[int, int, bool, bool, str, int, bool], tuple[int, tuple, bytes]] = {}
+_BLOCK_SHAPES: dict[tuple[int, int, bool, bool, str, int, bool], tuple[bytes, bytes]] = {}
 
 
-def _block_shape(q: Query, mode: str, ttl: int, nxdomain: bool) -> tuple[int, tuple, bytes]:
+def _block_shape(q: Query, mode: str, ttl: int, nxdomain: bool) -> tuple[bytes, bytes]:
+    """The header after its ID, and what follows the question."""
     answer = b""
     if nxdomain or mode == "nxdomain":
         rcode = NXDOMAIN
@@ -208,7 +214,7 @@ def _block_shape(q: Query, mode: str, ttl: int, nxdomain: bool) -> tuple[int, tu
     opt = opt_record(q.do) if q.edns else b""
     flags = 0x8000 | (q.flags & 0x0100) | 0x0080 | rcode
     counts = (1 if answer else 0, 0 if answer else 1, 1 if opt else 0)
-    return flags, counts, answer + authority + opt
+    return HEADER.pack(0, flags, 1, *counts)[2:], answer + authority + opt
 
 
 def truncated_reply(q: Query, reply: bytes) -> bytes:

@@ -166,3 +166,24 @@ def test_the_dns_process_carries_no_orm():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_taken_port_stops_the_start_with_a_plain_message(tmp_path, upstream):
+    """`houserules run` where another DNS server already listens: one clear line, exit 1, no
+    traceback, and its log writer process ends with it."""
+    import socket
+    import subprocess
+    import sys
+
+    path = write_config(tmp_path, upstream.address)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        path.write_text(path.read_text().replace('"127.0.0.1:0"]', f'"127.0.0.1:{port}"]', 1))
+        done = subprocess.run(
+            [sys.executable, "-m", "agent.runner", "--config", str(path)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port} (UDP): Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -336,3 +336,21 @@ def test_every_answer_is_logged_with_its_decision(server):
     ]
     assert flat[0].upstream and flat[0].latency_ms is not None
     assert flat[2].client == "127.0.0.1" and flat[2].category == "test"
+
+
+def test_a_port_in_use_is_a_clear_error_naming_it(upstream):
+    """Another DNS server on the port: the message names the address and the likely cause."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        cfg = make_cfg(upstream.address, listen=[f"127.0.0.1:{port}"])
+        st = ServerThread(cfg, PolicyHolder(Policy(index=None)), decide)  # type: ignore[arg-type]
+        st.thread.start()
+        with pytest.raises(server_mod.ListenError) as caught:
+            st.call(st.server.start())
+        st.call(st.server.close())
+        st.loop.call_soon_threadsafe(st.loop.stop)
+        st.thread.join(5)
+    said = str(caught.value)
+    assert said.startswith(f"cannot listen on 127.0.0.1:{port} (UDP): Address already in use")
+    assert "another DNS server" in said

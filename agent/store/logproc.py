@@ -14,6 +14,7 @@ SQLite's CPU time and Python's lock away from the DNS answers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -50,7 +51,10 @@ def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
         message = read_frame(inp)
         if message is None or message[0] == "stop":
             writer.stop()
-            write_frame(out, status(writer, -1))
+            # The DNS process may be gone already (stopped, or it could not start): its rows
+            # are written all the same; only the answer has nowhere to go.
+            with contextlib.suppress(BrokenPipeError):
+                write_frame(out, status(writer, -1))
             return 0
         if message[0] == "rows":
             for row in message[1]:
