@@ -19,14 +19,16 @@ from agent import wire
 
 @dataclass(slots=True)
 class Entry:
-    reply: bytes
+    """One answer. Only the copy last served is kept: every TTL in it is rewritten from `ttls`
+    (as stored, clamped) when it ages, so the original bytes are not needed as well."""
+
+    served: bytes  # the reply with its TTLs aged by `served_age` seconds
     question_end: int
     offsets: tuple[int, ...]
     ttls: tuple[int, ...]
     stored: float
     expires: float
-    served_age: int = -1
-    served: bytes = b""
+    served_age: int = 0
 
 
 class ResponseCache:
@@ -59,7 +61,7 @@ class ResponseCache:
         age = int(now - entry.stored)
         if age != entry.served_age:
             aged = tuple(max(0, t - age) for t in entry.ttls)
-            entry.served = wire.with_ttls(entry.reply, entry.offsets, aged)
+            entry.served = wire.with_ttls(entry.served, entry.offsets, aged)
             entry.served_age = age
         self._entries.move_to_end(key)
         return entry
@@ -71,7 +73,7 @@ class ResponseCache:
             return None
         self.stale_served += 1
         ttls = tuple(min(t, self.stale_ttl) for t in entry.ttls)
-        return wire.with_ttls(entry.reply, entry.offsets, ttls)
+        return wire.with_ttls(entry.served, entry.offsets, ttls)
 
     def put(self, key: bytes, reply: bytes, now: float) -> bool:
         """Store a reply if it may be cached; returns whether it was."""
@@ -85,7 +87,8 @@ class ResponseCache:
         ttls = tuple(
             min(max(t, self.min_ttl), self.max_ttl) for t in wire.read_ttls(reply, info.ttl_offsets)
         )
-        entry = Entry(reply, info.question_end, info.ttl_offsets, ttls, now, now + ttl)
+        served = wire.with_ttls(reply, info.ttl_offsets, ttls)
+        entry = Entry(served, info.question_end, info.ttl_offsets, ttls, now, now + ttl)
         self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:

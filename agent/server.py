@@ -39,9 +39,9 @@ Decide = Callable[[Policy, str, str, int, datetime], Decision]
 Submit = Callable[[tuple], bool]
 Reply = bytes | None | Coroutine[Any, Any, bytes | None]
 REWRITE_TTL = 300
-# Prepared questions kept (~700 bytes each); cleared whole when full: entries live one second
+# Prepared questions kept (~900 bytes each); cleared whole when full: entries live one second
 # anyway, and a home asks far fewer distinct questions than this in a second.
-MEMO_SIZE = 5_000
+MEMO_SIZE = 3_000
 BLOCK, REWRITE = Action.BLOCK, Action.REWRITE
 _ZONE_TRANSFERS = (wire.TYPE_AXFR, wire.TYPE_IXFR)
 
