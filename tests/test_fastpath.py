@@ -732,4 +732,8 @@ def test_no_leaks(raw_table: bytes, listed: dict[str, int]) -> None:
 
         assert grows(round_trip, 12_500) < 64 * 1024  # 200,000 datagrams each way
     changes = [sys.getrefcount(obj) - before for obj, before in zip(shared, refs, strict=True)]
-    assert all(abs(change) < 1000 for change in changes), changes
+    # None, True, () and the like are shared with every thread in the process (a suite leaves
+    # some running), so their counts drift by thousands; a leak here would be 200,000 or more.
+    singletons, ours = changes[:6], changes[6:]
+    assert all(abs(change) < 50_000 for change in singletons), changes
+    assert all(abs(change) < 1000 for change in ours), changes
