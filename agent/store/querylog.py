@@ -1,14 +1,8 @@
-"""The query log: one row per DNS answer, written in batches by one background thread.
+"""The query log's table and what reads it: the SQLModel table (`QueryLogRow`), pruning, and
+the small readers the jobs process and the commands use.
 
-The DNS path builds a `LogEntry` (a plain tuple) and calls `QueryLogWriter.submit`, which only
-appends to an in-memory buffer. One thread owns a sqlite3 connection and writes the buffer with
-`executemany`. If the database is locked, read-only or the disk is full, the thread keeps the
-batch, says so once in the log, and retries with back-off until the database is back.
-
-Memory stays bounded: rows in the buffer plus the batch being retried never exceed
-`queue_size`. Beyond that `submit` drops the *newest* row and counts it: the rows already
-waiting are older, so the history a parent reads stays continuous up to the outage, and
-dropping at the door costs nothing on the DNS path.
+Writing is `agent.store.logwriter` (the writer process imports only that, to stay small);
+`LogEntry` and `QueryLogWriter` are imported here too, where callers have always found them.
 """
 
 from __future__ import annotations
