@@ -2,7 +2,7 @@
  *
  * Three small things, each mirroring a pure-Python original exactly:
  *   parse_query   agent.wire.parse_query, returning its fields as an 11-tuple
- *   Table         a read-only hash index of names (HRNT format, mmap-able) -> u32 set id,
+ *   Table         a read-only hash index of names (HRNT format, mmap-able) -> set id,
  *                 looked up by label suffix; build_table writes one
  *   recv_batch / send_batch   recvmmsg / sendmmsg on a non-blocking UDP socket (Linux)
  *
@@ -38,6 +38,14 @@ be32(const unsigned char *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
+static inline uint16_t
+ld16(const unsigned char *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 static inline uint32_t
 ld32(const unsigned char *p)
 {
@@ -52,6 +60,12 @@ ld64(const unsigned char *p)
     uint64_t v;
     memcpy(&v, p, sizeof v);
     return v;
+}
+
+static inline void
+st16(unsigned char *p, uint16_t v)
+{
+    memcpy(p, &v, sizeof v);
 }
 
 static inline void
@@ -258,9 +272,20 @@ ascii_bytes(PyObject *s, const unsigned char **p, Py_ssize_t *n)
     return 1;
 }
 
-/* ---------------------------------------------------------------- table format */
+/* ---------------------------------------------------------------- table format
+ *
+ * Native byte order (the index's meta.json records it):
+ *   0   "HRNT" 2 0 0 0
+ *   8   u32 bits      buckets are the top `bits` bits of a name's hash
+ *   12  u32 idw       bytes per set id: 1, 2 or 4, the narrowest that holds the largest id
+ *   16  u64 count
+ *   24  u32 buckets[(1 << bits) + 1]   entries of bucket b: [buckets[b], buckets[b + 1])
+ *       zero padding to 8 bytes
+ *       u64 hashes[count], ascending
+ *       ids[count], idw bytes each
+ */
 
-static const unsigned char MAGIC[8] = {'H', 'R', 'N', 'T', 1, 0, 0, 0};
+static const unsigned char MAGIC[8] = {'H', 'R', 'N', 'T', 2, 0, 0, 0};
 #define HEADER_SIZE 24
 #define MIN_BITS 4
 #define MAX_BITS 24
@@ -279,8 +304,9 @@ typedef struct {
     Py_buffer view;
     const unsigned char *buckets; /* u32[(1 << bits) + 1] */
     const unsigned char *hashes;  /* u64[count], ascending */
-    const unsigned char *ids;     /* u32[count] */
+    const unsigned char *ids;     /* u8, u16 or u32 [count], as narrow as the largest id allows */
     uint32_t count;
+    unsigned idw; /* bytes per id: 1, 2 or 4 */
     unsigned shift; /* 64 - bits */
 } TableObject;
 
@@ -296,8 +322,10 @@ table_find(const TableObject *t, uint64_t h)
         hi = t->count;
     for (uint32_t i = lo; i < hi; i++) {
         uint64_t x = ld64(t->hashes + 8 * (size_t)i);
-        if (x == h)
-            return ld32(t->ids + 4 * (size_t)i);
+        if (x == h) {
+            const unsigned char *id = t->ids + t->idw * (size_t)i;
+            return t->idw == 1 ? id[0] : t->idw == 2 ? ld16(id) : ld32(id);
+        }
         if (x > h)
             break;
     }
@@ -321,17 +349,18 @@ table_check(TableObject *t)
     if (n < HEADER_SIZE)
         return table_invalid("shorter than its header");
     if (memcmp(p, MAGIC, sizeof MAGIC) != 0)
-        return table_invalid("wrong magic (not HRNT version 1)");
+        return table_invalid("wrong magic (not HRNT version 2)");
     uint32_t bits = ld32(p + 8);
     if (bits < MIN_BITS || bits > MAX_BITS)
         return table_invalid("bucket bits out of range");
-    if (ld32(p + 12) != 0)
-        return table_invalid("reserved field is not zero");
+    uint32_t idw = ld32(p + 12);
+    if (idw != 1 && idw != 2 && idw != 4)
+        return table_invalid("id width is not 1, 2 or 4 bytes");
     uint64_t count = ld64(p + 16);
     size_t hoff = hashes_offset(bits);
     if (n < hoff)
         return table_invalid("truncated bucket array");
-    if (count > (n - hoff) / 12 || hoff + 12 * count != n)
+    if (count > (n - hoff) / (8 + idw) || hoff + (8 + idw) * count != n)
         return table_invalid("size does not match the entry count");
     if (count > UINT32_MAX)
         return table_invalid("too many entries");
@@ -352,6 +381,7 @@ table_check(TableObject *t)
     t->hashes = p + hoff;
     t->ids = p + hoff + 8 * count;
     t->count = (uint32_t)count;
+    t->idw = idw;
     t->shift = 64 - bits;
     return 0;
 }
@@ -572,7 +602,7 @@ choose_bits(size_t count)
 
 /* Sort, check, and write the table into out (already sized). Needs no GIL. */
 static int
-write_table(Entry *entries, size_t count, unsigned bits, unsigned char *out)
+write_table(Entry *entries, size_t count, unsigned bits, unsigned idw, unsigned char *out)
 {
     qsort(entries, count, sizeof *entries, entry_cmp);
     for (size_t i = 1; i < count; i++)
@@ -581,7 +611,7 @@ write_table(Entry *entries, size_t count, unsigned bits, unsigned char *out)
     size_t hoff = hashes_offset(bits), nb = ((size_t)1 << bits) + 1;
     memcpy(out, MAGIC, sizeof MAGIC);
     st32(out + 8, bits);
-    st32(out + 12, 0);
+    st32(out + 12, idw);
     st64(out + 16, count);
     unsigned shift = 64 - bits;
     size_t j = 0;
@@ -593,7 +623,13 @@ write_table(Entry *entries, size_t count, unsigned bits, unsigned char *out)
     memset(out + HEADER_SIZE + 4 * nb, 0, hoff - HEADER_SIZE - 4 * nb);
     for (size_t i = 0; i < count; i++) {
         st64(out + hoff + 8 * i, entries[i].hash);
-        st32(out + hoff + 8 * count + 4 * i, entries[i].id);
+        unsigned char *id = out + hoff + 8 * count + idw * i;
+        if (idw == 1)
+            id[0] = (unsigned char)entries[i].id;
+        else if (idw == 2)
+            st16(id, (uint16_t)entries[i].id);
+        else
+            st32(id, entries[i].id);
     }
     return 0;
 }
@@ -658,13 +694,18 @@ fp_build_table(PyObject *module, PyObject *pairs)
         goto done;
     }
     unsigned bits = choose_bits(count);
-    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(hashes_offset(bits) + 12 * count));
+    uint32_t largest = 0;
+    for (size_t i = 0; i < count; i++)
+        if (entries[i].id > largest)
+            largest = entries[i].id;
+    unsigned idw = largest <= 0xFF ? 1 : largest <= 0xFFFF ? 2 : 4;
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(hashes_offset(bits) + (8 + idw) * count));
     if (out == NULL)
         goto done;
     int rc;
     unsigned char *buf = (unsigned char *)PyBytes_AS_STRING(out);
     Py_BEGIN_ALLOW_THREADS
-    rc = write_table(entries, count, bits, buf);
+    rc = write_table(entries, count, bits, idw, buf);
     Py_END_ALLOW_THREADS
     if (rc < 0) {
         Py_CLEAR(out);

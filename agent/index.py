@@ -9,7 +9,8 @@ On disk an index is one folder, replaced whole by `save`:
                 prefix search finds exactly the listed suffixes of a query, on label boundaries
   claims.bin    for each trie key id, the id of its claim set (1, 2 or 4 bytes)
   names.hash    the same names and claim set ids as a hash table for the compiled fast path
-                (`agent/_fastpath.c`): 64-bit hashes of every listed name, sorted, in buckets;
+                (`agent/_fastpath.c`): 64-bit hashes of every listed name, sorted, in buckets,
+                and claim set ids of 1, 2 or 4 bytes;
                 written only where the fast path is built, and used instead of the trie then
   meta.json     the table of claim sets, per-list counts and the sources' fingerprint
 Names of one list share one claim set, so the table stays tiny and a name costs the trie plus a
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MEMO_SIZE = 4096
 INCOMPLETE = "incomplete:"  # fingerprint prefix of an index built without a failed list
-VERSION = 1  # bump when the folder layout changes; older folders are then recompiled
+VERSION = 2  # bump when the folder layout changes; older folders are then recompiled
 TABLE_FILE = "names.hash"
 Item = tuple[str, str | None, str | None]  # (source, category, app)
 ClaimSet = tuple[tuple[Item, ...], tuple[str, ...]]  # (claims, sources with an exception)

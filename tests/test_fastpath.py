@@ -285,17 +285,24 @@ def reference_lookup(listed: dict[str, int], name: str) -> tuple[tuple[int, int]
     return tuple((len(s), listed[s]) for s in suffixes if s and s in listed)
 
 
+ID_FORMATS = {1: "B", 2: "H", 4: "I"}
+
+
 def parse_table(raw: bytes) -> tuple[int, list[int], list[int], list[int]]:
-    magic, bits, reserved, count = HEADER.unpack_from(raw)
-    assert (magic, reserved) == (b"HRNT\1\0\0\0", 0)
+    magic, bits, idw, count = HEADER.unpack_from(raw)
+    assert magic == b"HRNT\2\0\0\0" and idw in ID_FORMATS
     nb = (1 << bits) + 1
     buckets = list(struct.unpack_from(f"={nb}I", raw, 24))
     hashes_at = (24 + 4 * nb + 7) // 8 * 8
     assert raw[24 + 4 * nb : hashes_at] == bytes(hashes_at - 24 - 4 * nb)
-    assert len(raw) == hashes_at + 12 * count
+    assert len(raw) == hashes_at + (8 + idw) * count
     hashes = list(struct.unpack_from(f"={count}Q", raw, hashes_at))
-    ids = list(struct.unpack_from(f"={count}I", raw, hashes_at + 8 * count))
+    ids = list(struct.unpack_from(f"={count}{ID_FORMATS[idw]}", raw, hashes_at + 8 * count))
     return bits, buckets, hashes, ids
+
+
+def id_width(raw: bytes) -> int:
+    return HEADER.unpack_from(raw)[2]
 
 
 def random_names(rng: random.Random, n: int) -> list[str]:
@@ -439,11 +446,14 @@ def test_table_refuses_damaged_buffers(raw_table: bytes) -> None:
         "empty": b"",
         "header only": raw_table[:24],
         "bad magic": corrupt(raw_table, 0, b"HRNX"),
-        "version 2": corrupt(raw_table, 4, b"\2"),
+        "version 1": corrupt(raw_table, 4, b"\1"),
+        "version 3": corrupt(raw_table, 4, b"\3"),
         "bits 3": corrupt(raw_table, 8, struct.pack("=I", 3)),
         "bits 25": corrupt(raw_table, 8, struct.pack("=I", 25)),
         "bits 64": corrupt(raw_table, 8, struct.pack("=I", 64)),
-        "reserved": corrupt(raw_table, 12, b"\1"),
+        "id width 0": corrupt(raw_table, 12, struct.pack("=I", 0)),
+        "id width 3": corrupt(raw_table, 12, struct.pack("=I", 3)),
+        "id width 2, sized for 4": corrupt(raw_table, 12, struct.pack("=I", 2)),
         "count": corrupt(raw_table, 16, struct.pack("=Q", count)),
         "huge count": corrupt(raw_table, 16, struct.pack("=Q", (1 << 64) - 1)),
         "one byte short": raw_table[:-1],
@@ -737,3 +747,21 @@ def test_no_leaks(raw_table: bytes, listed: dict[str, int]) -> None:
     singletons, ours = changes[:6], changes[6:]
     assert all(abs(change) < 50_000 for change in singletons), changes
     assert all(abs(change) < 1000 for change in ours), changes
+
+
+WIDTHS = [(0, 1), (255, 1), (256, 2), (65_535, 2), (65_536, 4)]
+
+
+@pytest.mark.parametrize(("largest", "width"), WIDTHS)
+def test_set_ids_take_the_fewest_bytes_that_hold_them(largest: int, width: int) -> None:
+    """A million names of one list are one byte of id each, not four."""
+    rng = random.Random(largest)
+    listed = {name: rng.randrange(largest + 1) for name in random_names(rng, 500)}
+    listed["top.example"] = largest
+    raw = fastpath.build_table(listed.items())
+    assert id_width(raw) == width
+    _, _, hashes, ids = parse_table(raw)
+    assert dict(zip(hashes, ids, strict=True)) == {reference_hash(n): i for n, i in listed.items()}
+    table = fastpath.Table(raw)
+    for name, set_id in listed.items():
+        assert table.lookup("www." + name)[-1] == (len(name), set_id)

@@ -182,7 +182,7 @@ def test_a_missing_index_does_not_load(tmp_path: Path) -> None:
 def test_a_damaged_hash_table_leaves_the_trie_to_answer(tmp_path: Path) -> None:
     folder = tmp_path / "index"
     build_index().save(folder)
-    (folder / TABLE_FILE).write_bytes(b"HRNT\x01\x00\x00\x00" + bytes(40))
+    (folder / TABLE_FILE).write_bytes(b"HRNT\x02\x00\x00\x00" + bytes(40))
     loaded = ListIndex.load(folder)
     assert loaded.engine == "trie"
     assert loaded.lookup("www.example.com").sources == BOTH
