@@ -150,7 +150,10 @@ def decide(policy: Policy, client_ip: str, name: str, qtype: int, now: datetime)
     depends only on who asks, when, and which claim sets the lists give the name. Those
     answers are kept for the rest of the second (`_Recent`): a million different blocked
     names from one list cost one full decision a second, not a million."""
-    recent = _recent.current(policy, now)
+    global _recent
+    recent = _recent
+    if recent.policy is not policy or recent.now != now:
+        recent = _recent = _Recent(policy, now, recent)
     if not recent.is_special(name):
         key = (client_ip, policy.index.claim_key(name))
         found = recent.decisions.get(key)
@@ -161,38 +164,35 @@ def decide(policy: Policy, client_ip: str, name: str, qtype: int, now: datetime)
 
 
 class _Recent:
-    """Decisions for names with no rule of their own, for one policy and one second."""
+    """Decisions for names with no rule of their own, for one policy and one second.
+
+    Never changed but for adding decisions: a new policy or second gets a new one, swapped in
+    with one assignment, so threads that decide at once (the dashboard's) each see one whole."""
 
     MAX = 10_000
 
-    def __init__(self) -> None:
-        self.policy: Policy | None = None
-        self.now: datetime | None = None
-        self.special: frozenset[str] = frozenset()
+    def __init__(self, policy: Policy | None, now: datetime | None, before: _Recent | None):
+        self.policy, self.now = policy, now
         self.decisions: dict[tuple[str, object], Decision] = {}
-        self.is_special: Callable[[str], object] = self._by_suffix
-
-    def _by_suffix(self, name: str) -> bool:
-        return match_suffix(name, self.special) is not None
-
-    def current(self, policy: Policy, now: datetime) -> _Recent:
-        if policy is not self.policy:
-            self.special = _special_names(policy)
-            self.is_special = self._by_suffix
-            if fastpath is not None:  # the same suffix test in C, a tenth of the time
-                with contextlib.suppress(ValueError):  # a name that is not ASCII, say
-                    table = fastpath.Table(fastpath.build_table((n, 0) for n in self.special))
-                    self.is_special = table.lookup
-            self.policy, self.now, self.decisions = policy, now, {}
-        elif now != self.now:
-            self.now, self.decisions = now, {}
-        return self
+        if before is not None and before.policy is policy:
+            self.is_special: Callable[[str], object] = before.is_special
+        else:
+            self.is_special = _special_test(policy) if policy is not None else bool
 
     def keep(self, key: tuple[str, object], decision: Decision) -> Decision:
         if len(self.decisions) >= self.MAX:
-            self.decisions = {}
+            self.decisions.clear()
         self.decisions[key] = decision
         return decision
+
+
+def _special_test(policy: Policy) -> Callable[[str], object]:
+    """Whether a name is, or is below, one of `_special_names`: in C where it is built."""
+    special = _special_names(policy)
+    if fastpath is not None:  # the same suffix test in C, a tenth of the time
+        with contextlib.suppress(ValueError):  # a name that is not ASCII, say
+            return fastpath.Table(fastpath.build_table((n, 0) for n in special)).lookup
+    return lambda name: match_suffix(name, special) is not None
 
 
 def _special_names(policy: Policy) -> frozenset[str]:
@@ -210,7 +210,7 @@ def _special_names(policy: Policy) -> frozenset[str]:
     return frozenset(names)
 
 
-_recent = _Recent()
+_recent = _Recent(None, None, None)
 
 
 def _decide(policy: Policy, client_ip: str, name: str, now: datetime) -> Decision:

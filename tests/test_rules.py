@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import sys
+import threading
 from dataclasses import replace
 from datetime import date, datetime, time
 from types import MappingProxyType
@@ -10,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent import rules as rules_mod
 from agent.catalog import App, Catalog
 from agent.config import RulesConfig
 from agent.decision import Action, Decision
@@ -427,3 +430,37 @@ def test_a_new_policy_is_decided_afresh() -> None:
     assert decide(old, SAM_PHONE, "www.reddit.com", 1, M12).action is BLOCK
     allowed = replace(old, household=replace(HOME, rules=(*HOME.rules, SOCIAL_FOR_SAM)))
     assert decide(allowed, SAM_PHONE, "www.reddit.com", 1, M12).rule == "allow:category:social"
+
+
+def test_threads_deciding_for_different_policies_never_mix_them() -> None:
+    """The dashboard decides from several threads, each with a policy of its own."""
+    rows = [(client, when, name) for client, when, name, *_ in MAIN_TABLE]
+    policies = list(POLICIES.values())
+    wrong: list[tuple] = []
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(6_000):
+            policy = rng.choice(policies)
+            client, when, name = rng.choice(rows)
+            if decide(policy, client, name, 1, when) != _decide(policy, client, name, when):
+                wrong.append((client, when, name))
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so races show
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []
+
+
+def test_without_the_fast_path_names_with_rules_are_found_in_python(monkeypatch) -> None:
+    monkeypatch.setattr(rules_mod, "fastpath", None)
+    policy = replace(POLICIES["home"])  # a new policy: its names are looked at afresh
+    for client, when, name, *_ in MAIN_TABLE:
+        assert decide(policy, client, name, 1, when) == _decide(policy, client, name, when)
