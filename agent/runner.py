@@ -36,7 +36,7 @@ from agent.policy import Policy, PolicyHolder
 from agent.safesearch import load_safesearch
 from agent.server import Decide, DnsServer, FilterResolver, ListenError
 from agent.store.logpipe import LogPipe
-from agent.store.snapshot import SnapshotUnavailable, read_household, read_version
+from agent.store.snapshot import HouseholdFollower
 
 log = logging.getLogger("houserules")
 JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process
@@ -52,8 +52,9 @@ class Agent:
         self.holder = PolicyHolder(
             Policy(index=index, catalog=self.catalog, safesearch=load_safesearch(), rules=cfg.rules)
         )
-        self._version: int | None = None
-        self._unreadable = ""
+        self.household = HouseholdFollower(
+            cfg.database_path, cfg.store.url, "the strictest defaults apply"
+        )
         self.refresh_household()
         self.writer = LogPipe(cfg.database_path, cfg.store.log_queue_size)
         self.resolver = FilterResolver(
@@ -69,22 +70,10 @@ class Agent:
 
     def refresh_household(self) -> bool:
         """Swap in the household if a parent changed it; True when it did."""
-        path = self.cfg.database_path
-        try:
-            if path is None:
-                raise SnapshotUnavailable(f"{self.cfg.store.url} is not a SQLite file")
-            if read_version(path) == self._version:
-                return False
-            household = read_household(path)
-        except SnapshotUnavailable as exc:
-            if str(exc) != self._unreadable:  # say it once, not every second
-                self._unreadable = str(exc)
-                log.warning("house rules unavailable (%s); the strictest defaults apply", exc)
+        household = self.household.poll()
+        if household is None:
             return False
-        self._unreadable = ""
         self.holder.update(household=household)
-        self._version = household.version
-        log.info("house rules updated (version %d)", household.version)
         return True
 
     def refresh_neighbours(self) -> None:

@@ -99,7 +99,7 @@ def test_a_database_that_goes_away_keeps_the_last_rules(cfg, engine, caplog):
     k = keeper(cfg)
     store.add_child(engine, "Sam", date(2015, 6, 1))
     assert k.refresh_household() is True
-    k._read_version = gone
+    k.household.read_version = gone
     store.add_child(engine, "Alex", date(2016, 1, 1))
     assert k.refresh_household() is False
     assert k.refresh_household() is False

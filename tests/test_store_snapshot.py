@@ -18,7 +18,12 @@ from agent.store.household import (
     set_child_settings,
 )
 from agent.store.household_devices import add_device
-from agent.store.snapshot import SnapshotUnavailable, read_household, read_version
+from agent.store.snapshot import (
+    HouseholdFollower,
+    SnapshotUnavailable,
+    read_household,
+    read_version,
+)
 
 
 def test_the_snapshot_matches_the_household_store(tmp_path):
@@ -67,3 +72,20 @@ def test_a_missing_or_unmigrated_database_is_reported_not_raised_as_sqlite(tmp_p
     (tmp_path / "empty.db").touch()
     with pytest.raises(SnapshotUnavailable):
         read_household(tmp_path / "empty.db")
+
+
+def test_the_follower_reads_again_only_when_the_version_moves(tmp_path, caplog):
+    path = tmp_path / "hr.db"
+    follower = HouseholdFollower(path, "sqlite:///hr.db", "the strictest defaults apply")
+    assert follower.poll() is None and follower.poll() is None  # no database yet
+    assert caplog.text.count("house rules unavailable") == 1  # said once
+    engine = make_engine(f"sqlite:///{path}")
+    init_db(engine)
+    add_child(engine, "Sam", date(2015, 6, 1))
+    first = follower.poll()
+    assert first is not None and [c.name for c in first.children] == ["Sam"]
+    assert follower.poll() is None  # nothing changed
+    add_child(engine, "Alex", date(2016, 1, 1))
+    assert [c.name for c in follower.poll().children] == ["Sam", "Alex"]
+    assert HouseholdFollower(None, "postgresql://box/hr", "x").poll() is None
+    assert "postgresql://box/hr is not a SQLite file" in caplog.text

@@ -59,13 +59,17 @@ class PolicyKeeper:
                 rules=cfg.rules,
             )
         )
-        self._read_version, self._read_household = read_version, read_household
+        self.household = snapshot.HouseholdFollower(
+            cfg.database_path,
+            cfg.store.url,
+            "keeping the last ones read",
+            read_version,
+            read_household,
+        )
         self._read_neighbours, self._clock = read_neighbours, clock
-        self._version: int | None = None
         self._index_dir = cfg.resolve(cfg.blocklists.compiled_dir)
         self._index_mark = _mark(self._index_dir)
         self._next = {"neighbours": 0.0, "index": 0.0}
-        self._unavailable = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -77,22 +81,10 @@ class PolicyKeeper:
 
     def refresh_household(self) -> bool:
         """Swap in the household if a parent changed it; True when it did."""
-        path = self.cfg.database_path
-        try:
-            if path is None:
-                raise snapshot.SnapshotUnavailable(f"{self.cfg.store.url} is not a SQLite file")
-            if self._read_version(path) == self._version:
-                return False
-            household = self._read_household(path)
-        except snapshot.SnapshotUnavailable as exc:  # keep what we have; say so once
-            if str(exc) != self._unavailable:
-                self._unavailable = str(exc)
-                log.warning("house rules unavailable (%s); keeping the last ones read", exc)
+        household = self.household.poll()
+        if household is None:
             return False
-        self._unavailable = ""
         self.holder.update(household=household)
-        self._version = household.version
-        log.info("house rules updated (version %d)", household.version)
         return True
 
     def refresh_neighbours(self) -> bool:

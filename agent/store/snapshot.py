@@ -8,7 +8,9 @@ household store's, so both see the same household.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +19,7 @@ from typing import Any
 from agent.household import Household
 from agent.store.household_rows import to_child, to_device, to_pause, to_rule, to_schedule
 
+log = logging.getLogger(__name__)
 QUERIES = {
     "children": "SELECT id, name, born, protections_on, youtube_level, safe_search FROM children",
     "devices": "SELECT id, mac, ip, name, owner, child_id, shared_with, inspect, first_seen,"
@@ -105,3 +108,42 @@ class _closing:
 
     def __exit__(self, *exc: object) -> None:
         self.conn.close()
+
+
+class HouseholdFollower:
+    """Follows the household for a process that decides (the DNS process, the proxy): `poll`
+    reads it again only when its version has moved, and says once, not every second, when it
+    cannot be read."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        where: str,
+        unavailable: str,
+        read_version: Callable[[Path], int] = read_version,
+        read_household: Callable[[Path], Household] = read_household,
+    ) -> None:
+        """`where` names the database in messages when it is not a SQLite file (`path` None);
+        `unavailable` says what happens meanwhile ("the strictest defaults apply")."""
+        self.path, self.where, self.unavailable = path, where, unavailable
+        self.read_version, self.read_household = read_version, read_household
+        self.version: int | None = None
+        self._said = ""
+
+    def poll(self) -> Household | None:
+        """The household if a parent changed it since the last poll, else None."""
+        try:
+            if self.path is None:
+                raise SnapshotUnavailable(f"{self.where} is not a SQLite file")
+            if self.read_version(self.path) == self.version:
+                return None
+            household = self.read_household(self.path)
+        except SnapshotUnavailable as exc:
+            if str(exc) != self._said:
+                self._said = str(exc)
+                log.warning("house rules unavailable (%s); %s", exc, self.unavailable)
+            return None
+        self._said = ""
+        self.version = household.version
+        log.info("house rules updated (version %d)", household.version)
+        return household
