@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from agent.datafiles import parse_data, read_data
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "blocklists" / "apps.toml"
 
@@ -143,22 +144,11 @@ class Catalog:
 def load_catalog(path: Path | None = None) -> Catalog:
     """Read and check the catalogue; `CatalogError` if anything is wrong."""
     path = path or DEFAULT_PATH
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read the app catalogue: {exc}") from exc
-    return parse_catalog(data, source=str(path))
+    return parse_catalog(read_data(path, "the app catalogue", CatalogError), source=str(path))
 
 
 def parse_catalog(data: bytes, source: str = "apps.toml") -> Catalog:
-    try:
-        raw = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise CatalogError(f"{source}: not valid TOML: {exc}") from exc
-    meta = raw.get("meta", {})
-    version = meta.get("schema_version", SCHEMA_VERSION) if isinstance(meta, dict) else None
-    if version != SCHEMA_VERSION:
-        raise CatalogError(f"{source}: schema_version {version!r} is not {SCHEMA_VERSION}")
+    raw = parse_data(data, source, SCHEMA_VERSION, CatalogError)
     entries = raw.get("apps")
     if not isinstance(entries, list) or not entries:
         raise CatalogError(f"{source}: no [[apps]] entries", field="apps")

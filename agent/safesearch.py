@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from agent.catalog import AGE_EVIDENCE as EVIDENCE_LEVELS
 from agent.catalog import is_valid_domain
+from agent.datafiles import parse_data, read_data
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "blocklists" / "safesearch.toml"
 
@@ -105,22 +105,12 @@ class SafeSearch:
 
 def load_safesearch(path: Path | None = None) -> SafeSearch:
     path = path or DEFAULT_PATH
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SafeSearchError(f"{path}: cannot read the safe-search file: {exc}") from exc
+    data = read_data(path, "the safe-search file", SafeSearchError)
     return parse_safesearch(data, source=str(path))
 
 
 def parse_safesearch(data: bytes, source: str = "safesearch.toml") -> SafeSearch:
-    try:
-        raw = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SafeSearchError(f"{source}: not valid TOML: {exc}") from exc
-    meta = raw.get("meta", {})
-    version = meta.get("schema_version", SCHEMA_VERSION) if isinstance(meta, dict) else None
-    if version != SCHEMA_VERSION:
-        raise SafeSearchError(f"{source}: schema_version {version!r} is not {SCHEMA_VERSION}")
+    raw = parse_data(data, source, SCHEMA_VERSION, SafeSearchError)
     tables = raw.get("engines")
     if not isinstance(tables, dict) or not tables:
         raise SafeSearchError(f"{source}: no [engines.<id>] tables", field="engines")

@@ -8,13 +8,13 @@ only for what the house rules allow, so a path rule can only narrow an answer, n
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.catalog import AGE_EVIDENCE, is_valid_domain
+from agent.datafiles import parse_data, read_data
 from agent.household import match_suffix
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent.parent / "blocklists" / "paths.toml"
@@ -74,21 +74,11 @@ class PathRules:
 
 def load_path_rules(path: Path | None = None) -> PathRules:
     path = path or DEFAULT_PATH
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PathRulesError(f"{path}: cannot read the path rules: {exc.strerror}") from None
-    return parse_path_rules(data, str(path))
+    return parse_path_rules(read_data(path, "the path rules", PathRulesError), str(path))
 
 
 def parse_path_rules(data: bytes, source: str = "paths.toml") -> PathRules:
-    try:
-        raw = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PathRulesError(f"{source}: not valid TOML: {exc}") from None
-    version = raw.get("meta", {}).get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise PathRulesError(f"{source}: schema_version {version!r} is not {SCHEMA_VERSION}")
+    raw = parse_data(data, source, SCHEMA_VERSION, PathRulesError, required=True)
     entries = raw.get("paths", [])
     if not isinstance(entries, list):
         raise PathRulesError(f"{source}: [[paths]] must be a list of tables")
