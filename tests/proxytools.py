@@ -28,6 +28,8 @@ from agent.proxy.runtime import Runtime
 from agent.proxy.searches import engines_from
 from agent.safesearch import load_safesearch
 
+import certtools
+
 TZ = ZoneInfo("Europe/London")
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=TZ)  # a Monday
 SAM_TABLET = "192.168.1.10"  # Sam (11; YouTube and Discord allowed), marked "inspect"
@@ -157,38 +159,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def self_signed(directory: Path, names: list[str]) -> tuple[Path, Path]:
     """A certificate for `names` (and its key), for a local TLS server the test trusts."""
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "origin.pem", directory / "origin.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return certtools.self_signed(directory, names, stem="origin")
 
 
 class Origin:
