@@ -1,9 +1,13 @@
-"""Small prompt files for tests: one valid prompt, changed as a test needs, written as TOML."""
+"""Small prompt files for tests: one valid prompt, changed as a test needs, written as TOML;
+and a small app catalogue and event maker for choosing prompts."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+
+from agent.events import Event, EventKind, Severity
 
 L004 = "004_4cd3c2d600256b4c.txt"
 
@@ -33,3 +37,19 @@ def write_prompts(tmp_path: Path, *prompts: dict) -> Path:
     path = tmp_path / "prompts.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+CATALOGUE = {
+    "discord": ("messaging", ["chat_with_strangers"]),
+    "zoom": ("video-chat", ["video_chat"]),
+    "ometv": ("random-video-chat", ["chat_with_strangers", "video_chat", "anonymous"]),
+    "minecraft": ("gaming", ["chat_with_strangers"]),
+}
+
+
+def lookup(app_id: str) -> tuple[str, list[str]] | None:
+    return CATALOGUE.get(app_id)
+
+
+def ev(kind: EventKind, severity: Severity, when: str, app: str | None = None, **details) -> Event:
+    return Event(datetime.fromisoformat(when), kind, severity, "Sam", "sam-phone", app, details)

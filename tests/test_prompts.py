@@ -11,6 +11,7 @@ from agent.events import Event, EventKind, Severity
 from agent.letters import ContentError, load_letters
 from agent.prompts import GENERAL, Trigger, load_library, matches, parse_trigger
 
+from prompttools import ev, lookup
 from prompttools import valid_prompt as _valid_prompt
 from prompttools import write_prompts as _write
 
@@ -18,20 +19,6 @@ LIB = load_library()
 LETTERS = load_letters()
 
 # A small stand-in for the app catalogue: app id -> (category, flags).
-CATALOGUE = {
-    "discord": ("messaging", ["chat_with_strangers"]),
-    "zoom": ("video-chat", ["video_chat"]),
-    "ometv": ("random-video-chat", ["chat_with_strangers", "video_chat", "anonymous"]),
-    "minecraft": ("gaming", ["chat_with_strangers"]),
-}
-
-
-def lookup(app_id: str) -> tuple[str, list[str]] | None:
-    return CATALOGUE.get(app_id)
-
-
-def ev(kind: EventKind, severity: Severity, when: str, app: str | None = None, **details) -> Event:
-    return Event(datetime.fromisoformat(when), kind, severity, "Sam", "sam-phone", app, details)
 
 
 # --- the library ------------------------------------------------------------------------------

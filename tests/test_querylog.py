@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,21 +24,7 @@ from agent.store import (
 from agent.store import logwriter as querylog  # where the writer and its connection live
 from agent.store.db import connect
 
-
-def _permissions_are_ignored() -> bool:
-    """True when this process may write read-only files anyway (root, or CAP_DAC_OVERRIDE)."""
-    with tempfile.TemporaryDirectory() as folder:
-        probe = Path(folder) / "probe"
-        probe.touch()
-        probe.chmod(0o444)
-        try:
-            probe.open("a").close()
-        except PermissionError:
-            return False
-        return True
-
-
-ignores_permissions = _permissions_are_ignored()
+from hosttools import ignores_permissions
 
 
 def entry(i: int, **changes: object) -> LogEntry:
@@ -280,6 +265,7 @@ def test_a_read_only_file_is_a_counted_error(db_path: Path, writers: Writers) ->
 def test_a_full_disk_keeps_the_rows_until_there_is_room(
     db_path: Path, writers: Writers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+
     open_normally = querylog._open_writer_connection
 
     def full_disk(path: Path, busy_timeout: float) -> sqlite3.Connection:

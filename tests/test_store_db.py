@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,7 @@ from sqlalchemy import inspect
 from agent.store import StoreError, init_db, make_engine, sqlite_file
 from agent.store import db as store_db
 
-
-def _permissions_are_ignored() -> bool:
-    """True when this process may write read-only files anyway (root, or CAP_DAC_OVERRIDE)."""
-    with tempfile.TemporaryDirectory() as folder:
-        probe = Path(folder) / "probe"
-        probe.touch()
-        probe.chmod(0o444)
-        try:
-            probe.open("a").close()
-        except PermissionError:
-            return False
-        return True
-
-
-ignores_permissions = _permissions_are_ignored()
+from hosttools import ignores_permissions
 
 
 @pytest.mark.parametrize(
@@ -89,6 +74,7 @@ def test_init_db_creates_the_query_log_and_is_idempotent(tmp_path: Path) -> None
 def test_init_db_skips_table_modules_not_written_yet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+
     monkeypatch.setattr(
         store_db, "TABLE_MODULES", ("agent.store.querylog", "agent.store.not_written_yet")
     )

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
-from agent.events import Event, EventKind, Severity
+from agent.events import EventKind, Severity
 from agent.prompts import Trigger, load_library
 from agent.suggest import suggest
 
+from prompttools import ev, lookup
 from prompttools import valid_prompt as _valid_prompt
 from prompttools import write_prompts as _write
 
 TODAY = date(2026, 11, 22)  # the Sunday that ends ISO week 2026-W47
 
 # A small stand-in for the app catalogue: app id -> (category, flags).
-CATALOGUE = {
-    "discord": ("messaging", ["chat_with_strangers"]),
-    "zoom": ("video-chat", ["video_chat"]),
-    "ometv": ("random-video-chat", ["chat_with_strangers", "video_chat", "anonymous"]),
-    "minecraft": ("gaming", ["chat_with_strangers"]),
-}
-
-
-def lookup(app_id: str) -> tuple[str, list[str]] | None:
-    return CATALOGUE.get(app_id)
-
-
-def ev(kind: EventKind, severity: Severity, when: str, app: str | None = None, **details) -> Event:
-    return Event(datetime.fromisoformat(when), kind, severity, "Sam", "sam-phone", app, details)
 
 
 # An 11-year-old's week: Discord for the first time, a Zoom call, an OmeTV visit at 23:10 and
