@@ -81,11 +81,7 @@ class PolicyKeeper:
 
     def refresh_household(self) -> bool:
         """Swap in the household if a parent changed it; True when it did."""
-        household = self.household.poll()
-        if household is None:
-            return False
-        self.holder.update(household=household)
-        return True
+        return self.household.refresh(self.holder)
 
     def refresh_neighbours(self) -> bool:
         table = dict(self._read_neighbours())

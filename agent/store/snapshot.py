@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from agent.household import Household
+from agent.policy import PolicyHolder
 from agent.store.household_rows import to_child, to_device, to_pause, to_rule, to_schedule
 
 log = logging.getLogger(__name__)
@@ -147,3 +148,11 @@ class HouseholdFollower:
         self.version = household.version
         log.info("house rules updated (version %d)", household.version)
         return household
+
+    def refresh(self, holder: PolicyHolder) -> bool:
+        """Swap a changed household into `holder`; True when there was one."""
+        household = self.poll()
+        if household is None:
+            return False
+        holder.update(household=household)
+        return True
