@@ -106,7 +106,9 @@ def ask(port: int, name: str, qtype: str = "A", wait: float = PROBE_WAIT) -> int
             s.send(query.pack())
             for _ in range(16):  # a stray reply (another ID) is skipped, a few times at most
                 reply = DNSRecord.parse(s.recv(4096))
-                if reply.header.id == query.header.id:
+                # qr: a reply, not our own question come back. With nothing listening yet, the
+                # kernel can pick the target port as this socket's own, and it hears itself.
+                if reply.header.id == query.header.id and reply.header.qr:
                     return reply.header.rcode
         except (OSError, DNSError):  # refused (not listening yet), timed out, or garbage
             return None
