@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from agent import config as config_mod
 
@@ -32,6 +33,13 @@ class CliError(Exception):
     """A mistake in what the user asked for; printed as one line."""
 
 
+def _version() -> str:
+    try:
+        return metadata.version("houserules")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="houserules",
@@ -43,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="config file (default: ./config.toml, then /etc/houserules/config.toml)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument("--version", action="version", version=f"houserules {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -87,7 +96,7 @@ def _run_fast(argv: list[str]) -> None:
     known, rest = pre.parse_known_args(argv)
     if known.command != "run" or rest:
         return
-    command = [sys.executable, "-m", "agent.runner"]
+    command = [sys.executable, "-m", "agent.ops.runner"]
     if known.config:
         command += ["--config", known.config]
     if known.verbose:

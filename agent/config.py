@@ -13,9 +13,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from agent.datafiles import shipped_dir
+
 DEFAULT_PATHS = (Path("config.toml"), Path("/etc/houserules/config.toml"))
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-SHIPPED_LISTS = PROJECT_DIR / "blocklists"
+SHIPPED_LISTS = shipped_dir()
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -85,6 +86,7 @@ class BlocklistSource:
     path: Path | None = None
     url: str | None = None
     format: str | None = None
+    shipped: str | None = None  # a list that ships inside the package, by file name
 
     @property
     def location(self) -> str:
@@ -94,7 +96,12 @@ class BlocklistSource:
 @dataclass(frozen=True)
 class BlocklistsConfig:
     sources: tuple[BlocklistSource, ...] = (
-        BlocklistSource(name="bypass", category="bypass", path=SHIPPED_LISTS / "bypass.txt"),
+        BlocklistSource(
+            name="bypass",
+            category="bypass",
+            path=SHIPPED_LISTS / "bypass.txt",
+            shipped="bypass.txt",
+        ),
     )
     refresh_hours: float = 24.0
     compiled_dir: Path = Path("data/index")
@@ -187,7 +194,7 @@ class ProxyConfig:
     pinned_hosts: tuple[str, ...] = PINNED_HOSTS
     block_paths: tuple[str, ...] = ()  # ids from the path rules, e.g. "youtube-shorts"
     path_rules: Path | None = None  # None: the shipped blocklists/paths.toml
-    concerns: Path | None = None  # None: the shipped agent/content/concerns.toml
+    concerns: Path | None = None  # None: the shipped agent/talk/concerns.toml
     kids_url: str = ""  # "" = http://<[dashboard] listen>/kids
     record_searches: bool = True
     max_body_kb: int = 2048
@@ -417,12 +424,23 @@ class _Parser:
         out: list[BlocklistSource] = []
         for i, item in enumerate(value):
             where = f"{key}[{i}]"
-            self.only(item, where, {"name", "category", "path", "url", "format"})
+            self.only(item, where, {"name", "category", "path", "url", "format", "shipped"})
             for required in ("name", "category"):
                 if not isinstance(item.get(required), str) or not item[required]:
                     raise self.fail(f"{where}.{required}", "is required (a non-empty string)")
-            if ("path" in item) == ("url" in item):
-                raise self.fail(where, 'needs exactly one of path = "..." or url = "https://..."')
+            if sum(k in item for k in ("path", "url", "shipped")) != 1:
+                raise self.fail(
+                    where,
+                    'needs exactly one of path = "...", url = "https://..." or shipped = "NAME"',
+                )
+            shipped = item.get("shipped")
+            if shipped is not None and not (
+                isinstance(shipped, str) and (SHIPPED_LISTS / shipped).is_file()
+            ):
+                found = ", ".join(sorted(p.name for p in SHIPPED_LISTS.glob("*.txt")))
+                raise self.fail(
+                    f"{where}.shipped", f"{shipped!r} is not a list HouseRules ships ({found})"
+                )
             url = item.get("url")
             if url is not None and not str(url).startswith(("http://", "https://")):
                 raise self.fail(f"{where}.url", f"must start with http:// or https://, not {url!r}")
@@ -431,7 +449,7 @@ class _Parser:
                 raise self.fail(
                     f"{where}.format", f"must be hosts, domains or adblock, not {fmt!r}"
                 )
-            path = item.get("path")
+            path = SHIPPED_LISTS / shipped if shipped is not None else item.get("path")
             out.append(
                 BlocklistSource(
                     name=item["name"],
@@ -439,6 +457,7 @@ class _Parser:
                     path=Path(path) if path is not None else None,
                     url=url,
                     format=fmt,
+                    shipped=shipped,
                 )
             )
         names = [s.name for s in out]

@@ -6,10 +6,22 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 MakeError = Callable[[str], Exception]
+
+
+def shipped_dir() -> Path:
+    """The folder of data files installed with the package (`blocklists/` in the source tree,
+    mapped to the package `agent.blocklists`), wherever the package was installed."""
+    return Path(str(resources.files("agent.blocklists")))
+
+
+def shipped(name: str) -> Path:
+    """One shipped data file, by name (`apps.toml`, `safesearch.toml`, `bypass.txt`...)."""
+    return shipped_dir() / name
 
 
 def read_data(path: Path, what: str, error: MakeError) -> bytes:

@@ -170,8 +170,8 @@ class Memory:
 
 ROLES = (  # what a HouseRules process is, from its command line
     ("agent.store.logproc", "log writer"),
-    ("agent.jobs", "jobs (dashboard, insights, email)"),
-    ("agent.compile", "list compiler"),
+    ("agent.ops.jobs", "jobs (dashboard, insights, email)"),
+    ("agent.lists.compile", "list compiler"),
 )
 
 

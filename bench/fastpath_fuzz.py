@@ -1,4 +1,4 @@
-"""Fuzz the compiled fast path (`agent/_fastpath.c`) with untrusted-looking input.
+"""Fuzz the compiled fast path (`agent/dns/_fastpath.c`) with untrusted-looking input.
 
 A tool, not a test (tests/test_fastpath.py runs a short seeded version on every `make test`):
 
@@ -6,7 +6,7 @@ A tool, not a test (tests/test_fastpath.py runs a short seeded version on every 
     .venv/bin/python bench/fastpath_fuzz.py --so PATH.so        # e.g. a sanitizer build, below
     .venv/bin/python bench/fastpath_fuzz.py --atheris -- -max_total_time=60   # pip install atheris
 
-Each input goes to parse_query (its answer compared with agent.wire's Python parser), to
+Each input goes to parse_query (its answer compared with agent.dns.wire's Python parser), to
 Table (raw, and patched into a valid table so it passes the magic and size checks) with lookups
 of names cut from it, and to build_table. Any difference or any exception other than
 ValueError stops the run with the input that caused it.
@@ -17,7 +17,7 @@ An AddressSanitizer build, outside the project tree:
         build_ext --build-lib /tmp/asan --build-temp /tmp/asan/tmp
     LD_PRELOAD=$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so) \\
         ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \\
-        .venv/bin/python bench/fastpath_fuzz.py --so /tmp/asan/agent/_fastpath.*.so
+        .venv/bin/python bench/fastpath_fuzz.py --so /tmp/asan/agent/dns/_fastpath.*.so
 """
 
 from __future__ import annotations
@@ -47,25 +47,25 @@ NAMES = ["example.com", "ads.example.com", "com", "co.uk", "a.b.c.d.e", "x" * 63
 
 
 def load(so: str | None) -> ModuleType:
-    """agent._fastpath, from `so` when given (agent.wire then uses it too)."""
-    import agent
+    """agent.dns._fastpath, from `so` when given (agent.dns.wire then uses it too)."""
+    import agent.dns
 
     if so is None:
-        from agent import _fastpath  # type: ignore[attr-defined]
+        from agent.dns import _fastpath  # type: ignore[attr-defined]
 
         return _fastpath
-    spec = importlib.util.spec_from_file_location("agent._fastpath", so)
+    spec = importlib.util.spec_from_file_location("agent.dns._fastpath", so)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    sys.modules["agent._fastpath"] = module
-    agent._fastpath = module  # type: ignore[attr-defined]
+    sys.modules["agent.dns._fastpath"] = module
+    agent.dns._fastpath = module  # type: ignore[attr-defined]
     return module
 
 
 class Fuzzer:
     def __init__(self, fastpath: ModuleType) -> None:
-        from agent import wire  # after load(), so wire sees the module under test
+        from agent.dns import wire  # after load(), so wire sees the module under test
 
         self.fp = fastpath
         self.reference = getattr(wire, "parse_query_py", wire.parse_query)
@@ -195,7 +195,7 @@ def run_atheris(fuzzer: Fuzzer, argv: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--so", help="load agent._fastpath from this file (e.g. an ASan build)")
+    parser.add_argument("--so", help="load agent.dns._fastpath from this file (e.g. an ASan build)")
     parser.add_argument("--iterations", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--atheris", action="store_true", help="coverage-guided, with atheris")

@@ -32,9 +32,9 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.catalog import load_catalog  # noqa: E402
 from agent.config import Config, RulesConfig  # noqa: E402
 from agent.insights.job import BATCH_SIZE, InsightsJob  # noqa: E402
+from agent.rules.catalog import load_catalog  # noqa: E402
 from agent.store import household as store  # noqa: E402
 from agent.store import rollups  # noqa: E402
 from agent.store.db import connect, init_db, make_engine  # noqa: E402

@@ -98,7 +98,7 @@ def config_for(folder: Path) -> Config:
 
 
 def child_compile(folder: Path) -> dict:
-    from agent.compile import compile_index
+    from agent.lists.compile import compile_index
 
     started = time.perf_counter()
     _, report = compile_index(config_for(folder))
@@ -125,14 +125,14 @@ def time_lookups(lookup: Callable[[str], Any], queries: dict[str, list[str]]) ->
 
 
 def open_index(folder: Path) -> Callable[[str], Any]:
-    from agent.index import ListIndex
+    from agent.lists.index import ListIndex
 
     return ListIndex.load(folder / "index").lookup
 
 
 def open_set(folder: Path) -> Callable[[str], Any]:
     """The naive reference: every name in a set, and the same walk up the suffixes."""
-    from agent.sources import read_file
+    from agent.lists.sources import read_file
 
     names = set(read_file(folder / "list.txt", None, "bench", 0.5).blocked)
 
@@ -155,8 +155,8 @@ OPENERS = {"index": open_index, "set": open_set}
 def child_memory(kind: str, folder: Path) -> dict:
     """RSS of a fresh process: imports only, loaded, then after every query was asked once.
     The queries are streamed from disk so that they never sit in this process's memory."""
-    import agent.index  # noqa: F401 - the imports belong in the baseline
-    import agent.lists  # noqa: F401
+    import agent.lists.index  # noqa: F401 - the imports belong in the baseline
+    import agent.lists.parse  # noqa: F401
 
     before = status_kb("VmRSS")
     started = time.perf_counter()

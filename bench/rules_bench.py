@@ -12,13 +12,13 @@ import time as clock
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from agent.catalog import load_catalog
 from agent.config import RulesConfig
-from agent.household import Child, Device, Household, Pause, RuleEntry, Schedule
-from agent.index import IndexBuilder
-from agent.policy import Policy
-from agent.rules import decide
-from agent.safesearch import load_safesearch
+from agent.lists.index import IndexBuilder
+from agent.rules.catalog import load_catalog
+from agent.rules.decide import decide
+from agent.rules.household import Child, Device, Household, Pause, RuleEntry, Schedule
+from agent.rules.policy import Policy
+from agent.rules.safesearch import load_safesearch
 
 N = 50_000  # calls per round
 ROUNDS = 5  # the best round is reported: other programs on the box only ever add time

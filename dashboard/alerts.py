@@ -1,7 +1,7 @@
 """Alerts: what happened in plain words, what to say about it, what to do next; acknowledging.
 
 Each event is described by `agent.insights.wording.describe`; the conversation prompt and next
-step are the best match `agent.suggest.suggest` finds for that one event (from the prompts,
+step are the best match `agent.talk.suggest.suggest` finds for that one event (from the prompts,
 which cite the letters they come from).
 """
 
@@ -13,12 +13,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from agent import help as guides
 from agent.events import Event, EventKind, Severity
 from agent.insights.wording import describe
 from agent.store import household as store
 from agent.store.events import acknowledge, list_events, unacknowledged_alerts
-from agent.suggest import Suggestion, suggest
+from agent.talk import guides as guides
+from agent.talk.suggest import Suggestion, suggest
 from dashboard.box import Box, box
 
 bp = Blueprint("alerts", __name__)
@@ -116,6 +116,6 @@ def _filters() -> dict[str, str]:
 
 
 def _letters() -> dict[str, str]:
-    from agent.prompts import default_library
+    from agent.talk.prompts import default_library
 
     return {file: letter.citation for file, letter in default_library().letters.items()}

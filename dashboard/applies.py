@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from agent.catalog import App
-from agent.decision import Decision
-from agent.household import WEEKDAYS, Child, Device, Household, Schedule
-from agent.rules import ADULT_AGE, decide
+from agent.rules.catalog import App
+from agent.rules.decide import ADULT_AGE, decide
+from agent.rules.decision import Decision
+from agent.rules.household import WEEKDAYS, Child, Device, Household, Schedule
 from dashboard.box import Box
 
 QTYPE_A = 1

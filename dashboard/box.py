@@ -16,19 +16,19 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy.engine import Engine
 
-from agent.catalog import Catalog, load_catalog
 from agent.config import Config
-from agent.household import Household
-from agent.index import IndexBuilder, ListIndex
-from agent.neighbours import read_neighbours
-from agent.policy import Policy
-from agent.safesearch import load_safesearch
+from agent.dns.neighbours import read_neighbours
+from agent.lists.index import IndexBuilder, ListIndex
+from agent.rules.catalog import Catalog, load_catalog
+from agent.rules.household import Household
+from agent.rules.policy import Policy
+from agent.rules.safesearch import load_safesearch
 from agent.store import db
 from agent.store.household import load_household
 
 EngineFactory = Callable[[], Engine | None]
 Clock = Callable[[], datetime]
-Neighbours = Callable[[], Mapping[str, str]]  # IP -> MAC, as agent.neighbours reads it
+Neighbours = Callable[[], Mapping[str, str]]  # IP -> MAC, as agent.dns.neighbours reads it
 
 
 class Unavailable(Exception):
@@ -94,7 +94,7 @@ class Box:
         return replace(base, household=household)
 
     def app_lookup(self, app_id: str) -> tuple[str, frozenset[str]] | None:
-        """For `agent.suggest`: an app's category and risk flags."""
+        """For `agent.talk.suggest`: an app's category and risk flags."""
         app = self.catalog.get(app_id)
         return (app.category, app.flags) if app is not None else None
 

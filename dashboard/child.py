@@ -12,7 +12,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from agent.household import Child, Household
+from agent.rules.household import Child, Household
 from agent.store import household as store
 from dashboard import child_page
 from dashboard.box import box

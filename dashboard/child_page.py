@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent import help as guides
-from agent.catalog import CATEGORIES
 from agent.events import EventKind
-from agent.household import Child, Household, RuleEntry
 from agent.insights.wording import describe, rule_label
+from agent.rules.catalog import CATEGORIES
+from agent.rules.household import Child, Household, RuleEntry
 from agent.store import requests
 from agent.store.contacts import known_contacts
 from agent.store.events import list_events
 from agent.store.rollups import activity_series, hour_profile, week_summary
+from agent.talk import guides as guides
 from dashboard import applies, charts
 from dashboard.box import Box
 from dashboard.forms import DomainRuleForm, ScheduleForm, SettingsForm, options

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from agent.household import Device, Household
+from agent.rules.household import Device, Household
 from agent.store import household as store
 from dashboard.box import box
 from dashboard.forms import DeviceForm, MergeForm, options

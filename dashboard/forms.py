@@ -26,7 +26,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from agent.household import WEEKDAYS
+from agent.rules.household import WEEKDAYS
 from agent.store.accounts import MAX_PASSWORD, MIN_PASSWORD
 
 try:

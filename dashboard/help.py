@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 from flask_login import login_required
 
-from agent import help as guides
-from agent.help import Route
+from agent.talk import guides as guides
+from agent.talk.guides import Route
 
 bp = Blueprint("help", __name__)
 URGENT = ("police-999", "ceop", "police-101", "childline", "iwf", "nspcc")

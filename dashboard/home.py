@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from agent.household import Child
+from agent.rules.household import Child
 from agent.store import household as store
 from agent.store import requests
 from agent.store.events import unacknowledged_alerts

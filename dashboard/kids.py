@@ -19,7 +19,7 @@ from datetime import timedelta
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from agent.household import Child, Device, Household
+from agent.rules.household import Child, Device, Household
 from agent.store import household as store
 from agent.store import requests
 from dashboard import applies

@@ -16,8 +16,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from agent import lists_job
-from agent.index import IndexLoadError, ListIndex
+from agent.lists import job as lists_job
+from agent.lists.index import IndexLoadError, ListIndex
 from agent.store import accounts
 from agent.store import household as store
 from dashboard.auth import start_session

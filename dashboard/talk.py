@@ -10,12 +10,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from agent.household import Child
-from agent.prompts import default_library
+from agent.rules.household import Child
 from agent.store import household as store
 from agent.store import talk
 from agent.store.events import events_between
-from agent.suggest import Suggestion, suggest
+from agent.talk.prompts import default_library
+from agent.talk.suggest import Suggestion, suggest
 from dashboard.box import Box, box
 from dashboard.forms import DiscussedForm
 

@@ -86,7 +86,7 @@ if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
     fi
 fi
 
-# The compiled fast path (agent/_fastpath.c) needs a C compiler and Python's headers. Without
+# The compiled fast path (agent/dns/_fastpath.c) needs a C compiler and Python's headers. Without
 # them pip leaves it out and HouseRules answers in Python: correct, about a third as fast.
 if ! "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null ||
     ! command -v cc >/dev/null; then
@@ -145,20 +145,17 @@ TARGET="$STAGE"
 "${PIP[@]}" "$TARGET" || die "installing the Python packages failed (see above)"
 "$VENV/bin/houserules" --help >/dev/null || die "the installed houserules does not start"
 
+# The lists, the app catalogue and the safe-search facts ship inside the package. Earlier
+# versions copied blocklists/ here and linked it into site-packages: take both away.
 rm -rf "$R$PREFIX/blocklists" "$R$PREFIX/docs" "$R$PREFIX/share"
+old_link="$("$VENV/bin/python" -I -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/blocklists"
+[ -L "$old_link" ] && rm -f "$old_link"
 install -d -m 0755 "$R$PREFIX/docs" "$R$PREFIX/share"
-cp -R "$STAGE/blocklists" "$R$PREFIX/blocklists"
 [ -f "$STAGE/docs/raspberry-pi.md" ] && install -m 0644 "$STAGE/docs/raspberry-pi.md" "$R$PREFIX/docs/"
 install -m 0644 "$STAGE/config.example.toml" "$R$PREFIX/share/config.example.toml"
 install -m 0755 "$STAGE/deploy/uninstall.sh" "$R$PREFIX/uninstall.sh"
 ln -sfn "$PREFIX/venv/bin/houserules" "$R/usr/local/bin/houserules"
-# The app catalogue and the safe-search facts are read from blocklists/ beside the installed
-# package. Until they ship inside it, point that folder at the copy above.
-shipped="$("$VENV/bin/python" -I -c 'from agent.catalog import DEFAULT_PATH; print(DEFAULT_PATH.parent)')"
-if [ ! -e "$shipped" ] || [ -L "$shipped" ]; then
-    ln -sfn "$R$PREFIX/blocklists" "$shipped"
-fi
-"$VENV/bin/python" -I -c 'from agent.catalog import load_catalog; from agent.safesearch import load_safesearch
+"$VENV/bin/python" -I -c 'from agent.rules.catalog import load_catalog; from agent.rules.safesearch import load_safesearch
 load_catalog(); load_safesearch()' || die "the installed HouseRules cannot read its app catalogue"
 
 # -- the config: written once, then it is yours -----------------------------------------------
@@ -172,11 +169,10 @@ else
         sed -e '/^\[dns\]/,/^\[/ s|^listen = \["127\.0\.0\.1:5353"\]|listen = ["0.0.0.0:53"]|' \
             -e "s|^url = \"sqlite:///data/houserules.db\"|url = \"sqlite:///$DATA/houserules.db\"|" \
             -e "s|^compiled_dir = \"data/index\"|compiled_dir = \"$DATA/index\"|" \
-            -e "s|^path = \"blocklists/|path = \"$PREFIX/blocklists/|" \
             "$STAGE/config.example.toml"
     } >"$new"
     for expected in 'listen = \["0.0.0.0:53"\]' "url = \"sqlite:///$DATA/" \
-        "compiled_dir = \"$DATA/" "path = \"$PREFIX/blocklists/"; do
+        "compiled_dir = \"$DATA/" 'shipped = "bypass.txt"'; do
         grep -q "^$expected" "$new" ||
             die "config.example.toml has changed shape ($expected): update deploy/install.sh"
     done

@@ -9,8 +9,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from agent import config as config_mod
-from agent.jobs import Jobs
-from agent.runner import Agent
+from agent.ops.jobs import Jobs
+from agent.ops.runner import Agent
 
 SHIPPED_BYPASS = Path(__file__).resolve().parent.parent / "blocklists" / "bypass.txt"
 TZ = ZoneInfo("Europe/London")

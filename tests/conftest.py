@@ -144,10 +144,10 @@ def _add_activity(engine: Any, child: str, day: Any, apps: dict[str, tuple[int, 
 def _verdict(engine: Any, client_ip: str, name: str, now: datetime) -> Any:
     """What the rules engine answers now for `name` asked by `client_ip`, over the household
     as stored (what the DNS loads after its next poll)."""
-    from agent.catalog import load_catalog
-    from agent.index import IndexBuilder
-    from agent.policy import Policy
-    from agent.rules import decide
+    from agent.lists.index import IndexBuilder
+    from agent.rules.catalog import load_catalog
+    from agent.rules.decide import decide
+    from agent.rules.policy import Policy
     from agent.store.household import load_household
 
     catalog = load_catalog()

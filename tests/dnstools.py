@@ -14,8 +14,8 @@ from dnslib import EDNS0, QTYPE, RCODE, RR, TXT, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from agent.config import Config
-from agent.policy import PolicyHolder
-from agent.server import DnsServer, FilterResolver
+from agent.dns.server import DnsServer, FilterResolver
+from agent.rules.policy import PolicyHolder
 
 DEFAULT_ZONE = """
 example.com.        300 IN A     93.184.216.34

@@ -8,9 +8,9 @@ from collections import defaultdict
 from datetime import datetime, tzinfo
 from typing import Any
 
-from agent.catalog import Catalog
 from agent.insights.activity import counted
 from agent.insights.things import Classifier
+from agent.rules.catalog import Catalog
 from agent.store.querylog import LogEntry
 
 

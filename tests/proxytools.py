@@ -17,16 +17,16 @@ from mitmproxy.proxy import context
 from mitmproxy.proxy.layers.tls import parse_client_hello
 from mitmproxy.test import taddons, tflow
 
-from agent.catalog import load_catalog
 from agent.config import Config, ProxyConfig
-from agent.household import Child, Device, Household, RuleEntry
-from agent.index import IndexBuilder
-from agent.policy import Policy
+from agent.lists.index import IndexBuilder
 from agent.proxy.concerns import load_concerns
 from agent.proxy.paths import load_path_rules
 from agent.proxy.runtime import Runtime
 from agent.proxy.searches import engines_from
-from agent.safesearch import load_safesearch
+from agent.rules.catalog import load_catalog
+from agent.rules.household import Child, Device, Household, RuleEntry
+from agent.rules.policy import Policy
+from agent.rules.safesearch import load_safesearch
 
 import certtools
 

@@ -33,14 +33,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from agent.catalog import Catalog, load_catalog
 from agent.config import SHIPPED_LISTS, RulesConfig
-from agent.household import Household
-from agent.index import IndexBuilder, ListIndex
-from agent.lists import parse_lines
-from agent.policy import Policy
-from agent.rules import decide
-from agent.safesearch import load_safesearch
+from agent.lists.index import IndexBuilder, ListIndex
+from agent.lists.parse import parse_lines
+from agent.rules.catalog import Catalog, load_catalog
+from agent.rules.decide import decide
+from agent.rules.household import Household
+from agent.rules.policy import Policy
+from agent.rules.safesearch import load_safesearch
 from agent.store import household as store
 from agent.store.querylog import LogEntry
 

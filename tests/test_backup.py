@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table
 from sqlmodel import SQLModel
 
-from agent import backup, cli
-from agent.backup import BackupError, restore_backup, write_backup
+from agent import cli
+from agent.ops import backup
+from agent.ops.backup import BackupError, restore_backup, write_backup
 from agent.store import household as store
 from agent.store.db import make_engine
 from agent.store.migrate import migrate

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dnslib import QTYPE, RR, SOA, A, DNSRecord
 
-from agent.cache import ResponseCache
+from agent.dns.cache import ResponseCache
 
 
 def reply(name: str = "example.com", ttls: tuple[int, ...] = (300,), rcode: int = 0) -> bytes:

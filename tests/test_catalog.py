@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.catalog import (
+from agent.rules.catalog import (
     AGE_EVIDENCE,
     CATEGORIES,
     DEFAULT_PATH,

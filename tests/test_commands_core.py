@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.cli import main as cli
-from agent.index import ListIndex
+from agent.lists.index import ListIndex
 from agent.store import db
 
 SHIPPED_BYPASS = Path(__file__).resolve().parent.parent / "blocklists" / "bypass.txt"

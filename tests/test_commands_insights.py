@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from agent import cli
-from agent.catalog import load_catalog
 from agent.commands import insights as cmd
 from agent.config import Config, RulesConfig
 from agent.insights.job import InsightsJob
+from agent.rules.catalog import load_catalog
 from agent.store.db import init_db, make_engine
 from agent.store.querylog import QueryLogWriter
 

@@ -13,8 +13,8 @@ from agent import cli
 from agent.cli import CliError
 from agent.commands import prompts as cmd
 from agent.events import Event, EventKind, Severity
-from agent.help import topics
-from agent.prompts import load_library
+from agent.talk.guides import topics
+from agent.talk.prompts import load_library
 
 
 @pytest.fixture

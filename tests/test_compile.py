@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.claims import NO_CLAIMS, Claims
-from agent.compile import compile_index, fingerprint, load_or_compile
 from agent.config import BlocklistsConfig, BlocklistSource, Config
-from agent.index import ListIndex
-from agent.sources import cached_copy
+from agent.lists.claims import NO_CLAIMS, Claims
+from agent.lists.compile import compile_index, fingerprint, load_or_compile
+from agent.lists.index import ListIndex
+from agent.lists.sources import cached_copy
 
 from listserver import ListServer, serving
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import date
 
-from agent import lists_job
+from agent.lists import job as lists_job
 from agent.store import accounts
 from agent.store import household as store
 

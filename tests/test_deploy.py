@@ -189,8 +189,13 @@ def test_install_lays_out_the_program_config_data_and_units(installed: Installed
     assert data.is_dir() and stat.S_IMODE(data.stat().st_mode) == 0o750
     cfg_file = root / "etc/houserules/config.toml"
     assert stat.S_IMODE(cfg_file.stat().st_mode) == 0o640
+    # The lists and facts ship inside the installed package: no copy beside it, no link into it.
+    assert not (root / "opt/houserules/blocklists").exists()
+    site = next(installed.venv.glob("lib/python3*/site-packages"))
+    assert not (site / "blocklists").is_symlink()
+    for data in ("bypass.txt", "apps.toml", "safesearch.toml", "paths.toml"):
+        assert (site / "agent/blocklists" / data).is_file(), data
     for shipped in (
-        "blocklists/bypass.txt",
         "share/config.example.toml",
         "uninstall.sh",
         "docs/raspberry-pi.md",
@@ -204,9 +209,7 @@ def test_the_written_config_is_the_example_with_pi_paths(installed: Installed) -
     assert written.dns.listen == (HostPort("0.0.0.0", 53),)
     assert written.database_path == Path("/var/lib/houserules/houserules.db")
     assert written.blocklists.compiled_dir == Path("/var/lib/houserules/index")
-    assert [s.path for s in written.blocklists.sources] == [
-        Path("/opt/houserules/blocklists/bypass.txt")
-    ]
+    assert [s.shipped for s in written.blocklists.sources] == ["bypass.txt"]
     # Everything else is exactly the example.
     assert dataclasses.replace(written.dns, listen=example.dns.listen) == example.dns
     assert written.upstream == example.upstream and written.rules == example.rules
@@ -223,7 +226,7 @@ def test_the_installed_program_runs_from_its_own_folder(
     assert (
         int(
             installed.python(
-                "from agent.catalog import load_catalog; print(len(load_catalog().apps))"
+                "from agent.rules.catalog import load_catalog; print(len(load_catalog().apps))"
             )
         )
         > 10

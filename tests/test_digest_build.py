@@ -8,15 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.catalog import load_catalog
 from agent.digest.build import build_digest
 from agent.digest.model import ChildWeek, Digest, Period, Request
 from agent.digest.render_html import render_html
 from agent.digest.render_text import render_text
 from agent.digest.words import duration, event_words
 from agent.events import Event, EventKind, Severity
-from agent.prompts import default_library
+from agent.rules.catalog import load_catalog
 from agent.store.rollups import DayTotal, Usage, WeekSummary
+from agent.talk.prompts import default_library
 
 TZ = ZoneInfo("Europe/London")
 MON = date(2026, 11, 16)

@@ -17,10 +17,11 @@ from types import SimpleNamespace
 import pytest
 from dnslib import RCODE, DNSRecord
 
-from agent import cli, doctor
+from agent import cli
 from agent.config import HostPort, load
-from agent.doctor import Finding, Listener, Probes
-from agent.household import Device
+from agent.ops import doctor
+from agent.ops.doctor import Finding, Listener, Probes
+from agent.rules.household import Device
 from agent.store import household as store
 from agent.store.db import make_engine
 from agent.store.migrate import head_revision, migrate

@@ -1,6 +1,6 @@
-"""The compiled fast path (`agent/_fastpath.c`) against its pure-Python references.
+"""The compiled fast path (`agent/dns/_fastpath.c`) against its pure-Python references.
 
-parse_query is held to `agent.wire`'s Python parser packet for packet (a corpus plus seeded
+parse_query is held to `agent.dns.wire`'s Python parser packet for packet (a corpus plus seeded
 random mutations); the name table to a reference hash and a reference suffix walk written here;
 the UDP batches to real loopback sockets. Packets and table buffers come from untrusted places,
 so malformed and corrupted inputs must give ValueError, never a crash or a wrong read.
@@ -26,10 +26,10 @@ from errno import EBADF, ENOTSOCK
 import pytest
 from dnslib import EDNS0, DNSRecord
 
-from agent import wire
+from agent.dns import wire
 
 fastpath = pytest.importorskip(
-    "agent._fastpath",
+    "agent.dns._fastpath",
     reason="the C fast path is not built (no compiler or Python headers); "
     "build it with `.venv/bin/pip install -e '.[test]'`",
 )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.help import Route, format_guide, guide, load_help, topics
-from agent.letters import ContentError, load_letters
+from agent.talk.guides import Route, format_guide, guide, load_help, topics
+from agent.talk.letters import ContentError, load_letters
 
 BOOK = load_help()
 LETTERS = load_letters()

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from agent.household import (
+from agent.rules.household import (
     Child,
     ChildSettings,
     Device,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.claims import NO_CLAIMS, Claims
-from agent.index import TABLE_FILE, IndexBuilder, IndexLoadError, ListIndex
-from agent.native import fastpath
+from agent.dns.native import fastpath
+from agent.lists.claims import NO_CLAIMS, Claims
+from agent.lists.index import TABLE_FILE, IndexBuilder, IndexLoadError, ListIndex
 
 
 def claims(

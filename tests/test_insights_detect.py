@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.catalog import load_catalog
-from agent.household import Child, Device, Household, Schedule
 from agent.insights import detect
 from agent.insights.detect import Context
 from agent.insights.sessions import SESSION_GAP, Sessions
 from agent.insights.things import Classifier
+from agent.rules.catalog import load_catalog
+from agent.rules.household import Child, Device, Household, Schedule
 from agent.store.insight_state import LoggedRow
 
 TZ = ZoneInfo("Europe/London")

@@ -13,10 +13,10 @@ import insights_reference as reference
 import pytest
 from sqlalchemy.engine import Engine
 
-from agent.catalog import Catalog, load_catalog
 from agent.config import Config, RulesConfig
-from agent.household import Household
 from agent.insights.job import InsightsJob
+from agent.rules.catalog import Catalog, load_catalog
+from agent.rules.household import Household
 from agent.store import events as event_store
 from agent.store import rollup_writes, rollups
 from agent.store.db import init_db, make_engine

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.catalog import load_catalog
 from agent.insights.sites import INFRASTRUCTURE, SiteNamer
 from agent.insights.things import Classifier, LocalClock
 from agent.insights.webrtc import STUN_TURN_HOSTS, call_app, is_stun_turn
+from agent.rules.catalog import load_catalog
 
 SITES = SiteNamer()
 CLASSIFY = Classifier(load_catalog())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.letters import load_letters
+from agent.talk.letters import load_letters
 
 LETTERS = load_letters()
 

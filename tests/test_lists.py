@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import pytest
 
-from agent.lists import detect_format, normalise, parse_lines
+from agent.lists.parse import detect_format, normalise, parse_lines
 
 
 def counts(text: str, fmt: str | None = None) -> dict[str, object]:

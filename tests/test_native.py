@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from agent import native
+from agent.dns import native
 
 PROBE = (
-    "from agent import native, wire, index, server; "
+    "from agent.dns import native, server, wire; from agent.lists import index; "
     "print(native.fastpath is None, wire._parse_c is None, server.fastpath is None); "
     "print(native.describe())"
 )

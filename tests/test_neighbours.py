@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.neighbours import parse_ip_neigh, parse_proc_arp, read_neighbours
+from agent.dns.neighbours import parse_ip_neigh, parse_proc_arp, read_neighbours
 
 PROC_ARP = """\
 IP address       HW type     Flags       HW address            Mask     Device
@@ -73,7 +73,7 @@ def test_read_neighbours_never_raises(tmp_path: Path, caplog: pytest.LogCaptureF
     failing = tmp_path / "failing-ip"
     failing.write_text("#!/bin/sh\nexit 1\n")
     failing.chmod(0o755)
-    with caplog.at_level(logging.WARNING, logger="agent.neighbours"):
+    with caplog.at_level(logging.WARNING, logger="agent.dns.neighbours"):
         assert read_neighbours(tmp_path / "missing", (str(failing), "neigh")) == {}
     assert "cannot read the neighbour table" in caplog.text
     assert read_neighbours(tmp_path / "missing", ("no-such-program-here",)) == {}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from agent.events import Event, EventKind, Severity
-from agent.letters import ContentError, load_letters
-from agent.prompts import GENERAL, Trigger, load_library, matches, parse_trigger
+from agent.talk.letters import ContentError, load_letters
+from agent.talk.prompts import GENERAL, Trigger, load_library, matches, parse_trigger
 
 from prompttools import ev, lookup
 from prompttools import valid_prompt as _valid_prompt

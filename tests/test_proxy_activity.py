@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.decision import Action, Decision
 from agent.proxy.activity import HTTP, Throttle, request_row, search_row
 from agent.proxy.clients import Asker
 from agent.proxy.searches import Search
+from agent.rules.decision import Action, Decision
 from agent.store.querylog import LogEntry
 
 from proxytools import SAM

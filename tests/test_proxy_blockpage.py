@@ -3,8 +3,8 @@ nothing a page could inject."""
 
 from __future__ import annotations
 
-from agent.decision import Action, Decision
 from agent.proxy.blockpage import block_page, kids_link, kids_page
+from agent.rules.decision import Action, Decision
 
 AGE = Decision(Action.BLOCK, "Blocked: TikTok is for 13+, Sam is 11", "age:tiktok", "Sam", "tiktok")
 KIDS = "http://192.168.1.2:8080/kids"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.catalog import load_catalog
 from agent.proxy.paths import PathRulesError, load_path_rules, parse_path_rules
+from agent.rules.catalog import load_catalog
 
 RULES = load_path_rules()
 

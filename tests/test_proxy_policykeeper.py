@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import BlocklistsConfig, Config, RulesConfig, StoreConfig
-from agent.index import IndexBuilder
+from agent.lists.index import IndexBuilder
 from agent.proxy.clients import asker
 from agent.proxy.policykeeper import PolicyKeeper
 from agent.store import db

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.decision import Action, Decision
 from agent.proxy.safesearch import SafeRequest, engine_of, safe_request
-from agent.rules import decide
+from agent.rules.decide import decide
+from agent.rules.decision import Action, Decision
 
 from proxytools import NOON, POLICY, SAM_TABLET
 

@@ -12,15 +12,23 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent import rules as rules_mod
-from agent.catalog import App, Catalog
 from agent.config import RulesConfig
-from agent.decision import Action, Decision
-from agent.household import Child, ChildSettings, Device, Household, Pause, RuleEntry, Schedule
-from agent.index import IndexBuilder, ListIndex
-from agent.policy import Policy
-from agent.rules import _decide, decide
-from agent.safesearch import SafeSearch, parse_safesearch
+from agent.lists.index import IndexBuilder, ListIndex
+from agent.rules import decide as rules_mod
+from agent.rules.catalog import App, Catalog
+from agent.rules.decide import _decide, decide
+from agent.rules.decision import Action, Decision
+from agent.rules.household import (
+    Child,
+    ChildSettings,
+    Device,
+    Household,
+    Pause,
+    RuleEntry,
+    Schedule,
+)
+from agent.rules.policy import Policy
+from agent.rules.safesearch import SafeSearch, parse_safesearch
 
 LONDON = ZoneInfo("Europe/London")
 ALLOW, BLOCK, REWRITE = Action.ALLOW, Action.BLOCK, Action.REWRITE

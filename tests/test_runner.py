@@ -9,7 +9,7 @@ import pytest
 from dnslib import RCODE
 
 from agent import config as config_mod
-from agent.jobs import Jobs
+from agent.ops.jobs import Jobs
 from agent.store import count_rows
 from agent.store.household import add_child, add_schedule, pause
 from agent.store.household_devices import add_device, list_devices
@@ -137,7 +137,7 @@ def test_insights_turn_live_queries_into_events(cfg):
 
 
 def test_the_jobs_process_is_started_and_started_again_if_it_stops(cfg):
-    from agent.runner import Agent
+    from agent.ops.runner import Agent
 
     Jobs(cfg)  # the database exists, as after `houserules init`
     agent = Agent(cfg)
@@ -159,7 +159,7 @@ def test_the_dns_process_carries_no_orm():
     import sys
 
     code = (
-        "import sys, agent.runner\n"
+        "import sys, agent.ops.runner\n"
         "heavy = [m for m in ('sqlalchemy', 'sqlmodel', 'alembic', 'pydantic', 'apscheduler')"
         " if m in sys.modules]\n"
         "print(heavy)"
@@ -181,7 +181,7 @@ def test_a_taken_port_stops_the_start_with_a_plain_message(tmp_path, upstream):
         port = taken.getsockname()[1]
         path.write_text(path.read_text().replace('"127.0.0.1:0"]', f'"127.0.0.1:{port}"]', 1))
         done = subprocess.run(
-            [sys.executable, "-m", "agent.runner", "--config", str(path)],
+            [sys.executable, "-m", "agent.ops.runner", "--config", str(path)],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert done.returncode == 1, done.stderr

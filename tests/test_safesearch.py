@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.safesearch import (
+from agent.rules.safesearch import (
     DEFAULT_PATH,
     YOUTUBE_LEVELS,
     SafeSearch,

@@ -10,10 +10,10 @@ import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from agent import config as config_mod
-from agent import server as server_mod
-from agent import wire
-from agent.decision import ALLOWED, Action, Decision
-from agent.policy import Policy, PolicyHolder
+from agent.dns import server as server_mod
+from agent.dns import wire
+from agent.rules.decision import ALLOWED, Action, Decision
+from agent.rules.policy import Policy, PolicyHolder
 from agent.store.logpipe import flat_row
 from agent.store.querylog import LogEntry
 

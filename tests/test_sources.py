@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent import sources
 from agent.config import SHIPPED_LISTS, BlocklistsConfig, BlocklistSource, Config
-from agent.lists import ListError, ListRejected
-from agent.sources import cached_copy, read_file, read_source
+from agent.lists import sources
+from agent.lists.parse import ListError, ListRejected
+from agent.lists.sources import cached_copy, read_file, read_source
 
 from listserver import ListServer, serving
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from agent.household import Child, ChildSettings
+from agent.rules.household import Child, ChildSettings
 from agent.store import household as store
 from agent.store.db import init_db, make_engine
 from agent.store.household import HouseholdError

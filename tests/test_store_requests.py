@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from agent.events import EventKind, Severity
-from agent.household import Child
+from agent.rules.household import Child
 from agent.store import household as store
 from agent.store import requests
 from agent.store.db import init_db, make_engine

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from agent.events import EventKind, Severity
-from agent.prompts import Trigger, load_library
-from agent.suggest import suggest
+from agent.talk.prompts import Trigger, load_library
+from agent.talk.suggest import suggest
 
 from prompttools import ev, lookup
 from prompttools import valid_prompt as _valid_prompt

@@ -6,10 +6,10 @@ import argparse
 import os
 import sys
 
-from agent import lists_job
-from agent.catalog import load_catalog
 from agent.cli import CliError
 from agent.config import Config
+from agent.lists import job as lists_job
+from agent.rules.catalog import load_catalog
 from agent.store import db
 from agent.store.migrate import migrate
 
@@ -46,10 +46,10 @@ def cmd_init(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
-    """Become the DNS process: exec a fresh interpreter running `agent.runner`, so the
+    """Become the DNS process: exec a fresh interpreter running `agent.ops.runner`, so the
     process that answers every query carries none of what the other commands imported."""
     print(f"HouseRules starting with {cfg.source}", file=sys.stderr)
-    command = [sys.executable, "-m", "agent.runner"]
+    command = [sys.executable, "-m", "agent.ops.runner"]
     if cfg.source != "built-in defaults":
         command += ["--config", cfg.source]
     if args.verbose:

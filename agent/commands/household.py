@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from agent.catalog import CATEGORIES, Catalog, CatalogError, load_catalog
 from agent.cli import CliError
 from agent.commands.common import engine, zone
 from agent.config import Config
-from agent.household import WEEKDAYS, Child
+from agent.rules.catalog import CATEGORIES, Catalog, CatalogError, load_catalog
+from agent.rules.household import WEEKDAYS, Child
 from agent.store import household as store
 
 DAY_WORDS = {"weekdays": range(5), "weekends": range(5, 7), "daily": range(7)}

@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 
 from agent.cli import CliError
 from agent.commands import household as cmd
-from agent.compile import load_or_compile
 from agent.config import Config
-from agent.household import Device
-from agent.neighbours import read_neighbours
-from agent.policy import Policy
-from agent.rules import decide
-from agent.safesearch import SafeSearchError, load_safesearch
+from agent.dns.neighbours import read_neighbours
+from agent.lists.compile import load_or_compile
+from agent.rules.decide import decide
+from agent.rules.household import Device
+from agent.rules.policy import Policy
+from agent.rules.safesearch import SafeSearchError, load_safesearch
 from agent.store import household as store
 
 QTYPE_A = 1

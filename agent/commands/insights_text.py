@@ -7,9 +7,9 @@ from datetime import datetime, tzinfo
 from functools import cache
 from typing import Any
 
-from agent.catalog import Catalog, CatalogError, load_catalog
 from agent.events import Event
 from agent.insights.wording import describe, rule_label
+from agent.rules.catalog import Catalog, CatalogError, load_catalog
 from agent.store.events import event_json as stored_json
 from agent.store.rollups import DaySummary, Usage, WeekSummary
 from agent.store.rollups import summary_json as rollup_json

@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_doctor(cfg: Config, args: argparse.Namespace) -> int:
-    from agent import doctor
+    from agent.ops import doctor
 
     findings = doctor.run_checks(cfg)
     if args.json:
@@ -55,7 +55,7 @@ def cmd_migrate(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
-    from agent.backup import BackupError, write_backup
+    from agent.ops.backup import BackupError, write_backup
 
     try:
         report = write_backup(_database(cfg), Path(args.file), with_history=args.with_history)
@@ -66,7 +66,7 @@ def cmd_backup(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
-    from agent.backup import BackupError, read_header, restore_backup
+    from agent.ops.backup import BackupError, read_header, restore_backup
 
     path, source = _database(cfg), Path(args.file)
     try:

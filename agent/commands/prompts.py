@@ -16,17 +16,17 @@ from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from agent import help as help_mod
-from agent import prompts as prompts_mod
-from agent.catalog import CatalogError, load_catalog
 from agent.cli import CliError
 from agent.commands.common import engine as _engine
 from agent.commands.common import zone as _zone
 from agent.config import Config
 from agent.events import Event
-from agent.letters import ContentError
-from agent.prompts import AppLookup, Prompt
-from agent.suggest import Suggestion, suggest
+from agent.rules.catalog import CatalogError, load_catalog
+from agent.talk import guides as help_mod
+from agent.talk import prompts as prompts_mod
+from agent.talk.letters import ContentError
+from agent.talk.prompts import AppLookup, Prompt
+from agent.talk.suggest import Suggestion, suggest
 
 WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$")
 

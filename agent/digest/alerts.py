@@ -37,7 +37,7 @@ from agent.store.digest import (
     pending_alerts,
     queue_alert_email,
 )
-from agent.suggest import KIND_LABELS
+from agent.talk.suggest import KIND_LABELS
 
 MAX_AGE = timedelta(days=1)  # older alerts (seen late, after the box was off) wait for the digest
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
 
-from agent.catalog import Catalog
 from agent.digest.model import Bar, ChildSection, ChildWeek, Digest, Item, Period, Starter
 from agent.digest.words import (
     FLAG_WORDS,
@@ -29,9 +28,10 @@ from agent.digest.words import (
     first_upper,
 )
 from agent.events import Event, EventKind, Severity
-from agent.prompts import Library
+from agent.rules.catalog import Catalog
 from agent.store.rollups import WeekSummary
-from agent.suggest import Suggestion, suggest
+from agent.talk.prompts import Library
+from agent.talk.suggest import Suggestion, suggest
 
 TOP_APPS = 5
 TOP_SITES = 3

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from agent.digest.model import ChildWeek, Period, Request
-from agent.household import Child
+from agent.rules.household import Child
 from agent.store.events import events_between
 from agent.store.household import list_children, list_devices
 from agent.store.rollups import week_summary

@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from agent.catalog import Catalog, CatalogError, load_catalog
 from agent.config import WEEKDAY_NAMES, Config
 from agent.digest import alerts
 from agent.digest.build import build_digest
@@ -34,10 +33,11 @@ from agent.digest.delivery import Outcome, Sender, deliver, failed
 from agent.digest.mailer import Accepted, Mailer
 from agent.digest.messages import digest_message
 from agent.digest.model import Digest, Period
-from agent.prompts import Library, default_library
+from agent.rules.catalog import Catalog, CatalogError, load_catalog
 from agent.store.carers import Carer, list_carers
 from agent.store.digest import claim_digest, digest_send
 from agent.store.household import list_children
+from agent.talk.prompts import Library, default_library
 
 log = logging.getLogger("houserules.email")
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import tzinfo
 
-from agent.catalog import Catalog
 from agent.digest.model import Item, Request
 from agent.events import Event, EventKind
 from agent.insights.wording import describe
+from agent.rules.catalog import Catalog
 
 FLAG_WORDS = {
     "chat_with_strangers": "chat with strangers",

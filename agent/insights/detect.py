@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from agent.catalog import App
 from agent.events import Event, EventKind, Severity
-from agent.household import Household, Schedule
 from agent.insights.things import Classifier
+from agent.rules.catalog import App
+from agent.rules.household import Household, Schedule
 from agent.store.events import KeyedEvent
 from agent.store.insight_state import LoggedRow
 

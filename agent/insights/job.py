@@ -24,15 +24,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from agent.catalog import Catalog
 from agent.config import Config
-from agent.household import Household
 from agent.insights import detect
 from agent.insights.batch import BatchScan
 from agent.insights.counting import apply_minutes
 from agent.insights.detect import Context
 from agent.insights.sessions import Sessions
 from agent.insights.things import Classifier, LocalClock
+from agent.rules.catalog import Catalog
+from agent.rules.household import Household
 from agent.store import insight_state as state
 from agent.store import rollup_writes
 from agent.store.events import record_events

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from agent.catalog import App, Catalog
-from agent.household import match_suffix
 from agent.insights.sites import SiteNamer
 from agent.insights.webrtc import is_stun_turn
+from agent.rules.catalog import App, Catalog
+from agent.rules.household import match_suffix
 
 Thing = tuple[str, str]  # ("app", app id) | ("site", registrable domain)
 _CACHE_MAX = 100_000

@@ -18,7 +18,7 @@ the catalogue instead (Discord's voice servers are under discord.media, a Discor
 
 from __future__ import annotations
 
-from agent.household import match_suffix
+from agent.rules.household import match_suffix
 
 STUN_TURN_HOSTS: frozenset[str] = frozenset(
     {

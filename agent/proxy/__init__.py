@@ -4,7 +4,7 @@ Only for devices a parent marked "inspect" and whose owner trusts the box's cert
 (docs/proxy.md). Nothing here imports mitmproxy except `addon`, so the dashboard can use the
 rest (contacts, onboarding) without it.
 
-  addon.py          the mitmproxy addon: thin hooks that ask agent.rules.decide and act
+  addon.py          the mitmproxy addon: thin hooks that ask agent.rules.decide.decide and act
   runtime.py        what the hooks work with, built once from the config
   policykeeper.py   the Policy kept fresh on a background thread (household, neighbours, lists)
   clients.py        who is asking: device, child, "inspect"

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from agent.decision import Action, Decision
 from agent.proxy.clients import Asker
 from agent.proxy.searches import Search
+from agent.rules.decision import Action, Decision
 from agent.store.querylog import LogEntry
 
 HTTP, SEARCH, WS = "HTTP", "SEARCH", "WS"

@@ -38,11 +38,8 @@ from mitmproxy import connection, exceptions, http, tls
 from mitmproxy.proxy import server_hooks
 
 from agent import config as config_mod
-from agent.decision import Decision
-from agent.household import match_suffix
 from agent.insights.sessions import VIDEO_CATEGORIES
 from agent.insights.webrtc import call_app
-from agent.policy import Policy
 from agent.proxy import activity, blockpage
 from agent.proxy.clients import Asker, asker, client_ip
 from agent.proxy.contacts import extractor_for
@@ -50,7 +47,10 @@ from agent.proxy.contacts.reader import ContactReader
 from agent.proxy.paths import PathRule
 from agent.proxy.runtime import Runtime, build
 from agent.proxy.safesearch import engine_of, safe_request
-from agent.rules import BLOCK, decide, made
+from agent.rules.decide import BLOCK, decide, made
+from agent.rules.decision import Decision
+from agent.rules.household import match_suffix
+from agent.rules.policy import Policy
 
 log = logging.getLogger("houserules.proxy")
 OPTION = "houserules_config"

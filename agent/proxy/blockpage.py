@@ -9,8 +9,8 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import urlencode
 
-from agent.decision import Decision
 from agent.insights.wording import rule_label
+from agent.rules.decision import Decision
 
 STATUS = 403
 HEADERS = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from agent.household import Child, Device
-from agent.policy import Policy
+from agent.rules.household import Child, Device
+from agent.rules.policy import Policy
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Worrying searches: phrases on the concern list, and the help an alert carries.
 
-The list lives in `agent/content/concerns.toml` (the file documents its fields and how a
+The list lives in `agent/talk/concerns.toml` (the file documents its fields and how a
 phrase matches). Loading it checks every prompt, guide and route it names against the
 prompt library and the help guides, so an alert never points at help that does not exist.
 `ConcernList.match` is pure and cheap: a handful of substring tests on a normalised search.
@@ -15,13 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent.catalog import AGE_EVIDENCE
 from agent.events import Event, EventKind, Severity
-from agent.help import HelpBook, Route, load_help
-from agent.letters import CONTENT_DIR
-from agent.prompts import Library, default_library
 from agent.proxy.searches import Search
+from agent.rules.catalog import AGE_EVIDENCE
 from agent.store.events import KeyedEvent
+from agent.talk.guides import HelpBook, Route, load_help
+from agent.talk.letters import CONTENT_DIR
+from agent.talk.prompts import Library, default_library
 
 DEFAULT_PATH = CONTENT_DIR / "concerns.toml"
 SCHEMA_VERSION = 1

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.catalog import AGE_EVIDENCE, is_valid_domain
-from agent.datafiles import parse_data, read_data
-from agent.household import match_suffix
+from agent.datafiles import parse_data, read_data, shipped
+from agent.rules.catalog import AGE_EVIDENCE, is_valid_domain
+from agent.rules.household import match_suffix
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent.parent / "blocklists" / "paths.toml"
+DEFAULT_PATH = shipped("paths.toml")
 SCHEMA_VERSION = 1
 FIELDS = ("id", "app", "name", "hosts", "prefixes", "why", "source", "evidence")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")

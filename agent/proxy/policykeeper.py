@@ -21,13 +21,14 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from agent import lists_job, neighbours
-from agent.catalog import Catalog, load_catalog
 from agent.config import Config
-from agent.household import Household
-from agent.index import IndexLoadError, ListIndex
-from agent.policy import Policy, PolicyHolder
-from agent.safesearch import SafeSearch, load_safesearch
+from agent.dns import neighbours
+from agent.lists import job as lists_job
+from agent.lists.index import IndexLoadError, ListIndex
+from agent.rules.catalog import Catalog, load_catalog
+from agent.rules.household import Household
+from agent.rules.policy import Policy, PolicyHolder
+from agent.rules.safesearch import SafeSearch, load_safesearch
 from agent.store import snapshot
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from agent.catalog import Catalog
 from agent.proxy.contacts.base import Contact
 from agent.proxy.contacts.news import new_contact_events
+from agent.rules.catalog import Catalog
 from agent.store.contacts import note_listing, record_contacts
 from agent.store.events import KeyedEvent, record_events
 

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from agent.catalog import Catalog, load_catalog
 from agent.config import Config, HostPort
-from agent.policy import Policy
 from agent.proxy.blockpage import kids_page
 from agent.proxy.concerns import ConcernList, load_concerns
 from agent.proxy.paths import PathRules, load_path_rules
 from agent.proxy.policykeeper import PolicyKeeper
 from agent.proxy.recorder import Recorder
 from agent.proxy.searches import SearchEngines, engines_from
+from agent.rules.catalog import Catalog, load_catalog
+from agent.rules.policy import Policy
 from agent.store import db
 from agent.store.logpipe import LogPipe
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.decision import Action, Decision
+from agent.rules.decision import Action, Decision
 
 PARAMS: dict[str, tuple[str, str]] = {
     "google": ("safe", "active"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.safesearch import SafeSearch
+from agent.rules.safesearch import SafeSearch
 
 MAX_TERMS = 200  # characters kept: a search, not a document
 # engine id -> (results page paths, the parameter holding the words)

@@ -2,7 +2,7 @@
 
 The only place that talks SQL about the household (with its two helpers,
 `household_tables` and `household_devices`, whose public functions are re-exported here).
-Plain data goes in; frozen dataclasses from `agent.household` come out. Every change bumps
+Plain data goes in; frozen dataclasses from `agent.rules.household` come out. Every change bumps
 `household_meta.version` in the same transaction, so the DNS process notices any change by
 polling one integer (`household_version`) and then loads a fresh snapshot (`load_household`).
 Mistakes a parent can fix raise `HouseholdError` with a one-line message. Times go in
@@ -17,8 +17,8 @@ from datetime import date, datetime, time
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
-from agent.household import KINDS, VERBS, YOUTUBE_LEVELS, Child, Household, Pause, RuleEntry
-from agent.household import Schedule as ScheduleEntry
+from agent.rules.household import KINDS, VERBS, YOUTUBE_LEVELS, Child, Household, Pause, RuleEntry
+from agent.rules.household import Schedule as ScheduleEntry
 from agent.store.household_devices import (
     KEEP,
     add_device,

@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
-from agent.household import OWNERS, Device
+from agent.rules.household import OWNERS, Device
 from agent.store.household_tables import (
     DeviceRow,
     HouseholdError,

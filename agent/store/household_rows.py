@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.household import Child, ChildSettings, Device, Pause, RuleEntry, Schedule
+from agent.rules.household import Child, ChildSettings, Device, Pause, RuleEntry, Schedule
 
 
 def utc(moment: datetime | None) -> datetime | None:

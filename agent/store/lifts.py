@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from agent.household import Schedule
+from agent.rules.household import Schedule
 from agent.store import household as store
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from agent.household import Household
-from agent.policy import PolicyHolder
+from agent.rules.household import Household
+from agent.rules.policy import PolicyHolder
 from agent.store.household_rows import to_child, to_device, to_pause, to_rule, to_schedule
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Conversations a parent has marked as had: which prompt, with which child, and a private note.
 
-The dashboard's Talk page writes here; `discussed` feeds `agent.suggest.suggest`, so a prompt
+The dashboard's Talk page writes here; `discussed` feeds `agent.talk.suggest.suggest`, so a prompt
 talked about in the last four weeks makes way for others. Notes stay on the box and are shown
 only to logged-in parents.
 """

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from agent.catalog import App
 from agent.events import Event, EventKind, Severity
 from agent.proxy.contacts.base import Contact
+from agent.rules.catalog import App
 from agent.store.events import KeyedEvent
 
 STRANGERS = "chat_with_strangers"

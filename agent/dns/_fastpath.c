@@ -1,7 +1,7 @@
-/* agent._fastpath: the DNS hot path in C (optional; agent.wire and agent.index are the reference).
+/* agent.dns._fastpath: the DNS hot path in C (optional; agent.dns.wire and agent.lists.index are the reference).
  *
  * Three small things, each mirroring a pure-Python original exactly:
- *   parse_query   agent.wire.parse_query, returning its fields as an 11-tuple
+ *   parse_query   agent.dns.wire.parse_query, returning its fields as an 11-tuple
  *   Table         a read-only hash index of names (HRNT format, mmap-able) -> set id,
  *                 looked up by label suffix; build_table writes one
  *   recv_batch / send_batch   recvmmsg / sendmmsg on a non-blocking UDP socket (Linux)
@@ -123,7 +123,7 @@ parse(const unsigned char *p, Py_ssize_t n)
     if (an || ns)
         return wire_error("a query with answer or authority records");
 
-    /* The name, read as agent.wire._read_qname does (same checks in the same order). The
+    /* The name, read as agent.dns.wire._read_qname does (same checks in the same order). The
      * total rule caps the text at 253 characters, so `name` cannot overflow. */
     char name[256];
     Py_ssize_t name_len = 0, pos = 12;
@@ -207,7 +207,7 @@ fail:
 
 PyDoc_STRVAR(parse_query_doc,
 "parse_query(data) -> (id, flags, name, qtype, qclass, question, key, edns, udp_size, do, opt)\n\n"
-"agent.wire.parse_query in C: the fields of wire.Query as a tuple. ValueError for anything\n"
+"agent.dns.wire.parse_query in C: the fields of wire.Query as a tuple. ValueError for anything\n"
 "that is not one well-formed question.");
 
 static PyObject *
@@ -521,7 +521,7 @@ PyDoc_STRVAR(table_doc,
 
 static PyTypeObject TableType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "agent._fastpath.Table",
+    .tp_name = "agent.dns._fastpath.Table",
     .tp_basicsize = sizeof(TableObject),
     .tp_dealloc = table_dealloc,
     .tp_as_mapping = &table_as_mapping,
@@ -999,7 +999,7 @@ static PyMethodDef module_methods[] = {
 
 static struct PyModuleDef fastpath_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "agent._fastpath",
+    .m_name = "agent.dns._fastpath",
     .m_doc = "The DNS hot path in C: query parsing, the name table, batched UDP I/O.",
     .m_size = -1,
     .m_methods = module_methods,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from agent.config import BlocklistSource, Config
-from agent.lists import ListError, ParsedList, check, parse_lines
+from agent.lists.parse import ListError, ParsedList, check, parse_lines
 
 DOWNLOAD_TIMEOUT = 60.0  # seconds without data before a download is abandoned
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024

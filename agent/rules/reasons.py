@@ -1,6 +1,6 @@
 """The words a parent reads for each decision: short, calm, and never blaming the child.
 
-`agent.rules` decides; this module only says it. Keeping every sentence here means the
+`agent.rules.decide` decides; this module only says it. Keeping every sentence here means the
 wording can be reviewed (and one day translated) without reading the rules engine. `who` is
 the child's name, or None when no child is set up yet (a child of unknown age under 13).
 """

@@ -1,4 +1,4 @@
-"""Compiling the configured lists into a saved name index (see `agent.index`).
+"""Compiling the configured lists into a saved name index (see `agent.lists.index`).
 
 When a list fails: a URL source falls back to its last good download (reported "stale"); a
 list with no usable copy is left out (reported "failed") and the index is saved marked
@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from agent.config import BlocklistSource, Config
-from agent.index import INCOMPLETE, VERSION, IndexBuilder, IndexLoadError, ListIndex
-from agent.lists import ListError, ParsedList, ParseStats
-from agent.sources import cached_copy, read_file, read_source
+from agent.lists.index import INCOMPLETE, VERSION, IndexBuilder, IndexLoadError, ListIndex
+from agent.lists.parse import ListError, ParsedList, ParseStats
+from agent.lists.sources import cached_copy, read_file, read_source
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from agent.datafiles import parse_data, read_data
+from agent.datafiles import parse_data, read_data, shipped
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "blocklists" / "apps.toml"
+DEFAULT_PATH = shipped("apps.toml")
 
 # The vocabulary the rules engine and the dashboard rely on; the data file must keep to it.
 CATEGORIES: tuple[str, ...] = (

@@ -25,9 +25,9 @@ from typing import Any
 
 from dnslib import RCODE, DNSRecord
 
-from agent import neighbours as neighbour_table
 from agent.config import Config, HostPort
-from agent.household import Device
+from agent.dns import neighbours as neighbour_table
+from agent.rules.household import Device
 
 GUIDE = "/opt/houserules/docs/raspberry-pi.md"
 CANARY = "use-application-dns.net"  # HouseRules answers NXDOMAIN for it, whoever asks

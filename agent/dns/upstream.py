@@ -16,8 +16,8 @@ import struct
 import time
 from dataclasses import dataclass
 
-from agent import wire
 from agent.config import HostPort
+from agent.dns import wire
 
 log = logging.getLogger(__name__)
 SOCKETS_PER_FAMILY = 4

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from agent.config import RulesConfig
 
 if TYPE_CHECKING:
-    from agent.catalog import Catalog
-    from agent.household import Household
-    from agent.index import ListIndex
-    from agent.safesearch import SafeSearch
+    from agent.lists.index import ListIndex
+    from agent.rules.catalog import Catalog
+    from agent.rules.household import Household
+    from agent.rules.safesearch import SafeSearch
 
 
 @dataclass(frozen=True)

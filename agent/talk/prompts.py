@@ -1,8 +1,8 @@
 """Conversation prompts: the library and its triggers.
 
-The library lives in `content/prompts.toml` (the file documents every field and the trigger
-syntax); every prompt cites letters recorded in `content/letters.toml` (see `agent.letters`).
-Choosing what to talk about this week is `agent.suggest`.
+The library lives in `prompts.toml` beside this module (the file documents every field and the
+trigger syntax); every prompt cites letters recorded in `letters.toml` (see `agent.talk.letters`).
+Choosing what to talk about this week is `agent.talk.suggest`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.events import Event, EventKind
-from agent.letters import CONTENT_DIR, ContentError, Letter, load_letters, read_toml
+from agent.talk.letters import CONTENT_DIR, ContentError, Letter, load_letters, read_toml
 
 __all__ = [
     # the prompt library (this module)

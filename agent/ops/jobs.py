@@ -1,6 +1,6 @@
 """The jobs process: everything slow, kept away from the process that answers DNS.
 
-`houserules run` starts it beside the DNS (`python -m agent.jobs --config FILE`) and starts it
+`houserules run` starts it beside the DNS (`python -m agent.ops.jobs --config FILE`) and starts it
 again if it stops. It owns the database work done on a schedule:
 
 - migrations at start (after a safety copy), so the DNS process never needs SQLAlchemy;
@@ -29,10 +29,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from agent import config as config_mod
-from agent import lists_job, neighbours
-from agent.catalog import load_catalog
 from agent.config import Config
-from agent.household import Household
+from agent.dns import neighbours
+from agent.lists import job as lists_job
+from agent.rules.catalog import load_catalog
+from agent.rules.household import Household
 from agent.store import db
 from agent.store.household import load_household
 from agent.store.household_devices import record_seen

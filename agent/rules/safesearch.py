@@ -21,11 +21,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from agent.catalog import AGE_EVIDENCE as EVIDENCE_LEVELS
-from agent.catalog import is_valid_domain
-from agent.datafiles import parse_data, read_data
+from agent.datafiles import parse_data, read_data, shipped
+from agent.rules.catalog import AGE_EVIDENCE as EVIDENCE_LEVELS
+from agent.rules.catalog import is_valid_domain
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "blocklists" / "safesearch.toml"
+DEFAULT_PATH = shipped("safesearch.toml")
 
 YOUTUBE_LEVELS: tuple[str, ...] = ("strict", "moderate", "off")
 LEVELS_WITH_TARGET: tuple[str, ...] = ("strict", "moderate")

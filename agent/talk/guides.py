@@ -1,8 +1,8 @@
 """'What to do if...' guides for parents, with where to report and get help.
 
-The guides live in `content/help.toml` (the file documents its fields). Each cites the letters it
-draws on, checked against `content/letters.toml`; `format_guide` turns one into plain text for the
-terminal.
+The guides live in `help.toml` beside this module (the file documents its fields). Each cites
+the letters it draws on, checked against `letters.toml`; `format_guide` turns one into plain text
+for the terminal.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from agent.letters import CONTENT_DIR, ContentError, Letter, load_letters, read_toml
+from agent.talk.letters import CONTENT_DIR, ContentError, Letter, load_letters, read_toml
 
 DEFAULT_PATH = CONTENT_DIR / "help.toml"
 WIDTH = 88

@@ -25,13 +25,13 @@ from typing import Any
 
 from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 
-from agent import wire
-from agent.cache import Entry, ResponseCache
 from agent.config import Config
-from agent.decision import Action, Decision
-from agent.native import fastpath
-from agent.policy import Policy, PolicyHolder
-from agent.upstream import UpstreamFailed, UpstreamPool
+from agent.dns import wire
+from agent.dns.cache import Entry, ResponseCache
+from agent.dns.native import fastpath
+from agent.dns.upstream import UpstreamFailed, UpstreamPool
+from agent.rules.decision import Action, Decision
+from agent.rules.policy import Policy, PolicyHolder
 
 log = logging.getLogger(__name__)
 

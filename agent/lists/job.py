@@ -14,10 +14,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.catalog import Catalog
-from agent.compile import compile_in_child, fingerprint
 from agent.config import Config
-from agent.index import INCOMPLETE, IndexLoadError, ListIndex
+from agent.lists.compile import compile_in_child, fingerprint
+from agent.lists.index import INCOMPLETE, IndexLoadError, ListIndex
+from agent.rules.catalog import Catalog
 
 log = logging.getLogger(__name__)
 Stamp = tuple[str, str]  # (fingerprint, built_at) of the index in use

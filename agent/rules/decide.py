@@ -50,10 +50,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from agent import reasons as say
-from agent.claims import Claims
-from agent.decision import Action, Decision
-from agent.household import (
+from agent.dns.native import fastpath
+from agent.lists.claims import Claims
+from agent.rules import reasons as say
+from agent.rules.decision import Action, Decision
+from agent.rules.household import (
     NO_RULES,
     Child,
     ChildRules,
@@ -63,11 +64,10 @@ from agent.household import (
     Schedule,
     match_suffix,
 )
-from agent.native import fastpath
-from agent.policy import Policy
+from agent.rules.policy import Policy
 
 if TYPE_CHECKING:
-    from agent.catalog import App
+    from agent.rules.catalog import App
 
 CANARY = "use-application-dns.net"
 PRIVATE_RELAY = frozenset({"mask.icloud.com", "mask-h2.icloud.com"})

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from agent.events import Event, EventKind
-from agent.prompts import (
+from agent.talk.prompts import (
     UNKNOWN_AGE_SPAN,
     AppLookup,
     Library,

@@ -4,7 +4,7 @@
 kind, so a parent (or a log) can see what a list really contained. Any syntax is understood
 on any line (lists are often mixed); the detected format decides how `#` is read, because in
 adblock rules `##` starts an element-hiding rule rather than a comment. Reading list files
-and downloading them is `agent.sources`.
+and downloading them is `agent.lists.sources`.
 """
 
 from __future__ import annotations

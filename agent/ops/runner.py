@@ -9,7 +9,7 @@ This process answers DNS and does little else, so it stays small and quick:
   update`, an edited list file) is mapped and swapped in whole;
 - query-log rows go to the writer process (`agent.store.logproc`) through a pipe;
 - everything else that touches the database (migrations, devices seen, insights, retention,
-  list downloads, and later the dashboard and emails) runs in the jobs process (`agent.jobs`),
+  list downloads, and later the dashboard and emails) runs in the jobs process (`agent.ops.jobs`),
   which is started with the DNS and started again if it stops.
 
 If the database cannot be read, the DNS still answers, with the strictest defaults (every
@@ -29,12 +29,14 @@ import time
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from agent import lists_job, native, neighbours, rules
-from agent.catalog import load_catalog
 from agent.config import Config
-from agent.policy import Policy, PolicyHolder
-from agent.safesearch import load_safesearch
-from agent.server import Decide, DnsServer, FilterResolver, ListenError
+from agent.dns import native, neighbours
+from agent.dns.server import Decide, DnsServer, FilterResolver, ListenError
+from agent.lists import job as lists_job
+from agent.rules import decide as rules
+from agent.rules.catalog import load_catalog
+from agent.rules.policy import Policy, PolicyHolder
+from agent.rules.safesearch import load_safesearch
 from agent.store.logpipe import LogPipe
 from agent.store.snapshot import HouseholdFollower
 
@@ -102,7 +104,7 @@ class Agent:
                 return
             self._jobs_restarts += 1
         self._jobs_next_start = 0.0
-        command = [sys.executable, "-m", "agent.jobs"]
+        command = [sys.executable, "-m", "agent.ops.jobs"]
         if self.cfg.source != "built-in defaults":
             command += ["--config", self.cfg.source]
         self.jobs_process = subprocess.Popen(command)
@@ -185,7 +187,7 @@ class Ticker(threading.Thread):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The DNS process's own entry point (`python -m agent.runner`), which `houserules run`
+    """The DNS process's own entry point (`python -m agent.ops.runner`), which `houserules run`
     becomes with exec: a fresh interpreter that loads only what answering DNS needs."""
     import argparse
 

@@ -1,6 +1,6 @@
 """The letters record: who wrote to parents, when, and what about.
 
-Prompts and help guides both cite letters recorded in `content/letters.toml`; this module reads
+Prompts and help guides both cite letters recorded in `agent/talk/letters.toml`; this module reads
 that record and the TOML content files, and names the file, entry and field of any mistake.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CONTENT_DIR = Path(__file__).resolve().parent / "content"
+CONTENT_DIR = Path(__file__).resolve().parent
 LETTERS_PATH = CONTENT_DIR / "letters.toml"
 
 

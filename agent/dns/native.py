@@ -1,4 +1,4 @@
-"""The optional compiled fast path (`agent/_fastpath.c`), when it was built.
+"""The optional compiled fast path (`agent/dns/_fastpath.c`), when it was built.
 
 `pip install` compiles it where a C compiler and Python's headers are present (Debian:
 `python3-dev`); without them it is left out and the same work is done in Python, more slowly.
@@ -15,7 +15,7 @@ def _load() -> ModuleType | None:
     if os.environ.get("HOUSERULES_PURE_PYTHON", "") not in ("", "0"):
         return None
     try:
-        from agent import _fastpath  # type: ignore[attr-defined]
+        from agent.dns import _fastpath  # type: ignore[attr-defined]
     except ImportError:
         return None
     return _fastpath

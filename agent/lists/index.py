@@ -9,7 +9,7 @@ On disk an index is one folder, replaced whole by `save`:
                 prefix search finds exactly the listed suffixes of a query, on label boundaries
   claims.bin    for each trie key id, the id of its claim set (1, 2 or 4 bytes)
   names.hash    the same names and claim set ids as a hash table for the compiled fast path
-                (`agent/_fastpath.c`): 64-bit hashes of every listed name, sorted, in buckets,
+                (`agent/dns/_fastpath.c`): 64-bit hashes of every listed name, sorted, in buckets,
                 and claim set ids of 1, 2 or 4 bytes;
                 written only where the fast path is built, and used instead of the trie then
   meta.json     the table of claim sets, per-list counts and the sources' fingerprint
@@ -22,7 +22,7 @@ likely than a wrong entry in the lists themselves. Building refuses a table with
 among the listed names (the trie is used then).
 
 An index built without a failed list has a fingerprint starting with `INCOMPLETE`, so
-`index.complete` is false. Compiling an index from the configured lists is `agent.compile`.
+`index.complete` is false. Compiling an index from the configured lists is `agent.lists.compile`.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.claims import NO_CLAIMS, Claims
-from agent.native import fastpath
+from agent.dns.native import fastpath
+from agent.lists.claims import NO_CLAIMS, Claims
 
 if TYPE_CHECKING:
     import marisa_trie

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from agent import wire
+from agent.dns import wire
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from dnslib import QTYPE
 
-from agent.native import fastpath
+from agent.dns.native import fastpath
 
 HEADER = struct.Struct(">HHHHHH")
 RR_FIXED = struct.Struct(">HHIH")  # type, class, ttl, rdlength

@@ -1,0 +1,1 @@
+"""Running the box: the process runner, the jobs process, `doctor` and backups."""
