@@ -63,6 +63,9 @@ class DnsConfig:
     stale_ttl: int = 30
     stale_max_age: int = 86_400
     upstream_timeout: float = 1.5
+    # the home's own domains besides home.arpa, lan and local: their answers may carry
+    # home-network addresses (anything else that does is refused as DNS rebinding)
+    local_domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,9 @@ class DashboardConfig:
     login_failures_allowed: int = 5
     lockout_seconds: float = 60.0  # doubles with each further failure
     lockout_max_seconds: float = 3600.0
+    # names the dashboard answers to besides its listen address and the box's own names and
+    # addresses; any other Host header gets 400 (DNS rebinding)
+    hostnames: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -396,6 +402,7 @@ class _Parser:
             listen=self.hostports(53, any_port=True),
             allow_networks=self.networks,
             block_mode=self.choice("nxdomain", "null"),
+            local_domains=self.domains,
         )
         if cfg.cache_min_ttl > cfg.cache_max_ttl:
             raise self.fail("dns.cache_min_ttl", "must not be larger than dns.cache_max_ttl")
@@ -468,7 +475,11 @@ class _Parser:
 
     def dashboard(self, t: dict[str, Any]) -> DashboardConfig:
         return self.section(
-            DashboardConfig, t, "dashboard", listen=lambda k, v: self.hostport(k, v, 8080, True)
+            DashboardConfig,
+            t,
+            "dashboard",
+            listen=lambda k, v: self.hostport(k, v, 8080, True),
+            hostnames=self.domains,
         )
 
     def rules(self, t: dict[str, Any]) -> RulesConfig:

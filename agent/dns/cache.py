@@ -29,6 +29,7 @@ class Entry:
     stored: float
     expires: float
     served_age: int = 0
+    facts: object = None  # what the answer leads to (agent.dns.answers.Facts), read once
 
 
 class ResponseCache:
@@ -75,7 +76,7 @@ class ResponseCache:
         ttls = tuple(min(t, self.stale_ttl) for t in entry.ttls)
         return wire.with_ttls(entry.served, entry.offsets, ttls)
 
-    def put(self, key: bytes, reply: bytes, now: float) -> bool:
+    def put(self, key: bytes, reply: bytes, now: float, facts: object = None) -> bool:
         """Store a reply if it may be cached; returns whether it was."""
         try:
             info = wire.inspect_reply(reply)
@@ -88,7 +89,7 @@ class ResponseCache:
             min(max(t, self.min_ttl), self.max_ttl) for t in wire.read_ttls(reply, info.ttl_offsets)
         )
         served = wire.with_ttls(reply, info.ttl_offsets, ttls)
-        entry = Entry(served, info.question_end, info.ttl_offsets, ttls, now, now + ttl)
+        entry = Entry(served, info.question_end, info.ttl_offsets, ttls, now, now + ttl, 0, facts)
         self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:

@@ -26,10 +26,11 @@ from typing import Any
 from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 
 from agent.config import Config
-from agent.dns import wire
+from agent.dns import answers, wire
 from agent.dns.cache import Entry, ResponseCache
 from agent.dns.native import fastpath
 from agent.dns.upstream import UpstreamFailed, UpstreamPool
+from agent.rules.decide import RESOLVER_DISCOVERY_RULE
 from agent.rules.decision import Action, Decision
 from agent.rules.policy import Policy, PolicyHolder
 
@@ -83,6 +84,9 @@ class FilterResolver:
         self._now: datetime = datetime.now(tz)
         self._memo: dict[tuple[str, bytes], _Prepared] = {}
         self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
+        self.answers = answers.AnswerCheck(
+            decide, cfg.dns.block_mode, cfg.dns.block_ttl, cfg.dns.local_domains
+        )
 
     # -- the chain -------------------------------------------------------------------------
 
@@ -111,6 +115,25 @@ class FilterResolver:
             if entry is None:
                 return self._slow(data, m, client, policy, ts, tcp)
             m.entry, m.tail = entry, _tail(m.q, entry.served, entry.question_end)
+            facts = entry.facts
+            if facts is None:  # stored without being read (by code that does not know to)
+                facts = entry.facts = self.answers.facts(entry.served, m.q.name)
+            if facts is not answers.PLAIN and m.decision.action is not REWRITE:
+                # The cache is shared: whether this device may follow the chain is asked
+                # again whenever the entry is loaded for it (once a second at most).
+                held = self.answers.hold(
+                    m.q,
+                    m.decision,
+                    m.head,
+                    facts,
+                    client,
+                    policy,
+                    self._wall(ts),  # type: ignore[arg-type]
+                )
+                if held is not None:
+                    m.block_tail, m.head = held
+                    self.submit((ts, m.head, None, None, False))
+                    return data[:2] + m.block_tail
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
         return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
@@ -135,7 +158,11 @@ class FilterResolver:
         key = q.key
         action = decision.action
         if action is BLOCK:
-            block_tail = wire.block_tail(q, self._block_mode, self._block_ttl, decision.nxdomain)
+            if decision.rule == RESOLVER_DISCOVERY_RULE:
+                block_tail = answers.nodata_tail(q, self._block_ttl)
+            else:
+                mode, ttl = self._block_mode, self._block_ttl
+                block_tail = wire.block_tail(q, mode, ttl, decision.nxdomain)
         elif action is REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
@@ -179,11 +206,14 @@ class FilterResolver:
         q, decision, key = m.q, m.decision, m.key
         started = time.perf_counter()
         upstream: str | None = None
+        facts: answers.Facts | None = answers.PLAIN
         try:
             if decision.action is Action.REWRITE and decision.rewrite_to:
                 reply, upstream = await self._rewrite(q, decision.rewrite_to, key)
             else:
-                reply, upstream = await self._fetch(key, q.key[:-2], q.upstream_packet())
+                reply, upstream, facts = await self._fetch(
+                    key, q.key[:-2], q.upstream_packet(), q.name
+                )
         except UpstreamFailed as exc:
             stale = self.cache.get_stale(key, self.monotonic())
             if stale is None:
@@ -191,24 +221,36 @@ class FilterResolver:
                 log.warning("no upstream answered for %s: %s", q.name, exc)
                 self._log(ts, m, None, None)
                 return wire.error_reply(data, wire.SERVFAIL)
-            reply, upstream = stale, "stale"
-        latency = (time.perf_counter() - started) * 1000.0
-        self._log(ts, m, upstream, round(latency, 3))
+            reply, upstream, facts = stale, "stale", None
+        latency = round((time.perf_counter() - started) * 1000.0, 3)
+        if facts is not answers.PLAIN and decision.action is not Action.REWRITE:
+            facts = facts or self.answers.facts(reply, q.name)
+            held = self.answers.hold(q, decision, m.head, facts, client, policy, self._wall(ts))
+            if held is not None:
+                self.submit((ts, held[1], upstream, latency, False))
+                return data[:2] + held[0]
+        self._log(ts, m, upstream, latency)
         full = data[:2] + _tail(q, reply, wire.HEADER.size + len(q.question))
         return full if tcp or len(full) <= q.udp_size else wire.truncated_reply(q, full)
 
-    async def _fetch(self, key: bytes, question_key: bytes, packet: bytes) -> tuple[bytes, str]:
-        """One upstream round trip per key at a time; concurrent askers share it."""
+    async def _fetch(
+        self, key: bytes, question_key: bytes, packet: bytes, qname: str
+    ) -> tuple[bytes, str, answers.Facts]:
+        """One upstream round trip per key at a time; concurrent askers share it. The answer
+        is read once here (`answers.Facts`) and the facts kept with the cache entry."""
         pending = self._inflight.get(key)
         if pending is not None:
-            return await asyncio.shield(pending), "coalesced"
-        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            reply, facts = await asyncio.shield(pending)
+            return reply, "coalesced", facts
+        fut: asyncio.Future[tuple[bytes, answers.Facts]]
+        fut = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
             reply, label = await self.upstreams.query(packet, question_key)
-            self.cache.put(key, reply, self.monotonic())
-            fut.set_result(reply)
-            return reply, label
+            facts = self.answers.facts(reply, qname)
+            self.cache.put(key, reply, self.monotonic(), facts)
+            fut.set_result((reply, facts))
+            return reply, label, facts
         except asyncio.CancelledError:
             fut.cancel()
             raise
@@ -229,11 +271,11 @@ class FilterResolver:
         if entry is not None:
             target_reply, label = entry.served, "cache"
         else:
-            target_reply, label = await self._fetch(
-                target_q.key, target_q.key[:-2], target_q.upstream_packet()
+            target_reply, label, _ = await self._fetch(
+                target_q.key, target_q.key[:-2], target_q.upstream_packet(), target
             )
         reply = _compose_rewrite(q, target, target_reply)
-        self.cache.put(key, reply, self.monotonic())
+        self.cache.put(key, reply, self.monotonic(), answers.PLAIN)  # our own CNAME
         return reply, label
 
 

@@ -70,3 +70,26 @@ def no_safe_search(who: str | None) -> str:
 
 def nothing_blocks(who: str | None) -> str:
     return f"Allowed: no house rule blocks this for {who or 'this device'}"
+
+
+# -- what the DNS server says about an upstream's answer (agent/dns/answers.py) --------------
+
+UPSTREAM_BLOCK = "Blocked by the upstream DNS service: it answered 0.0.0.0, its sign for a block"
+UNREADABLE_ANSWER = "Refused: the upstream DNS service sent an answer that could not be read"
+AROUND_SAFE_SEARCH = "reached this way, the search engine would skip safe search"
+RESOLVER_DISCOVERY = (
+    "Devices are not offered encrypted DNS around the box (RFC 9462), so the house rules apply"
+)
+
+
+def led_to(name: str, target: str, reason: str) -> str:
+    """A name that is fine itself, whose answer pointed somewhere that is not: say both.
+    ("innocent.example led to TikTok: TikTok is for 13+, Sam is 11")."""
+    return f"{name} led to {target}: {reason.removeprefix('Blocked: ')}"
+
+
+def rebinding(address: str) -> str:
+    return (
+        f"Refused: a name outside the home answered with a home-network address ({address}), "
+        "a trick (DNS rebinding) used to reach the router or other devices"
+    )
