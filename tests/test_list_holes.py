@@ -99,14 +99,11 @@ def test_engines_with_no_safe_mode_are_blocked_unless_a_parent_allows_them(runni
     for name in NO_SAFE_MODE:
         assert ask(running.port, name, source=SAM).header.rcode == RCODE.NXDOMAIN, name
         assert [str(r.rdata) for r in ask(running.port, name, source=PARENT).rr] == [EVERYWHERE]
-    assert (
-        cli(["--config", str(running.path), "rule", "allow", "Sam", "--domain", "qwant.com"]) == 0
-    )
+    allow = ["rule", "allow", "Sam", "--domain", "qwant.com"]
+    assert cli(["--config", str(running.path), *allow]) == 0
 
     def qwant_allowed() -> bool:
         return ask(running.port, "www.qwant.com", source=SAM).header.rcode == RCODE.NOERROR
-
-    from agenttools import until
 
     until(qwant_allowed, 5.0)
     assert ask(running.port, "search.brave.com", source=SAM).header.rcode == RCODE.NXDOMAIN
