@@ -50,6 +50,7 @@ www.google.co.uk.     300 IN A     192.0.2.13""",
     ("mapped.example", "AAAA"): "mapped.example. 30 IN AAAA ::ffff:a00:1",
     ("hint.example", "HTTPS"): "hint.example. 30 IN HTTPS 1 . ipv4hint=10.1.2.3",
     ("router.lan", "A"): "router.lan. 30 IN A 192.168.1.1",
+    ("printer", "A"): "printer. 30 IN A 192.168.1.8",
     ("printer.home.arpa", "A"): "printer.home.arpa. 30 IN A 192.168.1.7",
     ("nas.fritz.box", "A"): "nas.fritz.box. 30 IN A 192.168.178.20",
     ("public.example", "A"): "public.example. 30 IN A 198.51.100.7",
@@ -205,6 +206,7 @@ def test_the_homes_own_names_may_answer_home_addresses(household):
     with RunningAgent(config_mod.load(household)) as running:
         for name, address in (
             ("router.lan", "192.168.1.1"),
+            ("printer", "192.168.1.8"),
             ("printer.home.arpa", "192.168.1.7"),
             ("nas.fritz.box", "192.168.178.20"),  # from [dns] local_domains
             ("public.example", "198.51.100.7"),

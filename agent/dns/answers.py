@@ -48,8 +48,10 @@ PLAIN = Facts()
 
 
 def is_home_name(name: str, extra: tuple[str, ...] = ()) -> bool:
-    """Whether `name` is, or is below, one of the home's own domains."""
-    return any(name == d or name.endswith("." + d) for d in (*HOME_DOMAINS, *extra))
+    """Whether `name` is, or is below, one of the home's own domains; a name of one label
+    ("printer") is the home's own too: only the local network answers those."""
+    domains = (*HOME_DOMAINS, *extra)
+    return "." not in name or any(name == d or name.endswith("." + d) for d in domains)
 
 
 def read_facts(reply: bytes, qname: str, home: bool) -> Facts:
