@@ -17,7 +17,7 @@ from agent.cli import main as cli
 from agent.dns import answers
 from agent.store.querylog import recent
 
-from agenttools import TZ, RunningAgent, write_config
+from agenttools import TZ, RunningAgent, until, write_config
 from dnstools import Upstream, ZoneResolver, ask
 
 SAM, ALEX, PARENT = "127.0.0.2", "127.0.0.3", "127.0.0.4"
@@ -36,6 +36,12 @@ cdn.example.      300 IN CNAME www.tiktok.com.
 www.tiktok.com.   300 IN A     192.0.2.10""",
     ("svc.innocent.example", "HTTPS"): """
 svc.innocent.example. 300 IN HTTPS 1 www.tiktok.com. alpn=h2""",
+    ("doh-front.example", "A"): """
+doh-front.example. 300 IN CNAME dns.google.
+dns.google.       300 IN A     192.0.2.30""",
+    ("school.example", "A"): """
+school.example.   300 IN CNAME www.tiktok.com.
+www.tiktok.com.   300 IN A     192.0.2.10""",
     ("fine.example", "A"): """
 fine.example.     300 IN CNAME cdn.example.
 cdn.example.      300 IN A     192.0.2.20""",
@@ -156,7 +162,7 @@ def test_a_cached_chain_is_checked_again_for_each_device(household, upstream):
     assert rows and all(r.action == "block" and "led to TikTok" in r.reason for r in rows)
 
 
-def test_https_targets_and_dname_chains_are_checked_too(household):
+def test_https_targets_dname_chains_and_chains_to_a_doh_resolver_are_checked_too(household):
     with RunningAgent(config_mod.load(household)) as running:
         port = running.port
         sam = ask(port, "svc.innocent.example", "HTTPS", source=SAM)
@@ -165,6 +171,23 @@ def test_https_targets_and_dname_chains_are_checked_too(household):
         assert parent.rr and parent.rr[0].rtype == QTYPE.HTTPS
         assert ask(port, "www.dname.example", source=SAM).header.rcode == RCODE.NXDOMAIN
         assert ask(port, "www.dname.example", source=PARENT).rr
+        # a name in front of a DoH resolver is held back for Alex (15) too: bypass protection
+        assert ask(port, "doh-front.example", source=ALEX).header.rcode == RCODE.NXDOMAIN
+        assert _addresses(ask(port, "doh-front.example", source=PARENT)) == ["192.0.2.30"]
+        assert running.agent.writer.flush(5)
+    rows = [r for r in _rows(household) if r.name == "doh-front.example" and r.client == ALEX]
+    assert rows[0].rule == "protection:bypass" and "doh-front.example led to dns.google" in (
+        rows[0].reason
+    )
+
+
+def test_a_name_a_parent_allowed_by_name_is_trusted_wherever_it_leads(household):
+    with RunningAgent(config_mod.load(household)) as running:
+        assert ask(running.port, "school.example", source=SAM).header.rcode == RCODE.NXDOMAIN
+        allow = ["--config", str(household), "rule", "allow", "Sam", "--domain", "school.example"]
+        assert cli(allow) == 0
+        until(lambda: _addresses(ask(running.port, "school.example", source=SAM)) != [], 5.0)
+        assert _addresses(ask(running.port, "school.example", source=SAM)) == ["192.0.2.10"]
 
 
 def test_a_chain_to_nothing_blocked_passes_and_a_chain_round_safe_search_does_not(household):
