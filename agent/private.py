@@ -22,6 +22,7 @@ def private_folder(path: Path) -> None:
         with contextlib.suppress(FileExistsError):
             folder.mkdir(mode=FOLDER_MODE)
             os.chmod(folder, FOLDER_MODE)  # mkdir's mode is masked by the umask
+    path.mkdir(parents=True, exist_ok=True)  # raises as mkdir does when a file is in the way
 
 
 def private_file(path: Path) -> Path:
