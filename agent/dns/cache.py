@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agent.dns import wire
+
+if TYPE_CHECKING:
+    from agent.dns.answers import Facts
 
 
 @dataclass(slots=True)
@@ -29,7 +33,7 @@ class Entry:
     stored: float
     expires: float
     served_age: int = 0
-    facts: object = None  # what the answer leads to (agent.dns.answers.Facts), read once
+    facts: Facts | None = None  # what the answer leads to, read once (agent/dns/answers.py)
 
 
 class ResponseCache:
@@ -76,7 +80,7 @@ class ResponseCache:
         ttls = tuple(min(t, self.stale_ttl) for t in entry.ttls)
         return wire.with_ttls(entry.served, entry.offsets, ttls)
 
-    def put(self, key: bytes, reply: bytes, now: float, facts: object = None) -> bool:
+    def put(self, key: bytes, reply: bytes, now: float, facts: Facts | None = None) -> bool:
         """Store a reply if it may be cached; returns whether it was."""
         try:
             info = wire.inspect_reply(reply)

@@ -115,25 +115,11 @@ class FilterResolver:
             if entry is None:
                 return self._slow(data, m, client, policy, ts, tcp)
             m.entry, m.tail = entry, _tail(m.q, entry.served, entry.question_end)
-            facts = entry.facts
-            if facts is None:  # stored without being read (by code that does not know to)
-                facts = entry.facts = self.answers.facts(entry.served, m.q.name)
-            if facts is not answers.PLAIN and m.decision.action is not REWRITE:
-                # The cache is shared: whether this device may follow the chain is asked
-                # again whenever the entry is loaded for it (once a second at most).
-                held = self.answers.hold(
-                    m.q,
-                    m.decision,
-                    m.head,
-                    facts,
-                    client,
-                    policy,
-                    self._wall(ts),  # type: ignore[arg-type]
-                )
+            if entry.facts is not answers.PLAIN and m.decision.action is not REWRITE:
+                held = self._check_cached(m, entry, client, policy, ts)
                 if held is not None:
-                    m.block_tail, m.head = held
                     self.submit((ts, m.head, None, None, False))
-                    return data[:2] + m.block_tail
+                    return data[:2] + held
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
         return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
@@ -167,6 +153,23 @@ class FilterResolver:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
         return _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
+
+    def _check_cached(
+        self, m: _Prepared, entry: Entry, client: str, policy: Policy, ts: float
+    ) -> bytes | None:
+        """The cache is shared by every device, so whether this one may follow where a cached
+        answer leads is asked whenever the entry is loaded for it (once a second at most).
+        When held back, the memo answers the block for the rest of that second."""
+        facts = entry.facts
+        if facts is None:  # stored by code that did not read it
+            facts = entry.facts = self.answers.facts(entry.served, m.q.name)
+            if facts is answers.PLAIN:
+                return None
+        held = self.answers.hold(m.q, m.decision, m.head, facts, client, policy, self._wall(ts))
+        if held is None:
+            return None
+        m.block_tail, m.head = held
+        return m.block_tail
 
     def _client_allowed(self, client: str) -> bool:
         ok = self._allowed.get(client)
