@@ -76,7 +76,8 @@ def create_app(
     auth.login_manager.init_app(app)
     filters.register(app)
     _register_blueprints(app)
-    _refuse_other_hosts(app, HostCheck.for_config(cfg))
+    # SERVER_NAME, when a deployment (or a test) sets it, is by definition a name of ours
+    _refuse_other_hosts(app, HostCheck.for_config(cfg, app.config.get("SERVER_NAME")))
     _register_hooks(app)
     return app
 

@@ -118,9 +118,11 @@ class HostCheck:
         self._local: dict[str, bool] = {}
 
     @classmethod
-    def for_config(cls, cfg: Any) -> HostCheck:
+    def for_config(cls, cfg: Any, server_name: str | None = None) -> HostCheck:
         hostname = socket.gethostname().lower()
         names = ["localhost", hostname, socket.getfqdn().lower(), *cfg.dashboard.hostnames]
+        if server_name:
+            names.append(_without_port(server_name))
         names += [f"{hostname}.{suffix}" for suffix in ("local", "lan", "home.arpa")]
         for url in (cfg.email.dashboard_url, cfg.proxy.kids_url):
             if url:

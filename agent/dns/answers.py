@@ -14,6 +14,7 @@ Most answers lead nowhere (`PLAIN`): the check then costs one identity compariso
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ def _walk(data: bytes, qname: str) -> tuple[list[str], list[bytes]]:
     _, _, qd, an, _, _ = wire.HEADER.unpack_from(data)
     pos = 12
     for _ in range(qd):
-        pos = wire._skip_name(data, pos) + 4
+        pos = read_name(data, pos)[1] + 4
     names: list[str] = []
     seen = {qname}
     addresses: list[bytes] = []
@@ -165,8 +166,6 @@ def _is_home_address(a: bytes) -> bool:
 
 
 def _show(a: bytes) -> str:
-    import ipaddress
-
     return str(ipaddress.ip_address(a))
 
 
