@@ -157,9 +157,18 @@ class Listener:
     argv: tuple[str, ...] = ()
 
 
+# The DNS process as `houserules run` leaves it: it execs `python -m agent.ops.runner` (before
+# the packages were split, `python -m agent.runner`).
+OWN_MODULES = frozenset({"agent.ops.runner", "agent.runner"})
+
+
 def is_houserules(owner: Listener) -> bool:
-    """The HouseRules service itself: `.../houserules ... run` (or `python .../houserules`)."""
-    return "run" in owner.argv and any(Path(a).name == "houserules" for a in owner.argv[:2])
+    """The HouseRules service itself: `.../houserules ... run` (or `python .../houserules`), or
+    the DNS process it becomes (`python -m agent.ops.runner`)."""
+    argv = owner.argv
+    if "run" in argv and any(Path(a).name == "houserules" for a in argv[:2]):
+        return True
+    return any(a == "-m" and b in OWN_MODULES for a, b in zip(argv, argv[1:], strict=False))
 
 
 def bound_sockets(text: str, proto: str, port: int) -> list[tuple[str, int]]:
@@ -471,6 +480,8 @@ def check_router(
         return unknown("router", "No other devices are visible on the network right now.")
     since = now - USED_WITHIN
     used = [m for m, ips in present.items() if _used_since(_device_for(m, ips, devices), since)]
+    if not used and any(_used_since(d, since) for d in devices):
+        return unknown("router", _none_visible(devices, now))
     if not used:
         address = f" ({box_ip})" if box_ip else ""
         return bad(
@@ -496,7 +507,7 @@ def check_devices(
     present = _present(neighbours, gateway)
     known = {m: _device_for(m, ips, devices) for m, ips in present.items()}
     if not any(_used_since(d, now - USED_WITHIN) for d in known.values()):
-        return unknown("devices", "No device uses HouseRules yet (see Router).")
+        return unknown("devices", _none_visible(devices, now))
     quiet = [d for d in known.values() if d is not None and not _used_since(d, now - QUIET_AFTER)]
     never = [m for m, d in known.items() if d is None or d.last_seen is None]
     quiet = [d for d in quiet if d.mac not in never]
@@ -515,6 +526,19 @@ def check_devices(
         "(Android: Settings > Network > Private DNS > Off), iCloud Private Relay, any VPN app, "
         "or a fixed DNS address in its Wi-Fi settings; then turn its Wi-Fi off and on. A TV or "
         "printer can be left alone; a device that is asleep or off can be ignored.",
+    )
+
+
+def _none_visible(devices: Sequence[Device], now: datetime) -> str:
+    """What can truly be said when no device on the local network is seen using HouseRules."""
+    recent = [d for d in devices if _used_since(d, now - USED_WITHIN)]
+    if not recent:
+        return "No device uses HouseRules yet (see Router)."
+    names = ", ".join(d.label for d in recent[:5])
+    return (
+        f"{len(recent)} device{'s' if len(recent) != 1 else ''} asked HouseRules in the last day "
+        f"({names}), but none of them is in this box's list of devices on the local network, "
+        "so doctor cannot tell which devices there go around it."
     )
 
 
