@@ -463,8 +463,9 @@ def test_run_checks_gathers_every_check(
     findings = doctor.run_checks(cfg, probes())
     assert [f.check for f in findings] == list(doctor.TITLES)
     problems = {f.check: f for f in findings if f.ok is False}
-    # HouseRules on 127.0.0.1 only is the one thing wrong with this box.
-    assert set(problems) == {"config"}, problems
+    # HouseRules on 127.0.0.1 only, and no lists compiled yet, are what is wrong with this box.
+    assert set(problems) == {"config", "lists"}, problems
+    assert "adult: not blocked yet" in problems["lists"].problem
     by_check = {f.check: f for f in findings}
     assert by_check["port"].detail.startswith("HouseRules is answering on 127.0.0.1:")
     assert by_check["router"].detail == "1 of 1 devices on the network use HouseRules"
@@ -487,13 +488,13 @@ def test_the_doctor_command_prints_text_or_json(
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
     problems = {f["check"] for f in report["findings"] if f["ok"] is False}
-    assert problems == {"config", "dns", "clock"}
+    assert problems == {"config", "dns", "clock", "lists"}
     clock = next(f for f in report["findings"] if f["check"] == "clock")
     assert clock["title"] == "Clock" and "timedatectl set-ntp true" in clock["fix"]
     assert cli.main(["--config", str(path), "doctor"]) == 1
     text = capsys.readouterr().out
     assert "PROBLEM  Clock" in text and "Fix: Connect the box to the internet" in text
-    assert text.rstrip().endswith("3 problem(s) found.")
+    assert text.rstrip().endswith("4 problem(s) found.")
 
 
 # -- with HouseRules really running --------------------------------------------------------------

@@ -45,6 +45,7 @@ TITLES = {
     "disk": "Disk space",
     "router": "Router",
     "devices": "Devices",
+    "lists": "Blocklists",
 }
 
 
@@ -549,6 +550,32 @@ def _ago(now: datetime, then: datetime | None) -> str:
     return f"last {hours:.0f} hours ago" if hours < 48 else f"last {hours / 24:.0f} days ago"
 
 
+# -- the lists ----------------------------------------------------------------------------------
+
+
+def check_lists(cfg: Config) -> Finding:
+    """Is every category the house rules promise to block really blocked? A category with no
+    names at all fails; one whose downloaded list is missing (only the shipped starter list, or
+    only the catalogue's apps) fails too, naming what is still open."""
+    from agent.lists.status import statuses
+    from agent.rules.catalog import load_catalog
+
+    now = datetime.now(UTC)
+    wanted = tuple(dict.fromkeys((*cfg.rules.always_block, *cfg.rules.under_18_block)))
+    found = statuses(cfg, load_catalog(), wanted)
+    short = [s for s in found if not s.blocked or s.missing]
+    if not short:
+        return good("lists", "; ".join(s.words(now) for s in found if s.names))
+    return bad(
+        "lists",
+        "Not fully blocked yet: " + "; ".join(s.words(now) for s in short) + ".",
+        "The box downloads these lists itself: check that it reaches the internet (Upstream "
+        "DNS above), then wait for the next refresh or restart HouseRules "
+        "(sudo systemctl restart houserules). A category with no list in the config needs one: "
+        "blocklists/README.md names maintained lists for each.",
+    )
+
+
 # -- gathering the facts ------------------------------------------------------------------------
 
 LIVE_STATES = frozenset({"REACHABLE", "DELAY", "PROBE", "PERMANENT"})
@@ -642,6 +669,7 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
             check_disk(data, cfg.source, p.usage),
             check_router(neighbours, devices, now, gateway=gateway, box_ip=box_address(gateway)),
             check_devices(neighbours, devices, now, gateway=gateway),
+            check_lists(cfg),
         ]
 
 
