@@ -7,9 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.events import EventKind
-from agent.insights.wording import describe, rule_label
+from agent.insights.wording import describe
+from agent.proxy.paths import shipped_names
 from agent.rules.catalog import CATEGORIES
+from agent.rules.decision import RuleKind
 from agent.rules.household import Child, Household, RuleEntry
+from agent.rules.reasons import rule_label
 from agent.store import requests
 from agent.store.contacts import known_contacts
 from agent.store.events import list_events
@@ -106,7 +109,7 @@ def _groups(
 
 def _preset(b: Box, child: Child, age: int, statuses: list[applies.AppStatus]) -> dict[str, Any]:
     return {
-        "by_age": [s.app.name for s in statuses if s.decision.rule.startswith("age:")],
+        "by_age": [s.app.name for s in statuses if s.decision.rule.kind is RuleKind.AGE],
         "adult_categories": b.cfg.rules.under_18_block if age < applies.ADULT_AGE else (),
         "youtube": applies.youtube_level(child, age),
         "safe_search": child.settings.safe_search,
@@ -148,7 +151,10 @@ def _activity(b: Box, household: Household, child: Child, now: datetime) -> dict
         "week": summary,
         "firsts": [(e, describe(e, b.tz, names)) for e in events if e.kind != "video_chat"][:20],
         "calls": [(e, describe(e, b.tz, names)) for e in events if e.kind == "video_chat"][:20],
-        "blocked": [(rule_label(x.rule, b.app_name), x.count) for x in summary.blocked_by_reason],
+        "blocked": [
+            (rule_label(x.rule, b.app_name, shipped_names().get), x.count)
+            for x in summary.blocked_by_reason
+        ],
     }
 
 

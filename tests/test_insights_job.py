@@ -164,7 +164,7 @@ def test_week_summaries_exactly(box: Box, week: list[LogEntry]) -> None:
         ("tiktok", 0, 12),
     ]
     assert [(u.name, u.minutes) for u in monday.sites] == [("bbc.co.uk", 25)]
-    assert [(b.rule, b.count) for b in monday.blocked_by_reason] == [
+    assert [(b.rule.to_column(), b.count) for b in monday.blocked_by_reason] == [
         ("schedule:Bedtime", 61),
         ("age:tiktok", 12),
     ]
@@ -187,7 +187,7 @@ def test_week_summaries_exactly(box: Box, week: list[LogEntry]) -> None:
         ("discord", 170),
         ("instagram", 100),
     ]
-    assert [(b.rule, b.count) for b in alex.blocked_by_reason] == [
+    assert [(b.rule.to_column(), b.count) for b in alex.blocked_by_reason] == [
         ("schedule:Bedtime", 184),
         ("protection:bypass", 6),
     ]

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.events import Event, EventKind, Severity
-from agent.insights.wording import describe, rule_label
+from agent.insights.wording import describe
 
 TZ = ZoneInfo("Europe/London")
 AT = datetime(2026, 11, 20, 23, 10, 5, tzinfo=UTC)
@@ -89,23 +89,6 @@ def test_describe(event: Event, words: list[str]) -> None:
         assert w in text
     for blame in ("caught", "sneak", "naughty", "disobey", "illegal"):
         assert blame not in text.lower()
-
-
-@pytest.mark.parametrize(
-    ("rule", "label"),
-    [
-        ("age:tiktok", "TikTok: under the app's minimum age"),
-        ("schedule:Bedtime", "Bedtime schedule"),
-        ("protection:bypass", "ways around the house rules"),
-        ("block:app:roblox", "Roblox: blocked by a parent"),
-        ("block:domain:example.com", "example.com: blocked by a parent"),
-        ("list:gambling", "gambling list"),
-        ("something:new", "something:new"),
-    ],
-)
-def test_rule_label(rule: str, label: str) -> None:
-    names = {"tiktok": "TikTok", "roblox": "Roblox"}
-    assert rule_label(rule, names.get) == label
 
 
 def test_the_proxy_and_dashboard_events_read_in_plain_words():

@@ -19,6 +19,7 @@ from agent.lists.compile import load_or_compile
 from agent.rules.decide import decide
 from agent.rules.household import Device
 from agent.rules.policy import Policy
+from agent.rules.reasons import rule_label
 from agent.rules.safesearch import SafeSearchError, load_safesearch
 from agent.store import household as store
 
@@ -50,10 +51,15 @@ def explain(cfg: Config, args: argparse.Namespace) -> int:
     device = household.device_for(client, neighbours.get(client))
     print(f"{name} asked by {client} ({_device_words(device, cfg)}):")
     app = cat.get(decision.app) if decision.app else None
+
+    def app_name(app_id: str) -> str | None:
+        found = cat.get(app_id)
+        return found.name if found is not None else None
+
     rows = [
         ("action", decision.action.value + (" (NXDOMAIN)" if decision.nxdomain else "")),
         ("reason", decision.reason),
-        ("rule", decision.rule),
+        ("rule", f"{rule_label(decision.rule, app_name)} ({decision.columns[1]})"),
         ("child", decision.child or "-"),
         ("app", f"{app.name} ({app.id})" if app else decision.app or "-"),
         ("category", decision.category or "-"),

@@ -176,25 +176,3 @@ _WORDS: dict[EventKind, Callable[[Event, _Say], str]] = {
     EventKind.BYPASS_SUSPECTED: _bypass,
     EventKind.LATE_NIGHT: _late_night,
 }
-
-
-def rule_label(rule: str, app_name: Callable[[str], str | None] | None = None) -> str:
-    """A blocking rule from the query log ("age:tiktok") in a parent's words."""
-    kind, _, rest = rule.partition(":")
-    name = (app_name(rest) if app_name else None) or rest
-    labels = {
-        "age": f"{name}: under the app's minimum age",
-        "age-category": f"{rest}: for adults",
-        "schedule": f"{rest} schedule",
-        "pause": "paused",
-        "protection": "ways around the house rules",
-        "private-relay": "iCloud Private Relay",
-        "always-block": f"{rest} (blocked for everyone)",
-        "list": f"{rest} list",
-        "safe-search": "search engines without safe search",
-    }
-    if kind == "block":
-        what, _, value = rest.partition(":")
-        shown = (app_name(value) if app_name and what == "app" else None) or value
-        return f"{shown}: blocked by a parent"
-    return labels.get(kind, rule)
