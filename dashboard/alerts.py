@@ -1,6 +1,6 @@
 """Alerts: what happened in plain words, what to say about it, what to do next; acknowledging.
 
-Each event is described by `agent.insights.wording.describe`; the conversation prompt and next
+Each event is described by `agent.events.registry.describe`; the conversation prompt and next
 step are the best match `agent.talk.suggest.suggest` finds for that one event (from the prompts,
 which cite the letters they come from).
 """
@@ -14,7 +14,7 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from agent.events import Event, EventKind, Severity
-from agent.insights.wording import describe
+from agent.events.registry import describe, spec
 from agent.store import household as store
 from agent.store.events import acknowledge, list_events, unacknowledged_alerts
 from agent.talk import guides as guides
@@ -23,13 +23,6 @@ from dashboard.box import Box, box
 
 bp = Blueprint("alerts", __name__)
 SHOWN = 100
-# Guides on the Help page that fit an event, besides the general "your child tells you".
-GUIDES = {
-    EventKind.RANDOM_VIDEO_CHAT: "block-and-report",
-    EventKind.VIDEO_CHAT: "block-and-report",
-    EventKind.NEW_CONTACT: "block-and-report",
-    EventKind.CONCERNING_SEARCH: "child-tells-you",
-}
 
 
 @dataclass(frozen=True)
@@ -41,8 +34,8 @@ class Item:
 
 
 def words(event: Event, b: Box, devices: dict[str, str]) -> str:
-    """The event in plain words; a child's request is said here (the insights wording does
-    not know about requests)."""
+    """The event in plain words; a child's request is said here, with the app's name and
+    where to answer it."""
     if event.kind != EventKind.CHILD_REQUEST:
         return describe(event, b.tz, devices)
     d = event.details
@@ -69,7 +62,7 @@ def items(b: Box, events: list[Event]) -> list[Item]:
         age = child.age_on(today) if child is not None else None
         found = suggest([e], age, today=today, limit=1, app_lookup=b.app_lookup)
         best = found[0] if found and found[0].event is not None else None
-        out.append(Item(e, words(e, b, devices), best, GUIDES.get(e.kind)))
+        out.append(Item(e, words(e, b, devices), best, spec(e.kind).guide))
     return out
 
 

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.events import EventKind
-from agent.insights.wording import describe
+from agent.events.registry import describe, on_child_page
 from agent.proxy.paths import shipped_names
 from agent.rules.catalog import CATEGORIES
 from agent.rules.decision import RuleKind
@@ -23,7 +22,7 @@ from dashboard.box import Box
 from dashboard.forms import DomainRuleForm, ScheduleForm, SettingsForm, options
 from dashboard.proxy import contact_services
 
-HAPPENINGS = (EventKind.FIRST_APP, EventKind.FIRST_SITE, EventKind.VIDEO_CHAT)
+HAPPENINGS = on_child_page()
 CONTACT_KINDS = {
     "friend": "a friend",
     "friend_request": "a friend request",

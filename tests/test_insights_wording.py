@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.events import Event, EventKind, Severity
-from agent.insights.wording import describe
+from agent.events.registry import describe
 
 TZ = ZoneInfo("Europe/London")
 AT = datetime(2026, 11, 20, 23, 10, 5, tzinfo=UTC)
@@ -96,7 +96,7 @@ def test_the_proxy_and_dashboard_events_read_in_plain_words():
     from zoneinfo import ZoneInfo
 
     from agent.events import Event, EventKind, Severity
-    from agent.insights.wording import describe
+    from agent.events.registry import describe
 
     tz = ZoneInfo("Europe/London")
     when = datetime(2026, 11, 20, 19, 5, tzinfo=UTC)

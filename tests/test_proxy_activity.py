@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from agent.events.searches import Search
 from agent.proxy.activity import HTTP, Throttle, request_row, search_row
 from agent.proxy.clients import Asker
-from agent.proxy.searches import Search
 from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.store.querylog import LogEntry
 

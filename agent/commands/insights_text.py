@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from agent.events import Event
-from agent.insights.wording import describe
+from agent.events.registry import describe
 from agent.proxy.paths import shipped_names
 from agent.rules.catalog import Catalog, CatalogError, load_catalog
 from agent.rules.reasons import rule_label

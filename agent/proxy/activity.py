@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+from agent.events.searches import Search
 from agent.proxy.clients import Asker
-from agent.proxy.searches import Search
 from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.store.querylog import LogEntry
 

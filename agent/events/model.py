@@ -1,4 +1,7 @@
-"""The event model shared by insights, prompts, the dashboard and the digest."""
+"""What happened, as data: an event's kind, severity, who and what it is about, and details.
+
+Everything else about a kind (its label, words, digest section, help, detail fields) is in
+`agent.events.registry`."""
 
 from __future__ import annotations
 
