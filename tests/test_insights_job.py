@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from agent.config import Config, RulesConfig
+from agent.events import registry
 from agent.insights.job import InsightsJob
 from agent.rules.catalog import Catalog, load_catalog
 from agent.rules.household import Household
@@ -151,6 +152,8 @@ def test_week_events_exactly(box: Box, week: list[LogEntry]) -> None:
         ("random_video_chat", "ome.tv", True),
         ("bypass_suspected", "dns.google", True),
     ]
+    for e in event_store.list_events(box.engine, limit=1000):  # each detail has its field
+        assert set(e.details) <= set(registry.spec(e.kind).detail_fields), e
 
 
 def test_week_summaries_exactly(box: Box, week: list[LogEntry]) -> None:

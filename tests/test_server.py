@@ -336,8 +336,8 @@ def test_every_answer_is_logged_with_its_decision(server):
     flat = [LogEntry(*flat_row(r)) for r in server.log]  # as the writer process reads them
     rows = [(r.name, r.qtype, r.action, r.rule, r.cached) for r in flat]
     assert rows == [
-        ("example.com", "A", "allow", "", False),
-        ("example.com", "A", "allow", "", True),
+        ("example.com", "A", "allow", "default", False),
+        ("example.com", "A", "allow", "default", True),
         ("ads.tracker.test", "A", "block", "list:test", False),
     ]
     assert flat[0].upstream and flat[0].latency_ms is not None

@@ -2,9 +2,9 @@
 for a carer's email, where the weekly digest lists it, the help guide it points to, its usual
 severity, and its detail fields as a typed record.
 
-Adding a kind: a member of `EventKind`, its record and entry here (words in
-`agent.events.words`), its detector, and its test. `tests/test_events_registry.py` fails for a
-kind that lacks any part.
+Adding a kind touches this module (a member of `EventKind`, its detail record, its entry),
+its words in `agent.events.words`, its detector, and its test; `tests/test_events_registry.py`
+fails for a kind that lacks any part.
 """
 
 from __future__ import annotations
@@ -13,10 +13,136 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import tzinfo
 from enum import StrEnum
+from typing import Any
 
-from agent.events import details as rec
 from agent.events import words as w
-from agent.events.model import Event, EventKind, Severity
+from agent.events.model import Event, Severity
+
+
+class EventKind(StrEnum):
+    NEW_DEVICE = "new_device"
+    FIRST_APP = "first_app"
+    FIRST_SITE = "first_site"
+    VIDEO_CHAT = "video_chat"
+    RANDOM_VIDEO_CHAT = "random_video_chat"
+    AGE_BLOCKED = "age_blocked"
+    BYPASS_SUSPECTED = "bypass_suspected"
+    LATE_NIGHT = "late_night"
+    NEW_CONTACT = "new_contact"
+    CONCERNING_SEARCH = "concerning_search"
+    CHILD_REQUEST = "child_request"
+
+
+# Each kind's detail fields, as a typed record: what its detector puts in `Event.details`
+# (stored as JSON) and what its words may read. Every field is optional: an event stored by
+# an older box may lack the newer ones.
+
+
+@dataclass(frozen=True)
+class AppFacts:
+    app_name: str | None = None
+    category: str | None = None
+    flags: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class NewDevice:
+    ip: str | None = None
+    mac: str | None = None
+
+
+@dataclass(frozen=True)
+class FirstApp(AppFacts):
+    pass
+
+
+@dataclass(frozen=True)
+class FirstSite:
+    site: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoChat:
+    start: str | None = None  # ISO times
+    end: str | None = None
+    minutes: int | None = None
+    via: str | None = None
+    queries: int | None = None
+    site: str | None = None
+    app_name: str | None = None
+
+
+@dataclass(frozen=True)
+class RandomVideoChat(AppFacts):
+    name: str | None = None  # the name looked up
+    blocked: bool | None = None
+    rule: str | None = None  # the query log's text for the rule
+
+
+@dataclass(frozen=True)
+class AgeBlocked(AppFacts):
+    rule: str | None = None
+    attempts: int | None = None
+    window_minutes: int | None = None
+    age: int | None = None
+    minimum_age: int | None = None
+
+
+@dataclass(frozen=True)
+class BypassSuspected:
+    signal: str | None = None  # canary, private-relay, vpn-proxy, encrypted-dns, silent
+    name: str | None = None
+    blocked: bool | None = None
+    last_dns: str | None = None  # ISO time, for "silent"
+    silent_minutes: int | None = None
+    device_name: str | None = None
+
+
+@dataclass(frozen=True)
+class LateNight(AppFacts):
+    schedule: str | None = None
+    window: str | None = None
+    night: str | None = None
+    on: str | None = None  # "app:<id>" or "site:<domain>"
+    blocked: bool | None = None
+
+
+@dataclass(frozen=True)
+class NewContact:
+    service: str | None = None
+    service_name: str | None = None
+    account: str | None = None
+    handle: str | None = None
+    display_name: str | None = None
+    contact: str | None = None
+    kind: str | None = None  # a ContactKind
+    stranger: bool | None = None
+    flags: tuple[str, ...] | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class ConcerningSearch:
+    engine: str | None = None
+    engine_name: str | None = None
+    terms: str | None = None
+    concern: str | None = None
+    concern_title: str | None = None
+    phrase: str | None = None
+    prompt: dict[str, Any] | None = None
+    guide: dict[str, Any] | None = None
+    routes: list[Any] | None = None
+    sources: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class ChildRequest:
+    request_id: int | None = None
+    request: str | None = None  # "unblock" | "more_time"
+    message: str | None = None
+    site: str | None = None
+    minutes: int | None = None
+    app_name: str | None = None
 
 
 class Section(StrEnum):
@@ -49,44 +175,44 @@ class EventSpec:
 K = EventKind
 REGISTRY: dict[EventKind, EventSpec] = {
     K.NEW_DEVICE: EventSpec(
-        "New device", w.new_device, Section.BY_SEVERITY, Severity.NOTICE, rec.NewDevice
+        "New device", w.new_device, Section.BY_SEVERITY, Severity.NOTICE, NewDevice
     ),
     K.FIRST_APP: EventSpec(
-        "First use of an app", w.first_app, Section.NEW_THINGS, Severity.INFO, rec.FirstApp,
+        "First use of an app", w.first_app, Section.NEW_THINGS, Severity.INFO, FirstApp,
         child_page=True,
     ),
     K.FIRST_SITE: EventSpec(
-        "First visit to a site", w.first_site, Section.NEW_THINGS, Severity.INFO, rec.FirstSite,
+        "First visit to a site", w.first_site, Section.NEW_THINGS, Severity.INFO, FirstSite,
         child_page=True,
     ),
     K.VIDEO_CHAT: EventSpec(
-        "Video call", w.video_chat, Section.VIDEO_CALLS, Severity.INFO, rec.VideoChat,
+        "Video call", w.video_chat, Section.VIDEO_CALLS, Severity.INFO, VideoChat,
         guide="block-and-report", child_page=True,
     ),
     K.RANDOM_VIDEO_CHAT: EventSpec(
         "Random video chat", w.random_video_chat, Section.BY_SEVERITY, Severity.ALERT,
-        rec.RandomVideoChat, guide="block-and-report",
+        RandomVideoChat, guide="block-and-report",
     ),
     K.AGE_BLOCKED: EventSpec(
-        "Blocked for age", w.age_blocked, Section.BLOCKED, Severity.NOTICE, rec.AgeBlocked
+        "Blocked for age", w.age_blocked, Section.BLOCKED, Severity.NOTICE, AgeBlocked
     ),
     K.BYPASS_SUSPECTED: EventSpec(
         "Possible way round the filter", w.bypass, Section.BY_SEVERITY, Severity.ALERT,
-        rec.BypassSuspected,
+        BypassSuspected,
     ),
     K.LATE_NIGHT: EventSpec(
-        "Late-night use", w.late_night, Section.LATE_NIGHT, Severity.NOTICE, rec.LateNight
+        "Late-night use", w.late_night, Section.LATE_NIGHT, Severity.NOTICE, LateNight
     ),
     K.NEW_CONTACT: EventSpec(
-        "New contact", w.new_contact, Section.BY_SEVERITY, Severity.NOTICE, rec.NewContact,
+        "New contact", w.new_contact, Section.BY_SEVERITY, Severity.NOTICE, NewContact,
         guide="block-and-report", email=w.new_contact_email,
     ),
     K.CONCERNING_SEARCH: EventSpec(
         "Worrying search", w.concerning_search, Section.BY_SEVERITY, Severity.ALERT,
-        rec.ConcerningSearch, guide="child-tells-you", email=w.concerning_search_email,
+        ConcerningSearch, guide="child-tells-you", email=w.concerning_search_email,
     ),
     K.CHILD_REQUEST: EventSpec(
-        "Your child asked", w.child_request, Section.REQUESTS, Severity.ALERT, rec.ChildRequest,
+        "Your child asked", w.child_request, Section.REQUESTS, Severity.ALERT, ChildRequest,
         email=w.child_request_email,
     ),
 }  # fmt: skip
