@@ -20,6 +20,7 @@ from agent.events.registry import (
     REGISTRY,
     Section,
     describe,
+    describe_for_dashboard,
     describe_for_email,
     in_section,
     on_child_page,
@@ -94,7 +95,8 @@ def test_every_kind_is_declared_whole(kind: EventKind) -> None:
 def test_every_kind_reads_in_plain_words(kind: EventKind) -> None:
     event = sample(kind)
     assert set(event.details) <= set(spec(kind).detail_fields), "a detail without a field"
-    for text in (describe(event, TZ), describe_for_email(event, TZ)):
+    said = (describe(event, TZ), describe_for_email(event, TZ), describe_for_dashboard(event, TZ))
+    for text in said:
         assert text.strip() and text.rstrip()[-1] in ".!?\u201d", text
         for raw in (str(kind), "None", "{", "}"):
             assert raw not in text, (raw, text)
@@ -110,7 +112,8 @@ def test_every_kind_has_a_place_in_the_digest() -> None:
 def test_an_event_stored_by_an_older_box_still_reads() -> None:
     for kind in EventKind:
         bare = Event(WHEN, kind, Severity.INFO)
-        assert describe(bare, TZ).strip() and describe_for_email(bare, TZ).strip()
+        for say in (describe, describe_for_email, describe_for_dashboard):
+            assert say(bare, TZ).strip()
 
 
 def test_the_store_never_imports_the_proxy() -> None:

@@ -165,6 +165,7 @@ class EventSpec:
     details: type  # the typed record of its detail fields (`agent.events.details`)
     guide: str | None = None  # the help guide that fits it, besides "your child tells you"
     email: w.Words | None = None  # a carer's email words, where they differ from `words`
+    dashboard: w.Words | None = None  # the alerts page's words, where they differ
     child_page: bool = False  # listed among what happened on a child's page
 
     @property
@@ -213,7 +214,7 @@ REGISTRY: dict[EventKind, EventSpec] = {
     ),
     K.CHILD_REQUEST: EventSpec(
         "Your child asked", w.child_request, Section.REQUESTS, Severity.ALERT, ChildRequest,
-        email=w.child_request_email,
+        email=w.child_request_email, dashboard=w.child_request_on_dashboard,
     ),
 }  # fmt: skip
 
@@ -236,6 +237,14 @@ def describe_for_email(event: Event, tz: tzinfo, devices: Mapping[str, str] | No
     found = spec(event.kind)
     words = found.email or w.for_email(found.words)
     return words(event, w.Say(event, tz, devices or {}))
+
+
+def describe_for_dashboard(
+    event: Event, tz: tzinfo, devices: Mapping[str, str] | None = None
+) -> str:
+    """The event on the dashboard's alerts page: its own words where the kind has them."""
+    found = spec(event.kind)
+    return (found.dashboard or found.words)(event, w.Say(event, tz, devices or {}))
 
 
 def in_section(section: Section) -> frozenset[EventKind]:

@@ -162,6 +162,20 @@ def child_request(e: Event, s: Say) -> str:
     return f"{s.child} asked at {s.time()} {what}.{said} You can say yes or no on the dashboard."
 
 
+def child_request_on_dashboard(e: Event, s: Say) -> str:
+    """On the dashboard's alerts page, which is where the parent answers it."""
+    d = e.details
+    if d.get("request") == "more_time":
+        minutes = f"{d['minutes']} more minutes" if d.get("minutes") else "more time"
+        text = f"{s.child} asked for {minutes} at {s.time()}."
+    else:
+        what = (d.get("app_name") or e.app) if e.app else d.get("site") or "something"
+        text = f"{s.child} asked you to unblock {what} at {s.time()}."
+    if d.get("message"):
+        text += f" They wrote: \u201c{d['message']}\u201d."
+    return text + " Answer on Home."
+
+
 # Words for a carer's email, where they differ from the dashboard's -------------------------
 
 
