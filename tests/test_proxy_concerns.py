@@ -8,6 +8,7 @@ import tomllib
 import pytest
 
 from agent.events import EventKind, Severity
+from agent.events.searches import Search
 from agent.proxy.concerns import (
     DEFAULT_PATH,
     ConcernsError,
@@ -15,7 +16,6 @@ from agent.proxy.concerns import (
     normalise,
     parse_concerns,
 )
-from agent.proxy.searches import Search
 
 from proxytools import NOON
 
