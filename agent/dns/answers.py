@@ -22,15 +22,18 @@ from datetime import datetime
 
 from agent.dns import wire
 from agent.rules import reasons as say
-from agent.rules.decision import Action, Decision
+from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.rules.policy import Policy
 
 TYPE_DNAME, TYPE_SVCB, TYPE_HTTPS = 39, 64, 65
 SVC_IPV4HINT, SVC_IPV6HINT = 4, 6
 MAX_NAMES = 32  # more distinct names than any real chain: refused, never half-checked
 HOME_DOMAINS = ("home.arpa", "lan", "local")
-UPSTREAM_BLOCK_RULE = "upstream-block"
-REBINDING_RULE = "rebinding"
+UPSTREAM_BLOCK_RULE = RuleRef(RuleKind.UPSTREAM_BLOCK)
+REBINDING_RULE = RuleRef(RuleKind.REBINDING)
+UNREADABLE_RULE = RuleRef(RuleKind.UNREADABLE_ANSWER)
+# a parent allowed this very name (or its app or category): they vouched for where it leads
+PARENT_ALLOWS = frozenset({RuleKind.ALLOW_DOMAIN, RuleKind.ALLOW_APP, RuleKind.ALLOW_CATEGORY})
 
 Decide = Callable[[Policy, str, str, int, datetime], Decision]
 
@@ -198,10 +201,10 @@ class AnswerCheck:
             return self._block(q, False), base + held.columns
         if facts.unreadable is not None or facts.rebind is not None:
             reason = say.rebinding(facts.rebind) if facts.rebind else say.UNREADABLE_ANSWER
-            held = _like(asked, reason, REBINDING_RULE if facts.rebind else "unreadable-answer")
+            held = _like(asked, reason, REBINDING_RULE if facts.rebind else UNREADABLE_RULE)
             return refused_tail(q), base + held.columns
-        if asked.rule.startswith("allow:"):
-            return None  # a parent allowed this very name: they vouched for where it leads
+        if asked.rule.kind in PARENT_ALLOWS:
+            return None
         for name in facts.names:
             d = self.decide(policy, client, name, q.qtype, now)
             if d.action is Action.ALLOW:
@@ -226,7 +229,7 @@ class AnswerCheck:
         return wire.block_tail(q, self.block_mode, self.block_ttl, nxdomain)
 
 
-def _like(asked: Decision, reason: str, rule: str) -> Decision:
+def _like(asked: Decision, reason: str, rule: RuleRef) -> Decision:
     return Decision(Action.BLOCK, reason, rule, asked.child, asked.app, asked.category)
 
 

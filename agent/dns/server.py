@@ -30,8 +30,7 @@ from agent.dns import answers, wire
 from agent.dns.cache import Entry, ResponseCache
 from agent.dns.native import fastpath
 from agent.dns.upstream import UpstreamFailed, UpstreamPool
-from agent.rules.decide import RESOLVER_DISCOVERY_RULE
-from agent.rules.decision import Action, Decision
+from agent.rules.decision import Action, Decision, RuleKind
 from agent.rules.policy import Policy, PolicyHolder
 
 log = logging.getLogger(__name__)
@@ -144,7 +143,7 @@ class FilterResolver:
         key = q.key
         action = decision.action
         if action is BLOCK:
-            if decision.rule == RESOLVER_DISCOVERY_RULE:
+            if decision.rule.kind is RuleKind.RESOLVER_DISCOVERY:
                 block_tail = answers.nodata_tail(q, self._block_ttl)
             else:
                 mode, ttl = self._block_mode, self._block_ttl
