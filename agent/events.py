@@ -20,6 +20,7 @@ class EventKind(StrEnum):
     NEW_CONTACT = "new_contact"
     CONCERNING_SEARCH = "concerning_search"
     CHILD_REQUEST = "child_request"
+    DEVICE_FLOOD = "device_flood"  # one device sent more queries than the rate limit allows
 
 
 class Severity(StrEnum):

@@ -163,6 +163,17 @@ def _child_request(e: Event, s: _Say) -> str:
     return f"{s.child} asked at {s.time()} {what}.{said} You can say yes or no on the dashboard."
 
 
+def _device_flood(e: Event, s: _Say) -> str:
+    limit = e.details.get("limit")
+    many = f"more than {limit:,} lookups a minute" if limit else "far more lookups than usual"
+    return (
+        f"{s.device} sent {many} at {s.time()}, far more than any app needs. HouseRules turned "
+        "the extra ones away so the rest of the home kept working, and lets the device back in "
+        "as soon as it slows down. It is usually an app or a program stuck in a loop: if it "
+        "keeps happening, restart the device and look at what was installed on it recently."
+    )
+
+
 _WORDS: dict[EventKind, Callable[[Event, _Say], str]] = {
     EventKind.NEW_CONTACT: _new_contact,
     EventKind.CONCERNING_SEARCH: _concerning_search,
@@ -175,6 +186,7 @@ _WORDS: dict[EventKind, Callable[[Event, _Say], str]] = {
     EventKind.AGE_BLOCKED: _age_blocked,
     EventKind.BYPASS_SUSPECTED: _bypass,
     EventKind.LATE_NIGHT: _late_night,
+    EventKind.DEVICE_FLOOD: _device_flood,
 }
 
 
@@ -192,6 +204,7 @@ def rule_label(rule: str, app_name: Callable[[str], str | None] | None = None) -
         "always-block": f"{rest} (blocked for everyone)",
         "list": f"{rest} list",
         "safe-search": "search engines without safe search",
+        "flood": "too many lookups a minute from one device",
     }
     if kind == "block":
         what, _, value = rest.partition(":")

@@ -41,6 +41,7 @@ KIND_LABELS = {
     EventKind.NEW_CONTACT: "New contact",
     EventKind.CONCERNING_SEARCH: "Worrying search",
     EventKind.CHILD_REQUEST: "Your child asked",
+    EventKind.DEVICE_FLOOD: "A device sent too many lookups",
 }
 
 
