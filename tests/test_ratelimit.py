@@ -53,6 +53,14 @@ def test_a_flood_is_one_episode_announced_once_until_the_device_slows_down():
     assert limiter.episodes == 2 and limiter.take_announcement("10.0.0.2")
 
 
+def test_the_box_itself_is_not_limited():
+    limiter = RateLimiter(10)
+    assert all(limiter.allow("127.0.0.1", 0.0) for _ in range(1_000))
+    assert all(limiter.allow("::1", 0.0) for _ in range(1_000))
+    assert len(limiter) == 0
+    assert not all(limiter.allow("127.0.0.2", 0.0) for _ in range(11)), "only the box itself"
+
+
 def test_memory_stays_bounded_under_spoofed_addresses_and_idle_ones_go_first():
     limiter = RateLimiter(60, max_clients=1_000)
     for _ in range(70):
@@ -152,6 +160,8 @@ def test_a_flooding_device_is_refused_beyond_its_limit_and_the_others_are_not(fl
     assert rcodes[-1] == wire.REFUSED
     for source in ("127.0.0.3", "127.0.0.4"):
         assert ask(flooded.port, "example.com", source=source).header.rcode == RCODE.NOERROR
+    # the box itself (the proxy asks for the whole home from here) is never limited
+    assert set(_blast(flooded.port, "127.0.0.1", 300)) == {wire.NOERROR}
     # over TCP too, and it counts against the same bucket
     reply = ask(flooded.port, "example.com", source="127.0.0.2", tcp=True)
     assert reply.header.rcode == RCODE.REFUSED

@@ -7,6 +7,10 @@ log. A flood is one *episode*: it starts with the first refused query and ends w
 has slowed down enough for its bucket to fill again; the front ends announce each episode once
 (`take_announcement`), never each refused query.
 
+The box's own loopback addresses are not limited: the proxy looks up every name it connects to
+through this server on behalf of the whole home, and no device on the network can send from
+them (the kernel drops loopback sources arriving from outside).
+
 The state is one small list per address in a dict kept under `max_clients`: addresses idle for
 a minute have full buckets and are forgotten first, so forgetting them changes nothing.
 """
@@ -14,11 +18,15 @@ a minute have full buckets and are forgotten first, so forgetting them changes n
 from __future__ import annotations
 
 IDLE_SECONDS = 60.0  # a bucket untouched this long is full again: nothing to remember
+BOX_ITSELF = frozenset({"127.0.0.1", "::1"})
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, max_clients: int = 4_096) -> None:
+    def __init__(
+        self, per_minute: int, max_clients: int = 4_096, exempt: frozenset[str] = BOX_ITSELF
+    ) -> None:
         self.per_minute = per_minute
+        self.exempt = exempt  # never given a bucket: each query takes the `_first` path
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0  # tokens earned a second
         self.max_clients = max_clients
@@ -64,6 +72,8 @@ class RateLimiter:
         return len(self._buckets)
 
     def _first(self, client: str, now: float) -> bool:
+        if client in self.exempt:
+            return True
         if self.capacity < 1.0:
             return False
         if len(self._buckets) >= self.max_clients:

@@ -6,6 +6,9 @@
 synchronous and works on raw bytes, so a cached or blocked answer goes out without an await;
 only a cache miss or a safe-search rewrite goes to the async slow path. Logging hands a tuple
 to the query-log writer, which never blocks.
+
+Before the chain, the front ends apply the per-client rate limit (`agent.dns.floodguard`); DNS
+over TCP, with its connection limits and timeouts, is `agent.dns.tcp`.
 """
 
 from __future__ import annotations
