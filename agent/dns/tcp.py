@@ -153,6 +153,8 @@ class TcpFront:
             await self._queries(reader, writer, client)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
+        except Exception:  # one bad connection must never stop the others
+            log.exception("unexpected error on a TCP connection from %s", client)
         finally:
             if writer is not None:
                 writer.transport.abort()  # never wait to flush a reply nobody reads
