@@ -59,6 +59,7 @@ class RuleKind(StrEnum):
     NO_SAFE_SEARCH = "safe-search:unsupported"  # an engine that cannot be made safe
     PATH = "path"  # the proxy's path rules: one part of an allowed app
     SEARCH = "search"  # the proxy's record of a search (allowed)
+    FLOOD = "flood"  # the DNS turned a device away: over its rate limit (not a house rule)
     UNKNOWN = "unknown"  # a query-log text this version cannot read (the text is the subject)
 
     @property
@@ -101,6 +102,7 @@ _SUBJECTS: dict[RuleKind, Subject] = {
     RuleKind.NO_SAFE_SEARCH: Subject.NONE,
     RuleKind.PATH: Subject.PATH,
     RuleKind.SEARCH: Subject.ENGINE,
+    RuleKind.FLOOD: Subject.NONE,
     RuleKind.UNKNOWN: Subject.TEXT,
 }
 _EXPLICIT = frozenset(k for k in RuleKind if k.value.startswith(("allow:", "block:")))

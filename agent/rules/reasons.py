@@ -115,6 +115,10 @@ RULE_WORDS: dict[RuleKind, RuleWords] = {
     RuleKind.PATH: RuleWords("{what}: switched off in the house rules", _OFF),
     RuleKind.SEARCH: RuleWords("searches on {what}", "nothing is switched off"),
     RuleKind.UNKNOWN: RuleWords("another house rule", _OFF),
+    RuleKind.FLOOD: RuleWords(
+        "too many lookups at once (turned away for a moment)",
+        "this device asked too much at once; it works again as soon as it slows down",
+    ),
 }
 
 Namer = Callable[[str], str | None]
