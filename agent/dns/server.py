@@ -74,7 +74,12 @@ class FilterResolver:
             cfg.dns.stale_max_age,
         )
         self.upstreams = UpstreamPool(
-            cfg.upstream.servers, cfg.dns.upstream_timeout, cfg.upstream.dead_for
+            cfg.upstream.servers,
+            cfg.dns.upstream_timeout,
+            cfg.upstream.dead_for,
+            outage_window=cfg.upstream.outage_window,
+            probe_interval=cfg.upstream.probe_interval,
+            monotonic=monotonic,
         )
         self.seen: dict[str, float] = {}  # client IP -> last query time, for the device table
         self._allowed: dict[str, bool] = {}
@@ -83,6 +88,7 @@ class FilterResolver:
         self._now: datetime = datetime.now(tz)
         self._memo: dict[tuple[str, bytes], _Prepared] = {}
         self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
+        self._warned = float("-inf")
 
     # -- the chain -------------------------------------------------------------------------
 
@@ -188,7 +194,9 @@ class FilterResolver:
             stale = self.cache.get_stale(key, self.monotonic())
             if stale is None:
                 self.counters["servfail"] += 1
-                log.warning("no upstream answered for %s: %s", q.name, exc)
+                if started - self._warned >= 1.0:  # an outage says so, not once a query
+                    self._warned = started
+                    log.warning("no upstream answered for %r: %s", q.name, exc)
                 self._log(ts, m, None, None)
                 return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"
