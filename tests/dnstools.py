@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from dnslib import EDNS0, QTYPE, RCODE, RR, TXT, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, RR, TXT, A, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from agent.config import Config
@@ -124,6 +124,80 @@ class BlackHole:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class ScriptedUpstream:
+    """A raw loopback upstream that records every packet it receives (bytes, source) and
+    behaves as told: "answer" (A 192.0.2.1, TTL 60, the question echoed as received),
+    "silent" (an outage) or "lower" (answers with the question lower-cased, as a few old
+    resolvers do). A test can also reply by hand from its address and port with `send`."""
+
+    ADDRESS = "192.0.2.1"
+
+    def __init__(self, mode: str = "answer") -> None:
+        self.mode = mode
+        self.received: list[tuple[bytes, tuple[str, int]]] = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> ScriptedUpstream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+    def send(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sock.sendto(data, addr)
+
+    def queries_for(self, name: str) -> list[tuple[bytes, tuple[str, int]]]:
+        """What came in asking for `name` (any letter case)."""
+        return [
+            (d, a)
+            for d, a in list(self.received)
+            if str(DNSRecord.parse(d).q.qname).lower() == name
+        ]
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (TimeoutError, OSError):
+                continue
+            self.received.append((data, addr))
+            if self.mode in ("answer", "lower"):
+                reply = answer_for(data, self.ADDRESS)
+                if self.mode == "lower":
+                    name_end = _question_len(reply) - 4
+                    reply = reply[:12] + reply[12:name_end].lower() + reply[name_end:]
+                self.sock.sendto(reply, addr)
+
+
+def answer_for(query: bytes, address: str, ttl: int = 60) -> bytes:
+    """An A answer to `query` with its ID and question bytes exactly as sent."""
+    request = DNSRecord.parse(query)
+    reply = request.reply()
+    reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(address), ttl=ttl))
+    packed = bytes(reply.pack())
+    qend = _question_len(query)
+    return packed[:12] + query[12:qend] + packed[_question_len(packed) :]
+
+
+def _question_len(packet: bytes) -> int:
+    pos = 12
+    while packet[pos]:
+        pos += 1 + packet[pos]
+    return pos + 5
 
 
 class ServerThread:

@@ -498,7 +498,7 @@ class DnsServer:
         for s in self._tcp:
             s.close()
             await s.wait_closed()
-        self.resolver.upstreams.close()
+        await self.resolver.upstreams.aclose()
 
 
 def _grow_buffers(sock: Any) -> None:

@@ -108,7 +108,7 @@ class UpstreamPool:
         self.fast_failures = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._probe: asyncio.Task[None] | None = None
-        self._open: set[socket.socket] = set()
+        self._open: dict[socket.socket, asyncio.Future[bytes]] = {}  # sockets awaiting a reply
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -116,9 +116,17 @@ class UpstreamPool:
     def close(self) -> None:
         if self._probe is not None:
             self._probe.cancel()
-            self._probe = None
-        for sock in list(self._open):
+        for sock, fut in list(self._open.items()):
+            fut.cancel()
             self._forget(sock)
+
+    async def aclose(self) -> None:
+        """`close`, then wait for the health probe to end."""
+        probe = self._probe
+        self.close()
+        if probe is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
 
     def order(self, now: float) -> list[Server]:
         """Healthy servers in config order, then the ones marked dead (they may be back)."""
@@ -220,8 +228,8 @@ class UpstreamPool:
         sent_name = scramble_case(lower) if scramble else lower
         query = secrets.token_bytes(2) + packet[2:12] + sent_name + packet[name_end:]
         expect = query[:2], query[12 : name_end + 4]
-        sock = self._socket(server)
         fut: asyncio.Future[bytes] = loop.create_future()
+        sock = self._socket(server, fut)
         timer = loop.call_later(self.timeout, _expire, fut)
         try:
             loop.add_reader(sock.fileno(), self._readable, sock, fut, expect)
@@ -234,7 +242,7 @@ class UpstreamPool:
             reply = reply.replace(sent_name, lower)
         return reply
 
-    def _socket(self, server: Server) -> socket.socket:
+    def _socket(self, server: Server, fut: asyncio.Future[bytes]) -> socket.socket:
         sock = socket.socket(server.family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
@@ -253,11 +261,13 @@ class UpstreamPool:
         except OSError:
             sock.close()
             raise
-        self._open.add(sock)
+        self._open[sock] = fut
         return sock
 
     def _forget(self, sock: socket.socket) -> None:
-        self._open.discard(sock)
+        if sock not in self._open:
+            return  # closed already (by `close`)
+        del self._open[sock]
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(sock.fileno())
         sock.close()
