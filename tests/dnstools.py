@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from dnslib import EDNS0, QTYPE, RCODE, RR, TXT, A, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, RR, TXT, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from agent.config import Config
@@ -184,13 +185,13 @@ class ScriptedUpstream:
 
 
 def answer_for(query: bytes, address: str, ttl: int = 60) -> bytes:
-    """An A answer to `query` with its ID and question bytes exactly as sent."""
-    request = DNSRecord.parse(query)
-    reply = request.reply()
-    reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(address), ttl=ttl))
-    packed = bytes(reply.pack())
+    """An A answer to `query` with its ID and question bytes exactly as sent, and the owner
+    name written out in full (no compression), as some servers do."""
     qend = _question_len(query)
-    return packed[:12] + query[12:qend] + packed[_question_len(packed) :]
+    flags = 0x8180 | (int.from_bytes(query[2:4], "big") & 0x0110)
+    header = query[:2] + struct.pack(">HHHHH", flags, 1, 1, 0, 0)
+    record = query[12 : qend - 4] + struct.pack(">HHIH", 1, 1, ttl, 4)
+    return header + query[12:qend] + record + socket.inet_aton(address)
 
 
 def _question_len(packet: bytes) -> int:

@@ -286,13 +286,13 @@ class UpstreamPool:
             except OSError as exc:  # ICMP port unreachable and the like
                 fut.set_exception(exc)
                 return
-            if len(data) < 12 or data[:2] != qid or not data[2] & 0x80:
+            if len(data) < 12 or data[:2] != qid or not data[2] & 0x80 or data[4:6] != b"\0\1":
                 self.ignored += 1
                 continue
             got = data[12 : 12 + len(question)]
             if got == question:
                 fut.set_result(data)
-            elif got.lower() == question.lower() and data[4:6] == b"\x00\x01":
+            elif got[:-4].lower() == question[:-4].lower() and got[-4:] == question[-4:]:
                 fut.set_exception(_CaseLost())
             else:
                 self.ignored += 1
