@@ -40,7 +40,7 @@ class UpstreamFailed(Exception):
     """Every upstream failed for this query; the message says how."""
 
 
-class _CaseLost(Exception):
+class _CaseLost(wire.WireError):
     """The reply had our ID and question, but not the letter case we sent."""
 
 
@@ -158,7 +158,7 @@ class UpstreamPool:
                 server.errors += 1
                 self._mark_down(server)
                 failed += 1
-                problems.append(f"{server.label}: {exc.strerror or exc}")
+                problems.append(f"{server.label}: {getattr(exc, 'strerror', None) or exc}")
                 continue
             self._mark_up(server)
             rcode = reply[3] & 0xF
@@ -227,7 +227,7 @@ class UpstreamPool:
         lower = question_key[:-4]
         sent_name = scramble_case(lower) if scramble else lower
         query = secrets.token_bytes(2) + packet[2:12] + sent_name + packet[name_end:]
-        expect = query[:2], query[12 : name_end + 4]
+        expect = query[:2], query[12 : name_end + 4], scramble
         fut: asyncio.Future[bytes] = loop.create_future()
         sock = self._socket(server, fut)
         timer = loop.call_later(self.timeout, _expire, fut)
@@ -273,11 +273,11 @@ class UpstreamPool:
         sock.close()
 
     def _readable(
-        self, sock: socket.socket, fut: asyncio.Future[bytes], expect: tuple[bytes, bytes]
+        self, sock: socket.socket, fut: asyncio.Future[bytes], expect: tuple[bytes, bytes, bool]
     ) -> None:
         """Read whatever came; the connected socket only ever hears the queried address and
         port, and of that only our ID with our exact question is the answer."""
-        qid, question = expect
+        qid, question, scrambled = expect
         while not fut.done():
             try:
                 data = sock.recv(65535)
@@ -293,7 +293,10 @@ class UpstreamPool:
             if got == question:
                 fut.set_result(data)
             elif got[:-4].lower() == question[:-4].lower() and got[-4:] == question[-4:]:
-                fut.set_exception(_CaseLost())
+                if not scrambled:  # sent without 0x20: any case will do
+                    fut.set_result(data)
+                else:
+                    fut.set_exception(_CaseLost())
             else:
                 self.ignored += 1
 
