@@ -180,17 +180,39 @@ def test_the_answer_comes_back_in_the_clients_letter_case(server, scripted):
     assert entry.served.count(b"\x03www\x07example\x03com\x00") == 2  # question and answer
 
 
+def test_a_forger_with_the_right_port_and_id_still_needs_the_letter_case(server, scripted):
+    scripted.mode = "silent"
+    name = "bank.example.com."
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(3)
+        client.sendto(DNSRecord.question("bank.example.com").pack(), ("127.0.0.1", server.port))
+        query, pool_addr = wait_for(lambda: scripted.queries_for(name), "the query upstream")[0]
+        # the question with the case of its first letter ("b" of bank) turned round
+        other_case = query[:13] + bytes((query[13] ^ 0x20,)) + query[14:]
+        scripted.send(answer_for(other_case, FORGED), pool_addr)  # 31 bits guessed, case not
+        retry, retry_addr = wait_for(
+            lambda: scripted.queries_for(name)[1:], "the question asked again"
+        )[0]
+        assert retry_addr != pool_addr and retry[:2] != query[:2], "a fresh port and ID"
+        scripted.send(answer_for(retry, ScriptedUpstream.ADDRESS), retry_addr)
+        reply = DNSRecord.parse(client.recvfrom(4096)[0])
+    assert [str(r.rdata) for r in reply.rr] == [ScriptedUpstream.ADDRESS]
+    assert [str(r.rdata) for r in ask(server.port, name).rr] == [ScriptedUpstream.ADDRESS]
+    assert server.resolver.upstreams.servers[0].keeps_case, "one wrong case does not end 0x20"
+
+
 def test_an_upstream_that_does_not_keep_letter_case_still_answers(fast_path, clock):
     lower = ScriptedUpstream("lower").start()
     st = start_server(lower, clock)
     try:
-        for name in ("one.example.com", "two.example.com"):
+        names = [f"n{i}.example.com" for i in range(5)]
+        for name in names:
             assert str(ask(st.port, name).rr[0].rdata) == ScriptedUpstream.ADDRESS
         server = st.resolver.upstreams.servers[0]
         assert server.keeps_case is False and not server.down
-        # asked twice for the first name (the 0x20 try, then plain), once for the second
-        assert len(lower.queries_for("one.example.com.")) == 2
-        assert len(lower.queries_for("two.example.com.")) == 1
+        # each name asked twice (with 0x20, then without) until the third such reply
+        asked = [len(lower.queries_for(n + ".")) for n in names]
+        assert asked == [2, 2, 2, 1, 1]
     finally:
         st.stop()
         lower.stop()

@@ -32,6 +32,7 @@ from agent.config import HostPort
 from agent.dns import wire
 
 log = logging.getLogger(__name__)
+CASE_LOSSES_TO_GIVE_UP = 3
 PORT_TRIES = 8  # random ports tried before letting the kernel choose
 PROBE_QUESTION = b"\x00\x00\x02\x00\x01"  # ". NS": every resolver can answer it
 
@@ -51,6 +52,7 @@ class Server:
     dead_until: float = 0.0
     down: bool = False  # failed last time; only an answer (to a query or probe) clears it
     keeps_case: bool = True  # echoes the question's letter case, so 0x20 can be used
+    case_losses: int = 0  # replies in a row that had our ID but lost the case we sent
     answered: int = 0
     timeouts: int = 0
     errors: int = 0
@@ -206,11 +208,15 @@ class UpstreamPool:
     async def _ask(self, server: Server, packet: bytes, question_key: bytes) -> bytes:
         try:
             reply = await self._ask_udp(server, packet, question_key, server.keeps_case)
+            server.case_losses = 0
         except _CaseLost:
-            # Rare and only ever from the real server (a forger would have had to guess the
-            # port and ID too): it does not echo letter case, so stop using 0x20 with it.
-            log.warning("upstream %s does not keep the letter case of questions", server.label)
-            server.keeps_case = False
+            # Our port and ID but not our letter case: a server that does not keep case, or a
+            # forger who guessed 31 bits. Ask again without 0x20 (fresh port and ID); give up
+            # 0x20 with this server only when it happens several times running.
+            server.case_losses += 1
+            if server.case_losses >= CASE_LOSSES_TO_GIVE_UP:
+                log.warning("upstream %s does not keep the letter case of names", server.label)
+                server.keeps_case = False
             reply = await self._ask_udp(server, packet, question_key, False)
         if reply[2] & 0x02:  # TC: the full answer needs TCP
             reply = await self._ask_tcp(server, packet, question_key)
