@@ -135,11 +135,12 @@ class ScriptedUpstream:
 
     ADDRESS = "192.0.2.1"
 
-    def __init__(self, mode: str = "answer") -> None:
-        self.mode = mode
+    def __init__(self, mode: str = "answer", host: str = "127.0.0.1") -> None:
+        self.mode, self.host = mode, host
         self.received: list[tuple[bytes, tuple[str, int]]] = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self._stop = threading.Event()
@@ -147,7 +148,7 @@ class ScriptedUpstream:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def start(self) -> ScriptedUpstream:
         self._thread.start()

@@ -85,3 +85,26 @@ def test_the_probe_brings_a_server_back_without_any_client_query():
         asyncio.run(run())
     finally:
         up.stop()
+
+
+def test_an_ipv6_upstream_gets_the_same_fresh_ports_and_ids():
+    up = ScriptedUpstream(host="::1").start()
+
+    async def run() -> None:
+        pool = UpstreamPool((HostPort("::1", up.port),), 1.0, 30.0)
+        await pool.start()
+        try:
+            for i in range(50):
+                packet, key = _query(f"v6-{i}.example.com")
+                reply, _ = await pool.query(packet, key)
+                assert reply[3] & 0xF == wire.NOERROR and reply[12:].startswith(key[:-4])
+        finally:
+            pool.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        up.stop()
+    ports = {addr[1] for _, addr in up.received}
+    assert len(up.received) == 50 and len(ports) >= 45
+    assert {addr[0] for _, addr in up.received} == {"::1"}
