@@ -78,7 +78,12 @@ class FilterResolver:
             cfg.dns.stale_max_age,
         )
         self.upstreams = UpstreamPool(
-            cfg.upstream.servers, cfg.dns.upstream_timeout, cfg.upstream.dead_for
+            cfg.upstream.servers,
+            cfg.dns.upstream_timeout,
+            cfg.upstream.dead_for,
+            outage_window=cfg.upstream.outage_window,
+            probe_interval=cfg.upstream.probe_interval,
+            monotonic=monotonic,
         )
         self.seen: dict[str, float] = {}  # client IP -> last query time, for the device table
         self._allowed: dict[str, bool] = {}
@@ -87,6 +92,7 @@ class FilterResolver:
         self._now: datetime = datetime.now(tz)
         self._memo: dict[tuple[str, bytes], _Prepared] = {}
         self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
+        self._warned = float("-inf")
 
     # -- the chain -------------------------------------------------------------------------
 
@@ -192,7 +198,9 @@ class FilterResolver:
             stale = self.cache.get_stale(key, self.monotonic())
             if stale is None:
                 self.counters["servfail"] += 1
-                log.warning("no upstream answered for %s: %s", q.name, exc)
+                if started - self._warned >= 1.0:  # an outage says so, not once a query
+                    self._warned = started
+                    log.warning("no upstream answered for %r: %s", q.name, exc)
                 self._log(ts, m, None, None)
                 return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"
@@ -493,7 +501,7 @@ class DnsServer:
             sock.close()
         for tcp in self._tcp:
             await tcp.close()
-        self.resolver.upstreams.close()
+        await self.resolver.upstreams.aclose()
 
 
 def _grow_buffers(sock: Any) -> None:
