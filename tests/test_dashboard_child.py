@@ -142,7 +142,8 @@ def test_an_overnight_schedule_and_a_second_window(auth, engine, sam, clock, ver
     assert names == ["Bedtime", "School"]
     assert verdict(TABLET, "example.com", clock()).rule == "schedule:Bedtime"
     page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
-    assert "17:30–07:00 (overnight)" in page and "gaming, video off" in page
+    assert "17:30 to 07:00 the next day, 13 hours 30 minutes" in page
+    assert "gaming, video off" in page
     bed = next(s for s in store.list_schedules(engine, sam.id) if s.name == "Bedtime")
     auth.post(f"/child/{sam.id}/schedules/{bed.id}/remove")
     assert not verdict(TABLET, "example.com", clock()).blocked

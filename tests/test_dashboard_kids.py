@@ -39,7 +39,7 @@ def test_a_childs_own_rules_in_friendly_words_without_logging_in(client, auth, s
     assert "Hi Sam!" in page
     assert "The internet is on." in page
     assert "Bedtime starts at 20:30." in page
-    assert "School</strong>: weekdays, 09:00–15:00, gaming off" in page
+    assert "School</strong>: weekdays, 09:00 to 15:00, 6 hours, gaming off" in page
     assert "TikTok: it&#39;s for 13 and over" in page
     assert "Childline" in page and "0800 1111" in page
     assert "Log out" not in page  # no parent pages from here

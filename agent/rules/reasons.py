@@ -34,6 +34,12 @@ def paused(until: datetime, now: datetime) -> str:
     return f"Paused by a parent until {when}"
 
 
+def unblocked(title: str, who: str | None, until: datetime, now: datetime) -> str:
+    local = until.astimezone(now.tzinfo)
+    when = hhmm(local.time()) if local.date() == now.date() else f"{local:%a} {hhmm(local.time())}"
+    return f"Allowed for {who} for a while: {title}, until {when}"
+
+
 def schedule_all(schedule: str, end: time) -> str:
     return f"{schedule}: the internet is off until {hhmm(end)}"
 
