@@ -251,3 +251,16 @@ def test_the_people_a_child_is_in_touch_with_newest_first(auth, engine, sam, clo
 def test_an_unknown_child_is_not_found(auth):
     auth.login()
     assert auth.client.get("/child/42").status_code == 404
+
+
+def test_most_used_lists_only_apps_with_minutes(auth, engine, sam, clock, add_activity):
+    auth.login()
+    from agent.store import insight_state, rollup_writes
+
+    add_activity("Sam", clock().date(), {"roblox": (16, 40)})
+    with insight_state.immediate(engine) as conn:  # TikTok: 27 lookups, all blocked, no minutes
+        day = clock().date().isoformat()
+        rollup_writes.add_usage(conn, {("Sam", day, 17, "app", "tiktok"): [0, 27, 27]})
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    used = page[page.index("Most used this week") : page.index('id="happened"')]
+    assert "Roblox" in used and "TikTok" not in used and ">0 min<" not in used
