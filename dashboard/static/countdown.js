@@ -14,6 +14,7 @@
     var gone = (Date.now() - loaded) / 1000;
     document.querySelectorAll("[data-left]").forEach(function (el) {
       el.textContent = words(Number(el.dataset.left) - gone);
+      el.dataset.ticking = "yes";
     });
   }
   setInterval(tick, 1000);
