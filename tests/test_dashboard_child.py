@@ -264,3 +264,51 @@ def test_most_used_lists_only_apps_with_minutes(auth, engine, sam, clock, add_ac
     page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
     used = page[page.index("Most used this week") : page.index('id="happened"')]
     assert "Roblox" in used and "TikTok" not in used and ">0 min<" not in used
+
+
+def test_removing_a_child_asks_first_and_says_what_goes(auth, engine, sam, clock, verdict):
+    auth.login()
+    store.add_schedule(engine, sam.id, "Bedtime", range(7), time(21), time(7), block_all=True)
+    page = auth.client.get(f"/child/{sam.id}/remove").get_data(as_text=True)
+    assert "Remove Sam?" in page and "1 schedule (Bedtime)" in page
+    assert "Sam&#39;s tablet" in page and "unassigned" in page
+    forged = auth.client.post(f"/child/{sam.id}/remove", data={})  # no CSRF token
+    assert forged.status_code == 400 and store.list_children(engine) == (sam,)
+    done = auth.post(f"/child/{sam.id}/remove", {}, page=f"/child/{sam.id}/remove")
+    assert done.status_code == 302 and store.list_children(engine) == ()
+    assert store.list_schedules(engine) == ()
+    (tablet,) = store.list_devices(engine)
+    assert tablet.owner == "unassigned"
+    assert auth.client.get(f"/child/{sam.id}").status_code == 404
+
+
+def test_correcting_a_name_and_birth_date(auth, engine, sam):
+    auth.login()
+    about = f"/child/{sam.id}/about"
+    page = auth.post(about, {"name": "Samuel", "born": "1990-01-01"}, page=about)
+    assert page.status_code == 400
+    text = page.get_data(as_text=True)
+    assert "under-18 protections would stop" in text and "Yes, this date is right" in text
+    assert store.list_children(engine) == (sam,)
+    ok = auth.post(about, {"name": "Samuel", "born": "2014-02-03"}, page=about)
+    assert ok.status_code == 302
+    (samuel,) = store.list_children(engine)
+    assert (samuel.name, samuel.born) == ("Samuel", date(2014, 2, 3))
+
+
+def test_editing_a_schedule_and_saying_all_day(auth, engine, sam):
+    auth.login()
+    bedtime = store.add_schedule(
+        engine, sam.id, "Bedtime", range(7), time(21), time(7), block_all=True
+    )  # noqa: E501
+    edit = f"/child/{sam.id}/schedules/{bedtime.id}/edit"
+    page = auth.client.get(edit).get_data(as_text=True)
+    assert 'value="21:00"' in page and 'value="07:00"' in page
+    same = {"name": "Bedtime", "days": ["5", "6"], "start": "19:00", "end": "19:00", "scope": "all"}
+    refused = auth.post(edit, same, page=edit)
+    assert refused.status_code == 400 and "would be on all day" in refused.get_data(as_text=True)
+    assert auth.post(edit, same | {"all_day": "y"}, page=edit).status_code == 302
+    (weekend,) = store.list_schedules(engine, sam.id)
+    assert weekend.id == bedtime.id and weekend.days == {5, 6} and weekend.start == weekend.end
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    assert "<strong>Bedtime</strong>: weekends, all day: the whole internet is off" in page
