@@ -51,7 +51,8 @@ def new() -> Response | tuple[str, int]:
                 box().engine(), form.name.data or "", form.born.data, today=box().now().date()
             )
         except store.HouseholdError as exc:
-            form.name.errors.append(_sentence(exc))
+            born_wrong = isinstance(exc, store.NeedsConfirmation) or "date of birth" in str(exc)
+            (form.born if born_wrong else form.name).errors.append(_sentence(exc))
         else:
             flash(f"Added {child.name}. Next: say which devices are theirs.", "ok")
             return redirect(url_for("child.show", child_id=child.id))

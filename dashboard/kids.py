@@ -23,7 +23,7 @@ from agent.rules.catalog import App
 from agent.rules.household import Child, Device, Household
 from agent.store import household as store
 from agent.store import requests
-from dashboard import applies
+from dashboard import applies, child_page
 from dashboard.box import Box, box
 from dashboard.forms import MoreTimeForm, UnblockForm, options
 
@@ -109,6 +109,7 @@ def index() -> str:
         now=applies.now_for(household, child, now),
         clock=now,
         schedules=household.rules_for(child.id).schedules,
+        extra=child_page.running(b, household, child, now),
         off=shown,
         grown_up_apps=len(off) - len(shown),
         youtube=applies.youtube_level(child, age),

@@ -44,6 +44,7 @@ def test_adding_a_child(auth, engine):
         ({"name": "", "born": "2015-03-01"}, "This field is required"),
         ({"name": "Sam", "born": ""}, "Give a date of birth"),
         ({"name": "Sam", "born": "2031-01-01"}, "not a possible date of birth"),
+        ({"name": "Sam", "born": "1900-01-01"}, "makes them 126: the under-18 protections"),
         ({"name": "A, B", "born": "2015-03-01"}, "no commas"),
     ],
 )

@@ -194,3 +194,16 @@ def test_from_13_the_list_is_the_whole_truth(client, auth, engine):
     store.add_device(engine, ip="192.168.1.22", owner="child", child_id=teen.id)
     page = client.get("/kids", environ_base={"REMOTE_ADDR": "192.168.1.22"}).get_data(as_text=True)
     assert "Tinder" in page and "grown-ups are off too" not in page
+
+
+def test_a_child_sees_the_extra_time_they_were_given(client, auth, engine, sam, clock):
+    from datetime import timedelta
+
+    from agent.store import overlays
+
+    overlays.add_overlay(
+        engine, sam.id, "unblock", clock() + timedelta(hours=1), clock(),
+        target_kind="app", target="tiktok",
+    )  # fmt: skip
+    page = kid(client).get_data(as_text=True)
+    assert "A grown-up said yes: TikTok is allowed until 19:00." in page

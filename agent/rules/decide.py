@@ -81,6 +81,7 @@ APPS_SOURCE = "apps"  # the source name of claims that come from the app catalog
 UNKNOWN_AGE = 12  # "a child of unknown age under 13"
 ADULT_AGE = 18
 EMPTY_HOUSEHOLD = Household()
+NOTHING_HELD: frozenset[int] = frozenset()
 UNKNOWN_CHILD = ChildSettings(youtube_level="strict")
 BLOCK, ALLOW = Action.BLOCK, Action.ALLOW
 
@@ -289,7 +290,7 @@ def _protections(ask: _Ask) -> Decision | None:
 
 def _schedules(ask: _Ask, rules: ChildRules, now: datetime) -> Decision | None:
     weekday, at = now.weekday(), now.time()
-    off = held_off(rules.overlays, now) if rules.overlays else frozenset()
+    off = held_off(rules.overlays, now) if rules.overlays else NOTHING_HELD
     for s in rules.schedules:
         if s.id in off:
             continue
