@@ -149,7 +149,6 @@ def add_schedule(child_id: int) -> Response | tuple[str, int]:
     form = ScheduleForm()
     form.block.choices = options(child_page.schedule_categories(box()))
     if form.validate_on_submit() and save_schedule(form, child_id, None):
-        flash(SAVED, "ok")
         return redirect(url_for("child.show", child_id=child_id) + "#schedules")
     return _page(child_id, 400, schedule_form=form)
 

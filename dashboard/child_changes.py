@@ -15,6 +15,7 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from agent.rules.household import Schedule
+from agent.rules.schedule_words import schedule_words
 from agent.store import household as store
 from agent.store import overlays
 from dashboard import child_page
@@ -22,7 +23,8 @@ from dashboard.box import box
 from dashboard.forms import ChildEditForm, ScheduleForm, options
 
 bp = Blueprint("changes", __name__)
-SAVED = "Saved. The DNS follows within a couple of seconds."
+SOON = "The DNS follows within a couple of seconds."
+SAVED = f"Saved. {SOON}"
 
 
 def _child(child_id: int) -> Any:
@@ -115,21 +117,23 @@ def schedule_values(form: ScheduleForm) -> dict[str, Any] | None:
 
 
 def save_schedule(form: ScheduleForm, child_id: int, schedule_id: int | None) -> bool:
-    """Add (`schedule_id` None) or change a schedule from the form; False with form errors."""
+    """Add (`schedule_id` None) or change a schedule from the form, and say in words what it
+    will do; False with errors on the form."""
     values = schedule_values(form)
     if values is None:
         return False
     engine = box().engine()
     try:
         if schedule_id is None:
-            store.add_schedule(engine, child_id, **values)
+            saved = store.add_schedule(engine, child_id, **values)
         else:
-            store.update_schedule(engine, schedule_id, **values)
+            saved = store.update_schedule(engine, schedule_id, **values)
     except store.HouseholdError as exc:
         text = str(exc)
         target = form.allow if "domain" in text else form.end if "all day" in text else form.name
         target.errors.append(_sentence(exc))
         return False
+    flash(f"Saved {saved.name}: {schedule_words(saved)}. {SOON}", "ok")
     return True
 
 
@@ -145,7 +149,6 @@ def edit_schedule(child_id: int, schedule_id: int) -> Response | tuple[str, int]
     form = ScheduleForm(data=_form_data(schedule))
     form.block.choices = options(child_page.schedule_categories(box()))
     if form.validate_on_submit() and save_schedule(form, child_id, schedule_id):
-        flash(SAVED, "ok")
         return redirect(url_for("child.show", child_id=child_id) + "#schedules")
     status = 400 if form.errors else 200
     page = render_template("child/schedule.html", child=child, schedule=schedule, form=form)

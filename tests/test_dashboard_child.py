@@ -313,3 +313,12 @@ def test_editing_a_schedule_and_saying_all_day(auth, engine, sam):
     assert weekend.id == bedtime.id and weekend.days == {5, 6} and weekend.start == weekend.end
     page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
     assert "<strong>Bedtime</strong>: weekends, all day: the whole internet is off" in page
+
+
+def test_a_saved_schedule_says_in_words_what_it_will_do(auth, sam):
+    auth.login()
+    bedtime = {"name": "Bedtime", "days": [str(d) for d in range(7)], "start": "19:00"}
+    bedtime |= {"end": "07:00", "scope": "all"}
+    saved = auth.post(f"/child/{sam.id}/schedules", bedtime)
+    page = auth.client.get(saved.location).get_data(as_text=True)
+    assert "Saved Bedtime: every day, 19:00 to 07:00 the next day, 12 hours." in page
