@@ -120,7 +120,8 @@ class FilterResolver:
             entry = self.cache.get(m.key, mono)
             if entry is None:
                 return self._slow(data, m, client, policy, ts, tcp)
-            m.entry, m.tail = entry, _tail(m.q, entry.served, entry.question_end)
+            served = entry.served if m.cap is None else _capped(entry.served, entry.offsets, m.cap)
+            m.entry, m.tail = entry, _tail(m.q, served, entry.question_end)
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
         return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
@@ -140,16 +141,32 @@ class FilterResolver:
             return wire.error_reply(data, wire.NOTIMP)
         if q.qtype in _ZONE_TRANSFERS:
             return wire.error_reply(data, wire.REFUSED)
-        decision = self.decide(policy, client, q.name, q.qtype, self._wall(ts))
+        now = self._wall(ts)
+        decision = self.decide(policy, client, q.name, q.qtype, now)
         block_tail = b""
         key = q.key
         action = decision.action
+        cap = self._ttl_cap(policy, decision, now)
         if action is BLOCK:
-            block_tail = wire.block_tail(q, self._block_mode, self._block_ttl, decision.nxdomain)
+            ttl = self._block_ttl if cap is None else min(self._block_ttl, cap)
+            block_tail = wire.block_tail(q, self._block_mode, ttl, decision.nxdomain)
         elif action is REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
-        return _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
+        prepared = _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
+        prepared.cap = cap
+        return prepared
+
+    @staticmethod
+    def _ttl_cap(policy: Policy, decision: Decision, now: datetime) -> int | None:
+        """While a pause or an overlay is running, a child's answers may not be kept by the
+        device past its end: a blocked name stays blocked no longer than the pause, an
+        unblocked one is asked again when the unblock ends. None when nothing is running."""
+        household = policy.household
+        if decision.child is None or household is None or not household.ends:
+            return None
+        end = household.next_end(now)
+        return None if end is None else max(0, int((end - now).total_seconds()))
 
     def _client_allowed(self, client: str) -> bool:
         ok = self._allowed.get(client)
@@ -206,6 +223,9 @@ class FilterResolver:
             reply, upstream = stale, "stale"
         latency = (time.perf_counter() - started) * 1000.0
         self._log(ts, m, upstream, round(latency, 3))
+        if m.cap is not None:
+            with contextlib.suppress(wire.WireError):
+                reply = _capped(reply, wire.inspect_reply(reply).ttl_offsets, m.cap)
         full = data[:2] + _tail(q, reply, wire.HEADER.size + len(q.question))
         return full if tcp or len(full) <= q.udp_size else wire.truncated_reply(q, full)
 
@@ -262,6 +282,15 @@ class _Prepared:
     head: tuple  # the query-log columns from client to app (see FilterResolver._log)
     entry: Entry | None = None  # the cache entry `tail` was made from
     tail: bytes = b""
+    cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
+
+
+def _capped(reply: bytes, offsets: tuple[int, ...], cap: int) -> bytes:
+    """The reply with no TTL above `cap`."""
+    ttls = wire.read_ttls(reply, offsets)
+    if all(t <= cap for t in ttls):
+        return reply
+    return wire.with_ttls(reply, offsets, tuple(min(t, cap) for t in ttls))
 
 
 def _tail(q: wire.Query, reply: bytes, question_end: int) -> bytes:
