@@ -9,7 +9,7 @@ import pytest
 from agent.events import Event, EventKind, Severity
 from agent.rules.decision import RuleKind, RuleRef
 from agent.store import household as store
-from agent.store import requests
+from agent.store import overlays, requests
 from agent.store.events import record_events
 
 
@@ -77,7 +77,7 @@ def test_a_pause_for_a_child_that_is_not_there(auth):
     assert auth.post("/children/99/pause", {"for": "30"}).status_code == 404
 
 
-def test_approving_more_time_lifts_bedtime_then_puts_it_back(auth, engine, sam, clock, verdict):
+def test_approving_more_time_holds_bedtime_off_until_it_ends(auth, engine, sam, clock, verdict):
     auth.login()
     store.add_schedule(engine, sam.id, "Bedtime", range(7), time(17, 30), time(7), block_all=True)
     assert verdict("192.168.1.20", "example.com", clock()).blocked
@@ -91,11 +91,10 @@ def test_approving_more_time_lifts_bedtime_then_puts_it_back(auth, engine, sam, 
     assert response.status_code == 302
     assert not verdict("192.168.1.20", "example.com", clock()).blocked
     page = auth.client.get("/").get_data(as_text=True)
-    assert "Bedtime lifted until 18:15" in page
-    clock.advance(minutes=16)
-    auth.client.get("/")  # any page view (or the server's housekeeping) puts it back
-    assert verdict("192.168.1.20", "example.com", clock()).blocked
+    assert "More time: Bedtime is off until 18:15" in page and "15 min left" in page
     assert [s.name for s in store.list_schedules(engine, sam.id)] == ["Bedtime"]
+    clock.advance(minutes=15)  # nothing runs, nothing is put back: the overlay just ends
+    assert verdict("192.168.1.20", "example.com", clock()).blocked
 
 
 def test_declining_a_request(auth, engine, sam, clock, verdict):
@@ -119,11 +118,15 @@ def test_approving_an_unblock_makes_an_allow_rule(auth, engine, sam, clock, verd
     assert not decision.blocked and decision.rule == RuleRef(RuleKind.ALLOW_APP, "tiktok")
 
 
-def test_put_a_lifted_schedule_back_early(auth, engine, sam, clock, verdict):
+def test_end_more_time_early_from_the_childs_page(auth, engine, sam, clock, verdict):
     auth.login()
     store.add_schedule(engine, sam.id, "Bedtime", range(7), time(17, 30), time(7), block_all=True)
     asked = requests.add_request(engine, sam.id, "more_time", clock(), minutes=60)
     requests.decide_request(engine, asked.id, True, 60, clock())
     assert not verdict("192.168.1.20", "example.com", clock() + timedelta(minutes=1)).blocked
-    auth.post(f"/lifts/{asked.id}/end", {"back": f"/child/{sam.id}"})
+    (held,) = overlays.list_overlays(engine, sam.id)
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    assert "More time: Bedtime is off until 19:00" in page and "1 h left" in page
+    auth.post(f"/child/{sam.id}/overlays/{held.id}/end", {})
     assert verdict("192.168.1.20", "example.com", clock()).blocked
+    assert "For a while" not in auth.client.get(f"/child/{sam.id}").get_data(as_text=True)

@@ -34,6 +34,7 @@ APP = {"app_name": "Roblox", "category": "gaming", "flags": ["chat_with_stranger
 # Details as each kind's detector writes them: one sample per kind.
 SAMPLES: dict[EventKind, tuple[str | None, dict]] = {
     EventKind.NEW_DEVICE: (None, {"ip": "192.168.1.40", "mac": "02:00:00:00:00:40"}),
+    EventKind.DEVICE_FLOOD: (None, {"ip": "192.168.1.40", "limit": 1000}),
     EventKind.FIRST_APP: ("roblox", APP),
     EventKind.FIRST_SITE: (None, {"site": "coolmathgames.com"}),
     EventKind.VIDEO_CHAT: ("zoom", {

@@ -31,6 +31,7 @@ class EventKind(StrEnum):
     NEW_CONTACT = "new_contact"
     CONCERNING_SEARCH = "concerning_search"
     CHILD_REQUEST = "child_request"
+    DEVICE_FLOOD = "device_flood"  # one device sent more queries than the rate limit allows
 
 
 # Each kind's detail fields, as a typed record: what its detector puts in `Event.details`
@@ -145,6 +146,12 @@ class ChildRequest:
     app_name: str | None = None
 
 
+@dataclass(frozen=True)
+class DeviceFlood:
+    ip: str | None = None
+    limit: int | None = None  # queries a minute allowed per device
+
+
 class Section(StrEnum):
     """Where the weekly digest lists a kind."""
 
@@ -215,6 +222,10 @@ REGISTRY: dict[EventKind, EventSpec] = {
     K.CHILD_REQUEST: EventSpec(
         "Your child asked", w.child_request, Section.REQUESTS, Severity.ALERT, ChildRequest,
         email=w.child_request_email, dashboard=w.child_request_on_dashboard,
+    ),
+    K.DEVICE_FLOOD: EventSpec(
+        "A device sent too many lookups", w.device_flood, Section.BY_SEVERITY, Severity.NOTICE,
+        DeviceFlood,
     ),
 }  # fmt: skip
 

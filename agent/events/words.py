@@ -221,3 +221,14 @@ def concerning_search_email(e: Event, s: Say) -> str:
     if guide.get("title"):
         text += f' The guide "{guide["title"]}" on the dashboard\'s Help page helps.'
     return text
+
+
+def device_flood(e: Event, s: Say) -> str:
+    limit = e.details.get("limit")
+    many = f"more than {limit:,} lookups a minute" if limit else "far more lookups than usual"
+    return (
+        f"{s.device} sent {many} at {s.time()}, far more than any app needs. HouseRules turned "
+        "the extra ones away so the rest of the home kept working, and lets the device back in "
+        "as soon as it slows down. It is usually an app or a program stuck in a loop: if it "
+        "keeps happening, restart the device and look at what was installed on it recently."
+    )

@@ -15,6 +15,8 @@ bypass_suspected    encrypted DNS (bypass list) or VPN/proxy name queried alert 
                     iCloud Private Relay (on by default with iCloud+)     info      device, day
                     on the network but silent (`silent_devices`)          notice    device, silence
 late_night          counted activity, blocked or not, in a night schedule notice    child, night
+device_flood        the DNS refused a device over its rate limit          notice    flood
+                    (the DNS logs one "flood" row when a flood begins)
 
 (1) notice when the app has chat with strangers or video calls.
 
@@ -55,6 +57,7 @@ class Context:
     tz: tzinfo
     unassigned: str = "youngest"  # the config's rules.unassigned
     quiet_before: float = 0.0
+    flood_limit: int = 0  # the DNS's queries a minute per device ([dns] client_rate_limit)
 
 
 def device_key(row: LoggedRow) -> str:
@@ -122,6 +125,18 @@ def bypass(row: LoggedRow, ctx: Context) -> KeyedEvent | None:
     return _event(
         row.ts, EventKind.BYPASS_SUSPECTED, severity, f"bypass:{signal}:{dev}:{period}",
         child, dev, row.app, signal=signal, name=row.name, blocked=row.action == "block",
+    )  # fmt: skip
+
+
+def device_flood(row: LoggedRow, ctx: Context) -> KeyedEvent | None:
+    """A device went over the DNS rate limit: the DNS writes one row a flood, so one event."""
+    if row.ref.kind is not RuleKind.FLOOD:
+        return None
+    dev = device_key(row)
+    child = row.child or _child_of_device(row, ctx)
+    return _event(
+        row.ts, EventKind.DEVICE_FLOOD, Severity.NOTICE, f"flooded:{dev}:{int(row.ts)}",
+        child, dev, ip=row.client, limit=ctx.flood_limit or None,
     )  # fmt: skip
 
 

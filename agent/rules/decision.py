@@ -60,6 +60,9 @@ class RuleKind(StrEnum):
     NO_SAFE_SEARCH = "safe-search:unsupported"  # an engine that cannot be made safe
     PATH = "path"  # the proxy's path rules: one part of an allowed app
     SEARCH = "search"  # the proxy's record of a search (allowed)
+    FLOOD = "flood"  # the DNS turned a device away: over its rate limit (not a house rule)
+    UNBLOCK_APP = "unblock:app"  # a parent's timed unblock (an overlay with an expiry)
+    UNBLOCK_DOMAIN = "unblock:domain"
     # What the DNS server finds in an upstream's answer (agent/dns/answers.py); a chain that
     # leads to a blocked name keeps that name's own kind, with "led to" words.
     UPSTREAM_BLOCK = "upstream-block"  # the upstream answered 0.0.0.0 / ::, its own block
@@ -108,6 +111,9 @@ _SUBJECTS: dict[RuleKind, Subject] = {
     RuleKind.NO_SAFE_SEARCH: Subject.NONE,
     RuleKind.PATH: Subject.PATH,
     RuleKind.SEARCH: Subject.ENGINE,
+    RuleKind.FLOOD: Subject.NONE,
+    RuleKind.UNBLOCK_APP: Subject.APP,
+    RuleKind.UNBLOCK_DOMAIN: Subject.DOMAIN,
     RuleKind.UPSTREAM_BLOCK: Subject.NONE,
     RuleKind.REBINDING: Subject.NONE,
     RuleKind.UNREADABLE_ANSWER: Subject.NONE,

@@ -38,6 +38,12 @@ def paused(until: datetime, now: datetime) -> str:
     return f"Paused by a parent until {when}"
 
 
+def unblocked(title: str, who: str | None, until: datetime, now: datetime) -> str:
+    local = until.astimezone(now.tzinfo)
+    when = hhmm(local.time()) if local.date() == now.date() else f"{local:%a} {hhmm(local.time())}"
+    return f"Allowed for {who} for a while: {title}, until {when}"
+
+
 def schedule_all(schedule: str, end: time) -> str:
     return f"{schedule}: the internet is off until {hhmm(end)}"
 
@@ -121,6 +127,16 @@ RULE_WORDS: dict[RuleKind, RuleWords] = {
     RuleKind.REBINDING: RuleWords("an answer pointing into the home network", _OFF),
     RuleKind.UNREADABLE_ANSWER: RuleWords("an answer that could not be read", _OFF),
     RuleKind.UNKNOWN: RuleWords("another house rule", _OFF),
+    RuleKind.FLOOD: RuleWords(
+        "too many lookups at once (turned away for a moment)",
+        "this device asked too much at once; it works again as soon as it slows down",
+    ),
+    RuleKind.UNBLOCK_APP: RuleWords(
+        "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
+    ),
+    RuleKind.UNBLOCK_DOMAIN: RuleWords(
+        "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
+    ),
 }
 
 Namer = Callable[[str], str | None]
