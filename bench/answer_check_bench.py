@@ -47,6 +47,7 @@ def resolver() -> FilterResolver:
         Config(),
         PolicyHolder(build_policy()),
         decide,
+        tz=NOW.tzinfo,
         wallclock=lambda: NOW.timestamp(),
         monotonic=lambda: 100.0,
     )
