@@ -20,6 +20,8 @@ class EventKind(StrEnum):
     NEW_CONTACT = "new_contact"
     CONCERNING_SEARCH = "concerning_search"
     CHILD_REQUEST = "child_request"
+    ADDRESS_FLOOD = "address_flood"  # many new addresses at once: likely forged
+    ADDRESS_CLASH = "address_clash"  # something answering at a registered device's address
 
 
 class Severity(StrEnum):

@@ -102,8 +102,13 @@ def test_devices_add_claim_update_list(engine: Engine, sam: Child) -> None:
     assert laptop.mac == "aa:bb:cc:dd:ee:01" and laptop.owner == "adult"
     phone = store.add_device(engine, ip="192.168.1.20", owner="child", child_id=sam.id)
     assert (phone.ip, phone.child_id, phone.mac) == ("192.168.1.20", sam.id, None)
-    # Adding the same MAC again claims the existing device rather than adding another.
-    claimed = store.add_device(engine, mac="aabb.ccdd.ee01", owner="shared", shared_with=[sam.id])
+    # Adding the same MAC again for someone else is refused, naming the device, unless the
+    # parent asks to move it: then it claims the existing device rather than adding another.
+    with pytest.raises(store.AddressTaken, match="belongs to Laptop"):
+        store.add_device(engine, mac="aabb.ccdd.ee01", owner="shared", shared_with=[sam.id])
+    claimed = store.add_device(
+        engine, mac="aabb.ccdd.ee01", owner="shared", shared_with=[sam.id], move=True
+    )
     assert claimed.id == laptop.id and claimed.owner == "shared"
     assert claimed.shared_with == {sam.id} and claimed.name == "Laptop"
     renamed = store.update_device(engine, phone.id, name="Sam's phone", inspect=True)
@@ -199,13 +204,15 @@ def test_record_seen_adds_unknown_devices_and_updates_known_ones(
         engine,
         {
             "192.168.1.20": ("AA:BB:CC:DD:EE:01", T0.timestamp()),  # known by MAC: gets its IP
-            "192.168.1.30": ("aa:bb:cc:dd:ee:30", T0.timestamp()),  # known by IP: learns a MAC
+            "192.168.1.30": ("aa:bb:cc:dd:ee:30", T0.timestamp()),  # registered by IP: waits
             "192.168.1.40": ("aa:bb:cc:dd:ee:40", T0.timestamp()),  # new
             "192.168.1.41": (None, T0.timestamp()),  # new, no MAC visible
             "127.0.0.1": (None, T0.timestamp()),  # the box itself: ignored
             "nonsense": (None, T0.timestamp()),
         },
     )
+    assert new.skipped == 0 and new.clashes == ()
+    new = new.added
     assert [(d.ip, d.mac, d.owner) for d in new] == [
         ("192.168.1.40", "aa:bb:cc:dd:ee:40", "unassigned"),
         ("192.168.1.41", None, "unassigned"),
@@ -213,15 +220,15 @@ def test_record_seen_adds_unknown_devices_and_updates_known_ones(
     assert new[0].first_seen == new[0].last_seen == T0
     devices = {d.id: d for d in store.list_devices(engine)}
     assert devices[phone.id].ip == "192.168.1.20" and devices[phone.id].last_seen == T0
-    assert devices[by_ip.id].mac == "aa:bb:cc:dd:ee:30"
+    # a MAC seen at a device a parent registered by IP is not bound until the parent says so
+    assert devices[by_ip.id].mac is None and devices[by_ip.id].pending_mac == "aa:bb:cc:dd:ee:30"
     assert len(devices) == 4
     assert store.household_version(engine) == version + 1  # one transaction, one bump
 
     # Later: only last_seen moves, which is not a household change.
     later = T0 + timedelta(minutes=5)
-    assert (
-        store.record_seen(engine, {"192.168.1.20": ("aa:bb:cc:dd:ee:01", later.timestamp())}) == ()
-    )
+    again = store.record_seen(engine, {"192.168.1.20": ("aa:bb:cc:dd:ee:01", later.timestamp())})
+    assert again.added == ()
     assert store.household_version(engine) == version + 1
     assert store.list_devices(engine)[0].last_seen == later
     assert store.list_devices(engine)[0].first_seen == T0

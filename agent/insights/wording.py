@@ -163,7 +163,36 @@ def _child_request(e: Event, s: _Say) -> str:
     return f"{s.child} asked at {s.time()} {what}.{said} You can say yes or no on the dashboard."
 
 
+def _address_flood(e: Event, s: _Say) -> str:
+    many = e.details.get("skipped")
+    count = f"{many} more than a home shows" if many else "more than a home shows"
+    return (
+        "Many new addresses appeared at once: something on the network may be forging them "
+        f"({count} in a minute, from {s.time()}). Nothing needs doing in a hurry: those "
+        "addresses get the rules for unknown devices, and HouseRules stopped listing them one "
+        "by one. If it happens again, "
+        "look at what is connected to the home network (a computer running an unusual program, "
+        "or a gadget you do not recognise), restart the router, and change the Wi-Fi password "
+        "if you cannot tell which device it is."
+    )
+
+
+def _address_clash(e: Event, s: _Say) -> str:
+    d = e.details
+    name = d.get("device_name") or "a registered device"
+    seen = d.get("mac") or d.get("ip") or e.device
+    where = d.get("ip")
+    return (
+        f"A device may be using {name}'s address: at {s.time()} something else ({seen}) "
+        f"answered at {where}. Until you decide, it gets the rules for unknown devices. If it "
+        f"is {name}, confirm its Wi-Fi address on the Devices page; if it is not, it is worth "
+        "a calm word: anything can take an IP address."
+    )
+
+
 _WORDS: dict[EventKind, Callable[[Event, _Say], str]] = {
+    EventKind.ADDRESS_FLOOD: _address_flood,
+    EventKind.ADDRESS_CLASH: _address_clash,
     EventKind.NEW_CONTACT: _new_contact,
     EventKind.CONCERNING_SEARCH: _concerning_search,
     EventKind.CHILD_REQUEST: _child_request,

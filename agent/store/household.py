@@ -21,10 +21,16 @@ from agent.rules.household import KINDS, VERBS, YOUTUBE_LEVELS, Child, Household
 from agent.rules.household import Schedule as ScheduleEntry
 from agent.store.household_devices import (
     KEEP,
+    AddressTaken,
     add_device,
+    confirm_mac,
+    devices_page,
+    forget_pending_mac,
+    get_device,
     list_devices,
     merge_devices,
     record_seen,
+    remove_device,
     update_device,
 )
 from agent.store.household_tables import (
@@ -53,11 +59,16 @@ from agent.store.household_tables import (
 
 __all__ = [
     "KEEP",
+    "AddressTaken",
     "HouseholdError",
     "add_child",
     "add_device",
     "add_rule",
     "add_schedule",
+    "confirm_mac",
+    "devices_page",
+    "forget_pending_mac",
+    "get_device",
     "get_child_by_name",
     "household_version",
     "list_children",
@@ -71,6 +82,7 @@ __all__ = [
     "normalise_mac",
     "pause",
     "record_seen",
+    "remove_device",
     "remove_rule",
     "remove_schedule",
     "resume",

@@ -375,7 +375,9 @@ def make_revision(message: str, location: Path | None = None, *, empty: bool = F
     the models; `empty` for a data-only revision. Returns the new file."""
     import_tables()
     known = [s.revision for s in scripts(location).walk_revisions()]
-    number = max((int(r) for r in known if r.isdigit()), default=0) + 1
+    # Branches name their revisions 0005a, 0005f...: the number is the leading digits.
+    numbers = (int(digits) for r in known if (digits := r[: len(r) - len(r.lstrip("0123456789"))]))
+    number = max(numbers, default=0) + 1
     with tempfile.TemporaryDirectory() as folder:
         engine = migration_engine(f"sqlite:///{folder}/scratch.db")
         try:

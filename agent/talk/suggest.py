@@ -41,6 +41,8 @@ KIND_LABELS = {
     EventKind.NEW_CONTACT: "New contact",
     EventKind.CONCERNING_SEARCH: "Worrying search",
     EventKind.CHILD_REQUEST: "Your child asked",
+    EventKind.ADDRESS_FLOOD: "Many new addresses",
+    EventKind.ADDRESS_CLASH: "A device using another's address",
 }
 
 
