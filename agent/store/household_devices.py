@@ -126,6 +126,25 @@ def devices_page(
         return tuple(to_device(r) for r in session.exec(query)), int(total)
 
 
+def device_labels(engine: Engine, keys: Iterable[str]) -> dict[str, str]:
+    """Device key (MAC or IP, as events name devices) -> the device's label, for those keys
+    only: the alerts page names a page of devices without reading the whole table."""
+    wanted = sorted({k for k in keys if k})
+    out: dict[str, str] = {}
+    with Session(engine) as session:
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            query = select(DeviceRow).where(
+                DeviceRow.mac.in_(chunk) | DeviceRow.ip.in_(chunk)  # type: ignore[union-attr]
+            )
+            for row in session.exec(query):
+                label = _label(row)
+                for key in (row.mac, row.ip):
+                    if key in chunk:
+                        out[key] = label
+    return out
+
+
 def get_device(engine: Engine, device_id: int) -> Device | None:
     with Session(engine) as session:
         row = session.get(DeviceRow, device_id)
