@@ -53,7 +53,7 @@ def events(seen: Seen, now: datetime) -> list[KeyedEvent]:
                 Event(
                     now, EventKind.ADDRESS_FLOOD, Severity.ALERT, details={"skipped": seen.skipped}
                 ),
-                f"address_flood:{now.astimezone(UTC).date().isoformat()}",
+                f"address_flood:{now.date().isoformat()}",  # the box's day
             )
         )
     for clash in seen.clashes:
