@@ -538,15 +538,7 @@ class DnsServer:
         await self.resolver.upstreams.start()
         self.tcp_limits.total = tcp_budget(self.resolver.cfg.dns.tcp_connections)
         for hp in self.resolver.cfg.dns.listen:
-            family = socket.AF_INET6 if ":" in hp.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setblocking(False)
-            _grow_buffers(sock)
-            try:
-                sock.bind((hp.host, hp.port))
-            except OSError as exc:
-                sock.close()
-                raise ListenError(hp.host, hp.port, "UDP", exc) from exc
+            sock, listening = _bind_pair(hp.host, hp.port)
             if fastpath is not None:
                 front: asyncio.DatagramTransport | BatchedUdp = BatchedUdp(
                     self.resolver, sock, self.guard
@@ -559,10 +551,6 @@ class DnsServer:
             self._socks.append(sock)
             port = sock.getsockname()[1]  # port 0 in tests: the kernel picks one
             self._udp.append(front)
-            try:
-                listening = listen_tcp(hp.host, port)
-            except OSError as exc:
-                raise ListenError(hp.host, port, "TCP", exc) from exc
             tcp = TcpFront(self.resolver, self.guard, self.tcp_limits, listening)
             tcp.start(loop)
             self._tcp.append(tcp)
@@ -576,6 +564,29 @@ class DnsServer:
         for tcp in self._tcp:
             await tcp.close()
         await self.resolver.upstreams.aclose()
+
+
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """A UDP socket and a TCP listener on one port. With port 0 (tests) the kernel picks the
+    UDP port, which another program may hold for TCP: then another port is tried."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for attempt in range(20):
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        _grow_buffers(sock)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise ListenError(host, port, "UDP", exc) from exc
+        bound = sock.getsockname()[1]
+        try:
+            return sock, listen_tcp(host, bound)
+        except OSError as exc:
+            sock.close()
+            if port != 0 or exc.errno != errno.EADDRINUSE or attempt == 19:
+                raise ListenError(host, bound, "TCP", exc) from exc
+    raise AssertionError("unreachable")
 
 
 def _grow_buffers(sock: Any) -> None:
