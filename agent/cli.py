@@ -20,6 +20,7 @@ from agent import config as config_mod
 COMMAND_MODULES = (
     "core",
     "household",
+    "household_explain",
     "insights",
     "prompts",
     "maintenance",

@@ -74,7 +74,7 @@ class FilterResolver:
             cfg.dns.stale_max_age,
         )
         self.upstreams = UpstreamPool(
-            cfg.upstream.servers, cfg.dns.upstream_timeout, cfg.upstream.dead_for
+            cfg.upstream.servers, cfg.dns.upstream_timeout, cfg.upstream.dead_for, monotonic
         )
         self.seen: dict[str, float] = {}  # client IP -> last query time, for the device table
         self._allowed: dict[str, bool] = {}
@@ -160,11 +160,6 @@ class FilterResolver:
             self._now_second = second
             self._now = datetime.fromtimestamp(second, self.tz)
         return self._now
-
-    def _fit(self, q: wire.Query, reply: bytes, tcp: bool) -> bytes:
-        if not tcp and len(reply) > q.udp_size:
-            return wire.truncated_reply(q, reply)
-        return reply
 
     def _log(self, ts: float, m: _Prepared, upstream: str | None, latency_ms: float | None) -> None:
         """A query-log row, as `agent.store.logpipe.flat_row` reads it: the ten columns every

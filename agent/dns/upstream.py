@@ -14,6 +14,7 @@ import random
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.config import HostPort
@@ -52,8 +53,16 @@ class _Receiver(asyncio.DatagramProtocol):
 
 
 class UpstreamPool:
-    def __init__(self, servers: tuple[HostPort, ...], timeout: float, dead_for: float) -> None:
+    def __init__(
+        self,
+        servers: tuple[HostPort, ...],
+        timeout: float,
+        dead_for: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`clock` (monotonic seconds) decides when a server marked dead is tried again."""
         self.servers = [Server(s) for s in servers]
+        self.clock = clock
         self.timeout = timeout
         self.dead_for = dead_for
         self._transports: dict[int, list[asyncio.DatagramTransport]] = {}
@@ -90,17 +99,17 @@ class UpstreamPool:
         """Send `packet` (a query, any ID) and return (reply, server label)."""
         problems: list[str] = []
         last_reply: bytes | None = None
-        for server in self.order(time.monotonic()):
+        for server in self.order(self.clock()):
             try:
                 reply = await self._ask(server, packet, question_key)
             except TimeoutError:
                 server.timeouts += 1
-                server.dead_until = time.monotonic() + self.dead_for
+                server.dead_until = self.clock() + self.dead_for
                 problems.append(f"{server.label} did not answer in {self.timeout:g}s")
                 continue
             except (OSError, wire.WireError) as exc:
                 server.errors += 1
-                server.dead_until = time.monotonic() + self.dead_for
+                server.dead_until = self.clock() + self.dead_for
                 problems.append(f"{server.label}: {exc}")
                 continue
             rcode = reply[3] & 0xF if len(reply) >= 4 else wire.SERVFAIL

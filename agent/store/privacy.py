@@ -15,10 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from agent.store import contacts, events, insight_state, rollup_writes
+from agent.store.logwriter import LogEntry
 
-QUERY_LOG_COLUMNS = (
-    "ts, client, device, name, qtype, action, rule, reason, category, app, upstream, cached"
-)
+# Every column of the one query-log row type but the child (the export is about them) and the
+# upstream's latency (about the box, not the child).
+QUERY_LOG_COLUMNS = ", ".join(f for f in LogEntry._fields if f not in ("child", "latency_ms"))
 _CHUNK = 20_000
 
 
