@@ -31,8 +31,8 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check agent dashboard tests bench
-	$(VENV)/bin/ruff format --check agent dashboard tests bench
+	$(VENV)/bin/ruff check agent dashboard houserules tests bench
+	$(VENV)/bin/ruff format --check agent dashboard houserules tests bench
 
 bench: $(VENV)/.installed-run
 	$(PY) bench/dns_bench.py

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.events import EventKind
+from agent.household import requests
 from agent.insights.wording import describe, rule_label
 from agent.rules.catalog import CATEGORIES
 from agent.rules.household import Child, Household, RuleEntry
-from agent.store import requests
 from agent.store.contacts import known_contacts
 from agent.store.events import list_events
 from agent.store.rollups import activity_series, hour_profile, week_summary
@@ -74,7 +74,7 @@ def context(b: Box, household: Household, child: Child, now: datetime) -> dict[s
         "child": child,
         "age": age,
         "now": applies.now_for(household, child, now),
-        "lifts": requests.active_lifts(engine, child.id),
+        "lifts": requests.active_lifts(engine, child.id, now),
         "groups": _groups(b, statuses, rules),
         "preset": _preset(b, child, age, statuses),
         "domain_rules": [r for r in rules if r.kind == "domain"],

@@ -9,9 +9,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from agent.household import requests
 from agent.rules.household import Child
 from agent.store import household as store
-from agent.store import requests
 from agent.store.events import unacknowledged_alerts
 from agent.store.rollups import DaySummary, day_summary
 from dashboard import applies
@@ -54,7 +54,7 @@ def index() -> str:
         "home/index.html",
         cards=cards,
         pending=requests.list_requests(engine, status="pending"),
-        lifts=requests.active_lifts(engine),
+        lifts=requests.active_lifts(engine, now=now),
         unassigned=[d for d in household.devices if d.owner == "unassigned"],
         household_alerts=sum(1 for e in unread if e.child is None),
         app_name=b.app_name,

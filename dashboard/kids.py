@@ -19,9 +19,9 @@ from datetime import timedelta
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from agent.household import requests
 from agent.rules.household import Child, Device, Household
 from agent.store import household as store
-from agent.store import requests
 from dashboard import applies
 from dashboard.box import Box, box
 from dashboard.forms import MoreTimeForm, UnblockForm, options

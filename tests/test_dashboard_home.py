@@ -7,8 +7,8 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from agent.events import Event, EventKind, Severity
+from agent.household import requests
 from agent.store import household as store
-from agent.store import requests
 from agent.store.events import record_events
 
 
@@ -90,7 +90,11 @@ def test_approving_more_time_lifts_bedtime_then_puts_it_back(auth, engine, sam, 
     page = auth.client.get("/").get_data(as_text=True)
     assert "Bedtime lifted until 18:15" in page
     clock.advance(minutes=16)
-    auth.client.get("/")  # any page view (or the server's housekeeping) puts it back
+    version = store.household_version(engine)
+    page = auth.client.get("/").get_data(as_text=True)
+    assert "Bedtime lifted" not in page  # the time is up: not shown as lifted any more
+    assert store.household_version(engine) == version  # but a page view never writes
+    assert requests.restore_lifted(engine, clock()) == 1  # the jobs process's job does
     assert verdict("192.168.1.20", "example.com", clock()).blocked
     assert [s.name for s in store.list_schedules(engine, sam.id)] == ["Bedtime"]
 

@@ -1,23 +1,22 @@
 """The dashboard served for real: waitress on a free port in a thread, as `houserules run` and
-`houserules dashboard` start it; its housekeeping; the command."""
+`houserules dashboard` start it; a lists update started from Settings on the jobs scheduler;
+the command."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import urllib.request
 from dataclasses import replace
-from datetime import date, datetime, timedelta
-from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent import cli
 from agent.config import Config, DashboardConfig, HostPort
-from agent.store import household as store
-from agent.store import requests
+from agent.ops.scheduler import Scheduler
 from dashboard.server import serve_dashboard
+from houserules import cli as houserules_cli
 
 TZ = ZoneInfo("Europe/London")
 
@@ -48,26 +47,34 @@ def test_served_by_waitress_with_the_headers_and_a_setup_code_in_the_log(cfg, en
         urllib.request.urlopen(server.url + "kids", timeout=2)
 
 
-def test_housekeeping_puts_lifted_schedules_back(cfg, engine):
-    sam = store.add_child(engine, "Sam", date(2015, 3, 1))
-    store.add_schedule(
-        engine, sam.id, "Bedtime", range(7), clock_time(20, 30), clock_time(7), block_all=True
-    )
-    yesterday = (datetime.now(TZ) - timedelta(days=1)).replace(hour=20, minute=40)
-    asked = requests.add_request(engine, sam.id, "more_time", yesterday, minutes=30)
-    requests.decide_request(engine, asked.id, True, 30, yesterday)  # until 21:10 yesterday
-    assert store.list_schedules(engine, sam.id) == ()
-    server = serve_dashboard(cfg, lambda: engine)  # its housekeeping runs at start
+def test_a_lists_update_from_settings_runs_on_the_scheduler_it_is_given(cfg, engine):
+    ran = threading.Event()
+    release = threading.Event()
+    scheduler = Scheduler(TZ)
+    server = serve_dashboard(cfg, lambda: engine, jobs=scheduler)
     try:
-        deadline = time.monotonic() + 5
-        while [s.name for s in store.list_schedules(engine, sam.id)] != ["Bedtime"]:
-            assert time.monotonic() < deadline, "the schedule was not put back"
+        b = server.app.extensions["houserules"]
+        assert b.jobs is scheduler
+        scheduler.start()
+
+        def slow_update() -> None:
+            ran.set()
+            release.wait(30)
+
+        assert scheduler.run_soon("lists update", slow_update)
+        assert ran.wait(30), "the one-off job did not start within 30 s"
+        assert not scheduler.run_soon("lists update", slow_update)  # one at a time
+        release.set()
+        deadline = time.monotonic() + 30
+        while not scheduler.run_soon("lists update", lambda: None):
+            assert time.monotonic() < deadline, "the first run never finished"
             time.sleep(0.05)
-        assert server.housekeeping() == 0  # once only
     finally:
+        release.set()
         server.stop()
+        scheduler.shutdown()
 
 
-def test_the_dashboard_command_is_registered():
-    args = cli.build_parser().parse_args(["dashboard"])
+def test_the_dashboard_command_is_registered_by_the_composition_root():
+    args = houserules_cli.build_parser().parse_args(["dashboard"])
     assert args.func.__name__ == "cmd_dashboard"

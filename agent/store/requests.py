@@ -1,61 +1,34 @@
-"""Requests from children: "can I have more time?" and "can you unblock this?".
+"""Children's requests in the database: the `child_requests` table and the SQL that reads and
+writes it (every statement here is plain SQL through SQLAlchemy's `text`).
 
-A child asks from the dashboard's child page (no login: the asking device says who it is). The
-request is stored here and recorded as a `child_request` alert event in the same transaction,
-so it shows among the alerts, reaches the alert emails and feeds the conversation prompts. A
-parent approves or declines it from Home; deciding acknowledges the event.
-
-What approval does, kept simple so a parent can always see and undo it:
-
-- "unblock" (an app, or a website): an explicit allow rule for that child, the same rule the
-  Child page's toggles make. It stays until a parent changes it there.
-- "more time" (N minutes): a temporary schedule exception, with no pause involved. A pause of
-  the child ends, and each of the child's schedules that is on at any moment of the next N
-  minutes is lifted: taken out of the household (the DNS stops applying it within a second or
-  two) and kept in the request's row, then put back as it was when the N minutes are up
-  (`restore_lifted`, in `agent.store.lifts`, which the dashboard server runs every few seconds).
-  If a parent has made a schedule of the same name meanwhile, theirs stands.
-
-Times go in timezone-aware, in the box's zone (schedules are local); they come back in UTC.
+What a request may say, how many a child may make, and what approving one does are the
+household's rules, in `agent.household.requests`; lifting and putting back schedules is
+`agent.household.lifts`. Times go in timezone-aware; they come back in UTC.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
-from agent.events import Event, EventKind, Severity
-from agent.store import household as store
 from agent.store.events import KeyedEvent, acknowledge, record_events
-from agent.store.household_tables import check_domain
-from agent.store.lifts import end_lift, lift_schedules, restore_lifted
 
-__all__ = [
-    "ChildRequest",
-    "RequestError",
-    "active_lifts",
-    "add_request",
-    "decide_request",
-    "end_lift",
-    "get_request",
-    "list_requests",
-    "restore_lifted",
-]
-KINDS = ("more_time", "unblock")
 STATUSES = ("pending", "approved", "declined")
-MIN_MINUTES, MAX_MINUTES = 5, 240
-MAX_MESSAGE = 200
-MAX_PER_HOUR = 6  # per child: enough to ask, not enough to flood a parent's phone
 
 
 class RequestError(ValueError):
     """A request that cannot be made or decided; the message is one line."""
+
+
+class TooManyRequests(RequestError):
+    """The child has made as many requests as the window allows."""
 
 
 class ChildRequestRow(SQLModel, table=True):
@@ -123,50 +96,21 @@ def _moment(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 
-# Asking ------------------------------------------------------------------------------------
+# Writing -----------------------------------------------------------------------------------
 
 
-def add_request(
+def insert_request(
     engine: Engine,
-    child_id: int,
-    kind: str,
-    when: datetime,
+    values: dict[str, Any],
     *,
-    device: str | None = None,
-    app: str | None = None,
-    site: str | None = None,
-    minutes: int | None = None,
-    message: str = "",
-    app_name: str | None = None,
+    max_recent: int,
+    window_seconds: float,
+    event: Callable[[int], KeyedEvent],
 ) -> ChildRequest:
-    """Store a child's request and its alert event. Asking again for the same thing while a
-    parent has not answered returns the first request. `app_name` (the catalogue's name for
-    `app`) goes into the event, for the words in alerts and emails."""
-    if kind not in KINDS:
-        raise RequestError(f"a request is for more time or to unblock something, not {kind!r}")
-    child = next((c for c in store.list_children(engine) if c.id == child_id), None)
-    if child is None:
-        raise RequestError(f"there is no child with id {child_id}")
-    try:
-        site = check_domain(site) if site else None
-    except store.HouseholdError:
-        raise RequestError(f"{site!r} is not a website address like example.com") from None
-    if kind == "unblock" and not (app or site):
-        raise RequestError("say which app or website to unblock")
-    if minutes is not None and not MIN_MINUTES <= minutes <= MAX_MINUTES:
-        raise RequestError(f"ask for {MIN_MINUTES} to {MAX_MINUTES} minutes")
-    message = " ".join("".join(ch for ch in message if ch.isprintable()).split())[:MAX_MESSAGE]
-    values = {
-        "t": _ts(when),
-        "c": child_id,
-        "n": child.name,
-        "k": kind,
-        "d": device,
-        "a": app if kind == "unblock" else None,
-        "s": site if kind == "unblock" else None,
-        "m": minutes if kind == "more_time" else None,
-        "msg": message,
-    }
+    """Store a request and the event `event(new_id)` makes, in one transaction. `values` has
+    t (unix seconds), c (child id), n (child's name), k (kind), d, a, s, m, msg. A pending
+    request for the same thing is returned instead; `TooManyRequests` when the child already
+    made `max_recent` in the last `window_seconds`."""
     with engine.begin() as conn:
         same = conn.execute(
             text(
@@ -179,10 +123,10 @@ def add_request(
             return _get(conn, same.id)
         recent = conn.execute(
             text("SELECT count(*) FROM child_requests WHERE child_id = :c AND time > :since"),
-            {"c": child_id, "since": values["t"] - 3600},
+            {"c": values["c"], "since": values["t"] - window_seconds},
         ).scalar_one()
-        if recent >= MAX_PER_HOUR:
-            raise RequestError("You have asked a lot this hour: wait for a grown-up to answer")
+        if recent >= max_recent:
+            raise TooManyRequests(f"{recent} requests in the last {window_seconds:g}s")
         new_id = conn.execute(
             text(
                 "INSERT INTO child_requests (time, child_id, child, kind, device, app, site, "
@@ -191,14 +135,102 @@ def add_request(
             ),
             values,
         ).scalar_one()
-        details = {"request_id": new_id, "request": kind, "message": message}
-        extra = (("site", site), ("minutes", minutes), ("app_name", app_name if app else None))
-        details |= {k: v for k, v in extra if v}
-        event = Event(
-            when, EventKind.CHILD_REQUEST, Severity.ALERT, child.name, device, values["a"], details
-        )
-        record_events(conn, [KeyedEvent(event, event_key(new_id))])
+        record_events(conn, [event(new_id)])
         return _get(conn, new_id)
+
+
+def claim_decision(
+    engine: Engine, request_id: int, approve: bool, minutes: int | None, when: datetime
+) -> ChildRequest:
+    """Mark a pending request approved or declined; RequestError if there is none or it was
+    answered already (two parents answering at once: the first one counts)."""
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            text(
+                "UPDATE child_requests SET status = :s, decided_at = :t, minutes = :m "
+                "WHERE id = :id AND status = 'pending'"
+            ),
+            {
+                "s": "approved" if approve else "declined",
+                "t": _ts(when),
+                "m": minutes,
+                "id": request_id,
+            },
+        )
+        if not claimed.rowcount:
+            _get(conn, request_id)  # raises if there is no such request
+            raise RequestError("this request has already been answered")
+        return _get(conn, request_id)
+
+
+def set_outcome(engine: Engine, request_id: int, outcome: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE child_requests SET outcome = :o WHERE id = :id"),
+            {"o": outcome, "id": request_id},
+        )
+
+
+def acknowledge_request_event(engine: Engine, request_id: int, when: datetime) -> None:
+    """Mark the request's alert event as seen (deciding a request answers its alert)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT id FROM events WHERE dedupe_key = :k"), {"k": event_key(request_id)}
+        ).first()
+    if found is not None:
+        acknowledge(engine, found.id, when)
+
+
+# Lifted schedules ----------------------------------------------------------------------------
+
+
+def save_lifted(
+    engine: Engine, request_id: int, saved: list[dict[str, Any]], until: datetime
+) -> None:
+    """Keep copies of the schedules lifted for a request, to put back at `until`."""
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE child_requests SET lifted = :l, lift_until = :u WHERE id = :id"),
+            {"l": json.dumps(saved), "u": _ts(until), "id": request_id},
+        )
+
+
+def due_lifts(engine: Engine, when: datetime) -> list[int]:
+    """Requests whose lifted schedules are due back at `when`."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id FROM child_requests WHERE lift_until IS NOT NULL AND "
+                "lift_until <= :now AND restored = 0"
+            ),
+            {"now": _ts(when)},
+        ).all()
+    return [row.id for row in rows]
+
+
+def shorten_lift(engine: Engine, request_id: int, when: datetime) -> None:
+    """Make a lift end at `when` if it ends later."""
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE child_requests SET lift_until = :u WHERE id = :id AND lift_until > :u"),
+            {"u": _ts(when), "id": request_id},
+        )
+
+
+def claim_restore(engine: Engine, request_id: int) -> tuple[int, list[dict[str, Any]]] | None:
+    """Claim a request's lifted schedules to put back: (child id, the saved copies), or None
+    if another thread or process claimed them first."""
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            text("UPDATE child_requests SET restored = 1 WHERE id = :id AND restored = 0"),
+            {"id": request_id},
+        )
+        if not claimed.rowcount:
+            return None
+        row = conn.execute(
+            text("SELECT child_id, lifted FROM child_requests WHERE id = :id"), {"id": request_id}
+        ).one()
+    return row.child_id, json.loads(row.lifted or "[]")
 
 
 # Reading -----------------------------------------------------------------------------------
@@ -237,10 +269,16 @@ def get_request(engine: Engine, request_id: int) -> ChildRequest | None:
             return None
 
 
-def active_lifts(engine: Engine, child_id: int | None = None) -> list[ChildRequest]:
-    """Approved "more time" requests whose schedules are still taken out."""
+def active_lifts(
+    engine: Engine, child_id: int | None = None, now: datetime | None = None
+) -> list[ChildRequest]:
+    """Approved "more time" requests whose schedules are still taken out (and, given `now`,
+    whose time is not up: the jobs process puts those back within seconds)."""
     sql = "SELECT * FROM child_requests WHERE lift_until IS NOT NULL AND restored = 0"
-    params = {}
+    params: dict[str, Any] = {}
+    if now is not None:
+        sql += " AND lift_until > :now"
+        params["now"] = _ts(now)
     if child_id is not None:
         sql += " AND child_id = :c"
         params["c"] = child_id
@@ -249,87 +287,7 @@ def active_lifts(engine: Engine, child_id: int | None = None) -> list[ChildReque
     return [r for r in (_request(row) for row in rows) if r.lifting]
 
 
-# Deciding ----------------------------------------------------------------------------------
-
-
-def decide_request(
-    engine: Engine, request_id: int, approve: bool, minutes: int | None, when: datetime
-) -> ChildRequest:
-    """Approve (with `minutes` for more time: the child's ask if None) or decline."""
-    asked = get_request(engine, request_id)
-    if asked is None:
-        raise RequestError(f"there is no request number {request_id}")
-    if asked.kind != "more_time":
-        minutes = None
-    elif approve:
-        minutes = minutes or asked.asked_minutes
-        if minutes is None or not MIN_MINUTES <= minutes <= MAX_MINUTES:
-            raise RequestError(f"give {MIN_MINUTES} to {MAX_MINUTES} minutes")
-    with engine.begin() as conn:
-        claimed = conn.execute(
-            text(
-                "UPDATE child_requests SET status = :s, decided_at = :t, minutes = :m "
-                "WHERE id = :id AND status = 'pending'"
-            ),
-            {
-                "s": "approved" if approve else "declined",
-                "t": _ts(when),
-                "m": minutes,
-                "id": request_id,
-            },
-        )
-        if not claimed.rowcount:
-            _get(conn, request_id)  # raises if there is no such request
-            raise RequestError("this request has already been answered")
-        asked = _get(conn, request_id)
-    outcome = ""
-    if approve:
-        try:
-            outcome = _approve(engine, asked, minutes or 0, when)
-        except store.HouseholdError as exc:
-            outcome = f"Could not do it: {exc}"
-    _set(engine, request_id, outcome=outcome)
-    _acknowledge(engine, request_id, when)
-    return get_request(engine, request_id) or asked
-
-
-def _approve(engine: Engine, asked: ChildRequest, minutes: int, when: datetime) -> str:
-    if asked.kind == "unblock":
-        kind, value = ("app", asked.app) if asked.app else ("domain", asked.site)
-        store.add_rule(engine, asked.child_id, "allow", kind, value or "")
-        return f"{value} is allowed for {asked.child} (change it on {asked.child}'s page)"
-    until = when + timedelta(minutes=minutes)
-    resumed = store.resume(engine, child_id=asked.child_id)
-    on = lift_schedules(engine, asked.id, asked.child_id, when, until)
-    done = []
-    if resumed:
-        done.append("the pause ended")
-    if on:
-        names = " and ".join(s.name for s in on)
-        done.append(f"{names} is off until {until.astimezone(when.tzinfo):%H:%M}")
-    if not done:
-        return f"Nothing was stopping {asked.child}'s internet for the next {minutes} minutes"
-    return f"{asked.child}: " + "; ".join(done)
-
-
-# Helpers -----------------------------------------------------------------------------------
-
-
-def _set(engine: Engine, request_id: int, **values: Any) -> None:
-    sets = ", ".join(f"{k} = :{k}" for k in values)
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"UPDATE child_requests SET {sets} WHERE id = :id"), values | {"id": request_id}
-        )
-
-
-def _acknowledge(engine: Engine, request_id: int, when: datetime) -> None:
-    with engine.connect() as conn:
-        found = conn.execute(
-            text("SELECT id FROM events WHERE dedupe_key = :k"), {"k": event_key(request_id)}
-        ).first()
-    if found is not None:
-        acknowledge(engine, found.id, when)
+# Helpers ---------------------------------------------------------------------------------
 
 
 def _get(conn: Connection, request_id: int) -> ChildRequest:

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from agent.events import EventKind, Severity
+from agent.household import requests
+from agent.household.requests import RequestError
 from agent.rules.household import Child
 from agent.store import household as store
-from agent.store import requests
 from agent.store.db import init_db, make_engine
 from agent.store.events import list_events, unacknowledged_alerts
-from agent.store.requests import RequestError
 
 TZ = ZoneInfo("Europe/London")
 EVENING = datetime(2026, 11, 18, 20, 25, tzinfo=TZ)  # a Wednesday, five minutes before bed
@@ -126,6 +126,11 @@ def test_more_time_lifts_what_would_start_in_that_time_then_puts_it_back(engine,
     assert store.list_pauses(engine) == ()
     assert names(engine, sam) == ["School"]  # bedtime (from 20:30) lifted; school untouched
     assert [r.id for r in requests.active_lifts(engine, sam.id)] == [asked.id]
+    due = EVENING + timedelta(minutes=30)
+    assert [r.id for r in requests.active_lifts(engine, now=due - timedelta(seconds=1))] == [
+        asked.id
+    ]
+    assert requests.active_lifts(engine, now=due) == []  # over, though not put back yet
     assert requests.restore_lifted(engine, EVENING + timedelta(minutes=29)) == 0
     assert requests.restore_lifted(engine, EVENING + timedelta(minutes=30)) == 1
     assert names(engine, sam) == ["Bedtime", "School"]

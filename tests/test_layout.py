@@ -1,0 +1,42 @@
+"""The shape of the code: what may import what."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def test_nothing_under_agent_imports_the_dashboard_or_the_composition_root() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            n for n in imported(path) if n.split(".")[0] in ("dashboard", "houserules")
+        )
+        for path in sorted((ROOT / "agent").rglob("*.py"))
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from dashboard.server import serve_dashboard\n")
+    assert "dashboard.server" in imported(probe)
+
+
+def test_the_household_commands_and_explain_do_not_import_each_other() -> None:
+    commands = ROOT / "agent" / "commands"
+    assert not any("household_explain" in n for n in imported(commands / "household.py"))
+    assert "agent.commands.household" not in imported(commands / "household_explain.py")
