@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,3 +41,28 @@ def test_the_household_commands_and_explain_do_not_import_each_other() -> None:
     commands = ROOT / "agent" / "commands"
     assert not any("household_explain" in n for n in imported(commands / "household.py"))
     assert "agent.commands.household" not in imported(commands / "household_explain.py")
+
+
+SQL = re.compile(r"^\s*(SELECT|INSERT INTO|DELETE FROM|UPDATE \w+ SET|PRAGMA|BEGIN|CREATE TABLE)\b")
+
+
+def sql_strings(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value)
+    ]
+
+
+def test_only_the_store_talks_sql() -> None:
+    """Backup, the jobs, the pages and the household's rules call the store; none writes SQL."""
+    outside = [
+        path
+        for top in ("agent", "dashboard", "houserules")
+        for path in sorted((ROOT / top).rglob("*.py"))
+        if "store" not in path.relative_to(ROOT).parts[:2]
+    ]
+    found = {str(p.relative_to(ROOT)): sql_strings(p) for p in outside}
+    assert {k: v for k, v in found.items() if v} == {}
+    assert sql_strings(ROOT / "agent" / "store" / "dump.py")  # the checker does see SQL
