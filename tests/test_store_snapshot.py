@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -18,10 +20,13 @@ from agent.store.household import (
     set_child_settings,
 )
 from agent.store.household_devices import add_device
+from agent.store.household_tables import ChildRow, DeviceRow, PauseRow, RuleRow, ScheduleRow
 from agent.store.snapshot import (
+    TABLES,
     HouseholdFollower,
     SnapshotUnavailable,
     read_household,
+    read_table,
     read_version,
 )
 
@@ -64,6 +69,20 @@ def test_the_snapshot_matches_the_household_store(tmp_path):
     got = read_household(tmp_path / "hr.db")
     assert got == expected
     assert read_version(tmp_path / "hr.db") == expected.version > 0
+
+    # What the plain reader sees of each table is the model's columns, as the model's types.
+    models = {m.__tablename__: m for m in (ChildRow, DeviceRow, RuleRow, ScheduleRow, PauseRow)}
+    assert set(models) == set(TABLES)
+    with closing(sqlite3.connect(tmp_path / "hr.db")) as conn:
+        for name, model in models.items():
+            columns = model.__table__.columns
+            rows = read_table(conn, name)
+            assert rows, name
+            for row in rows:
+                assert list(vars(row)) == [c.name for c in columns], name
+                for c in columns:
+                    value = getattr(row, c.name)
+                    assert value is None or isinstance(value, c.type.python_type), (name, c.name)
 
 
 def test_a_missing_or_unmigrated_database_is_reported_not_raised_as_sqlite(tmp_path):

@@ -4,6 +4,11 @@ The DNS process polls the version once a second and reloads the snapshot when it
 that with the standard library alone keeps SQLAlchemy, SQLModel and pydantic (some 40 MB) out
 of the process that answers every query. The rows go through the same converters as the
 household store's, so both see the same household.
+
+No column is named here: each table is read whole (`SELECT *`) and each value is turned back
+into Python by the type its column was declared with (the tables are the SQLModel classes in
+`household_tables`; a test holds that what this reads is exactly their columns). A new column
+on a household table needs no change in this file.
 """
 
 from __future__ import annotations
@@ -21,27 +26,13 @@ from agent.rules.policy import PolicyHolder
 from agent.store.household_rows import to_child, to_device, to_pause, to_rule, to_schedule
 
 log = logging.getLogger(__name__)
-QUERIES = {
-    "children": "SELECT id, name, born, protections_on, youtube_level, safe_search FROM children",
-    "devices": "SELECT id, mac, ip, name, owner, child_id, shared_with, inspect, first_seen,"
-    " last_seen FROM devices",
-    "rules": "SELECT id, child_id, verb, kind, value FROM rules",
-    "schedules": "SELECT id, child_id, name, days, start, end, block_all, block, allow"
-    " FROM schedules",
-    "pauses": "SELECT id, child_id, device_id, until FROM pauses",
-}
-# How SQLAlchemy stores these types in SQLite (text), turned back into Python values.
-PARSE = {
-    "born": date.fromisoformat,
-    "start": time.fromisoformat,
-    "end": time.fromisoformat,
-    "first_seen": datetime.fromisoformat,
-    "last_seen": datetime.fromisoformat,
-    "until": datetime.fromisoformat,
-    "protections_on": bool,
-    "safe_search": bool,
-    "inspect": bool,
-    "block_all": bool,
+TABLES = ("children", "devices", "rules", "schedules", "pauses")
+# How SQLAlchemy stores these declared types in SQLite (text, 0/1), turned back into Python.
+PARSE: dict[str, Callable[[Any], Any]] = {
+    "DATE": date.fromisoformat,
+    "TIME": time.fromisoformat,
+    "DATETIME": datetime.fromisoformat,
+    "BOOLEAN": bool,
 }
 
 
@@ -73,7 +64,7 @@ def read_household(path: Path) -> Household:
         with _closing(_connect(path)) as conn:
             conn.execute("BEGIN")
             row = conn.execute("SELECT version FROM household_meta WHERE id = 1").fetchone()
-            tables = {name: _rows(conn, sql) for name, sql in QUERIES.items()}
+            tables = {name: read_table(conn, name) for name in TABLES}
             conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise SnapshotUnavailable(f"{path}: {exc}") from exc
@@ -87,14 +78,17 @@ def read_household(path: Path) -> Household:
     )
 
 
-def _rows(conn: sqlite3.Connection, sql: str) -> list[Any]:
-    cursor = conn.execute(sql + " ORDER BY id")
+def read_table(conn: sqlite3.Connection, table: str) -> list[Any]:
+    """Every row of a household table, in id order, one attribute per column."""
+    declared = {c[1]: str(c[2]).upper() for c in conn.execute(f"PRAGMA table_info({table})")}
+    cursor = conn.execute(f"SELECT * FROM {table} ORDER BY id")
     names = [d[0] for d in cursor.description]
+    parse = [PARSE.get(declared.get(n, "")) for n in names]
     out = []
     for values in cursor:
         fields = {
-            n: (PARSE[n](v) if v is not None and n in PARSE else v)
-            for n, v in zip(names, values, strict=True)
+            n: (f(v) if f is not None and v is not None else v)
+            for n, f, v in zip(names, parse, values, strict=True)
         }
         out.append(SimpleNamespace(**fields))
     return out
