@@ -24,7 +24,7 @@ from agent.store import (
 from agent.store import logwriter as querylog  # where the writer and its connection live
 from agent.store.db import connect
 from agent.store.insight_state import LoggedRow
-from agent.store.privacy import QUERY_LOG_COLUMNS
+from agent.store.querylog import EXPORT_COLUMNS
 
 from hosttools import ignores_permissions
 
@@ -89,7 +89,7 @@ def test_what_insights_and_the_export_read_is_the_one_row_type() -> None:
     table = ["id", *LogEntry._fields]
     read = list(LoggedRow._fields)
     assert read == [c for c in table if c in read]
-    exported = [c.strip() for c in QUERY_LOG_COLUMNS.split(",")]
+    exported = list(EXPORT_COLUMNS)
     assert exported == [c for c in LogEntry._fields if c in exported]
     assert {"ts", "name", "action", "rule", "reason"} <= set(exported)
 
