@@ -31,7 +31,12 @@ from dnstools import Upstream, ZoneResolver
 from proxytools import Origin, json_body, self_signed
 from waiting import START_SECONDS, wait_for
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl"),
+    # mitmdump starts slowly on a loaded machine: the module-scoped start counts against the
+    # first test, so its timeout leaves room for the start's own deadline
+    pytest.mark.timeout(3 * START_SECONDS),
+]
 
 TESTS = Path(__file__).resolve().parent
 HOUSERULES = Path(sys.executable).parent / "houserules"
