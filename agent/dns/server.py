@@ -435,6 +435,38 @@ class ListenError(Exception):
         )
 
 
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket bound to the same port. Port 0 (tests) lets the kernel pick the
+    UDP port; when another program holds that number for TCP, another pick is tried, so a
+    busy machine never fails a start by chance."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for attempt in range(20 if port == 0 else 1):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        udp.setblocking(False)
+        _grow_buffers(udp)
+        try:
+            udp.bind((host, port))
+        except OSError as exc:
+            udp.close()
+            raise ListenError(host, port, "UDP", exc) from exc
+        chosen = udp.getsockname()[1]
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        tcp.setblocking(False)
+        try:
+            tcp.bind((host, chosen))
+        except OSError as exc:
+            tcp.close()
+            udp.close()
+            if port == 0 and exc.errno == errno.EADDRINUSE and attempt < 19:
+                continue
+            raise ListenError(host, chosen, "TCP", exc) from exc
+        return udp, tcp
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
 class DnsServer:
     """Owns the sockets: UDP and TCP on every configured listen address."""
 
@@ -449,15 +481,7 @@ class DnsServer:
         loop = asyncio.get_running_loop()
         await self.resolver.upstreams.start()
         for hp in self.resolver.cfg.dns.listen:
-            family = socket.AF_INET6 if ":" in hp.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setblocking(False)
-            _grow_buffers(sock)
-            try:
-                sock.bind((hp.host, hp.port))
-            except OSError as exc:
-                sock.close()
-                raise ListenError(hp.host, hp.port, "UDP", exc) from exc
+            sock, tcp_sock = _bind_pair(hp.host, hp.port)
             if fastpath is not None:
                 front: asyncio.DatagramTransport | BatchedUdp = BatchedUdp(self.resolver, sock)
                 front.start(loop)
@@ -470,9 +494,10 @@ class DnsServer:
             self._udp.append(front)
             try:
                 server = await asyncio.start_server(
-                    lambda r, w: handle_tcp(self.resolver, r, w), hp.host, port, reuse_address=True
+                    lambda r, w: handle_tcp(self.resolver, r, w), sock=tcp_sock
                 )
             except OSError as exc:
+                tcp_sock.close()
                 raise ListenError(hp.host, port, "TCP", exc) from exc
             self._tcp.append(server)
             self.addresses.append((hp.host, port))
