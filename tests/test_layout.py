@@ -66,3 +66,21 @@ def test_only_the_store_talks_sql() -> None:
     found = {str(p.relative_to(ROOT)): sql_strings(p) for p in outside}
     assert {k: v for k, v in found.items() if v} == {}
     assert sql_strings(ROOT / "agent" / "store" / "dump.py")  # the checker does see SQL
+
+
+HOUSEHOLD_SQL = re.compile(
+    r"\b(FROM|JOIN|INTO|UPDATE)\s+(children|devices|rules|schedules|pauses|household_meta)\b"
+)
+
+
+def test_the_household_tables_are_written_one_way() -> None:
+    """The household store uses SQLAlchemy expressions for its tables; plain SQL on them is
+    only the DNS process's reader (no ORM there) and backup's whole-table copy."""
+    allowed = {"snapshot.py", "dump.py"}
+    store = ROOT / "agent" / "store"
+    found = {
+        path.name: [s for s in sql_strings(path) if HOUSEHOLD_SQL.search(s)]
+        for path in sorted(store.glob("*.py"))
+        if path.name not in allowed
+    }
+    assert {k: v for k, v in found.items() if v} == {}
