@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from dataclasses import fields as dataclass_fields
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.rules.household import Device, Pause, RuleEntry, Schedule
 from agent.store.db import init_db, make_engine
 from agent.store.household import (
     add_child,
@@ -108,3 +110,13 @@ def test_the_follower_reads_again_only_when_the_version_moves(tmp_path, caplog):
     assert [c.name for c in follower.poll().children] == ["Sam", "Alex"]
     assert HouseholdFollower(None, "postgresql://box/hr", "x").poll() is None
     assert "postgresql://box/hr is not a SQLite file" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("entry", "model"),
+    [(Schedule, ScheduleRow), (Device, DeviceRow), (RuleEntry, RuleRow), (Pause, PauseRow)],
+)
+def test_a_snapshot_entry_has_a_field_for_each_column_and_no_other(entry, model):
+    """A new column and its field go together: what the snapshot carries is what is stored."""
+    columns = {c.name for c in model.__table__.columns}
+    assert {f.name for f in dataclass_fields(entry) if f.init} == columns
