@@ -2,7 +2,9 @@
 
 The only place that talks SQL about the household (with its two helpers,
 `household_tables` and `household_devices`, whose public functions are re-exported here).
-Plain data goes in; frozen dataclasses from `agent.rules.household` come out. Every change bumps
+Plain data goes in, checked by `agent.household.checks` (what a name, a rule or a schedule may
+be is the household's rule, not the store's); frozen dataclasses from `agent.rules.household`
+come out. Every change bumps
 `household_meta.version` in the same transaction, so the DNS process notices any change by
 polling one integer (`household_version`) and then loads a fresh snapshot (`load_household`).
 Mistakes a parent can fix raise `HouseholdError` with a one-line message. Times go in
@@ -17,7 +19,13 @@ from datetime import date, datetime, time
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
-from agent.rules.household import KINDS, VERBS, YOUTUBE_LEVELS, Child, Household, Pause, RuleEntry
+from agent.household.checks import (
+    check_born,
+    check_rule,
+    check_schedule,
+    check_youtube_level,
+)
+from agent.rules.household import Child, Household, Pause, RuleEntry
 from agent.rules.household import Schedule as ScheduleEntry
 from agent.store.household_devices import (
     KEEP,
@@ -37,7 +45,6 @@ from agent.store.household_tables import (
     ScheduleRow,
     as_utc,
     changing,
-    check_domain,
     check_name,
     child_row,
     device_row,
@@ -92,8 +99,7 @@ def household_version(engine: Engine) -> int:
 def add_child(engine: Engine, name: str, born: date, *, today: date | None = None) -> Child:
     """Add a child; `today` (the box's date) rules out a birth date in the future."""
     name = check_name(name, "A child's name")
-    if born.year < 1900 or (today is not None and born > today):
-        raise HouseholdError(f"{born.isoformat()} is not a possible date of birth")
+    born = check_born(born, today)
     with changing(engine) as session:
         if session.exec(select(ChildRow).where(ChildRow.name_key == name.lower())).first():
             raise HouseholdError(f"there is already a child called {name}")
@@ -127,8 +133,8 @@ def set_child_settings(
     safe_search: bool | None = None,
 ) -> Child:
     """Change a child's settings; arguments left out stay; `youtube_level=None` = by age."""
-    if youtube_level is not KEEP and youtube_level not in (None, *YOUTUBE_LEVELS):
-        raise HouseholdError(f"YouTube level is strict, moderate or off, not {youtube_level!r}")
+    if youtube_level is not KEEP:
+        youtube_level = check_youtube_level(youtube_level)
     with changing(engine) as session:
         row = child_row(session, child_id)
         if protections_on is not None:
@@ -147,11 +153,7 @@ def set_child_settings(
 def add_rule(engine: Engine, child_id: int, verb: str, kind: str, value: str) -> RuleEntry:
     """Allow or block an app id, a category or a domain for a child. A rule about the same
     thing with the other verb is replaced: a parent's latest word counts."""
-    if verb not in VERBS or kind not in KINDS:
-        raise HouseholdError(f"a rule is allow|block app|category|domain, not {verb} {kind}")
-    value = check_domain(value) if kind == "domain" else value.strip().lower()
-    if not value or "," in value or " " in value:
-        raise HouseholdError(f"{value!r} is not a valid {kind}")
+    value = check_rule(verb, kind, value)
     with changing(engine) as session:
         child_row(session, child_id)
         same = (RuleRow.child_id == child_id, RuleRow.kind == kind, RuleRow.value == value)
@@ -187,14 +189,7 @@ def add_schedule(
     allow: Iterable[str] = (),
 ) -> ScheduleEntry:
     """A weekly window for a child; `end <= start` runs past midnight into the next day."""
-    name = check_name(name, "A schedule's name")
-    day_set = set(days)
-    if not day_set or not day_set <= set(range(7)):
-        raise HouseholdError("a schedule needs at least one day, Monday (0) to Sunday (6)")
-    blocked = {b.strip().lower() for b in block if b.strip()}
-    if not block_all and not blocked:
-        raise HouseholdError("a schedule needs to block everything or at least one thing")
-    allowed = {check_domain(d) for d in allow}
+    name, day_set, blocked, allowed = check_schedule(name, days, block_all, block, allow)
     with changing(engine) as session:
         child_row(session, child_id)
         for other in session.exec(select(ScheduleRow).where(ScheduleRow.child_id == child_id)):
