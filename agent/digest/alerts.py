@@ -157,8 +157,8 @@ def alert_content(
     else:
         next_step = (
             "No need to act in a hurry: talk about it calmly when you next can, without blame. "
-            "The help guides on the box (houserules help-guide) say what to do if something has "
-            "happened. Marking it as seen on the dashboard lets the other carers know."
+            "The Help page on the dashboard says what to do if something has happened. Marking "
+            "it as seen on the dashboard lets the other carers know."
         )
     danger = "" if requests_only else "If a child is in danger right now, call 999."
     footer = (

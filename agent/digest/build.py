@@ -174,7 +174,8 @@ def _new_things(
 
 
 def _blocked(events: Sequence[Event], say: Sayer) -> tuple[Item, ...]:
-    """Repeated tries at an app above the child's age, one line per app."""
+    """Repeated tries at an app above the child's age, one line per app. Counted in days (one
+    event per app and day), never as lookups: an app asks many times each time it opens."""
     by_app: dict[str, list[Event]] = {}
     for e in _kind(events, EventKind.AGE_BLOCKED):
         by_app.setdefault(e.app or "?", []).append(e)
@@ -182,9 +183,15 @@ def _blocked(events: Sequence[Event], say: Sayer) -> tuple[Item, ...]:
     for app_id, found in by_app.items():
         limit = found[0].details.get("minimum_age")
         days = ", ".join(dict.fromkeys(f"{e.time:%a}" for e in found))
-        times = "once" if len(found) == 1 else f"on {len(found)} occasions"
+        n = len({f"{e.time:%F}" for e in found})
         what = say.app_name(app_id) + (f" (for {limit}+)" if limit else "")
-        out.append(Item(f"{what}: tried {times} ({days})", "Blocked by its age limit."))
+        out.append(
+            Item(
+                f"{what}: blocked again and again on {n} day{'s' if n != 1 else ''} ({days})",
+                "Blocked by its age limit. Counted in days, not lookups: an app asks many times "
+                "each time it is opened.",
+            )
+        )
     return tuple(out)
 
 
@@ -239,15 +246,21 @@ def _starters(
     elif sum(1 for p in picks[:3] if p.event is not None) < 2:
         picks = picks[:2]
     used.update(p.prompt.id for p in picks[:3])
-    return tuple(
-        _starter(p, library, Sayer(period.due.tzinfo, {}, catalog).app_name) for p in picks[:3]
-    )
+    app_name = Sayer(period.due.tzinfo, {}, catalog).app_name
+    return tuple(_starter(p, library, app_name, quiet) for p in picks[:3])
 
 
-def _starter(s: Suggestion, library: Library, app_name: Callable[[str], str]) -> Starter:
+def _starter(
+    s: Suggestion, library: Library, app_name: Callable[[str], str], quiet: bool
+) -> Starter:
     p = s.prompt
     cites = tuple(library.letters[f].citation for f in p.sources if f in library.letters)
-    why = s.why if s.event is not None else "A quiet week: a good time for a general chat."
+    general = (
+        "A quiet week: a good time for a general chat."
+        if quiet
+        else "Not about anything in particular this week: a good chat to have now and then."
+    )
+    why = s.why if s.event is not None else general
     if s.event is not None and s.event.app:  # the app's name, not its catalogue id
         why = why.replace(f"({s.event.app})", f"({app_name(s.event.app)})")
     return Starter(p.opener, why, p.follow_ups[0], p.step, cites)

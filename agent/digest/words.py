@@ -57,9 +57,8 @@ def event_words(e: Event, tz: tzinfo, devices: dict[str, str] | None = None) -> 
         guide = d.get("guide") or {}
         text = f"A search on {child}'s device touched on {about}."
         if guide.get("title"):
-            text += (
-                f' The guide "{guide["title"]}" (houserules help-guide {guide.get("id")}) helps.'
-            )
+            text += f' The guide "{guide["title"]}" on the dashboard\'s Help page helps.'
+
         return text
     # The insights wording marks commands with backticks, for a terminal; quotes read better.
     return _BACKTICKS.sub(r'"\1"', describe(e, tz, devices))
