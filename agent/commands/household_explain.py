@@ -66,7 +66,7 @@ def explain(cfg: Config, args: argparse.Namespace) -> int:
         rows.append(("answer", f"CNAME {decision.rewrite_to}"))
     for key, value in rows:
         print(f"  {key + ':':<10} {value}")
-    for note in _open_categories(cfg, cat, decision, household, cmd.now(cfg)):
+    for note in _open_categories(cfg, cat, decision, household, common.now(cfg)):
         print(f"  {'note:':<10} {note}")
     return 0
 
