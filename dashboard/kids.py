@@ -19,7 +19,7 @@ from datetime import timedelta
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from agent.household import requests
+from agent.household import checks, requests
 from agent.rules.household import Child, Device, Household
 from agent.store import household as store
 from dashboard import applies
@@ -61,8 +61,8 @@ def asked_site(raw: str | None) -> str | None:
     if not raw or len(raw) > MAX_HOST:
         return None
     try:
-        return store.check_domain(raw)
-    except store.HouseholdError:
+        return checks.check_domain(raw)
+    except checks.HouseholdError:
         return None
 
 
