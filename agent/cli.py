@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from agent import config as config_mod
+from agent import logsafe
 
 COMMAND_MODULES = (
     "core",
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None, modules: Sequence[str] = ()) -> int:
     _run_fast(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(modules)
     args = parser.parse_args(argv)
+    logsafe.install()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

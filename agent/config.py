@@ -63,6 +63,9 @@ class DnsConfig:
     stale_ttl: int = 30
     stale_max_age: int = 86_400
     upstream_timeout: float = 1.5
+    client_rate_limit: int = 1_000  # queries a minute per client address; 0 turns it off
+    tcp_connections: int = 200  # open TCP connections in all (fewer if file descriptors are short)
+    tcp_per_client: int = 16  # open TCP connections from one address
 
 
 @dataclass(frozen=True)
@@ -403,6 +406,9 @@ class _Parser:
             raise self.fail("dns.cache_min_ttl", "must not be larger than dns.cache_max_ttl")
         if cfg.upstream_timeout <= 0:
             raise self.fail("dns.upstream_timeout", "must be more than 0 seconds")
+        for key in ("tcp_connections", "tcp_per_client"):
+            if getattr(cfg, key) < 1:
+                raise self.fail(f"dns.{key}", "must be 1 or more")
         return cfg
 
     def upstream(self, t: dict[str, Any]) -> UpstreamConfig:

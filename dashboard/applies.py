@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 
 from agent.rules.catalog import App
 from agent.rules.decide import ADULT_AGE, decide
-from agent.rules.decision import Decision
+from agent.rules.decision import Decision, RuleKind
 from agent.rules.household import WEEKDAYS, Child, Device, Household, Schedule
+from agent.rules.reasons import child_words
 from dashboard.box import Box
 
 QTYPE_A = 1
@@ -44,7 +45,7 @@ class AppStatus:
 
     @property
     def by_age(self) -> bool:
-        return self.decision.rule.startswith(("age:", "age-category:"))
+        return self.decision.rule.kind.by_age
 
 
 @dataclass(frozen=True)
@@ -160,24 +161,13 @@ def until_words(moment: datetime, now: datetime) -> str:
 
 def kid_reason(status: AppStatus) -> str:
     """Why an app is off, for the child."""
-    rule, app = status.decision.rule, status.app
-    if rule.startswith("age:"):
-        return f"it's for {app.minimum_age} and over"
-    if rule.startswith("age-category:"):
-        return "it's for grown-ups"
-    if rule.startswith("block:"):
-        return "a grown-up has switched it off"
-    if rule.startswith(("protection:", "private-relay")):
-        return "it could get around the house rules"
-    if rule.startswith("always-block:"):
-        return "it's blocked for everyone"
-    return "it's switched off"
+    return child_words(status.decision.rule, status.app.minimum_age)
 
 
 def parent_reason(status: AppStatus) -> str:
     d = status.decision
-    if d.rule.startswith("allow:"):
+    if d.rule.kind in (RuleKind.ALLOW_APP, RuleKind.ALLOW_CATEGORY, RuleKind.ALLOW_DOMAIN):
         return "Allowed by your rule"
-    if d.rule.startswith("safe-search:"):
+    if d.rule.kind is RuleKind.SAFE_SEARCH:
         return "Allowed, with safe search / restricted mode"
     return d.reason or ("Blocked" if d.blocked else "Allowed")

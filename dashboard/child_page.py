@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.events import EventKind
+from agent.events.registry import describe, on_child_page
 from agent.household import requests
-from agent.insights.wording import describe, rule_label
 from agent.lists import status as list_status
+from agent.proxy.paths import shipped_names
 from agent.rules.catalog import CATEGORIES
+from agent.rules.decision import RuleKind
 from agent.rules.household import Child, Household, RuleEntry
+from agent.rules.reasons import rule_label
 from agent.store.contacts import known_contacts
 from agent.store.events import list_events
 from agent.store.rollups import activity_series, hour_profile, week_summary
@@ -21,7 +23,7 @@ from dashboard.box import Box
 from dashboard.forms import DomainRuleForm, ScheduleForm, SettingsForm, options
 from dashboard.proxy import contact_services
 
-HAPPENINGS = (EventKind.FIRST_APP, EventKind.FIRST_SITE, EventKind.VIDEO_CHAT)
+HAPPENINGS = on_child_page()
 CONTACT_KINDS = {
     "friend": "a friend",
     "friend_request": "a friend request",
@@ -107,7 +109,7 @@ def _groups(
 
 def _preset(b: Box, child: Child, age: int, statuses: list[applies.AppStatus]) -> dict[str, Any]:
     return {
-        "by_age": [s.app.name for s in statuses if s.decision.rule.startswith("age:")],
+        "by_age": [s.app.name for s in statuses if s.decision.rule.kind is RuleKind.AGE],
         "adult_categories": [
             s.words(b.now())
             for s in list_status.statuses(
@@ -154,7 +156,10 @@ def _activity(b: Box, household: Household, child: Child, now: datetime) -> dict
         "week": summary,
         "firsts": [(e, describe(e, b.tz, names)) for e in events if e.kind != "video_chat"][:20],
         "calls": [(e, describe(e, b.tz, names)) for e in events if e.kind == "video_chat"][:20],
-        "blocked": [(rule_label(x.rule, b.app_name), x.count) for x in summary.blocked_by_reason],
+        "blocked": [
+            (rule_label(x.rule, b.app_name, shipped_names().get), x.count)
+            for x in summary.blocked_by_reason
+        ],
     }
 
 

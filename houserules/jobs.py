@@ -15,6 +15,7 @@ import sys
 import threading
 
 from agent import config as config_mod
+from agent import logsafe
 from agent.ops.jobs import Jobs
 from agent.ops.scheduler import Scheduler
 from agent.store import db
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", metavar="FILE")
     args = parser.parse_args(argv)
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logsafe.install()  # names and addresses a device sent appear in lines; one line each
     logging.basicConfig(level=logging.INFO, format=fmt)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:

@@ -7,6 +7,7 @@ from datetime import date, time
 import pytest
 
 from agent.events import Event, EventKind, Severity
+from agent.rules.decision import RuleKind, RuleRef
 from agent.store import household as store
 from agent.store.events import record_events
 
@@ -90,7 +91,7 @@ def test_blocking_an_app_reaches_the_rules_engine(auth, engine, sam, clock, verd
     response = auth.post(f"/child/{sam.id}/apps", form)
     assert response.status_code == 302 and response.location.endswith("#cat-gaming")
     decision = verdict(TABLET, "roblox.com", clock())
-    assert decision.blocked and decision.rule == "block:app:roblox"
+    assert decision.blocked and decision.rule == RuleRef(RuleKind.BLOCK_APP, "roblox")
     assert not verdict(TABLET, "minecraft.net", clock()).blocked  # the others as they were
     page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
     assert 'name="app:roblox" value="block" checked' in page
@@ -103,14 +104,16 @@ def test_allowing_an_app_above_the_childs_age(auth, engine, sam, clock, verdict)
     auth.login()
     page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
     auth.post(f"/child/{sam.id}/apps", category_form(page, "social") | {"app:tiktok": "allow"})
-    assert verdict(TABLET, "tiktok.com", clock()).rule == "allow:app:tiktok"
+    assert verdict(TABLET, "tiktok.com", clock()).rule == RuleRef(RuleKind.ALLOW_APP, "tiktok")
 
 
 def test_blocking_a_whole_category(auth, engine, sam, clock, verdict):
     auth.login()
     page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
     auth.post(f"/child/{sam.id}/apps", category_form(page, "gaming") | {"category_rule": "block"})
-    assert verdict(TABLET, "minecraft.net", clock()).rule == "block:category:gaming"
+    assert verdict(TABLET, "minecraft.net", clock()).rule == RuleRef(
+        RuleKind.BLOCK_CATEGORY, "gaming"
+    )
 
 
 def test_a_made_up_category_or_choice_is_refused(auth, sam):
@@ -136,7 +139,9 @@ def test_safe_search_and_youtube_settings(auth, engine, sam):
 def test_website_rules_and_their_mistakes(auth, engine, sam, clock, verdict):
     auth.login()
     auth.post(f"/child/{sam.id}/domains", {"domain": "Example.com", "verb": "block"})
-    assert verdict(TABLET, "www.example.com", clock()).rule == "block:domain:example.com"
+    assert verdict(TABLET, "www.example.com", clock()).rule == RuleRef(
+        RuleKind.BLOCK_DOMAIN, "example.com"
+    )
     bad = auth.post(f"/child/{sam.id}/domains", {"domain": "not a site", "verb": "block"})
     assert bad.status_code == 400 and "is not a domain like example.com" in bad.get_data(
         as_text=True
@@ -157,7 +162,7 @@ def test_an_overnight_schedule_and_a_second_window(auth, engine, sam, clock, ver
     assert auth.post(f"/child/{sam.id}/schedules", school).status_code == 302
     names = sorted(s.name for s in store.list_schedules(engine, sam.id))
     assert names == ["Bedtime", "School"]
-    assert verdict(TABLET, "example.com", clock()).rule == "schedule:Bedtime"
+    assert verdict(TABLET, "example.com", clock()).rule == RuleRef(RuleKind.SCHEDULE, "Bedtime")
     page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
     assert "17:30–07:00 (overnight)" in page and "gaming, video off" in page
     bed = next(s for s in store.list_schedules(engine, sam.id) if s.name == "Bedtime")

@@ -8,6 +8,7 @@ import pytest
 
 from agent.events import Event, EventKind, Severity
 from agent.household import requests
+from agent.rules.decision import RuleKind, RuleRef
 from agent.store import household as store
 from agent.store.events import record_events
 
@@ -49,7 +50,9 @@ def test_pause_and_resume_reach_the_rules_engine(auth, engine, sam, clock, verdi
     response = auth.post(f"/children/{sam.id}/pause", {"for": "30"})
     assert response.status_code == 302
     decision = verdict("192.168.1.20", "example.com", clock())
-    assert decision.blocked and decision.rule == "pause" and "18:30" in decision.reason
+    assert (
+        decision.blocked and decision.rule == RuleRef(RuleKind.PAUSE) and "18:30" in decision.reason
+    )
     page = auth.client.get("/").get_data(as_text=True)
     assert "Paused until 18:30" in page and "Resume now" in page
     auth.post(f"/children/{sam.id}/resume")
@@ -117,7 +120,7 @@ def test_approving_an_unblock_makes_an_allow_rule(auth, engine, sam, clock, verd
     assert verdict("192.168.1.20", "tiktok.com", clock()).blocked
     auth.post(f"/requests/{asked.id}", {"decision": "approve"})
     decision = verdict("192.168.1.20", "tiktok.com", clock())
-    assert not decision.blocked and decision.rule == "allow:app:tiktok"
+    assert not decision.blocked and decision.rule == RuleRef(RuleKind.ALLOW_APP, "tiktok")
 
 
 def test_put_a_lifted_schedule_back_early(auth, engine, sam, clock, verdict):

@@ -27,7 +27,8 @@ from agent.digest.words import (
     event_request,
     first_upper,
 )
-from agent.events import Event, EventKind, Severity
+from agent.events import Event, EventKind, Severity, registry
+from agent.events.registry import Section
 from agent.rules.catalog import Catalog
 from agent.store.rollups import WeekSummary
 from agent.talk.prompts import Library
@@ -36,15 +37,9 @@ from agent.talk.suggest import Suggestion, suggest
 TOP_APPS = 5
 TOP_SITES = 3
 MAX_LINES = 5  # per list; the rest are counted, with a pointer to the dashboard
-# Shown in their own lists, or nothing to do (Firefox's canary, Private Relay switched off).
-_OWN_LISTS = {
-    EventKind.FIRST_APP,
-    EventKind.FIRST_SITE,
-    EventKind.VIDEO_CHAT,
-    EventKind.LATE_NIGHT,
-    EventKind.AGE_BLOCKED,
-    EventKind.CHILD_REQUEST,
-}
+# Shown in their own lists (the registry says which), or nothing to do (Firefox's canary,
+# Private Relay switched off).
+_OWN_LISTS = frozenset(EventKind) - registry.in_section(Section.BY_SEVERITY)
 _NOTHING_TO_DO = {"canary", "private-relay"}
 
 
@@ -99,8 +94,8 @@ def _section(
     alerts = [e for e in events if e.severity == Severity.ALERT and e.kind not in _OWN_LISTS]
     lists = (
         ("New this week", _new_things(events, week.age, name, say)),
-        ("Video calls", tuple(say.dated(e) for e in _kind(events, EventKind.VIDEO_CHAT))),
-        ("Late at night", tuple(say.dated(e) for e in _kind(events, EventKind.LATE_NIGHT))),
+        ("Video calls", tuple(say.dated(e) for e in _listed_in(events, Section.VIDEO_CALLS))),
+        ("Late at night", tuple(say.dated(e) for e in _listed_in(events, Section.LATE_NIGHT))),
         ("Blocked attempts", _blocked(events, say)),
         ("Alerts", tuple(_alert(e, say) for e in alerts)),
         (f"{name} asked for", _requests(week, say)),
@@ -271,6 +266,11 @@ def _starter(
 
 def _kind(events: Sequence[Event], kind: EventKind) -> list[Event]:
     return [e for e in events if e.kind == kind]
+
+
+def _listed_in(events: Sequence[Event], section: Section) -> list[Event]:
+    kinds = registry.in_section(section)
+    return [e for e in events if e.kind in kinds]
 
 
 def _capped(items: tuple[Item, ...]) -> tuple[Item, ...]:

@@ -6,6 +6,9 @@
 synchronous and works on raw bytes, so a cached or blocked answer goes out without an await;
 only a cache miss or a safe-search rewrite goes to the async slow path. Logging hands a tuple
 to the query-log writer, which never blocks.
+
+Before the chain, the front ends apply the per-client rate limit (`agent.dns.floodguard`); DNS
+over TCP, with its connection limits and timeouts, is `agent.dns.tcp`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import errno
 import ipaddress
 import logging
 import socket
-import struct
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -28,7 +30,9 @@ from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 from agent.config import Config
 from agent.dns import wire
 from agent.dns.cache import Entry, ResponseCache
+from agent.dns.floodguard import FloodGuard
 from agent.dns.native import fastpath
+from agent.dns.tcp import TcpFront, TcpLimits, listen_tcp, tcp_budget
 from agent.dns.upstream import UpstreamFailed, UpstreamPool
 from agent.rules.decision import Action, Decision
 from agent.rules.policy import Policy, PolicyHolder
@@ -272,8 +276,13 @@ def _compose_rewrite(q: wire.Query, target: str, target_reply: bytes) -> bytes:
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, resolver: FilterResolver, sock: socket.socket | None = None) -> None:
-        self.resolver = resolver
+    def __init__(
+        self,
+        resolver: FilterResolver,
+        sock: socket.socket | None = None,
+        guard: FloodGuard | None = None,
+    ) -> None:
+        self.resolver, self.guard = resolver, guard
         self.transport: asyncio.DatagramTransport | None = None
         self.sock = sock
 
@@ -294,6 +303,12 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.transport.sendto(reply, addr)  # type: ignore[union-attr]
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        guard = self.guard
+        if guard is not None and not guard.allow(addr[0], time.monotonic()):
+            reply = guard.refuse(data, addr[0])
+            if reply is not None:
+                self.send(reply, addr)
+            return
         try:
             reply = self.resolver.answer(data, addr[0])
         except Exception:  # one bad packet must never stop the server
@@ -326,8 +341,11 @@ class BatchedUdp:
     BATCH = 32
     ROUNDS = 8  # batches per wake-up, so timers and the upstream replies get their turn
 
-    def __init__(self, resolver: FilterResolver, sock: socket.socket) -> None:
+    def __init__(
+        self, resolver: FilterResolver, sock: socket.socket, guard: FloodGuard | None = None
+    ) -> None:
         self.resolver, self.sock, self.fd = resolver, sock, sock.fileno()
+        self.guard = guard
         self.unsent = 0  # replies the kernel would not take (its send buffer was full)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -342,6 +360,8 @@ class BatchedUdp:
 
     def _readable(self) -> None:
         recv, answer = fastpath.recv_batch, self.resolver.answer  # type: ignore[union-attr]
+        guard = self.guard
+        allow = guard.allow if guard is not None else None
         for _ in range(self.ROUNDS):
             try:
                 batch = recv(self.fd, self.BATCH)
@@ -349,7 +369,13 @@ class BatchedUdp:
                 log.debug("receiving on UDP: %s", exc)
                 return
             out: list[tuple[bytes, bytes]] = []
+            now = time.monotonic()  # one reading a batch: the rate limit needs no finer
             for data, client, addr in batch:
+                if allow is not None and not allow(client, now):
+                    reply = guard.refuse(data, client)  # type: ignore[union-attr]
+                    if reply is not None:
+                        out.append((reply, addr))
+                    continue
                 try:
                     reply = answer(data, client)
                 except Exception:  # one bad packet must never stop the server
@@ -386,35 +412,6 @@ class BatchedUdp:
             self._send([(reply, addr)])
 
 
-TCP_IDLE_SECONDS = 10.0
-
-
-async def handle_tcp(
-    resolver: FilterResolver, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    client = (writer.get_extra_info("peername") or ("",))[0]
-    try:
-        while True:
-            async with asyncio.timeout(TCP_IDLE_SECONDS):
-                size = struct.unpack(">H", await reader.readexactly(2))[0]
-                data = await reader.readexactly(size)
-            try:
-                reply = resolver.answer(data, client, tcp=True)
-                if reply is not None and not isinstance(reply, bytes):
-                    reply = await reply
-            except Exception:
-                log.exception("unexpected error answering a TCP query from %s", client)
-                reply = wire.error_reply(data, wire.SERVFAIL)
-            if reply is None:
-                break
-            writer.write(struct.pack(">H", len(reply)) + reply)
-            await writer.drain()
-    except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-
-
 class ListenError(Exception):
     """A listen address that cannot be used, said plainly, with the likely cause."""
 
@@ -436,9 +433,9 @@ class ListenError(Exception):
 
 
 def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
-    """A UDP and a TCP socket bound to the same port. Port 0 (tests) lets the kernel pick the
-    UDP port; when another program holds that number for TCP, another pick is tried, so a
-    busy machine never fails a start by chance."""
+    """A bound UDP socket and a listening TCP socket on the same port. Port 0 (tests) lets the
+    kernel pick the UDP port; when another program holds that number for TCP, another pick is
+    tried, so a busy machine never fails a start by chance."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     for attempt in range(20 if port == 0 else 1):
         udp = socket.socket(family, socket.SOCK_DGRAM)
@@ -450,20 +447,13 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
             udp.close()
             raise ListenError(host, port, "UDP", exc) from exc
         chosen = udp.getsockname()[1]
-        tcp = socket.socket(family, socket.SOCK_STREAM)
-        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        tcp.setblocking(False)
         try:
-            tcp.bind((host, chosen))
+            return udp, listen_tcp(host, chosen)
         except OSError as exc:
-            tcp.close()
             udp.close()
             if port == 0 and exc.errno == errno.EADDRINUSE and attempt < 19:
                 continue
             raise ListenError(host, chosen, "TCP", exc) from exc
-        return udp, tcp
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
@@ -472,34 +462,36 @@ class DnsServer:
 
     def __init__(self, resolver: FilterResolver) -> None:
         self.resolver = resolver
+        dns = resolver.cfg.dns
+        limit = dns.client_rate_limit
+        self.guard = FloodGuard(resolver, limit) if limit > 0 else None
+        self.tcp_limits = TcpLimits(dns.tcp_connections, dns.tcp_per_client)
         self._udp: list[asyncio.DatagramTransport | BatchedUdp] = []
-        self._tcp: list[asyncio.base_events.Server] = []
+        self._tcp: list[TcpFront] = []
         self.addresses: list[tuple[str, int]] = []
         self._socks: list[socket.socket] = []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await self.resolver.upstreams.start()
+        self.tcp_limits.total = tcp_budget(self.resolver.cfg.dns.tcp_connections)
         for hp in self.resolver.cfg.dns.listen:
-            sock, tcp_sock = _bind_pair(hp.host, hp.port)
+            sock, listening = _bind_pair(hp.host, hp.port)
             if fastpath is not None:
-                front: asyncio.DatagramTransport | BatchedUdp = BatchedUdp(self.resolver, sock)
+                front: asyncio.DatagramTransport | BatchedUdp = BatchedUdp(
+                    self.resolver, sock, self.guard
+                )
                 front.start(loop)
             else:
                 front, _ = await loop.create_datagram_endpoint(
-                    lambda s=sock: UdpProtocol(self.resolver, s), sock=sock
+                    lambda s=sock: UdpProtocol(self.resolver, s, self.guard), sock=sock
                 )
             self._socks.append(sock)
             port = sock.getsockname()[1]  # port 0 in tests: the kernel picks one
             self._udp.append(front)
-            try:
-                server = await asyncio.start_server(
-                    lambda r, w: handle_tcp(self.resolver, r, w), sock=tcp_sock
-                )
-            except OSError as exc:
-                tcp_sock.close()
-                raise ListenError(hp.host, port, "TCP", exc) from exc
-            self._tcp.append(server)
+            tcp = TcpFront(self.resolver, self.guard, self.tcp_limits, listening)
+            tcp.start(loop)
+            self._tcp.append(tcp)
             self.addresses.append((hp.host, port))
 
     async def close(self) -> None:
@@ -507,9 +499,8 @@ class DnsServer:
             t.close()
         for sock in self._socks:
             sock.close()
-        for s in self._tcp:
-            s.close()
-            await s.wait_closed()
+        for tcp in self._tcp:
+            await tcp.close()
         self.resolver.upstreams.close()
 
 

@@ -8,8 +8,10 @@ length followed by a `marshal`ed tuple:
     ("stop",)                write what is left, answer a final status, exit
 
 The work itself is `QueryLogWriter`'s: batching, retries while the database is locked, read-only
-or full, and a bounded queue whose drops are counted. Running it in its own process keeps
-SQLite's CPU time and Python's lock away from the DNS answers.
+or full, and a bounded queue whose drops are counted. Once that queue is half full, repeats are
+dropped first (`agent.store.firstrows`): the other half is kept for rows that are the first this
+minute for their client and name. Running it in its own process keeps SQLite's CPU time and
+Python's lock away from the DNS answers.
 """
 
 from __future__ import annotations
@@ -21,17 +23,19 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
+from agent import logsafe
+from agent.store.firstrows import FirstRows
 from agent.store.frames import read_frame, write_frame
 from agent.store.logpipe import flat_row
 from agent.store.logwriter import QueryLogWriter
 
 
-def status(writer: QueryLogWriter, token: int) -> tuple:
+def status(writer: QueryLogWriter, token: int, repeats: int = 0) -> tuple:
     return (
         "status",
         token,
         writer.written,
-        writer.dropped,
+        writer.dropped + repeats,
         writer.rejected,
         writer.failed_batches,
         writer.last_error,
@@ -47,6 +51,7 @@ COMMIT_INTERVAL = 5.0
 def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
     writer = QueryLogWriter(db_path, queue_size, flush_interval=COMMIT_INTERVAL)
     writer.start()
+    firsts, crowded, repeats = FirstRows(), queue_size // 2, 0
     while True:
         message = read_frame(inp)
         if message is None or message[0] == "stop":
@@ -54,17 +59,21 @@ def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
             # The DNS process may be gone already (stopped, or it could not start): its rows
             # are written all the same; only the answer has nowhere to go.
             with contextlib.suppress(BrokenPipeError):
-                write_frame(out, status(writer, -1))
+                write_frame(out, status(writer, -1, repeats))
             return 0
         if message[0] == "rows":
             for row in message[1]:
+                if writer.queued >= crowded and not firsts.first(row):
+                    repeats += 1
+                    continue
                 writer.submit(flat_row(row))
         elif message[0] == "flush":
             writer.flush(30.0)
-            write_frame(out, status(writer, message[1]))
+            write_frame(out, status(writer, message[1], repeats))
 
 
 def main(argv: list[str]) -> int:
+    logsafe.install()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s querylog: %(message)s"
     )
