@@ -72,6 +72,8 @@ class DnsConfig:
 class UpstreamConfig:
     servers: tuple[HostPort, ...] = (HostPort("9.9.9.9", 53), HostPort("1.1.1.1", 53))
     dead_for: float = 30.0
+    outage_window: float = 30.0
+    probe_interval: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -412,7 +414,10 @@ class _Parser:
         return cfg
 
     def upstream(self, t: dict[str, Any]) -> UpstreamConfig:
-        return self.section(UpstreamConfig, t, "upstream", servers=self.hostports(53))
+        cfg = self.section(UpstreamConfig, t, "upstream", servers=self.hostports(53))
+        if cfg.probe_interval <= 0:
+            raise self.fail("upstream.probe_interval", "must be more than 0 seconds")
+        return cfg
 
     def store(self, t: dict[str, Any]) -> StoreConfig:
         cfg = self.section(StoreConfig, t, "store")

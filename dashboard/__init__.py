@@ -84,9 +84,21 @@ def create_app(
 
 
 def _register_blueprints(app: Flask) -> None:
-    from dashboard import alerts, child, devices, help, home, kids, proxy, settings, talk
+    from dashboard import (
+        alerts,
+        child,
+        child_changes,
+        devices,
+        help,
+        home,
+        kids,
+        proxy,
+        settings,
+        talk,
+    )
 
-    for module in (auth, home, child, devices, alerts, talk, help, settings, proxy, kids):
+    modules = (auth, home, child, child_changes, devices, alerts, talk, help, settings, proxy)
+    for module in (*modules, kids):
         app.register_blueprint(module.bp)
 
 
@@ -104,9 +116,9 @@ def _register_hooks(app: Flask) -> None:
         unread = 0
         if current_user.is_authenticated:
             try:
-                from agent.store.events import unacknowledged_alerts
+                from agent.store.events import count_unacknowledged_alerts
 
-                unread = len(unacknowledged_alerts(box().engine()))
+                unread = count_unacknowledged_alerts(box().engine())
             except Unavailable:
                 pass
         return {"unread_alerts": unread, "min_password": accounts.MIN_PASSWORD}

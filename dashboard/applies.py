@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from agent.rules import schedule_words
 from agent.rules.catalog import App
 from agent.rules.decide import ADULT_AGE, decide
 from agent.rules.decision import Decision, RuleKind
-from agent.rules.household import WEEKDAYS, Child, Device, Household, Schedule
+from agent.rules.household import Child, Device, Household, Schedule
+from agent.rules.overlays import held_off
 from agent.rules.reasons import child_words
 from dashboard.box import Box
 
@@ -90,7 +92,10 @@ def app_statuses(b: Box, household: Household, child: Child, now: datetime) -> l
 def now_for(household: Household, child: Child, now: datetime) -> Now:
     rules = household.rules_for(child.id)
     paused = rules.paused_until if rules.paused_until and rules.paused_until > now else None
-    on = tuple(s for s in rules.schedules if s.covers(now.weekday(), now.time()))
+    off = held_off(rules.overlays, now)
+    on = tuple(
+        s for s in rules.schedules if s.id not in off and s.covers(now.weekday(), now.time())
+    )
     return Now(paused, on, next_start(rules.schedules, now, block_all=True))
 
 
@@ -123,18 +128,11 @@ def youtube_level(child: Child, age: int) -> str:
 
 
 def days_words(days: frozenset[int]) -> str:
-    if days == frozenset(range(7)):
-        return "every day"
-    if days == frozenset(range(5)):
-        return "weekdays"
-    if days == frozenset({5, 6}):
-        return "weekends"
-    return ", ".join(WEEKDAYS[d].capitalize() for d in sorted(days))
+    return schedule_words.days_words(days)
 
 
 def window_words(s: Schedule) -> str:
-    overnight = " (overnight)" if s.end <= s.start else ""
-    return f"{s.start:%H:%M}–{s.end:%H:%M}{overnight}"
+    return schedule_words.window_words(s)
 
 
 def what_words(s: Schedule, b: Box) -> str:

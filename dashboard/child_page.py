@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.events.registry import describe, on_child_page
-from agent.household import requests
 from agent.lists import status as list_status
 from agent.proxy.paths import shipped_names
+from agent.rules import overlays as overlay_words
 from agent.rules.catalog import CATEGORIES
 from agent.rules.decision import RuleKind
 from agent.rules.household import Child, Household, RuleEntry
@@ -69,7 +69,6 @@ def forms_for(b: Box, child: Child) -> dict[str, Any]:
 
 
 def context(b: Box, household: Household, child: Child, now: datetime) -> dict[str, Any]:
-    engine = b.engine()
     age = child.age_on(now.date())
     rules = [r for r in household.rules if r.child_id == child.id]
     statuses = applies.app_statuses(b, household, child, now)
@@ -77,7 +76,7 @@ def context(b: Box, household: Household, child: Child, now: datetime) -> dict[s
         "child": child,
         "age": age,
         "now": applies.now_for(household, child, now),
-        "lifts": requests.active_lifts(engine, child.id, now),
+        "overlays": running(b, household, child, now),
         "groups": _groups(b, statuses, rules),
         "preset": _preset(b, child, age, statuses),
         "domain_rules": [r for r in rules if r.kind == "domain"],
@@ -91,6 +90,32 @@ def context(b: Box, household: Household, child: Child, now: datetime) -> dict[s
         **_activity(b, household, child, now),
         **_contacts(b, child),
     }
+
+
+@dataclass(frozen=True)
+class Running:
+    """A temporary change as the child's page shows it."""
+
+    id: int
+    words: str
+    until: datetime
+    left: str
+    seconds: int
+
+
+def running(b: Box, household: Household, child: Child, now: datetime) -> list[Running]:
+    names = {s.id: s.name for s in household.schedules}
+    apps = {a.id: a.name for a in b.catalog.apps.values()}
+    return [
+        Running(
+            o.id,
+            overlay_words.describe(o, names, apps),
+            o.until,
+            overlay_words.time_left(o.until, now),
+            int((o.until - now).total_seconds()),
+        )
+        for o in overlay_words.active(household.rules_for(child.id).overlays, now)
+    ]
 
 
 def _groups(

@@ -5,9 +5,10 @@
 
 Waitress is a production WSGI server; it trusts no proxy headers, so the address a request
 comes from is the device's own (the login throttle and the children's page rely on that). It is
-driven through its public API only: `create_server`, `run`, `close`. Background work (putting
-back lifted schedules, a lists update a parent starts) is not here: it runs on the jobs
-process's scheduler (`agent.ops.scheduler`), composed with the dashboard in `houserules.jobs`.
+driven through its public API only: `create_server`, `run`, `close`. Temporary changes ("more
+time", a timed unblock) are overlays that end by themselves (`agent.rules.overlays`), so the
+server runs no housekeeping; a lists update a parent starts runs on the jobs process's
+scheduler (`agent.ops.scheduler`), composed with the dashboard in `houserules.jobs`.
 """
 
 from __future__ import annotations

@@ -1,21 +1,18 @@
 """`houserules dashboard`: the parents' dashboard on its own, served by waitress on
-`[dashboard] listen` until Ctrl-C, with the one job it cannot do without (putting back
-schedules lifted for "more time") on its own scheduler. (`houserules run` serves it too, in
-the jobs process, beside every other job.)"""
+`[dashboard] listen` until Ctrl-C, with a scheduler of its own for what a parent starts from a
+page (updating the lists). (`houserules run` serves it too, in the jobs process, beside every
+other job.)"""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import threading
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.cli import CliError
 from agent.config import Config
-from agent.household.lifts import restore_lifted
-from agent.ops.jobs import LIFTS_SECONDS
 from agent.ops.scheduler import Scheduler
 from agent.store import db
 from agent.store.migrate import migrate
@@ -36,11 +33,7 @@ def cmd_dashboard(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if result.applied or result.stamped:
         print(result.summary())
-    tz = ZoneInfo(cfg.rules.timezone)
-    scheduler = Scheduler(tz)
-    scheduler.every(
-        "lifted schedules", lambda: restore_lifted(engine, datetime.now(tz)), LIFTS_SECONDS
-    )
+    scheduler = Scheduler(ZoneInfo(cfg.rules.timezone))
     try:
         server = serve_dashboard(cfg, lambda: engine, jobs=scheduler)
     except OSError as exc:

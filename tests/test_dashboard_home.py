@@ -10,6 +10,7 @@ from agent.events import Event, EventKind, Severity
 from agent.household import requests
 from agent.rules.decision import RuleKind, RuleRef
 from agent.store import household as store
+from agent.store import overlays
 from agent.store.events import record_events
 
 
@@ -77,7 +78,7 @@ def test_a_pause_for_a_child_that_is_not_there(auth):
     assert auth.post("/children/99/pause", {"for": "30"}).status_code == 404
 
 
-def test_approving_more_time_lifts_bedtime_then_puts_it_back(auth, engine, sam, clock, verdict):
+def test_approving_more_time_holds_bedtime_off_until_it_ends(auth, engine, sam, clock, verdict):
     auth.login()
     store.add_schedule(engine, sam.id, "Bedtime", range(7), time(17, 30), time(7), block_all=True)
     assert verdict("192.168.1.20", "example.com", clock()).blocked
@@ -91,15 +92,25 @@ def test_approving_more_time_lifts_bedtime_then_puts_it_back(auth, engine, sam, 
     assert response.status_code == 302
     assert not verdict("192.168.1.20", "example.com", clock()).blocked
     page = auth.client.get("/").get_data(as_text=True)
-    assert "Bedtime lifted until 18:15" in page
-    clock.advance(minutes=16)
-    version = store.household_version(engine)
-    page = auth.client.get("/").get_data(as_text=True)
-    assert "Bedtime lifted" not in page  # the time is up: not shown as lifted any more
-    assert store.household_version(engine) == version  # but a page view never writes
-    assert requests.restore_lifted(engine, clock()) == 1  # the jobs process's job does
-    assert verdict("192.168.1.20", "example.com", clock()).blocked
+    assert "More time: Bedtime is off until 18:15" in page and "15 min left" in page
     assert [s.name for s in store.list_schedules(engine, sam.id)] == ["Bedtime"]
+    clock.advance(minutes=15)  # nothing runs, nothing is put back: the overlay just ends
+    assert verdict("192.168.1.20", "example.com", clock()).blocked
+
+
+def test_looking_at_pages_writes_nothing(auth, engine, sam):
+    """No page view changes the database as a side effect (background work is the jobs')."""
+    auth.login()
+    store.add_schedule(engine, sam.id, "Bedtime", range(7), time(17, 30), time(7), block_all=True)
+
+    def everything() -> list[str]:
+        with engine.connect() as conn:
+            return list(conn.connection.driver_connection.iterdump())
+
+    before = everything()
+    for page in ("/", f"/child/{sam.id}", "/devices", "/alerts", "/settings", "/kids"):
+        assert auth.client.get(page).status_code == 200, page
+    assert everything() == before
 
 
 def test_declining_a_request(auth, engine, sam, clock, verdict):
@@ -123,11 +134,15 @@ def test_approving_an_unblock_makes_an_allow_rule(auth, engine, sam, clock, verd
     assert not decision.blocked and decision.rule == RuleRef(RuleKind.ALLOW_APP, "tiktok")
 
 
-def test_put_a_lifted_schedule_back_early(auth, engine, sam, clock, verdict):
+def test_end_more_time_early_from_the_childs_page(auth, engine, sam, clock, verdict):
     auth.login()
     store.add_schedule(engine, sam.id, "Bedtime", range(7), time(17, 30), time(7), block_all=True)
     asked = requests.add_request(engine, sam.id, "more_time", clock(), minutes=60)
     requests.decide_request(engine, asked.id, True, 60, clock())
     assert not verdict("192.168.1.20", "example.com", clock() + timedelta(minutes=1)).blocked
-    auth.post(f"/lifts/{asked.id}/end", {"back": f"/child/{sam.id}"})
+    (held,) = overlays.list_overlays(engine, sam.id)
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    assert "More time: Bedtime is off until 19:00" in page and "1 h left" in page
+    auth.post(f"/child/{sam.id}/overlays/{held.id}/end", {})
     assert verdict("192.168.1.20", "example.com", clock()).blocked
+    assert "For a while" not in auth.client.get(f"/child/{sam.id}").get_data(as_text=True)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 from datetime import date, datetime, timedelta
-from datetime import time as dtime
 
 import pytest
 from dnslib import RCODE
 
 from agent import config as config_mod
-from agent.household import requests
 from agent.ops.jobs import Jobs
 from agent.store import count_rows
-from agent.store.household import add_child, add_schedule, list_schedules, pause
+from agent.store.household import add_child, add_schedule, pause
 from agent.store.household_devices import add_device, list_devices
 from agent.store.querylog import LogEntry, QueryLogWriter
 
@@ -136,23 +134,6 @@ def test_insights_turn_live_queries_into_events(cfg):
         events = list_events(engine, child="Sam")
     kinds = {(e.kind.value, e.severity.value) for e in events}
     assert ("bypass_suspected", "alert") in kinds
-
-
-def test_the_jobs_put_lifted_schedules_back_when_the_time_is_up(cfg):
-    evening = datetime(2026, 11, 18, 20, 40, tzinfo=TZ)
-    clock = {"now": evening}
-    jobs = Jobs(cfg, now=lambda: clock["now"])
-    assert "lifted schedules" in [name for name, _, _ in jobs.jobs()]
-    sam = add_child(jobs.engine, "Sam", date(2015, 3, 1))
-    add_schedule(jobs.engine, sam.id, "Bedtime", range(7), dtime(20, 30), dtime(7), block_all=True)
-    asked = requests.add_request(jobs.engine, sam.id, "more_time", evening, minutes=30)
-    requests.decide_request(jobs.engine, asked.id, True, 30, evening)
-    assert list_schedules(jobs.engine, sam.id) == ()
-    clock["now"] = evening + timedelta(minutes=29)
-    assert jobs.restore_lifts() == 0
-    clock["now"] = evening + timedelta(minutes=30)
-    assert jobs.restore_lifts() == 1
-    assert [s.name for s in list_schedules(jobs.engine, sam.id)] == ["Bedtime"]
 
 
 def test_the_jobs_process_is_started_and_started_again_if_it_stops(cfg):

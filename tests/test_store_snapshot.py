@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from dataclasses import fields as dataclass_fields
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.rules.household import Device, Pause, RuleEntry, Schedule
+from agent.rules.household import Device, Overlay, Pause, RuleEntry, Schedule
 from agent.store.db import init_db, make_engine
 from agent.store.household import (
     add_child,
@@ -23,6 +23,7 @@ from agent.store.household import (
 )
 from agent.store.household_devices import add_device
 from agent.store.household_tables import ChildRow, DeviceRow, PauseRow, RuleRow, ScheduleRow
+from agent.store.overlays import OverlayRow, add_overlay
 from agent.store.snapshot import (
     TABLES,
     HouseholdFollower,
@@ -66,6 +67,10 @@ def test_the_snapshot_matches_the_household_store(tmp_path):
     )
     until = datetime(2026, 11, 21, 19, 30, tzinfo=ZoneInfo("Europe/London"))
     pause(engine, until, child_id=sam.id)
+    add_overlay(
+        engine, alex.id, "unblock", until, until - timedelta(hours=1), target_kind="app",
+        target="roblox",
+    )  # fmt: skip
 
     expected = load_household(engine)
     got = read_household(tmp_path / "hr.db")
@@ -73,7 +78,8 @@ def test_the_snapshot_matches_the_household_store(tmp_path):
     assert read_version(tmp_path / "hr.db") == expected.version > 0
 
     # What the plain reader sees of each table is the model's columns, as the model's types.
-    models = {m.__tablename__: m for m in (ChildRow, DeviceRow, RuleRow, ScheduleRow, PauseRow)}
+    tables = (ChildRow, DeviceRow, RuleRow, ScheduleRow, PauseRow, OverlayRow)
+    models = {m.__tablename__: m for m in tables}
     assert set(models) == set(TABLES)
     with closing(sqlite3.connect(tmp_path / "hr.db")) as conn:
         for name, model in models.items():
@@ -114,7 +120,13 @@ def test_the_follower_reads_again_only_when_the_version_moves(tmp_path, caplog):
 
 @pytest.mark.parametrize(
     ("entry", "model"),
-    [(Schedule, ScheduleRow), (Device, DeviceRow), (RuleEntry, RuleRow), (Pause, PauseRow)],
+    [
+        (Schedule, ScheduleRow),
+        (Device, DeviceRow),
+        (RuleEntry, RuleRow),
+        (Pause, PauseRow),
+        (Overlay, OverlayRow),
+    ],
 )
 def test_a_snapshot_entry_has_a_field_for_each_column_and_no_other(entry, model):
     """A new column and its field go together: what the snapshot carries is what is stored."""

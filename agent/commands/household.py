@@ -2,11 +2,14 @@
 
     child add NAME --born YYYY-MM-DD        child list
     device add (--ip IP | --mac MAC) [--name NAME] (--child NAME | --adult | --shared) [--inspect]
+               [--move]
     device list                             device merge KEEP_ID DROP_ID
+    device confirm ID [--mac MAC] | --not   device remove ID
     rule allow|block NAME (--app ID | --category CAT | --domain DOMAIN)
-    schedule add NAME --child NAME --days mon,tue,... --from HH:MM --to HH:MM
+    schedule add NAME --child NAME --days mon,tue,... (--from HH:MM --to HH:MM | --all-day)
                  (--block-all | --block CAT_OR_APP,...) [--allow DOMAIN,...]
     pause NAME --minutes N
+    (rename, correct, remove and list: `household_changes`)
     explain NAME_OR_DOMAIN --client IP
 
 Every change goes through `agent.store.household`. `explain` is its own command module,
@@ -42,6 +45,9 @@ def register(sub: Any) -> None:
     p.add_argument("--born", required=True, metavar="YYYY-MM-DD", help="date of birth")
     p.set_defaults(func=child_add)
     child.add_parser("list", help="list the children").set_defaults(func=child_list)
+    from agent.commands import household_changes as changes
+
+    changes.register_child(child)
 
     device = _group(sub, "device", "the devices in the home and whose they are")
     p = device.add_parser("add", help="add a device, or claim one the box has seen")
@@ -54,33 +60,52 @@ def register(sub: Any) -> None:
     whose.add_argument("--adult", action="store_true", help="an adult's device")
     whose.add_argument("--shared", action="store_true", help="shared: the youngest's rules")
     p.add_argument("--inspect", action="store_true", help="send it through the proxy addon")
+    p.add_argument(
+        "--move", action="store_true", help="the address belongs to another device: move it"
+    )
     p.set_defaults(func=device_add)
     device.add_parser("list", help="list devices").set_defaults(func=device_list)
     p = device.add_parser("merge", help="one device seen under two addresses: keep the first")
     p.add_argument("keep", type=int, metavar="KEEP_ID")
     p.add_argument("drop", type=int, metavar="DROP_ID")
     p.set_defaults(func=device_merge)
+    p = device.add_parser(
+        "confirm", help="say the Wi-Fi (MAC) address seen at a device known by IP is that device's"
+    )
+    p.add_argument("id", type=int, metavar="ID")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--mac", metavar="MAC", help="this MAC rather than the one waiting")
+    which.add_argument("--not", dest="reject", action="store_true", help="it is not: forget it")
+    p.set_defaults(func=device_confirm)
+    p = device.add_parser("remove", help="forget a device (it comes back unassigned if it asks)")
+    p.add_argument("id", type=int, metavar="ID")
+    p.set_defaults(func=device_remove)
 
     _register_rules(sub)
 
 
 def _register_rules(sub: Any) -> None:
-    p = sub.add_parser("rule", help="allow or block an app, category or domain for a child")
-    p.add_argument("verb", choices=("allow", "block"))
-    p.add_argument("name", metavar="NAME", help="the child's name")
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--app", metavar="ID", help="an app id from the catalogue, e.g. roblox")
-    what.add_argument("--category", metavar="CAT", help="e.g. gaming, social, gambling")
-    what.add_argument("--domain", metavar="DOMAIN", help="a domain and everything below it")
-    p.set_defaults(func=rule_add)
+    from agent.commands import household_changes as changes
+
+    rule = _group(sub, "rule", "allow or block an app, category or domain for a child")
+    for verb in ("allow", "block"):
+        p = rule.add_parser(verb, help=f"{verb} an app, category or domain for a child")
+        p.set_defaults(verb=verb, func=rule_add)
+        p.add_argument("name", metavar="NAME", help="the child's name")
+        what = p.add_mutually_exclusive_group(required=True)
+        what.add_argument("--app", metavar="ID", help="an app id from the catalogue, e.g. roblox")
+        what.add_argument("--category", metavar="CAT", help="e.g. gaming, social, gambling")
+        what.add_argument("--domain", metavar="DOMAIN", help="a domain and everything below it")
+    changes.register_rules(rule)
 
     schedule = _group(sub, "schedule", "times when the internet or some apps are off")
     p = schedule.add_parser("add", help="add a weekly schedule for a child")
     p.add_argument("name", metavar="NAME", help="e.g. Bedtime")
     p.add_argument("--child", required=True, metavar="NAME")
     p.add_argument("--days", required=True, metavar="mon,tue,...", help="or weekdays, daily")
-    p.add_argument("--from", dest="start", required=True, metavar="HH:MM")
-    p.add_argument("--to", dest="end", required=True, metavar="HH:MM", help="may be after midnight")
+    p.add_argument("--from", dest="start", metavar="HH:MM")
+    p.add_argument("--to", dest="end", metavar="HH:MM", help="may be after midnight")
+    p.add_argument("--all-day", action="store_true", help="the whole of each day chosen")
     block = p.add_mutually_exclusive_group(required=True)
     block.add_argument("--block-all", action="store_true", help="the whole internet")
     block.add_argument("--block", metavar="CAT_OR_APP,...", help="categories or app ids")
@@ -91,6 +116,7 @@ def _register_rules(sub: Any) -> None:
     p.add_argument("name", metavar="NAME", help="the child's name")
     p.add_argument("--minutes", required=True, type=int, metavar="N")
     p.set_defaults(func=pause_child)
+    changes.register_schedules(schedule, sub)
 
 
 def _group(sub: Any, name: str, help_text: str) -> Any:
@@ -164,18 +190,35 @@ def device_add(cfg: Config, args: argparse.Namespace) -> int:
     owner, child_id = "adult" if args.adult else "shared" if args.shared else "child", None
     if args.child:
         child_id = find_child(eng, args.child).id
-    device = changing(
-        store.add_device,
-        eng,
-        mac=args.mac,
-        ip=args.ip,
-        name=args.name,
-        owner=owner,
-        child_id=child_id,
-        inspect=args.inspect,
-    )
+    try:
+        device = store.add_device(
+            eng,
+            mac=args.mac,
+            ip=args.ip,
+            name=args.name,
+            owner=owner,
+            child_id=child_id,
+            inspect=args.inspect,
+            move=args.move,
+        )
+    except store.AddressTaken as exc:
+        taken = exc.device
+        raise CliError(
+            f"{exc.address} already belongs to {taken.label} (device {taken.id}, "
+            f"{_whose(taken, eng)}); nothing changed. To move it, run the same command with --move"
+        ) from None
+    except store.HouseholdError as exc:
+        raise CliError(str(exc)) from None
     print(f"Device {device.id} ({device.label}) is {_whose(device, eng)}.")
+    if device.ip_only and device.owner == "adult":
+        print(IP_ONLY_WARNING)
     return 0
+
+
+IP_ONLY_WARNING = (
+    "Known by its IP address only: anything on the network can take an IP address. When the "
+    "box sees its Wi-Fi (MAC) address, confirm it with: houserules device confirm ID"
+)
 
 
 def device_list(cfg: Config, args: argparse.Namespace) -> int:
@@ -189,6 +232,28 @@ def device_list(cfg: Config, args: argparse.Namespace) -> int:
             f"{d.id:>4}  {d.name or '-':<20} {d.mac or '-':<17} {d.ip or '-':<15} "
             f"{_whose(d, eng):<28} last seen {seen}"
         )
+        if d.pending_mac:
+            print(f"      {d.pending_mac} was seen at its address: is it this device? "
+                  f"houserules device confirm {d.id} (or --not)")  # fmt: skip
+        elif d.ip_only and d.owner == "adult":
+            print("      known by IP only: anything on the network can take an IP address")
+    return 0
+
+
+def device_confirm(cfg: Config, args: argparse.Namespace) -> int:
+    eng = engine(cfg)
+    if args.reject:
+        device = changing(store.forget_pending_mac, eng, args.id)
+        print(f"Forgotten. {device.label} stays known by its IP address until you confirm one.")
+        return 0
+    device = changing(store.confirm_mac, eng, args.id, args.mac)
+    print(f"Device {device.id} ({device.label}) is now known by {device.mac}, wherever it goes.")
+    return 0
+
+
+def device_remove(cfg: Config, args: argparse.Namespace) -> int:
+    device = changing(store.remove_device, engine(cfg), args.id)
+    print(f"Removed device {device.id} ({device.label}).")
     return 0
 
 
@@ -225,13 +290,11 @@ def rule_add(cfg: Config, args: argparse.Namespace) -> int:
 def schedule_add(cfg: Config, args: argparse.Namespace) -> int:
     eng = engine(cfg)
     child = find_child(eng, args.child)
-    days, start, end = parse_days(args.days), parse_time(args.start), parse_time(args.end)
-    blocked: list[str] = []
-    if args.block:
-        cat = common.catalog()
-        for item in _split(args.block):
-            kind = "app" if cat.get(item.lower()) is not None else "category"
-            blocked.append(check_target(cfg, cat, kind, item))
+    if not args.all_day and not (args.start and args.end):
+        raise CliError("give --from HH:MM and --to HH:MM, or --all-day")
+    days = parse_days(args.days)
+    start = parse_time(args.start) if args.start else time(0)
+    end = parse_time(args.end) if args.end else time(0)
     schedule = changing(
         store.add_schedule,
         eng,
@@ -241,12 +304,24 @@ def schedule_add(cfg: Config, args: argparse.Namespace) -> int:
         start,
         end,
         block_all=args.block_all,
-        block=blocked,
-        allow=_split(args.allow or ""),
+        block=blocked_targets(cfg, args.block) if args.block else [],
+        allow=split(args.allow or ""),
+        all_day=args.all_day,
     )
-    what = "the internet" if schedule.block_all else ", ".join(sorted(schedule.block))
-    print(f"{schedule.name} for {child.name}: {what} off {start:%H:%M}-{end:%H:%M}.")
+    from agent.commands.household_changes import describe
+
+    print(f"{schedule.name} for {child.name}: {describe(schedule)}.")
     return 0
+
+
+def blocked_targets(cfg: Config, text: str) -> list[str]:
+    """Categories and app ids from "gaming,tiktok", each checked."""
+    cat = common.catalog()
+    blocked = []
+    for item in split(text):
+        kind = "app" if cat.get(item.lower()) is not None else "category"
+        blocked.append(check_target(cfg, cat, kind, item))
+    return blocked
 
 
 def pause_child(cfg: Config, args: argparse.Namespace) -> int:
@@ -262,7 +337,7 @@ def pause_child(cfg: Config, args: argparse.Namespace) -> int:
 
 def parse_days(text: str) -> set[int]:
     days: set[int] = set()
-    for word in _split(text.lower()):
+    for word in split(text.lower()):
         if word in DAY_WORDS:
             days.update(DAY_WORDS[word])
         elif word[:3] in WEEKDAYS:
@@ -279,5 +354,5 @@ def parse_time(text: str) -> time:
     return time(int(match[1]), int(match[2]))
 
 
-def _split(text: str) -> list[str]:
+def split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]

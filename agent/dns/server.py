@@ -46,6 +46,10 @@ REWRITE_TTL = 300
 # Prepared questions kept (~900 bytes each); cleared whole when full: entries live one second
 # anyway, and a home asks far fewer distinct questions than this in a second.
 MEMO_SIZE = 3_000
+# Client addresses whose allow_networks verdict is remembered; cleared whole when full. Every
+# table kept per client address is bounded like this, so forged source addresses cannot grow
+# the process: devices seen are read from the query log by the jobs process, not kept here.
+ALLOWED_SIZE = 4_096
 BLOCK, REWRITE = Action.BLOCK, Action.REWRITE
 _ZONE_TRANSFERS = (wire.TYPE_AXFR, wire.TYPE_IXFR)
 
@@ -78,15 +82,20 @@ class FilterResolver:
             cfg.dns.stale_max_age,
         )
         self.upstreams = UpstreamPool(
-            cfg.upstream.servers, cfg.dns.upstream_timeout, cfg.upstream.dead_for, monotonic
+            cfg.upstream.servers,
+            cfg.dns.upstream_timeout,
+            cfg.upstream.dead_for,
+            outage_window=cfg.upstream.outage_window,
+            probe_interval=cfg.upstream.probe_interval,
+            monotonic=monotonic,
         )
-        self.seen: dict[str, float] = {}  # client IP -> last query time, for the device table
         self._allowed: dict[str, bool] = {}
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._now_second = -1
         self._now: datetime = datetime.now(tz)
         self._memo: dict[tuple[str, bytes], _Prepared] = {}
         self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
+        self._warned = float("-inf")
 
     # -- the chain -------------------------------------------------------------------------
 
@@ -104,7 +113,6 @@ class FilterResolver:
             if len(self._memo) >= MEMO_SIZE:
                 self._memo.clear()
             self._memo[memo_key] = m
-        self.seen[client] = ts
         if m.block_tail:
             self.submit((ts, m.head, None, None, False))
             return data[:2] + m.block_tail
@@ -114,7 +122,8 @@ class FilterResolver:
             entry = self.cache.get(m.key, mono)
             if entry is None:
                 return self._slow(data, m, client, policy, ts, tcp)
-            m.entry, m.tail = entry, _tail(m.q, entry.served, entry.question_end)
+            served = entry.served if m.cap is None else _capped(entry.served, entry.offsets, m.cap)
+            m.entry, m.tail = entry, _tail(m.q, served, entry.question_end)
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
         return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
@@ -134,16 +143,32 @@ class FilterResolver:
             return wire.error_reply(data, wire.NOTIMP)
         if q.qtype in _ZONE_TRANSFERS:
             return wire.error_reply(data, wire.REFUSED)
-        decision = self.decide(policy, client, q.name, q.qtype, self._wall(ts))
+        now = self._wall(ts)
+        decision = self.decide(policy, client, q.name, q.qtype, now)
         block_tail = b""
         key = q.key
         action = decision.action
+        cap = self._ttl_cap(policy, decision, now)
         if action is BLOCK:
-            block_tail = wire.block_tail(q, self._block_mode, self._block_ttl, decision.nxdomain)
+            ttl = self._block_ttl if cap is None else min(self._block_ttl, cap)
+            block_tail = wire.block_tail(q, self._block_mode, ttl, decision.nxdomain)
         elif action is REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
-        return _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
+        prepared = _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
+        prepared.cap = cap
+        return prepared
+
+    @staticmethod
+    def _ttl_cap(policy: Policy, decision: Decision, now: datetime) -> int | None:
+        """While a pause or an overlay is running, a child's answers may not be kept by the
+        device past its end: a blocked name stays blocked no longer than the pause, an
+        unblocked one is asked again when the unblock ends. None when nothing is running."""
+        household = policy.household
+        if decision.child is None or household is None or not household.ends:
+            return None
+        end = household.next_end(now)
+        return None if end is None else max(0, int((end - now).total_seconds()))
 
     def _client_allowed(self, client: str) -> bool:
         ok = self._allowed.get(client)
@@ -153,7 +178,7 @@ class FilterResolver:
                 ok = any(ip in net for net in self.dns.allow_networks)
             except ValueError:
                 ok = False
-            if len(self._allowed) > 65_536:  # spoofed sources must not grow this for ever
+            if len(self._allowed) >= ALLOWED_SIZE:  # forged sources must not grow it
                 self._allowed.clear()
             self._allowed[client] = ok
         return ok
@@ -187,12 +212,17 @@ class FilterResolver:
             stale = self.cache.get_stale(key, self.monotonic())
             if stale is None:
                 self.counters["servfail"] += 1
-                log.warning("no upstream answered for %s: %s", q.name, exc)
+                if started - self._warned >= 1.0:  # an outage says so, not once a query
+                    self._warned = started
+                    log.warning("no upstream answered for %r: %s", q.name, exc)
                 self._log(ts, m, None, None)
                 return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"
         latency = (time.perf_counter() - started) * 1000.0
         self._log(ts, m, upstream, round(latency, 3))
+        if m.cap is not None:
+            with contextlib.suppress(wire.WireError):
+                reply = _capped(reply, wire.inspect_reply(reply).ttl_offsets, m.cap)
         full = data[:2] + _tail(q, reply, wire.HEADER.size + len(q.question))
         return full if tcp or len(full) <= q.udp_size else wire.truncated_reply(q, full)
 
@@ -249,6 +279,15 @@ class _Prepared:
     head: tuple  # the query-log columns from client to app (see FilterResolver._log)
     entry: Entry | None = None  # the cache entry `tail` was made from
     tail: bytes = b""
+    cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
+
+
+def _capped(reply: bytes, offsets: tuple[int, ...], cap: int) -> bytes:
+    """The reply with no TTL above `cap`."""
+    ttls = wire.read_ttls(reply, offsets)
+    if all(t <= cap for t in ttls):
+        return reply
+    return wire.with_ttls(reply, offsets, tuple(min(t, cap) for t in ttls))
 
 
 def _tail(q: wire.Query, reply: bytes, question_end: int) -> bytes:
@@ -501,7 +540,7 @@ class DnsServer:
             sock.close()
         for tcp in self._tcp:
             await tcp.close()
-        self.resolver.upstreams.close()
+        await self.resolver.upstreams.aclose()
 
 
 def _grow_buffers(sock: Any) -> None:

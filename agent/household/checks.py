@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 from agent.rules.household import KINDS, VERBS, YOUTUBE_LEVELS
@@ -26,6 +25,26 @@ def check_name(text: str, what: str) -> str:
     if not name or len(name) > 40 or "," in name:
         raise HouseholdError(f"{what} must be 1 to 40 characters with no commas, not {text!r}")
     return name
+
+
+ADULT_AGE = 18
+
+
+class NeedsConfirmation(HouseholdError):
+    """A change that is allowed only when a parent says they mean it."""
+
+
+def check_born(born: date, today: date, *, adult_ok: bool) -> int:
+    """The age a birth date gives on `today`; a child is under 18 unless `adult_ok`."""
+    if born > today or born.year < 1900:
+        raise HouseholdError(f"{born.isoformat()} is not a possible date of birth")
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if age >= ADULT_AGE and not adult_ok:
+        raise NeedsConfirmation(
+            f"born {born.isoformat()} makes them {age}: the under-18 protections would stop. "
+            "A child is added under 18; for an adult, mark their devices as an adult's"
+        )
+    return age
 
 
 def check_domain(text: str) -> str:
@@ -57,13 +76,6 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def check_born(born: date, today: date | None) -> date:
-    """A possible date of birth; `today` (the box's date) rules out one in the future."""
-    if born.year < 1900 or (today is not None and born > today):
-        raise HouseholdError(f"{born.isoformat()} is not a possible date of birth")
-    return born
-
-
 def check_youtube_level(level: str | None) -> str | None:
     """strict, moderate or off; None means by age."""
     if level not in (None, *YOUTUBE_LEVELS):
@@ -79,17 +91,3 @@ def check_rule(verb: str, kind: str, value: str) -> str:
     if not value or "," in value or " " in value:
         raise HouseholdError(f"{value!r} is not a valid {kind}")
     return value
-
-
-def check_schedule(
-    name: str, days: Iterable[int], block_all: bool, block: Iterable[str], allow: Iterable[str]
-) -> tuple[str, set[int], set[str], set[str]]:
-    """A weekly window's name, days, what it blocks and what it still allows, as stored."""
-    name = check_name(name, "A schedule's name")
-    day_set = set(days)
-    if not day_set or not day_set <= set(range(7)):
-        raise HouseholdError("a schedule needs at least one day, Monday (0) to Sunday (6)")
-    blocked = {b.strip().lower() for b in block if b.strip()}
-    if not block_all and not blocked:
-        raise HouseholdError("a schedule needs to block everything or at least one thing")
-    return name, day_set, blocked, {check_domain(d) for d in allow}

@@ -5,14 +5,16 @@ request is stored with a `child_request` alert event in the same transaction, so
 the alerts, reaches the alert emails and feeds the conversation prompts. A parent approves or
 declines it from Home; deciding acknowledges the event.
 
-What approval does, kept simple so a parent can always see and undo it:
+What approval does, kept simple so a parent can always see and undo it. Nothing a parent set
+is taken away and put back: temporary changes are overlays that end by themselves
+(`agent.rules.overlays`, `agent.store.overlays`), shown with their time left on the child's
+page, where a parent can end them early.
 
-- "unblock" (an app, or a website): an explicit allow rule for that child, the same rule the
-  Child page's toggles make. It stays until a parent changes it there.
-- "more time" (N minutes): a temporary schedule exception, with no pause involved. A pause of
-  the child ends, and each of the child's schedules that is on at any moment of the next N
-  minutes is lifted (`agent.household.lifts`): taken out of the household and put back as it
-  was when the N minutes are up, by the jobs process.
+- "unblock" (an app, or a website): for 15 minutes, an hour or today, an "unblock" overlay;
+  "always" is an explicit allow rule for that child, the same rule the Child page's toggles
+  make, which stays until a parent changes it there.
+- "more time" (N minutes): a pause of the child ends, and each of the child's schedules that is
+  on at any moment of the next N minutes is held off by a "more_time" overlay until then.
 
 Times go in timezone-aware, in the box's zone (schedules are local); they come back in UTC.
 The SQL is `agent.store.requests`; its readers are re-exported here for the pages.
@@ -26,29 +28,20 @@ from sqlalchemy.engine import Engine
 
 from agent.events import Event, EventKind, Severity
 from agent.household.checks import check_domain
-from agent.household.lifts import end_lift, lift_schedules, restore_lifted
+from agent.rules.overlays import OverlayError, schedules_on_during, unblock_until
 from agent.store import household as store
 from agent.store import requests as rows
 from agent.store.events import KeyedEvent
-from agent.store.requests import (
-    ChildRequest,
-    RequestError,
-    active_lifts,
-    event_key,
-    get_request,
-    list_requests,
-)
+from agent.store.overlays import add_overlay
+from agent.store.requests import ChildRequest, RequestError, event_key, get_request, list_requests
 
 __all__ = [
     "ChildRequest",
     "RequestError",
-    "active_lifts",
     "add_request",
     "decide_request",
-    "end_lift",
     "get_request",
     "list_requests",
-    "restore_lifted",
 ]
 KINDS = ("more_time", "unblock")
 MIN_MINUTES, MAX_MINUTES = 5, 240
@@ -120,12 +113,22 @@ def add_request(
 
 
 def decide_request(
-    engine: Engine, request_id: int, approve: bool, minutes: int | None, when: datetime
+    engine: Engine,
+    request_id: int,
+    approve: bool,
+    minutes: int | None,
+    when: datetime,
+    unblock_for: str = "always",
 ) -> ChildRequest:
-    """Approve (with `minutes` for more time: the child's ask if None) or decline."""
+    """Approve (with `minutes` for more time: the child's ask if None; `unblock_for` one of
+    `agent.rules.overlays.UNBLOCK_CHOICES` for an unblock) or decline."""
     asked = get_request(engine, request_id)
     if asked is None:
         raise RequestError(f"there is no request number {request_id}")
+    try:
+        unblock_until(unblock_for, when)
+    except OverlayError as exc:
+        raise RequestError(str(exc)) from None
     if asked.kind != "more_time":
         minutes = None
     elif approve:
@@ -136,7 +139,7 @@ def decide_request(
     outcome = ""
     if approve:
         try:
-            outcome = _approve(engine, asked, minutes or 0, when)
+            outcome = _approve(engine, asked, minutes or 0, when, unblock_for)
         except store.HouseholdError as exc:
             outcome = f"Could not do it: {exc}"
     rows.set_outcome(engine, request_id, outcome)
@@ -144,14 +147,18 @@ def decide_request(
     return get_request(engine, request_id) or asked
 
 
-def _approve(engine: Engine, asked: ChildRequest, minutes: int, when: datetime) -> str:
+def _approve(
+    engine: Engine, asked: ChildRequest, minutes: int, when: datetime, unblock_for: str
+) -> str:
     if asked.kind == "unblock":
-        kind, value = ("app", asked.app) if asked.app else ("domain", asked.site)
-        store.add_rule(engine, asked.child_id, "allow", kind, value or "")
-        return f"{value} is allowed for {asked.child} (change it on {asked.child}'s page)"
+        return _unblock(engine, asked, when, unblock_for)
     until = when + timedelta(minutes=minutes)
     resumed = store.resume(engine, child_id=asked.child_id)
-    on = lift_schedules(engine, asked.id, asked.child_id, when, until)
+    on = schedules_on_during(store.list_schedules(engine, asked.child_id), when, until)
+    for s in on:
+        add_overlay(
+            engine, asked.child_id, "more_time", until, when, schedule_id=s.id, request_id=asked.id
+        )
     done = []
     if resumed:
         done.append("the pause ended")
@@ -161,3 +168,24 @@ def _approve(engine: Engine, asked: ChildRequest, minutes: int, when: datetime) 
     if not done:
         return f"Nothing was stopping {asked.child}'s internet for the next {minutes} minutes"
     return f"{asked.child}: " + "; ".join(done)
+
+
+def _unblock(engine: Engine, asked: ChildRequest, when: datetime, unblock_for: str) -> str:
+    kind, value = ("app", asked.app) if asked.app else ("domain", asked.site)
+    until = unblock_until(unblock_for, when)
+    if until is None:
+        store.add_rule(engine, asked.child_id, "allow", kind, value or "")
+        return f"{value} is allowed for {asked.child} (change it on {asked.child}'s page)"
+    add_overlay(
+        engine,
+        asked.child_id,
+        "unblock",
+        until,
+        when,
+        target_kind=kind,
+        target=value,
+        request_id=asked.id,
+    )
+    local = until.astimezone(when.tzinfo)
+    ends = f"{local:%H:%M}" if local.date() == when.date() else "midnight"
+    return f"{value} is allowed for {asked.child} until {ends} (end it early on their page)"

@@ -10,7 +10,6 @@ It owns the database work done on a schedule:
 - retention of the query log, events and rollups, daily;
 - blocklist refreshes: compiled in a child process into the compiled folder, which the DNS
   process notices and maps;
-- schedules lifted for "more time" put back when the time is up, every few seconds;
 - weekly digests and alert emails to carers (`agent.digest`),
 - and, beside them, the parents' dashboard (composed in `houserules.jobs`).
 
@@ -26,12 +25,13 @@ from zoneinfo import ZoneInfo
 
 from agent.config import Config
 from agent.dns import neighbours
-from agent.household.lifts import restore_lifted
 from agent.lists import job as lists_job
+from agent.ops import intake
 from agent.ops.scheduler import Scheduler
 from agent.rules.catalog import load_catalog
 from agent.rules.household import Household
 from agent.store import db
+from agent.store.events import record_events
 from agent.store.household import load_household
 from agent.store.household_devices import record_seen
 from agent.store.migrate import migrate
@@ -39,7 +39,6 @@ from agent.store.querylog import clients_since, newest_id, prune_query_log
 
 log = logging.getLogger("houserules.jobs")
 Job = tuple[str, Callable[[], object], float]
-LIFTS_SECONDS = 5.0
 
 
 class Jobs:
@@ -53,6 +52,7 @@ class Jobs:
             log.info("%s", result.summary())
         self.catalog = load_catalog()
         self._seen_after = newest_id(cfg.database_path) if cfg.database_path else 0
+        self.intake = intake.Intake()
         self._insights = None
         from agent.digest.jobs import EmailJobs  # weekly digests and alert emails to carers
 
@@ -62,9 +62,17 @@ class Jobs:
     # -- the jobs ------------------------------------------------------------------------------
 
     def record_seen_devices(self) -> int:
-        """Devices that asked since the last run; returns how many new ones appeared."""
+        """Devices that asked since the last run, new ones at a bounded rate (`intake`), with
+        their notices and alerts; returns how many new ones were recorded."""
         seen, self._seen_after = clients_since(self.cfg.database_path, self._seen_after)
-        return len(record_seen(self.engine, seen)) if seen else 0
+        if not seen:
+            return 0
+        found = record_seen(self.engine, seen, max_new=self.intake.room())
+        self.intake.took(len(found.added))
+        record_events(self.engine, intake.events(found, self.now()))
+        if found.skipped:
+            log.warning("%d new addresses at once were not recorded one by one", found.skipped)
+        return len(found.added)
 
     def run_insights(self) -> None:
         from agent.insights.job import InsightsJob  # heavy: only this process loads it
@@ -91,13 +99,8 @@ class Jobs:
         for line in lists_job.compile_now(self.cfg, self.catalog).lines:
             log.info("%s", line)
 
-    def restore_lifts(self) -> int:
-        """Put back the schedules lifted for "more time" whose time is up; returns how many."""
-        return restore_lifted(self.engine, self.now())
-
     def jobs(self) -> list[Job]:
         return [
-            ("lifted schedules", self.restore_lifts, LIFTS_SECONDS),
             ("devices seen", self.record_seen_devices, 15.0),
             ("insights", self.run_insights, 30.0),
             ("retention", self.prune, 86_400.0),

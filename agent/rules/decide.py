@@ -24,9 +24,11 @@ Precedence (the first step that decides wins):
     asks; names on the "bypass" list and the domains of "vpn-proxy" apps are blocked.
  2. A pause of the child or of the device, until it ends.
  3. The child's schedules that are on now: `block_all`, or the categories and app ids they
-    list. A schedule's own allow domains (suffix match) pass that schedule.
- 4. The parent's explicit allow for this child (app, category, or domain by suffix) skips to
-    step 6; otherwise the parent's explicit block (domain by suffix, category, app).
+    list. A schedule's own allow domains (suffix match) pass that schedule. A "more time"
+    overlay holds its schedule off while `now < until`.
+ 4. An "unblock" overlay running now (app, or domain by suffix), then the parent's explicit
+    allow for this child (app, category, or domain by suffix) skips to step 6; otherwise the
+    parent's explicit block (domain by suffix, category, app).
  5. Age defaults: apps whose minimum age is above the child's age; `rules.under_18_block`
     categories under 18; and any category that comes from a configured list (a claim whose
     source is not the app catalogue), unless explicitly allowed.
@@ -61,9 +63,11 @@ from agent.rules.household import (
     ChildSettings,
     Device,
     Household,
+    Overlay,
     Schedule,
     match_suffix,
 )
+from agent.rules.overlays import held_off
 from agent.rules.policy import Policy
 
 if TYPE_CHECKING:
@@ -77,6 +81,7 @@ APPS_SOURCE = "apps"  # the source name of claims that come from the app catalog
 UNKNOWN_AGE = 12  # "a child of unknown age under 13"
 ADULT_AGE = 18
 EMPTY_HOUSEHOLD = Household()
+NOTHING_HELD: frozenset[int] = frozenset()
 UNKNOWN_CHILD = ChildSettings(youtube_level="strict")
 BLOCK, ALLOW = Action.BLOCK, Action.ALLOW
 
@@ -216,6 +221,7 @@ def _special_names(policy: Policy) -> frozenset[str]:
         names.update(r.value for r in household.rules if r.kind == "domain")
         for s in household.schedules:
             names.update(s.allow)
+        names.update(o.target for o in household.overlays if o.target_kind == "domain")
     if policy.safesearch is not None:
         names.update(policy.safesearch.names)
     return frozenset(names)
@@ -265,7 +271,8 @@ def _child(
         if blocked is not None:
             return blocked
     ask.age = child.age_on(now.date())
-    allowed = _explicit_allow(ask, rules)
+    allowed = _overlay_allow(ask, rules.overlays, now) if rules.overlays else None
+    allowed = allowed or _explicit_allow(ask, rules)
     if allowed is None:
         blocked = _blocks(ask, rules)
         if blocked is not None:
@@ -298,7 +305,10 @@ def _protections(ask: _Ask) -> Decision | None:
 
 def _schedules(ask: _Ask, rules: ChildRules, now: datetime) -> Decision | None:
     weekday, at = now.weekday(), now.time()
+    off = held_off(rules.overlays, now) if rules.overlays else NOTHING_HELD
     for s in rules.schedules:
+        if s.id in off:
+            continue
         if s.covers(weekday, at) and not (s.allow_set and match_suffix(ask.name, s.allow_set)):
             blocked = _schedule_block(ask, s)
             if blocked is not None:
@@ -327,6 +337,22 @@ def _schedule_block(ask: _Ask, s: Schedule) -> Decision | None:
         return None
 
     return _every_app(ask, verdict)
+
+
+def _overlay_allow(ask: _Ask, overlays: tuple[Overlay, ...], now: datetime) -> Decision | None:
+    """An "unblock" overlay running now for this app or domain."""
+    for o in overlays:
+        if o.kind != "unblock" or not now < o.until or o.target is None:
+            continue
+        if o.target_kind == "domain" and match_suffix(ask.name, frozenset((o.target,))):
+            reason = say.unblocked(o.target, ask.who, o.until, now)
+            return ask.decision(ALLOW, reason, K.UNBLOCK_DOMAIN, o.target)
+        if o.target_kind == "app" and o.target in ask.claims.apps:
+            app = ask.app(o.target)
+            title, category = (app.name, app.category) if app else (o.target, None)
+            reason = say.unblocked(title, ask.who, o.until, now)
+            return made(ALLOW, reason, K.UNBLOCK_APP, o.target, ask.who, o.target, category)
+    return None
 
 
 def _explicit_allow(ask: _Ask, rules: ChildRules) -> Decision | None:

@@ -60,6 +60,8 @@ class RuleKind(StrEnum):
     PATH = "path"  # the proxy's path rules: one part of an allowed app
     SEARCH = "search"  # the proxy's record of a search (allowed)
     FLOOD = "flood"  # the DNS turned a device away: over its rate limit (not a house rule)
+    UNBLOCK_APP = "unblock:app"  # a parent's timed unblock (an overlay with an expiry)
+    UNBLOCK_DOMAIN = "unblock:domain"
     UNKNOWN = "unknown"  # a query-log text this version cannot read (the text is the subject)
 
     @property
@@ -103,6 +105,8 @@ _SUBJECTS: dict[RuleKind, Subject] = {
     RuleKind.PATH: Subject.PATH,
     RuleKind.SEARCH: Subject.ENGINE,
     RuleKind.FLOOD: Subject.NONE,
+    RuleKind.UNBLOCK_APP: Subject.APP,
+    RuleKind.UNBLOCK_DOMAIN: Subject.DOMAIN,
     RuleKind.UNKNOWN: Subject.TEXT,
 }
 _EXPLICIT = frozenset(k for k in RuleKind if k.value.startswith(("allow:", "block:")))

@@ -38,6 +38,12 @@ def paused(until: datetime, now: datetime) -> str:
     return f"Paused by a parent until {when}"
 
 
+def unblocked(title: str, who: str | None, until: datetime, now: datetime) -> str:
+    local = until.astimezone(now.tzinfo)
+    when = hhmm(local.time()) if local.date() == now.date() else f"{local:%a} {hhmm(local.time())}"
+    return f"Allowed for {who} for a while: {title}, until {when}"
+
+
 def schedule_all(schedule: str, end: time) -> str:
     return f"{schedule}: the internet is off until {hhmm(end)}"
 
@@ -118,6 +124,12 @@ RULE_WORDS: dict[RuleKind, RuleWords] = {
     RuleKind.FLOOD: RuleWords(
         "too many lookups at once (turned away for a moment)",
         "this device asked too much at once; it works again as soon as it slows down",
+    ),
+    RuleKind.UNBLOCK_APP: RuleWords(
+        "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
+    ),
+    RuleKind.UNBLOCK_DOMAIN: RuleWords(
+        "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
     ),
 }
 

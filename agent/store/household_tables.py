@@ -1,4 +1,4 @@
-"""The household's tables and the version counter, for the household store.
+"""The household's tables, the version counter, and the checks shared by the household store.
 
 Internal to `agent.store.household` (which re-exports what callers need): keep SQL about the
 household in these modules.
@@ -15,8 +15,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
 from agent.household.checks import (  # noqa: F401 - re-exported for the household store
+    ADULT_AGE,
     HouseholdError,
+    NeedsConfirmation,
     as_utc,
+    check_born,
     check_domain,
     check_name,
     normalise_ip,
@@ -57,6 +60,8 @@ class DeviceRow(SQLModel, table=True):
     inspect: bool = False
     first_seen: datetime | None = None  # UTC
     last_seen: datetime | None = None
+    # Seen at this device's IP while it is known by IP only: bound only when a parent confirms.
+    pending_mac: str | None = None
 
 
 class RuleRow(SQLModel, table=True):

@@ -2,13 +2,12 @@
 writes it (every statement here is plain SQL through SQLAlchemy's `text`).
 
 What a request may say, how many a child may make, and what approving one does are the
-household's rules, in `agent.household.requests`; lifting and putting back schedules is
-`agent.household.lifts`. Times go in timezone-aware; they come back in UTC.
+household's rules, in `agent.household.requests`. Times go in timezone-aware; they come back
+in UTC.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,7 +46,8 @@ class ChildRequestRow(SQLModel, table=True):
     decided_at: float | None = None
     minutes: int | None = None  # what the parent gave
     outcome: str = ""  # what approving did, in a parent's words
-    lifted: str = "[]"  # JSON: the schedules taken out for "more time", to put back
+    # Left from when "more time" took schedules out (migration 0005h put them back): unused.
+    lifted: str = "[]"
     lift_until: float | None = None
     restored: bool = False
 
@@ -68,18 +68,10 @@ class ChildRequest:
     decided_at: datetime | None = None
     minutes: int | None = None
     outcome: str = ""
-    lifted: tuple[str, ...] = ()  # names of the schedules lifted
-    lift_until: datetime | None = None
-    restored: bool = False
 
     @property
     def pending(self) -> bool:
         return self.status == "pending"
-
-    @property
-    def lifting(self) -> bool:
-        """Schedules are lifted for this request and not yet put back."""
-        return bool(self.lifted) and not self.restored
 
 
 def event_key(request_id: int) -> str:
@@ -181,58 +173,6 @@ def acknowledge_request_event(engine: Engine, request_id: int, when: datetime) -
         acknowledge(engine, found.id, when)
 
 
-# Lifted schedules ----------------------------------------------------------------------------
-
-
-def save_lifted(
-    engine: Engine, request_id: int, saved: list[dict[str, Any]], until: datetime
-) -> None:
-    """Keep copies of the schedules lifted for a request, to put back at `until`."""
-    with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE child_requests SET lifted = :l, lift_until = :u WHERE id = :id"),
-            {"l": json.dumps(saved), "u": _ts(until), "id": request_id},
-        )
-
-
-def due_lifts(engine: Engine, when: datetime) -> list[int]:
-    """Requests whose lifted schedules are due back at `when`."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT id FROM child_requests WHERE lift_until IS NOT NULL AND "
-                "lift_until <= :now AND restored = 0"
-            ),
-            {"now": _ts(when)},
-        ).all()
-    return [row.id for row in rows]
-
-
-def shorten_lift(engine: Engine, request_id: int, when: datetime) -> None:
-    """Make a lift end at `when` if it ends later."""
-    with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE child_requests SET lift_until = :u WHERE id = :id AND lift_until > :u"),
-            {"u": _ts(when), "id": request_id},
-        )
-
-
-def claim_restore(engine: Engine, request_id: int) -> tuple[int, list[dict[str, Any]]] | None:
-    """Claim a request's lifted schedules to put back: (child id, the saved copies), or None
-    if another thread or process claimed them first."""
-    with engine.begin() as conn:
-        claimed = conn.execute(
-            text("UPDATE child_requests SET restored = 1 WHERE id = :id AND restored = 0"),
-            {"id": request_id},
-        )
-        if not claimed.rowcount:
-            return None
-        row = conn.execute(
-            text("SELECT child_id, lifted FROM child_requests WHERE id = :id"), {"id": request_id}
-        ).one()
-    return row.child_id, json.loads(row.lifted or "[]")
-
-
 # Reading -----------------------------------------------------------------------------------
 
 
@@ -269,24 +209,6 @@ def get_request(engine: Engine, request_id: int) -> ChildRequest | None:
             return None
 
 
-def active_lifts(
-    engine: Engine, child_id: int | None = None, now: datetime | None = None
-) -> list[ChildRequest]:
-    """Approved "more time" requests whose schedules are still taken out (and, given `now`,
-    whose time is not up: the jobs process puts those back within seconds)."""
-    sql = "SELECT * FROM child_requests WHERE lift_until IS NOT NULL AND restored = 0"
-    params: dict[str, Any] = {}
-    if now is not None:
-        sql += " AND lift_until > :now"
-        params["now"] = _ts(now)
-    if child_id is not None:
-        sql += " AND child_id = :c"
-        params["c"] = child_id
-    with engine.connect() as conn:
-        rows = conn.execute(text(sql + " ORDER BY lift_until"), params).all()
-    return [r for r in (_request(row) for row in rows) if r.lifting]
-
-
 # Helpers ---------------------------------------------------------------------------------
 
 
@@ -300,7 +222,6 @@ def _get(conn: Connection, request_id: int) -> ChildRequest:
 
 
 def _request(r: Any) -> ChildRequest:
-    lifted = tuple(s["name"] for s in json.loads(r.lifted or "[]"))
     return ChildRequest(
         id=r.id,
         time=_moment(r.time) or datetime.now(UTC),
@@ -316,7 +237,4 @@ def _request(r: Any) -> ChildRequest:
         decided_at=_moment(r.decided_at),
         minutes=r.minutes,
         outcome=r.outcome or "",
-        lifted=lifted,
-        lift_until=_moment(r.lift_until),
-        restored=bool(r.restored),
     )

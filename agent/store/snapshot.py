@@ -23,10 +23,18 @@ from typing import Any
 
 from agent.rules.household import Household
 from agent.rules.policy import PolicyHolder
-from agent.store.household_rows import to_child, to_device, to_pause, to_rule, to_schedule
+from agent.store.household_rows import (
+    to_child,
+    to_device,
+    to_overlay,
+    to_pause,
+    to_rule,
+    to_schedule,
+)
 
 log = logging.getLogger(__name__)
-TABLES = ("children", "devices", "rules", "schedules", "pauses")
+TABLES = ("children", "devices", "rules", "schedules", "pauses", "overlays")
+LATE = frozenset({"overlays"})  # added by migration 0005h: missing before it, read as empty
 # How SQLAlchemy stores these declared types in SQLite (text, 0/1), turned back into Python.
 PARSE: dict[str, Callable[[Any], Any]] = {
     "DATE": date.fromisoformat,
@@ -68,19 +76,25 @@ def read_household(path: Path) -> Household:
             conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise SnapshotUnavailable(f"{path}: {exc}") from exc
-    return Household(
-        children=tuple(to_child(r) for r in tables["children"]),
-        devices=tuple(to_device(r) for r in tables["devices"]),
-        rules=tuple(to_rule(r) for r in tables["rules"]),
-        schedules=tuple(to_schedule(r) for r in tables["schedules"]),
-        pauses=tuple(to_pause(r) for r in tables["pauses"]),
-        version=row[0] if row else 0,
-    )
+    try:
+        return Household(
+            children=tuple(to_child(r) for r in tables["children"]),
+            devices=tuple(to_device(r) for r in tables["devices"]),
+            rules=tuple(to_rule(r) for r in tables["rules"]),
+            schedules=tuple(to_schedule(r) for r in tables["schedules"]),
+            pauses=tuple(to_pause(r) for r in tables["pauses"]),
+            overlays=tuple(to_overlay(r) for r in tables["overlays"]),
+            version=row[0] if row else 0,
+        )
+    except AttributeError as exc:  # a column this version reads is not there yet
+        raise SnapshotUnavailable(f"{path} is not migrated yet ({exc})") from exc
 
 
 def read_table(conn: sqlite3.Connection, table: str) -> list[Any]:
     """Every row of a household table, in id order, one attribute per column."""
     declared = {c[1]: str(c[2]).upper() for c in conn.execute(f"PRAGMA table_info({table})")}
+    if not declared and table in LATE:
+        return []
     cursor = conn.execute(f"SELECT * FROM {table} ORDER BY id")
     names = [d[0] for d in cursor.description]
     parse = [PARSE.get(declared.get(n, "")) for n in names]
