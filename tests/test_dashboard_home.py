@@ -124,3 +124,23 @@ def test_put_a_lifted_schedule_back_early(auth, engine, sam, clock, verdict):
     assert not verdict("192.168.1.20", "example.com", clock() + timedelta(minutes=1)).blocked
     auth.post(f"/lifts/{asked.id}/end", {"back": f"/child/{sam.id}"})
     assert verdict("192.168.1.20", "example.com", clock()).blocked
+
+
+def test_damaged_lists_show_a_banner_on_home_and_settings(auth, tmp_path):
+    from agent.config import Config
+    from agent.lists.index import IndexBuilder
+
+    cfg = Config(base_dir=tmp_path)
+    folder = cfg.resolve(cfg.blocklists.compiled_dir)
+    b = IndexBuilder()
+    b.add("casino.example", "gambling", "gambling")
+    b.build("fp").save(folder)
+    auth.login()
+    for url in ("/", "/settings"):
+        assert "block lists on the box were damaged" not in auth.client.get(url).get_data(True)
+    table = folder / "claims.bin"
+    table.write_bytes(bytes(x ^ 1 for x in table.read_bytes()))
+    for url in ("/", "/settings"):
+        page = auth.client.get(url).get_data(as_text=True)
+        assert "block lists on the box were damaged" in page, url
+        assert "rebuilding them by itself" in page

@@ -42,6 +42,7 @@ from agent.store.snapshot import HouseholdFollower
 
 log = logging.getLogger("houserules")
 JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process
+REBUILD_SECONDS = 60.0  # between attempts to compile a damaged index again
 
 
 class Agent:
@@ -51,6 +52,7 @@ class Agent:
         self.spawn_jobs = spawn_jobs
         self.catalog = load_catalog()
         index, self._index_stamp = lists_job.initial_index(cfg, self.catalog)
+        self._rebuild_after = 0.0  # when a damaged index may be compiled again
         self.holder = PolicyHolder(
             Policy(index=index, catalog=self.catalog, safesearch=load_safesearch(), rules=cfg.rules)
         )
@@ -80,13 +82,17 @@ class Agent:
             self.holder.update(neighbours=table)
 
     def refresh_lists(self, force: bool = False) -> None:
-        """Map a newly compiled index (compiling first if the local sources changed)."""
+        """Map a newly compiled index (compiling first if the local sources changed, or if
+        the index in use is damaged: at most once a minute then)."""
+        if self.holder.current.index.damaged and time.monotonic() >= self._rebuild_after:
+            self._rebuild_after = time.monotonic() + REBUILD_SECONDS
+            force = True
         result = lists_job.refresh(self.cfg, self.catalog, self._index_stamp, force=force)
         if result is not None:
             index, self._index_stamp = result
             self.holder.update(index=index)
             self.resolver.cache.clear()
-            log.info("lists updated: %d names", len(index))
+            log.info("lists updated: %d names (%s)", len(index), index.engine)
 
     def look_after_jobs(self) -> None:
         """Start the jobs process, and start it again (with back-off) if it stopped."""
