@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from agent import config as config_mod
+    from agent import config_checks
 
     parser = argparse.ArgumentParser(prog="houserules run")
     parser.add_argument("--config", metavar="FILE")
@@ -210,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     except config_mod.ConfigError as exc:
         print(f"houserules: bad config: {exc}", file=sys.stderr)
         return 2
+    for line in config_checks.warnings(cfg):
+        log.warning("%s: %s", cfg.source, line)
     return run(cfg)
 
 
