@@ -7,6 +7,10 @@ length followed by a `marshal`ed tuple:
     ("flush", token)         answer ("status", token, ...) once every earlier row is written
     ("stop",)                write what is left, answer a final status, exit
 
+Besides the answers, a status with token 0 goes out just before and just after every COMMIT;
+the one before names the batch (`QueryLogWriter.pending`), so if this process is killed the
+DNS side can count exactly what reached the database (`LogPipe`), committed or not.
+
 The work itself is `QueryLogWriter`'s: batching, retries while the database is locked, read-only
 or full, and a bounded queue whose drops are counted. Running it in its own process keeps
 SQLite's CPU time and Python's lock away from the DNS answers.
@@ -18,6 +22,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,14 +32,16 @@ from agent.store.logwriter import QueryLogWriter
 
 
 def status(writer: QueryLogWriter, token: int) -> tuple:
+    pending, written, dropped, rejected = writer.progress()
     return (
         "status",
         token,
-        writer.written,
-        writer.dropped,
-        writer.rejected,
+        written,
+        dropped,
+        rejected,
         writer.failed_batches,
         writer.last_error,
+        pending,
     )
 
 
@@ -46,6 +53,13 @@ COMMIT_INTERVAL = 5.0
 
 def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
     writer = QueryLogWriter(db_path, queue_size, flush_interval=COMMIT_INTERVAL)
+    lock = threading.Lock()  # the writer thread's reports and the answers share `out`
+
+    def send(token: int) -> None:
+        with lock, contextlib.suppress(BrokenPipeError, ValueError):
+            write_frame(out, status(writer, token))
+
+    writer.on_commit = lambda: send(0)
     writer.start()
     while True:
         message = read_frame(inp)
@@ -53,15 +67,14 @@ def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
             writer.stop()
             # The DNS process may be gone already (stopped, or it could not start): its rows
             # are written all the same; only the answer has nowhere to go.
-            with contextlib.suppress(BrokenPipeError):
-                write_frame(out, status(writer, -1))
+            send(-1)
             return 0
         if message[0] == "rows":
             for row in message[1]:
                 writer.submit(flat_row(row))
         elif message[0] == "flush":
             writer.flush(30.0)
-            write_frame(out, status(writer, message[1]))
+            send(message[1])
 
 
 def main(argv: list[str]) -> int:
