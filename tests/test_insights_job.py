@@ -326,8 +326,8 @@ def omegle_visit(box: Box, moment: Any) -> LogEntry:
     policy = sw.make_policy(box.household, box.catalog)
     d = decide(policy, sw.SAM_PHONE.ip, "omegle.com", 1, moment)
     assert d.action.value == "block" and d.app == "omegle"
-    return LogEntry(moment.timestamp(), sw.SAM_PHONE.ip, SAM_PHONE, d.child, "omegle.com", "A",
-                    d.action.value, d.rule, d.reason, d.category, d.app, None, None, False)  # fmt: skip
+    head = (sw.SAM_PHONE.ip, SAM_PHONE, d.child, "omegle.com", "A", d.action.value, d.rule)
+    return LogEntry(moment.timestamp(), *head, d.reason, d.category, d.app, None, None, False)
 
 
 def omegle_alerts(engine: Engine) -> list[Any]:
