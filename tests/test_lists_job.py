@@ -104,3 +104,42 @@ def test_a_damaged_index_keeps_listed_names_blocked_until_it_is_rebuilt(
         assert rcode(running, "bets.example", ADULT) == RCODE.NOERROR
     assert check_folder(folder) == []
     assert "lists updated" in caplog.text
+
+
+def flip_in_place(path: Path) -> None:
+    """Bits rotting on the card under a running box: the file is changed where it lies (its
+    mapped pages with it), not replaced."""
+    with open(path, "r+b") as fh:
+        size = fh.seek(0, 2)
+        for at in range(size // 3, size, max(1, size // 50)):
+            fh.seek(at)
+            byte = fh.read(1)
+            fh.seek(at)
+            fh.write(bytes([byte[0] ^ 1]))
+
+
+@pytest.mark.parametrize("damaged", [TABLE_FILE if fastpath else "claims.bin", "meta.json"])
+def test_damage_while_running_is_found_by_the_periodic_check(
+    cfg: config_mod.Config, damaged: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = cfg.resolve(cfg.blocklists.compiled_dir)
+    caplog.set_level(logging.INFO)
+    running = RunningAgent(cfg)
+    with running:
+        agent = running.agent
+        assert not agent.holder.current.index.damaged
+        agent._rebuild_after = float("inf")  # hold the rebuild to see the damaged state
+        flip_in_place(folder / damaged)
+        agent.check_index()  # what the ticker does every INDEX_CHECK_SECONDS
+        assert agent.holder.current.index.damaged
+        assert "damaged while in use" in caplog.text
+        assert_listed_blocked(running)
+        agent._rebuild_after = 0.0
+
+        def rebuilt() -> bool:
+            assert_listed_blocked(running)
+            return not agent.holder.current.index.damaged
+
+        until(rebuilt, 90)
+        assert rcode(running, "www.bbc.co.uk", CHILD) == RCODE.NOERROR
+    assert check_folder(folder) == []

@@ -261,6 +261,7 @@ class ListIndex:
         of `folder` found damaged (the index answers from the others)."""
         self._trie, self._ids, self._sets, self._table = trie, ids, sets, table
         self.damage: tuple[str, ...] = tuple(damage)
+        self._sums: dict[str, int] = {}  # the folder's checksums, as checked when mapped
         self._folder, self._table_raw = folder, table_raw
         self._count = len(trie) if trie is not None else (count or 0)
         if table is not None:
@@ -280,6 +281,22 @@ class ListIndex:
     def complete(self) -> bool:
         """False when a list failed at compile time and was left out."""
         return not self.fingerprint.startswith(INCOMPLETE)
+
+    def verify(self) -> list[str]:
+        """The files of this index's folder damaged since it was mapped (the DNS process
+        checks now and then: its pages are the file's, so damage on disk reaches answers).
+        Empty when whole, when not from a folder, or when the folder holds a newer index."""
+        if self._folder is None or not self._sums:
+            return []
+        try:
+            meta = read_meta(self._folder)
+        except IndexLoadError:
+            return ["meta.json"] if (self._folder / "meta.json").exists() else []
+        if (meta["fingerprint"], meta["built_at"]) != (self.fingerprint, self.built_at):
+            return []  # replaced by a new compile: the refresh maps that one
+        if meta.get("checksums") != self._sums:
+            return ["meta.json"]
+        return damaged_files(self._folder, meta, list(self._sums))
 
     @property
     def damaged(self) -> bool:
@@ -443,7 +460,7 @@ class ListIndex:
             for name in damage:
                 log.error("%s: %s is damaged (checksum); compile again", directory, name)
             if table is not None:
-                return cls(
+                index = cls(
                     None,
                     None,
                     sets,
@@ -455,6 +472,8 @@ class ListIndex:
                     folder=directory,
                     damage=damage,
                 )
+                index._sums = dict(meta["checksums"])
+                return index
             if any(name in damage for name in TRIE_FILES):
                 raise IndexDamaged(f"{directory}: {', '.join(damage)} damaged; compile again")
             import marisa_trie
@@ -468,7 +487,7 @@ class ListIndex:
             raise IndexDamaged(f"{directory}: no usable index ({exc})") from exc
         if not len(trie) == len(ids) == count:
             raise IndexDamaged(f"{directory}: names and claims do not match; compile again")
-        return cls(
+        index = cls(
             trie,
             ids,
             sets,
@@ -478,6 +497,8 @@ class ListIndex:
             folder=directory,
             damage=damage,
         )
+        index._sums = dict(meta["checksums"])
+        return index
 
 
 class _EveryName:

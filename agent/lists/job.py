@@ -70,6 +70,20 @@ def say_damaged(index: ListIndex) -> None:
         )
 
 
+def reload_damaged(cfg: Config) -> ListIndex:
+    """What to answer from after damage was found in the index in use: the whole part of the
+    saved index, else `ListIndex.closed()`; either is `damaged`, so the caller rebuilds."""
+    try:
+        index = ListIndex.load(cfg.resolve(cfg.blocklists.compiled_dir))
+    except IndexLoadError as exc:
+        log.error("%s", exc)
+        return ListIndex.closed()
+    if not index.damaged:  # whole again already (a rebuild landed): rebuild all the same
+        index.damage = ("in use",)
+    say_damaged(index)
+    return index
+
+
 def initial_index(cfg: Config, catalog: Catalog) -> tuple[ListIndex, Stamp]:
     """The saved index; with none, one compiled now. A damaged one is used as far as it is
     whole (`index.damaged` then asks the caller to `refresh` with force)."""
