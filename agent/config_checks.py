@@ -10,6 +10,8 @@ Limits, precisely:
 - whole numbers are at most 2^31-1 (a DNS TTL is 31 bits; nothing else needs more), and each
   key in `RANGES` within its range; durations are finite numbers (TOML allows inf and nan);
 - `rules.timezone` is a zone the system's time zone database knows;
+- `dns.listen` and `dashboard.listen` are addresses of this machine (or wildcards), each
+  DNS address once;
 - no upstream is the box itself: an upstream equal to a `dns.listen` address, or (for a
   wildcard listen address such as 0.0.0.0) any address of this machine on a listened port;
 - `dashboard.secret_key_file`, when it exists already, is a regular file (not a link) that only
@@ -88,6 +90,7 @@ def validate(cfg: Config) -> None:
     _numbers(cfg)
     _timezone(cfg)
     _ordering(cfg)
+    _listen_here(cfg)
     _not_our_own_upstream(cfg)
     _ports_apart(cfg)
     _secret_key_file(cfg)
@@ -168,6 +171,20 @@ def _is_this_machine(host: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def _listen_here(cfg: Config) -> None:
+    where = [(f"dns.listen[{i}]", hp) for i, hp in enumerate(cfg.dns.listen)]
+    for key, hp in [*where, ("dashboard.listen", cfg.dashboard.listen)]:
+        if not _is_this_machine(hp.host):
+            raise _fail(
+                cfg, key, f"{hp.host} is not an address of this machine: nothing can listen there"
+            )
+    seen: set[HostPort] = set()
+    for key, hp in where:
+        if hp in seen and hp.port:
+            raise _fail(cfg, key, f"{hp} is listed twice")
+        seen.add(hp)
 
 
 def _same_place(listen: HostPort, other: HostPort) -> bool:

@@ -60,6 +60,14 @@ BAD: list[Row] = [
     ("[dns]\nupstream_timeout = 3600\n", "dns.upstream_timeout", "from 0.01 to 60", None),
     ('[dns]\nlisten = ["127.0.0.1:65536"]\n', "dns.listen[0]", "port", None),
     ('[dns]\nlisten = ["127.0.0.1:-1"]\n', "dns.listen[0]", "port", None),
+    ('[dns]\nlisten = ["203.0.113.7:53"]\n', "dns.listen[0]", "not an address of this", None),
+    (
+        '[dns]\nlisten = ["127.0.0.1:5304", "127.0.0.1:5304"]\n',
+        "dns.listen[1]",
+        "listed twice",
+        None,
+    ),
+    ('[dashboard]\nlisten = "198.51.100.9:8080"\n', "dashboard.listen", "not an address", None),
     (
         '[dns]\nlisten = ["127.0.0.1:5300"]\n[upstream]\nservers = ["127.0.0.1:5300"]\n',
         "upstream.servers[0]",
