@@ -56,7 +56,7 @@ def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
     lock = threading.Lock()  # the writer thread's reports and the answers share `out`
 
     def send(token: int) -> None:
-        with lock, contextlib.suppress(BrokenPipeError, ValueError):
+        with lock, contextlib.suppress(OSError, ValueError):  # the DNS side is gone
             write_frame(out, status(writer, token))
 
     writer.on_commit = lambda: send(0)
