@@ -99,13 +99,15 @@ class BlocklistSource:
 
 @dataclass(frozen=True)
 class BlocklistsConfig:
-    sources: tuple[BlocklistSource, ...] = (
-        BlocklistSource(
-            name="bypass",
-            category="bypass",
-            path=SHIPPED_LISTS / "bypass.txt",
-            shipped="bypass.txt",
-        ),
+    # With no sources in the file: the lists that ship with HouseRules (config.example.toml
+    # adds the maintained lists that are downloaded).
+    sources: tuple[BlocklistSource, ...] = tuple(
+        BlocklistSource(name=name, category=category, path=SHIPPED_LISTS / file, shipped=file)
+        for name, category, file in (
+            ("bypass", "bypass", "bypass.txt"),
+            ("adult-common", "adult", "adult-common.txt"),
+            ("gambling-common", "gambling", "gambling-common.txt"),
+        )
     )
     refresh_hours: float = 24.0
     compiled_dir: Path = Path("data/index")

@@ -17,7 +17,7 @@ from agent.events import Event, EventKind, Severity
 from agent.insights.wording import describe
 from agent.store import household as store
 from agent.store.events import acknowledge, list_events, unacknowledged_alerts
-from agent.talk import guides as guides
+from agent.talk import guides
 from agent.talk.suggest import Suggestion, suggest
 from dashboard.box import Box, box
 

@@ -2,13 +2,16 @@
 
 Sessions are Flask-Login's, in a signed cookie (HttpOnly, SameSite=Lax). A session names the
 account and its `session_version`, so a password change ends every other session. Failed
-logins (and wrong setup codes) are throttled per client address (`agent.store.accounts`).
+logins are throttled per client address and per account, wrong setup codes per address and
+for the box as a whole (`agent.store.accounts`), so rotating addresses gains nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -78,24 +81,35 @@ def _client() -> str:
     return request.remote_addr or "unknown"
 
 
-def _throttled() -> int:
-    """Seconds this client must still wait (0: go ahead)."""
-    return math.ceil(accounts.login_wait(box().engine(), _client(), box().now()))
+def _throttled(keys: tuple[str, ...]) -> int:
+    """Seconds this try must still wait (0: go ahead): the longest wait of its keys."""
+    b = box()
+    return math.ceil(max(accounts.login_wait(b.engine(), key, b.now()) for key in keys))
 
 
-def _failed() -> None:
+def _failed(keys: tuple[str, ...]) -> None:
     b = box()
     d = b.cfg.dashboard
-    wait = accounts.note_failure(
-        b.engine(),
-        _client(),
-        b.now(),
-        allowed=d.login_failures_allowed,
-        base=d.lockout_seconds,
-        cap=d.lockout_max_seconds,
-    )
-    if wait:
-        log.warning("dashboard: %s locked out for %.0f s after failed logins", _client(), wait)
+    for key in keys:
+        # An account or the setup code is tried from many addresses: it gets twice the tries
+        # of one address before its back-off starts, so a parent's own typos meet the
+        # per-address wait first.
+        allowed = d.login_failures_allowed * (1 if key == _client() else 2)
+        wait = accounts.note_failure(
+            b.engine(),
+            key,
+            b.now(),
+            allowed=allowed,
+            base=d.lockout_seconds,
+            cap=d.lockout_max_seconds,
+        )
+        if wait:
+            log.warning("dashboard: %s locked out for %.0f s after failed tries", key, wait)
+
+
+def _succeeded(keys: tuple[str, ...]) -> None:
+    for key in keys:
+        accounts.note_success(box().engine(), key)
 
 
 @bp.route("/setup", methods=("GET", "POST"))
@@ -107,11 +121,12 @@ def setup() -> Response | str | tuple[str, int]:
     form = SetupForm()
     status = 200
     if form.validate_on_submit():
-        wait = _throttled()
+        keys = accounts.throttle_keys(box().engine(), _client())
+        wait = _throttled(keys)
         if wait:
             form.code.errors.append(f"Too many tries: wait {wait} seconds, then try again.")
         elif not setup_code_matches(code_file, form.code.data or ""):
-            _failed()
+            _failed(keys)
             form.code.errors.append("That is not the setup code.")
         else:
             try:
@@ -126,7 +141,7 @@ def setup() -> Response | str | tuple[str, int]:
                 form.password.errors.append(str(exc))
             else:
                 forget_setup_code(code_file)
-                accounts.note_success(box().engine(), _client())
+                _succeeded(keys)
                 start_session(account)
                 flash(f"Welcome, {account.name}. Next: add your children.", "ok")
                 return redirect(url_for("home.index"))
@@ -141,7 +156,8 @@ def login() -> Response | str | tuple[str, int]:
         return redirect(url_for("auth.setup"))
     form = LoginForm()
     if form.validate_on_submit():
-        wait = _throttled()
+        keys = accounts.throttle_keys(box().engine(), _client(), form.name.data or "")
+        wait = _throttled(keys)
         if wait:
             form.password.errors.append(f"Too many tries: wait {wait} seconds, then try again.")
         else:
@@ -149,20 +165,26 @@ def login() -> Response | str | tuple[str, int]:
                 box().engine(), form.name.data or "", form.password.data or "", box().now()
             )
             if account is None:
-                _failed()
+                _failed(keys)
                 form.password.errors.append("That name and password do not match.")
             else:
-                accounts.note_success(box().engine(), _client())
+                _succeeded(keys)
                 start_session(account)
                 return redirect(_next_page())
     status = 400 if form.errors else 200
     return render_template("auth/login.html", form=form), status
 
 
+# A path on this site and nothing else: printable ASCII with no spaces or backslashes (browsers
+# drop tabs and newlines from a URL, so "/\t/evil.example" would become "//evil.example").
+_SAME_SITE = re.compile(r"/(?![/\\])[!#-\[\]-~]*")
+
+
 def _next_page() -> str:
+    """Where to go after logging in: the page asked for when it is a path on this site (never
+    another site, never a scheme-relative or malformed address), else Home."""
     wanted = request.args.get("next", "")
-    # Only a path on this site: never send a parent somewhere else after logging in.
-    if wanted.startswith("/") and not wanted.startswith("//") and "\\" not in wanted:
+    if _SAME_SITE.fullmatch(wanted) and not urlsplit(wanted).netloc:
         return wanted
     return url_for("home.index")
 

@@ -8,13 +8,14 @@ from typing import Any
 
 from agent.events import EventKind
 from agent.insights.wording import describe, rule_label
+from agent.lists import status as list_status
 from agent.rules.catalog import CATEGORIES
 from agent.rules.household import Child, Household, RuleEntry
 from agent.store import requests
 from agent.store.contacts import known_contacts
 from agent.store.events import list_events
 from agent.store.rollups import activity_series, hour_profile, week_summary
-from agent.talk import guides as guides
+from agent.talk import guides
 from dashboard import applies, charts
 from dashboard.box import Box
 from dashboard.forms import DomainRuleForm, ScheduleForm, SettingsForm, options
@@ -107,7 +108,12 @@ def _groups(
 def _preset(b: Box, child: Child, age: int, statuses: list[applies.AppStatus]) -> dict[str, Any]:
     return {
         "by_age": [s.app.name for s in statuses if s.decision.rule.startswith("age:")],
-        "adult_categories": b.cfg.rules.under_18_block if age < applies.ADULT_AGE else (),
+        "adult_categories": [
+            s.words(b.now())
+            for s in list_status.statuses(
+                b.cfg, b.catalog, b.cfg.rules.under_18_block if age < applies.ADULT_AGE else ()
+            )
+        ],
         "youtube": applies.youtube_level(child, age),
         "safe_search": child.settings.safe_search,
         "protections": child.settings.protections_on,

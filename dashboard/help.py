@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 from flask_login import login_required
 
-from agent.talk import guides as guides
+from agent.talk import guides
 from agent.talk.guides import Route
 
 bp = Blueprint("help", __name__)

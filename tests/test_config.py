@@ -21,8 +21,12 @@ def test_example_loads_and_matches_the_defaults():
     defaults = Config()
     for section in ("dns", "upstream", "store", "dashboard", "rules"):
         assert getattr(cfg, section) == getattr(defaults, section), section
-    assert [s.name for s in cfg.blocklists.sources] == ["bypass"]
-    assert cfg.resolve(cfg.blocklists.sources[0].path).exists()
+    # The shipped lists of the defaults, then the maintained lists that are downloaded.
+    shipped = [s.name for s in defaults.blocklists.sources]
+    assert shipped == ["bypass", "adult-common", "gambling-common"]
+    assert [s.name for s in cfg.blocklists.sources] == [*shipped, "adult", "gambling", "malware"]
+    assert all(cfg.resolve(s.path).is_file() for s in cfg.blocklists.sources if s.shipped)
+    assert {s.category for s in cfg.blocklists.sources if s.url} == {"adult", "gambling", "malware"}
     assert cfg.database_path == EXAMPLE.parent / "data" / "houserules.db"
 
 

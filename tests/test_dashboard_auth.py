@@ -104,13 +104,84 @@ def test_login_is_throttled_per_address_and_the_lock_survives_a_restart(app, aut
     assert auth.client.post("/login", data=right).status_code == 302
 
 
-def test_after_login_only_local_paths_are_followed(auth):
+def _from(app, address: str):
+    """A browser on another address of the home network."""
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = address
+    return browser
+
+
+def _post_from(auth, browser, url: str, form: dict) -> object:
+    page = "/setup" if url == "/setup" else "/login"
+    token = auth.token_in(browser.get(page).get_data(as_text=True))
+    return browser.post(url, data=form | {"csrf_token": token})
+
+
+def test_rotating_addresses_gains_no_password_guesses(app, auth, engine, clock):
+    """A child who changes address after every few guesses still meets the account's back-off,
+    and a restart does not reset it."""
+    auth.create()
+    bad = {"name": "Mum", "password": "wrong password!"}
+    for i in range(10):  # two tries from each of five addresses: no address is locked
+        browser = _from(app, f"198.51.100.{i // 2 + 1}")
+        assert _post_from(auth, browser, "/login", bad).status_code == 400
+    right = {"name": "Mum", "password": auth.password}
+    fresh = _from(app, "198.51.100.77")
+    locked = _post_from(auth, fresh, "/login", right)
+    assert locked.status_code == 400 and "wait 60 seconds" in locked.get_data(as_text=True)
+    assert accounts.login_wait(engine, "account:mum", clock()) == 60  # kept in the database
+    clock.advance(seconds=61)
+    assert _post_from(auth, fresh, "/login", right).status_code == 302
+
+
+def test_names_that_match_no_account_add_no_rows(app, auth, engine):
+    auth.create()
+    for i in range(5):
+        bad = {"name": f"nobody {i}", "password": "wrong password!"}
+        _post_from(auth, _from(app, f"198.51.100.{i + 1}"), "/login", bad)
+    with engine.connect() as conn:
+        keys = {r[0] for r in conn.exec_driver_sql("SELECT client FROM login_attempts")}
+    assert keys == {f"198.51.100.{i + 1}" for i in range(5)}
+
+
+def test_rotating_addresses_gains_no_setup_code_guesses(app, auth, engine, clock):
+    code = setup_code_after_get(auth, app)
+    form = {"name": "Mum", "password": auth.password, "confirm": auth.password}
+    for i in range(10):
+        browser = _from(app, f"198.51.100.{i + 1}")
+        wrong = _post_from(auth, browser, "/setup", form | {"code": "AAAA-AAAA"})
+        assert "not the setup code" in wrong.get_data(as_text=True)
+    # Even the right code now waits, from any address: the code is one secret for the box.
+    right = _post_from(auth, _from(app, "198.51.100.99"), "/setup", form | {"code": code})
+    assert right.status_code == 400 and "wait 60 seconds" in right.get_data(as_text=True)
+    assert not accounts.has_accounts(engine)
+    clock.advance(seconds=61)
+    done = _post_from(auth, _from(app, "198.51.100.99"), "/setup", form | {"code": code})
+    assert done.status_code == 302 and accounts.has_accounts(engine)
+
+
+@pytest.mark.parametrize(
+    ("wanted", "goes_to"),
+    [
+        ("/devices", "/devices"),
+        ("/child/1?tab=week", "/child/1?tab=week"),
+        ("//evil.example/", "/"),
+        ("/%09/evil.example", "/"),  # the browser drops the tab: //evil.example
+        ("/%0a/x", "/"),  # a newline in a Location header was a 500
+        ("/%0d%0aSet-Cookie:x=1", "/"),
+        ("/\\evil.example", "/"),
+        ("/%5Cevil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/ /evil.example", "/"),
+        ("", "/"),
+    ],
+)
+def test_after_login_only_same_site_paths_are_followed(auth, wanted, goes_to):
     auth.create()
     data = {"name": "Mum", "password": auth.password, "csrf_token": auth.token("/login")}
-    assert auth.client.post("/login?next=/devices", data=data).location == "/devices"
-    auth.logout()
-    data["csrf_token"] = auth.token("/login")
-    assert auth.client.post("/login?next=//evil.example/", data=data).location == "/"
+    response = auth.client.post(f"/login?next={wanted}", data=data)
+    assert response.status_code == 302 and response.location == goes_to
 
 
 def test_every_page_but_the_public_ones_needs_a_login(app, auth):

@@ -60,9 +60,26 @@ def test_the_page_shows_the_age_preset_and_every_app_with_its_age_and_flags(auth
     assert "What age 11 means" in page
     assert "TikTok" in page and "13+" in page and "chat with strangers" in page
     assert "Blocked: TikTok is for 13+, Sam is 11" in page
-    assert "Blocked under 18: adult, gambling, dating, random video chat, anonymous" in page
+    # No list compiled on this box yet: the page must not claim adult sites are blocked.
+    assert "adult: not blocked yet, the list has not downloaded" in page
+    assert "gambling: not blocked yet, the list has not downloaded" in page
+    assert "dating (3 apps)" in page  # the app catalogue's dating apps are blocked all the same
     assert "YouTube restricted mode: strict" in page
     assert 'id="cat-gaming"' in page and 'name="app:roblox" value="default" checked' in page
+
+
+def test_the_page_says_how_many_sites_each_loaded_list_blocks(app, auth, sam):
+    from agent.lists.compile import compile_index
+    from dashboard.box import box as current_box
+
+    with app.test_request_context():
+        cfg = current_box().cfg
+        cat = current_box().catalog
+    compile_index(cfg, cat.index_entries(), cat.fingerprint)  # the shipped lists, as at init
+    auth.login()
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    assert "adult (91 sites; the lists that come with HouseRules)" in page
+    assert "not blocked yet" not in page
 
 
 def test_blocking_an_app_reaches_the_rules_engine(auth, engine, sam, clock, verdict):

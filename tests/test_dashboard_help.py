@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.talk import guides as guides
+from agent.talk import guides
 
 
 def test_the_first_minutes_and_every_route(auth):

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections import namedtuple
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -483,8 +484,9 @@ def test_run_checks_gathers_every_check(
     findings = doctor.run_checks(cfg, probes())
     assert [f.check for f in findings] == list(doctor.TITLES)
     problems = {f.check: f for f in findings if f.ok is False}
-    # HouseRules on 127.0.0.1 only is the one thing wrong with this box.
-    assert set(problems) == {"config"}, problems
+    # HouseRules on 127.0.0.1 only, and no lists compiled yet, are what is wrong with this box.
+    assert set(problems) == {"config", "lists"}, problems
+    assert "adult: not blocked yet" in problems["lists"].problem
     by_check = {f.check: f for f in findings}
     assert by_check["port"].detail.startswith("HouseRules is answering on 127.0.0.1:")
     assert by_check["router"].detail == "1 of 1 devices on the network use HouseRules"
@@ -507,10 +509,68 @@ def test_the_doctor_command_prints_text_or_json(
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
     problems = {f["check"] for f in report["findings"] if f["ok"] is False}
-    assert problems == {"config", "dns", "clock"}
+    assert problems == {"config", "dns", "clock", "lists"}
     clock = next(f for f in report["findings"] if f["check"] == "clock")
     assert clock["title"] == "Clock" and "timedatectl set-ntp true" in clock["fix"]
     assert cli.main(["--config", str(path), "doctor"]) == 1
     text = capsys.readouterr().out
     assert "PROBLEM  Clock" in text and "Fix: Connect the box to the internet" in text
-    assert text.rstrip().endswith("3 problem(s) found.")
+    assert text.rstrip().endswith("4 problem(s) found.")
+
+
+# -- with HouseRules really running --------------------------------------------------------------
+
+
+def test_the_running_dns_process_is_houserules_not_a_conflict(tmp_path: Path) -> None:
+    """`houserules run` execs `python -m agent.ops.runner`: doctor must know that process as
+    HouseRules itself, not call it a program in the way."""
+    import subprocess
+    import sys
+
+    from agenttools import write_config
+    from dnstools import Upstream, ask
+
+    upstream = Upstream().start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = write_config(tmp_path, upstream.address)
+    path.write_text(path.read_text().replace('"127.0.0.1:0"]', f'"127.0.0.1:{port}"]', 1))
+    assert cli.main(["--config", str(path), "init"]) == 0
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "houserules"), "--config", str(path), "run"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # ready when it answers
+            try:
+                ask(port, "example.com", timeout=1.0)
+                break
+            except OSError:  # nothing yet (timeout or refused)
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "houserules run did not answer within 60 s"
+        found = doctor.check_port(load(path).dns.listen)
+        assert found.ok is True, found
+        assert found.detail.startswith(f"HouseRules is answering on 127.0.0.1:{port}")
+        (holder,) = {o.pid for o in doctor.listeners_on(port) if o.proto == "udp"}
+        assert holder == proc.pid  # the very process `houserules run` became
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        upstream.stop()
+
+
+def test_devices_using_the_box_from_beyond_the_local_network_are_not_denied() -> None:
+    """Three devices asked HouseRules in the last hour, none of them in the neighbour table
+    (another subnet, a VPN, loopback): doctor must not say no device uses it."""
+    devices = [
+        device(i, None, f"10.9.0.{i}", timedelta(minutes=5), f"Tablet {i}") for i in (1, 2, 3)
+    ]
+    for found in (
+        doctor.check_devices(NEIGHBOURS, devices, NOW, gateway=GATEWAY),
+        doctor.check_router(NEIGHBOURS, devices, NOW, gateway=GATEWAY),
+    ):
+        assert found.ok is None
+        assert "No device uses" not in found.problem
+        assert found.problem.startswith("3 devices asked HouseRules in the last day (Tablet 1")

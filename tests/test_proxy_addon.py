@@ -4,12 +4,15 @@ for the writers (rows and events are collected, nothing is written)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.proxy import server_hooks
 from mitmproxy.test import taddons, tflow
 
 from agent.events import EventKind, Severity
+from agent.proxy import gate, resolver
 from agent.proxy.addon import HouseRules
 from agent.proxy.contacts import ContactKind
 
@@ -88,12 +91,63 @@ def test_a_host_whose_app_refuses_the_certificate_passes_through_from_then_on(ad
     assert not other.ignore_connection
 
 
-def test_plain_http_from_a_device_not_marked_is_untouched_and_not_recorded(addon, parts):
-    f = flow("http://blocked.test/page", SAM_PHONE)
-    before = f.get_state()
+@pytest.mark.parametrize("ip", [SAM_PHONE, STRANGER])
+def test_a_device_not_marked_is_refused_with_a_page_saying_why(addon, parts, ip):
+    for hook, f in (
+        (addon.request, flow("http://blocked.test/page", ip)),
+        (addon.http_connect, flow("https://www.bbc.co.uk/", ip, method="CONNECT")),
+    ):
+        hook(f)
+        assert f.response.status_code == 403
+        assert "not set up to use the house proxy" in f.response.text
+    assert parts.rows == []  # refused, not recorded
+
+
+@pytest.mark.parametrize(
+    ("ip", "refused"),
+    [
+        (SAM_TABLET, False),
+        (SAM_PHONE, False),  # on the home network: it gets the page that says why
+        ("203.0.113.9", True),  # from outside the home's networks: closed at once
+        ("2001:db8::9", True),
+        ("not an address", True),
+    ],
+)
+def test_only_clients_on_the_home_networks_may_connect(addon, ip, refused):
+    conn = client(ip)
+    addon.client_connected(conn)
+    assert bool(conn.error) is refused
+
+
+def test_in_wireguard_mode_a_device_not_marked_is_closed_at_once():
+    parts = make_runtime(mode="wireguard")
+    addon = HouseRules(parts.runtime, clock=lambda: NOON)
+    with taddons.context(addon):
+        marked, unmarked = client(SAM_TABLET), client(SAM_PHONE)
+        addon.client_connected(marked)
+        addon.client_connected(unmarked)
+    assert not marked.error and unmarked.error == "device not marked inspect"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "192.168.1.2", "[::1]", "169.254.1.1"])
+def test_nobody_is_carried_to_the_box_itself(addon, host):
+    f = flow(f"http://{host}:8080/settings", SAM_TABLET)  # the box is 192.168.1.2 here
     addon.request(f)
-    assert f.response is None and f.get_state() == before
-    assert parts.rows == []
+    assert f.response.status_code == 403 and "on the HouseRules box itself" in f.response.text
+
+
+def test_a_gate_that_fails_closes_the_connection(addon, parts, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("the policy is unreadable")
+
+    monkeypatch.setattr(addon, "_inspected", broken)
+    f = flow("http://www.bbc.co.uk/", SAM_TABLET)
+    addon.request(f)
+    assert f.response.status_code == 403
+    monkeypatch.setattr(gate, "admitted", broken)
+    conn = client(SAM_TABLET)
+    addon.client_connected(conn)
+    assert "could not check" in conn.error
 
 
 # -- the house rules --------------------------------------------------------------------------
@@ -200,16 +254,62 @@ def test_youtube_gets_the_restrict_header_at_the_childs_level(addon):
     assert f.request.headers["YouTube-Restrict"] == "Strict"  # Sam is 11
 
 
-def test_the_connection_goes_to_the_safe_host_as_the_dns_would_answer(addon):
+class HouseDns:
+    """Stands in for HouseRules' DNS in these hook-level tests (tests/test_proxy_e2e.py asks
+    the real one): records what was asked, answers from a table or refuses."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers, self.asked = answers, []
+
+    async def __call__(self, server: tuple[str, int], name: str) -> str:
+        self.asked.append((server, name))
+        if name not in self.answers:
+            raise resolver.NotResolved(f"HouseRules' DNS answered NXDOMAIN for {name}")
+        return self.answers[name]
+
+
+def connect(addon, host: str, ip: str = SAM_TABLET, port: int = 443):
     server = tflow.tserver_conn()
-    server.address = ("www.google.com", 443)
-    data = server_hooks.ServerConnectionHookData(server=server, client=client(SAM_TABLET))
-    addon.server_connect(data)
-    assert data.server.address == ("forcesafesearch.google.com", 443)
-    other = tflow.tserver_conn()
-    other.address = ("www.bbc.co.uk", 443)
-    addon.server_connect(server_hooks.ServerConnectionHookData(server=other, client=client()))
-    assert other.address == ("www.bbc.co.uk", 443)
+    server.address, server.sni = (host, port), None
+    data = server_hooks.ServerConnectionHookData(server=server, client=client(ip))
+    asyncio.run(addon.server_connect(data))
+    return data.server
+
+
+@pytest.fixture
+def house_dns(addon):
+    dns = HouseDns(
+        {
+            "forcesafesearch.google.com": "216.239.38.120",
+            "www.bbc.co.uk": "203.0.113.80",
+            "router.example": "192.168.1.2",  # points at the box itself
+        }
+    )
+    addon._resolve = dns
+    return dns
+
+
+def test_the_connection_goes_to_the_safe_host_as_the_dns_would_answer(addon, house_dns):
+    server = connect(addon, "www.google.com")
+    assert server.address == ("216.239.38.120", 443) and not server.error
+    assert server.sni == "forcesafesearch.google.com"
+    assert house_dns.asked == [(("127.0.0.1", 5353), "forcesafesearch.google.com")]
+    other = connect(addon, "www.bbc.co.uk")
+    assert other.address == ("203.0.113.80", 443) and other.sni == "www.bbc.co.uk"
+
+
+def test_a_name_the_house_dns_will_not_answer_is_not_connected_to(addon, house_dns):
+    server = connect(addon, "nowhere.example")
+    assert "NXDOMAIN" in server.error and server.address == ("nowhere.example", 443)
+
+
+def test_a_name_that_points_at_the_box_is_not_connected_to(addon, house_dns):
+    assert "on the HouseRules box itself" in connect(addon, "router.example").error
+
+
+def test_a_device_not_marked_is_never_connected(addon, house_dns):
+    assert "not set up to use the house proxy" in connect(addon, "www.bbc.co.uk", SAM_PHONE).error
+    assert house_dns.asked == []
 
 
 # -- searches ---------------------------------------------------------------------------------
@@ -359,7 +459,18 @@ def test_discords_call_servers_are_a_call(addon, parts):
 # -- never breaking a child's app -------------------------------------------------------------
 
 
-def test_a_failure_inside_a_hook_is_counted_and_the_flow_carries_on(parts):
+def test_a_failure_inside_a_hook_is_counted_and_the_flow_carries_on(addon, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("no decision")
+
+    monkeypatch.setattr(addon, "_decide", broken)
+    f = flow("http://blocked.test/")
+    addon.request(f)  # admitted (the gate worked), then the rules failed
+    assert f.response is None  # the request goes on as it came
+    assert addon.counts["house_rules failed"] == 1
+
+
+def test_without_a_policy_nothing_is_carried_and_tls_is_not_opened(parts):
     class Broken:
         @property
         def current(self):
@@ -372,9 +483,9 @@ def test_a_failure_inside_a_hook_is_counted_and_the_flow_carries_on(parts):
         addon.request(f)
         data = client_hello("www.tiktok.com")
         addon.tls_clienthello(data)
-    assert f.response is None  # the request goes on as it came
-    assert data.ignore_connection  # in doubt, TLS is not opened: untouched
-    assert addon.counts["request failed"] == 1 and addon.counts["tls_clienthello failed"] == 1
+    assert f.response.status_code == 403  # who may connect is never guessed: refused
+    assert data.ignore_connection  # in doubt, TLS is not opened
+    assert addon.counts["tls_clienthello failed"] == 1
 
 
 def test_a_flow_answered_already_is_left_alone(addon, parts):

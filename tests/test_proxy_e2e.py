@@ -23,9 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from agent import config as config_mod
 from agent.cli import main as cli
 
-from agenttools import SHIPPED_BYPASS, TZ
+from agenttools import SHIPPED_BYPASS, TZ, RunningAgent
+from dnstools import Upstream, ZoneResolver
 from proxytools import Origin, json_body, self_signed
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
@@ -110,15 +112,43 @@ class RunningProxy:
                 self.proc.wait(5)
 
 
+# What the home's upstream DNS answers. The proxy looks every name up through HouseRules' own
+# DNS (which asks this upstream); the test-only addon then points the connection at the local
+# origin servers.
+ZONE = """
+allowed.test.             300 IN A 203.0.113.10
+blocked.test.             300 IN A 203.0.113.11
+secure.test.              300 IN A 203.0.113.12
+friends.roblox.com.       300 IN A 203.0.113.13
+www.youtube.com.          300 IN A 203.0.113.14
+restrict.youtube.com.     300 IN A 216.239.38.120
+forcesafesearch.google.com. 300 IN A 216.239.38.120
+www.tiktok.com.           300 IN A 203.0.113.15
+"""
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def box(tmp_path_factory):
-    if not can_bind("127.0.0.2"):
-        pytest.skip("needs 127.0.0.2 on the loopback interface")
+    if not can_bind("127.0.0.2") or not can_bind("127.0.0.3"):
+        pytest.skip("needs 127.0.0.2 and 127.0.0.3 on the loopback interface")
     tmp = tmp_path_factory.mktemp("proxy")
     port = free_port()
+    upstream = Upstream(ZoneResolver(ZONE)).start()
     config = tmp / "config.toml"
     config.write_text(
         f"""
+[dns]
+listen = ["127.0.0.1:{free_udp_port()}"]
+# 127.0.0.3 stands for a client outside the home's networks
+allow_networks = ["127.0.0.1/32", "127.0.0.2/32"]
+[upstream]
+servers = ["{upstream.address}"]
 [store]
 url = "sqlite:///{tmp / "data" / "hr.db"}"
 [blocklists]
@@ -158,19 +188,22 @@ block_paths = ["youtube-shorts"]
         "PYTHONUNBUFFERED": "1",
         "HOME": str(tmp),  # mitmproxy keeps nothing outside [proxy] confdir
     }
+    dns = RunningAgent(config_mod.load(config), jobs=False).__enter__()  # HouseRules' DNS
     proxy = RunningProxy(config, env)
     try:
         proxy.wait_for(f"proxy listening at 127.0.0.1:{port}")
-        yield Box(tmp, port, proxy, http_origin, tls_origin, cert[0])
+        yield Box(tmp, port, proxy, http_origin, tls_origin, cert[0], upstream.resolver)
     finally:
         proxy.stop()
+        dns.__exit__()
+        upstream.stop()
         http_origin.stop()
         tls_origin.stop()
 
 
 class Box:
-    def __init__(self, tmp, port, proxy, http_origin, tls_origin, origin_cert) -> None:
-        self.tmp, self.port, self.proxy = tmp, port, proxy
+    def __init__(self, tmp, port, proxy, http_origin, tls_origin, origin_cert, zone) -> None:
+        self.tmp, self.port, self.proxy, self.zone = tmp, port, proxy, zone
         self.http_origin, self.tls_origin, self.origin_cert = http_origin, tls_origin, origin_cert
         self.db = tmp / "data" / "hr.db"
         self.ca = tmp / "mitmproxy" / "mitmproxy-ca-cert.pem"
@@ -252,16 +285,41 @@ def test_a_friend_request_creates_a_new_contact_event_in_the_store(box):
     assert contacts == [("Sam", "roblox", "987654321", "cool_builder_77", "friend_request")]
 
 
-def test_a_device_not_opted_in_passes_through_untouched(box):
-    code, body = box.curl("http://blocked.test/games", "127.0.0.2")
-    assert (code, body) == (200, "hello from blocked.test /games")  # the DNS still filters it
-    code, body = box.curl("http://www.google.com/search?q=kill+myself", "127.0.0.2")
-    assert code == 200 and "safe=active" not in body
-    # TLS is not even opened: curl sees the site's own certificate, not the box's
-    code, body = box.curl("https://secure.test/", "127.0.0.2", "--cacert", str(box.origin_cert))
-    assert (code, body) == (200, "hello from secure.test /")
-    time.sleep(1.0)  # give a wrong row time to arrive before saying there is none
+def test_a_device_not_opted_in_is_refused_with_a_page_saying_why(box):
+    code, body = box.curl("http://allowed.test/games", "127.0.0.2")
+    assert code == 403 and "not set up to use the house proxy" in body
+    # No tunnel either: curl's CONNECT is answered with the same page.
+    done = subprocess.run(
+        ["curl", "-sS", "--max-time", "15", "--noproxy", "", "--interface", "127.0.0.2",
+         "--proxy", f"http://127.0.0.1:{box.port}", "--cacert", str(box.origin_cert),
+         "https://secure.test/"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode != 0 and "403" in done.stderr
     assert box.rows("SELECT count(*) FROM query_log WHERE client = '127.0.0.2'") == [(0,)]
+
+
+def test_a_client_outside_the_home_networks_cannot_connect(box):
+    done = subprocess.run(
+        ["curl", "-sS", "--max-time", "15", "--noproxy", "", "--interface", "127.0.0.3",
+         "--proxy", f"http://127.0.0.1:{box.port}", "-w", "%{http_code}", "http://allowed.test/"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode != 0 and "hello" not in done.stdout
+
+
+def test_names_are_looked_up_through_houserules(box):
+    code, body = box.curl("http://allowed.test/page")
+    assert (code, body) == (200, "hello from allowed.test /page")
+    assert box.zone.asked[("allowed.test.", "A")] >= 1  # HouseRules asked its upstream
+    # A name HouseRules cannot answer is not connected to, whatever the system resolver says.
+    code, _ = box.curl("http://nowhere.test/")
+    assert code == 502 and box.zone.asked[("nowhere.test.", "A")] >= 1
+
+
+def test_nobody_is_carried_to_the_box_itself(box):
+    code, body = box.curl("http://127.0.0.1:8080/settings")
+    assert code == 403 and "on the HouseRules box itself" in body
 
 
 def test_an_inspected_device_trusting_the_box_gets_the_block_page_over_https(box):

@@ -43,7 +43,13 @@ def cmd_init(cfg: Config, args: argparse.Namespace) -> int:
     report = lists_job.compile_now(cfg, load_catalog())
     for line in report.lines:
         print(line)
-    return 0 if report.ok else 1
+    if report.waiting:
+        print(
+            f"not downloaded yet: {', '.join(report.waiting)}. HouseRules starts with the lists "
+            "it has and downloads these when the box reaches the internet "
+            f"(tried again every {cfg.blocklists.refresh_hours:g} hours)."
+        )
+    return 0 if report.usable else 1
 
 
 def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
@@ -85,4 +91,10 @@ def cmd_lists_update(cfg: Config, args: argparse.Namespace) -> int:
     report = lists_job.compile_now(cfg, load_catalog())
     for line in report.lines:
         print(line)
-    return 0 if report.ok else 1
+    if report.waiting:
+        print(
+            f"not downloaded yet: {', '.join(report.waiting)}. HouseRules starts with the lists "
+            "it has and downloads these when the box reaches the internet "
+            f"(tried again every {cfg.blocklists.refresh_hours:g} hours)."
+        )
+    return 0 if report.usable else 1

@@ -8,6 +8,7 @@ box's time, so what it prints is what the house would answer right now.
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,8 +17,11 @@ from agent.commands import household as cmd
 from agent.config import Config
 from agent.dns.neighbours import read_neighbours
 from agent.lists.compile import load_or_compile
-from agent.rules.decide import decide
-from agent.rules.household import Device
+from agent.lists.status import statuses
+from agent.rules.catalog import Catalog
+from agent.rules.decide import ADULT_AGE, decide
+from agent.rules.decision import Decision
+from agent.rules.household import Device, Household
 from agent.rules.policy import Policy
 from agent.rules.safesearch import SafeSearchError, load_safesearch
 from agent.store import household as store
@@ -62,7 +66,23 @@ def explain(cfg: Config, args: argparse.Namespace) -> int:
         rows.append(("answer", f"CNAME {decision.rewrite_to}"))
     for key, value in rows:
         print(f"  {key + ':':<10} {value}")
+    for note in _open_categories(cfg, cat, decision, household, cmd.now(cfg)):
+        print(f"  {'note:':<10} {note}")
     return 0
+
+
+def _open_categories(
+    cfg: Config, cat: Catalog, decision: Decision, household: Household, now: datetime
+) -> list[str]:
+    """Categories the house rules promise to block for this child that no loaded list covers
+    yet: an allowed answer may only mean the list has not arrived."""
+    if decision.blocked or decision.child is None:
+        return []
+    child = household.child_by_name.get(decision.child.lower())
+    adult = child is None or child.age_on(now.date()) >= ADULT_AGE
+    under_18 = () if adult else cfg.rules.under_18_block
+    wanted = tuple(dict.fromkeys((*cfg.rules.always_block, *under_18)))
+    return [s.words(now) for s in statuses(cfg, cat, wanted) if not s.blocked or s.missing]
 
 
 def _hostname(text: str) -> str:

@@ -24,6 +24,7 @@ from agent.cli import CliError
 from agent.commands import insights_text as out
 from agent.commands.common import engine, zone
 from agent.config import Config
+from agent.private import private_file
 from agent.store import events as event_store
 from agent.store import household as household_store
 from agent.store import privacy, rollups
@@ -147,7 +148,7 @@ def cmd_export(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     target = Path(args.out)
     try:
-        target.write_text(text + "\n", encoding="utf-8")
+        private_file(target).write_text(text + "\n", encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot write {target}: {exc.strerror or exc}") from None
     print(f"Wrote {child}'s data to {target}: {out.export_counts(data)}.")

@@ -61,6 +61,10 @@ def mitmdump_command(
         # log has what matters, and problems are still logged.
         "flow_detail": "0",
         "termlog_verbosity": "warn",
+        # Connect to a site only when a request is let through (after the house rules), so a
+        # blocked request never opens a connection, and every connection's name is looked up
+        # through HouseRules first (agent/proxy/resolver.py).
+        "connection_strategy": "lazy",
     }
     if cfg.source != Config().source:  # a file, not the built-in defaults
         options["houserules_config"] = str(Path(cfg.source).resolve())

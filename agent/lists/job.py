@@ -29,6 +29,13 @@ Stamp = tuple[str, str]  # (fingerprint, built_at) of the index in use
 class CompileOutcome:
     ok: bool
     lines: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # downloads to try again, nothing broken
+
+    @property
+    def usable(self) -> bool:
+        """Everything worked, or only downloads failed (a box not online yet): the index is in
+        use with what it has and the downloads are tried again at each refresh."""
+        return self.ok or bool(self.waiting)
 
 
 def _stamp(index: ListIndex) -> Stamp:
@@ -50,7 +57,10 @@ def _wanted(cfg: Config, catalog: Catalog) -> str:
 
 def _compile(cfg: Config, catalog: Catalog) -> CompileOutcome:
     report = compile_in_child(cfg, list(catalog.index_entries()), catalog.fingerprint)
-    return CompileOutcome(report.complete, report.summary())
+    urls = {s.name for s in cfg.blocklists.sources if s.url}
+    failed = [s.name for s in report.failed]
+    waiting = failed if failed and all(name in urls for name in failed) else []
+    return CompileOutcome(report.complete, report.summary(), waiting)
 
 
 def compile_now(cfg: Config, catalog: Catalog) -> CompileOutcome:

@@ -29,6 +29,7 @@ from typing import IO, Any
 from sqlalchemy import MetaData, Table
 from sqlmodel import SQLModel
 
+from agent.private import private_file
 from agent.store.db import connect, explain
 from agent.store.migrate import import_tables, scripts
 
@@ -156,6 +157,7 @@ def _decode(value: Any) -> Any:
 
 
 def _open_write(path: Path) -> IO[str]:
+    private_file(path)  # a backup holds the whole family's data
     if path.name.endswith(".gz.partial"):
         return gzip.open(path, "wt", encoding="utf-8")
     return path.open("w", encoding="utf-8")

@@ -47,6 +47,7 @@ TITLES = {
     "disk": "Disk space",
     "router": "Router",
     "devices": "Devices",
+    "lists": "Blocklists",
 }
 
 
@@ -177,9 +178,18 @@ class Listener:
     argv: tuple[str, ...] = ()
 
 
+# The DNS process as `houserules run` leaves it: it execs `python -m agent.ops.runner` (before
+# the packages were split, `python -m agent.runner`).
+OWN_MODULES = frozenset({"agent.ops.runner", "agent.runner"})
+
+
 def is_houserules(owner: Listener) -> bool:
-    """The HouseRules service itself: `.../houserules ... run` (or `python .../houserules`)."""
-    return "run" in owner.argv and any(Path(a).name == "houserules" for a in owner.argv[:2])
+    """The HouseRules service itself: `.../houserules ... run` (or `python .../houserules`), or
+    the DNS process it becomes (`python -m agent.ops.runner`)."""
+    argv = owner.argv
+    if "run" in argv and any(Path(a).name == "houserules" for a in argv[:2]):
+        return True
+    return any(a == "-m" and b in OWN_MODULES for a, b in zip(argv, argv[1:], strict=False))
 
 
 def bound_sockets(text: str, proto: str, port: int) -> list[tuple[str, int]]:
@@ -491,6 +501,8 @@ def check_router(
         return unknown("router", "No other devices are visible on the network right now.")
     since = now - USED_WITHIN
     used = [m for m, ips in present.items() if _used_since(_device_for(m, ips, devices), since)]
+    if not used and any(_used_since(d, since) for d in devices):
+        return unknown("router", _none_visible(devices, now))
     if not used:
         address = f" ({box_ip})" if box_ip else ""
         return bad(
@@ -516,7 +528,7 @@ def check_devices(
     present = _present(neighbours, gateway)
     known = {m: _device_for(m, ips, devices) for m, ips in present.items()}
     if not any(_used_since(d, now - USED_WITHIN) for d in known.values()):
-        return unknown("devices", "No device uses HouseRules yet (see Router).")
+        return unknown("devices", _none_visible(devices, now))
     quiet = [d for d in known.values() if d is not None and not _used_since(d, now - QUIET_AFTER)]
     never = [m for m, d in known.items() if d is None or d.last_seen is None]
     quiet = [d for d in quiet if d.mac not in never]
@@ -538,11 +550,50 @@ def check_devices(
     )
 
 
+def _none_visible(devices: Sequence[Device], now: datetime) -> str:
+    """What can truly be said when no device on the local network is seen using HouseRules."""
+    recent = [d for d in devices if _used_since(d, now - USED_WITHIN)]
+    if not recent:
+        return "No device uses HouseRules yet (see Router)."
+    names = ", ".join(d.label for d in recent[:5])
+    return (
+        f"{len(recent)} device{'s' if len(recent) != 1 else ''} asked HouseRules in the last day "
+        f"({names}), but none of them is in this box's list of devices on the local network, "
+        "so doctor cannot tell which devices there go around it."
+    )
+
+
 def _ago(now: datetime, then: datetime | None) -> str:
     if then is None:
         return "never"
     hours = (now - then).total_seconds() / 3600
     return f"last {hours:.0f} hours ago" if hours < 48 else f"last {hours / 24:.0f} days ago"
+
+
+# -- the lists ----------------------------------------------------------------------------------
+
+
+def check_lists(cfg: Config) -> Finding:
+    """Is every category the house rules promise to block really blocked? A category with no
+    names at all fails; one whose downloaded list is missing (only the shipped starter list, or
+    only the catalogue's apps) fails too, naming what is still open."""
+    from agent.lists.status import statuses
+    from agent.rules.catalog import load_catalog
+
+    now = datetime.now(UTC)
+    wanted = tuple(dict.fromkeys((*cfg.rules.always_block, *cfg.rules.under_18_block)))
+    found = statuses(cfg, load_catalog(), wanted)
+    short = [s for s in found if not s.blocked or s.missing]
+    if not short:
+        return good("lists", "; ".join(s.words(now) for s in found if s.names))
+    return bad(
+        "lists",
+        "Not fully blocked yet: " + "; ".join(s.words(now) for s in short) + ".",
+        "The box downloads these lists itself: check that it reaches the internet (Upstream "
+        "DNS above), then wait for the next refresh or restart HouseRules "
+        "(sudo systemctl restart houserules). A category with no list in the config needs one: "
+        "blocklists/README.md names maintained lists for each.",
+    )
 
 
 # -- gathering the facts ------------------------------------------------------------------------
@@ -639,6 +690,7 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
             check_disk(data, cfg.source, p.usage),
             check_router(neighbours, devices, now, gateway=gateway, box_ip=box_address(gateway)),
             check_devices(neighbours, devices, now, gateway=gateway),
+            check_lists(cfg),
         ]
 
 

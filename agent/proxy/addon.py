@@ -8,20 +8,27 @@ background thread (`policykeeper`), events and contacts go to a bounded queue (`
 request rows to the query-log writer process (`activity`).
 
 Hooks:
-- tls_clienthello: devices not marked "inspect", and pinned hosts, pass through untouched
-  (their TLS is never opened; nor is it when anything is in doubt);
+- client_connected: only clients on the home's networks may connect at all (`gate`); in
+  WireGuard mode only devices marked "inspect";
+- http_connect: a device not marked "inspect", or a connection to the box itself, gets a short
+  page saying why instead of a tunnel;
+- tls_clienthello: pinned hosts pass through untouched (their TLS is never opened; nor is it
+  when anything is in doubt);
 - tls_failed_client: a device that refuses the box's certificate for a host gets that host
   passed through from then on, so an app that pins its certificate keeps working;
-- server_connect: a safe-search answer is followed, as the DNS would (the safe host);
+- server_connect: the name is looked up through HouseRules' own DNS (`resolver`), so the DNS
+  filter applies to the proxy's own connections; a safe-search answer is followed (the safe
+  host); anything HouseRules blocks, cannot answer, or that points at the box is not
+  connected to;
 - request: a blocked host or a switched-off path gets the block page; safe-search switches
   are set; searches are recorded, worrying ones raise an alert; a request row is logged;
 - response: known services' responses are read for new contacts (bounded, never altered);
 - websocket_start / websocket_message: signalling to a video-chat service keeps a video-chat
   session going.
 
-Plain HTTP from a device not marked "inspect" is relayed as it is: no rules, no recording (the
-DNS filter still applies to it). Whatever goes wrong in a hook is counted and logged; the flow
-carries on untouched, so the addon never breaks a child's app.
+Whatever goes wrong in a hook that reads or records is counted and logged and the flow carries
+on untouched, so the addon never breaks a child's app; whatever goes wrong in a hook that
+admits (who may connect, where to) closes the connection: the proxy is never an open tunnel.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -40,7 +47,7 @@ from mitmproxy.proxy import server_hooks
 from agent import config as config_mod
 from agent.insights.sessions import VIDEO_CATEGORIES
 from agent.insights.webrtc import call_app
-from agent.proxy import activity, blockpage
+from agent.proxy import activity, blockpage, gate, resolver
 from agent.proxy.clients import Asker, asker, client_ip
 from agent.proxy.contacts import extractor_for
 from agent.proxy.contacts.reader import ContactReader
@@ -76,9 +83,18 @@ def guarded(hook: F) -> F:
     return run  # type: ignore[return-value]
 
 
+Resolve = Callable[[tuple[str, int], str], Awaitable[str]]
+
+
 class HouseRules:
-    def __init__(self, runtime: Runtime | None = None, clock: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        runtime: Runtime | None = None,
+        clock: Callable[[], datetime] | None = None,
+        resolve: Resolve = resolver.resolve,
+    ):
         self.rt = runtime  # given in tests; otherwise built from the config in `configure`
+        self._resolve = resolve
         self._given = runtime is not None
         self._running = False
         self._clock = clock
@@ -124,6 +140,82 @@ class HouseRules:
         if self.counts:
             log.info("HouseRules proxy: %s", dict(self.counts))
 
+    # -- who may connect, and where to (these fail closed) ---------------------------------------
+
+    def client_connected(self, client: connection.Client) -> None:
+        try:
+            why = self._unwelcome(client)
+        except Exception as exc:
+            why = f"HouseRules could not check this client ({exc})"
+        if why:
+            client.error = why
+            self.counts[f"refused: {why}"] += 1
+
+    def _unwelcome(self, client: connection.Client) -> str | None:
+        if self.rt is None:
+            return "HouseRules is not ready"
+        if not gate.admitted(self.rt.cfg, client_ip(client.peername)):
+            return "not on the home network"
+        if self.rt.cfg.proxy.mode == "wireguard" and self._inspected(client) is None:
+            return "device not marked inspect"  # no page to show inside a tunnel
+        return None
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        try:
+            why = self._refusal(flow.client_conn, flow.request.host)
+        except Exception as exc:
+            log.error("http_connect: %s (refused)", exc)
+            why = gate.NOT_INSPECTED
+        if why:
+            self._refuse(flow, why)
+
+    def _refusal(self, client: connection.Client, host: str) -> str | None:
+        """Why this device may not be carried to `host`, or None."""
+        if self.rt is None or self._inspected(client) is None:
+            return gate.NOT_INSPECTED
+        if gate.to_the_box(host, client.sockname[0] if client.sockname else None):
+            return gate.TO_THE_BOX
+        return None
+
+    def _refuse(self, flow: http.HTTPFlow, why: str) -> None:
+        flow.response = http.Response.make(gate.STATUS, gate.refusal_page(why), gate.HEADERS)
+        flow.metadata["houserules"] = "refused"
+        self.counts["refused"] += 1
+
+    async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        try:
+            why = await self._connect(data)
+        except Exception as exc:
+            why = f"HouseRules could not check this connection ({exc})"
+            log.error("server_connect: %s (not connected)", exc)
+        if why:
+            data.server.error = why
+            self.counts["not connected"] += 1
+
+    async def _connect(self, data: server_hooks.ServerConnectionHookData) -> str | None:
+        """Point the connection at the address HouseRules' DNS gives, or say why not."""
+        who = self._inspected(data.client) if self.rt is not None else None
+        if who is None:
+            return gate.NOT_INSPECTED
+        if not data.server.address:
+            return "no server to connect to"
+        host, port = data.server.address[0].lower().rstrip("."), data.server.address[1]
+        target = host
+        if not who.adult:
+            d = self._decide(who, host)
+            if engine_of(d) and d.rewrite_to:
+                target = d.rewrite_to  # the safe host, as the DNS would answer
+        try:
+            address = await self._resolve(resolver.server_for(self.rt.cfg), target)
+        except resolver.NotResolved as exc:
+            return str(exc)
+        if gate.to_the_box(address, data.client.sockname[0] if data.client.sockname else None):
+            return gate.TO_THE_BOX
+        if data.server.sni is None and not resolver.literal(host):
+            data.server.sni = target  # TLS to the server still names the site
+        data.server.address = (address, port)
+        return None
+
     # -- connections ------------------------------------------------------------------------
 
     @guarded
@@ -152,26 +244,26 @@ class HouseRules:
                 host,
             )
 
-    @guarded
-    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
-        who = self._inspected(data.client)
-        if who is None or not data.server.address or who.adult:
-            return
-        host, port = data.server.address[0].lower().rstrip("."), data.server.address[1]
-        d = self._decide(who, host)
-        if engine_of(d) and d.rewrite_to:
-            data.server.address = (d.rewrite_to, port)
-
     # -- requests -------------------------------------------------------------------------------
 
-    @guarded
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:  # answered already (mitmproxy's own pages)
             return
+        host = flow.request.pretty_host.lower().rstrip(".")
+        try:
+            why = self._refusal(flow.client_conn, host)
+        except Exception as exc:
+            log.error("request: %s (refused)", exc)
+            why = gate.NOT_INSPECTED
+        if why:
+            return self._refuse(flow, why)
+        self.house_rules(flow, host)
+
+    @guarded
+    def house_rules(self, flow: http.HTTPFlow, host: str) -> None:
         who = self._inspected(flow.client_conn)
         if who is None:
             return
-        host = flow.request.pretty_host.lower().rstrip(".")
         ts = self._now().timestamp()
         d = self._decide(who, host)
         if d.blocked:

@@ -5,10 +5,12 @@ settings is replaced at the next login). There is no default account: the first 
 the setup page, atomically, so two people racing for it cannot both win. Each account carries a
 `session_version`; changing the password moves it, which logs out every other session.
 
-Failed logins are counted per client address in the database, so restarting the box does not
-reset a lock-out: after `allowed` failures in a row a client waits `base` seconds, doubling
-with each further failure up to `cap`. A success clears the count; a day without failures
-forgets it.
+Failed logins are counted in the database, so restarting the box does not reset a lock-out:
+after `allowed` failures in a row a key waits `base` seconds, doubling with each further
+failure up to `cap`. A success clears the count; a day without failures forgets it. Three kinds
+of key are counted: the client address, the account tried (so rotating addresses does not give
+more guesses at one password) and, for the one-time setup code, the box as a whole
+(`throttle_keys`).
 """
 
 from __future__ import annotations
@@ -232,6 +234,22 @@ def _account(r: Any) -> Account:
 
 
 # The login throttle ------------------------------------------------------------------------
+
+SETUP_KEY = "setup-code"  # the setup code is one secret for the whole box: one count for all
+ACCOUNT_PREFIX = "account:"
+
+
+def throttle_keys(engine: Engine, client: str, name: str | None = None) -> tuple[str, ...]:
+    """The keys a try from `client` counts against: its address, and the account it names when
+    that account exists (names that match nothing add no rows, so guessing names fills nothing);
+    with no name, the setup code's one box-wide key."""
+    if name is None:
+        return (client, SETUP_KEY)
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT 1 FROM parent_accounts WHERE name_key = :k"), {"k": _key(name)}
+        ).first()
+    return (client, ACCOUNT_PREFIX + _key(name)) if found else (client,)
 
 
 def login_wait(engine: Engine, client: str, when: datetime) -> float:

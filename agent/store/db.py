@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel, create_engine
 
+from agent.private import private_file, private_folder
 from agent.store.sqlite import (  # noqa: F401  (re-exported: the store's one place to import)
     BUSY_TIMEOUT_MS,
     JOURNAL_SIZE_LIMIT_BYTES,
@@ -64,9 +65,14 @@ def make_engine(url: str) -> Engine:
     path = sqlite_file(url)
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(path.parent)
         except OSError as exc:
             raise StoreError(str(path), f"its folder cannot be created: {explain(exc)}") from exc
+        if not path.exists():
+            try:
+                private_file(path)  # SQLite would make it with the umask's mode
+            except OSError as exc:
+                raise StoreError(str(path), f"it cannot be created: {explain(exc)}") from exc
     engine = create_engine(url)
     if make_url(url).get_backend_name() == "sqlite":
         event.listen(engine, "connect", _on_connect)
