@@ -39,7 +39,7 @@ USED_WITHIN = timedelta(days=1)
 TITLES = {
     "config": "Config",
     "database": "Database",
-    "index": "Block lists",
+    "index": "Compiled lists",
     "port": "Port 53",
     "dns": "HouseRules DNS",
     "upstreams": "Upstream DNS",
