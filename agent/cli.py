@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from agent import config as config_mod
+from agent import logsafe
 
 COMMAND_MODULES = (
     "core",
@@ -68,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _run_fast(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
+    logsafe.install()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -67,12 +67,17 @@ class DnsConfig:
     stale_max_age: int = 86_400
     upstream_timeout: float = 1.5
     open_resolver: bool = False  # allow_networks may hold the whole internet (refused if not)
+    client_rate_limit: int = 1_000  # queries a minute per client address; 0 turns it off
+    tcp_connections: int = 200  # open TCP connections in all (fewer if file descriptors are short)
+    tcp_per_client: int = 16  # open TCP connections from one address
 
 
 @dataclass(frozen=True)
 class UpstreamConfig:
     servers: tuple[HostPort, ...] = (HostPort("9.9.9.9", 53), HostPort("1.1.1.1", 53))
     dead_for: float = 30.0
+    outage_window: float = 30.0
+    probe_interval: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -409,10 +414,16 @@ class _Parser:
             raise self.fail("dns.cache_min_ttl", "must not be larger than dns.cache_max_ttl")
         if cfg.upstream_timeout <= 0:
             raise self.fail("dns.upstream_timeout", "must be more than 0 seconds")
+        for key in ("tcp_connections", "tcp_per_client"):
+            if getattr(cfg, key) < 1:
+                raise self.fail(f"dns.{key}", "must be 1 or more")
         return cfg
 
     def upstream(self, t: dict[str, Any]) -> UpstreamConfig:
-        return self.section(UpstreamConfig, t, "upstream", servers=self.hostports(53))
+        cfg = self.section(UpstreamConfig, t, "upstream", servers=self.hostports(53))
+        if cfg.probe_interval <= 0:
+            raise self.fail("upstream.probe_interval", "must be more than 0 seconds")
+        return cfg
 
     def store(self, t: dict[str, Any]) -> StoreConfig:
         cfg = self.section(StoreConfig, t, "store")

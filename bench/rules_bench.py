@@ -95,7 +95,7 @@ def main() -> None:
                 decide(policy, client, name, 1, NOW)
             best = min(best, clock.perf_counter() - started)
         micros = best / N * 1e6
-        print(f"  {label:<28} {micros:6.2f} us  {decision.action.value:<8} {decision.rule}")
+        print(f"  {label:<28} {micros:6.2f} us  {decision.action.value:<8} {decision.columns[1]}")
 
 
 if __name__ == "__main__":

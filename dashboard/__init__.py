@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from agent import config as config_mod
 from agent.config import Config
-from agent.store import accounts, requests
+from agent.store import accounts
 from dashboard import auth, filters
 from dashboard.box import Box, EngineFactory, Unavailable, box
 from dashboard.security import add_headers, secret_key, setup_code_path
@@ -81,9 +81,21 @@ def create_app(
 
 
 def _register_blueprints(app: Flask) -> None:
-    from dashboard import alerts, child, devices, help, home, kids, proxy, settings, talk
+    from dashboard import (
+        alerts,
+        child,
+        child_changes,
+        devices,
+        help,
+        home,
+        kids,
+        proxy,
+        settings,
+        talk,
+    )
 
-    for module in (auth, home, child, devices, alerts, talk, help, settings, proxy, kids):
+    modules = (auth, home, child, child_changes, devices, alerts, talk, help, settings, proxy)
+    for module in (*modules, kids):
         app.register_blueprint(module.bp)
 
 
@@ -95,17 +107,6 @@ def _register_hooks(app: Flask) -> None:
         if not auth.has_accounts():
             return redirect(url_for("auth.setup"))
         return None
-
-    @app.before_request
-    def put_back_schedules() -> None:
-        # The server's housekeeping thread does this too; here it also happens when a page is
-        # looked at, so what a parent sees is never behind.
-        if request.endpoint not in (None, "static"):
-            try:
-                b = box()
-                requests.restore_lifted(b.engine(), b.now())
-            except Unavailable:
-                pass
 
     @app.context_processor
     def globals_for_templates() -> dict[str, Any]:

@@ -1,20 +1,20 @@
 """Alerts: what happened in plain words, what to say about it, what to do next; acknowledging.
 
-Each event is described by `agent.insights.wording.describe`; the conversation prompt and next
-step are the best match `agent.talk.suggest.suggest` finds for that one event (from the prompts,
-which cite the letters they come from).
+Each event is described by `agent.events.registry.describe_for_dashboard`; the conversation
+prompt and next step are the best match `agent.talk.suggest.suggest` finds for that one event
+(from the prompts, which cite the letters they come from).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from agent.events import Event, EventKind, Severity
-from agent.insights.wording import describe
+from agent.events import Event, Severity
+from agent.events.registry import describe_for_dashboard, spec
 from agent.store import household as store
 from agent.store.events import acknowledge, list_events, unacknowledged_alerts
 from agent.talk import guides
@@ -23,13 +23,6 @@ from dashboard.box import Box, box
 
 bp = Blueprint("alerts", __name__)
 SHOWN = 100
-# Guides on the Help page that fit an event, besides the general "your child tells you".
-GUIDES = {
-    EventKind.RANDOM_VIDEO_CHAT: "block-and-report",
-    EventKind.VIDEO_CHAT: "block-and-report",
-    EventKind.NEW_CONTACT: "block-and-report",
-    EventKind.CONCERNING_SEARCH: "child-tells-you",
-}
 
 
 @dataclass(frozen=True)
@@ -38,25 +31,6 @@ class Item:
     text: str
     suggestion: Suggestion | None
     guide: str | None
-
-
-def words(event: Event, b: Box, devices: dict[str, str]) -> str:
-    """The event in plain words; a child's request is said here (the insights wording does
-    not know about requests)."""
-    if event.kind != EventKind.CHILD_REQUEST:
-        return describe(event, b.tz, devices)
-    d = event.details
-    who = event.child or "A child"
-    at = event.time.astimezone(b.tz).strftime("%H:%M")
-    if d.get("request") == "more_time":
-        minutes = f"{d['minutes']} more minutes" if d.get("minutes") else "more time"
-        text = f"{who} asked for {minutes} at {at}."
-    else:
-        what = b.app_name(event.app) or d.get("site") or "something"
-        text = f"{who} asked you to unblock {what} at {at}."
-    if d.get("message"):
-        text += f" They wrote: “{d['message']}”."
-    return text + " Answer on Home."
 
 
 def items(b: Box, events: list[Event]) -> list[Item]:
@@ -69,7 +43,11 @@ def items(b: Box, events: list[Event]) -> list[Item]:
         age = child.age_on(today) if child is not None else None
         found = suggest([e], age, today=today, limit=1, app_lookup=b.app_lookup)
         best = found[0] if found and found[0].event is not None else None
-        out.append(Item(e, words(e, b, devices), best, GUIDES.get(e.kind)))
+        named = e
+        if e.app and not e.details.get("app_name"):  # the words name apps by it
+            named = replace(e, details={**e.details, "app_name": b.app_name(e.app)})
+        text = describe_for_dashboard(named, b.tz, devices)
+        out.append(Item(e, text, best, spec(e.kind).guide))
     return out
 
 

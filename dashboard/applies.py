@@ -11,10 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from agent.rules import schedule_words
 from agent.rules.catalog import App
 from agent.rules.decide import ADULT_AGE, decide
-from agent.rules.decision import Decision
-from agent.rules.household import WEEKDAYS, Child, Device, Household, Schedule
+from agent.rules.decision import Decision, RuleKind
+from agent.rules.household import Child, Device, Household, Schedule
+from agent.rules.overlays import held_off
+from agent.rules.reasons import child_words
 from dashboard.box import Box
 
 QTYPE_A = 1
@@ -44,7 +47,7 @@ class AppStatus:
 
     @property
     def by_age(self) -> bool:
-        return self.decision.rule.startswith(("age:", "age-category:"))
+        return self.decision.rule.kind.by_age
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,10 @@ def app_statuses(b: Box, household: Household, child: Child, now: datetime) -> l
 def now_for(household: Household, child: Child, now: datetime) -> Now:
     rules = household.rules_for(child.id)
     paused = rules.paused_until if rules.paused_until and rules.paused_until > now else None
-    on = tuple(s for s in rules.schedules if s.covers(now.weekday(), now.time()))
+    off = held_off(rules.overlays, now)
+    on = tuple(
+        s for s in rules.schedules if s.id not in off and s.covers(now.weekday(), now.time())
+    )
     return Now(paused, on, next_start(rules.schedules, now, block_all=True))
 
 
@@ -122,18 +128,11 @@ def youtube_level(child: Child, age: int) -> str:
 
 
 def days_words(days: frozenset[int]) -> str:
-    if days == frozenset(range(7)):
-        return "every day"
-    if days == frozenset(range(5)):
-        return "weekdays"
-    if days == frozenset({5, 6}):
-        return "weekends"
-    return ", ".join(WEEKDAYS[d].capitalize() for d in sorted(days))
+    return schedule_words.days_words(days)
 
 
 def window_words(s: Schedule) -> str:
-    overnight = " (overnight)" if s.end <= s.start else ""
-    return f"{s.start:%H:%M}–{s.end:%H:%M}{overnight}"
+    return schedule_words.window_words(s)
 
 
 def what_words(s: Schedule, b: Box) -> str:
@@ -160,24 +159,13 @@ def until_words(moment: datetime, now: datetime) -> str:
 
 def kid_reason(status: AppStatus) -> str:
     """Why an app is off, for the child."""
-    rule, app = status.decision.rule, status.app
-    if rule.startswith("age:"):
-        return f"it's for {app.minimum_age} and over"
-    if rule.startswith("age-category:"):
-        return "it's for grown-ups"
-    if rule.startswith("block:"):
-        return "a grown-up has switched it off"
-    if rule.startswith(("protection:", "private-relay")):
-        return "it could get around the house rules"
-    if rule.startswith("always-block:"):
-        return "it's blocked for everyone"
-    return "it's switched off"
+    return child_words(status.decision.rule, status.app.minimum_age)
 
 
 def parent_reason(status: AppStatus) -> str:
     d = status.decision
-    if d.rule.startswith("allow:"):
+    if d.rule.kind in (RuleKind.ALLOW_APP, RuleKind.ALLOW_CATEGORY, RuleKind.ALLOW_DOMAIN):
         return "Allowed by your rule"
-    if d.rule.startswith("safe-search:"):
+    if d.rule.kind is RuleKind.SAFE_SEARCH:
         return "Allowed, with safe search / restricted mode"
     return d.reason or ("Blocked" if d.blocked else "Allowed")

@@ -16,6 +16,7 @@ from agent.rules.household import Child, Household
 from agent.store import household as store
 from dashboard import child_page
 from dashboard.box import box
+from dashboard.child_changes import save_schedule
 from dashboard.forms import ChildForm, DomainRuleForm, ScheduleForm, SettingsForm, options
 
 bp = Blueprint("child", __name__)
@@ -50,7 +51,8 @@ def new() -> Response | tuple[str, int]:
                 box().engine(), form.name.data or "", form.born.data, today=box().now().date()
             )
         except store.HouseholdError as exc:
-            form.name.errors.append(_sentence(exc))
+            born_wrong = isinstance(exc, store.NeedsConfirmation) or "date of birth" in str(exc)
+            (form.born if born_wrong else form.name).errors.append(_sentence(exc))
         else:
             flash(f"Added {child.name}. Next: say which devices are theirs.", "ok")
             return redirect(url_for("child.show", child_id=child.id))
@@ -146,29 +148,8 @@ def remove_rule(child_id: int, rule_id: int) -> Response:
 def add_schedule(child_id: int) -> Response | tuple[str, int]:
     form = ScheduleForm()
     form.block.choices = options(child_page.schedule_categories(box()))
-    if form.validate_on_submit():
-        block_all = form.scope.data == "all"
-        if not block_all and not form.block.data:
-            form.block.errors.append("Tick at least one category, or choose the whole internet")
-        else:
-            try:
-                store.add_schedule(
-                    box().engine(),
-                    child_id,
-                    form.name.data or "",
-                    [int(d) for d in form.days.data or ()],
-                    form.start.data,
-                    form.end.data,
-                    block_all=block_all,
-                    block=() if block_all else form.block.data or (),
-                    allow=[d for d in (form.allow.data or "").replace(" ", ",").split(",") if d],
-                )
-            except store.HouseholdError as exc:
-                target = form.allow if "domain" in str(exc) else form.name
-                target.errors.append(_sentence(exc))
-            else:
-                flash(SAVED, "ok")
-                return redirect(url_for("child.show", child_id=child_id) + "#schedules")
+    if form.validate_on_submit() and save_schedule(form, child_id, None):
+        return redirect(url_for("child.show", child_id=child_id) + "#schedules")
     return _page(child_id, 400, schedule_form=form)
 
 

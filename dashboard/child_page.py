@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.events import EventKind
-from agent.insights.wording import describe, rule_label
+from agent.events.registry import describe, on_child_page
 from agent.lists import status as list_status
+from agent.proxy.paths import shipped_names
+from agent.rules import overlays as overlay_words
 from agent.rules.catalog import CATEGORIES
+from agent.rules.decision import RuleKind
 from agent.rules.household import Child, Household, RuleEntry
-from agent.store import requests
+from agent.rules.reasons import rule_label
 from agent.store.contacts import known_contacts
 from agent.store.events import list_events
 from agent.store.rollups import activity_series, hour_profile, week_summary
@@ -21,7 +23,7 @@ from dashboard.box import Box
 from dashboard.forms import DomainRuleForm, ScheduleForm, SettingsForm, options
 from dashboard.proxy import contact_services
 
-HAPPENINGS = (EventKind.FIRST_APP, EventKind.FIRST_SITE, EventKind.VIDEO_CHAT)
+HAPPENINGS = on_child_page()
 CONTACT_KINDS = {
     "friend": "a friend",
     "friend_request": "a friend request",
@@ -67,7 +69,6 @@ def forms_for(b: Box, child: Child) -> dict[str, Any]:
 
 
 def context(b: Box, household: Household, child: Child, now: datetime) -> dict[str, Any]:
-    engine = b.engine()
     age = child.age_on(now.date())
     rules = [r for r in household.rules if r.child_id == child.id]
     statuses = applies.app_statuses(b, household, child, now)
@@ -75,7 +76,7 @@ def context(b: Box, household: Household, child: Child, now: datetime) -> dict[s
         "child": child,
         "age": age,
         "now": applies.now_for(household, child, now),
-        "lifts": requests.active_lifts(engine, child.id),
+        "overlays": running(b, household, child, now),
         "groups": _groups(b, statuses, rules),
         "preset": _preset(b, child, age, statuses),
         "domain_rules": [r for r in rules if r.kind == "domain"],
@@ -89,6 +90,32 @@ def context(b: Box, household: Household, child: Child, now: datetime) -> dict[s
         **_activity(b, household, child, now),
         **_contacts(b, child),
     }
+
+
+@dataclass(frozen=True)
+class Running:
+    """A temporary change as the child's page shows it."""
+
+    id: int
+    words: str
+    until: datetime
+    left: str
+    seconds: int
+
+
+def running(b: Box, household: Household, child: Child, now: datetime) -> list[Running]:
+    names = {s.id: s.name for s in household.schedules}
+    apps = {a.id: a.name for a in b.catalog.apps.values()}
+    return [
+        Running(
+            o.id,
+            overlay_words.describe(o, names, apps),
+            o.until,
+            overlay_words.time_left(o.until, now),
+            int((o.until - now).total_seconds()),
+        )
+        for o in overlay_words.active(household.rules_for(child.id).overlays, now)
+    ]
 
 
 def _groups(
@@ -107,7 +134,7 @@ def _groups(
 
 def _preset(b: Box, child: Child, age: int, statuses: list[applies.AppStatus]) -> dict[str, Any]:
     return {
-        "by_age": [s.app.name for s in statuses if s.decision.rule.startswith("age:")],
+        "by_age": [s.app.name for s in statuses if s.decision.rule.kind is RuleKind.AGE],
         "adult_categories": [
             s.words(b.now())
             for s in list_status.statuses(
@@ -154,7 +181,10 @@ def _activity(b: Box, household: Household, child: Child, now: datetime) -> dict
         "week": summary,
         "firsts": [(e, describe(e, b.tz, names)) for e in events if e.kind != "video_chat"][:20],
         "calls": [(e, describe(e, b.tz, names)) for e in events if e.kind == "video_chat"][:20],
-        "blocked": [(rule_label(x.rule, b.app_name), x.count) for x in summary.blocked_by_reason],
+        "blocked": [
+            (rule_label(x.rule, b.app_name, shipped_names().get), x.count)
+            for x in summary.blocked_by_reason
+        ],
     }
 
 

@@ -93,16 +93,30 @@ class ChildForm(FlaskForm):
     )
 
 
+class ChildEditForm(FlaskForm):
+    name = StringField("Name", [DataRequired(), Length(max=40)])
+    born = DateField(
+        "Date of birth",
+        [InputRequired(message="Give a date of birth")],
+        description="Age limits follow from it.",
+    )
+    adult_ok = BooleanField("Yes, this date is right: they are 18 or older")
+
+
 class ScheduleForm(FlaskForm):
     name = StringField(
         "Name", [DataRequired(), Length(max=40)], description="For example Bedtime or School"
     )
     days = Checkboxes("Days", [DataRequired(message="Pick at least one day")], choices=DAY_CHOICES)
-    start = TimeField("From", [InputRequired(message="Give a start time")])
+    start = TimeField("From", [Optional()])
     end = TimeField(
         "To",
-        [InputRequired(message="Give an end time")],
+        [Optional()],
         description="Earlier than the start means the next morning (overnight).",
+    )
+    all_day = BooleanField(
+        "All day",
+        description="The whole of each day ticked; then From and To are not used.",
     )
     scope = RadioField(
         "What goes off",

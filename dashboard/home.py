@@ -11,11 +11,12 @@ from werkzeug.wrappers import Response
 
 from agent.lists import health as index_health
 from agent.rules.household import Child
+from agent.rules.overlays import UNBLOCK_CHOICES
 from agent.store import household as store
 from agent.store import requests
 from agent.store.events import unacknowledged_alerts
 from agent.store.rollups import DaySummary, day_summary
-from dashboard import applies
+from dashboard import applies, child_page
 from dashboard.applies import Now, now_for
 from dashboard.box import Box, box
 
@@ -32,6 +33,7 @@ class Card:
     now: Now
     today: DaySummary
     alerts: int
+    overlays: list[child_page.Running]
 
 
 def lists_damaged(b: Box) -> bool:
@@ -53,6 +55,7 @@ def index() -> str:
             now=now_for(household, c, now),
             today=day_summary(engine, c.name, now.date(), top=3),
             alerts=sum(1 for e in unread if e.child == c.name),
+            overlays=child_page.running(b, household, c, now),
         )
         for c in household.children
     ]
@@ -60,7 +63,7 @@ def index() -> str:
         "home/index.html",
         cards=cards,
         pending=requests.list_requests(engine, status="pending"),
-        lifts=requests.active_lifts(engine),
+        unblock_choices=UNBLOCK_CHOICES,
         unassigned=[d for d in household.devices if d.owner == "unassigned"],
         household_alerts=sum(1 for e in unread if e.child is None),
         lists_damaged=lists_damaged(b),
@@ -110,7 +113,12 @@ def decide(request_id: int) -> Response:
     minutes = request.form.get("minutes", "")
     try:
         answered = requests.decide_request(
-            b.engine(), request_id, approve, int(minutes) if minutes.isdigit() else None, b.now()
+            b.engine(),
+            request_id,
+            approve,
+            int(minutes) if minutes.isdigit() else None,
+            b.now(),
+            unblock_for=request.form.get("for", "always"),
         )
     except requests.RequestError as exc:
         flash(str(exc), "error")
@@ -120,15 +128,6 @@ def decide(request_id: int) -> Response:
     else:
         flash(f"Declined. {answered.child} will see that on their page.", "ok")
     return redirect(url_for("home.index"))
-
-
-@bp.route("/lifts/<int:request_id>/end", methods=("POST",))
-@login_required
-def end_lift(request_id: int) -> Response:
-    b = box()
-    back = requests.end_lift(b.engine(), request_id, b.now())
-    flash(f"Put back {back} schedule(s). {SOON}", "ok")
-    return redirect(_back())
 
 
 def _back() -> str:

@@ -19,15 +19,20 @@ from datetime import timedelta
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from agent.rules.catalog import App
 from agent.rules.household import Child, Device, Household
 from agent.store import household as store
 from agent.store import requests
-from dashboard import applies
+from dashboard import applies, child_page
 from dashboard.box import Box, box
 from dashboard.forms import MoreTimeForm, UnblockForm, options
 
 bp = Blueprint("kids", __name__)
 MAX_HOST = 253  # the longest a DNS name can be
+# Under 13 the page never names or offers these: nothing a child that age should be shown as
+# a choice, nor asked to ask for. Apps for 18 and over count as "adult" whatever their category.
+NOT_UNDER_13 = frozenset({"adult", "dating", "gambling", "random-video-chat"})
+YOUNG = 13
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,15 @@ def asked_site(raw: str | None) -> str | None:
         return None
 
 
+def suitable(app: App, age: int) -> bool:
+    """Whether the children's page may name or offer `app` to a child of `age`."""
+    return age >= YOUNG or (app.category not in NOT_UNDER_13 and app.minimum_age < 18)
+
+
 def _forms(
     statuses: list[applies.AppStatus], site: str | None = None
 ) -> tuple[MoreTimeForm, UnblockForm]:
+    """`statuses`: the blocked apps the child may ask for."""
     unblock = UnblockForm(data={"site": site} if site else None)
     blocked = sorted((s for s in statuses if s.blocked), key=lambda s: s.app.name.lower())
     unblock.app.choices = options(
@@ -86,17 +97,22 @@ def index() -> str:
         return render_template("kids/unknown.html", device=who.device)
     now = b.now()
     child = who.child
+    age = child.age_on(now.date())
     statuses = applies.app_statuses(b, household, child, now)
+    off = [s for s in statuses if s.blocked and s.app.category != "vpn-proxy"]
+    shown = [s for s in off if suitable(s.app, age)]
     site = asked_site(request.args.get("site"))
-    more, unblock = _forms(statuses, site)
+    more, unblock = _forms(shown, site)
     return render_template(
         "kids/index.html",
         child=child,
         now=applies.now_for(household, child, now),
         clock=now,
         schedules=household.rules_for(child.id).schedules,
-        off=[s for s in statuses if s.blocked and s.app.category != "vpn-proxy"],
-        youtube=applies.youtube_level(child, child.age_on(now.date())),
+        extra=child_page.running(b, household, child, now),
+        off=shown,
+        grown_up_apps=len(off) - len(shown),
+        youtube=applies.youtube_level(child, age),
         asked=requests.list_requests(b.engine(), child.id, since=now - timedelta(days=1)),
         more_form=more,
         unblock_form=unblock,
@@ -138,7 +154,9 @@ def _more_time(b: Box, child: Child, device: str | None) -> None:
 def _unblock(b: Box, child: Child, device: str | None) -> None:
     form = UnblockForm()
     app_id, site = form.app.data or "", (form.site.data or "").strip()
-    known = not app_id or b.catalog.get(app_id) is not None
+    app = b.catalog.get(app_id) if app_id else None
+    age = child.age_on(b.now().date())
+    known = not app_id or (app is not None and suitable(app, age))
     if not form.validate_on_submit() or not known or not (app_id or site):
         raise requests.RequestError("Choose an app or type a website")
     requests.add_request(

@@ -5,8 +5,8 @@
 
 Waitress is a production WSGI server; it trusts no proxy headers, so the address a request
 comes from is the device's own (the login throttle and the children's page rely on that).
-Beside it, a housekeeping thread puts back schedules lifted for "more time" when their time is
-up, every few seconds.
+Temporary changes ("more time", a timed unblock) are overlays that end by themselves
+(`agent.rules.overlays`): nothing needs putting back, so the server runs no housekeeping.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from agent.config import Config
-from agent.store import accounts, requests
+from agent.store import accounts
 from dashboard import create_app
 from dashboard.box import EngineFactory, box
 from dashboard.security import ensure_setup_code
 
 log = logging.getLogger("houserules.dashboard")
-HOUSEKEEPING_SECONDS = 5.0
 THREADS = 4
 
 
@@ -37,7 +36,6 @@ class DashboardServer:
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._serve, name="dashboard", daemon=True),
-            threading.Thread(target=self._housekeeping, name="dashboard-jobs", daemon=True),
         ]
 
     @property
@@ -72,22 +70,6 @@ class DashboardServer:
             )
         server.task_dispatcher.shutdown()
         wasyncore.close_all(server._map)
-
-    def _housekeeping(self) -> None:
-        while True:
-            self.housekeeping()
-            if self._stop.wait(HOUSEKEEPING_SECONDS):
-                return
-
-    def housekeeping(self) -> int:
-        """Put back lifted schedules that are due; returns how many."""
-        with self.app.app_context():
-            b = box()
-            try:
-                return requests.restore_lifted(b.engine(), b.now())
-            except Exception as exc:  # the database may be busy or away: try again soon
-                log.warning("dashboard housekeeping: %s", exc)
-                return 0
 
 
 def serve_dashboard(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -124,6 +125,81 @@ class BlackHole:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class ScriptedUpstream:
+    """A raw loopback upstream that records every packet it receives (bytes, source) and
+    behaves as told: "answer" (A 192.0.2.1, TTL 60, the question echoed as received),
+    "silent" (an outage) or "lower" (answers with the question lower-cased, as a few old
+    resolvers do). A test can also reply by hand from its address and port with `send`."""
+
+    ADDRESS = "192.0.2.1"
+
+    def __init__(self, mode: str = "answer", host: str = "127.0.0.1") -> None:
+        self.mode, self.host = mode, host
+        self.received: list[tuple[bytes, tuple[str, int]]] = []
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def start(self) -> ScriptedUpstream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+    def send(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sock.sendto(data, addr)
+
+    def queries_for(self, name: str) -> list[tuple[bytes, tuple[str, int]]]:
+        """What came in asking for `name` (any letter case)."""
+        return [
+            (d, a)
+            for d, a in list(self.received)
+            if str(DNSRecord.parse(d).q.qname).lower() == name
+        ]
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (TimeoutError, OSError):
+                continue
+            self.received.append((data, addr))
+            if self.mode in ("answer", "lower"):
+                reply = answer_for(data, self.ADDRESS)
+                if self.mode == "lower":
+                    name_end = _question_len(reply) - 4
+                    reply = reply[:12] + reply[12:name_end].lower() + reply[name_end:]
+                self.sock.sendto(reply, addr)
+
+
+def answer_for(query: bytes, address: str, ttl: int = 60) -> bytes:
+    """An A answer to `query` with its ID and question bytes exactly as sent, and the owner
+    name written out in full (no compression), as some servers do."""
+    qend = _question_len(query)
+    flags = 0x8180 | (int.from_bytes(query[2:4], "big") & 0x0110)
+    header = query[:2] + struct.pack(">HHHHH", flags, 1, 1, 0, 0)
+    record = query[12 : qend - 4] + struct.pack(">HHIH", 1, 1, ttl, 4)
+    return header + query[12:qend] + record + socket.inet_aton(address)
+
+
+def _question_len(packet: bytes) -> int:
+    pos = 12
+    while packet[pos]:
+        pos += 1 + packet[pos]
+    return pos + 5
 
 
 class ServerThread:

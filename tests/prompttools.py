@@ -53,3 +53,12 @@ def lookup(app_id: str) -> tuple[str, list[str]] | None:
 
 def ev(kind: EventKind, severity: Severity, when: str, app: str | None = None, **details) -> Event:
     return Event(datetime.fromisoformat(when), kind, severity, "Sam", "sam-phone", app, details)
+
+
+def cites_a_letter(text: str) -> bool:
+    """`text` names one of the letters as a parent reads it (who and when) and no file name."""
+    from agent.talk.letters import load_letters
+
+    flat = " ".join(text.split()).replace("&#39;", "'")
+    named = any(letter.citation in flat for letter in load_letters().values())
+    return named and ".txt" not in flat

@@ -274,7 +274,7 @@ def generate(household: Household, catalog: Catalog | None = None) -> list[LogEn
         rows.append(
             LogEntry(
                 ts, dev.ip, policy.neighbours.get(dev.ip), d.child, name,
-                "A" if qtype == 1 else "AAAA", d.action.value, d.rule, d.reason, d.category,
+                "A" if qtype == 1 else "AAAA", d.action.value, *d.columns[1:3], d.category,
                 d.app, UPSTREAM if answered else None,
                 round(rng.uniform(2, 30), 3) if answered else None, False,
             )

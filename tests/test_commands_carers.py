@@ -143,15 +143,44 @@ def test_send_sends_what_is_due_once(run: Run, smtp: SmtpServer) -> None:
     assert [m.rcpt_tos for m in smtp.wait_for(1)] == [["nana@example.org"]]
 
 
-def test_send_now_is_extra_and_not_recorded(run: Run, smtp: SmtpServer) -> None:
+def test_send_now_is_extra_and_shows_in_the_status(run: Run, smtp: SmtpServer) -> None:
     run("carer", "add", "Nana", "--email", "nana@example.org", "--children", "Sam")
     run("carer", "add", "Dad", "--email", "dad@example.org", "--children", "Sam")
     CLOCK["now"] = NOW
     code, out, _ = run("digest", "send", "--now", "--carer", "Nana")
     assert code == 0 and out.startswith("Sent to Nana <nana@example.org>. The server said: 250")
+    code, out, _ = run("digest", "status")  # right after a send, the status says so
+    assert "No digests sent yet" not in out
+    assert out.startswith("2026-W47, on request 22 Nov 18:00:30  Nana             sent Sun 22 Nov")
     code, out, _ = run("digest", "send")  # the weekly ones still go
     assert code == 0 and out.count(": sent.") == 2
     assert len(smtp.wait_for(3)) == 3
+
+
+def test_a_digest_sent_seconds_after_activity_includes_it(
+    run: Run, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """The jobs process brings insights up to date every 30 s; `digest send --now` and
+    `digest preview` do it first, so a digest never calls a busy week quiet."""
+    from agent.store.logwriter import LogEntry, QueryLogWriter
+
+    run("carer", "add", "Nana", "--email", "nana@example.org", "--children", "Sam")
+    run("device", "add", "--ip", "192.168.1.20", "--name", "Sam's tablet", "--child", "Sam")
+    CLOCK["now"] = NOW
+    writer = QueryLogWriter(tmp_path / "hr.db")
+    start = NOW.timestamp() - 600
+    for i in range(20):  # ten minutes on a random video-chat site, a query every 30 s
+        writer.submit(
+            LogEntry(start + 30 * i, "192.168.1.20", None, "Sam", "www.omegle.com", "A",
+                     "allow", "", "", "random-video-chat", "omegle")
+        )  # fmt: skip
+    writer.stop()
+    code, out, _ = run("digest", "preview", "--carer", "Nana", "--html", str(tmp_path / "p.html"))
+    assert code == 0 and "Omegle" in out and "quiet week" not in out.lower()
+    code, _, _ = run("digest", "send", "--now", "--carer", "Nana")
+    assert code == 0
+    (message,) = smtp.wait_for(1)
+    assert "Omegle" in message.part("plain")
 
 
 def test_a_refused_address_shows_in_list_and_status(run: Run, smtp: SmtpServer) -> None:

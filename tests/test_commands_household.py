@@ -194,7 +194,10 @@ def test_rules_and_schedules_are_stored(family: Box) -> None:
     out = family.ok(
         *SCHEDULE, "--from", "21:00", "--to", "07:00", "--block-all", "--allow", "homework.example"
     )
-    assert out == "Bedtime for Sam: the internet off 21:00-07:00.\n"
+    assert out == (
+        "Bedtime for Sam: Monday and Sunday, 21:00 to 07:00 the next day, 10 hours: "
+        "the internet off (except homework.example).\n"
+    )
     family.ok("schedule", "add", "School", "--child", "Sam", "--days", "weekdays",
               "--from", "09:00", "--to", "15:30", "--block", "gaming,tiktok")  # fmt: skip
     engine = family.engine
@@ -228,20 +231,20 @@ def test_explain_a_blocked_app_gives_the_reason(family: Box) -> None:
     shown = explain(family, "https://www.tiktok.com/@someone")
     assert shown["action"] == "block"
     assert shown["reason"] == "Blocked: TikTok is for 13+, Sam is 12"
-    assert shown["rule"] == "age:tiktok"
+    assert shown["rule"] == "TikTok: under the app's minimum age (age:tiktok)"
     assert (shown["child"], shown["app"], shown["category"]) == ("Sam", "TikTok (tiktok)", "social")
 
 
 def test_explain_other_answers(family: Box) -> None:
-    assert explain(family, "bet365.com")["rule"] == "age-category:gambling"
-    assert explain(family, "dns.google")["rule"] == "protection:bypass"
+    assert explain(family, "bet365.com")["rule"] == "gambling: for adults (age-category:gambling)"
+    assert explain(family, "dns.google")["rule"].endswith("(protection:bypass)")
     relay = explain(family, "mask.icloud.com")
-    assert relay["action"] == "block (NXDOMAIN)" and relay["rule"] == "private-relay"
+    assert relay["action"] == "block (NXDOMAIN)" and relay["rule"].endswith("(private-relay)")
     google = explain(family, "WWW.GOOGLE.COM.")
     assert google["action"] == "rewrite" and google["answer"] == "CNAME forcesafesearch.google.com"
     assert explain(family, "www.tiktok.com", client="192.168.1.77")["reason"].endswith("Alex is 8")
     family.ok("rule", "allow", "Sam", "--app", "tiktok")
-    assert explain(family, "www.tiktok.com")["rule"] == "allow:app:tiktok"
+    assert explain(family, "www.tiktok.com")["rule"].endswith("(allow:app:tiktok)")
     family.ok("pause", "Sam", "--minutes", "10")
     assert explain(family, "www.tiktok.com")["reason"] == "Paused by a parent until 12:10"
 
@@ -253,3 +256,97 @@ def test_explain_an_adult_device(family: Box, monkeypatch: pytest.MonkeyPatch) -
     out = family.ok("explain", "www.tiktok.com", "--client", "192.168.1.50")
     assert "device 2" in out.splitlines()[0]
     assert "action:    allow" in out
+
+
+# -- putting mistakes right ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("child", "add", "Gran", "--born", "1900-01-01"), "under-18 protections would stop"),
+        (("child", "add", "Kim", "--born", "2008-11-23"), "makes them 18"),  # 18 today
+        (("child", "born", "Sam", "1990-05-01"), "add --adult-ok"),
+        (("child", "born", "Sam", "2030-05-01"), "not a possible date of birth"),
+        (("child", "rename", "Sam", "alex"), "already a child called Alex"),
+        (("child", "remove", "Sam"), "Add --yes to go ahead"),
+        (("rule", "remove", "Sam", "--app", "roblox"), "Sam has no rule about app roblox"),
+        (("schedule", "remove", "Lunch", "--child", "Sam"), "no schedule called 'Lunch'"),
+        ((*SCHEDULE, "--from", "19:00", "--to", "19:00", "--block-all"), "would be on all day"),
+        ((*SCHEDULE, "--block-all"), "or --all-day"),
+    ],
+)
+def test_corrections_refused_with_the_reason(family: Box, args, message) -> None:
+    assert message in family.fails(*args)
+    assert [c.name for c in store.list_children(family.engine)] == ["Sam", "Alex"]
+
+
+def test_a_child_renamed_and_redated(family: Box) -> None:
+    assert family.ok("child", "rename", "sam", "Samuel") == "Sam is now called Samuel.\n"
+    out = family.ok("child", "born", "Samuel", "2013-01-02")
+    assert out == "Samuel: born 2013-01-02, 13 years old.\n"
+    out = family.ok("child", "born", "Samuel", "2000-01-02", "--adult-ok")
+    assert out == "Samuel: born 2000-01-02, 26 years old.\n"
+    (samuel,) = [c for c in store.list_children(family.engine) if c.name == "Samuel"]
+    assert samuel.born.isoformat() == "2000-01-02"
+
+
+def test_a_child_removed_with_their_rules_and_devices_unassigned(family: Box) -> None:
+    family.ok("rule", "block", "Sam", "--app", "roblox")
+    family.ok(*SCHEDULE, "--from", "21:00", "--to", "07:00", "--block-all")
+    family.ok("pause", "Sam", "--minutes", "30")
+    out = family.ok("child", "remove", "Sam", "--yes")
+    assert out == "Removed Sam: 1 rule(s), 1 schedule(s); 1 device(s) now unassigned.\n"
+    engine = family.engine
+    assert [c.name for c in store.list_children(engine)] == ["Alex"]
+    assert store.list_rules(engine) == () and store.list_schedules(engine) == ()
+    assert store.list_pauses(engine) == ()
+    tablet = next(d for d in store.list_devices(engine) if d.name == "Sam's tablet")
+    assert (tablet.owner, tablet.child_id) == ("unassigned", None)
+
+
+def test_rules_listed_and_removed(family: Box) -> None:
+    family.ok("rule", "block", "Sam", "--app", "roblox")
+    family.ok("rule", "allow", "Alex", "--domain", "bbc.co.uk")
+    listing = family.ok("rule", "list").splitlines()
+    assert [line.split() for line in listing] == [
+        ["Alex", "allow", "domain", "bbc.co.uk"],
+        ["Sam", "block", "app", "roblox"],
+    ]
+    assert family.ok("rule", "list", "Alex").count("\n") == 1
+    out = family.ok("rule", "remove", "Sam", "--app", "Roblox")
+    assert out == "Removed Sam's rule: block app roblox.\n"
+    assert [r.value for r in store.list_rules(family.engine)] == ["bbc.co.uk"]
+
+
+def test_schedules_listed_in_words_edited_and_removed(family: Box) -> None:
+    family.ok(*SCHEDULE, "--from", "19:00", "--to", "07:00", "--block-all")
+    family.ok("schedule", "add", "Sunday", "--child", "Alex", "--days", "sun", "--all-day",
+              "--block", "gaming")  # fmt: skip
+    listing = family.ok("schedule", "list").splitlines()
+    assert listing[0].split(None, 2)[2] == (
+        "Monday and Sunday, 19:00 to 07:00 the next day, 12 hours: the internet off"
+    )
+    assert listing[1].split(None, 2)[2] == "Sunday, all day: gaming off"
+    out = family.ok("schedule", "edit", "bedtime", "--child", "Sam", "--days", "daily",
+                    "--from", "20:30")  # fmt: skip
+    assert out == "Bedtime: every day, 20:30 to 07:00 the next day, 10 hours 30 minutes: " \
+        "the internet off.\n"  # fmt: skip
+    assert "would be on all day" in family.fails(
+        "schedule", "edit", "Bedtime", "--child", "Sam", "--to", "20:30"
+    )
+    (bedtime,) = store.list_schedules(
+        family.engine, store.get_child_by_name(family.engine, "Sam").id
+    )
+    assert bedtime.days == frozenset(range(7)) and bedtime.start.hour == 20
+    assert family.ok("schedule", "remove", "Bedtime", "--child", "Sam").startswith(
+        "Removed Bedtime"
+    )
+    assert "Sam" not in family.ok("schedule", "list", "--child", "Sam")
+
+
+def test_resume_after_pause(family: Box) -> None:
+    family.ok("pause", "Sam", "--minutes", "90")
+    assert family.ok("resume", "Sam") == "Sam's internet is back on.\n"
+    assert store.list_pauses(family.engine) == ()
+    assert family.ok("resume", "Sam") == "Sam was not paused.\n"

@@ -125,7 +125,12 @@ def test_suggest_text_names_the_letters(run, household) -> None:
     code, out, _ = run("prompts", "suggest", "--child", "Sam", "--week", "2026-W47")
     assert code == 0
     assert "Alert: Random video chat (ometv)" in out
-    assert "Say:" in out and "Based on:" in out and "(letter 004_4cd3c2d600256b4c.txt)" in out
+    assert (
+        "Say:" in out
+        and "Based on:" in out
+        and "Rackham school, Cambridgeshire, June 2020" in out
+        and ".txt" not in out
+    )
 
 
 @pytest.mark.parametrize("week", ["2026-47", "W47", "2026-W00", "2026-W54", "next week"])

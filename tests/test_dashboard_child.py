@@ -7,6 +7,7 @@ from datetime import date, time
 import pytest
 
 from agent.events import Event, EventKind, Severity
+from agent.rules.decision import RuleKind, RuleRef
 from agent.store import household as store
 from agent.store.events import record_events
 
@@ -44,6 +45,7 @@ def test_adding_a_child(auth, engine):
         ({"name": "", "born": "2015-03-01"}, "This field is required"),
         ({"name": "Sam", "born": ""}, "Give a date of birth"),
         ({"name": "Sam", "born": "2031-01-01"}, "not a possible date of birth"),
+        ({"name": "Sam", "born": "1900-01-01"}, "makes them 126: the under-18 protections"),
         ({"name": "A, B", "born": "2015-03-01"}, "no commas"),
     ],
 )
@@ -90,7 +92,7 @@ def test_blocking_an_app_reaches_the_rules_engine(auth, engine, sam, clock, verd
     response = auth.post(f"/child/{sam.id}/apps", form)
     assert response.status_code == 302 and response.location.endswith("#cat-gaming")
     decision = verdict(TABLET, "roblox.com", clock())
-    assert decision.blocked and decision.rule == "block:app:roblox"
+    assert decision.blocked and decision.rule == RuleRef(RuleKind.BLOCK_APP, "roblox")
     assert not verdict(TABLET, "minecraft.net", clock()).blocked  # the others as they were
     page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
     assert 'name="app:roblox" value="block" checked' in page
@@ -103,14 +105,16 @@ def test_allowing_an_app_above_the_childs_age(auth, engine, sam, clock, verdict)
     auth.login()
     page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
     auth.post(f"/child/{sam.id}/apps", category_form(page, "social") | {"app:tiktok": "allow"})
-    assert verdict(TABLET, "tiktok.com", clock()).rule == "allow:app:tiktok"
+    assert verdict(TABLET, "tiktok.com", clock()).rule == RuleRef(RuleKind.ALLOW_APP, "tiktok")
 
 
 def test_blocking_a_whole_category(auth, engine, sam, clock, verdict):
     auth.login()
     page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
     auth.post(f"/child/{sam.id}/apps", category_form(page, "gaming") | {"category_rule": "block"})
-    assert verdict(TABLET, "minecraft.net", clock()).rule == "block:category:gaming"
+    assert verdict(TABLET, "minecraft.net", clock()).rule == RuleRef(
+        RuleKind.BLOCK_CATEGORY, "gaming"
+    )
 
 
 def test_a_made_up_category_or_choice_is_refused(auth, sam):
@@ -136,7 +140,9 @@ def test_safe_search_and_youtube_settings(auth, engine, sam):
 def test_website_rules_and_their_mistakes(auth, engine, sam, clock, verdict):
     auth.login()
     auth.post(f"/child/{sam.id}/domains", {"domain": "Example.com", "verb": "block"})
-    assert verdict(TABLET, "www.example.com", clock()).rule == "block:domain:example.com"
+    assert verdict(TABLET, "www.example.com", clock()).rule == RuleRef(
+        RuleKind.BLOCK_DOMAIN, "example.com"
+    )
     bad = auth.post(f"/child/{sam.id}/domains", {"domain": "not a site", "verb": "block"})
     assert bad.status_code == 400 and "is not a domain like example.com" in bad.get_data(
         as_text=True
@@ -157,9 +163,10 @@ def test_an_overnight_schedule_and_a_second_window(auth, engine, sam, clock, ver
     assert auth.post(f"/child/{sam.id}/schedules", school).status_code == 302
     names = sorted(s.name for s in store.list_schedules(engine, sam.id))
     assert names == ["Bedtime", "School"]
-    assert verdict(TABLET, "example.com", clock()).rule == "schedule:Bedtime"
+    assert verdict(TABLET, "example.com", clock()).rule == RuleRef(RuleKind.SCHEDULE, "Bedtime")
     page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
-    assert "17:30–07:00 (overnight)" in page and "gaming, video off" in page
+    assert "17:30 to 07:00 the next day, 13 hours 30 minutes" in page
+    assert "gaming, video off" in page
     bed = next(s for s in store.list_schedules(engine, sam.id) if s.name == "Bedtime")
     auth.post(f"/child/{sam.id}/schedules/{bed.id}/remove")
     assert not verdict(TABLET, "example.com", clock()).blocked
@@ -267,3 +274,73 @@ def test_the_people_a_child_is_in_touch_with_newest_first(auth, engine, sam, clo
 def test_an_unknown_child_is_not_found(auth):
     auth.login()
     assert auth.client.get("/child/42").status_code == 404
+
+
+def test_most_used_lists_only_apps_with_minutes(auth, engine, sam, clock, add_activity):
+    auth.login()
+    from agent.store import insight_state, rollup_writes
+
+    add_activity("Sam", clock().date(), {"roblox": (16, 40)})
+    with insight_state.immediate(engine) as conn:  # TikTok: 27 lookups, all blocked, no minutes
+        day = clock().date().isoformat()
+        rollup_writes.add_usage(conn, {("Sam", day, 17, "app", "tiktok"): [0, 27, 27]})
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    used = page[page.index("Most used this week") : page.index('id="happened"')]
+    assert "Roblox" in used and "TikTok" not in used and ">0 min<" not in used
+
+
+def test_removing_a_child_asks_first_and_says_what_goes(auth, engine, sam, clock, verdict):
+    auth.login()
+    store.add_schedule(engine, sam.id, "Bedtime", range(7), time(21), time(7), block_all=True)
+    page = auth.client.get(f"/child/{sam.id}/remove").get_data(as_text=True)
+    assert "Remove Sam?" in page and "1 schedule (Bedtime)" in page
+    assert "Sam&#39;s tablet" in page and "unassigned" in page
+    forged = auth.client.post(f"/child/{sam.id}/remove", data={})  # no CSRF token
+    assert forged.status_code == 400 and store.list_children(engine) == (sam,)
+    done = auth.post(f"/child/{sam.id}/remove", {}, page=f"/child/{sam.id}/remove")
+    assert done.status_code == 302 and store.list_children(engine) == ()
+    assert store.list_schedules(engine) == ()
+    (tablet,) = store.list_devices(engine)
+    assert tablet.owner == "unassigned"
+    assert auth.client.get(f"/child/{sam.id}").status_code == 404
+
+
+def test_correcting_a_name_and_birth_date(auth, engine, sam):
+    auth.login()
+    about = f"/child/{sam.id}/about"
+    page = auth.post(about, {"name": "Samuel", "born": "1990-01-01"}, page=about)
+    assert page.status_code == 400
+    text = page.get_data(as_text=True)
+    assert "under-18 protections would stop" in text and "Yes, this date is right" in text
+    assert store.list_children(engine) == (sam,)
+    ok = auth.post(about, {"name": "Samuel", "born": "2014-02-03"}, page=about)
+    assert ok.status_code == 302
+    (samuel,) = store.list_children(engine)
+    assert (samuel.name, samuel.born) == ("Samuel", date(2014, 2, 3))
+
+
+def test_editing_a_schedule_and_saying_all_day(auth, engine, sam):
+    auth.login()
+    bedtime = store.add_schedule(
+        engine, sam.id, "Bedtime", range(7), time(21), time(7), block_all=True
+    )  # noqa: E501
+    edit = f"/child/{sam.id}/schedules/{bedtime.id}/edit"
+    page = auth.client.get(edit).get_data(as_text=True)
+    assert 'value="21:00"' in page and 'value="07:00"' in page
+    same = {"name": "Bedtime", "days": ["5", "6"], "start": "19:00", "end": "19:00", "scope": "all"}
+    refused = auth.post(edit, same, page=edit)
+    assert refused.status_code == 400 and "would be on all day" in refused.get_data(as_text=True)
+    assert auth.post(edit, same | {"all_day": "y"}, page=edit).status_code == 302
+    (weekend,) = store.list_schedules(engine, sam.id)
+    assert weekend.id == bedtime.id and weekend.days == {5, 6} and weekend.start == weekend.end
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    assert "<strong>Bedtime</strong>: weekends, all day: the whole internet is off" in page
+
+
+def test_a_saved_schedule_says_in_words_what_it_will_do(auth, sam):
+    auth.login()
+    bedtime = {"name": "Bedtime", "days": [str(d) for d in range(7)], "start": "19:00"}
+    bedtime |= {"end": "07:00", "scope": "all"}
+    saved = auth.post(f"/child/{sam.id}/schedules", bedtime)
+    page = auth.client.get(saved.location).get_data(as_text=True)
+    assert "Saved Bedtime: every day, 19:00 to 07:00 the next day, 12 hours." in page

@@ -7,8 +7,9 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from agent.events import Event, EventKind, Severity
+from agent.rules.decision import RuleKind, RuleRef
 from agent.store import household as store
-from agent.store import requests
+from agent.store import overlays, requests
 from agent.store.events import record_events
 
 
@@ -49,7 +50,9 @@ def test_pause_and_resume_reach_the_rules_engine(auth, engine, sam, clock, verdi
     response = auth.post(f"/children/{sam.id}/pause", {"for": "30"})
     assert response.status_code == 302
     decision = verdict("192.168.1.20", "example.com", clock())
-    assert decision.blocked and decision.rule == "pause" and "18:30" in decision.reason
+    assert (
+        decision.blocked and decision.rule == RuleRef(RuleKind.PAUSE) and "18:30" in decision.reason
+    )
     page = auth.client.get("/").get_data(as_text=True)
     assert "Paused until 18:30" in page and "Resume now" in page
     auth.post(f"/children/{sam.id}/resume")
@@ -74,7 +77,7 @@ def test_a_pause_for_a_child_that_is_not_there(auth):
     assert auth.post("/children/99/pause", {"for": "30"}).status_code == 404
 
 
-def test_approving_more_time_lifts_bedtime_then_puts_it_back(auth, engine, sam, clock, verdict):
+def test_approving_more_time_holds_bedtime_off_until_it_ends(auth, engine, sam, clock, verdict):
     auth.login()
     store.add_schedule(engine, sam.id, "Bedtime", range(7), time(17, 30), time(7), block_all=True)
     assert verdict("192.168.1.20", "example.com", clock()).blocked
@@ -88,11 +91,10 @@ def test_approving_more_time_lifts_bedtime_then_puts_it_back(auth, engine, sam, 
     assert response.status_code == 302
     assert not verdict("192.168.1.20", "example.com", clock()).blocked
     page = auth.client.get("/").get_data(as_text=True)
-    assert "Bedtime lifted until 18:15" in page
-    clock.advance(minutes=16)
-    auth.client.get("/")  # any page view (or the server's housekeeping) puts it back
-    assert verdict("192.168.1.20", "example.com", clock()).blocked
+    assert "More time: Bedtime is off until 18:15" in page and "15 min left" in page
     assert [s.name for s in store.list_schedules(engine, sam.id)] == ["Bedtime"]
+    clock.advance(minutes=15)  # nothing runs, nothing is put back: the overlay just ends
+    assert verdict("192.168.1.20", "example.com", clock()).blocked
 
 
 def test_declining_a_request(auth, engine, sam, clock, verdict):
@@ -113,17 +115,21 @@ def test_approving_an_unblock_makes_an_allow_rule(auth, engine, sam, clock, verd
     assert verdict("192.168.1.20", "tiktok.com", clock()).blocked
     auth.post(f"/requests/{asked.id}", {"decision": "approve"})
     decision = verdict("192.168.1.20", "tiktok.com", clock())
-    assert not decision.blocked and decision.rule == "allow:app:tiktok"
+    assert not decision.blocked and decision.rule == RuleRef(RuleKind.ALLOW_APP, "tiktok")
 
 
-def test_put_a_lifted_schedule_back_early(auth, engine, sam, clock, verdict):
+def test_end_more_time_early_from_the_childs_page(auth, engine, sam, clock, verdict):
     auth.login()
     store.add_schedule(engine, sam.id, "Bedtime", range(7), time(17, 30), time(7), block_all=True)
     asked = requests.add_request(engine, sam.id, "more_time", clock(), minutes=60)
     requests.decide_request(engine, asked.id, True, 60, clock())
     assert not verdict("192.168.1.20", "example.com", clock() + timedelta(minutes=1)).blocked
-    auth.post(f"/lifts/{asked.id}/end", {"back": f"/child/{sam.id}"})
+    (held,) = overlays.list_overlays(engine, sam.id)
+    page = auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+    assert "More time: Bedtime is off until 19:00" in page and "1 h left" in page
+    auth.post(f"/child/{sam.id}/overlays/{held.id}/end", {})
     assert verdict("192.168.1.20", "example.com", clock()).blocked
+    assert "For a while" not in auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
 
 
 def test_damaged_lists_show_a_banner_on_home_and_settings(auth, tmp_path):

@@ -39,7 +39,7 @@ def test_a_childs_own_rules_in_friendly_words_without_logging_in(client, auth, s
     assert "Hi Sam!" in page
     assert "The internet is on." in page
     assert "Bedtime starts at 20:30." in page
-    assert "School</strong>: weekdays, 09:00–15:00, gaming off" in page
+    assert "School</strong>: weekdays, 09:00 to 15:00, 6 hours, gaming off" in page
     assert "TikTok: it&#39;s for 13 and over" in page
     assert "Childline" in page and "0800 1111" in page
     assert "Log out" not in page  # no parent pages from here
@@ -158,3 +158,52 @@ def test_a_site_that_is_not_a_host_name_is_ignored(client, sam, junk):
     assert response.status_code == 200
     assert 'name="site" type="text" value=""' in page and "Want <strong>" not in page
     assert "<script>alert" not in page
+
+
+GROWN_UP_APPS = ("Tinder", "Bumble", "Hinge", "Omegle", "Chatroulette", "OmeTV")
+
+
+@pytest.fixture
+def nine(engine):
+    """A 9-year-old on the clock's day (18 November 2026)."""
+    child = store.add_child(engine, "Ada", date(2017, 6, 1))
+    store.add_device(engine, ip="192.168.1.21", owner="child", child_id=child.id)
+    return child
+
+
+def test_under_13_the_page_never_names_or_offers_grown_up_apps(client, auth, nine):
+    page = client.get("/kids", environ_base={"REMOTE_ADDR": "192.168.1.21"}).get_data(as_text=True)
+    assert "Hi Ada!" in page and "Apps that are off for you" in page
+    for name in GROWN_UP_APPS:
+        assert name not in page, name
+    assert "TikTok" in page  # what a 9-year-old might sensibly ask for, with why it is off
+    assert "Some apps and sites made only for grown-ups are off too." in page
+
+
+def test_under_13_a_grown_up_app_cannot_be_asked_for_by_hand(client, auth, engine, nine):
+    ada = {"REMOTE_ADDR": "192.168.1.21"}
+    token = auth.token_in(client.get("/kids", environ_base=ada).get_data(as_text=True))
+    form = {"kind": "unblock", "app": "tinder", "csrf_token": token}
+    page = client.post("/kids/ask", data=form, environ_base=ada, follow_redirects=True)
+    assert "Choose an app or type a website" in page.get_data(as_text=True)
+    assert requests.list_requests(engine) == []
+
+
+def test_from_13_the_list_is_the_whole_truth(client, auth, engine):
+    teen = store.add_child(engine, "Jo", date(2012, 1, 1))  # 14
+    store.add_device(engine, ip="192.168.1.22", owner="child", child_id=teen.id)
+    page = client.get("/kids", environ_base={"REMOTE_ADDR": "192.168.1.22"}).get_data(as_text=True)
+    assert "Tinder" in page and "grown-ups are off too" not in page
+
+
+def test_a_child_sees_the_extra_time_they_were_given(client, auth, engine, sam, clock):
+    from datetime import timedelta
+
+    from agent.store import overlays
+
+    overlays.add_overlay(
+        engine, sam.id, "unblock", clock() + timedelta(hours=1), clock(),
+        target_kind="app", target="tiktok",
+    )  # fmt: skip
+    page = kid(client).get_data(as_text=True)
+    assert "A grown-up said yes: TikTok is allowed until 19:00." in page

@@ -4,19 +4,14 @@
 from __future__ import annotations
 
 import logging
-import time
 import urllib.request
 from dataclasses import replace
-from datetime import date, datetime, timedelta
-from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from agent import cli
 from agent.config import Config, DashboardConfig, HostPort
-from agent.store import household as store
-from agent.store import requests
 from dashboard.server import serve_dashboard
 
 TZ = ZoneInfo("Europe/London")
@@ -46,26 +41,6 @@ def test_served_by_waitress_with_the_headers_and_a_setup_code_in_the_log(cfg, en
         server.stop()
     with pytest.raises(OSError):
         urllib.request.urlopen(server.url + "kids", timeout=2)
-
-
-def test_housekeeping_puts_lifted_schedules_back(cfg, engine):
-    sam = store.add_child(engine, "Sam", date(2015, 3, 1))
-    store.add_schedule(
-        engine, sam.id, "Bedtime", range(7), clock_time(20, 30), clock_time(7), block_all=True
-    )
-    yesterday = (datetime.now(TZ) - timedelta(days=1)).replace(hour=20, minute=40)
-    asked = requests.add_request(engine, sam.id, "more_time", yesterday, minutes=30)
-    requests.decide_request(engine, asked.id, True, 30, yesterday)  # until 21:10 yesterday
-    assert store.list_schedules(engine, sam.id) == ()
-    server = serve_dashboard(cfg, lambda: engine)  # its housekeeping runs at start
-    try:
-        deadline = time.monotonic() + 5
-        while [s.name for s in store.list_schedules(engine, sam.id)] != ["Bedtime"]:
-            assert time.monotonic() < deadline, "the schedule was not put back"
-            time.sleep(0.05)
-        assert server.housekeeping() == 0  # once only
-    finally:
-        server.stop()
 
 
 def test_the_dashboard_command_is_registered():

@@ -18,6 +18,8 @@ from agent.rules.catalog import load_catalog
 from agent.store.rollups import DayTotal, Usage, WeekSummary
 from agent.talk.prompts import default_library
 
+from prompttools import cites_a_letter
+
 TZ = ZoneInfo("Europe/London")
 MON = date(2026, 11, 16)
 DUE = datetime(2026, 11, 22, 18, 0, tzinfo=TZ)
@@ -179,7 +181,8 @@ def test_a_busy_week_has_every_part_in_order() -> None:
     assert "WhatsApp from 18:00 to 18:40 (41 minutes)" in found["Video calls"][0]
     assert found["Late at night"][0].startswith("Wed: Sam's tablet was in use at 23:10")
     assert found["Blocked attempts"] == [
-        "TikTok (for 13+): tried on 2 occasions (Thu, Fri) | Blocked by its age limit."
+        "TikTok (for 13+): blocked again and again on 2 days (Thu, Fri) | Blocked by its age "
+        "limit. Counted in days, not lookups: an app asks many times each time it is opened."
     ]
     alerts = found["Alerts"]
     assert (
@@ -200,7 +203,7 @@ def test_starters_come_from_the_week_and_name_their_letters() -> None:
     assert 2 <= len(sam.starters) <= 3
     library = default_library()
     for starter in sam.starters:
-        assert starter.sources and all("(letter " in c for c in starter.sources)
+        assert starter.sources and all(cites_a_letter(c) for c in starter.sources)
         prompt = next(p for p in library.prompts if p.opener == starter.opener)
         assert [library.letters[f].citation for f in prompt.sources] == list(starter.sources)
     assert sam.starters[0].why.startswith("Alert: ")
@@ -262,7 +265,7 @@ def test_the_html_part_is_safe_for_mail_clients() -> None:
     assert "<img" not in html and "<svg" not in html and "<style" not in html
     assert "src=" not in html and "url(" not in html  # nothing fetched from anywhere
     assert 'href="http://192.168.1.2:8080/"' in html
-    assert "Discord" in html and "&ldquo;" in html and "(letter " in html
+    assert "Discord" in html and "&ldquo;" in html and cites_a_letter(html)
     assert re.search(r'<td width="100%" style="background:#4c9a85', html)  # Saturday's bar
 
 

@@ -89,7 +89,7 @@ def test_format_guide_shows_steps_routes_and_sources() -> None:
     for step in g.steps:
         assert _flat(step) in flat
     for letter in g.sources:
-        assert letter.file in flat and _flat(letter.sender) in flat
+        assert _flat(letter.citation) in flat and letter.file not in flat  # named, not a file
     assert max(len(line) for line in out.splitlines() if "http" not in line) <= 88
 
 
@@ -135,3 +135,29 @@ def test_load_help_reads_a_small_file(tmp_path: Path) -> None:
     path.write_text(_guide_toml())
     book = load_help(path)
     assert book.get("g").routes[0].how == "call 101"
+
+
+def test_the_self_harm_guide_gives_every_helpline_with_its_own_source() -> None:
+    g = guide("self-harm")
+    by_id = {r.id: r for r in g.routes}
+    expected = {
+        "samaritans": "116 123",
+        "childline-self-harm": "0800 1111",
+        "papyrus": "0800 068 4141",
+    }
+    for rid, number in expected.items():
+        assert by_id[rid].phone == number and by_id[rid].source
+    assert by_id["shout"].contact == "text SHOUT to 85258" and by_id["shout"].source
+    assert by_id["police-999"].phone == "999"
+    words = " ".join(g.steps + g.avoid).lower()
+    for approach in ("calm", "believe", "nothing is their fault", "stay with them", "blame"):
+        assert approach in words, approach
+    assert [s.citation for s in g.sources] == ["Rackham school, Cambridgeshire, June 2020"]
+
+
+def test_no_letter_is_named_by_its_file_or_as_a_school_alone() -> None:
+    from agent.talk.letters import load_letters
+
+    for letter in load_letters().values():
+        assert ".txt" not in letter.citation
+        assert not letter.citation.lower().startswith(("a school", "a primary school"))

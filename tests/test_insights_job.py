@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from agent.config import Config, RulesConfig
+from agent.events import registry
 from agent.insights.job import InsightsJob
 from agent.rules.catalog import Catalog, load_catalog
 from agent.rules.household import Household
@@ -151,6 +152,8 @@ def test_week_events_exactly(box: Box, week: list[LogEntry]) -> None:
         ("random_video_chat", "ome.tv", True),
         ("bypass_suspected", "dns.google", True),
     ]
+    for e in event_store.list_events(box.engine, limit=1000):  # each detail has its field
+        assert set(e.details) <= set(registry.spec(e.kind).detail_fields), e
 
 
 def test_week_summaries_exactly(box: Box, week: list[LogEntry]) -> None:
@@ -164,7 +167,7 @@ def test_week_summaries_exactly(box: Box, week: list[LogEntry]) -> None:
         ("tiktok", 0, 12),
     ]
     assert [(u.name, u.minutes) for u in monday.sites] == [("bbc.co.uk", 25)]
-    assert [(b.rule, b.count) for b in monday.blocked_by_reason] == [
+    assert [(b.rule.to_column(), b.count) for b in monday.blocked_by_reason] == [
         ("schedule:Bedtime", 61),
         ("age:tiktok", 12),
     ]
@@ -187,7 +190,7 @@ def test_week_summaries_exactly(box: Box, week: list[LogEntry]) -> None:
         ("discord", 170),
         ("instagram", 100),
     ]
-    assert [(b.rule, b.count) for b in alex.blocked_by_reason] == [
+    assert [(b.rule.to_column(), b.count) for b in alex.blocked_by_reason] == [
         ("schedule:Bedtime", 184),
         ("protection:bypass", 6),
     ]
@@ -326,8 +329,10 @@ def omegle_visit(box: Box, moment: Any) -> LogEntry:
     policy = sw.make_policy(box.household, box.catalog)
     d = decide(policy, sw.SAM_PHONE.ip, "omegle.com", 1, moment)
     assert d.action.value == "block" and d.app == "omegle"
-    head = (sw.SAM_PHONE.ip, SAM_PHONE, d.child, "omegle.com", "A", d.action.value, d.rule)
-    return LogEntry(moment.timestamp(), *head, d.reason, d.category, d.app, None, None, False)
+    head = (sw.SAM_PHONE.ip, SAM_PHONE, d.child, "omegle.com", "A", d.action.value)
+    return LogEntry(
+        moment.timestamp(), *head, *d.columns[1:3], d.category, d.app, None, None, False
+    )
 
 
 def omegle_alerts(engine: Engine) -> list[Any]:

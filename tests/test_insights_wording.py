@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.events import Event, EventKind, Severity
-from agent.insights.wording import describe, rule_label
+from agent.events.registry import describe
 
 TZ = ZoneInfo("Europe/London")
 AT = datetime(2026, 11, 20, 23, 10, 5, tzinfo=UTC)
@@ -23,7 +23,7 @@ def ev(kind: EventKind, app: str | None = None, **details: object) -> Event:
 @pytest.mark.parametrize(
     ("event", "words"),
     [
-        (ev(EventKind.NEW_DEVICE, mac=PHONE), ["new device", "23:10", PHONE, "device add"]),
+        (ev(EventKind.NEW_DEVICE, mac=PHONE), ["new device", "23:10", PHONE, "Devices page"]),
         (
             ev(EventKind.FIRST_APP, "discord", app_name="Discord", flags=["video_chat"]),
             ["Sam used Discord for the first time (Sam's phone, 23:10)", "video calls"],
@@ -91,29 +91,12 @@ def test_describe(event: Event, words: list[str]) -> None:
         assert blame not in text.lower()
 
 
-@pytest.mark.parametrize(
-    ("rule", "label"),
-    [
-        ("age:tiktok", "TikTok: under the app's minimum age"),
-        ("schedule:Bedtime", "Bedtime schedule"),
-        ("protection:bypass", "ways around the house rules"),
-        ("block:app:roblox", "Roblox: blocked by a parent"),
-        ("block:domain:example.com", "example.com: blocked by a parent"),
-        ("list:gambling", "gambling list"),
-        ("something:new", "something:new"),
-    ],
-)
-def test_rule_label(rule: str, label: str) -> None:
-    names = {"tiktok": "TikTok", "roblox": "Roblox"}
-    assert rule_label(rule, names.get) == label
-
-
 def test_the_proxy_and_dashboard_events_read_in_plain_words():
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
     from agent.events import Event, EventKind, Severity
-    from agent.insights.wording import describe
+    from agent.events.registry import describe
 
     tz = ZoneInfo("Europe/London")
     when = datetime(2026, 11, 20, 19, 5, tzinfo=UTC)

@@ -350,9 +350,7 @@ def test_make_revision_numbers_the_next_file_and_refuses_an_empty_diff(tmp_path:
     with pytest.raises(SystemExit, match="nothing to do"):
         mig.make_revision("nothing changed", location)
     path = mig.make_revision("move some data", location, empty=True)
-    # numbered after the numbered revisions; a branch's lettered head (0005g) shares its number
-    digits = HEAD.rstrip("abcdefghijklmnopqrstuvwxyz")
-    number = int(digits) + (1 if digits == HEAD else 0)
+    number = int(HEAD.rstrip("abcdefghijklmnopqrstuvwxyz")) + 1
     assert path.name == f"{number:04d}_move_some_data.py"
     assert f"down_revision: str | None = {HEAD!r}" in path.read_text().replace('"', "'")
     assert mig.head_revision(location) == f"{number:04d}"
@@ -391,3 +389,52 @@ def test_run_as_root_the_new_files_belong_to_the_data_folders_owner(
     assert made and all(p.stat().st_uid == 65534 for p in made), [
         (p.name, p.stat().st_uid) for p in made
     ]
+
+
+def test_0005h_puts_lifted_schedules_back_and_keeps_running_extra_time(tmp_path: Path) -> None:
+    """Before overlays, "more time" took schedules out and kept copies in the request's row;
+    the upgrade puts every one back, with an overlay for extra time still running."""
+    import json
+
+    from agent.store import overlays
+
+    db = tmp_path / "houserules.db"
+    url = f"sqlite:///{db}"
+    upgrade_to(url, "0004")
+    engine = make_engine(url)
+    fill_household(engine)  # Sam has a Bedtime; Alex has none
+    sam, alex = (store.get_child_by_name(engine, n) for n in ("Sam", "Alex"))
+    saved = {"days": [0, 1, 2, 3, 4, 5, 6], "start": "20:30:00", "end": "07:00:00"}
+    saved |= {"block_all": True, "block": [], "allow": ["homework.example"]}
+    rows = [  # (child, lifted, until): a lift still running, an old one never put back, and
+        # one whose schedule the parent has made again meanwhile (theirs stands)
+        (alex.id, [saved | {"name": "Bedtime"}], 4102444800.0),  # 2100
+        (alex.id, [saved | {"name": "School", "block_all": False, "block": ["gaming"]}], 1.0e9),
+        (sam.id, [saved | {"name": "Bedtime"}], 1.0e9),
+    ]
+    with closing(sqlite3.connect(db)) as conn:
+        for child_id, lifted, until in rows:
+            conn.execute(
+                "INSERT INTO child_requests (time, child_id, child, kind, message, status, "
+                "outcome, lifted, lift_until, restored) VALUES "
+                "(1.0, ?, 'x', 'more_time', '', 'approved', '', ?, ?, 0)",
+                (child_id, json.dumps(lifted), until),
+            )
+        conn.commit()
+    version = store.household_version(engine)
+    migrate(engine)
+    household = store.load_household(engine)
+    assert household.version == version + 1
+    by_child = {(s.child_id, s.name): s for s in household.schedules}
+    assert set(by_child) == {(sam.id, "Bedtime"), (alex.id, "Bedtime"), (alex.id, "School")}
+    assert by_child[(sam.id, "Bedtime")].start == time(21)  # the parent's own stands
+    back = by_child[(alex.id, "Bedtime")]
+    assert (back.start, back.end, back.block_all, back.allow) == (
+        time(20, 30), time(7), True, ("homework.example",),
+    )  # fmt: skip
+    assert by_child[(alex.id, "School")].block == {"gaming"}
+    (running,) = overlays.list_overlays(engine)
+    assert (running.kind, running.child_id, running.schedule_id) == ("more_time", alex.id, back.id)
+    assert running.until == datetime(2100, 1, 1, tzinfo=UTC)
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT sum(restored) FROM child_requests").fetchone() == (3,)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from agent.events.searches import Search
 from agent.proxy.activity import HTTP, Throttle, request_row, search_row
 from agent.proxy.clients import Asker
-from agent.proxy.searches import Search
-from agent.rules.decision import Action, Decision
+from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.store.querylog import LogEntry
 
 from proxytools import SAM
@@ -14,13 +14,21 @@ WHO = Asker("192.168.1.10", "02:00:00:00:00:10", None, SAM)
 
 
 def test_a_request_row_is_a_query_log_entry():
-    d = Decision(Action.REWRITE, "Safe search", "safe-search:google", "Sam", rewrite_to="x")
+    d = Decision(
+        Action.REWRITE,
+        "Safe search",
+        RuleRef(RuleKind.SAFE_SEARCH, "google"),
+        "Sam",
+        rewrite_to="x",
+    )
     row = request_row(100.0, WHO, "www.google.com", HTTP, d)
     assert isinstance(row, LogEntry)
     assert (row.client, row.device, row.child, row.name, row.qtype, row.action) == (
         "192.168.1.10", "02:00:00:00:00:10", "Sam", "www.google.com", "HTTP", "allow",
     )  # fmt: skip
-    blocked = request_row(1.0, WHO, "a.test", HTTP, Decision(Action.BLOCK, "r", "block:domain:a"))
+    blocked = request_row(
+        1.0, WHO, "a.test", HTTP, Decision(Action.BLOCK, "r", RuleRef(RuleKind.BLOCK_DOMAIN, "a"))
+    )
     assert blocked.action == "block" and blocked.rule == "block:domain:a"
 
 

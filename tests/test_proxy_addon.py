@@ -221,6 +221,8 @@ def test_youtube_is_allowed_but_shorts_are_not(addon, parts):
     assert shorts.response.status_code == 403
     assert "YouTube Shorts is not open right now" in shorts.response.text
     assert "the rest of YouTube works" in shorts.response.text
+    assert "YouTube Shorts: switched off in the house rules" in shorts.response.text
+    assert "path:" not in shorts.response.text  # the rule in words, never its log text
     assert parts.rows[-1][6:8] == ("block", "path:youtube-shorts")
 
 

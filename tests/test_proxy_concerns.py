@@ -8,6 +8,7 @@ import tomllib
 import pytest
 
 from agent.events import EventKind, Severity
+from agent.events.searches import Search
 from agent.proxy.concerns import (
     DEFAULT_PATH,
     ConcernsError,
@@ -15,7 +16,6 @@ from agent.proxy.concerns import (
     normalise,
     parse_concerns,
 )
-from agent.proxy.searches import Search
 
 from proxytools import NOON
 
@@ -59,10 +59,10 @@ def test_an_alert_carries_the_prompt_the_guide_and_the_routes():
     d = e.details
     assert d["terms"] == "i want to die" and d["concern"] == "suicide" and d["engine"] == "google"
     assert d["prompt"]["id"] == "search-something-on-your-mind" and d["prompt"]["opener"]
-    assert d["guide"]["id"] == "child-tells-you"
+    assert d["guide"]["id"] == "self-harm"
     phones = {r["id"]: r["phone"] for r in d["routes"]}
-    assert phones["samaritans"] == "116 123" and phones["childline"] == "0800 1111"
-    assert phones["police-999"] == "999"
+    assert phones["samaritans"] == "116 123" and phones["childline-self-harm"] == "0800 1111"
+    assert phones["police-999"] == "999" and phones["papyrus"] == "0800 068 4141"
     later = CONCERNS.event(found, Search("bing", "Bing", "kill myself"), "Sam", "x", NOON)
     assert later.key == item.key  # one alert per child, concern and hour
 

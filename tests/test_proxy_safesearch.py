@@ -6,13 +6,15 @@ import pytest
 
 from agent.proxy.safesearch import SafeRequest, engine_of, safe_request
 from agent.rules.decide import decide
-from agent.rules.decision import Action, Decision
+from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 
 from proxytools import NOON, POLICY, SAM_TABLET
 
 
 def rewrite(engine: str, target: str) -> Decision:
-    return Decision(Action.REWRITE, "", f"safe-search:{engine}", "Sam", rewrite_to=target)
+    return Decision(
+        Action.REWRITE, "", RuleRef(RuleKind.SAFE_SEARCH, engine), "Sam", rewrite_to=target
+    )
 
 
 @pytest.mark.parametrize(
@@ -30,8 +32,8 @@ def rewrite(engine: str, target: str) -> Decision:
             SafeRequest({}, {"YouTube-Restrict": "Moderate"}),
         ),
         (rewrite("pixabay", "safesearch.pixabay.com"), SafeRequest()),  # DNS only
-        (Decision(Action.ALLOW, "", "default"), SafeRequest()),
-        (Decision(Action.BLOCK, "", "safe-search:unsupported"), SafeRequest()),
+        (Decision(Action.ALLOW, "", RuleRef(RuleKind.DEFAULT)), SafeRequest()),
+        (Decision(Action.BLOCK, "", RuleRef(RuleKind.NO_SAFE_SEARCH)), SafeRequest()),
     ],
 )
 def test_each_engine_gets_its_own_switch(decision, wanted):

@@ -17,7 +17,7 @@ from agent.lists.index import IndexBuilder, ListIndex
 from agent.rules import decide as rules_mod
 from agent.rules.catalog import App, Catalog
 from agent.rules.decide import _decide, decide
-from agent.rules.decision import Action, Decision
+from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.rules.household import (
     Child,
     ChildSettings,
@@ -284,7 +284,7 @@ def test_house_rules(
     client: str, when: datetime, name: str, action: Action, rule: str, words: str
 ) -> None:
     decision = ask("home", client, when, name)
-    assert (decision.action, decision.rule) == (action, rule), decision
+    assert (decision.action, decision.rule) == (action, RuleRef.from_column(rule)), decision
     assert words in decision.reason
 
 
@@ -317,7 +317,7 @@ def test_who_is_asking(
     policy: str, client: str, name: str, action: Action, rule: str, words: str
 ) -> None:
     decision = ask(policy, client, at(MON, 20), name)  # no pause or bedtime at 20:00
-    assert (decision.action, decision.rule) == (action, rule), decision
+    assert (decision.action, decision.rule) == (action, RuleRef.from_column(rule)), decision
     assert words in decision.reason
 
 
@@ -339,7 +339,7 @@ SAFE_SEARCH_TABLE = [
 @pytest.mark.parametrize(("client", "when", "name", "rule", "target"), SAFE_SEARCH_TABLE)
 def test_safe_search(client: str, when: datetime, name: str, rule: str, target: str | None) -> None:
     decision = ask("home", client, when, name)
-    assert decision.rule == rule
+    assert decision.rule == RuleRef.from_column(rule)
     assert decision.rewrite_to == target
     assert decision.action is (REWRITE if target else ALLOW)
 
@@ -397,14 +397,18 @@ def test_mac_identifies_a_device_that_moved_address() -> None:
     # Sam's phone now has the parent's old address; the neighbour table gives its MAC.
     policy = replace(POLICIES["home"], neighbours={PARENT: "02:00:00:00:00:10"})
     decision = decide(policy, PARENT, "www.tiktok.com", 1, at(MON, 12))
-    assert (decision.rule, decision.child) == (AGE, "Sam")
+    assert (decision.rule, decision.child) == (RuleRef(RuleKind.AGE, "tiktok"), "Sam")
 
 
 def test_decide_without_a_catalogue_or_safe_search() -> None:
     policy = Policy(INDEX, HOME, None, None, NEIGHBOURS, RULES)
     assert decide(policy, SAM_PHONE, "www.google.com", 1, at(MON, 12)).action is ALLOW
-    assert decide(policy, SAM_PHONE, "roblox.com", 1, at(MON, 12)).rule == "block:app:roblox"
-    assert decide(policy, JO_LAPTOP, "bet365.com", 1, at(MON, 12)).rule == "age-category:gambling"
+    assert decide(policy, SAM_PHONE, "roblox.com", 1, at(MON, 12)).rule == RuleRef(
+        RuleKind.BLOCK_APP, "roblox"
+    )
+    assert decide(policy, JO_LAPTOP, "bet365.com", 1, at(MON, 12)).rule == RuleRef(
+        RuleKind.AGE_CATEGORY, "gambling"
+    )
 
 
 def test_recent_decisions_never_change_an_answer() -> None:
@@ -427,9 +431,9 @@ def test_recent_decisions_last_one_second() -> None:
     """Alex's pause ends at 19:30:00; the same question a second apart gets both answers."""
     policy = POLICIES["home"]
     before, after = at(MON, 19, 29).replace(second=59), at(MON, 19, 30)
-    assert decide(policy, ALEX_TABLET, "news.example", 1, before).rule == "pause"
-    assert decide(policy, ALEX_TABLET, "news.example", 1, after).rule == "default"
-    assert decide(policy, ALEX_TABLET, "news.example", 1, before).rule == "pause"
+    assert decide(policy, ALEX_TABLET, "news.example", 1, before).rule == RuleRef(RuleKind.PAUSE)
+    assert decide(policy, ALEX_TABLET, "news.example", 1, after).rule == RuleRef(RuleKind.DEFAULT)
+    assert decide(policy, ALEX_TABLET, "news.example", 1, before).rule == RuleRef(RuleKind.PAUSE)
 
 
 def test_a_new_policy_is_decided_afresh() -> None:
@@ -437,7 +441,9 @@ def test_a_new_policy_is_decided_afresh() -> None:
     old = POLICIES["home"]
     assert decide(old, SAM_PHONE, "www.reddit.com", 1, M12).action is BLOCK
     allowed = replace(old, household=replace(HOME, rules=(*HOME.rules, SOCIAL_FOR_SAM)))
-    assert decide(allowed, SAM_PHONE, "www.reddit.com", 1, M12).rule == "allow:category:social"
+    assert decide(allowed, SAM_PHONE, "www.reddit.com", 1, M12).rule == RuleRef(
+        RuleKind.ALLOW_CATEGORY, "social"
+    )
 
 
 def test_threads_deciding_for_different_policies_never_mix_them() -> None:

@@ -12,7 +12,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from agent import config as config_mod
 from agent.dns import server as server_mod
 from agent.dns import wire
-from agent.rules.decision import ALLOWED, Action, Decision
+from agent.rules.decision import ALLOWED, Action, Decision, RuleKind, RuleRef
 from agent.rules.policy import Policy, PolicyHolder
 from agent.store.logpipe import flat_row
 from agent.store.querylog import LogEntry
@@ -28,14 +28,20 @@ def decide(policy: Policy, client: str, name: str, qtype: int, now: object) -> D
     for suffix in BLOCKED:
         if name == suffix or name.endswith("." + suffix):
             return Decision(
-                Action.BLOCK, "Blocked by a test list", rule="list:test", category="test"
+                Action.BLOCK,
+                "Blocked by a test list",
+                rule=RuleRef(RuleKind.LIST, "test"),
+                category="test",
             )
     if name in REWRITES:
         return Decision(
-            Action.REWRITE, "Safe search", rule="safe-search:google", rewrite_to=REWRITES[name]
+            Action.REWRITE,
+            "Safe search",
+            rule=RuleRef(RuleKind.SAFE_SEARCH, "google"),
+            rewrite_to=REWRITES[name],
         )
     if name == "use-application-dns.net":
-        return Decision(Action.BLOCK, "canary", rule="canary", nxdomain=True)
+        return Decision(Action.BLOCK, "canary", rule=RuleRef(RuleKind.CANARY), nxdomain=True)
     return ALLOWED
 
 
@@ -330,8 +336,8 @@ def test_every_answer_is_logged_with_its_decision(server):
     flat = [LogEntry(*flat_row(r)) for r in server.log]  # as the writer process reads them
     rows = [(r.name, r.qtype, r.action, r.rule, r.cached) for r in flat]
     assert rows == [
-        ("example.com", "A", "allow", "", False),
-        ("example.com", "A", "allow", "", True),
+        ("example.com", "A", "allow", "default", False),
+        ("example.com", "A", "allow", "default", True),
         ("ads.tracker.test", "A", "block", "list:test", False),
     ]
     assert flat[0].upstream and flat[0].latency_ms is not None

@@ -285,3 +285,119 @@ def test_load_household_is_one_snapshot(engine: Engine, sam: Child) -> None:
     assert household.whose_rules(tv, "youngest") == (alex, False)
     assert household.rules_for(sam.id).allow_domains == {"bbc.co.uk"}
     assert household.rules_for(sam.id).schedules[0].name == "Bed"
+
+
+# -- putting mistakes right ---------------------------------------------------------------------
+
+TODAY = date(2026, 11, 23)
+
+
+@pytest.mark.parametrize("born", [date(1900, 1, 1), date(2008, 11, 23), date(1980, 6, 1)])
+def test_a_child_is_under_18_when_added(engine: Engine, born: date) -> None:
+    with pytest.raises(store.NeedsConfirmation, match="under-18 protections would stop"):
+        store.add_child(engine, "Gran", born, today=TODAY)
+    assert store.list_children(engine) == ()
+    assert store.add_child(engine, "Kim", date(2008, 11, 24), today=TODAY).name == "Kim"  # 17
+
+
+def test_a_birth_date_that_makes_an_adult_needs_confirming(engine: Engine, sam: Child) -> None:
+    version = store.household_version(engine)
+    with pytest.raises(store.NeedsConfirmation):
+        store.update_child(engine, sam.id, born=date(2001, 1, 1), today=TODAY)
+    assert store.household_version(engine) == version and store.list_children(engine) == (sam,)
+    moved = store.update_child(engine, sam.id, born=date(2001, 1, 1), today=TODAY, adult_ok=True)
+    assert moved.born == date(2001, 1, 1) and store.household_version(engine) == version + 1
+    fixed = store.update_child(engine, sam.id, born=date(2015, 2, 1), today=TODAY)
+    assert fixed.age_on(TODAY) == 11
+
+
+def test_a_child_renamed_keeps_everything(engine: Engine, sam: Child) -> None:
+    store.add_rule(engine, sam.id, "block", "app", "roblox")
+    alex = store.add_child(engine, "Alex", date(2017, 1, 1), today=TODAY)
+    with pytest.raises(HouseholdError, match="already a child called Alex"):
+        store.update_child(engine, sam.id, name="ALEX")
+    renamed = store.update_child(engine, sam.id, name="  Samuel  ")
+    assert renamed.name == "Samuel" and store.get_child_by_name(engine, "samuel") == renamed
+    assert store.update_child(engine, alex.id, name="alex").name == "alex"  # own name, new case
+    assert [r.value for r in store.list_rules(engine, sam.id)] == ["roblox"]
+
+
+def test_removing_a_child_takes_their_data_and_unassigns_devices(engine: Engine, sam: Child):
+    from agent.store import overlays, requests
+
+    alex = store.add_child(engine, "Alex", date(2017, 1, 1), today=TODAY)
+    phone = store.add_device(engine, ip="192.168.1.10", owner="child", child_id=sam.id)
+    tv = store.add_device(engine, ip="192.168.1.30", owner="shared", shared_with=[sam.id, alex.id])
+    store.add_rule(engine, sam.id, "block", "app", "roblox")
+    bedtime = store.add_schedule(
+        engine, sam.id, "Bedtime", range(7), time(21), time(7), block_all=True
+    )  # noqa: E501
+    store.add_schedule(engine, alex.id, "Bedtime", range(7), time(20), time(7), block_all=True)
+    now = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+    store.pause(engine, now + timedelta(hours=1), child_id=sam.id)
+    overlays.add_overlay(
+        engine, sam.id, "more_time", now + timedelta(hours=2), now, schedule_id=bedtime.id
+    )  # noqa: E501
+    requests.add_request(engine, sam.id, "more_time", now, minutes=30)
+    removed = store.remove_child(engine, sam.id)
+    assert (removed.name, removed.rules, removed.schedules, removed.devices_unassigned) == (
+        "Sam", 1, 1, 1,
+    )  # fmt: skip
+    assert store.list_children(engine) == (alex,)
+    household = store.load_household(engine)
+    assert [s.child_id for s in household.schedules] == [alex.id]
+    assert household.rules == () and household.pauses == () and household.overlays == ()
+    assert requests.list_requests(engine) == []
+    devices = {d.id: d for d in household.devices}
+    assert (devices[phone.id].owner, devices[phone.id].child_id) == ("unassigned", None)
+    assert devices[tv.id].shared_with == {alex.id}
+
+
+def test_equal_start_and_end_is_all_day_only_when_said(engine: Engine, sam: Child) -> None:
+    with pytest.raises(HouseholdError, match="from 19:00 to 19:00 would be on all day"):
+        store.add_schedule(engine, sam.id, "Bedtime", range(7), time(19), time(19), block_all=True)
+    assert store.list_schedules(engine) == ()
+    sunday = store.add_schedule(
+        engine, sam.id, "Sunday", [6], time(19), time(19), block=["gaming"], all_day=True
+    )
+    assert (sunday.start, sunday.end) == (time(0), time(0))
+    assert sunday.covers(6, time(0)) and sunday.covers(6, time(23, 59))
+    assert not sunday.covers(0, time(0)) and not sunday.covers(5, time(23, 59))
+
+
+def test_a_schedule_edited_in_place(engine: Engine, sam: Child) -> None:
+    bedtime = store.add_schedule(
+        engine, sam.id, "Bedtime", range(7), time(21), time(7), block_all=True
+    )  # noqa: E501
+    store.add_schedule(engine, sam.id, "School", range(5), time(9), time(15), block=["gaming"])
+    version = store.household_version(engine)
+    edited = store.update_schedule(
+        engine, bedtime.id, "Bedtime", range(5), time(20, 30), time(7), block_all=True
+    )
+    assert edited.id == bedtime.id and edited.days == frozenset(range(5))
+    assert edited.start == time(20, 30) and store.household_version(engine) == version + 1
+    with pytest.raises(HouseholdError, match="already has a schedule called School"):
+        store.update_schedule(
+            engine, bedtime.id, "school", range(5), time(20), time(7), block_all=True
+        )  # noqa: E501
+    with pytest.raises(HouseholdError, match="would be on all day"):
+        store.update_schedule(
+            engine, bedtime.id, "Bedtime", range(5), time(7), time(7), block_all=True
+        )  # noqa: E501
+    with pytest.raises(HouseholdError, match="no schedule with id 99"):
+        store.update_schedule(engine, 99, "X", range(5), time(7), time(8), block_all=True)
+    assert store.list_schedules(engine, sam.id)[0] == edited
+
+
+def test_removing_a_schedule_removes_the_more_time_on_it(engine: Engine, sam: Child) -> None:
+    from agent.store import overlays
+
+    bedtime = store.add_schedule(
+        engine, sam.id, "Bedtime", range(7), time(21), time(7), block_all=True
+    )  # noqa: E501
+    now = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+    overlays.add_overlay(
+        engine, sam.id, "more_time", now + timedelta(hours=1), now, schedule_id=bedtime.id
+    )  # noqa: E501
+    store.remove_schedule(engine, bedtime.id)
+    assert overlays.list_overlays(engine) == []

@@ -1,5 +1,6 @@
 """Children's requests on a real SQLite file: asking records an alert; approving "unblock" makes
-an allow rule; approving "more time" lifts the schedules on in that time and puts them back."""
+an allow rule or a timed overlay; approving "more time" holds the schedules on in that time off
+with overlays, and never takes a schedule out."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Engine
 from agent.events import EventKind, Severity
 from agent.rules.household import Child
 from agent.store import household as store
-from agent.store import requests
+from agent.store import overlays, requests
 from agent.store.db import init_db, make_engine
 from agent.store.events import list_events, unacknowledged_alerts
 from agent.store.requests import RequestError
@@ -117,26 +118,20 @@ def test_declining_changes_nothing(engine: Engine, sam: Child) -> None:
     assert unacknowledged_alerts(engine) == []
 
 
-def test_more_time_lifts_what_would_start_in_that_time_then_puts_it_back(engine, sam) -> None:
+def test_more_time_holds_off_what_would_start_in_that_time_and_keeps_it(engine, sam) -> None:
     store.pause(engine, EVENING + timedelta(hours=1), child_id=sam.id)
     asked = requests.add_request(engine, sam.id, "more_time", EVENING, minutes=30)
+    before = store.list_schedules(engine, sam.id)
     done = requests.decide_request(engine, asked.id, True, None, EVENING)  # the child's 30
-    assert done.minutes == 30 and done.lifted == ("Bedtime",) and done.lifting
+    assert done.minutes == 30
     assert done.outcome == "Sam: the pause ended; Bedtime is off until 20:55"
     assert store.list_pauses(engine) == ()
-    assert names(engine, sam) == ["School"]  # bedtime (from 20:30) lifted; school untouched
-    assert [r.id for r in requests.active_lifts(engine, sam.id)] == [asked.id]
-    assert requests.restore_lifted(engine, EVENING + timedelta(minutes=29)) == 0
-    assert requests.restore_lifted(engine, EVENING + timedelta(minutes=30)) == 1
-    assert names(engine, sam) == ["Bedtime", "School"]
-    (bedtime,) = [s for s in store.list_schedules(engine, sam.id) if s.name == "Bedtime"]
-    assert (bedtime.days, bedtime.start, bedtime.end) == (
-        frozenset(range(7)),
-        time(20, 30),
-        time(7),
-    )
-    assert bedtime.block_all and requests.active_lifts(engine) == []
-    assert requests.restore_lifted(engine, EVENING + timedelta(hours=1)) == 0  # once only
+    assert store.list_schedules(engine, sam.id) == before  # nothing taken out, ever
+    (held,) = overlays.list_overlays(engine, sam.id, running_at=EVENING)
+    bedtime = next(s for s in before if s.name == "Bedtime")
+    assert (held.kind, held.schedule_id, held.request_id) == ("more_time", bedtime.id, asked.id)
+    assert held.until == EVENING + timedelta(minutes=30)
+    assert overlays.list_overlays(engine, sam.id, running_at=held.until) == []
 
 
 def test_more_time_when_nothing_is_off(engine: Engine, sam: Child) -> None:
@@ -144,7 +139,31 @@ def test_more_time_when_nothing_is_off(engine: Engine, sam: Child) -> None:
     asked = requests.add_request(engine, sam.id, "more_time", afternoon, minutes=15)
     done = requests.decide_request(engine, asked.id, True, 15, afternoon)
     assert done.outcome == "Nothing was stopping Sam's internet for the next 15 minutes"
-    assert not done.lifting and names(engine, sam) == ["Bedtime", "School"]
+    assert overlays.list_overlays(engine) == [] and names(engine, sam) == ["Bedtime", "School"]
+
+
+@pytest.mark.parametrize(
+    ("choice", "until"),
+    [
+        ("15m", EVENING + timedelta(minutes=15)),
+        ("1h", EVENING + timedelta(hours=1)),
+        ("today", datetime(2026, 11, 19, 0, 0, tzinfo=TZ)),
+    ],
+)
+def test_a_timed_unblock_is_an_overlay_not_a_rule(engine, sam, choice, until) -> None:
+    asked = requests.add_request(engine, sam.id, "unblock", EVENING, app="tiktok")
+    done = requests.decide_request(engine, asked.id, True, None, EVENING, unblock_for=choice)
+    assert store.list_rules(engine, sam.id) == ()
+    (given,) = overlays.list_overlays(engine, sam.id)
+    assert (given.kind, given.target_kind, given.target) == ("unblock", "app", "tiktok")
+    assert given.until == until and "end it early" in done.outcome
+
+
+def test_an_unblock_for_an_unknown_length_is_refused(engine, sam) -> None:
+    asked = requests.add_request(engine, sam.id, "unblock", EVENING, app="tiktok")
+    with pytest.raises(RequestError, match="15m, 1h, today, always"):
+        requests.decide_request(engine, asked.id, True, None, EVENING, unblock_for="forever")
+    assert requests.get_request(engine, asked.id).pending
 
 
 def test_approving_more_time_needs_minutes(engine: Engine, sam: Child) -> None:
@@ -153,15 +172,6 @@ def test_approving_more_time_needs_minutes(engine: Engine, sam: Child) -> None:
         requests.decide_request(engine, asked.id, True, None, EVENING)
     with pytest.raises(RequestError, match="no request number 99"):
         requests.decide_request(engine, 99, True, 30, EVENING)
-
-
-def test_a_parents_newer_schedule_of_the_same_name_stands(engine: Engine, sam: Child) -> None:
-    asked = requests.add_request(engine, sam.id, "more_time", EVENING, minutes=30)
-    requests.decide_request(engine, asked.id, True, 30, EVENING)
-    store.add_schedule(engine, sam.id, "Bedtime", range(5), time(21), time(7), block_all=True)
-    assert requests.end_lift(engine, asked.id, EVENING + timedelta(minutes=5)) == 0
-    (bedtime,) = [s for s in store.list_schedules(engine, sam.id) if s.name == "Bedtime"]
-    assert bedtime.start == time(21)
 
 
 def test_list_requests_filters(engine: Engine, sam: Child) -> None:

@@ -61,7 +61,7 @@ def test_day_summary_reads_back_the_deltas(engine: Engine) -> None:
     assert day.first_activity == datetime(2026, 11, 16, 16, 0, tzinfo=UTC)
     assert day.last_activity == datetime(2026, 11, 16, 19, 14, tzinfo=UTC)
     assert day.hours[16] == 60 and day.hours[19] == 15 and sum(day.hours) == 75
-    assert [(b.rule, b.count) for b in day.blocked_by_reason] == [("age:tiktok", 8)]
+    assert [(b.rule.to_column(), b.count) for b in day.blocked_by_reason] == [("age:tiktok", 8)]
     assert rollups.day_summary(engine, "Alex", MON).minutes == 0
 
 
@@ -90,7 +90,7 @@ def test_week_summary_series_and_the_week_before(engine: Engine) -> None:
     assert week.apps[0].name == "roblox" and week.apps[0].minutes == 195
     assert week.hours[16] == 30 + 45 + 20 + 60 + 10 and week.hours[17] == 30
     assert (week.blocked, week.queries) == (6, 18)  # one hour key adds (3, 1) here
-    assert [(b.rule, b.count) for b in week.blocked_by_reason] == [("age:tiktok", 20)]
+    assert [(b.rule.to_column(), b.count) for b in week.blocked_by_reason] == [("age:tiktok", 20)]
     series = rollups.activity_series(engine, "Sam", MON - timedelta(days=3), 10)
     assert [d.minutes for d in series] == [40, 0, 0, 30, 0, 45, 0, 20, 90, 10]
     assert series[0].day == MON - timedelta(days=3)

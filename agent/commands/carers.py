@@ -183,6 +183,7 @@ def digest_preview(cfg: Config, args: argparse.Namespace) -> int:
         period = period_for(due_in_week(args.week, day, at, tz))
     else:
         period = period_for(now(cfg))
+    _catch_up(cfg, engine)
     digest = _jobs(cfg, engine).build(carer, period)
     print(f"Subject: {digest.subject}\n")
     print(render_text(digest), end="")
@@ -203,6 +204,7 @@ def digest_send(cfg: Config, args: argparse.Namespace) -> int:
         chosen = [_carer(engine, args.carer)] if args.carer else list(store.list_carers(engine))
         if not chosen:
             raise CliError("no carers yet: houserules carer add NAME --email ADDR --children NAME")
+        _catch_up(cfg, engine)
         failures = 0
         for carer in chosen:
             try:
@@ -266,6 +268,19 @@ def email_test(cfg: Config, args: argparse.Namespace) -> int:
 
 def _jobs(cfg: Config, engine: Any) -> EmailJobs:
     return EmailJobs(cfg, engine, clock=lambda: now(cfg), mailer=make_mailer(cfg))
+
+
+def _catch_up(cfg: Config, engine: Any) -> None:
+    """Bring the insights up to date first, so a digest built now includes what happened in
+    the last seconds (the jobs process does this every 30 s; the pass is idempotent)."""
+    from agent.dns.neighbours import read_neighbours
+    from agent.insights.job import InsightsJob
+    from agent.rules.catalog import load_catalog
+    from agent.store.household import load_household
+
+    InsightsJob(engine, load_catalog(), cfg).run(
+        load_household(engine), read_neighbours(), now(cfg)
+    )
 
 
 def _need_email(cfg: Config) -> None:

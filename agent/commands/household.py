@@ -4,9 +4,10 @@
     device add (--ip IP | --mac MAC) [--name NAME] (--child NAME | --adult | --shared) [--inspect]
     device list                             device merge KEEP_ID DROP_ID
     rule allow|block NAME (--app ID | --category CAT | --domain DOMAIN)
-    schedule add NAME --child NAME --days mon,tue,... --from HH:MM --to HH:MM
+    schedule add NAME --child NAME --days mon,tue,... (--from HH:MM --to HH:MM | --all-day)
                  (--block-all | --block CAT_OR_APP,...) [--allow DOMAIN,...]
     pause NAME --minutes N
+    (rename, correct, remove and list: `household_changes`)
     explain NAME_OR_DOMAIN --client IP
 
 Every change goes through `agent.store.household`. `explain` lives in `household_explain`.
@@ -40,6 +41,9 @@ def register(sub: Any) -> None:
     p.add_argument("--born", required=True, metavar="YYYY-MM-DD", help="date of birth")
     p.set_defaults(func=child_add)
     child.add_parser("list", help="list the children").set_defaults(func=child_list)
+    from agent.commands import household_changes as changes
+
+    changes.register_child(child)
 
     device = _group(sub, "device", "the devices in the home and whose they are")
     p = device.add_parser("add", help="add a device, or claim one the box has seen")
@@ -63,22 +67,27 @@ def register(sub: Any) -> None:
 
 
 def _register_rules(sub: Any) -> None:
-    p = sub.add_parser("rule", help="allow or block an app, category or domain for a child")
-    p.add_argument("verb", choices=("allow", "block"))
-    p.add_argument("name", metavar="NAME", help="the child's name")
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--app", metavar="ID", help="an app id from the catalogue, e.g. roblox")
-    what.add_argument("--category", metavar="CAT", help="e.g. gaming, social, gambling")
-    what.add_argument("--domain", metavar="DOMAIN", help="a domain and everything below it")
-    p.set_defaults(func=rule_add)
+    from agent.commands import household_changes as changes
+
+    rule = _group(sub, "rule", "allow or block an app, category or domain for a child")
+    for verb in ("allow", "block"):
+        p = rule.add_parser(verb, help=f"{verb} an app, category or domain for a child")
+        p.set_defaults(verb=verb, func=rule_add)
+        p.add_argument("name", metavar="NAME", help="the child's name")
+        what = p.add_mutually_exclusive_group(required=True)
+        what.add_argument("--app", metavar="ID", help="an app id from the catalogue, e.g. roblox")
+        what.add_argument("--category", metavar="CAT", help="e.g. gaming, social, gambling")
+        what.add_argument("--domain", metavar="DOMAIN", help="a domain and everything below it")
+    changes.register_rules(rule)
 
     schedule = _group(sub, "schedule", "times when the internet or some apps are off")
     p = schedule.add_parser("add", help="add a weekly schedule for a child")
     p.add_argument("name", metavar="NAME", help="e.g. Bedtime")
     p.add_argument("--child", required=True, metavar="NAME")
     p.add_argument("--days", required=True, metavar="mon,tue,...", help="or weekdays, daily")
-    p.add_argument("--from", dest="start", required=True, metavar="HH:MM")
-    p.add_argument("--to", dest="end", required=True, metavar="HH:MM", help="may be after midnight")
+    p.add_argument("--from", dest="start", metavar="HH:MM")
+    p.add_argument("--to", dest="end", metavar="HH:MM", help="may be after midnight")
+    p.add_argument("--all-day", action="store_true", help="the whole of each day chosen")
     block = p.add_mutually_exclusive_group(required=True)
     block.add_argument("--block-all", action="store_true", help="the whole internet")
     block.add_argument("--block", metavar="CAT_OR_APP,...", help="categories or app ids")
@@ -89,6 +98,7 @@ def _register_rules(sub: Any) -> None:
     p.add_argument("name", metavar="NAME", help="the child's name")
     p.add_argument("--minutes", required=True, type=int, metavar="N")
     p.set_defaults(func=pause_child)
+    changes.register_schedules(schedule, sub)
 
     from agent.commands.household_explain import register_explain
 
@@ -239,13 +249,11 @@ def rule_add(cfg: Config, args: argparse.Namespace) -> int:
 def schedule_add(cfg: Config, args: argparse.Namespace) -> int:
     eng = engine(cfg)
     child = find_child(eng, args.child)
-    days, start, end = parse_days(args.days), parse_time(args.start), parse_time(args.end)
-    blocked: list[str] = []
-    if args.block:
-        cat = catalog()
-        for item in _split(args.block):
-            kind = "app" if cat.get(item.lower()) is not None else "category"
-            blocked.append(check_target(cfg, cat, kind, item))
+    if not args.all_day and not (args.start and args.end):
+        raise CliError("give --from HH:MM and --to HH:MM, or --all-day")
+    days = parse_days(args.days)
+    start = parse_time(args.start) if args.start else time(0)
+    end = parse_time(args.end) if args.end else time(0)
     schedule = changing(
         store.add_schedule,
         eng,
@@ -255,12 +263,24 @@ def schedule_add(cfg: Config, args: argparse.Namespace) -> int:
         start,
         end,
         block_all=args.block_all,
-        block=blocked,
-        allow=_split(args.allow or ""),
+        block=blocked_targets(cfg, args.block) if args.block else [],
+        allow=split(args.allow or ""),
+        all_day=args.all_day,
     )
-    what = "the internet" if schedule.block_all else ", ".join(sorted(schedule.block))
-    print(f"{schedule.name} for {child.name}: {what} off {start:%H:%M}-{end:%H:%M}.")
+    from agent.commands.household_changes import describe
+
+    print(f"{schedule.name} for {child.name}: {describe(schedule)}.")
     return 0
+
+
+def blocked_targets(cfg: Config, text: str) -> list[str]:
+    """Categories and app ids from "gaming,tiktok", each checked."""
+    cat = catalog()
+    blocked = []
+    for item in split(text):
+        kind = "app" if cat.get(item.lower()) is not None else "category"
+        blocked.append(check_target(cfg, cat, kind, item))
+    return blocked
 
 
 def pause_child(cfg: Config, args: argparse.Namespace) -> int:
@@ -276,7 +296,7 @@ def pause_child(cfg: Config, args: argparse.Namespace) -> int:
 
 def parse_days(text: str) -> set[int]:
     days: set[int] = set()
-    for word in _split(text.lower()):
+    for word in split(text.lower()):
         if word in DAY_WORDS:
             days.update(DAY_WORDS[word])
         elif word[:3] in WEEKDAYS:
@@ -293,5 +313,5 @@ def parse_time(text: str) -> time:
     return time(int(match[1]), int(match[2]))
 
 
-def _split(text: str) -> list[str]:
+def split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]

@@ -23,6 +23,7 @@ from agent.rules.decide import ADULT_AGE, decide
 from agent.rules.decision import Decision
 from agent.rules.household import Device, Household
 from agent.rules.policy import Policy
+from agent.rules.reasons import rule_label
 from agent.rules.safesearch import SafeSearchError, load_safesearch
 from agent.store import household as store
 
@@ -54,10 +55,15 @@ def explain(cfg: Config, args: argparse.Namespace) -> int:
     device = household.device_for(client, neighbours.get(client))
     print(f"{name} asked by {client} ({_device_words(device, cfg)}):")
     app = cat.get(decision.app) if decision.app else None
+
+    def app_name(app_id: str) -> str | None:
+        found = cat.get(app_id)
+        return found.name if found is not None else None
+
     rows = [
         ("action", decision.action.value + (" (NXDOMAIN)" if decision.nxdomain else "")),
         ("reason", decision.reason),
-        ("rule", decision.rule),
+        ("rule", f"{rule_label(decision.rule, app_name)} ({decision.columns[1]})"),
         ("child", decision.child or "-"),
         ("app", f"{app.name} ({app.id})" if app else decision.app or "-"),
         ("category", decision.category or "-"),

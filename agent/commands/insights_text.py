@@ -8,8 +8,10 @@ from functools import cache
 from typing import Any
 
 from agent.events import Event
-from agent.insights.wording import describe, rule_label
+from agent.events.registry import describe
+from agent.proxy.paths import shipped_names
 from agent.rules.catalog import Catalog, CatalogError, load_catalog
+from agent.rules.reasons import rule_label
 from agent.store.events import event_json as stored_json
 from agent.store.rollups import DaySummary, Usage, WeekSummary
 from agent.store.rollups import summary_json as rollup_json
@@ -29,6 +31,10 @@ def app_name(app_id: str) -> str | None:
     catalog = _catalog()
     app = catalog.get(app_id) if catalog is not None else None
     return app.name if app is not None else None
+
+
+def path_name(rule_id: str) -> str | None:
+    return shipped_names().get(rule_id)
 
 
 def event_json(event: Event, tz: tzinfo, devices: Mapping[str, str]) -> dict[str, Any]:
@@ -56,8 +62,8 @@ def summary_json(summary: DaySummary | WeekSummary, tz: tzinfo) -> dict[str, Any
     data = rollup_json(summary, tz)
     for item in data["apps"]:
         item["app_name"] = app_name(item["name"])
-    for item in data["blocked_by_reason"]:
-        item["label"] = rule_label(item["rule"], app_name)
+    for item, counted in zip(data["blocked_by_reason"], summary.blocked_by_reason, strict=True):
+        item["label"] = rule_label(counted.rule, app_name, path_name)
     data["estimate"] = "minutes are estimated from DNS lookups; see docs/activity-estimate.md"
     return data
 
@@ -94,7 +100,7 @@ def print_summary(summary: DaySummary | WeekSummary, tz: tzinfo) -> None:
     print(f"  Apps:         {_usage_line(summary.apps)}")
     print(f"  Sites:        {_usage_line(summary.sites)}")
     blocked = ", ".join(
-        f"{rule_label(b.rule, app_name)} ({b.count})" for b in summary.blocked_by_reason
+        f"{rule_label(b.rule, app_name, path_name)} ({b.count})" for b in summary.blocked_by_reason
     )
     print(f"  Blocked:      {summary.blocked} lookups" + (f": {blocked}" if blocked else ""))
     _print_hours(summary.hours)

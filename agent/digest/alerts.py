@@ -24,7 +24,7 @@ from agent.digest.model import Item
 from agent.digest.render_html import render_note
 from agent.digest.render_text import wrap
 from agent.digest.words import event_words
-from agent.events import Event, EventKind
+from agent.events import Event, EventKind, registry
 from agent.store.carers import Carer, list_carers
 from agent.store.digest import (
     AlertState,
@@ -37,7 +37,6 @@ from agent.store.digest import (
     pending_alerts,
     queue_alert_email,
 )
-from agent.talk.suggest import KIND_LABELS
 
 MAX_AGE = timedelta(days=1)  # older alerts (seen late, after the box was off) wait for the digest
 
@@ -135,7 +134,7 @@ def alert_content(
     requests_only = all(e.kind == EventKind.CHILD_REQUEST for e in events)
     if len(events) == 1:
         e = events[0]
-        label = KIND_LABELS.get(e.kind, str(e.kind)).lower()
+        label = registry.label(e.kind).lower()
         subject = (
             f"HouseRules: {e.child} asked for something"
             if requests_only
@@ -157,8 +156,8 @@ def alert_content(
     else:
         next_step = (
             "No need to act in a hurry: talk about it calmly when you next can, without blame. "
-            "The help guides on the box (houserules help-guide) say what to do if something has "
-            "happened. Marking it as seen on the dashboard lets the other carers know."
+            "The Help page on the dashboard says what to do if something has happened. Marking "
+            "it as seen on the dashboard lets the other carers know."
         )
     danger = "" if requests_only else "If a child is in danger right now, call 999."
     footer = (

@@ -27,7 +27,8 @@ from agent.digest.words import (
     event_request,
     first_upper,
 )
-from agent.events import Event, EventKind, Severity
+from agent.events import Event, EventKind, Severity, registry
+from agent.events.registry import Section
 from agent.rules.catalog import Catalog
 from agent.store.rollups import WeekSummary
 from agent.talk.prompts import Library
@@ -36,15 +37,9 @@ from agent.talk.suggest import Suggestion, suggest
 TOP_APPS = 5
 TOP_SITES = 3
 MAX_LINES = 5  # per list; the rest are counted, with a pointer to the dashboard
-# Shown in their own lists, or nothing to do (Firefox's canary, Private Relay switched off).
-_OWN_LISTS = {
-    EventKind.FIRST_APP,
-    EventKind.FIRST_SITE,
-    EventKind.VIDEO_CHAT,
-    EventKind.LATE_NIGHT,
-    EventKind.AGE_BLOCKED,
-    EventKind.CHILD_REQUEST,
-}
+# Shown in their own lists (the registry says which), or nothing to do (Firefox's canary,
+# Private Relay switched off).
+_OWN_LISTS = frozenset(EventKind) - registry.in_section(Section.BY_SEVERITY)
 _NOTHING_TO_DO = {"canary", "private-relay"}
 
 
@@ -99,8 +94,8 @@ def _section(
     alerts = [e for e in events if e.severity == Severity.ALERT and e.kind not in _OWN_LISTS]
     lists = (
         ("New this week", _new_things(events, week.age, name, say)),
-        ("Video calls", tuple(say.dated(e) for e in _kind(events, EventKind.VIDEO_CHAT))),
-        ("Late at night", tuple(say.dated(e) for e in _kind(events, EventKind.LATE_NIGHT))),
+        ("Video calls", tuple(say.dated(e) for e in _listed_in(events, Section.VIDEO_CALLS))),
+        ("Late at night", tuple(say.dated(e) for e in _listed_in(events, Section.LATE_NIGHT))),
         ("Blocked attempts", _blocked(events, say)),
         ("Alerts", tuple(_alert(e, say) for e in alerts)),
         (f"{name} asked for", _requests(week, say)),
@@ -174,7 +169,8 @@ def _new_things(
 
 
 def _blocked(events: Sequence[Event], say: Sayer) -> tuple[Item, ...]:
-    """Repeated tries at an app above the child's age, one line per app."""
+    """Repeated tries at an app above the child's age, one line per app. Counted in days (one
+    event per app and day), never as lookups: an app asks many times each time it opens."""
     by_app: dict[str, list[Event]] = {}
     for e in _kind(events, EventKind.AGE_BLOCKED):
         by_app.setdefault(e.app or "?", []).append(e)
@@ -182,9 +178,15 @@ def _blocked(events: Sequence[Event], say: Sayer) -> tuple[Item, ...]:
     for app_id, found in by_app.items():
         limit = found[0].details.get("minimum_age")
         days = ", ".join(dict.fromkeys(f"{e.time:%a}" for e in found))
-        times = "once" if len(found) == 1 else f"on {len(found)} occasions"
+        n = len({f"{e.time:%F}" for e in found})
         what = say.app_name(app_id) + (f" (for {limit}+)" if limit else "")
-        out.append(Item(f"{what}: tried {times} ({days})", "Blocked by its age limit."))
+        out.append(
+            Item(
+                f"{what}: blocked again and again on {n} day{'s' if n != 1 else ''} ({days})",
+                "Blocked by its age limit. Counted in days, not lookups: an app asks many times "
+                "each time it is opened.",
+            )
+        )
     return tuple(out)
 
 
@@ -239,15 +241,21 @@ def _starters(
     elif sum(1 for p in picks[:3] if p.event is not None) < 2:
         picks = picks[:2]
     used.update(p.prompt.id for p in picks[:3])
-    return tuple(
-        _starter(p, library, Sayer(period.due.tzinfo, {}, catalog).app_name) for p in picks[:3]
-    )
+    app_name = Sayer(period.due.tzinfo, {}, catalog).app_name
+    return tuple(_starter(p, library, app_name, quiet) for p in picks[:3])
 
 
-def _starter(s: Suggestion, library: Library, app_name: Callable[[str], str]) -> Starter:
+def _starter(
+    s: Suggestion, library: Library, app_name: Callable[[str], str], quiet: bool
+) -> Starter:
     p = s.prompt
     cites = tuple(library.letters[f].citation for f in p.sources if f in library.letters)
-    why = s.why if s.event is not None else "A quiet week: a good time for a general chat."
+    general = (
+        "A quiet week: a good time for a general chat."
+        if quiet
+        else "Not about anything in particular this week: a good chat to have now and then."
+    )
+    why = s.why if s.event is not None else general
     if s.event is not None and s.event.app:  # the app's name, not its catalogue id
         why = why.replace(f"({s.event.app})", f"({app_name(s.event.app)})")
     return Starter(p.opener, why, p.follow_ups[0], p.step, cites)
@@ -258,6 +266,11 @@ def _starter(s: Suggestion, library: Library, app_name: Callable[[str], str]) ->
 
 def _kind(events: Sequence[Event], kind: EventKind) -> list[Event]:
     return [e for e in events if e.kind == kind]
+
+
+def _listed_in(events: Sequence[Event], section: Section) -> list[Event]:
+    kinds = registry.in_section(section)
+    return [e for e in events if e.kind in kinds]
 
 
 def _capped(items: tuple[Item, ...]) -> tuple[Item, ...]:

@@ -28,14 +28,14 @@ from sqlalchemy.engine import Engine
 from agent.config import WEEKDAY_NAMES, Config
 from agent.digest import alerts
 from agent.digest.build import build_digest
-from agent.digest.collect import carer_weeks, device_names, latest_due, period_for
+from agent.digest.collect import carer_weeks, device_names, iso_week, latest_due, period_for
 from agent.digest.delivery import Outcome, Sender, deliver, failed
 from agent.digest.mailer import Accepted, Mailer
 from agent.digest.messages import digest_message
 from agent.digest.model import Digest, Period
 from agent.rules.catalog import Catalog, CatalogError, load_catalog
 from agent.store.carers import Carer, list_carers
-from agent.store.digest import claim_digest, digest_send
+from agent.store.digest import claim_digest, digest_send, record_sent_on_request
 from agent.store.household import list_children
 from agent.talk.prompts import Library, default_library
 
@@ -126,13 +126,16 @@ class EmailJobs:
     # -- for the command line ------------------------------------------------------------------
 
     def send_digest_now(self, carer: Carer) -> Accepted:
-        """The last 7 days, to one carer, now. Not recorded: the weekly one still goes out.
-        Raises MailError."""
+        """The last 7 days, to one carer, now. Recorded as sent on request, so the status shows
+        it; the weekly one still goes out. Raises MailError."""
         now = self.now()
         msg = digest_message(
             self.build(carer, period_for(now)), self.cfg.email.sender, _to(carer), now, None
         )
-        return self.mailer.send(msg)
+        answer = self.mailer.send(msg)
+        label = f"{iso_week(now.date())}, on request {now.astimezone(self.tz):%d %b %H:%M:%S}"
+        record_sent_on_request(self._need_engine(), carer.id, label, now)
+        return answer
 
     def build(self, carer: Carer | None, period: Period) -> Digest:
         """A carer's digest for `period`; with no carer, one about every child."""

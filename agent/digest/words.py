@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import tzinfo
 
 from agent.digest.model import Item, Request
-from agent.events import Event, EventKind
-from agent.insights.wording import describe
+from agent.events import Event
+from agent.events.registry import describe_for_email
+from agent.events.words import duration
 from agent.rules.catalog import Catalog
 
 FLAG_WORDS = {
@@ -20,7 +20,6 @@ FLAG_WORDS = {
     "location_sharing": "sharing their location",
     "anonymous": "anonymous posting",
 }
-_BACKTICKS = re.compile(r"`([^`]+)`")
 
 
 class Sayer:
@@ -34,42 +33,14 @@ class Sayer:
         return app.name if app is not None else app_id
 
     def dated(self, e: Event) -> Item:
-        if e.app and "app_name" not in e.details:  # the insights wording names apps by it
+        if e.app and "app_name" not in e.details:  # the event words name apps by it
             e = replace(e, details={**e.details, "app_name": self.app_name(e.app)})
         return Item(f"{e.time.astimezone(self.tz):%a}: {event_words(e, self.tz, self.devices)}")
 
 
 def event_words(e: Event, tz: tzinfo, devices: dict[str, str] | None = None) -> str:
-    """An event in a carer's words (the insights wording, and words for the newer kinds)."""
-    child = e.child or "A child"
-    d = e.details
-    if e.kind == EventKind.NEW_CONTACT:
-        where = d.get("service_name") or e.app or "a messaging app"
-        who = d.get("contact")
-        text = f"{child} has a new contact on {where}" + (f": {who}." if who else ".")
-        if d.get("stranger") and "chat_with_strangers" in (d.get("flags") or ()):
-            text += " It is someone they had not talked to there before: worth asking who."
-        return text
-    if e.kind == EventKind.CHILD_REQUEST:
-        return f"{child} asked for {asked(event_request(e), Sayer(tz, {}, None))}."
-    if e.kind == EventKind.CONCERNING_SEARCH:
-        about = d.get("concern_title") or "something worrying"
-        guide = d.get("guide") or {}
-        text = f"A search on {child}'s device touched on {about}."
-        if guide.get("title"):
-            text += (
-                f' The guide "{guide["title"]}" (houserules help-guide {guide.get("id")}) helps.'
-            )
-        return text
-    # The insights wording marks commands with backticks, for a terminal; quotes read better.
-    return _BACKTICKS.sub(r'"\1"', describe(e, tz, devices))
-
-
-def duration(minutes: int) -> str:
-    hours, mins = divmod(int(minutes), 60)
-    if not hours:
-        return f"{mins} min"
-    return f"{hours} h {mins:02d} min" if mins else f"{hours} h"
+    """An event in a carer's words (the registry's email words for the kind)."""
+    return describe_for_email(e, tz, devices)
 
 
 def event_request(e: Event) -> Request:

@@ -6,6 +6,9 @@
 synchronous and works on raw bytes, so a cached or blocked answer goes out without an await;
 only a cache miss or a safe-search rewrite goes to the async slow path. Logging hands a tuple
 to the query-log writer, which never blocks.
+
+Before the chain, the front ends apply the per-client rate limit (`agent.dns.floodguard`); DNS
+over TCP, with its connection limits and timeouts, is `agent.dns.tcp`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import errno
 import ipaddress
 import logging
 import socket
-import struct
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -28,7 +30,9 @@ from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 from agent.config import Config
 from agent.dns import wire
 from agent.dns.cache import Entry, ResponseCache
+from agent.dns.floodguard import FloodGuard
 from agent.dns.native import fastpath
+from agent.dns.tcp import TcpFront, TcpLimits, listen_tcp, tcp_budget
 from agent.dns.upstream import UpstreamFailed, UpstreamPool
 from agent.rules.decision import Action, Decision
 from agent.rules.policy import Policy, PolicyHolder
@@ -74,7 +78,12 @@ class FilterResolver:
             cfg.dns.stale_max_age,
         )
         self.upstreams = UpstreamPool(
-            cfg.upstream.servers, cfg.dns.upstream_timeout, cfg.upstream.dead_for
+            cfg.upstream.servers,
+            cfg.dns.upstream_timeout,
+            cfg.upstream.dead_for,
+            outage_window=cfg.upstream.outage_window,
+            probe_interval=cfg.upstream.probe_interval,
+            monotonic=monotonic,
         )
         self.seen: dict[str, float] = {}  # client IP -> last query time, for the device table
         self._allowed: dict[str, bool] = {}
@@ -83,6 +92,7 @@ class FilterResolver:
         self._now: datetime = datetime.now(tz)
         self._memo: dict[tuple[str, bytes], _Prepared] = {}
         self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
+        self._warned = float("-inf")
 
     # -- the chain -------------------------------------------------------------------------
 
@@ -110,7 +120,8 @@ class FilterResolver:
             entry = self.cache.get(m.key, mono)
             if entry is None:
                 return self._slow(data, m, client, policy, ts, tcp)
-            m.entry, m.tail = entry, _tail(m.q, entry.served, entry.question_end)
+            served = entry.served if m.cap is None else _capped(entry.served, entry.offsets, m.cap)
+            m.entry, m.tail = entry, _tail(m.q, served, entry.question_end)
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
         return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
@@ -130,16 +141,32 @@ class FilterResolver:
             return wire.error_reply(data, wire.NOTIMP)
         if q.qtype in _ZONE_TRANSFERS:
             return wire.error_reply(data, wire.REFUSED)
-        decision = self.decide(policy, client, q.name, q.qtype, self._wall(ts))
+        now = self._wall(ts)
+        decision = self.decide(policy, client, q.name, q.qtype, now)
         block_tail = b""
         key = q.key
         action = decision.action
+        cap = self._ttl_cap(policy, decision, now)
         if action is BLOCK:
-            block_tail = wire.block_tail(q, self._block_mode, self._block_ttl, decision.nxdomain)
+            ttl = self._block_ttl if cap is None else min(self._block_ttl, cap)
+            block_tail = wire.block_tail(q, self._block_mode, ttl, decision.nxdomain)
         elif action is REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
-        return _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
+        prepared = _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
+        prepared.cap = cap
+        return prepared
+
+    @staticmethod
+    def _ttl_cap(policy: Policy, decision: Decision, now: datetime) -> int | None:
+        """While a pause or an overlay is running, a child's answers may not be kept by the
+        device past its end: a blocked name stays blocked no longer than the pause, an
+        unblocked one is asked again when the unblock ends. None when nothing is running."""
+        household = policy.household
+        if decision.child is None or household is None or not household.ends:
+            return None
+        end = household.next_end(now)
+        return None if end is None else max(0, int((end - now).total_seconds()))
 
     def _client_allowed(self, client: str) -> bool:
         ok = self._allowed.get(client)
@@ -188,12 +215,17 @@ class FilterResolver:
             stale = self.cache.get_stale(key, self.monotonic())
             if stale is None:
                 self.counters["servfail"] += 1
-                log.warning("no upstream answered for %s: %s", q.name, exc)
+                if started - self._warned >= 1.0:  # an outage says so, not once a query
+                    self._warned = started
+                    log.warning("no upstream answered for %r: %s", q.name, exc)
                 self._log(ts, m, None, None)
                 return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"
         latency = (time.perf_counter() - started) * 1000.0
         self._log(ts, m, upstream, round(latency, 3))
+        if m.cap is not None:
+            with contextlib.suppress(wire.WireError):
+                reply = _capped(reply, wire.inspect_reply(reply).ttl_offsets, m.cap)
         full = data[:2] + _tail(q, reply, wire.HEADER.size + len(q.question))
         return full if tcp or len(full) <= q.udp_size else wire.truncated_reply(q, full)
 
@@ -250,6 +282,15 @@ class _Prepared:
     head: tuple  # the query-log columns from client to app (see FilterResolver._log)
     entry: Entry | None = None  # the cache entry `tail` was made from
     tail: bytes = b""
+    cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
+
+
+def _capped(reply: bytes, offsets: tuple[int, ...], cap: int) -> bytes:
+    """The reply with no TTL above `cap`."""
+    ttls = wire.read_ttls(reply, offsets)
+    if all(t <= cap for t in ttls):
+        return reply
+    return wire.with_ttls(reply, offsets, tuple(min(t, cap) for t in ttls))
 
 
 def _tail(q: wire.Query, reply: bytes, question_end: int) -> bytes:
@@ -277,8 +318,13 @@ def _compose_rewrite(q: wire.Query, target: str, target_reply: bytes) -> bytes:
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, resolver: FilterResolver, sock: socket.socket | None = None) -> None:
-        self.resolver = resolver
+    def __init__(
+        self,
+        resolver: FilterResolver,
+        sock: socket.socket | None = None,
+        guard: FloodGuard | None = None,
+    ) -> None:
+        self.resolver, self.guard = resolver, guard
         self.transport: asyncio.DatagramTransport | None = None
         self.sock = sock
 
@@ -299,6 +345,12 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.transport.sendto(reply, addr)  # type: ignore[union-attr]
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        guard = self.guard
+        if guard is not None and not guard.allow(addr[0], time.monotonic()):
+            reply = guard.refuse(data, addr[0])
+            if reply is not None:
+                self.send(reply, addr)
+            return
         try:
             reply = self.resolver.answer(data, addr[0])
         except Exception:  # one bad packet must never stop the server
@@ -331,8 +383,11 @@ class BatchedUdp:
     BATCH = 32
     ROUNDS = 8  # batches per wake-up, so timers and the upstream replies get their turn
 
-    def __init__(self, resolver: FilterResolver, sock: socket.socket) -> None:
+    def __init__(
+        self, resolver: FilterResolver, sock: socket.socket, guard: FloodGuard | None = None
+    ) -> None:
         self.resolver, self.sock, self.fd = resolver, sock, sock.fileno()
+        self.guard = guard
         self.unsent = 0  # replies the kernel would not take (its send buffer was full)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -347,6 +402,8 @@ class BatchedUdp:
 
     def _readable(self) -> None:
         recv, answer = fastpath.recv_batch, self.resolver.answer  # type: ignore[union-attr]
+        guard = self.guard
+        allow = guard.allow if guard is not None else None
         for _ in range(self.ROUNDS):
             try:
                 batch = recv(self.fd, self.BATCH)
@@ -354,7 +411,13 @@ class BatchedUdp:
                 log.debug("receiving on UDP: %s", exc)
                 return
             out: list[tuple[bytes, bytes]] = []
+            now = time.monotonic()  # one reading a batch: the rate limit needs no finer
             for data, client, addr in batch:
+                if allow is not None and not allow(client, now):
+                    reply = guard.refuse(data, client)  # type: ignore[union-attr]
+                    if reply is not None:
+                        out.append((reply, addr))
+                    continue
                 try:
                     reply = answer(data, client)
                 except Exception:  # one bad packet must never stop the server
@@ -391,35 +454,6 @@ class BatchedUdp:
             self._send([(reply, addr)])
 
 
-TCP_IDLE_SECONDS = 10.0
-
-
-async def handle_tcp(
-    resolver: FilterResolver, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    client = (writer.get_extra_info("peername") or ("",))[0]
-    try:
-        while True:
-            async with asyncio.timeout(TCP_IDLE_SECONDS):
-                size = struct.unpack(">H", await reader.readexactly(2))[0]
-                data = await reader.readexactly(size)
-            try:
-                reply = resolver.answer(data, client, tcp=True)
-                if reply is not None and not isinstance(reply, bytes):
-                    reply = await reply
-            except Exception:
-                log.exception("unexpected error answering a TCP query from %s", client)
-                reply = wire.error_reply(data, wire.SERVFAIL)
-            if reply is None:
-                break
-            writer.write(struct.pack(">H", len(reply)) + reply)
-            await writer.drain()
-    except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-
-
 class ListenError(Exception):
     """A listen address that cannot be used, said plainly, with the likely cause."""
 
@@ -445,14 +479,19 @@ class DnsServer:
 
     def __init__(self, resolver: FilterResolver) -> None:
         self.resolver = resolver
+        dns = resolver.cfg.dns
+        limit = dns.client_rate_limit
+        self.guard = FloodGuard(resolver, limit) if limit > 0 else None
+        self.tcp_limits = TcpLimits(dns.tcp_connections, dns.tcp_per_client)
         self._udp: list[asyncio.DatagramTransport | BatchedUdp] = []
-        self._tcp: list[asyncio.base_events.Server] = []
+        self._tcp: list[TcpFront] = []
         self.addresses: list[tuple[str, int]] = []
         self._socks: list[socket.socket] = []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await self.resolver.upstreams.start()
+        self.tcp_limits.total = tcp_budget(self.resolver.cfg.dns.tcp_connections)
         for hp in self.resolver.cfg.dns.listen:
             family = socket.AF_INET6 if ":" in hp.host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -464,22 +503,24 @@ class DnsServer:
                 sock.close()
                 raise ListenError(hp.host, hp.port, "UDP", exc) from exc
             if fastpath is not None:
-                front: asyncio.DatagramTransport | BatchedUdp = BatchedUdp(self.resolver, sock)
+                front: asyncio.DatagramTransport | BatchedUdp = BatchedUdp(
+                    self.resolver, sock, self.guard
+                )
                 front.start(loop)
             else:
                 front, _ = await loop.create_datagram_endpoint(
-                    lambda s=sock: UdpProtocol(self.resolver, s), sock=sock
+                    lambda s=sock: UdpProtocol(self.resolver, s, self.guard), sock=sock
                 )
             self._socks.append(sock)
             port = sock.getsockname()[1]  # port 0 in tests: the kernel picks one
             self._udp.append(front)
             try:
-                server = await asyncio.start_server(
-                    lambda r, w: handle_tcp(self.resolver, r, w), hp.host, port, reuse_address=True
-                )
+                listening = listen_tcp(hp.host, port)
             except OSError as exc:
                 raise ListenError(hp.host, port, "TCP", exc) from exc
-            self._tcp.append(server)
+            tcp = TcpFront(self.resolver, self.guard, self.tcp_limits, listening)
+            tcp.start(loop)
+            self._tcp.append(tcp)
             self.addresses.append((hp.host, port))
 
     async def close(self) -> None:
@@ -487,10 +528,9 @@ class DnsServer:
             t.close()
         for sock in self._socks:
             sock.close()
-        for s in self._tcp:
-            s.close()
-            await s.wait_closed()
-        self.resolver.upstreams.close()
+        for tcp in self._tcp:
+            await tcp.close()
+        await self.resolver.upstreams.aclose()
 
 
 def _grow_buffers(sock: Any) -> None:

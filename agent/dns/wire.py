@@ -42,13 +42,16 @@ class Query:
     edns: bool
     udp_size: int  # what the client can take over UDP
     do: bool
-    opt: bytes = b""  # the client's OPT record as sent, passed through upstream
+    opt: bytes = b""  # the client's OPT record as sent (never forwarded)
 
     def upstream_packet(self) -> bytes:
         """A clean query to forward: ID 0 (the pool sets its own), RD and CD kept, the
-        question, and the client's EDNS record. Nothing else from the client goes out."""
+        question, and when the client spoke EDNS our own OPT record: UDP size 1232, the DO bit,
+        no options. Client Subnet, cookies and anything else the client added stay here, so
+        the upstream learns nothing about which device asked."""
         flags = self.flags & 0x0110
-        return HEADER.pack(0, flags, 1, 0, 0, 1 if self.opt else 0) + self.question + self.opt
+        opt = opt_record(self.do) if self.edns else b""
+        return HEADER.pack(0, flags, 1, 0, 0, 1 if opt else 0) + self.question + opt
 
     @property
     def rd(self) -> int:

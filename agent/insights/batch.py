@@ -94,6 +94,7 @@ class BatchScan:
             detect.bypass(row, ctx),
             detect.random_video_chat(row, app_id, ctx),
             detect.age_blocked(row, app_id, self.attempts, ctx),
+            detect.device_flood(row, ctx),
         ):
             if found is not None:
                 events.append(found)

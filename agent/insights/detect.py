@@ -15,6 +15,8 @@ bypass_suspected    encrypted DNS (bypass list) or VPN/proxy name queried alert 
                     iCloud Private Relay (on by default with iCloud+)     info      device, day
                     on the network but silent (`silent_devices`)          notice    device, silence
 late_night          counted activity, blocked or not, in a night schedule notice    child, night
+device_flood        the DNS refused a device over its rate limit          notice    flood
+                    (the DNS logs one "flood" row when a flood begins)
 
 (1) notice when the app has chat with strangers or video calls.
 
@@ -34,6 +36,7 @@ from typing import Any
 from agent.events import Event, EventKind, Severity
 from agent.insights.things import Classifier
 from agent.rules.catalog import App
+from agent.rules.decision import RuleKind
 from agent.rules.household import Household, Schedule
 from agent.store.events import KeyedEvent
 from agent.store.insight_state import LoggedRow
@@ -42,7 +45,8 @@ AGE_ATTEMPTS, AGE_WINDOW = 3, 600.0  # blocked queries, seconds
 SILENT_AFTER = 60 * 60.0  # seconds without DNS while on the network
 RISKY_FLAGS = frozenset({"chat_with_strangers", "video_chat"})
 RANDOM_VIDEO_CHAT = "random-video-chat"
-BYPASS_CATEGORIES = frozenset({"bypass", "vpn-proxy"})
+VPN_PROXY = "vpn-proxy"
+BYPASS_CATEGORIES = frozenset({"bypass", VPN_PROXY})
 NIGHT_STARTS, NIGHT_ENDS = time(18, 0), time(8, 0)
 
 
@@ -53,6 +57,7 @@ class Context:
     tz: tzinfo
     unassigned: str = "youngest"  # the config's rules.unassigned
     quiet_before: float = 0.0
+    flood_limit: int = 0  # the DNS's queries a minute per device ([dns] client_rate_limit)
 
 
 def device_key(row: LoggedRow) -> str:
@@ -95,12 +100,15 @@ def new_device(row: LoggedRow, ctx: Context) -> KeyedEvent | None:
 
 def bypass(row: LoggedRow, ctx: Context) -> KeyedEvent | None:
     """A query that would get around the house rules (or Firefox asking whether it may)."""
-    if row.rule == "canary":
+    rule = row.ref
+    if rule.kind is RuleKind.CANARY:
         signal, severity = "canary", Severity.NOTICE
-    elif row.rule == "private-relay":
+    elif rule.kind is RuleKind.PRIVATE_RELAY:
         signal, severity = "private-relay", Severity.INFO
-    elif row.rule.startswith("protection:") or row.category in BYPASS_CATEGORIES:
-        vpn = row.category == "vpn-proxy" or row.rule == "protection:vpn-proxy"
+    elif rule.kind is RuleKind.PROTECTION or row.category in BYPASS_CATEGORIES:
+        vpn = row.category == VPN_PROXY or (
+            rule.kind is RuleKind.PROTECTION and rule.subject == VPN_PROXY
+        )
         signal, severity = ("vpn-proxy" if vpn else "encrypted-dns"), Severity.ALERT
     else:
         return None
@@ -117,6 +125,18 @@ def bypass(row: LoggedRow, ctx: Context) -> KeyedEvent | None:
     return _event(
         row.ts, EventKind.BYPASS_SUSPECTED, severity, f"bypass:{signal}:{dev}:{period}",
         child, dev, row.app, signal=signal, name=row.name, blocked=row.action == "block",
+    )  # fmt: skip
+
+
+def device_flood(row: LoggedRow, ctx: Context) -> KeyedEvent | None:
+    """A device went over the DNS rate limit: the DNS writes one row a flood, so one event."""
+    if row.ref.kind is not RuleKind.FLOOD:
+        return None
+    dev = device_key(row)
+    child = row.child or _child_of_device(row, ctx)
+    return _event(
+        row.ts, EventKind.DEVICE_FLOOD, Severity.NOTICE, f"flooded:{dev}:{int(row.ts)}",
+        child, dev, ip=row.client, limit=ctx.flood_limit or None,
     )  # fmt: skip
 
 
@@ -156,7 +176,7 @@ def age_blocked(
     `attempts` holds each (child, app)'s recent attempt times and is updated in place."""
     if row.action != "block" or row.child is None or not app_id:
         return None
-    if not (row.rule.startswith("age:") or row.rule.startswith("age-category:")):
+    if not row.ref.kind.by_age:
         return None
     key = (row.child, app_id)
     recent = [t for t in attempts.get(key, ()) if 0 <= row.ts - t <= AGE_WINDOW] + [row.ts]

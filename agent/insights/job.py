@@ -77,7 +77,10 @@ class InsightsJob:
         started = clock_time.perf_counter()
         cursor = self._still_valid(self._cursor(now))
         unassigned = self.cfg.rules.unassigned
-        ctx = Context(household, self.classifier, self.tz, unassigned, cursor.quiet_before)
+        ctx = Context(
+            household, self.classifier, self.tz, unassigned, cursor.quiet_before,
+            flood_limit=self.cfg.dns.client_rate_limit,
+        )  # fmt: skip
         rows = batches = events = 0
         caught_up = False
         while self.max_batches is None or batches < self.max_batches:

@@ -29,6 +29,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from agent import config as config_mod
+from agent import logsafe
 from agent.config import Config
 from agent.dns import neighbours
 from agent.lists import job as lists_job
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", metavar="FILE")
     args = parser.parse_args(argv)
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logsafe.install()  # names and addresses a device sent appear in lines; one line each
     logging.basicConfig(level=logging.INFO, format=fmt)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:

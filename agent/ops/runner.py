@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
+from agent import logsafe
 from agent.config import Config
 from agent.dns import native, neighbours
 from agent.dns.server import Decide, DnsServer, FilterResolver, ListenError
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.INFO
+    logsafe.install()  # a name a device sent may be logged: one escaped line, always
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = config_mod.load(config_mod.find_config(args.config))

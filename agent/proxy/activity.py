@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+from agent.events.searches import Search
 from agent.proxy.clients import Asker
-from agent.proxy.searches import Search
-from agent.rules.decision import Action, Decision
+from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.store.querylog import LogEntry
 
 HTTP, SEARCH, WS = "HTTP", "SEARCH", "WS"
@@ -48,8 +48,7 @@ class Throttle:
 def request_row(ts: float, who: Asker, host: str, qtype: str, d: Decision) -> LogEntry:
     action = Action.BLOCK if d.blocked else Action.ALLOW  # a rewrite was served: allowed
     return LogEntry(
-        ts, who.ip, who.mac, d.child, host, qtype, action.value, d.rule, d.reason,
-        d.category, d.app,
+        ts, who.ip, who.mac, d.child, host, qtype, action.value, *d.columns[1:],
     )  # fmt: skip
 
 
@@ -57,5 +56,5 @@ def search_row(ts: float, who: Asker, host: str, search: Search) -> LogEntry:
     reason = f'Searched {search.engine_name} for "{search.terms}"'
     return LogEntry(
         ts, who.ip, who.mac, who.child_name, host, SEARCH, Action.ALLOW.value,
-        f"search:{search.engine}", reason, "search",
+        RuleRef(RuleKind.SEARCH, search.engine).to_column(), reason, "search",
     )  # fmt: skip

@@ -55,7 +55,7 @@ from agent.proxy.paths import PathRule
 from agent.proxy.runtime import Runtime, build
 from agent.proxy.safesearch import engine_of, safe_request
 from agent.rules.decide import BLOCK, decide, made
-from agent.rules.decision import Decision
+from agent.rules.decision import Decision, RuleKind
 from agent.rules.household import match_suffix
 from agent.rules.policy import Policy
 
@@ -289,7 +289,7 @@ class HouseRules:
         kids = self.rt.kids_url_for(client_ip(flow.client_conn.sockname))
         page = blockpage.block_page(d, host, kids, what or (app.name if app else None))
         flow.response = http.Response.make(blockpage.STATUS, page, blockpage.HEADERS)
-        flow.metadata["houserules"] = d.rule
+        flow.metadata["houserules"] = d.columns[1]  # the rule, as the query log has it
         self.counts["blocked"] += 1
         self._row(ts, who, host, activity.HTTP, d)
 
@@ -298,7 +298,7 @@ class HouseRules:
         whole = app.name if app is not None else rule.app
         reason = f"{rule.name} is switched off on this device; the rest of {whole} works"
         category = app.category if app is not None else allowed.category
-        return made(BLOCK, reason, f"path:{rule.id}", who.child_name, rule.app, category)
+        return made(BLOCK, reason, RuleKind.PATH, rule.id, who.child_name, rule.app, category)
 
     def _search(self, who: Asker, host: str, path: str, flow: http.HTTPFlow, ts: float) -> None:
         search = self.rt.engines.find(host, path, flow.request.query)

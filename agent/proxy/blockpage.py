@@ -9,8 +9,8 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import urlencode
 
-from agent.insights.wording import rule_label
-from agent.rules.decision import Decision
+from agent.rules.decision import Decision, RuleKind
+from agent.rules.reasons import rule_label
 
 STATUS = 403
 HEADERS = {
@@ -63,18 +63,22 @@ def kids_link(kids_url: str, host: str) -> str:
     return f"{kids_url}{joiner}{urlencode({'site': host})}"
 
 
-def rule_words(decision: Decision, what: str) -> str:
-    if decision.rule.startswith("path:"):
-        return f"{what}: switched off in the house rules"
-    return rule_label(decision.rule)
+def rule_words(decision: Decision, what: str | None) -> str:
+    """Which rule, in words. `what` is the name of what is closed: the app, or a path rule's
+    part of it ("YouTube Shorts")."""
+    rule = decision.rule
+
+    def named(subject: str) -> str | None:
+        return what if rule.kind is RuleKind.PATH or subject == decision.app else None
+
+    return rule_label(rule, named, named)
 
 
 def block_page(decision: Decision, host: str, kids_url: str, what: str | None = None) -> bytes:
     """The HTML page for a request the house rules block. `what` names it ("YouTube Shorts");
     by default the host."""
-    what = what or host
     page = _PAGE.format(
-        what=escape(what),
+        what=escape(what or host),
         reason=escape(decision.reason or "the house rules"),
         rule=escape(rule_words(decision, what)),
         kids=escape(kids_link(kids_url, host), quote=True),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.events import Event, EventKind, Severity
-from agent.proxy.searches import Search
+from agent.events.searches import Search
 from agent.rules.catalog import AGE_EVIDENCE
 from agent.store.events import KeyedEvent
 from agent.talk.guides import HelpBook, Route, load_help

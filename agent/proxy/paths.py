@@ -7,6 +7,7 @@ only for what the house rules allow, so a path rule can only narrow an answer, n
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,6 +76,16 @@ class PathRules:
 def load_path_rules(path: Path | None = None) -> PathRules:
     path = path or DEFAULT_PATH
     return parse_path_rules(read_data(path, "the path rules", PathRulesError), str(path))
+
+
+@functools.cache
+def shipped_names() -> dict[str, str]:
+    """The shipped path rules' names by id ("youtube-shorts" -> "YouTube Shorts"), for the
+    words a parent reads about a path rule's blocks. Empty if the file cannot be read."""
+    try:
+        return {r.id: r.name for r in load_path_rules().rules}
+    except PathRulesError:
+        return {}
 
 
 def parse_path_rules(data: bytes, source: str = "paths.toml") -> PathRules:

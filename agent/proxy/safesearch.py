@@ -1,10 +1,10 @@
 """Safe search at the request: the second line behind the DNS rewrites.
 
 The rules engine decides whether a child's search must be safe: its answer for the engine's
-host is a safe-search rewrite (`rule = "safe-search:<engine>"`, `rewrite_to` the engine's safe
-host). The DNS answers with that host; the addon connects to it too (so the first line holds
-even when the proxy resolves names itself) and, here, also sets each engine's own switch on
-every request, which holds even where the address trick does not:
+host is a safe-search rewrite (a `SAFE_SEARCH` rule whose subject is the engine; `rewrite_to`
+is the engine's safe host). The DNS answers with that host; the addon connects to it too (so
+the first line holds even when the proxy resolves names itself) and, here, also sets each
+engine's own switch on every request, which holds even where the address trick does not:
 
 - Google: `safe=active` (Google Search Help, "Filter explicit results using SafeSearch";
   the parameter Google's own SafeSearch lock adds to results pages).
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.rules.decision import Action, Decision
+from agent.rules.decision import Action, Decision, RuleKind
 
 PARAMS: dict[str, tuple[str, str]] = {
     "google": ("safe", "active"),
@@ -27,7 +27,6 @@ PARAMS: dict[str, tuple[str, str]] = {
 }
 YOUTUBE_HEADER = "YouTube-Restrict"
 YOUTUBE_LEVELS = {"restrict.youtube.com": "Strict", "restrictmoderate.youtube.com": "Moderate"}
-RULE_PREFIX = "safe-search:"
 
 
 @dataclass(frozen=True)
@@ -46,9 +45,9 @@ NOTHING = SafeRequest()
 
 def engine_of(decision: Decision) -> str | None:
     """The engine a safe-search rewrite is for, or None for any other answer."""
-    if decision.action is not Action.REWRITE or not decision.rule.startswith(RULE_PREFIX):
+    if decision.action is not Action.REWRITE or decision.rule.kind is not RuleKind.SAFE_SEARCH:
         return None
-    return decision.rule[len(RULE_PREFIX) :]
+    return decision.rule.subject
 
 
 def safe_request(decision: Decision) -> SafeRequest:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from agent.events.searches import Search
 from agent.rules.safesearch import SafeSearch
 
 MAX_TERMS = 200  # characters kept: a search, not a document
@@ -21,13 +22,6 @@ RESULTS: dict[str, tuple[frozenset[str], str]] = {
     "youtube": (frozenset({"/results"}), "search_query"),
     "ecosia": (frozenset({"/search"}), "q"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Search:
-    engine: str  # the safe-search data's engine id
-    engine_name: str
-    terms: str
 
 
 @dataclass(frozen=True)

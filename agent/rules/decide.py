@@ -24,9 +24,11 @@ Precedence (the first step that decides wins):
     asks; names on the "bypass" list and the domains of "vpn-proxy" apps are blocked.
  2. A pause of the child or of the device, until it ends.
  3. The child's schedules that are on now: `block_all`, or the categories and app ids they
-    list. A schedule's own allow domains (suffix match) pass that schedule.
- 4. The parent's explicit allow for this child (app, category, or domain by suffix) skips to
-    step 6; otherwise the parent's explicit block (domain by suffix, category, app).
+    list. A schedule's own allow domains (suffix match) pass that schedule. A "more time"
+    overlay holds its schedule off while `now < until`.
+ 4. An "unblock" overlay running now (app, or domain by suffix), then the parent's explicit
+    allow for this child (app, category, or domain by suffix) skips to step 6; otherwise the
+    parent's explicit block (domain by suffix, category, app).
  5. Age defaults: apps whose minimum age is above the child's age; `rules.under_18_block`
     categories under 18; and any category that comes from a configured list (a claim whose
     source is not the app catalogue), unless explicitly allowed.
@@ -53,7 +55,7 @@ from typing import TYPE_CHECKING
 from agent.dns.native import fastpath
 from agent.lists.claims import Claims
 from agent.rules import reasons as say
-from agent.rules.decision import Action, Decision
+from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.rules.household import (
     NO_RULES,
     Child,
@@ -61,9 +63,11 @@ from agent.rules.household import (
     ChildSettings,
     Device,
     Household,
+    Overlay,
     Schedule,
     match_suffix,
 )
+from agent.rules.overlays import held_off
 from agent.rules.policy import Policy
 
 if TYPE_CHECKING:
@@ -77,10 +81,12 @@ APPS_SOURCE = "apps"  # the source name of claims that come from the app catalog
 UNKNOWN_AGE = 12  # "a child of unknown age under 13"
 ADULT_AGE = 18
 EMPTY_HOUSEHOLD = Household()
+NOTHING_HELD: frozenset[int] = frozenset()
 UNKNOWN_CHILD = ChildSettings(youtube_level="strict")
 BLOCK, ALLOW = Action.BLOCK, Action.ALLOW
 
-CANARY_DECISION = Decision(BLOCK, say.CANARY, "canary", nxdomain=True)
+K = RuleKind
+CANARY_DECISION = Decision(BLOCK, say.CANARY, RuleRef(K.CANARY), nxdomain=True)
 
 
 _MADE: dict[tuple[object, ...], Decision] = {}
@@ -90,7 +96,8 @@ _MADE_MAX = 4096
 def made(
     action: Action,
     reason: str,
-    rule: str,
+    kind: RuleKind,
+    subject: str = "",
     child: str | None = None,
     app: str | None = None,
     category: str | None = None,
@@ -99,13 +106,17 @@ def made(
 ) -> Decision:
     """A Decision, shared with earlier equal ones: building a frozen dataclass costs ~1 us,
     a dict hit a tenth of that, and the same few answers repeat all day. Decisions are
-    immutable, so sharing them changes nothing for callers."""
-    key = (action, reason, rule, child, app, category, rewrite_to, nxdomain)
+    immutable, so sharing them changes nothing for callers. The rule is given as its kind and
+    subject, so its `RuleRef` too is built only when the decision is new."""
+    key = (action, reason, kind, subject, child, app, category, rewrite_to, nxdomain)
     found = _MADE.get(key)
     if found is None:
         if len(_MADE) >= _MADE_MAX:
             _MADE.clear()  # a bound, not an eviction policy: refills in one pass
-        found = _MADE[key] = Decision(*key)
+        rule = RuleRef(kind, subject)
+        found = _MADE[key] = Decision(
+            action, reason, rule, child, app, category, rewrite_to, nxdomain
+        )
     return found
 
 
@@ -125,11 +136,16 @@ class _Ask:
         return catalog.get(app_id) if catalog is not None else None
 
     def decision(
-        self, action: Action, reason: str, rule: str, category: str | None = None
+        self,
+        action: Action,
+        reason: str,
+        kind: RuleKind,
+        subject: str = "",
+        category: str | None = None,
     ) -> Decision:
         """A decision labelled with the app (and its category) that claims the name, if any."""
         if not self.claims:
-            return made(action, reason, rule, self.who, None, category)
+            return made(action, reason, kind, subject, self.who, None, category)
         apps, categories = self.claims.apps, self.claims.categories
         # An allowed query on a name several apps share (youtubekids.com) is put down to the
         # app that is allowed, so activity counts for YouTube Kids, not YouTube.
@@ -138,7 +154,7 @@ class _Ask:
         if category is None:
             app = self.app(app_id) if app_id is not None else None
             category = app.category if app is not None else min(categories, default=None)
-        return made(action, reason, rule, self.who, app_id, category)
+        return made(action, reason, kind, subject, self.who, app_id, category)
 
 
 def decide(policy: Policy, client_ip: str, name: str, qtype: int, now: datetime) -> Decision:
@@ -205,6 +221,7 @@ def _special_names(policy: Policy) -> frozenset[str]:
         names.update(r.value for r in household.rules if r.kind == "domain")
         for s in household.schedules:
             names.update(s.allow)
+        names.update(o.target for o in household.overlays if o.target_kind == "domain")
     if policy.safesearch is not None:
         names.update(policy.safesearch.names)
     return frozenset(names)
@@ -224,10 +241,10 @@ def _decide(policy: Policy, client_ip: str, name: str, now: datetime) -> Decisio
     if categories:
         for category in policy.rules.always_block:
             if category in categories:
-                rule = f"always-block:{category}"
-                return ask.decision(BLOCK, say.everyone(category), rule, category)
+                reason = say.everyone(category)
+                return ask.decision(BLOCK, reason, K.ALWAYS_BLOCK, category, category)
     if adult:
-        return ask.decision(ALLOW, say.ADULT, "default")
+        return ask.decision(ALLOW, say.ADULT, K.DEFAULT)
     if child is None:
         blocked = _protections(ask) or _blocks(ask, NO_RULES)
         return blocked or _finish(ask, UNKNOWN_CHILD, None)
@@ -248,13 +265,14 @@ def _child(
         if device_until is not None and (until is None or device_until > until):
             until = device_until
     if until is not None and until > now:
-        return made(BLOCK, say.paused(until, now), "pause", ask.who)
+        return made(BLOCK, say.paused(until, now), K.PAUSE, "", ask.who)
     if rules.schedules:
         blocked = _schedules(ask, rules, now)
         if blocked is not None:
             return blocked
     ask.age = child.age_on(now.date())
-    allowed = _explicit_allow(ask, rules)
+    allowed = _overlay_allow(ask, rules.overlays, now) if rules.overlays else None
+    allowed = allowed or _explicit_allow(ask, rules)
     if allowed is None:
         blocked = _blocks(ask, rules)
         if blocked is not None:
@@ -264,26 +282,33 @@ def _child(
 
 def _protections(ask: _Ask) -> Decision | None:
     if ask.name in PRIVATE_RELAY:
-        return made(BLOCK, say.PRIVATE_RELAY, "private-relay", ask.who, None, VPN_PROXY, None, True)
+        return made(
+            BLOCK, say.PRIVATE_RELAY, K.PRIVATE_RELAY, "", ask.who, None, VPN_PROXY, None, True
+        )
     claims = ask.claims
     if not claims:
         return None
     if BYPASS in claims.categories:
-        return ask.decision(BLOCK, say.BYPASS, f"protection:{BYPASS}", BYPASS)
+        return ask.decision(BLOCK, say.BYPASS, K.PROTECTION, BYPASS, BYPASS)
     for app_id in claims.apps:
         app = ask.app(app_id)
         if app is not None and app.category == VPN_PROXY:
             # Apple asks for NXDOMAIN (not a sinkhole) so devices give up on Private Relay fast.
-            rule, nx = f"protection:{VPN_PROXY}", app.dns_nxdomain
-            return made(BLOCK, say.BYPASS, rule, ask.who, app_id, VPN_PROXY, None, nx)
+            nx = app.dns_nxdomain
+            return made(
+                BLOCK, say.BYPASS, K.PROTECTION, VPN_PROXY, ask.who, app_id, VPN_PROXY, None, nx
+            )
     if VPN_PROXY in claims.categories:
-        return ask.decision(BLOCK, say.BYPASS, f"protection:{VPN_PROXY}", VPN_PROXY)
+        return ask.decision(BLOCK, say.BYPASS, K.PROTECTION, VPN_PROXY, VPN_PROXY)
     return None
 
 
 def _schedules(ask: _Ask, rules: ChildRules, now: datetime) -> Decision | None:
     weekday, at = now.weekday(), now.time()
+    off = held_off(rules.overlays, now) if rules.overlays else NOTHING_HELD
     for s in rules.schedules:
+        if s.id in off:
+            continue
         if s.covers(weekday, at) and not (s.allow_set and match_suffix(ask.name, s.allow_set)):
             blocked = _schedule_block(ask, s)
             if blocked is not None:
@@ -293,13 +318,13 @@ def _schedules(ask: _Ask, rules: ChildRules, now: datetime) -> Decision | None:
 
 def _schedule_block(ask: _Ask, s: Schedule) -> Decision | None:
     if s.block_all:
-        return ask.decision(BLOCK, say.schedule_all(s.name, s.end), f"schedule:{s.name}")
+        return ask.decision(BLOCK, say.schedule_all(s.name, s.end), K.SCHEDULE, s.name)
     if not s.block or not ask.claims:
         return None
     category = _first(_list_categories(ask), s.block)
     if category is not None:
         reason = say.schedule_off(s.name, say.label(category), s.end)
-        return made(BLOCK, reason, f"schedule:{s.name}", ask.who, None, category)
+        return made(BLOCK, reason, K.SCHEDULE, s.name, ask.who, None, category)
     if not ask.claims.apps:
         return None
 
@@ -308,28 +333,44 @@ def _schedule_block(ask: _Ask, s: Schedule) -> Decision | None:
         if app_id in s.block or category in s.block:
             title = app.name if app is not None else app_id
             reason = say.schedule_off(s.name, title, s.end)
-            return made(BLOCK, reason, f"schedule:{s.name}", ask.who, app_id, category)
+            return made(BLOCK, reason, K.SCHEDULE, s.name, ask.who, app_id, category)
         return None
 
     return _every_app(ask, verdict)
+
+
+def _overlay_allow(ask: _Ask, overlays: tuple[Overlay, ...], now: datetime) -> Decision | None:
+    """An "unblock" overlay running now for this app or domain."""
+    for o in overlays:
+        if o.kind != "unblock" or not now < o.until or o.target is None:
+            continue
+        if o.target_kind == "domain" and match_suffix(ask.name, frozenset((o.target,))):
+            reason = say.unblocked(o.target, ask.who, o.until, now)
+            return ask.decision(ALLOW, reason, K.UNBLOCK_DOMAIN, o.target)
+        if o.target_kind == "app" and o.target in ask.claims.apps:
+            app = ask.app(o.target)
+            title, category = (app.name, app.category) if app else (o.target, None)
+            reason = say.unblocked(title, ask.who, o.until, now)
+            return made(ALLOW, reason, K.UNBLOCK_APP, o.target, ask.who, o.target, category)
+    return None
 
 
 def _explicit_allow(ask: _Ask, rules: ChildRules) -> Decision | None:
     if rules.allow_domains:
         domain = match_suffix(ask.name, rules.allow_domains)
         if domain is not None:
-            return ask.decision(ALLOW, say.allowed(domain, ask.who), f"allow:domain:{domain}")
+            return ask.decision(ALLOW, say.allowed(domain, ask.who), K.ALLOW_DOMAIN, domain)
     if rules.allow_apps:
         for app_id in ask.claims.apps:
             if app_id in rules.allow_apps:
                 app = ask.app(app_id)
                 title, category = (app.name, app.category) if app else (app_id, None)
-                reason, rule = say.allowed(title, ask.who), f"allow:app:{app_id}"
-                return made(ALLOW, reason, rule, ask.who, app_id, category)
+                reason = say.allowed(title, ask.who)
+                return made(ALLOW, reason, K.ALLOW_APP, app_id, ask.who, app_id, category)
     category = _first(ask.claims.categories, rules.allow_categories)
     if category is not None:
         reason = say.allowed(say.label(category), ask.who)
-        return ask.decision(ALLOW, reason, f"allow:category:{category}", category)
+        return ask.decision(ALLOW, reason, K.ALLOW_CATEGORY, category, category)
     return None
 
 
@@ -338,14 +379,14 @@ def _blocks(ask: _Ask, rules: ChildRules) -> Decision | None:
     if rules.block_domains:
         domain = match_suffix(ask.name, rules.block_domains)
         if domain is not None:
-            return ask.decision(BLOCK, say.blocked(domain, ask.who), f"block:domain:{domain}")
+            return ask.decision(BLOCK, say.blocked(domain, ask.who), K.BLOCK_DOMAIN, domain)
     if not ask.claims:
         return None
     listed = _list_categories(ask)
     category = _first(listed, rules.block_categories)
     if category is not None:
-        reason, rule = say.blocked(say.label(category), ask.who), f"block:category:{category}"
-        return made(BLOCK, reason, rule, ask.who, None, category)
+        reason = say.blocked(say.label(category), ask.who)
+        return made(BLOCK, reason, K.BLOCK_CATEGORY, category, ask.who, None, category)
     under_18 = ask.policy.rules.under_18_block if ask.age < ADULT_AGE else ()
     if ask.claims.apps:
         blocked = _every_app(ask, _app_rules(ask, rules, under_18))
@@ -354,11 +395,11 @@ def _blocks(ask: _Ask, rules: ChildRules) -> Decision | None:
     category = min((c for c in listed if c in under_18), default=None) if under_18 else None
     if category is not None:
         reason = say.too_young(say.label(category), ADULT_AGE, ask.who, ask.age)
-        return made(BLOCK, reason, f"age-category:{category}", ask.who, None, category)
+        return made(BLOCK, reason, K.AGE_CATEGORY, category, ask.who, None, category)
     category = min(listed - PROTECTION_CATEGORIES, default=None)
     if category is not None:
         reason = say.listed(category, ask.who)
-        return made(BLOCK, reason, f"list:{category}", ask.who, None, category)
+        return made(BLOCK, reason, K.LIST, category, ask.who, None, category)
     return None
 
 
@@ -369,17 +410,19 @@ def _app_rules(
         category = app.category if app is not None else None
         title = app.name if app is not None else app_id
         if app_id in rules.block_apps:
-            rule, reason = f"block:app:{app_id}", say.blocked(title, ask.who)
+            kind, subject, reason = K.BLOCK_APP, app_id, say.blocked(title, ask.who)
         elif category is not None and category in rules.block_categories:
-            rule, reason = f"block:category:{category}", say.blocked(say.label(category), ask.who)
+            kind, subject = K.BLOCK_CATEGORY, category
+            reason = say.blocked(say.label(category), ask.who)
         elif app is not None and app.minimum_age > ask.age:
-            rule, reason = f"age:{app_id}", say.too_young(title, app.minimum_age, ask.who, ask.age)
+            kind, subject = K.AGE, app_id
+            reason = say.too_young(title, app.minimum_age, ask.who, ask.age)
         elif category in under_18:
-            rule = f"age-category:{category}"
+            kind, subject = K.AGE_CATEGORY, category
             reason = say.too_young(say.label(category), ADULT_AGE, ask.who, ask.age)
         else:
             return None
-        return made(BLOCK, reason, rule, ask.who, app_id, category)
+        return made(BLOCK, reason, kind, subject, ask.who, app_id, category)
 
     return verdict
 
@@ -410,14 +453,14 @@ def _finish(ask: _Ask, settings: ChildSettings, allowed: Decision | None) -> Dec
             reason = say.safe_search(ask.who)
             app, category = (allowed.app, allowed.category) if allowed else (None, None)
             return made(
-                Action.REWRITE, reason, f"safe-search:{engine}", ask.who, app, category, cname
+                Action.REWRITE, reason, K.SAFE_SEARCH, engine, ask.who, app, category, cname
             )
         if allowed is None and match_suffix(ask.name, safesearch.unsafe_engines):
             reason = say.no_safe_search(ask.who)
-            return ask.decision(BLOCK, reason, "safe-search:unsupported", "search")
+            return ask.decision(BLOCK, reason, K.NO_SAFE_SEARCH, "", "search")
     if allowed is not None:
         return allowed
-    return ask.decision(ALLOW, say.nothing_blocks(ask.who), "default")
+    return ask.decision(ALLOW, say.nothing_blocks(ask.who), K.DEFAULT)
 
 
 def _list_categories(ask: _Ask) -> frozenset[str]:

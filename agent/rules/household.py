@@ -8,6 +8,7 @@ schedules and pauses), so a decision is a handful of dict and set lookups.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -109,6 +110,29 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
+class Overlay:
+    """A temporary change on top of a child's rules, until `until`: "more_time" holds one
+    schedule off; "unblock" allows an app or a domain (suffix match). It never edits the rules:
+    `decide()` reads it while `now < until`, and after that it is just an old row."""
+
+    id: int
+    child_id: int
+    kind: str  # one of OVERLAY_KINDS
+    until: datetime  # timezone-aware
+    schedule_id: int | None = None  # more_time: the schedule held off
+    target_kind: str | None = None  # unblock: "app" | "domain"
+    target: str | None = None  # unblock: an app id or a domain
+    request_id: int | None = None  # the child's request it answers, if any
+    created: datetime | None = None
+
+    def active(self, now: datetime) -> bool:
+        return now < self.until
+
+
+OVERLAY_KINDS: tuple[str, ...] = ("more_time", "unblock")
+
+
+@dataclass(frozen=True, slots=True)
 class ChildRules:
     """One child's rules, as sets ready for `decide()`."""
 
@@ -120,6 +144,7 @@ class ChildRules:
     block_domains: frozenset[str] = frozenset()
     schedules: tuple[Schedule, ...] = ()
     paused_until: datetime | None = None
+    overlays: tuple[Overlay, ...] = ()  # active or not: decide() compares their times
 
     @property
     def has_explicit(self) -> bool:
@@ -143,6 +168,7 @@ class Household:
     rules: tuple[RuleEntry, ...] = ()
     schedules: tuple[Schedule, ...] = ()
     pauses: tuple[Pause, ...] = ()
+    overlays: tuple[Overlay, ...] = ()
     version: int = 0
     # Derived once in __post_init__; read-only views.
     child_by_id: Mapping[int, Child] = field(init=False, repr=False, compare=False)
@@ -156,6 +182,9 @@ class Household:
     device_child: Mapping[int, Child | None] = field(init=False, repr=False, compare=False)
     child_rules: Mapping[int, ChildRules] = field(init=False, repr=False, compare=False)
     device_paused_until: Mapping[int, datetime] = field(init=False, repr=False, compare=False)
+    # Every moment a temporary change (a pause, an overlay) ends, sorted: answers given to a
+    # child before one of them must not be cached by devices beyond it (`ends_after`).
+    ends: tuple[datetime, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -170,6 +199,7 @@ class Household:
         put(self, "device_child", MappingProxyType(self._device_children()))
         put(self, "child_rules", MappingProxyType(self._child_rules()))
         put(self, "device_paused_until", MappingProxyType(_latest(self.pauses, "device_id")))
+        put(self, "ends", tuple(sorted({*(p.until for p in self.pauses), *self._overlay_ends()})))
 
     def device_for(self, ip: str | None, mac: str | None) -> Device | None:
         """The device behind a query: by MAC first (the neighbour table), then by IP. An IP
@@ -194,6 +224,16 @@ class Household:
         if unassigned == "adult":
             return None, True
         return self.youngest, False
+
+    def next_end(self, now: datetime) -> datetime | None:
+        """The first moment after `now` at which a pause or an overlay ends, if any."""
+        ends = self.ends
+        if not ends or ends[-1] <= now:
+            return None
+        return ends[bisect_right(ends, now)]
+
+    def _overlay_ends(self) -> list[datetime]:
+        return [o.until for o in self.overlays]
 
     def rules_for(self, child_id: int) -> ChildRules:
         return self.child_rules.get(child_id, NO_RULES)
@@ -224,6 +264,7 @@ class Household:
                 block_domains=_values(mine, "block", "domain"),
                 schedules=tuple(s for s in self.schedules if s.child_id == child.id),
                 paused_until=paused.get(child.id),
+                overlays=tuple(o for o in self.overlays if o.child_id == child.id),
             )
         return out
 

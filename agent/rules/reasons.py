@@ -7,7 +7,11 @@ the child's name, or None when no child is set up yet (a child of unknown age un
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, time
+
+from agent.rules.decision import RuleKind, RuleRef, Subject
 
 CANARY = "Firefox is told to use this network's DNS, so the house rules keep working"
 ADULT = "Allowed: on an adult's device only the blocked-for-everyone rules apply"
@@ -32,6 +36,12 @@ def paused(until: datetime, now: datetime) -> str:
     local = until.astimezone(now.tzinfo)
     when = hhmm(local.time()) if local.date() == now.date() else f"{local:%a} {hhmm(local.time())}"
     return f"Paused by a parent until {when}"
+
+
+def unblocked(title: str, who: str | None, until: datetime, now: datetime) -> str:
+    local = until.astimezone(now.tzinfo)
+    when = hhmm(local.time()) if local.date() == now.date() else f"{local:%a} {hhmm(local.time())}"
+    return f"Allowed for {who} for a while: {title}, until {when}"
 
 
 def schedule_all(schedule: str, end: time) -> str:
@@ -72,3 +82,86 @@ def no_safe_search(who: str | None) -> str:
 
 def nothing_blocks(who: str | None) -> str:
     return f"Allowed: no house rule blocks this for {who or 'this device'}"
+
+
+# Which rule, in words ------------------------------------------------------------------------
+# Every kind of rule has a label for a parent (in "blocked most by" lists, the block page's
+# "Which rule") and words for a child (why an app is off). `{what}` is the rule's subject in
+# words: the app's or path rule's name, the category's label, the schedule's name. A test walks
+# every `RuleKind` and fails on one missing here.
+
+
+@dataclass(frozen=True)
+class RuleWords:
+    parent: str  # "{what}: blocked by a parent"
+    child: str  # "a grown-up has switched it off"; "{age}" for an app's minimum age
+
+
+_OFF = "it's switched off"
+_PARENT_OFF = "a grown-up has switched it off"
+_AROUND = "it could get around the house rules"
+
+RULE_WORDS: dict[RuleKind, RuleWords] = {
+    RuleKind.DEFAULT: RuleWords("no house rule", "nothing is switched off"),
+    RuleKind.CANARY: RuleWords("Firefox kept on the home DNS", "the house rules apply in Firefox"),
+    RuleKind.PRIVATE_RELAY: RuleWords("iCloud Private Relay", _AROUND),
+    RuleKind.ALWAYS_BLOCK: RuleWords("{what} (blocked for everyone)", "it's blocked for everyone"),
+    RuleKind.PROTECTION: RuleWords("ways around the house rules", _AROUND),
+    RuleKind.PAUSE: RuleWords("paused", "a grown-up has paused the internet for now"),
+    RuleKind.SCHEDULE: RuleWords("{what} schedule", "it's off during {what}"),
+    RuleKind.ALLOW_DOMAIN: RuleWords("{what}: allowed by a parent", "a grown-up has allowed it"),
+    RuleKind.ALLOW_APP: RuleWords("{what}: allowed by a parent", "a grown-up has allowed it"),
+    RuleKind.ALLOW_CATEGORY: RuleWords("{what}: allowed by a parent", "a grown-up has allowed it"),
+    RuleKind.BLOCK_DOMAIN: RuleWords("{what}: blocked by a parent", _PARENT_OFF),
+    RuleKind.BLOCK_APP: RuleWords("{what}: blocked by a parent", _PARENT_OFF),
+    RuleKind.BLOCK_CATEGORY: RuleWords("{what}: blocked by a parent", _PARENT_OFF),
+    RuleKind.AGE: RuleWords("{what}: under the app's minimum age", "it's for {age} and over"),
+    RuleKind.AGE_CATEGORY: RuleWords("{what}: for adults", "it's for grown-ups"),
+    RuleKind.LIST: RuleWords("{what} list", _OFF),
+    RuleKind.SAFE_SEARCH: RuleWords("{what} with safe search", "safe search is on"),
+    RuleKind.NO_SAFE_SEARCH: RuleWords("search engines without safe search", _OFF),
+    RuleKind.PATH: RuleWords("{what}: switched off in the house rules", _OFF),
+    RuleKind.SEARCH: RuleWords("searches on {what}", "nothing is switched off"),
+    RuleKind.UNKNOWN: RuleWords("another house rule", _OFF),
+    RuleKind.FLOOD: RuleWords(
+        "too many lookups at once (turned away for a moment)",
+        "this device asked too much at once; it works again as soon as it slows down",
+    ),
+    RuleKind.UNBLOCK_APP: RuleWords(
+        "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
+    ),
+    RuleKind.UNBLOCK_DOMAIN: RuleWords(
+        "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
+    ),
+}
+
+Namer = Callable[[str], str | None]
+
+
+def subject_words(
+    rule: RuleRef, app_name: Namer | None = None, path_name: Namer | None = None
+) -> str:
+    """The rule's subject as a parent reads it: a name, never an id or a `kind:subject`."""
+    kind, subject = rule.kind.subject, rule.subject
+    if kind is Subject.APP:
+        return (app_name(subject) if app_name else None) or subject
+    if kind is Subject.PATH:
+        return (path_name(subject) if path_name else None) or label(subject)
+    if kind is Subject.CATEGORY:
+        return label(subject)
+    if kind is Subject.ENGINE:
+        return subject.capitalize()
+    return subject
+
+
+def rule_label(rule: RuleRef, app_name: Namer | None = None, path_name: Namer | None = None) -> str:
+    """The rule in a parent's words: "TikTok: under the app's minimum age"."""
+    what = subject_words(rule, app_name, path_name)
+    return RULE_WORDS[rule.kind].parent.format(what=what)
+
+
+def child_words(rule: RuleRef, minimum_age: int | None = None) -> str:
+    """Why something is off, said to the child: "it's for 13 and over"."""
+    if rule.kind is RuleKind.AGE and not minimum_age:
+        return "it's for older children"
+    return RULE_WORDS[rule.kind].child.format(what=subject_words(rule), age=minimum_age)

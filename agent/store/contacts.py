@@ -19,7 +19,7 @@ from sqlalchemy import UniqueConstraint, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
-from agent.proxy.contacts.base import Contact, ContactKind
+from agent.events.contacts import Contact, ContactKind
 
 
 class ContactRow(SQLModel, table=True):

@@ -165,6 +165,21 @@ def claim_digest(
         return _digest_record(row)
 
 
+def record_sent_on_request(engine: Engine, carer_id: int, label: str, now: datetime) -> None:
+    """A digest sent on request (`digest send --now`), so `digest status` shows it. Its label
+    is not an ISO week, so the weekly digest for that week is still due as usual."""
+    t = _ts(now)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO digest_sends (carer_id, week, due_at, status, attempts, sent_at) "
+                "VALUES (:c, :w, :t, 'sent', 1, :t) ON CONFLICT (carer_id, week) DO UPDATE SET "
+                "attempts = digest_sends.attempts + 1, sent_at = :t, due_at = :t"
+            ),
+            {"c": carer_id, "w": label, "t": t},
+        )
+
+
 def digest_send(engine: Engine, carer_id: int, week: str) -> SendRecord | None:
     with engine.connect() as conn:
         row = conn.execute(

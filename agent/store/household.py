@@ -15,10 +15,12 @@ from collections.abc import Iterable
 from datetime import date, datetime, time
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, select
 
 from agent.rules.household import KINDS, VERBS, YOUTUBE_LEVELS, Child, Household, Pause, RuleEntry
 from agent.rules.household import Schedule as ScheduleEntry
+from agent.store.household_children import Removed, remove_child, update_child
 from agent.store.household_devices import (
     KEEP,
     add_device,
@@ -27,16 +29,19 @@ from agent.store.household_devices import (
     record_seen,
     update_device,
 )
+from agent.store.household_rows import to_overlay
 from agent.store.household_tables import (
     ChildRow,
     DeviceRow,
     HouseholdError,
     HouseholdMeta,
+    NeedsConfirmation,
     PauseRow,
     RuleRow,
     ScheduleRow,
     as_utc,
     changing,
+    check_born,
     check_domain,
     check_name,
     child_row,
@@ -50,10 +55,13 @@ from agent.store.household_tables import (
     to_rule,
     to_schedule,
 )
+from agent.store.overlays import OverlayRow, drop_overlays
 
 __all__ = [
     "KEEP",
     "HouseholdError",
+    "NeedsConfirmation",
+    "Removed",
     "add_child",
     "add_device",
     "add_rule",
@@ -71,11 +79,14 @@ __all__ = [
     "normalise_mac",
     "pause",
     "record_seen",
+    "remove_child",
     "remove_rule",
     "remove_schedule",
     "resume",
     "set_child_settings",
+    "update_child",
     "update_device",
+    "update_schedule",
 ]
 
 
@@ -90,10 +101,9 @@ def household_version(engine: Engine) -> int:
 
 
 def add_child(engine: Engine, name: str, born: date, *, today: date | None = None) -> Child:
-    """Add a child; `today` (the box's date) rules out a birth date in the future."""
+    """Add a child: someone under 18 on `today` (the box's date; the system's if None)."""
     name = check_name(name, "A child's name")
-    if born.year < 1900 or (today is not None and born > today):
-        raise HouseholdError(f"{born.isoformat()} is not a possible date of birth")
+    check_born(born, today or date.today(), adult_ok=False)
     with changing(engine) as session:
         if session.exec(select(ChildRow).where(ChildRow.name_key == name.lower())).first():
             raise HouseholdError(f"there is already a child called {name}")
@@ -185,26 +195,76 @@ def add_schedule(
     block_all: bool = False,
     block: Iterable[str] = (),
     allow: Iterable[str] = (),
+    all_day: bool = False,
 ) -> ScheduleEntry:
-    """A weekly window for a child; `end <= start` runs past midnight into the next day."""
+    """A weekly window for a child; `end < start` runs past midnight into the next day. Equal
+    start and end is refused unless `all_day` (then it is the whole of each day chosen)."""
+    row = ScheduleRow(child_id=child_id, name="", days="", start=start, end=end)
+    with changing(engine) as session:
+        _fill_schedule(session, row, name, days, start, end, block_all, block, allow, all_day)
+        session.add(row)
+        session.flush()
+        return to_schedule(row)
+
+
+def update_schedule(
+    engine: Engine,
+    schedule_id: int,
+    name: str,
+    days: Iterable[int],
+    start: time,
+    end: time,
+    *,
+    block_all: bool = False,
+    block: Iterable[str] = (),
+    allow: Iterable[str] = (),
+    all_day: bool = False,
+) -> ScheduleEntry:
+    """Change a schedule in place (same checks as `add_schedule`); it keeps its id, so "more
+    time" given on it still holds."""
+    with changing(engine) as session:
+        row = session.get(ScheduleRow, schedule_id)
+        if row is None:
+            raise HouseholdError(f"there is no schedule with id {schedule_id}")
+        _fill_schedule(session, row, name, days, start, end, block_all, block, allow, all_day)
+        session.add(row)
+        session.flush()
+        return to_schedule(row)
+
+
+def _fill_schedule(
+    session: Session,
+    row: ScheduleRow,
+    name: str,
+    days: Iterable[int],
+    start: time,
+    end: time,
+    block_all: bool,
+    block: Iterable[str],
+    allow: Iterable[str],
+    all_day: bool,
+) -> None:
     name = check_name(name, "A schedule's name")
     day_set = set(days)
     if not day_set or not day_set <= set(range(7)):
         raise HouseholdError("a schedule needs at least one day, Monday (0) to Sunday (6)")
+    if all_day:
+        start = end = time(0)
+    elif start == end:
+        raise HouseholdError(
+            f"a schedule from {start:%H:%M} to {end:%H:%M} would be on all day, every day it "
+            "runs: choose two different times, or say it is meant to be all day"
+        )
     blocked = {b.strip().lower() for b in block if b.strip()}
     if not block_all and not blocked:
         raise HouseholdError("a schedule needs to block everything or at least one thing")
     allowed = {check_domain(d) for d in allow}
-    with changing(engine) as session:
-        child_row(session, child_id)
-        for other in session.exec(select(ScheduleRow).where(ScheduleRow.child_id == child_id)):
-            if other.name.lower() == name.lower():
-                raise HouseholdError(f"this child already has a schedule called {other.name}")
-        row = ScheduleRow(child_id=child_id, name=name, days=joined(day_set), start=start, end=end)
-        row.block_all, row.block, row.allow = block_all, joined(blocked), joined(allowed)
-        session.add(row)
-        session.flush()
-        return to_schedule(row)
+    child_row(session, row.child_id)
+    for other in session.exec(select(ScheduleRow).where(ScheduleRow.child_id == row.child_id)):
+        if other.id != row.id and other.name.lower() == name.lower():
+            raise HouseholdError(f"this child already has a schedule called {other.name}")
+    row.name, row.days, row.start, row.end = name, joined(day_set), start, end
+    row.block_all, row.block, row.allow = block_all, joined(blocked), joined(allowed)
 
 
 def list_schedules(engine: Engine, child_id: int | None = None) -> tuple[ScheduleEntry, ...]:
@@ -212,7 +272,13 @@ def list_schedules(engine: Engine, child_id: int | None = None) -> tuple[Schedul
 
 
 def remove_schedule(engine: Engine, schedule_id: int) -> None:
-    _remove(engine, ScheduleRow, schedule_id, "schedule")
+    """Remove a schedule and the "more time" given on it."""
+    with changing(engine) as session:
+        row = session.get(ScheduleRow, schedule_id)
+        if row is None:
+            raise HouseholdError(f"there is no schedule with id {schedule_id}")
+        drop_overlays(session, schedule_id=schedule_id)
+        session.delete(row)
 
 
 # Pauses ------------------------------------------------------------------------------------
@@ -274,12 +340,17 @@ def load_household(engine: Engine) -> Household:
             session.exec(select(t).order_by(t.id)).all()  # type: ignore[attr-defined]
             for t in tables
         )
+        try:
+            overlays = session.exec(select(OverlayRow).order_by(OverlayRow.id)).all()
+        except OperationalError:  # a database not yet migrated to 0005h: none yet
+            overlays = []
         return Household(
             children=tuple(to_child(r) for r in children),
             devices=tuple(to_device(r) for r in devices),
             rules=tuple(to_rule(r) for r in rules),
             schedules=tuple(to_schedule(r) for r in schedules),
             pauses=tuple(to_pause(r) for r in pauses),
+            overlays=tuple(to_overlay(r) for r in overlays),
             version=meta.version if meta is not None else 0,
         )
 

@@ -10,7 +10,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.rules.household import Child, ChildSettings, Device, Pause, RuleEntry, Schedule
+from agent.rules.household import (
+    Child,
+    ChildSettings,
+    Device,
+    Overlay,
+    Pause,
+    RuleEntry,
+    Schedule,
+)
 
 
 def utc(moment: datetime | None) -> datetime | None:
@@ -63,3 +71,17 @@ def to_schedule(row: Any) -> Schedule:
 
 def to_pause(row: Any) -> Pause:
     return Pause(utc(row.until) or row.until, row.child_id, row.device_id, row.id)
+
+
+def to_overlay(row: Any) -> Overlay:
+    return Overlay(
+        id=row.id or 0,
+        child_id=row.child_id,
+        kind=row.kind,
+        until=utc(row.until) or row.until,
+        schedule_id=row.schedule_id,
+        target_kind=row.target_kind,
+        target=row.target,
+        request_id=row.request_id,
+        created=utc(row.created),
+    )

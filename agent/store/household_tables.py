@@ -124,6 +124,26 @@ def check_name(text: str, what: str) -> str:
     return name
 
 
+ADULT_AGE = 18
+
+
+class NeedsConfirmation(HouseholdError):
+    """A change that is allowed only when a parent says they mean it."""
+
+
+def check_born(born: date, today: date, *, adult_ok: bool) -> int:
+    """The age a birth date gives on `today`; a child is under 18 unless `adult_ok`."""
+    if born > today or born.year < 1900:
+        raise HouseholdError(f"{born.isoformat()} is not a possible date of birth")
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if age >= ADULT_AGE and not adult_ok:
+        raise NeedsConfirmation(
+            f"born {born.isoformat()} makes them {age}: the under-18 protections would stop. "
+            "A child is added under 18; for an adult, mark their devices as an adult's"
+        )
+    return age
+
+
 def check_domain(text: str) -> str:
     domain = text.strip().lower().rstrip(".").removeprefix("*.").removeprefix(".")
     if not _DOMAIN.match(domain):

@@ -25,6 +25,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
+from agent.rules.decision import RuleRef
+
 
 class InsightCursor(SQLModel, table=True):
     __tablename__ = "insight_cursor"
@@ -88,9 +90,13 @@ class LoggedRow(NamedTuple):
     child: str | None
     name: str
     action: str
-    rule: str
+    rule: str  # the query log's text; `ref` reads it
     category: str | None
     app: str | None
+
+    @property
+    def ref(self) -> RuleRef:
+        return RuleRef.from_column(self.rule)
 
 
 @dataclass(frozen=True)

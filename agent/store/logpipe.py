@@ -3,10 +3,13 @@
 `submit` appends a tuple to a list (the only work on the DNS path). A sender thread swaps the
 list out a few times a second and writes it to the writer process (`agent.store.logproc`) as
 one frame; a reader thread collects the process's status answers. If the process falls behind,
-rows pile up here until `queue_size`, then new rows are dropped and counted. If it dies, it is
-started again and the rows it held are counted as dropped: exactly, because the process
-reports after every COMMIT and names each batch just before committing it, so the one batch
-whose fate is unknown is looked up in the database (one indexed read, on the sender thread).
+rows pile up here; once half of `buffer_size` is waiting, repeats are dropped first (a row is
+kept only if it is the first this minute for its client and name, `agent.store.firstrows`), so
+a flood cannot hide a visit; when it is full, every new row is dropped. Drops are counted. If
+the process dies, it is started again and the rows it held are counted as dropped: exactly,
+because the process reports after every COMMIT and names each batch just before committing it,
+so the one batch whose fate is unknown is looked up in the database (one indexed read, on the
+sender thread).
 
 Same interface as `QueryLogWriter`: start, submit, flush, stop, written, dropped.
 """
@@ -24,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent.store.firstrows import FirstRows
 from agent.store.frames import encode_frame, read_frame, write_frame
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,8 @@ class LogPipe:
         `buffer_size` here, between two sends (kept small: this is the DNS process)."""
         self.db_path, self.queue_size, self.interval = Path(db_path), queue_size, interval
         self.buffer_size = min(buffer_size, queue_size)
+        self._crowded = self.buffer_size // 2  # from here on, repeats are dropped
+        self._firsts = FirstRows()
         self._rows: list[tuple] = []
         self._accepted = self._dropped_here = 0
         self._sent = 0  # rows sent to the current process
@@ -98,7 +104,8 @@ class LogPipe:
     # -- the DNS path ------------------------------------------------------------------------
 
     def submit(self, row: tuple) -> bool:
-        if len(self._rows) >= self.buffer_size:
+        n = len(self._rows)
+        if n >= self._crowded and (n >= self.buffer_size or not self._firsts.first(row)):
             self._dropped_here += 1
             return False
         self._rows.append(row)

@@ -12,8 +12,10 @@ the one before names the batch (`QueryLogWriter.pending`), so if this process is
 DNS side can count exactly what reached the database (`LogPipe`), committed or not.
 
 The work itself is `QueryLogWriter`'s: batching, retries while the database is locked, read-only
-or full, and a bounded queue whose drops are counted. Running it in its own process keeps
-SQLite's CPU time and Python's lock away from the DNS answers.
+or full, and a bounded queue whose drops are counted. Once that queue is half full, repeats are
+dropped first (`agent.store.firstrows`): the other half is kept for rows that are the first this
+minute for their client and name. Running it in its own process keeps SQLite's CPU time and
+Python's lock away from the DNS answers.
 """
 
 from __future__ import annotations
@@ -26,18 +28,20 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
+from agent import logsafe
+from agent.store.firstrows import FirstRows
 from agent.store.frames import read_frame, write_frame
 from agent.store.logpipe import flat_row
 from agent.store.logwriter import QueryLogWriter
 
 
-def status(writer: QueryLogWriter, token: int) -> tuple:
+def status(writer: QueryLogWriter, token: int, repeats: int = 0) -> tuple:
     pending, written, dropped, rejected = writer.progress()
     return (
         "status",
         token,
         written,
-        dropped,
+        dropped + repeats,
         rejected,
         writer.failed_batches,
         writer.last_error,
@@ -55,12 +59,15 @@ def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
     writer = QueryLogWriter(db_path, queue_size, flush_interval=COMMIT_INTERVAL)
     lock = threading.Lock()  # the writer thread's reports and the answers share `out`
 
+    repeats = [0]  # rows dropped here as repeats (counted by this thread, reported by both)
+
     def send(token: int) -> None:
         with lock, contextlib.suppress(OSError, ValueError):  # the DNS side is gone
-            write_frame(out, status(writer, token))
+            write_frame(out, status(writer, token, repeats[0]))
 
     writer.on_commit = lambda: send(0)
     writer.start()
+    firsts, crowded = FirstRows(), queue_size // 2
     while True:
         message = read_frame(inp)
         if message is None or message[0] == "stop":
@@ -71,6 +78,9 @@ def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
             return 0
         if message[0] == "rows":
             for row in message[1]:
+                if writer.queued >= crowded and not firsts.first(row):
+                    repeats[0] += 1
+                    continue
                 writer.submit(flat_row(row))
         elif message[0] == "flush":
             writer.flush(30.0)
@@ -78,6 +88,7 @@ def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
 
 
 def main(argv: list[str]) -> int:
+    logsafe.install()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s querylog: %(message)s"
     )

@@ -375,7 +375,9 @@ def make_revision(message: str, location: Path | None = None, *, empty: bool = F
     the models; `empty` for a data-only revision. Returns the new file."""
     import_tables()
     known = [s.revision for s in scripts(location).walk_revisions()]
-    number = max((int(r) for r in known if r.isdigit()), default=0) + 1
+    # A branch's revision may carry a letter ("0005h"): its number still counts.
+    numbers = (int(r.rstrip("abcdefghijklmnopqrstuvwxyz")) for r in known)
+    number = max(numbers, default=0) + 1
     with tempfile.TemporaryDirectory() as folder:
         engine = migration_engine(f"sqlite:///{folder}/scratch.db")
         try:

@@ -44,7 +44,7 @@ class QueryLogRow(SQLModel, table=True):
     child: str | None = None
     name: str
     qtype: str  # "A", "AAAA", "HTTPS", ...
-    action: str  # "allow" | "block" | "rewrite"
+    action: str  # "allow" | "block" | "rewrite" | "refuse" (rule "flood": over the rate limit)
     rule: str = ""  # machine-readable: "list:bypass", "schedule:Bedtime", ...
     reason: str = ""  # a sentence a parent can read
     category: str | None = None

@@ -5,23 +5,22 @@ request is stored here and recorded as a `child_request` alert event in the same
 so it shows among the alerts, reaches the alert emails and feeds the conversation prompts. A
 parent approves or declines it from Home; deciding acknowledges the event.
 
-What approval does, kept simple so a parent can always see and undo it:
+What approval does, kept simple so a parent can always see and undo it. Nothing a parent set
+is taken away and put back: temporary changes are overlays that end by themselves
+(`agent.rules.overlays`, `agent.store.overlays`), shown with their time left on the child's
+page, where a parent can end them early.
 
-- "unblock" (an app, or a website): an explicit allow rule for that child, the same rule the
-  Child page's toggles make. It stays until a parent changes it there.
-- "more time" (N minutes): a temporary schedule exception, with no pause involved. A pause of
-  the child ends, and each of the child's schedules that is on at any moment of the next N
-  minutes is lifted: taken out of the household (the DNS stops applying it within a second or
-  two) and kept in the request's row, then put back as it was when the N minutes are up
-  (`restore_lifted`, in `agent.store.lifts`, which the dashboard server runs every few seconds).
-  If a parent has made a schedule of the same name meanwhile, theirs stands.
+- "unblock" (an app, or a website): for 15 minutes, an hour or today, an "unblock" overlay;
+  "always" is an explicit allow rule for that child, the same rule the Child page's toggles
+  make, which stays until a parent changes it there.
+- "more time" (N minutes): a pause of the child ends, and each of the child's schedules that is
+  on at any moment of the next N minutes is held off by a "more_time" overlay until then.
 
 Times go in timezone-aware, in the box's zone (schedules are local); they come back in UTC.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,21 +30,19 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
 from agent.events import Event, EventKind, Severity
+from agent.rules.overlays import OverlayError, schedules_on_during, unblock_until
 from agent.store import household as store
 from agent.store.events import KeyedEvent, acknowledge, record_events
 from agent.store.household_tables import check_domain
-from agent.store.lifts import end_lift, lift_schedules, restore_lifted
+from agent.store.overlays import add_overlay
 
 __all__ = [
     "ChildRequest",
     "RequestError",
-    "active_lifts",
     "add_request",
     "decide_request",
-    "end_lift",
     "get_request",
     "list_requests",
-    "restore_lifted",
 ]
 KINDS = ("more_time", "unblock")
 STATUSES = ("pending", "approved", "declined")
@@ -74,7 +71,8 @@ class ChildRequestRow(SQLModel, table=True):
     decided_at: float | None = None
     minutes: int | None = None  # what the parent gave
     outcome: str = ""  # what approving did, in a parent's words
-    lifted: str = "[]"  # JSON: the schedules taken out for "more time", to put back
+    # Left from when "more time" took schedules out (migration 0005h put them back): unused.
+    lifted: str = "[]"
     lift_until: float | None = None
     restored: bool = False
 
@@ -95,18 +93,10 @@ class ChildRequest:
     decided_at: datetime | None = None
     minutes: int | None = None
     outcome: str = ""
-    lifted: tuple[str, ...] = ()  # names of the schedules lifted
-    lift_until: datetime | None = None
-    restored: bool = False
 
     @property
     def pending(self) -> bool:
         return self.status == "pending"
-
-    @property
-    def lifting(self) -> bool:
-        """Schedules are lifted for this request and not yet put back."""
-        return bool(self.lifted) and not self.restored
 
 
 def event_key(request_id: int) -> str:
@@ -237,28 +227,26 @@ def get_request(engine: Engine, request_id: int) -> ChildRequest | None:
             return None
 
 
-def active_lifts(engine: Engine, child_id: int | None = None) -> list[ChildRequest]:
-    """Approved "more time" requests whose schedules are still taken out."""
-    sql = "SELECT * FROM child_requests WHERE lift_until IS NOT NULL AND restored = 0"
-    params = {}
-    if child_id is not None:
-        sql += " AND child_id = :c"
-        params["c"] = child_id
-    with engine.connect() as conn:
-        rows = conn.execute(text(sql + " ORDER BY lift_until"), params).all()
-    return [r for r in (_request(row) for row in rows) if r.lifting]
-
-
 # Deciding ----------------------------------------------------------------------------------
 
 
 def decide_request(
-    engine: Engine, request_id: int, approve: bool, minutes: int | None, when: datetime
+    engine: Engine,
+    request_id: int,
+    approve: bool,
+    minutes: int | None,
+    when: datetime,
+    unblock_for: str = "always",
 ) -> ChildRequest:
-    """Approve (with `minutes` for more time: the child's ask if None) or decline."""
+    """Approve (with `minutes` for more time: the child's ask if None; `unblock_for` one of
+    `agent.rules.overlays.UNBLOCK_CHOICES` for an unblock) or decline."""
     asked = get_request(engine, request_id)
     if asked is None:
         raise RequestError(f"there is no request number {request_id}")
+    try:
+        unblock_until(unblock_for, when)
+    except OverlayError as exc:
+        raise RequestError(str(exc)) from None
     if asked.kind != "more_time":
         minutes = None
     elif approve:
@@ -285,7 +273,7 @@ def decide_request(
     outcome = ""
     if approve:
         try:
-            outcome = _approve(engine, asked, minutes or 0, when)
+            outcome = _approve(engine, asked, minutes or 0, when, unblock_for)
         except store.HouseholdError as exc:
             outcome = f"Could not do it: {exc}"
     _set(engine, request_id, outcome=outcome)
@@ -293,14 +281,18 @@ def decide_request(
     return get_request(engine, request_id) or asked
 
 
-def _approve(engine: Engine, asked: ChildRequest, minutes: int, when: datetime) -> str:
+def _approve(
+    engine: Engine, asked: ChildRequest, minutes: int, when: datetime, unblock_for: str
+) -> str:
     if asked.kind == "unblock":
-        kind, value = ("app", asked.app) if asked.app else ("domain", asked.site)
-        store.add_rule(engine, asked.child_id, "allow", kind, value or "")
-        return f"{value} is allowed for {asked.child} (change it on {asked.child}'s page)"
+        return _unblock(engine, asked, when, unblock_for)
     until = when + timedelta(minutes=minutes)
     resumed = store.resume(engine, child_id=asked.child_id)
-    on = lift_schedules(engine, asked.id, asked.child_id, when, until)
+    on = schedules_on_during(store.list_schedules(engine, asked.child_id), when, until)
+    for s in on:
+        add_overlay(
+            engine, asked.child_id, "more_time", until, when, schedule_id=s.id, request_id=asked.id
+        )
     done = []
     if resumed:
         done.append("the pause ended")
@@ -310,6 +302,27 @@ def _approve(engine: Engine, asked: ChildRequest, minutes: int, when: datetime) 
     if not done:
         return f"Nothing was stopping {asked.child}'s internet for the next {minutes} minutes"
     return f"{asked.child}: " + "; ".join(done)
+
+
+def _unblock(engine: Engine, asked: ChildRequest, when: datetime, unblock_for: str) -> str:
+    kind, value = ("app", asked.app) if asked.app else ("domain", asked.site)
+    until = unblock_until(unblock_for, when)
+    if until is None:
+        store.add_rule(engine, asked.child_id, "allow", kind, value or "")
+        return f"{value} is allowed for {asked.child} (change it on {asked.child}'s page)"
+    add_overlay(
+        engine,
+        asked.child_id,
+        "unblock",
+        until,
+        when,
+        target_kind=kind,
+        target=value,
+        request_id=asked.id,
+    )
+    local = until.astimezone(when.tzinfo)
+    ends = f"{local:%H:%M}" if local.date() == when.date() else "midnight"
+    return f"{value} is allowed for {asked.child} until {ends} (end it early on their page)"
 
 
 # Helpers -----------------------------------------------------------------------------------
@@ -342,7 +355,6 @@ def _get(conn: Connection, request_id: int) -> ChildRequest:
 
 
 def _request(r: Any) -> ChildRequest:
-    lifted = tuple(s["name"] for s in json.loads(r.lifted or "[]"))
     return ChildRequest(
         id=r.id,
         time=_moment(r.time) or datetime.now(UTC),
@@ -358,7 +370,4 @@ def _request(r: Any) -> ChildRequest:
         decided_at=_moment(r.decided_at),
         minutes=r.minutes,
         outcome=r.outcome or "",
-        lifted=lifted,
-        lift_until=_moment(r.lift_until),
-        restored=bool(r.restored),
     )

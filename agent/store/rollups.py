@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from agent.rules.decision import RuleRef
 from agent.store.rollup_tables import (  # noqa: F401  (the tables, for init_db)
     ActiveMinute,
     ActivityMark,
@@ -42,7 +43,7 @@ class Usage:
 
 @dataclass(frozen=True)
 class BlockedCount:
-    rule: str  # as the query log has it: "age:tiktok", "schedule:Bedtime", "protection:bypass"
+    rule: RuleRef  # read back from the query log's text ("age:tiktok")
     count: int
 
 
@@ -199,7 +200,7 @@ def _blocked(conn: Connection, child: str, start: date, end: date) -> tuple[Bloc
         ),
         {"c": child, "a": start.isoformat(), "z": end.isoformat()},
     ).all()
-    return tuple(BlockedCount(r.rule, r.n) for r in rows)
+    return tuple(BlockedCount(RuleRef.from_column(r.rule), r.n) for r in rows)
 
 
 def _hours(conn: Connection, child: str, start: date, end: date) -> tuple[int, ...]:
@@ -238,7 +239,7 @@ def summary_json(summary: DaySummary | WeekSummary, tz: Any = UTC) -> dict[str, 
     out["apps"] = [_usage_json(u) for u in summary.apps]
     out["sites"] = [_usage_json(u) for u in summary.sites]
     out["blocked_by_reason"] = [
-        {"rule": b.rule, "count": b.count} for b in summary.blocked_by_reason
+        {"rule": b.rule.to_column(), "count": b.count} for b in summary.blocked_by_reason
     ]
     out["hours"] = list(summary.hours)
     return out

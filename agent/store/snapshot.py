@@ -18,7 +18,14 @@ from typing import Any
 
 from agent.rules.household import Household
 from agent.rules.policy import PolicyHolder
-from agent.store.household_rows import to_child, to_device, to_pause, to_rule, to_schedule
+from agent.store.household_rows import (
+    to_child,
+    to_device,
+    to_overlay,
+    to_pause,
+    to_rule,
+    to_schedule,
+)
 
 log = logging.getLogger(__name__)
 QUERIES = {
@@ -29,7 +36,10 @@ QUERIES = {
     "schedules": "SELECT id, child_id, name, days, start, end, block_all, block, allow"
     " FROM schedules",
     "pauses": "SELECT id, child_id, device_id, until FROM pauses",
+    "overlays": "SELECT id, child_id, kind, until, schedule_id, target_kind, target,"
+    " request_id, created FROM overlays",
 }
+LATE = "overlays"  # added by migration 0005h
 # How SQLAlchemy stores these types in SQLite (text), turned back into Python values.
 PARSE = {
     "born": date.fromisoformat,
@@ -38,6 +48,7 @@ PARSE = {
     "first_seen": datetime.fromisoformat,
     "last_seen": datetime.fromisoformat,
     "until": datetime.fromisoformat,
+    "created": datetime.fromisoformat,
     "protections_on": bool,
     "safe_search": bool,
     "inspect": bool,
@@ -73,7 +84,8 @@ def read_household(path: Path) -> Household:
         with _closing(_connect(path)) as conn:
             conn.execute("BEGIN")
             row = conn.execute("SELECT version FROM household_meta WHERE id = 1").fetchone()
-            tables = {name: _rows(conn, sql) for name, sql in QUERIES.items()}
+            tables = {name: _rows(conn, sql) for name, sql in QUERIES.items() if name != LATE}
+            tables[LATE] = _late_rows(conn, QUERIES[LATE])
             conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise SnapshotUnavailable(f"{path}: {exc}") from exc
@@ -83,8 +95,19 @@ def read_household(path: Path) -> Household:
         rules=tuple(to_rule(r) for r in tables["rules"]),
         schedules=tuple(to_schedule(r) for r in tables["schedules"]),
         pauses=tuple(to_pause(r) for r in tables["pauses"]),
+        overlays=tuple(to_overlay(r) for r in tables["overlays"]),
         version=row[0] if row else 0,
     )
+
+
+def _late_rows(conn: sqlite3.Connection, sql: str) -> list[Any]:
+    """Rows of a table a database not yet migrated lacks (read as empty, not unavailable)."""
+    try:
+        return _rows(conn, sql)
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        return []
 
 
 def _rows(conn: sqlite3.Connection, sql: str) -> list[Any]:

@@ -30,6 +30,7 @@ class Route:
     phone: str | None = None
     url: str | None = None
     contact: str | None = None
+    source: str | None = None  # where its number is published, as a parent would check it
 
     @property
     def how(self) -> str:
@@ -114,7 +115,14 @@ def _route(source: str, rid: str, item: Any) -> Route:
     found = {k: _text(where, item, k, required=False) for k in ("phone", "url", "contact")}
     if not any(found.values()):
         raise ContentError(f"{where}: needs a phone, url or contact")
-    return Route(rid, _text(where, item, "name") or "", _text(where, item, "when") or "", **found)
+    source = _text(where, item, "source", required=False)
+    return Route(
+        rid,
+        _text(where, item, "name") or "",
+        _text(where, item, "when") or "",
+        **found,
+        source=source,
+    )
 
 
 def _guide(
@@ -189,6 +197,8 @@ def format_guide(g: Guide) -> str:
     lines += ["", "Where to get help:"]
     for r in g.routes:
         lines += [f"  {r.name}: {r.how}", *_wrapped(r.when, "    When: ", "          ")]
+        if r.source:
+            lines += _wrapped(r.source, "    Source: ", "            ")
     lines += ["", "Based on:"]
     for letter in g.sources:
         lines += _wrapped(letter.citation, "  - ", "    ")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,12 @@ class Letter:
 
     @property
     def citation(self) -> str:
-        """How a parent sees the letter named: who sent it, when, and the file."""
-        when = f", {self.date}" if self.date else ""
-        return f"{self.sender}{when} (letter {self.file})"
+        """How a parent sees the letter named, as a person would: who sent it and when
+        ("Rackham school, Cambridgeshire, June 2020"); never a file name."""
+        if not self.date:
+            return self.sender
+        when = date.fromisoformat(self.date)
+        return f"{self.sender}, {when:%B %Y}"
 
 
 def load_letters(path: str | Path | None = None) -> dict[str, Letter]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from agent.events import Event, EventKind
+from agent.events import Event, registry
 from agent.talk.prompts import (
     UNKNOWN_AGE_SPAN,
     AppLookup,
@@ -28,20 +28,6 @@ SPECIFICITY_POINTS = 10  # per level: bare kind 0, category/flag 10, app 20
 AGE_FIT_POINTS = 5  # at most; one less per year between the child's age and the range's middle
 GENERAL_SCORE = -50  # below any event, so a quiet-week prompt only fills spare places
 RECENT_PENALTY = -1000  # below everything not discussed recently
-
-KIND_LABELS = {
-    EventKind.NEW_DEVICE: "New device",
-    EventKind.FIRST_APP: "First use of an app",
-    EventKind.FIRST_SITE: "First visit to a site",
-    EventKind.VIDEO_CHAT: "Video call",
-    EventKind.RANDOM_VIDEO_CHAT: "Random video chat",
-    EventKind.AGE_BLOCKED: "Blocked for age",
-    EventKind.BYPASS_SUSPECTED: "Possible way round the filter",
-    EventKind.LATE_NIGHT: "Late-night use",
-    EventKind.NEW_CONTACT: "New contact",
-    EventKind.CONCERNING_SEARCH: "Worrying search",
-    EventKind.CHILD_REQUEST: "Your child asked",
-}
 
 
 @dataclass(frozen=True)
@@ -125,7 +111,7 @@ def _why(event: Event | None, trigger: Trigger | None, days_ago: int | None) -> 
     if event is None:
         text = "Nothing specific this week: a general conversation starter."
     else:
-        label = KIND_LABELS.get(event.kind, str(event.kind))
+        label = registry.label(event.kind)
         app = f" ({event.app})" if event.app else ""
         text = f"{label}{app}, {event.time:%a %H:%M}"
         if event.severity.rank >= 2:

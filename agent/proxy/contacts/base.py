@@ -11,31 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
+from agent.events.contacts import Contact, ContactKind
 
-class ContactKind(StrEnum):
-    FRIEND = "friend"
-    FRIEND_REQUEST = "friend_request"
-    DM = "dm"  # a direct-message conversation
-    GROUP = "group"  # a group conversation
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    service: str  # the app catalogue's id: "roblox", "discord"
-    account: str  # the service's own lasting id for the person (or "group:<id>")
-    kind: ContactKind
-    handle: str | None = None  # the username a parent can look up in the app
-    display_name: str | None = None
-
-    @property
-    def label(self) -> str:
-        """How a parent would recognise them: "Display (@handle)", or what there is."""
-        if self.display_name and self.handle and self.display_name != self.handle:
-            return f"{self.display_name} (@{self.handle})"
-        return self.display_name or self.handle or self.account
+__all__ = ["Contact", "ContactKind", "Extraction", "Extractor", "Unparseable"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,25 +1,17 @@
-"""The event model shared by insights, prompts, the dashboard and the digest."""
+"""What happened, as data: an event's kind, severity, who and what it is about, and details.
+
+The kinds, and everything about each (label, words, digest section, help, detail fields), are
+in `agent.events.registry`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-
-class EventKind(StrEnum):
-    NEW_DEVICE = "new_device"
-    FIRST_APP = "first_app"
-    FIRST_SITE = "first_site"
-    VIDEO_CHAT = "video_chat"
-    RANDOM_VIDEO_CHAT = "random_video_chat"
-    AGE_BLOCKED = "age_blocked"
-    BYPASS_SUSPECTED = "bypass_suspected"
-    LATE_NIGHT = "late_night"
-    NEW_CONTACT = "new_contact"
-    CONCERNING_SEARCH = "concerning_search"
-    CHILD_REQUEST = "child_request"
+if TYPE_CHECKING:
+    from agent.events.registry import EventKind
 
 
 class Severity(StrEnum):

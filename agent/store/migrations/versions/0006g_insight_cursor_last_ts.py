@@ -3,8 +3,8 @@
 Query-log ids start again from 1 when the table is emptied; the time tells the insights job
 whether the cursor's id still means the row it processed.
 
-Revision ID: 0005g
-Revises: 0004
+Revision ID: 0006g
+Revises: 0005h
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005g"
-down_revision: str | None = "0004"
+revision: str = "0006g"
+down_revision: str | None = "0005h"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

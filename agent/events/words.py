@@ -1,28 +1,27 @@
 """One calm sentence or two per event, for a parent: what happened, and what to do if anything.
 
+Each function here is named by its kind's entry in `agent.events.registry`.
+
 Written to inform, never to accuse: a query is something a device did, often on its own, and
 the next step is usually a conversation, not a punishment.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 
-from agent.events import Event, EventKind
+from agent.events.model import Event
 
 RISKY = {"chat_with_strangers": "chat with strangers", "video_chat": "video calls"}
 
 
-def describe(event: Event, tz: tzinfo, devices: Mapping[str, str] | None = None) -> str:
-    """The event in a parent's words. `devices` maps device keys (MAC or IP) to names."""
-    words = _WORDS.get(event.kind)
-    if words is None:
-        return f"{event.kind} for {event.child or 'the household'}."
-    return words(event, _Say(event, tz, devices or {}))
+Words = Callable[[Event, "Say"], str]
+_BACKTICKS = re.compile(r"`([^`]+)`")
 
 
-class _Say:
+class Say:
     def __init__(self, event: Event, tz: tzinfo, devices: Mapping[str, str]) -> None:
         self.e, self.tz = event, tz
         self.device = devices.get(event.device or "", event.device or "a device")
@@ -35,15 +34,16 @@ class _Say:
         return (moment or self.e.time).astimezone(self.tz).strftime("%H:%M")
 
 
-def _new_device(e: Event, s: _Say) -> str:
+def new_device(e: Event, s: Say) -> str:
     address = e.details.get("mac") or e.details.get("ip") or e.device
     return (
         f"A new device joined the home network at {s.time()} ({address}). If it belongs to "
-        "someone in the family, add it so the right house rules apply: houserules device add."
+        "someone in the family, say whose it is on the Devices page so the right house rules "
+        "apply."
     )
 
 
-def _first_app(e: Event, s: _Say) -> str:
+def first_app(e: Event, s: Say) -> str:
     text = f"{s.child} used {s.app} for the first time ({s.device}, {s.time()})."
     risky = [RISKY[f] for f in e.details.get("flags", ()) if f in RISKY]
     if risky:
@@ -53,27 +53,27 @@ def _first_app(e: Event, s: _Say) -> str:
     return text
 
 
-def _first_site(e: Event, s: _Say) -> str:
+def first_site(e: Event, s: Say) -> str:
     return f"{s.child} visited {e.details.get('site')} for the first time ({s.time()})."
 
 
-def _video_chat(e: Event, s: _Say) -> str:
+def video_chat(e: Event, s: Say) -> str:
     d = e.details
     on = s.app if e.app else d.get("site") or "a website"
     span = f"{s.time(d.get('start'))} to {s.time(d.get('end'))}"
     return f"{s.child} was on a video call on {on} from {span} ({d.get('minutes')} minutes)."
 
 
-def _random_video_chat(e: Event, s: _Say) -> str:
+def random_video_chat(e: Event, s: Say) -> str:
     outcome = "It was blocked." if e.details.get("blocked") else "It was not blocked."
     return (
         f"{s.device} looked up {s.app} at {s.time()}, a site that pairs people with "
-        f"strangers on video. {outcome} Worth a calm chat with {s.child} about it; "
-        "`houserules help-guide` has ideas."
+        f"strangers on video. {outcome} Worth a calm chat with {s.child} about it; the "
+        "dashboard's Help page has ideas."
     )
 
 
-def _age_blocked(e: Event, s: _Say) -> str:
+def age_blocked(e: Event, s: Say) -> str:
     limit = e.details.get("minimum_age")
     age = f" ({s.app} is for {limit} and over)" if limit else ""
     return (
@@ -82,7 +82,7 @@ def _age_blocked(e: Event, s: _Say) -> str:
     )
 
 
-def _bypass(e: Event, s: _Say) -> str:
+def bypass(e: Event, s: Say) -> str:
     d = e.details
     signal = d.get("signal")
     if signal == "canary":
@@ -110,7 +110,7 @@ def _bypass(e: Event, s: _Say) -> str:
     )
 
 
-def _late_night(e: Event, s: _Say) -> str:
+def late_night(e: Event, s: Say) -> str:
     d = e.details
     on = s.app if e.app else str(d.get("on", "")).partition(":")[2] or "the internet"
     blocked = " (blocked)" if d.get("blocked") else ""
@@ -120,7 +120,7 @@ def _late_night(e: Event, s: _Say) -> str:
     )
 
 
-def _new_contact(e: Event, s: _Say) -> str:
+def new_contact(e: Event, s: Say) -> str:
     d = e.details
     service = d.get("service_name") or s.app
     kinds = {
@@ -138,7 +138,7 @@ def _new_contact(e: Event, s: _Say) -> str:
     return f"{s.child} has {what} {d.get('contact') or 'someone'} on {service}.{strangers}"
 
 
-def _concerning_search(e: Event, s: _Say) -> str:
+def concerning_search(e: Event, s: Say) -> str:
     d = e.details
     topic = d.get("concern_title") or "a worrying subject"
     opener = (d.get("prompt") or {}).get("opener")
@@ -149,7 +149,7 @@ def _concerning_search(e: Event, s: _Say) -> str:
     )
 
 
-def _child_request(e: Event, s: _Say) -> str:
+def child_request(e: Event, s: Say) -> str:
     d = e.details
     if d.get("site"):
         what = f"to unblock {d['site']}"
@@ -163,38 +163,72 @@ def _child_request(e: Event, s: _Say) -> str:
     return f"{s.child} asked at {s.time()} {what}.{said} You can say yes or no on the dashboard."
 
 
-_WORDS: dict[EventKind, Callable[[Event, _Say], str]] = {
-    EventKind.NEW_CONTACT: _new_contact,
-    EventKind.CONCERNING_SEARCH: _concerning_search,
-    EventKind.CHILD_REQUEST: _child_request,
-    EventKind.NEW_DEVICE: _new_device,
-    EventKind.FIRST_APP: _first_app,
-    EventKind.FIRST_SITE: _first_site,
-    EventKind.VIDEO_CHAT: _video_chat,
-    EventKind.RANDOM_VIDEO_CHAT: _random_video_chat,
-    EventKind.AGE_BLOCKED: _age_blocked,
-    EventKind.BYPASS_SUSPECTED: _bypass,
-    EventKind.LATE_NIGHT: _late_night,
-}
+def child_request_on_dashboard(e: Event, s: Say) -> str:
+    """On the dashboard's alerts page, which is where the parent answers it."""
+    d = e.details
+    if d.get("request") == "more_time":
+        minutes = f"{d['minutes']} more minutes" if d.get("minutes") else "more time"
+        text = f"{s.child} asked for {minutes} at {s.time()}."
+    else:
+        what = (d.get("app_name") or e.app) if e.app else d.get("site") or "something"
+        text = f"{s.child} asked you to unblock {what} at {s.time()}."
+    if d.get("message"):
+        text += f" They wrote: \u201c{d['message']}\u201d."
+    return text + " Answer on Home."
 
 
-def rule_label(rule: str, app_name: Callable[[str], str | None] | None = None) -> str:
-    """A blocking rule from the query log ("age:tiktok") in a parent's words."""
-    kind, _, rest = rule.partition(":")
-    name = (app_name(rest) if app_name else None) or rest
-    labels = {
-        "age": f"{name}: under the app's minimum age",
-        "age-category": f"{rest}: for adults",
-        "schedule": f"{rest} schedule",
-        "pause": "paused",
-        "protection": "ways around the house rules",
-        "private-relay": "iCloud Private Relay",
-        "always-block": f"{rest} (blocked for everyone)",
-        "list": f"{rest} list",
-        "safe-search": "search engines without safe search",
-    }
-    if kind == "block":
-        what, _, value = rest.partition(":")
-        shown = (app_name(value) if app_name and what == "app" else None) or value
-        return f"{shown}: blocked by a parent"
-    return labels.get(kind, rule)
+# Words for a carer's email, where they differ from the dashboard's -------------------------
+
+
+def for_email(words: Words) -> Words:
+    """The same words, with commands marked for a terminal (`houserules ...`) in quotes."""
+    return lambda e, s: _BACKTICKS.sub(r'"\1"', words(e, s))
+
+
+def duration(minutes: int) -> str:
+    hours, mins = divmod(int(minutes), 60)
+    if not hours:
+        return f"{mins} min"
+    return f"{hours} h {mins:02d} min" if mins else f"{hours} h"
+
+
+def new_contact_email(e: Event, s: Say) -> str:
+    d = e.details
+    where = d.get("service_name") or e.app or "a messaging app"
+    who = d.get("contact")
+    text = f"{s.child} has a new contact on {where}" + (f": {who}." if who else ".")
+    if d.get("stranger") and "chat_with_strangers" in (d.get("flags") or ()):
+        text += " It is someone they had not talked to there before: worth asking who."
+    return text
+
+
+def child_request_email(e: Event, s: Say) -> str:
+    d = e.details
+    if d.get("request") == "more_time":
+        minutes = d.get("minutes")
+        asked = "more time" + (f" ({duration(int(minutes))})" if minutes else "")
+    else:
+        asked = f"{e.app or d.get('site') or 'a website'} to be unblocked"
+    said = f': "{d["message"]}"' if d.get("message") else ""
+    return f"{s.child} asked for {asked}{said}."
+
+
+def concerning_search_email(e: Event, s: Say) -> str:
+    d = e.details
+    about = d.get("concern_title") or "something worrying"
+    guide = d.get("guide") or {}
+    text = f"A search on {s.child}'s device touched on {about}."
+    if guide.get("title"):
+        text += f' The guide "{guide["title"]}" on the dashboard\'s Help page helps.'
+    return text
+
+
+def device_flood(e: Event, s: Say) -> str:
+    limit = e.details.get("limit")
+    many = f"more than {limit:,} lookups a minute" if limit else "far more lookups than usual"
+    return (
+        f"{s.device} sent {many} at {s.time()}, far more than any app needs. HouseRules turned "
+        "the extra ones away so the rest of the home kept working, and lets the device back in "
+        "as soon as it slows down. It is usually an app or a program stuck in a loop: if it "
+        "keeps happening, restart the device and look at what was installed on it recently."
+    )

@@ -1,0 +1,36 @@
+"""Which query-log rows to keep when some must be dropped: repeats go first.
+
+A flood of lookups must not hide a visit. So once the log is short of room, a row is kept
+only if it is the first this minute for its (client, name); repeats are dropped (and counted).
+Every distinct (client, name) still gets at least one row a minute, whatever the load.
+
+Rows come in two shapes (`agent.store.logpipe.flat_row`): the DNS server's
+(ts, head, upstream, latency_ms, cached) with head = (client, device, child, name, ...), and
+flat rows (ts, client, device, child, name, ...).
+"""
+
+from __future__ import annotations
+
+MAX_PAIRS = 200_000  # (client, name) pairs remembered in one minute: bounded memory
+
+
+class FirstRows:
+    def __init__(self, max_pairs: int = MAX_PAIRS) -> None:
+        self.max_pairs = max_pairs
+        self._minute = -1
+        self._seen: set[tuple[str, str]] = set()
+
+    def first(self, row: tuple) -> bool:
+        """True if `row` is the first this minute for its (client, name); remembers it."""
+        minute = int(row[0]) // 60
+        if minute != self._minute:
+            self._minute = minute
+            self._seen.clear()
+        head = row[1]
+        key = (head[0], head[3]) if type(head) is tuple else (head, row[4])
+        seen = self._seen
+        if key in seen:
+            return False
+        if len(seen) < self.max_pairs:  # past this, every pair counts as new: nothing is hidden
+            seen.add(key)
+        return True
