@@ -113,9 +113,9 @@ def _register_hooks(app: Flask) -> None:
         unread = 0
         if current_user.is_authenticated:
             try:
-                from agent.store.events import unacknowledged_alerts
+                from agent.store.events import count_unacknowledged_alerts
 
-                unread = len(unacknowledged_alerts(box().engine()))
+                unread = count_unacknowledged_alerts(box().engine())
             except Unavailable:
                 pass
         return {"unread_alerts": unread, "min_password": accounts.MIN_PASSWORD}

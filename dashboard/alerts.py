@@ -22,7 +22,8 @@ from agent.talk.suggest import Suggestion, suggest
 from dashboard.box import Box, box
 
 bp = Blueprint("alerts", __name__)
-SHOWN = 100
+PER_PAGE = 50
+WORTH_SHOWING = (Severity.NOTICE, Severity.ALERT)  # "only what matters"
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,14 @@ class Item:
 
 
 def items(b: Box, events: list[Event]) -> list[Item]:
-    household = store.load_household(b.engine())
-    devices = {d.mac or d.ip or "": d.label for d in household.devices}
+    """One page of events in words; reads only the devices and children they name."""
+    engine = b.engine()
+    devices = store.device_labels(engine, (e.device or "" for e in events))
+    children = {c.name.lower(): c for c in store.list_children(engine)}
     today = b.now().date()
     out = []
     for e in events:
-        child = household.child_by_name.get((e.child or "").lower())
+        child = children.get((e.child or "").lower())
         age = child.age_on(today) if child is not None else None
         found = suggest([e], age, today=today, limit=1, app_lookup=b.app_lookup)
         best = found[0] if found and found[0].event is not None else None
@@ -57,14 +60,19 @@ def index() -> str:
     b = box()
     child = request.args.get("child") or None
     everything = request.args.get("all") == "1"
-    events = list_events(b.engine(), child, limit=SHOWN)
-    if not everything:
-        events = [e for e in events if e.severity != Severity.INFO]
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    severities = None if everything else WORTH_SHOWING
+    events = list_events(
+        b.engine(), child, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE, severities=severities
+    )
+    more = len(events) > PER_PAGE
     return render_template(
         "alerts/index.html",
-        items=items(b, events),
+        items=items(b, events[:PER_PAGE]),
         child=child,
         everything=everything,
+        page=page,
+        more=more,
         letters=_letters(),
         guide_title=lambda topic: guides.guide(topic).title,
     )

@@ -1,8 +1,10 @@
-"""Devices: every device seen on the network, whose it is, renaming, merging duplicates, and
-whether the optional proxy looks into it ("inspect").
+"""Devices: every device seen on the network, whose it is, renaming, merging duplicates,
+removing, confirming a Wi-Fi address seen at a device known by IP, and whether the optional
+proxy looks into it ("inspect").
 
 Phones and tablets often use a private ("random") Wi-Fi address, so one phone can show up as
 a new device when it changes: merging folds the new one into the old, keeping its owner.
+The page is paged (`PER_PAGE`): it reads one page of devices, never the whole table.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from agent.rules.household import Device, Household
+from agent.rules.household import Child, Device
 from agent.store import household as store
 from dashboard.box import box
 from dashboard.forms import DeviceForm, MergeForm, options
@@ -19,12 +21,13 @@ from dashboard.forms import DeviceForm, MergeForm, options
 bp = Blueprint("devices", __name__)
 SAVED = "Saved. The DNS follows within a couple of seconds."
 INSPECT = {"on": True, "off": False}
+PER_PAGE = 50
 
 
-def owner_choices(household: Household) -> list[tuple[str, str]]:
+def owner_choices(children: tuple[Child, ...]) -> list[tuple[str, str]]:
     return [
         ("unassigned", "Not assigned yet"),
-        *((f"child:{c.id}", f"{c.name}'s") for c in household.children),
+        *((f"child:{c.id}", f"{c.name}'s") for c in children),
         ("shared", "Shared (the youngest child's rules)"),
         ("adult", "An adult's"),
     ]
@@ -39,23 +42,18 @@ def private_address(mac: str | None) -> bool:
     return mac is not None and int(mac[:2], 16) & 0x02 == 0x02
 
 
-def _ordered(devices: tuple[Device, ...]) -> list[Device]:
-    def key(d: Device) -> tuple[bool, float]:
-        seen = d.last_seen.timestamp() if d.last_seen else 0.0
-        return (d.owner != "unassigned", -seen)
-
-    return sorted(devices, key=key)
-
-
 def _page(
     status: int = 200,
     failed: int | None = None,
     form: DeviceForm | None = None,
     merge: MergeForm | None = None,
 ) -> tuple[str, int]:
-    household = store.load_household(box().engine())
-    devices = _ordered(household.devices)
-    choices = owner_choices(household)
+    engine = box().engine()
+    number = max(request.args.get("page", 1, type=int) or 1, 1)
+    devices, total = store.devices_page(engine, (number - 1) * PER_PAGE, PER_PAGE)
+    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
+    children = store.list_children(engine)
+    choices = owner_choices(children)
     forms = {}
     for d in devices:
         if d.id == failed and form is not None:
@@ -73,8 +71,11 @@ def _page(
         devices=devices,
         forms=forms,
         merge=merge,
-        children=household.child_by_id,
+        children={c.id: c for c in children},
         private_address=private_address,
+        page=number,
+        pages=pages,
+        total=total,
     ), status
 
 
@@ -84,15 +85,20 @@ def index() -> tuple[str, int]:
     return _page()
 
 
+def _device_or_404(device_id: int) -> Device:
+    device = store.get_device(box().engine(), device_id)
+    if device is None:
+        abort(404)
+    return device
+
+
 @bp.route("/devices/<int:device_id>", methods=("POST",))
 @login_required
 def update(device_id: int) -> Response | tuple[str, int]:
     engine = box().engine()
-    household = store.load_household(engine)
-    if device_id not in household.device_by_id:
-        abort(404)
+    _device_or_404(device_id)
     form = DeviceForm(prefix=f"d{device_id}")
-    form.owner.choices = options(owner_choices(household))
+    form.owner.choices = options(owner_choices(store.list_children(engine)))
     if form.validate_on_submit():
         owner, _, child = (form.owner.data or "").partition(":")
         try:
@@ -119,8 +125,7 @@ def inspect(device_id: int) -> Response:
     wanted = INSPECT.get(request.form.get("inspect", ""))
     if wanted is None:
         abort(400)
-    if device_id not in store.load_household(engine).device_by_id:
-        abort(404)
+    _device_or_404(device_id)
     device = store.update_device(engine, device_id, inspect=wanted)
     if wanted:
         said = (
@@ -137,10 +142,11 @@ def inspect(device_id: int) -> Response:
 @login_required
 def merge() -> Response | tuple[str, int]:
     engine = box().engine()
-    household = store.load_household(engine)
     form = MergeForm()
-    form.keep.choices = options((str(d.id), d.label) for d in household.devices)
-    form.drop.choices = options((str(d.id), d.label) for d in household.devices)
+    asked = (request.form.get("keep", ""), request.form.get("drop", ""))
+    found = [d for v in asked if v.isdigit() and (d := store.get_device(engine, int(v)))]
+    form.keep.choices = options((str(d.id), d.label) for d in found)
+    form.drop.choices = options((str(d.id), d.label) for d in found)
     if form.validate_on_submit():
         try:
             kept = store.merge_devices(engine, int(form.keep.data), int(form.drop.data))
@@ -150,3 +156,42 @@ def merge() -> Response | tuple[str, int]:
             flash(f"Merged into {kept.label}. {SAVED}", "ok")
             return redirect(url_for("devices.index"))
     return _page(400, merge=form)
+
+
+@bp.route("/devices/<int:device_id>/address", methods=("POST",))
+@login_required
+def address(device_id: int) -> Response:
+    """The parent's word on a Wi-Fi address seen at a device known by IP only: it is this
+    device's (bind it), or it is not (forget it)."""
+    engine = box().engine()
+    device = _device_or_404(device_id)
+    answer = request.form.get("answer", "")
+    if answer not in ("yes", "no") or device.pending_mac is None:
+        abort(400)
+    if answer == "no":
+        store.forget_pending_mac(engine, device_id)
+        flash(f"Forgotten. {device.label} stays known by its IP address for now.", "ok")
+    else:
+        try:
+            store.confirm_mac(engine, device_id)
+        except store.HouseholdError as exc:
+            flash(str(exc)[:1].upper() + str(exc)[1:] + ".", "error")
+        else:
+            flash(f"{device.label} is now known by its Wi-Fi address, wherever it goes.", "ok")
+    return redirect(url_for("devices.index") + f"#device-{device_id}")
+
+
+@bp.route("/devices/<int:device_id>/remove", methods=("GET", "POST"))
+@login_required
+def remove(device_id: int) -> Response | str:
+    """Asks first (GET), removes on the confirming form (POST)."""
+    device = _device_or_404(device_id)
+    if request.method == "GET":
+        return render_template("devices/remove.html", device=device)
+    store.remove_device(box().engine(), device_id)
+    flash(
+        f"Removed {device.label}. If it asks again, it comes back as a new device and follows "
+        "the rules for unknown devices until you say whose it is.",
+        "ok",
+    )
+    return redirect(url_for("devices.index"))

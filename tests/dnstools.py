@@ -282,3 +282,37 @@ def _recv_exactly(s: socket.socket, n: int) -> bytes:
             raise ConnectionError("closed early")
         buf += chunk
     return buf
+
+
+IP_PKTINFO = 8  # Linux <netinet/in.h>; the socket module does not name it
+
+
+def forged_sources(count: int, first: str = "127.16.0.1") -> list[str]:
+    """`count` distinct loopback addresses from `first` up: stand-ins for forged sources."""
+    import ipaddress
+
+    start = int(ipaddress.IPv4Address(first))
+    return [str(ipaddress.IPv4Address(start + i)) for i in range(count)]
+
+
+class ForgedSender:
+    """Sends UDP from any 127.x.y.z without binding to it: one socket, the source address
+    chosen per packet (IP_PKTINFO), as a device forging source addresses would. Replies go
+    to the forged addresses and are not read."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.to = (host, port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sent = 0
+
+    def send(self, packet: bytes, source: str) -> None:
+        info = struct.pack("=I4s4s", 0, socket.inet_aton(source), bytes(4))
+        try:
+            self.sock.sendmsg([packet], [(socket.IPPROTO_IP, IP_PKTINFO, info)], 0, self.to)
+            self.sent += 1
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()

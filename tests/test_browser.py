@@ -9,6 +9,8 @@ loopback with a local upstream) and the dashboard served by waitress, sharing on
 4. A parent edits a schedule (equal times refused until "All day" is ticked), then removes it.
 5. A child asks to unblock an app; a parent gives 15 minutes; the child's page shows the time
    left; the parent ends it early and the DNS blocks it again.
+6. A parent removes an old adult device (known by IP only, with its warning) after confirming:
+   whatever answers at that address gets the unknown-device rules within 2 seconds.
 
 Screenshots of Home, a child's page and Help at phone and desktop widths go to /tmp/shots.
 Skipped, saying why, where the browser is not installed (.ci/run installs Debian's chromium).
@@ -310,3 +312,34 @@ def screenshots(page, url: str, child_id: int) -> None:
             page.set_viewport_size(viewport)
             page.goto(url + path)
             page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+
+
+def test_a_parent_removes_a_device_after_confirming(house, browser):
+    running, url = house, house.url
+    engine = running.engine
+    from agent.store import accounts
+
+    sam = store.add_child(engine, "Sam", date(2015, 3, 1))
+    store.add_device(engine, ip="127.0.0.3", name="Old laptop", owner="adult")
+    now = datetime.now(TZ)
+    start = (now - timedelta(minutes=5)).time().replace(second=0, microsecond=0)
+    end = (now + timedelta(hours=2)).time().replace(second=0, microsecond=0)
+    store.add_schedule(engine, sam.id, "Bedtime", range(7), start, end, block_all=True)
+    within(2.0, lambda: rcode(running, "example.com", "127.0.0.3") == RCODE.NOERROR)  # adult
+    accounts.create_account(engine, "Mum", PASSWORD, now, first=True)
+
+    parent = browser.new_context(viewport=PHONE).new_page()
+    log_in(parent, url)
+    parent.get_by_role("navigation", name="Main").get_by_role("link", name="Devices").click()
+    laptop = parent.locator(".device", has_text="Old laptop")
+    assert "Anything on the network can take an IP address" in laptop.inner_text()
+    laptop.get_by_role("link", name="Remove this device").click()
+    parent.wait_for_url("**/remove")
+    assert "Remove Old laptop?" in parent.inner_text("h1")
+    assert store.list_devices(engine) != ()  # asking first changes nothing
+    parent.get_by_role("button", name="Remove Old laptop").click()
+    parent.wait_for_url("**/devices")
+    assert "Removed Old laptop" in parent.content()
+    assert store.list_devices(engine) == ()
+    # whatever answers there now follows the unknown-device rules: Sam's bedtime
+    within(2.0, lambda: rcode(running, "example.com", "127.0.0.3") == RCODE.NXDOMAIN)

@@ -186,6 +186,48 @@ def test_devices_add_list_merge(family: Box) -> None:
     assert [d.id for d in store.list_devices(family.engine)] == [1, 2]
 
 
+def test_device_add_refuses_an_address_that_belongs_to_another_device(family: Box) -> None:
+    """The 9-year-old's tablet must not silently get someone else's rules (or lose its own)."""
+    before = store.list_devices(family.engine)
+    err = family.fails("device", "add", "--ip", "192.168.1.20", "--name", "Laptop", "--adult")
+    assert "192.168.1.20 already belongs to Sam's tablet (device 1, Sam's)" in err
+    assert "--move" in err
+    assert store.list_devices(family.engine) == before  # nothing changed
+    # The same owner again is not a move: renaming through add still works.
+    family.ok("device", "add", "--ip", "192.168.1.20", "--name", "Sam's iPad", "--child", "Sam")
+    moved = family.ok("device", "add", "--ip", "192.168.1.20", "--child", "Alex", "--move")
+    assert moved == "Device 1 (Sam's iPad) is Alex's.\n"
+
+
+def test_an_adult_device_known_by_ip_is_confirmed_then_removed(family: Box) -> None:
+    added = family.ok("device", "add", "--ip", "192.168.1.40", "--name", "Mum's laptop", "--adult")
+    assert "anything on the network can take an IP address" in added
+    seen = {"192.168.1.40": ("AA:BB:CC:DD:EE:40", NOW.timestamp())}
+    store.record_seen(family.engine, seen)
+    listing = family.ok("device", "list")
+    assert "aa:bb:cc:dd:ee:40 was seen at its address: is it this device?" in listing
+    laptop = next(d for d in store.list_devices(family.engine) if d.name == "Mum's laptop")
+    assert laptop.mac is None and laptop.pending_mac == "aa:bb:cc:dd:ee:40"
+    said = family.ok("device", "confirm", str(laptop.id))
+    assert said.endswith("(Mum's laptop) is now known by aa:bb:cc:dd:ee:40, wherever it goes.\n")
+    assert "confirm" not in family.ok("device", "list")
+    assert "no Wi-Fi address is waiting" in family.fails("device", "confirm", str(laptop.id))
+    assert family.ok("device", "remove", str(laptop.id)) == (
+        f"Removed device {laptop.id} (Mum's laptop).\n"
+    )
+    assert "Mum's laptop" not in family.ok("device", "list")
+    assert "no device with id 99" in family.fails("device", "remove", "99")
+
+
+def test_a_waiting_mac_can_be_turned_down(family: Box) -> None:
+    family.ok("device", "add", "--ip", "192.168.1.40", "--name", "Mum's laptop", "--adult")
+    store.record_seen(family.engine, {"192.168.1.40": ("aa:bb:cc:dd:ee:41", NOW.timestamp())})
+    said = family.ok("device", "confirm", "3", "--not")
+    assert said.startswith("Forgotten. Mum's laptop stays known by its IP address")
+    (laptop,) = [d for d in store.list_devices(family.engine) if d.id == 3]
+    assert (laptop.mac, laptop.pending_mac) == (None, None)
+
+
 def test_rules_and_schedules_are_stored(family: Box) -> None:
     assert family.ok("rule", "block", "Sam", "--app", "Roblox") == "Blocked for Sam: app roblox.\n"
     family.ok("rule", "allow", "sam", "--domain", "www.bbc.co.uk")

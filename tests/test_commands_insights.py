@@ -14,9 +14,12 @@ from agent import cli
 from agent.commands import insights as cmd
 from agent.config import Config, RulesConfig
 from agent.insights.job import InsightsJob
+from agent.ops import intake
 from agent.rules.catalog import load_catalog
 from agent.store.db import init_db, make_engine
-from agent.store.querylog import QueryLogWriter
+from agent.store.events import record_events
+from agent.store.household_devices import record_seen
+from agent.store.querylog import QueryLogWriter, clients_since
 
 import synthweek as sw
 
@@ -35,11 +38,14 @@ def lived_in(tmp_path_factory: pytest.TempPathFactory) -> Path:
     job = InsightsJob(engine, catalog, Config(rules=RulesConfig(timezone="Europe/London")))
     writer = QueryLogWriter(path, flush_interval=0.01)
     writer.start()
+    after = 0
     for moment, chunk in sw.chunks(sw.generate(household, catalog), sw.run_times()):
         for row in chunk:
             writer.submit(row)
         assert writer.flush()
         job.run(household, sw.presence(moment), moment)
+        seen, after = clients_since(path, after)  # the jobs' device intake, as it runs
+        record_events(engine, intake.events(record_seen(engine, seen), moment))
     assert writer.stop()
     engine.dispose()
     return path

@@ -35,6 +35,12 @@ APP = {"app_name": "Roblox", "category": "gaming", "flags": ["chat_with_stranger
 SAMPLES: dict[EventKind, tuple[str | None, dict]] = {
     EventKind.NEW_DEVICE: (None, {"ip": "192.168.1.40", "mac": "02:00:00:00:00:40"}),
     EventKind.DEVICE_FLOOD: (None, {"ip": "192.168.1.40", "limit": 1000}),
+    EventKind.ADDRESS_FLOOD: (None, {"skipped": 199_990}),
+    EventKind.ADDRESS_CLASH: (
+        None,
+        {"ip": "192.168.1.21", "mac": "02:00:00:00:00:66", "device_id": 3,
+         "device_name": "Mum's laptop", "registered_ip": "192.168.1.21"},
+    ),
     EventKind.FIRST_APP: ("roblox", APP),
     EventKind.FIRST_SITE: (None, {"site": "coolmathgames.com"}),
     EventKind.VIDEO_CHAT: ("zoom", {

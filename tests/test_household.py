@@ -49,7 +49,9 @@ OLD = Device(
 NEW = Device(
     14, mac="aa:bb:cc:00:00:0a", ip="192.168.1.40", last_seen=datetime(2026, 2, 1, tzinfo=UTC)
 )
-HOME = Household(children=(SAM, ALEX), devices=(TABLET, LAPTOP, TV, OLD, NEW))
+# Registered by IP; a MAC seen there waits for a parent to say it is this device.
+MUMS = Device(15, ip="192.168.1.50", owner="adult", pending_mac="aa:bb:cc:00:00:50")
+HOME = Household(children=(SAM, ALEX), devices=(TABLET, LAPTOP, TV, OLD, NEW, MUMS))
 
 
 @pytest.mark.parametrize(
@@ -65,6 +67,11 @@ HOME = Household(children=(SAM, ALEX), devices=(TABLET, LAPTOP, TV, OLD, NEW))
         ("192.168.1.21", "de:ad:be:ef:00:01", None),
         ("192.168.1.99", None, None),
         ("192.168.1.40", None, NEW),  # two devices claim the IP: the one seen last has it
+        ("192.168.1.50", "aa:bb:cc:00:00:50", MUMS),  # the waiting MAC, at the device's IP
+        ("192.168.1.50", None, MUMS),  # no neighbour entry: known by IP only
+        # Another MAC at a registered IP: not Mum's laptop until a parent says so.
+        ("192.168.1.50", "de:ad:be:ef:00:01", None),
+        ("192.168.1.77", "aa:bb:cc:00:00:50", None),  # a waiting MAC is not bound anywhere
     ],
 )
 def test_device_for_mac_before_ip(ip: str, mac: str | None, expected: Device | None) -> None:

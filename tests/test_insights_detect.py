@@ -152,32 +152,6 @@ def test_age_blocked_needs_three_attempts_within_ten_minutes() -> None:
     assert detect.age_blocked(allowed, "tiktok", attempts, CTX) is None
 
 
-# Devices ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("dev", "mac", "new"),
-    [
-        (Device(9, "02:00:00:00:00:99", "192.168.1.99"), True, True),  # unknown to the box
-        (SPARE, True, True),  # seen before by the household, but no one has said whose
-        (SAM_PHONE, True, False),
-        (SAM_PHONE, False, False),  # known by its IP address
-    ],
-)
-def test_new_device(dev: Device, mac: bool, new: bool) -> None:
-    found = detect.new_device(row("example.com", dev=dev, mac=mac), CTX)
-    assert (found is not None) is new
-    if found is not None:
-        assert found.key == f"new_device:{dev.mac}" and str(found.event.severity) == "notice"
-
-
-def test_history_before_the_first_run_announces_no_new_device() -> None:
-    quiet = Context(HOUSEHOLD, CTX.classifier, TZ, quiet_before=ts(13))
-    unknown = Device(9, "02:00:00:00:00:99", "192.168.1.99")
-    assert detect.new_device(row("example.com", dev=unknown, at=ts(12)), quiet) is None
-    assert detect.new_device(row("example.com", dev=unknown, at=ts(13)), quiet) is not None
-
-
 @pytest.mark.parametrize(
     ("neighbours", "last", "now", "expected"),
     [

@@ -81,6 +81,29 @@ def ev(kind: EventKind, app: str | None = None, **details: object) -> Event:
             ),
             ["in use at 23:10, during Bedtime (21:00-07:00): OmeTV (blocked)"],
         ),  # fmt: skip
+        (
+            ev(EventKind.ADDRESS_FLOOD, skipped=199_990),
+            [
+                "Many new addresses appeared at once: something on the network may be forging",
+                "199990 more than a home shows",
+                "from 23:10",
+                "restart the router",
+            ],
+        ),  # fmt: skip
+        (
+            ev(
+                EventKind.ADDRESS_CLASH,
+                ip="192.168.1.50",
+                mac="02:00:00:00:00:66",
+                device_name="Mum's laptop",
+            ),
+            [
+                "A device may be using Mum's laptop's address",
+                "(02:00:00:00:00:66) answered at 192.168.1.50",
+                "rules for unknown devices",
+                "confirm its Wi-Fi address",
+            ],
+        ),  # fmt: skip
     ],
 )
 def test_describe(event: Event, words: list[str]) -> None:

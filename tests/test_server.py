@@ -17,7 +17,8 @@ from agent.rules.policy import Policy, PolicyHolder
 from agent.store.logpipe import flat_row
 from agent.store.querylog import LogEntry
 
-from dnstools import BlackHole, ServerThread, Upstream, ask, send_raw
+from agenttools import until
+from dnstools import BlackHole, ForgedSender, ServerThread, Upstream, ask, forged_sources, send_raw
 
 BLOCKED = ("tracker.test",)
 REWRITES = {"www.google.com": "forcesafesearch.google.com"}
@@ -360,3 +361,22 @@ def test_a_port_in_use_is_a_clear_error_naming_it(upstream):
     said = str(caught.value)
     assert said.startswith(f"cannot listen on 127.0.0.1:{port} (UDP): Address already in use")
     assert "another DNS server" in said
+
+
+def test_forged_source_addresses_leave_every_per_address_table_bounded(server):
+    """Each forged source is a new client address: nothing the server keeps per address may
+    grow past its bound (the rest of the flood, on the real processes, in
+    test_forged_sources.py)."""
+    sources = forged_sources(server_mod.ALLOWED_SIZE + 2_000)
+    sender = ForgedSender(server.port)
+    packet = DNSRecord.question("example.com").pack()
+    for source in sources:
+        sender.send(packet, source)
+    sender.close()
+    until(lambda: len(server.log) >= len(sources) * 0.9, 20.0)  # a few may be lost: UDP
+    resolver = server.resolver
+    assert len(resolver._allowed) <= server_mod.ALLOWED_SIZE
+    assert len(resolver._memo) <= server_mod.MEMO_SIZE
+    assert not any(isinstance(v, dict) and len(v) > server_mod.ALLOWED_SIZE
+                   for v in vars(resolver).values())  # fmt: skip
+    assert ask(server.port, "example.com").header.rcode == RCODE.NOERROR

@@ -102,8 +102,13 @@ def test_devices_add_claim_update_list(engine: Engine, sam: Child) -> None:
     assert laptop.mac == "aa:bb:cc:dd:ee:01" and laptop.owner == "adult"
     phone = store.add_device(engine, ip="192.168.1.20", owner="child", child_id=sam.id)
     assert (phone.ip, phone.child_id, phone.mac) == ("192.168.1.20", sam.id, None)
-    # Adding the same MAC again claims the existing device rather than adding another.
-    claimed = store.add_device(engine, mac="aabb.ccdd.ee01", owner="shared", shared_with=[sam.id])
+    # Adding the same MAC again for someone else is refused, naming the device, unless the
+    # parent asks to move it: then it claims the existing device rather than adding another.
+    with pytest.raises(store.AddressTaken, match="belongs to Laptop"):
+        store.add_device(engine, mac="aabb.ccdd.ee01", owner="shared", shared_with=[sam.id])
+    claimed = store.add_device(
+        engine, mac="aabb.ccdd.ee01", owner="shared", shared_with=[sam.id], move=True
+    )
     assert claimed.id == laptop.id and claimed.owner == "shared"
     assert claimed.shared_with == {sam.id} and claimed.name == "Laptop"
     renamed = store.update_device(engine, phone.id, name="Sam's phone", inspect=True)
@@ -199,13 +204,15 @@ def test_record_seen_adds_unknown_devices_and_updates_known_ones(
         engine,
         {
             "192.168.1.20": ("AA:BB:CC:DD:EE:01", T0.timestamp()),  # known by MAC: gets its IP
-            "192.168.1.30": ("aa:bb:cc:dd:ee:30", T0.timestamp()),  # known by IP: learns a MAC
+            "192.168.1.30": ("aa:bb:cc:dd:ee:30", T0.timestamp()),  # registered by IP: waits
             "192.168.1.40": ("aa:bb:cc:dd:ee:40", T0.timestamp()),  # new
             "192.168.1.41": (None, T0.timestamp()),  # new, no MAC visible
             "127.0.0.1": (None, T0.timestamp()),  # the box itself: ignored
             "nonsense": (None, T0.timestamp()),
         },
     )
+    assert new.skipped == 0 and new.clashes == ()
+    new = new.added
     assert [(d.ip, d.mac, d.owner) for d in new] == [
         ("192.168.1.40", "aa:bb:cc:dd:ee:40", "unassigned"),
         ("192.168.1.41", None, "unassigned"),
@@ -213,15 +220,15 @@ def test_record_seen_adds_unknown_devices_and_updates_known_ones(
     assert new[0].first_seen == new[0].last_seen == T0
     devices = {d.id: d for d in store.list_devices(engine)}
     assert devices[phone.id].ip == "192.168.1.20" and devices[phone.id].last_seen == T0
-    assert devices[by_ip.id].mac == "aa:bb:cc:dd:ee:30"
+    # a MAC seen at a device a parent registered by IP is not bound until the parent says so
+    assert devices[by_ip.id].mac is None and devices[by_ip.id].pending_mac == "aa:bb:cc:dd:ee:30"
     assert len(devices) == 4
     assert store.household_version(engine) == version + 1  # one transaction, one bump
 
     # Later: only last_seen moves, which is not a household change.
     later = T0 + timedelta(minutes=5)
-    assert (
-        store.record_seen(engine, {"192.168.1.20": ("aa:bb:cc:dd:ee:01", later.timestamp())}) == ()
-    )
+    again = store.record_seen(engine, {"192.168.1.20": ("aa:bb:cc:dd:ee:01", later.timestamp())})
+    assert again.added == ()
     assert store.household_version(engine) == version + 1
     assert store.list_devices(engine)[0].last_seen == later
     assert store.list_devices(engine)[0].first_seen == T0
@@ -401,3 +408,98 @@ def test_removing_a_schedule_removes_the_more_time_on_it(engine: Engine, sam: Ch
     )  # noqa: E501
     store.remove_schedule(engine, bedtime.id)
     assert overlays.list_overlays(engine) == []
+
+
+def test_a_mac_at_a_registered_ip_waits_for_a_parent_and_others_there_clash(
+    engine: Engine, sam: Child
+) -> None:
+    """A child who takes Mum's laptop's IP before the laptop is first seen must not be bound
+    to it for good; whoever else answers there is reported and gets the unknown-device rules."""
+    laptop = store.add_device(engine, ip="192.168.1.50", name="Mum's laptop", owner="adult")
+    phone = store.add_device(engine, mac="aa:bb:cc:dd:ee:07", owner="child", child_id=sam.id)
+    ts, child_mac, laptop_mac = T0.timestamp(), "aa:bb:cc:dd:ee:66", "aa:bb:cc:dd:ee:50"
+    version = store.household_version(engine)
+    first = store.record_seen(engine, {"192.168.1.50": (child_mac, ts)})
+    assert first.added == () and first.clashes == ()
+    assert store.household_version(engine) == version + 1  # the rules read the waiting MAC
+    home = store.load_household(engine)
+    waiting = home.device_by_id[laptop.id]
+    assert (waiting.mac, waiting.pending_mac, waiting.ip) == (None, child_mac, "192.168.1.50")
+    assert home.device_for("192.168.1.60", child_mac) is None  # not bound: no adult rules there
+
+    # The real laptop answers at its own address from another MAC: a clash, and a newcomer.
+    second = store.record_seen(engine, {"192.168.1.50": (laptop_mac, ts + 60)})
+    (clash,) = second.clashes
+    assert (clash.device.id, clash.ip, clash.mac) == (laptop.id, "192.168.1.50", laptop_mac)
+    (newcomer,) = second.added
+    assert (newcomer.mac, newcomer.ip, newcomer.owner) == (laptop_mac, None, "unassigned")
+    home = store.load_household(engine)
+    assert home.device_by_ip["192.168.1.50"].id == laptop.id  # the registration stays
+    assert home.device_for("192.168.1.50", laptop_mac).owner == "unassigned"
+
+    # The waiting MAC at a second IP, and a known child device at the registered IP: clashes.
+    third = store.record_seen(
+        engine,
+        {
+            "192.168.1.61": (child_mac, ts + 120),
+            "fd00::66": (child_mac, ts + 120),  # the same device's IPv6 address: no clash
+            "192.168.1.50": ("aa:bb:cc:dd:ee:07", ts + 120),
+        },
+    )
+    assert sorted((c.ip, c.mac) for c in third.clashes) == [
+        ("192.168.1.50", "aa:bb:cc:dd:ee:07"),
+        ("192.168.1.61", child_mac),
+    ]
+    assert third.added == ()
+    devices = {d.id: d for d in store.list_devices(engine)}
+    assert devices[laptop.id].ip == "192.168.1.50" and devices[phone.id].ip is None
+
+    # The parent says which MAC is the laptop's: the newcomer row folds into it.
+    confirmed = store.confirm_mac(engine, laptop.id, laptop_mac)
+    assert (confirmed.mac, confirmed.pending_mac) == (laptop_mac, None)
+    home = store.load_household(engine)
+    assert home.device_for("10.0.0.9", laptop_mac).id == laptop.id  # known wherever it goes
+    assert newcomer.id not in home.device_by_id
+    assert home.device_for("192.168.1.50", child_mac) is None
+
+
+def test_confirming_a_mac_that_belongs_to_someone_is_refused(engine: Engine, sam: Child) -> None:
+    laptop = store.add_device(engine, ip="192.168.1.50", name="Mum's laptop", owner="adult")
+    store.add_device(engine, mac="aa:bb:cc:dd:ee:07", name="Sam's phone", owner="child",
+                     child_id=sam.id)  # fmt: skip
+    with pytest.raises(HouseholdError, match="already belongs to Sam's phone"):
+        store.confirm_mac(engine, laptop.id, "aa:bb:cc:dd:ee:07")
+
+
+def test_record_seen_takes_in_at_most_max_new_devices(engine: Engine, sam: Child) -> None:
+    phone = store.add_device(engine, mac="aa:bb:cc:dd:ee:07", owner="child", child_id=sam.id)
+    seen = {f"10.1.{i // 250}.{i % 250 + 1}": (None, T0.timestamp()) for i in range(300)}
+    seen["192.168.1.7"] = ("aa:bb:cc:dd:ee:07", T0.timestamp())
+    found = store.record_seen(engine, seen, max_new=5)
+    assert (len(found.added), found.skipped) == (5, 300 - 5)
+    devices = store.list_devices(engine)
+    assert len(devices) == 6
+    assert {d.id: d for d in devices}[phone.id].last_seen == T0  # known ones still noted
+
+
+def test_removing_a_device_takes_its_pauses_with_it(engine: Engine, sam: Child) -> None:
+    tablet = store.add_device(engine, ip="192.168.1.20", owner="child", child_id=sam.id)
+    store.pause(engine, T0 + timedelta(hours=1), device_id=tablet.id)
+    version = store.household_version(engine)
+    assert store.remove_device(engine, tablet.id).id == tablet.id
+    assert store.list_devices(engine) == () and store.list_pauses(engine) == ()
+    assert store.household_version(engine) == version + 1
+    with pytest.raises(HouseholdError, match="no device with id"):
+        store.remove_device(engine, tablet.id)
+
+
+def test_devices_page_puts_unassigned_first_then_the_most_recent(
+    engine: Engine, sam: Child
+) -> None:
+    seen = {f"10.0.0.{i}": (None, T0.timestamp() + i) for i in range(1, 8)}
+    store.record_seen(engine, seen)
+    store.update_device(engine, 7, owner="child", child_id=sam.id)
+    page, total = store.devices_page(engine, offset=0, limit=3)
+    assert total == 7 and [d.ip for d in page] == ["10.0.0.6", "10.0.0.5", "10.0.0.4"]
+    page, _ = store.devices_page(engine, offset=6, limit=3)
+    assert [d.ip for d in page] == ["10.0.0.7"]

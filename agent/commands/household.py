@@ -2,7 +2,9 @@
 
     child add NAME --born YYYY-MM-DD        child list
     device add (--ip IP | --mac MAC) [--name NAME] (--child NAME | --adult | --shared) [--inspect]
+               [--move]
     device list                             device merge KEEP_ID DROP_ID
+    device confirm ID [--mac MAC] | --not   device remove ID
     rule allow|block NAME (--app ID | --category CAT | --domain DOMAIN)
     schedule add NAME --child NAME --days mon,tue,... (--from HH:MM --to HH:MM | --all-day)
                  (--block-all | --block CAT_OR_APP,...) [--allow DOMAIN,...]
@@ -56,12 +58,26 @@ def register(sub: Any) -> None:
     whose.add_argument("--adult", action="store_true", help="an adult's device")
     whose.add_argument("--shared", action="store_true", help="shared: the youngest's rules")
     p.add_argument("--inspect", action="store_true", help="send it through the proxy addon")
+    p.add_argument(
+        "--move", action="store_true", help="the address belongs to another device: move it"
+    )
     p.set_defaults(func=device_add)
     device.add_parser("list", help="list devices").set_defaults(func=device_list)
     p = device.add_parser("merge", help="one device seen under two addresses: keep the first")
     p.add_argument("keep", type=int, metavar="KEEP_ID")
     p.add_argument("drop", type=int, metavar="DROP_ID")
     p.set_defaults(func=device_merge)
+    p = device.add_parser(
+        "confirm", help="say the Wi-Fi (MAC) address seen at a device known by IP is that device's"
+    )
+    p.add_argument("id", type=int, metavar="ID")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--mac", metavar="MAC", help="this MAC rather than the one waiting")
+    which.add_argument("--not", dest="reject", action="store_true", help="it is not: forget it")
+    p.set_defaults(func=device_confirm)
+    p = device.add_parser("remove", help="forget a device (it comes back unassigned if it asks)")
+    p.add_argument("id", type=int, metavar="ID")
+    p.set_defaults(func=device_remove)
 
     _register_rules(sub)
 
@@ -188,18 +204,35 @@ def device_add(cfg: Config, args: argparse.Namespace) -> int:
     owner, child_id = "adult" if args.adult else "shared" if args.shared else "child", None
     if args.child:
         child_id = find_child(eng, args.child).id
-    device = changing(
-        store.add_device,
-        eng,
-        mac=args.mac,
-        ip=args.ip,
-        name=args.name,
-        owner=owner,
-        child_id=child_id,
-        inspect=args.inspect,
-    )
+    try:
+        device = store.add_device(
+            eng,
+            mac=args.mac,
+            ip=args.ip,
+            name=args.name,
+            owner=owner,
+            child_id=child_id,
+            inspect=args.inspect,
+            move=args.move,
+        )
+    except store.AddressTaken as exc:
+        taken = exc.device
+        raise CliError(
+            f"{exc.address} already belongs to {taken.label} (device {taken.id}, "
+            f"{_whose(taken, eng)}); nothing changed. To move it, run the same command with --move"
+        ) from None
+    except store.HouseholdError as exc:
+        raise CliError(str(exc)) from None
     print(f"Device {device.id} ({device.label}) is {_whose(device, eng)}.")
+    if device.ip_only and device.owner == "adult":
+        print(IP_ONLY_WARNING)
     return 0
+
+
+IP_ONLY_WARNING = (
+    "Known by its IP address only: anything on the network can take an IP address. When the "
+    "box sees its Wi-Fi (MAC) address, confirm it with: houserules device confirm ID"
+)
 
 
 def device_list(cfg: Config, args: argparse.Namespace) -> int:
@@ -213,6 +246,28 @@ def device_list(cfg: Config, args: argparse.Namespace) -> int:
             f"{d.id:>4}  {d.name or '-':<20} {d.mac or '-':<17} {d.ip or '-':<15} "
             f"{_whose(d, eng):<28} last seen {seen}"
         )
+        if d.pending_mac:
+            print(f"      {d.pending_mac} was seen at its address: is it this device? "
+                  f"houserules device confirm {d.id} (or --not)")  # fmt: skip
+        elif d.ip_only and d.owner == "adult":
+            print("      known by IP only: anything on the network can take an IP address")
+    return 0
+
+
+def device_confirm(cfg: Config, args: argparse.Namespace) -> int:
+    eng = engine(cfg)
+    if args.reject:
+        device = changing(store.forget_pending_mac, eng, args.id)
+        print(f"Forgotten. {device.label} stays known by its IP address until you confirm one.")
+        return 0
+    device = changing(store.confirm_mac, eng, args.id, args.mac)
+    print(f"Device {device.id} ({device.label}) is now known by {device.mac}, wherever it goes.")
+    return 0
+
+
+def device_remove(cfg: Config, args: argparse.Namespace) -> int:
+    device = changing(store.remove_device, engine(cfg), args.id)
+    print(f"Removed device {device.id} ({device.label}).")
     return 0
 
 

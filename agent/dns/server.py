@@ -46,6 +46,10 @@ REWRITE_TTL = 300
 # Prepared questions kept (~900 bytes each); cleared whole when full: entries live one second
 # anyway, and a home asks far fewer distinct questions than this in a second.
 MEMO_SIZE = 3_000
+# Client addresses whose allow_networks verdict is remembered; cleared whole when full. Every
+# table kept per client address is bounded like this, so forged source addresses cannot grow
+# the process: devices seen are read from the query log by the jobs process, not kept here.
+ALLOWED_SIZE = 4_096
 BLOCK, REWRITE = Action.BLOCK, Action.REWRITE
 _ZONE_TRANSFERS = (wire.TYPE_AXFR, wire.TYPE_IXFR)
 
@@ -85,7 +89,6 @@ class FilterResolver:
             probe_interval=cfg.upstream.probe_interval,
             monotonic=monotonic,
         )
-        self.seen: dict[str, float] = {}  # client IP -> last query time, for the device table
         self._allowed: dict[str, bool] = {}
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._now_second = -1
@@ -110,7 +113,6 @@ class FilterResolver:
             if len(self._memo) >= MEMO_SIZE:
                 self._memo.clear()
             self._memo[memo_key] = m
-        self.seen[client] = ts
         if m.block_tail:
             self.submit((ts, m.head, None, None, False))
             return data[:2] + m.block_tail
@@ -176,7 +178,7 @@ class FilterResolver:
                 ok = any(ip in net for net in self.dns.allow_networks)
             except ValueError:
                 ok = False
-            if len(self._allowed) > 65_536:  # spoofed sources must not grow this for ever
+            if len(self._allowed) >= ALLOWED_SIZE:  # forged sources must not grow it
                 self._allowed.clear()
             self._allowed[client] = ok
         return ok

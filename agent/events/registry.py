@@ -32,6 +32,8 @@ class EventKind(StrEnum):
     CONCERNING_SEARCH = "concerning_search"
     CHILD_REQUEST = "child_request"
     DEVICE_FLOOD = "device_flood"  # one device sent more queries than the rate limit allows
+    ADDRESS_FLOOD = "address_flood"  # many new addresses at once: likely forged
+    ADDRESS_CLASH = "address_clash"  # something answering at a registered device's address
 
 
 # Each kind's detail fields, as a typed record: what its detector puts in `Event.details`
@@ -152,6 +154,20 @@ class DeviceFlood:
     limit: int | None = None  # queries a minute allowed per device
 
 
+@dataclass(frozen=True)
+class AddressFlood:
+    skipped: int | None = None  # new addresses not recorded one by one
+
+
+@dataclass(frozen=True)
+class AddressClash:
+    device_id: int | None = None
+    device_name: str | None = None  # the registered device whose address was used
+    ip: str | None = None
+    mac: str | None = None  # what answered there
+    registered_ip: str | None = None
+
+
 class Section(StrEnum):
     """Where the weekly digest lists a kind."""
 
@@ -222,6 +238,13 @@ REGISTRY: dict[EventKind, EventSpec] = {
     K.CHILD_REQUEST: EventSpec(
         "Your child asked", w.child_request, Section.REQUESTS, Severity.ALERT, ChildRequest,
         email=w.child_request_email, dashboard=w.child_request_on_dashboard,
+    ),
+    K.ADDRESS_FLOOD: EventSpec(
+        "Many new addresses", w.address_flood, Section.BY_SEVERITY, Severity.ALERT, AddressFlood
+    ),
+    K.ADDRESS_CLASH: EventSpec(
+        "A device using another's address", w.address_clash, Section.BY_SEVERITY, Severity.ALERT,
+        AddressClash,
     ),
     K.DEVICE_FLOOD: EventSpec(
         "A device sent too many lookups", w.device_flood, Section.BY_SEVERITY, Severity.NOTICE,

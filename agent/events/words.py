@@ -177,6 +177,32 @@ def child_request_on_dashboard(e: Event, s: Say) -> str:
     return text + " Answer on Home."
 
 
+def address_flood(e: Event, s: Say) -> str:
+    many = e.details.get("skipped")
+    count = f"{many} more than a home shows" if many else "more than a home shows"
+    return (
+        "Many new addresses appeared at once: something on the network may be forging them "
+        f"({count} in a minute, from {s.time()}). Nothing needs doing in a hurry: those "
+        "addresses get the rules for unknown devices, and HouseRules stopped listing them one "
+        "by one. If it happens again, look at what is connected to the home network (a computer "
+        "running an unusual program, or a gadget you do not recognise), restart the router, and "
+        "change the Wi-Fi password if you cannot tell which device it is."
+    )
+
+
+def address_clash(e: Event, s: Say) -> str:
+    d = e.details
+    name = d.get("device_name") or "a registered device"
+    seen = d.get("mac") or d.get("ip") or e.device
+    where = d.get("ip")
+    return (
+        f"A device may be using {name}'s address: at {s.time()} something else ({seen}) "
+        f"answered at {where}. Until you decide, it gets the rules for unknown devices. If it "
+        f"is {name}, confirm its Wi-Fi address on the Devices page; if it is not, it is worth "
+        "a calm word: anything can take an IP address."
+    )
+
+
 # Words for a carer's email, where they differ from the dashboard's -------------------------
 
 

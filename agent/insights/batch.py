@@ -18,8 +18,6 @@ from agent.store.events import KeyedEvent
 from agent.store.insight_state import DeviceState, LoggedRow
 from agent.store.rollup_writes import HourKey, MarkKey, UsageKey
 
-OWN_ADDRESSES = frozenset({"127.0.0.1", "::1"})  # the box asking itself is not a device
-
 
 def _counter() -> list[int]:
     return [0, 0, 0]
@@ -62,7 +60,7 @@ class BatchScan:
         hours, blocked_by, usage, marks = out.hours, out.blocked, out.usage, out.marks
         for row in rows:
             dev = row.device or row.client
-            state = self._device(row, dev, out)
+            state = self._device(row, dev)
             thing = thing_of(row.name, row.app)
             self._detect(row, thing, out.events)
             child = row.child
@@ -99,15 +97,13 @@ class BatchScan:
             if found is not None:
                 events.append(found)
 
-    def _device(self, row: LoggedRow, dev: str, out: Deltas) -> DeviceState:
+    def _device(self, row: LoggedRow, dev: str) -> DeviceState:
         state = self.devices.get(dev)
         if state is None:
+            # New-device notices come from the jobs' device intake (agent.ops.intake), which
+            # takes new addresses in at a bounded rate: forged sources cannot flood them.
             state = DeviceState(dev, row.client, row.child, row.ts, row.ts)
             self.devices[dev] = state
-            if row.client not in OWN_ADDRESSES:
-                found = detect.new_device(row, self.ctx)
-                if found is not None:
-                    out.events.append(found)
         else:
             if row.ts > state.last_ts:
                 state.last_ts = row.ts

@@ -4,8 +4,6 @@ Each event comes with a dedupe key, so seeing the same thing again (a retry, the
 a second run) adds nothing. The rules, severities and keys:
 
 event               when                                                  severity  one per
-new_device          first query from a device the household does not know notice    device
-                    (or knows only as "unassigned")
 first_app           a child's first counted minute on a catalogue app     info (1)  child, app
 first_site          a child's first counted minute on a site              info      child, site
 random_video_chat   any query for a random-video-chat app, blocked or not alert     child, app, hour
@@ -84,18 +82,6 @@ def _day(ts: float, tz: tzinfo) -> date:
 
 
 # Per-row detectors -------------------------------------------------------------------------
-
-
-def new_device(row: LoggedRow, ctx: Context) -> KeyedEvent | None:
-    """A notice for a device the household does not know (call once per unseen device)."""
-    known = ctx.household.device_for(row.client, row.device)
-    if (known is not None and known.owner != "unassigned") or row.ts < ctx.quiet_before:
-        return None
-    dev = device_key(row)
-    return _event(
-        row.ts, EventKind.NEW_DEVICE, Severity.NOTICE, f"new_device:{dev}",
-        device=dev, ip=row.client, mac=row.device,
-    )  # fmt: skip
 
 
 def bypass(row: LoggedRow, ctx: Context) -> KeyedEvent | None:

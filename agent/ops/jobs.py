@@ -33,9 +33,11 @@ from agent import logsafe
 from agent.config import Config
 from agent.dns import neighbours
 from agent.lists import job as lists_job
+from agent.ops import intake
 from agent.rules.catalog import load_catalog
 from agent.rules.household import Household
 from agent.store import db
+from agent.store.events import record_events
 from agent.store.household import load_household
 from agent.store.household_devices import record_seen
 from agent.store.migrate import migrate
@@ -56,6 +58,7 @@ class Jobs:
             log.info("%s", result.summary())
         self.catalog = load_catalog()
         self._seen_after = newest_id(cfg.database_path) if cfg.database_path else 0
+        self.intake = intake.Intake()
         self._insights = None
         from agent.digest.jobs import EmailJobs  # weekly digests and alert emails to carers
 
@@ -65,9 +68,17 @@ class Jobs:
     # -- the jobs ------------------------------------------------------------------------------
 
     def record_seen_devices(self) -> int:
-        """Devices that asked since the last run; returns how many new ones appeared."""
+        """Devices that asked since the last run, new ones at a bounded rate (`intake`), with
+        their notices and alerts; returns how many new ones were recorded."""
         seen, self._seen_after = clients_since(self.cfg.database_path, self._seen_after)
-        return len(record_seen(self.engine, seen)) if seen else 0
+        if not seen:
+            return 0
+        found = record_seen(self.engine, seen, max_new=self.intake.room())
+        self.intake.took(len(found.added))
+        record_events(self.engine, intake.events(found, self.now()))
+        if found.skipped:
+            log.warning("%d new addresses at once were not recorded one by one", found.skipped)
+        return len(found.added)
 
     def run_insights(self) -> None:
         from agent.insights.job import InsightsJob  # heavy: only this process loads it

@@ -68,6 +68,8 @@ class Agent:
         )
         self.server = DnsServer(self.resolver)
         self.ticker = Ticker()
+        # IP -> MAC; a test on loopback (which has no ARP) hands in a neighbour table file
+        self.read_neighbours: Callable[[], dict[str, str]] = neighbours.read_neighbours
         self.jobs_process: subprocess.Popen[bytes] | None = None
         self._jobs_restarts = 0
         self._jobs_next_start = 0.0
@@ -79,7 +81,7 @@ class Agent:
         return self.household.refresh(self.holder)
 
     def refresh_neighbours(self) -> None:
-        table = neighbours.read_neighbours()
+        table = self.read_neighbours()
         if table != self.holder.current.neighbours:
             self.holder.update(neighbours=table)
 

@@ -58,10 +58,19 @@ class Device:
     inspect: bool = False
     first_seen: datetime | None = None  # UTC; may lag in a snapshot (not a household change)
     last_seen: datetime | None = None
+    # A MAC seen at this device's IP while it is known by IP only, waiting for a parent to say
+    # it is this device: until then the device is matched by IP, and a different MAC at that
+    # IP is a newcomer (unknown-device rules), never this device.
+    pending_mac: str | None = None
 
     @property
     def label(self) -> str:
         return self.name or self.mac or self.ip or f"device {self.id}"
+
+    @property
+    def ip_only(self) -> bool:
+        """Known by IP address only: anything on the network could take that address."""
+        return self.mac is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,14 +213,19 @@ class Household:
     def device_for(self, ip: str | None, mac: str | None) -> Device | None:
         """The device behind a query: by MAC first (the neighbour table), then by IP. An IP
         match is ignored when both sides know a MAC and they differ: the address has moved to
-        another device."""
+        another device. A device known by IP only whose IP answers from a MAC other than the
+        one waiting for a parent's confirmation is not that device either: something else
+        took its address, and gets the unknown-device rules until a parent decides."""
         if mac:
-            device = self.device_by_mac.get(mac.lower())
+            mac = mac.lower()
+            device = self.device_by_mac.get(mac)
             if device is not None:
                 return device
         device = self.device_by_ip.get(ip) if ip else None
-        if device is not None and mac and device.mac and device.mac != mac.lower():
-            return None
+        if device is not None and mac:
+            known = device.mac or device.pending_mac
+            if known and known != mac:
+                return None
         return device
 
     def whose_rules(self, device: Device | None, unassigned: str) -> tuple[Child | None, bool]:

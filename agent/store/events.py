@@ -130,17 +130,25 @@ def list_events(
     child: str | None = None,
     since: datetime | None = None,
     limit: int = DEFAULT_LIMIT,
+    *,
+    offset: int = 0,
+    severities: Sequence[Severity | str] | None = None,
 ) -> list[Event]:
-    """The newest events (up to `limit`), newest first."""
-    where, params = ["1 = 1"], {"limit": int(limit)}
+    """The newest events (up to `limit`, after skipping `offset`), newest first; only those
+    of `severities` when given."""
+    where, params = ["1 = 1"], {"limit": int(limit), "offset": max(int(offset), 0)}
     if child is not None:
         where.append("child = :child")
         params["child"] = child
+    if severities:
+        names = [f":sev{i}" for i in range(len(severities))]
+        where.append(f"severity IN ({', '.join(names)})")
+        params.update({f"sev{i}": str(s) for i, s in enumerate(severities)})
     if since is not None:
         where.append("time >= :since")
         params["since"] = timestamp(since)
     sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} "
-    return _select(engine, sql + "ORDER BY time DESC, id DESC LIMIT :limit", params)
+    return _select(engine, sql + "ORDER BY time DESC, id DESC LIMIT :limit OFFSET :offset", params)
 
 
 def acknowledge(engine: Engine, event_id: int, when: datetime) -> bool:
@@ -157,6 +165,13 @@ def unacknowledged_alerts(engine: Engine) -> list[Event]:
     """Alerts no parent has acknowledged yet, oldest first (what later issues email)."""
     sql = f"SELECT {_COLUMNS} FROM events WHERE severity = 'alert' AND acknowledged = 0 "
     return _select(engine, sql + "ORDER BY time, id", {})
+
+
+def count_unacknowledged_alerts(engine: Engine) -> int:
+    """How many alerts no parent has acknowledged (the dashboard's badge): a count, not rows."""
+    with engine.connect() as conn:
+        sql = "SELECT count(*) FROM events WHERE severity = 'alert' AND acknowledged = 0"
+        return int(conn.execute(text(sql)).scalar_one())
 
 
 def events_for_export(engine: Engine, child: str) -> list[dict[str, Any]]:

@@ -23,10 +23,17 @@ from agent.rules.household import Schedule as ScheduleEntry
 from agent.store.household_children import Removed, remove_child, update_child
 from agent.store.household_devices import (
     KEEP,
+    AddressTaken,
     add_device,
+    confirm_mac,
+    device_labels,
+    devices_page,
+    forget_pending_mac,
+    get_device,
     list_devices,
     merge_devices,
     record_seen,
+    remove_device,
     update_device,
 )
 from agent.store.household_rows import to_overlay
@@ -59,6 +66,7 @@ from agent.store.overlays import OverlayRow, drop_overlays
 
 __all__ = [
     "KEEP",
+    "AddressTaken",
     "HouseholdError",
     "NeedsConfirmation",
     "Removed",
@@ -66,6 +74,11 @@ __all__ = [
     "add_device",
     "add_rule",
     "add_schedule",
+    "confirm_mac",
+    "device_labels",
+    "devices_page",
+    "forget_pending_mac",
+    "get_device",
     "get_child_by_name",
     "household_version",
     "list_children",
@@ -80,6 +93,7 @@ __all__ = [
     "pause",
     "record_seen",
     "remove_child",
+    "remove_device",
     "remove_rule",
     "remove_schedule",
     "resume",

@@ -58,6 +58,8 @@ class DeviceRow(SQLModel, table=True):
     inspect: bool = False
     first_seen: datetime | None = None  # UTC
     last_seen: datetime | None = None
+    # Seen at this device's IP while it is known by IP only: bound only when a parent confirms.
+    pending_mac: str | None = None
 
 
 class RuleRow(SQLModel, table=True):
