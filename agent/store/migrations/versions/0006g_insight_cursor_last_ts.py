@@ -4,7 +4,7 @@ Query-log ids start again from 1 when the table is emptied; the time tells the i
 whether the cursor's id still means the row it processed.
 
 Revision ID: 0006g
-Revises: 0005h
+Revises: 0005f
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006g"
-down_revision: str | None = "0005h"
+down_revision: str | None = "0005f"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
