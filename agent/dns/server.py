@@ -218,11 +218,6 @@ class FilterResolver:
             self._now = datetime.fromtimestamp(second, self.tz)
         return self._now
 
-    def _fit(self, q: wire.Query, reply: bytes, tcp: bool) -> bytes:
-        if not tcp and len(reply) > q.udp_size:
-            return wire.truncated_reply(q, reply)
-        return reply
-
     def _log(self, ts: float, m: _Prepared, upstream: str | None, latency_ms: float | None) -> None:
         """A query-log row, as `agent.store.logpipe.flat_row` reads it: the ten columns every
         answer to this question shares are one tuple, made once a second."""
@@ -517,6 +512,31 @@ class ListenError(Exception):
         super().__init__(
             f"cannot listen on {where} ({proto}): {why}" + (f": {hint}" if hint else "")
         )
+
+
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """A bound UDP socket and a listening TCP socket on the same port. Port 0 (tests) lets the
+    kernel pick the UDP port; when another program holds that number for TCP, another pick is
+    tried, so a busy machine never fails a start by chance."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for attempt in range(20 if port == 0 else 1):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        udp.setblocking(False)
+        _grow_buffers(udp)
+        try:
+            udp.bind((host, port))
+        except OSError as exc:
+            udp.close()
+            raise ListenError(host, port, "UDP", exc) from exc
+        chosen = udp.getsockname()[1]
+        try:
+            return udp, listen_tcp(host, chosen)
+        except OSError as exc:
+            udp.close()
+            if port == 0 and exc.errno == errno.EADDRINUSE and attempt < 19:
+                continue
+            raise ListenError(host, chosen, "TCP", exc) from exc
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
 class DnsServer:
