@@ -35,7 +35,7 @@ from sqlmodel import Field, SQLModel
 from agent.events import Event
 from agent.store import carers as _carers  # noqa: F401  (the carers table, for the FKs)
 from agent.store.events import _COLUMNS as _EVENT_COLUMNS
-from agent.store.events import _event
+from agent.store.events import ALERTING_SQL, _event
 
 BACKOFF = (60, 300, 1800, 7200, 21600)  # seconds before try 2, 3, 4, 5, then every 6 h
 STALE_SENDING = 3600.0
@@ -226,12 +226,12 @@ def note_pending(engine: Engine, carer_id: int, since: datetime | None) -> None:
 def pending_alerts(
     engine: Engine, after_id: int, children: Sequence[str], since: datetime
 ) -> list[Event]:
-    """Alert events stored after event `after_id`, at or after `since`, about one of
+    """Alert (and urgent) events stored after event `after_id`, at or after `since`, about one of
     `children` or about no child (a device nobody has assigned); oldest first."""
     names = list(children)
     marks = ", ".join(f":n{i}" for i in range(len(names))) or "NULL"
     sql = (
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > :after AND severity = 'alert' "
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > :after AND {ALERTING_SQL} "
         f"AND time >= :since AND (child IS NULL OR child IN ({marks})) ORDER BY id"
     )
     params: dict[str, Any] = {"after": after_id, "since": _ts(since)}
