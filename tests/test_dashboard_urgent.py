@@ -93,3 +93,17 @@ def test_the_alerts_page_puts_urgent_first_in_its_own_colour(auth, engine, sam, 
     assert "CEOP" in first and "Childline" in first  # sextortion's own routes
     assert 'href="/help/sextortion"' in first
     assert "No need to act in a hurry" not in page
+
+
+def test_the_talk_page_offers_the_concerns_prompt_first(auth, engine, sam, clock):
+    auth.login()
+    ordinary(engine, clock() - timedelta(minutes=5))
+    worrying(engine, clock() - timedelta(hours=3))
+    page = auth.client.get("/talk").get_data(as_text=True)
+    first = page.split('name="prompt_id" value="')[1].split('"')[0]
+    assert first == "search-something-on-your-mind"
+    top = page.index('class="prompt card urgent"')
+    assert top < page.index('value="search-something-on-your-mind"')
+    assert "Talk today, calmly: Sam may need you. It is never their fault." in page
+    assert "Why now: Urgent, talk today: Worrying search" in page
+    assert 'href="/help/self-harm"' in page
