@@ -107,6 +107,21 @@ def recent(path: Path, limit: int = 100) -> list[LogEntry]:
     return [LogEntry(*row[:-1], cached=bool(row[-1])) for row in rows]
 
 
+def recent_of_type(engine: Engine, child: str, qtype: str, limit: int = 20) -> list[LogEntry]:
+    """A child's newest rows of one `qtype` (the proxy's "SEARCH" rows), newest first."""
+    sql = text(
+        f"SELECT {_COLUMNS} FROM query_log WHERE child = :child AND qtype = :qtype "
+        "ORDER BY ts DESC, id DESC LIMIT :limit"
+    )
+    params = {"child": child, "qtype": qtype, "limit": int(limit)}
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sql, params).all()
+    except DBAPIError as exc:
+        raise StoreError(str(engine.url), explain(exc)) from exc
+    return [LogEntry(*row[:-1], cached=bool(row[-1])) for row in rows]
+
+
 def _read(path: Path, sql: str, params: tuple[object, ...]) -> list[tuple]:
     try:
         with closing(connect(path)) as conn:
