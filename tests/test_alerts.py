@@ -266,3 +266,18 @@ def test_an_ordinary_alert_still_waits_for_the_gap_after_an_urgent_one(
     mail = smtp.wait_for(2)[1]
     assert mail.message["Subject"] == "HouseRules alert: random video chat (Sam)"
     assert "Samaritans" not in mail.part("plain")  # the helplines go with urgent alerts only
+
+
+def test_an_urgent_alert_does_not_wait_behind_a_failed_emails_back_off(
+    engine: Engine, jobs: EmailJobs, clock: Clock, smtp: SmtpServer
+) -> None:
+    smtp.data_replies.append("451 4.3.0 Try again later")
+    alert(engine, 0)
+    jobs.sweep_alerts()
+    (failed,) = clock.at(30) and jobs.sweep_alerts()
+    assert failed.status == "failed"  # would be tried again at 90 s
+    urgent(engine, 40)
+    (sent,) = clock.at(45) and jobs.sweep_alerts()  # the server is back: both go now
+    assert sent.status == "sent" and sent.what == "alert email (2 alerts)"
+    (mail,) = smtp.wait_for(1)
+    assert mail.message["Subject"] == "HouseRules: please check in with Sam today"

@@ -122,7 +122,8 @@ def _queue(engine: Engine, carer: Carer, cfg: EmailConfig, now: datetime) -> Non
         state = replace(state, pending_since=now)
     urgent = any(urgent_words.is_urgent(e) for e in waiting)
     if urgent or ready(state, now, cfg.alert_group_seconds, cfg.alert_gap_minutes):
-        queue_alert_email(engine, carer.id, [e.id for e in waiting if e.id is not None], now)
+        ids = [e.id for e in waiting if e.id is not None]
+        queue_alert_email(engine, carer.id, ids, now, at_once=urgent)
 
 
 def alert_content(

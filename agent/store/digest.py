@@ -253,10 +253,11 @@ def events_by_id(engine: Engine, ids: Iterable[int]) -> list[Event]:
 
 
 def queue_alert_email(
-    engine: Engine, carer_id: int, event_ids: Sequence[int], now: datetime
+    engine: Engine, carer_id: int, event_ids: Sequence[int], now: datetime, *, at_once: bool = False
 ) -> int:
     """Put these alerts in the carer's outbox and move their cursor past them, together.
-    They join an email that has not gone out yet, if there is one; returns its id."""
+    They join an email that has not gone out yet, if there is one; returns its id. `at_once`
+    (an urgent alert): that email is tried now, not after the wait a failed try set."""
     ids, t = sorted(set(event_ids)), _ts(now)
     with engine.begin() as conn:
         _ensure_state(conn, carer_id)
@@ -270,8 +271,11 @@ def queue_alert_email(
         if waiting is not None:
             merged = sorted(set(json.loads(waiting.event_ids)) | set(ids))
             conn.execute(
-                text("UPDATE alert_sends SET event_ids = :e WHERE id = :id"),
-                {"e": json.dumps(merged), "id": waiting.id},
+                text(
+                    "UPDATE alert_sends SET event_ids = :e, next_try = CASE WHEN :now_ "
+                    "THEN min(coalesce(next_try, :t), :t) ELSE next_try END WHERE id = :id"
+                ),
+                {"e": json.dumps(merged), "id": waiting.id, "now_": at_once, "t": t},
             )
             send_id = waiting.id
         else:
