@@ -118,6 +118,10 @@ def ack(event_id: int) -> Response:
     b = box()
     if not acknowledge(b.engine(), event_id, b.now()):
         abort(404)
+    back = request.form.get("back", "")
+    if back.startswith("/") and not back.startswith("//"):  # pressed on Home
+        flash("Marked as seen: the other carers can see that you have it in hand.", "ok")
+        return redirect(back)
     return redirect(url_for("alerts.index", **_filters()) + f"#event-{event_id}")
 
 

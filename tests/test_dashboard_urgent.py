@@ -65,9 +65,12 @@ def test_once_seen_the_urgent_card_leaves_home(auth, engine, sam, clock):
     event = worrying(engine, clock() - timedelta(hours=1))
     (row,) = list_events(engine)
     assert row.severity is Severity.URGENT and event.details["routes"]
-    assert auth.post(f"/alerts/{row.id}/ack", page="/").status_code == 302
+    response = auth.post(f"/alerts/{row.id}/ack", {"back": "/"}, page="/")
+    assert response.status_code == 302 and response.location == "/"  # back on Home
     page = auth.client.get("/").get_data(as_text=True)
-    assert 'class="card urgent"' not in page
+    assert 'class="card urgent"' not in page and "Marked as seen" in page
+    away = auth.post(f"/alerts/{row.id}/ack", {"back": "//elsewhere.example"}, page="/")
+    assert away.location.startswith("/alerts")  # never sent off the dashboard
 
 
 def test_an_ordinary_alert_gets_no_urgent_card(auth, engine, sam, clock):
