@@ -162,7 +162,7 @@ def alert_content(
         if len(events) == 1
         else "A few things happened that you asked to hear about straight away."
     )
-    lines_ = _helplines(pressing)
+    helplines = _helplines(pressing)
     if pressing:
         opening = "Something happened that needs you today."
         next_step = urgent_words.act_today(pressing[0])
@@ -185,16 +185,16 @@ def alert_content(
     for item in items:
         lines += wrap(item.text, "- ", "  ")
     lines += ["", *wrap(next_step + link), *wrap(danger)]
-    if lines_:
+    if helplines:
         lines += ["", "Who can help, today or any time:"]
-        for h in lines_:
+        for h in helplines:
             lines += wrap(h.line(), "- ", "  ")
     lines += ["", "-- ", *wrap(footer)]
     text = "\n".join(lines) + "\n"
     paragraphs = [f"Hello {carer}. {opening}"]
     after = [next_step, danger]
-    if lines_:
-        after += ["Who can help, today or any time:", *(h.line() for h in lines_)]
+    if helplines:
+        after += ["Who can help, today or any time:", *(h.line() for h in helplines)]
     html = render_note(subject, paragraphs, items, dashboard_url, footer, after=after)
     return subject, text, html
 

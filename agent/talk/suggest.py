@@ -59,9 +59,9 @@ def suggest(
     with a `general` trigger score a flat amount below any event, so they fill spare places and
     whole quiet weeks, rotating week by week. A prompt discussed in the last 28 days drops below
     all others, unless an urgent event came after that talk. Picking keeps variety: no two on
-    one topic or one event kind while alternatives
-    remain. Each prompt takes its highest-scoring event (earliest on a tie) and prompts tie-break
-    on id, so the same input always gives the same answer, whatever the order of `events`.
+    one topic or one event kind while alternatives remain. Each prompt takes its highest-scoring
+    event (earliest on a tie) and prompts tie-break on id, so the same input always gives the
+    same answer, whatever the order of `events`.
     """
     library = library or default_library()
     age = child_age if child_age is not None else sum(UNKNOWN_AGE_SPAN) // 2
