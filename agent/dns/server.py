@@ -161,11 +161,13 @@ class FilterResolver:
         elif action is REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
         family = self.family
-        kids = family is not None and action is not BLOCK
-        if kids and family.for_children(policy, client, decision, self._unassigned):  # type: ignore[union-attr]
+        kids = (
+            family is not None
+            and action is not BLOCK
+            and family.for_children(policy, client, decision, self._unassigned)
+        )
+        if kids:
             key += FamilyFilter.suffix  # the cache keeps children's answers apart
-        else:
-            kids = False
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
         prepared = _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
         prepared.cap, prepared.family = cap, kids
