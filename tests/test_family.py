@@ -24,7 +24,7 @@ from agent.store import household as store
 from agent.store.querylog import recent
 
 from agenttools import RunningAgent, until, write_config
-from dnstools import DEFAULT_ZONE, BlackHole, Upstream, ZoneResolver, ask
+from dnstools import DEFAULT_ZONE, BlackHole, ScriptedUpstream, Upstream, ZoneResolver, ask
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 NAME = "grownups.example"
@@ -33,10 +33,13 @@ FAMILY_ZONE = DEFAULT_ZONE + f"{NAME}. 60 IN A 0.0.0.0\n{NAME}. 60 IN AAAA ::\n"
 CHILD, ADULT, UNKNOWN = "127.0.0.5", "127.0.0.6", "127.0.0.7"
 
 
-def family_config(tmp_path: Path, normal: str, children: str, mode: str = "nxdomain") -> Path:
+def family_config(
+    tmp_path: Path, normal: str, children: str, mode: str = "nxdomain", upstream: str = ""
+) -> Path:
     path = write_config(tmp_path, normal)
     text = path.read_text().replace(
-        f'servers = ["{normal}"]\n', f'servers = ["{normal}"]\nchildren = ["{children}"]\n'
+        f'servers = ["{normal}"]\n',
+        f'servers = ["{normal}"]\nchildren = ["{children}"]\n{upstream}',
     )
     path.write_text(text.replace("[dns]\n", f'[dns]\nblock_mode = "{mode}"\n'))
     return path
@@ -130,19 +133,60 @@ def test_a_dead_family_filter_sends_childrens_lookups_to_the_normal_upstream(
             RunningAgent(cfg) as running,
         ):
             household(running)
-            reply = ask(running.port, NAME, source=CHILD)
-            assert addresses(reply) == ["192.0.2.50"]  # online, with the house rules
+            for _ in range(3):  # online, with the house rules; then from the adults' cache
+                assert addresses(ask(running.port, NAME, source=CHILD)) == ["192.0.2.50"]
+            assert addresses(ask(running.port, NAME, source=ADULT)) == ["192.0.2.50"]
+            assert normal.resolver.asked[(NAME + ".", "A")] == 1
             assert ask(running.port, "example.com", source=CHILD).header.rcode == 0
             blocked = ask(running.port, "www.tiktok.com", source=CHILD)  # 13+: still off
             assert blocked.header.rcode == RCODE.NXDOMAIN
-            assert running.agent.resolver.family.fallbacks >= 2
+            assert running.agent.resolver.family.falling_back
             assert running.agent.writer.flush(5)
     finally:
         dead.close()
     warnings = [r for r in caplog.records if "does not answer" in r.getMessage()]
     assert len(warnings) == 1  # once per outage, not once a query
     rows = [r for r in recent(cfg.database_path, 200) if r.name == NAME and r.client == CHILD]
-    assert rows and all(r.upstream == normal.address for r in rows)
+    assert len(rows) == 3 and all(r.action == "allow" for r in rows)
+    assert rows[-1].upstream == normal.address  # the first: asked of the adults' resolver
+
+
+class BlockingFamily(ScriptedUpstream):
+    """A family filter that blocks every name (0.0.0.0); "silent" while it is down."""
+
+    ADDRESS = "0.0.0.0"
+
+
+def test_the_family_filter_is_used_again_once_it_is_back(tmp_path, upstreams) -> None:
+    normal, _ = upstreams
+    family = BlockingFamily("silent").start()
+    fast = "outage_window = 0.5\nprobe_interval = 0.1\n"
+    cfg = config_mod.load(family_config(tmp_path, normal.address, family.address, upstream=fast))
+    try:
+        with RunningAgent(cfg) as running:
+            household(running)
+            assert addresses(ask(running.port, NAME, source=CHILD)) == ["192.0.2.50"]
+            family.mode = "answer"  # back, and it blocks everything
+            until(lambda: ask(running.port, "example.com", source=CHILD).header.rcode == 3)
+            assert ask(running.port, NAME, source=CHILD).header.rcode == RCODE.NXDOMAIN
+            assert addresses(ask(running.port, NAME, source=ADULT)) == ["192.0.2.50"]
+            assert not running.agent.resolver.family.falling_back
+    finally:
+        family.stop()
+
+
+def test_a_servfail_from_the_family_filter_is_asked_of_the_adults_resolver(
+    tmp_path, upstreams
+) -> None:
+    normal, family = upstreams
+    family.resolver.servfail = True
+    cfg = config_mod.load(family_config(tmp_path, normal.address, family.address))
+    with RunningAgent(cfg) as running:
+        household(running)
+        assert addresses(ask(running.port, NAME, source=CHILD)) == ["192.0.2.50"]
+        family.resolver.servfail = False  # a SERVFAIL is not kept: the next question is its
+        assert ask(running.port, "example.com", source=CHILD).header.rcode == RCODE.NOERROR
+        assert family.resolver.asked[("example.com.", "A")] == 1
 
 
 def test_the_example_config_sends_children_to_cloudflare_for_families() -> None:

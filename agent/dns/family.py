@@ -11,8 +11,12 @@ blocks(reply)` reads that; the server then answers HouseRules' own block, and th
 says which filter blocked it, in words a parent reads.
 
 If none of the children's resolvers answers, their queries go to the adults' resolvers: the
-house rules and the lists still apply, and the home stays online. A warning is logged once per
-outage, and `houserules doctor` checks these resolvers.
+house rules and the lists still apply, and the home stays online (failing closed would take
+every child offline whenever the family service has an outage). While the children's pool is
+in its outage window, children's questions use the adults' cache entries and the fast path;
+its health probe brings the family filter back. A warning is logged once per outage, and
+`houserules doctor` checks these resolvers. A SERVFAIL from the filter (it failed on that name,
+which is not how any of them blocks) is asked of the adults' resolvers too.
 """
 
 from __future__ import annotations

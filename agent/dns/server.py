@@ -164,6 +164,7 @@ class FilterResolver:
         kids = (
             family is not None
             and action is not BLOCK
+            and not family.pool.all_down()  # meanwhile children share the adults' answers
             and family.for_children(policy, client, decision, self._unassigned)
         )
         if kids:
@@ -271,18 +272,24 @@ class FilterResolver:
         self, key: bytes, question_key: bytes, packet: bytes, kids: bool, name: str
     ) -> tuple[bytes, str, bool]:
         """(reply, upstream label, whether the family filter gave it). A child's question
-        goes to the children's resolvers; if none answers, to the adults' ones, under the
-        adults' cache key (it is their answer), with a warning once per outage."""
+        goes to the children's resolvers; if none answers (or they answer SERVFAIL), to the
+        adults' ones, under the adults' cache key (it is their answer), with a warning once
+        per outage."""
         family = self.family
         if kids and family is not None:
             try:
                 reply, label = await self._fetch(key, question_key, packet, family.pool)
             except UpstreamFailed as exc:
                 family.fell_back(name, exc)
-                key = key[: -len(FamilyFilter.suffix)]
             else:
                 family.answered()
-                return reply, label, True
+                if reply[3] & 0xF != wire.SERVFAIL:
+                    return reply, label, True
+                family.fallbacks += 1  # it failed on this name: not a block, and not an outage
+            key = key[: -len(FamilyFilter.suffix)]
+            entry = self.cache.get(key, self.monotonic())
+            if entry is not None:
+                return entry.served, "cache", False
         reply, label = await self._fetch(key, question_key, packet, self.upstreams)
         return reply, label, False
 
