@@ -28,8 +28,13 @@ from dnstools import DEFAULT_ZONE, BlackHole, ScriptedUpstream, Upstream, ZoneRe
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 NAME = "grownups.example"
-NORMAL_ZONE = DEFAULT_ZONE + f"{NAME}. 300 IN A 192.0.2.50\n{NAME}. 300 IN AAAA 2001:db8::50\n"
-FAMILY_ZONE = DEFAULT_ZONE + f"{NAME}. 60 IN A 0.0.0.0\n{NAME}. 60 IN AAAA ::\n"
+OTHER = "elsewhere.example"
+NORMAL_ZONE = DEFAULT_ZONE + (
+    f"{NAME}. 300 IN A 192.0.2.50\n{NAME}. 300 IN AAAA 2001:db8::50\n{OTHER}. 300 IN A 192.0.2.51\n"
+)
+FAMILY_ZONE = DEFAULT_ZONE + (
+    f"{NAME}. 60 IN A 0.0.0.0\n{NAME}. 60 IN AAAA ::\n{OTHER}. 60 IN A 0.0.0.0\n"
+)
 CHILD, ADULT, UNKNOWN = "127.0.0.5", "127.0.0.6", "127.0.0.7"
 
 
@@ -89,6 +94,10 @@ def test_a_child_gets_the_family_filters_block_and_an_adult_the_address(
                 else:
                     assert reply.header.rcode == RCODE.NOERROR
                     assert addresses(reply) == ["192.0.2.50"]
+        # the same question in other letters, or over TCP, finds no unfiltered answer either
+        assert ask(running.port, NAME.upper(), source=CHILD).header.rcode == RCODE.NXDOMAIN
+        assert ask(running.port, NAME, source=CHILD, tcp=True).header.rcode == RCODE.NXDOMAIN
+        assert addresses(ask(running.port, NAME.upper(), source=ADULT)) == ["192.0.2.50"]
         aaaa = ask(running.port, NAME, "AAAA", source=CHILD)
         assert aaaa.header.rcode == RCODE.NXDOMAIN
         assert addresses(ask(running.port, NAME, "AAAA", source=ADULT)) == ["2001:db8::50"]
@@ -103,11 +112,25 @@ def test_a_child_gets_the_family_filters_block_and_an_adult_the_address(
     rows = [r for r in recent(cfg.database_path, 200) if r.name == NAME and r.qtype == "A"]
     child = [r for r in rows if r.client == CHILD]
     adult = [r for r in rows if r.client == ADULT]
-    assert len(child) == 3 and len(adult) == 3
+    assert len(child) == 5 and len(adult) == 4
     for row in child:
         assert (row.action, row.rule, row.child) == ("block", "family-filter", "Ada")
         assert row.reason == "Blocked by the family filter"
     assert {(r.action, r.rule) for r in adult} == {("allow", "default")}
+
+
+def test_a_parents_allow_overrules_the_family_filter(tmp_path, upstreams) -> None:
+    normal, family = upstreams
+    cfg = config_mod.load(family_config(tmp_path, normal.address, family.address))
+    with RunningAgent(cfg) as running:
+        household(running)
+        assert ask(running.port, NAME, source=CHILD).header.rcode == RCODE.NXDOMAIN
+        ada = store.list_children(running.engine)[0]
+        store.add_rule(running.engine, ada.id, "allow", "domain", NAME)
+        until(lambda: addresses(ask(running.port, NAME, source=CHILD)) == ["192.0.2.50"])
+        # only the name the parent allowed: the filter still answers the rest
+        assert ask(running.port, OTHER, source=CHILD).header.rcode == RCODE.NXDOMAIN
+        assert addresses(ask(running.port, OTHER, source=ADULT)) == ["192.0.2.51"]
 
 
 def test_null_block_mode_answers_the_childs_block_as_houserules_would(tmp_path, upstreams):

@@ -37,6 +37,17 @@ log = logging.getLogger(__name__)
 
 NOWHERE = ("0.0.0.0", "::")  # what Cloudflare for Families (and AdGuard) answer when blocking
 FAMILY_RULE = RuleRef(RuleKind.FAMILY_FILTER)
+# A parent's own yes for this child (an allow, or a timed unblock): they vouched for the name,
+# so the family filter's opinion does not overrule them; their way to undo its mistakes.
+PARENT_SAID_YES = frozenset(
+    {
+        RuleKind.ALLOW_DOMAIN,
+        RuleKind.ALLOW_APP,
+        RuleKind.ALLOW_CATEGORY,
+        RuleKind.UNBLOCK_APP,
+        RuleKind.UNBLOCK_DOMAIN,
+    }
+)
 _ADDRESS_TYPES = (wire.TYPE_A, wire.TYPE_AAAA)
 NOBODY = Household()  # before the household is read: every device is unassigned
 
@@ -51,12 +62,14 @@ class Provider:
     soa_marks: tuple[str, ...] = ()  # NXDOMAIN with an SOA under one of these: a block
 
 
-# Sources, as of 2026: Cloudflare's 1.1.1.1 docs (developers.cloudflare.com/1.1.1.1/ip-addresses,
-# "1.1.1.1 for Families"; a blocked name is answered 0.0.0.0 or ::). CleanBrowsing's docs
-# (cleanbrowsing.org filters; a blocked name is "NXDOMAIN or a block page IP"; the NXDOMAIN
-# carries an SOA under cleanbrowsing.rpz.noc.org, as its RPZ zone shows with dig). AdGuard DNS's
-# docs (adguard-dns.io, "Family protection"; blocked names are answered 0.0.0.0 / ::). Block-page
-# addresses these services may start to use go in `[upstream] children_block_addresses`.
+# Sources. Cloudflare: developers.cloudflare.com/1.1.1.1/ip-addresses ("1.1.1.1 for Families",
+# the "malware and adult content" resolvers) and its set-up page, which says a blocked name is
+# answered 0.0.0.0 (::  for AAAA). CleanBrowsing: its support pages say a blocked name gets
+# "NXDOMAIN or a block page IP"; the NXDOMAIN carries an SOA under cleanbrowsing.rpz.noc.org
+# (its RPZ zone, as dig shows). AdGuard: adguard-dns.io's list of public servers ("Family
+# protection"); its blocks are answered 0.0.0.0 / :: in its default blocking mode. The block-page
+# addresses of these services are not listed here (they are not documented as fixed): a home
+# that sees one puts it in `[upstream] children_block_addresses`.
 PROVIDERS: tuple[Provider, ...] = (
     Provider(
         "Cloudflare for Families",
@@ -130,9 +143,12 @@ class FamilyFilter:
 
     @staticmethod
     def for_children(policy: Policy, client: str, decision: Decision, unassigned: str) -> bool:
-        """Whether a query is a child's: a child's device, or one given children's rules (an
-        unassigned device under rules.unassigned = "youngest"). Asked once a second per
-        question and device, not per packet."""
+        """Whether a query goes to the family filter: a child's (a child's device, or one given
+        children's rules: an unassigned device under rules.unassigned = "youngest") that no
+        parent explicitly allowed. Asked once a second per question and device, not per
+        packet."""
+        if decision.rule.kind in PARENT_SAID_YES:
+            return False
         if decision.child is not None:
             return True
         household = policy.household or NOBODY
