@@ -62,6 +62,7 @@ class RuleKind(StrEnum):
     FLOOD = "flood"  # the DNS turned a device away: over its rate limit (not a house rule)
     UNBLOCK_APP = "unblock:app"  # a parent's timed unblock (an overlay with an expiry)
     UNBLOCK_DOMAIN = "unblock:domain"
+    FAMILY_FILTER = "family-filter"  # the children's family-filtering upstream blocked it
     UNKNOWN = "unknown"  # a query-log text this version cannot read (the text is the subject)
 
     @property
@@ -107,6 +108,7 @@ _SUBJECTS: dict[RuleKind, Subject] = {
     RuleKind.FLOOD: Subject.NONE,
     RuleKind.UNBLOCK_APP: Subject.APP,
     RuleKind.UNBLOCK_DOMAIN: Subject.DOMAIN,
+    RuleKind.FAMILY_FILTER: Subject.NONE,
     RuleKind.UNKNOWN: Subject.TEXT,
 }
 _EXPLICIT = frozenset(k for k in RuleKind if k.value.startswith(("allow:", "block:")))
