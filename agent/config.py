@@ -54,6 +54,7 @@ class DnsConfig:
             "::1/128",
         )
     )
+    allow_own_prefixes: bool = True  # also allow the global IPv6 prefixes the box has at start
     block_mode: str = "nxdomain"
     block_ttl: int = 10
     cache_size: int = 10_000

@@ -206,7 +206,7 @@ def test_install_lays_out_the_program_config_data_and_units(installed: Installed
 def test_the_written_config_is_the_example_with_pi_paths(installed: Installed) -> None:
     written = config.load(installed.root / "etc/houserules/config.toml")
     example = config.load(REPO / "config.example.toml")
-    assert written.dns.listen == (HostPort("0.0.0.0", 53),)
+    assert written.dns.listen == (HostPort("0.0.0.0", 53), HostPort("::", 53))
     assert written.database_path == Path("/var/lib/houserules/houserules.db")
     assert written.blocklists.compiled_dir == Path("/var/lib/houserules/index")
     assert written.blocklists.sources == example.blocklists.sources  # shipped and downloaded

@@ -20,15 +20,15 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
 from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 
-from agent.config import Config
-from agent.dns import wire
+from agent.config import Config, IPNetwork
+from agent.dns import homenet, wire
 from agent.dns.cache import Entry, ResponseCache
 from agent.dns.floodguard import FloodGuard
 from agent.dns.native import fastpath
@@ -64,7 +64,9 @@ class FilterResolver:
         tz: tzinfo | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
+        own_networks: Iterable[IPNetwork] | None = None,
     ) -> None:
+        """`own_networks`: the box's own IPv6 prefixes (read from the system when None)."""
         self.monotonic, self.wallclock = monotonic, wallclock
         self.cfg = cfg
         self.dns = cfg.dns
@@ -89,6 +91,8 @@ class FilterResolver:
             probe_interval=cfg.upstream.probe_interval,
             monotonic=monotonic,
         )
+        own = homenet.own_prefixes() if own_networks is None else tuple(own_networks)
+        self.allow_networks = cfg.dns.allow_networks + (own if cfg.dns.allow_own_prefixes else ())
         self._allowed: dict[str, bool] = {}
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._now_second = -1
@@ -175,7 +179,7 @@ class FilterResolver:
         if ok is None:
             try:
                 ip = ipaddress.ip_address(client.split("%")[0])
-                ok = any(ip in net for net in self.dns.allow_networks)
+                ok = any(ip in net for net in self.allow_networks)
             except ValueError:
                 ok = False
             if len(self._allowed) >= ALLOWED_SIZE:  # forged sources must not grow it
@@ -498,6 +502,8 @@ class DnsServer:
             family = socket.AF_INET6 if ":" in hp.host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.setblocking(False)
+            if family == socket.AF_INET6:  # "[::]:53" beside "0.0.0.0:53", as on the Pi
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             _grow_buffers(sock)
             try:
                 sock.bind((hp.host, hp.port))

@@ -26,7 +26,9 @@ from typing import Any
 from dnslib import RCODE, DNSRecord
 
 from agent.config import Config, HostPort
+from agent.dns import homenet
 from agent.dns import neighbours as neighbour_table
+from agent.ops import ipv6dns
 from agent.rules.household import Device
 
 GUIDE = "/opt/houserules/docs/raspberry-pi.md"
@@ -46,6 +48,7 @@ TITLES = {
     "router": "Router",
     "devices": "Devices",
     "lists": "Blocklists",
+    "ipv6": "IPv6 DNS",
 }
 
 
@@ -70,6 +73,13 @@ def unknown(check: str, why: str) -> Finding:
     return Finding(check, None, why)
 
 
+@dataclass(frozen=True)
+class Ipv6Facts:
+    advertised: Sequence[str]  # IPv6 DNS servers the LAN hands out (as the box learned them)
+    own: Sequence[str]  # this box's IPv6 addresses, link-local included
+    sources: Sequence[str] = ()
+
+
 # -- the config and the database ---------------------------------------------------------------
 
 
@@ -89,14 +99,14 @@ def check_config(cfg: Config) -> Finding:
             "config",
             "HouseRules only listens on this box itself (127.0.0.1), so the phones and tablets "
             "in the home cannot reach it.",
-            f'In {where} set listen = ["0.0.0.0:53"] under [dns], {restart}.',
+            f'In {where} set listen = ["0.0.0.0:53", "[::]:53"] under [dns], {restart}.',
         )
     if all(hp.port != 53 for hp in cfg.dns.listen):
         port = cfg.dns.listen[0].port
         return bad(
             "config",
             f"Devices always ask for DNS on port 53, but HouseRules listens on port {port}.",
-            f'In {where} set listen = ["0.0.0.0:53"] under [dns], {restart}.',
+            f'In {where} set listen = ["0.0.0.0:53", "[::]:53"] under [dns], {restart}.',
         )
     for source in cfg.blocklists.sources:
         if source.path is not None and not cfg.resolve(source.path).is_file():
@@ -617,6 +627,49 @@ def box_address(gateway: str | None) -> str | None:
         return None
 
 
+def default_interface(route: Path = Path("/proc/net/route")) -> str | None:
+    try:
+        lines = route.read_text().splitlines()[1:]
+    except OSError:
+        return None
+    return next((ln.split()[0] for ln in lines if ln.split()[1:2] == ["00000000"]), None)
+
+
+def ipv6_facts() -> Ipv6Facts:
+    try:
+        own = [str(i.ip) for _n, i in homenet.parse_if_inet6(homenet.IF_INET6.read_text())]
+    except OSError:
+        own = []
+    advertised, sources = ipv6dns.learned_servers(default_interface())
+    return Ipv6Facts(advertised, own, sources)
+
+
+def check_ipv6(listen: Sequence[HostPort], facts: Ipv6Facts, source: str) -> Finding:
+    """Another IPv6 DNS server handed out, or IPv6 on the network with HouseRules on IPv4 only."""
+    usable = [a for a in facts.own if not ipaddress.ip_address(a).is_loopback]
+    box_v6 = next((a for a in usable if not ipaddress.ip_address(a).is_link_local), None)
+    strangers = ipv6dns.others(facts.advertised, facts.own)
+    if strangers:
+        told = " and ".join(strangers)
+        return bad(
+            "ipv6",
+            f"Devices on this network are told to ask {told} for names over IPv6, not this box. "
+            "Phones and tablets prefer IPv6, so they skip the house rules without anyone trying.",
+            ipv6dns.advice(box_v6),
+        )
+    if box_v6 is not None and not ipv6dns.listens_on_ipv6(listen):
+        return bad(
+            "ipv6",
+            f"This network uses IPv6 (this box has {box_v6}), but HouseRules listens on IPv4 "
+            "only, so devices that ask over IPv6 cannot reach it.",
+            f'In {source} set listen = ["0.0.0.0:53", "[::]:53"] under [dns], '
+            "then: sudo systemctl restart houserules.",
+        )
+    if box_v6 is None and not facts.advertised:
+        return good("ipv6", "this network does not hand out IPv6 addresses or DNS servers")
+    return good("ipv6", "no other IPv6 DNS server is handed out on this network")
+
+
 def seen_devices(cfg: Config) -> list[Device]:
     from agent.store.db import StoreError, make_engine
     from agent.store.household import list_devices
@@ -646,6 +699,7 @@ class Probes:
     listeners: Callable[[int], list[Listener]] = listeners_on
     bind: Callable[[str, int], int] = try_bind
     query: Ask = ask
+    ipv6: Callable[[], Ipv6Facts] = ipv6_facts
     timeout: float = 2.0
 
 
@@ -670,6 +724,7 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
             check_router(neighbours, devices, now, gateway=gateway, box_ip=box_address(gateway)),
             check_devices(neighbours, devices, now, gateway=gateway),
             check_lists(cfg),
+            check_ipv6(cfg.dns.listen, p.ipv6(), cfg.source),
         ]
 
 
