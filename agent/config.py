@@ -124,6 +124,8 @@ class DashboardConfig:
     login_failures_allowed: int = 5
     lockout_seconds: float = 60.0  # doubles with each further failure
     lockout_max_seconds: float = 3600.0
+    https: str = "auto"  # "auto": HTTPS when listening beyond this box itself; "on"; "off"
+    tls_dir: Path = Path("data/tls")  # the box's own certificate authority and certificate
 
 
 @dataclass(frozen=True)
@@ -482,7 +484,11 @@ class _Parser:
 
     def dashboard(self, t: dict[str, Any]) -> DashboardConfig:
         return self.section(
-            DashboardConfig, t, "dashboard", listen=lambda k, v: self.hostport(k, v, 8080, True)
+            DashboardConfig,
+            t,
+            "dashboard",
+            listen=lambda k, v: self.hostport(k, v, 8080, True),
+            https=self.choice("auto", "on", "off"),
         )
 
     def rules(self, t: dict[str, Any]) -> RulesConfig:

@@ -23,6 +23,7 @@ from agent.store import accounts
 from dashboard import create_app
 from dashboard.box import EngineFactory, box
 from dashboard.security import ensure_setup_code
+from dashboard.tls import HttpsDashboard, https_wanted, serve_https
 
 log = logging.getLogger("houserules.dashboard")
 THREADS = 4
@@ -74,11 +75,16 @@ class DashboardServer:
 
 def serve_dashboard(
     cfg: Config, engine_factory: EngineFactory, *, app: Flask | None = None
-) -> DashboardServer:
-    """Start the dashboard on `[dashboard] listen`; stop it with `.stop()`."""
+) -> DashboardServer | HttpsDashboard:
+    """Start the dashboard on `[dashboard] listen`; stop it with `.stop()`. Over HTTPS
+    when `[dashboard] https` says so (`dashboard.tls`)."""
     app = app or create_app(cfg=cfg, engine_factory=engine_factory)
     listen = cfg.dashboard.listen
-    server = DashboardServer(app, listen.host, listen.port).start()
+    server: DashboardServer | HttpsDashboard
+    if https_wanted(cfg.dashboard):
+        server = serve_https(cfg, app)
+    else:
+        server = DashboardServer(app, listen.host, listen.port).start()
     log.info("dashboard on %s", server.url)
     announce_setup(app, server.url)
     return server

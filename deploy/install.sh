@@ -169,10 +169,11 @@ else
         sed -e '/^\[dns\]/,/^\[/ s|^listen = \["127\.0\.0\.1:5353"\]|listen = ["0.0.0.0:53", "[::]:53"]|' \
             -e "s|^url = \"sqlite:///data/houserules.db\"|url = \"sqlite:///$DATA/houserules.db\"|" \
             -e "s|^compiled_dir = \"data/index\"|compiled_dir = \"$DATA/index\"|" \
+            -e "s|^tls_dir = \"data/tls\"|tls_dir = \"$DATA/tls\"|" \
             "$STAGE/config.example.toml"
     } >"$new"
     for expected in 'listen = \["0.0.0.0:53", "\[::\]:53"\]' "url = \"sqlite:///$DATA/" \
-        "compiled_dir = \"$DATA/" 'shipped = "bypass.txt"'; do
+        "compiled_dir = \"$DATA/" "tls_dir = \"$DATA/" 'shipped = "bypass.txt"'; do
         grep -q "^$expected" "$new" ||
             die "config.example.toml has changed shape ($expected): update deploy/install.sh"
     done
