@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from agent import devicenames
 from agent.rules.household import Child, Device
 from agent.store import household as store
 from dashboard.box import box
@@ -37,11 +38,6 @@ def owner_value(device: Device) -> str:
     return f"child:{device.child_id}" if device.owner == "child" else device.owner
 
 
-def private_address(mac: str | None) -> bool:
-    """A locally administered MAC: a phone's private Wi-Fi address, which may change."""
-    return mac is not None and int(mac[:2], 16) & 0x02 == 0x02
-
-
 def _page(
     status: int = 200,
     failed: int | None = None,
@@ -64,15 +60,18 @@ def _page(
         forms[d.id] = f
     if merge is None:
         merge = MergeForm()
-        merge.keep.choices = options((str(d.id), d.label) for d in devices)
-        merge.drop.choices = options((str(d.id), d.label) for d in devices)
+        labels = [(str(d.id), devicenames.recognisable(d)) for d in devices]
+        merge.keep.choices = options(labels)
+        merge.drop.choices = options(labels)
     return render_template(
         "devices/index.html",
         devices=devices,
         forms=forms,
         merge=merge,
         children={c.id: c for c in children},
-        private_address=private_address,
+        private_address=devicenames.is_private,
+        maker=devicenames.maker,
+        recognisable=devicenames.recognisable,
         page=number,
         pages=pages,
         total=total,

@@ -60,6 +60,7 @@ class DeviceRow(SQLModel, table=True):
     last_seen: datetime | None = None
     # Seen at this device's IP while it is known by IP only: bound only when a parent confirms.
     pending_mac: str | None = None
+    hostname: str | None = None  # what the device calls itself (DHCP lease, mDNS): a hint only
 
 
 class RuleRow(SQLModel, table=True):
