@@ -8,6 +8,7 @@ raises `ConfigError`, whose message names the file, the key and what is wrong.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -212,6 +213,21 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
+class DhcpConfig:
+    enabled: bool = False  # HouseRules hands out addresses (dnsmasq, DHCP only): router's off
+    interface: str = "eth0"
+    range_start: str = "192.168.1.100"
+    range_end: str = "192.168.1.200"
+    netmask: str = "255.255.255.0"
+    router: str = "192.168.1.1"
+    lease_hours: int = 12
+    ipv6_ra: bool = True  # router advertisements naming the box as the IPv6 DNS server
+    dnsmasq: str = "dnsmasq"
+    state_dir: Path = Path("data/dhcp")  # dnsmasq's config and lease file, written by HouseRules
+    lease_poll_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
@@ -221,6 +237,7 @@ class Config:
     rules: RulesConfig = field(default_factory=RulesConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    dhcp: DhcpConfig = field(default_factory=DhcpConfig)
     base_dir: Path = Path(".")
     source: str = "built-in defaults"
 
@@ -270,7 +287,9 @@ def load(path: str | Path | None) -> Config:
 
 def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     p = _Parser(source)
-    sections = {"dns", "upstream", "store", "blocklists", "dashboard", "rules", "email", "proxy"}
+    sections = {
+        "dns", "upstream", "store", "blocklists", "dashboard", "rules", "email", "proxy", "dhcp"
+    }  # fmt: skip
     p.only(raw, "", sections)
     return Config(
         dns=p.dns(raw.get("dns", {})),
@@ -281,6 +300,7 @@ def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         rules=p.rules(raw.get("rules", {})),
         email=p.email(raw.get("email", {})),
         proxy=p.proxy(raw.get("proxy", {})),
+        dhcp=p.dhcp(raw.get("dhcp", {})),
         base_dir=base_dir,
         source=source,
     )
@@ -546,6 +566,37 @@ class _Parser:
         if not ok or not (0 <= int(hour) <= 23 and 0 <= int(minute) <= 59 and len(minute) == 2):
             raise self.fail(key, f'must be a time like "18:00", not {value!r}')
         return f"{int(hour):02d}:{minute}"
+
+    def dhcp(self, t: dict[str, Any]) -> DhcpConfig:
+        def ipv4(key: str, value: Any) -> str:
+            try:
+                return str(ipaddress.IPv4Address(value))
+            except (ValueError, TypeError):
+                raise self.fail(key, f"{value!r} is not an IPv4 address") from None
+
+        cfg = self.section(
+            DhcpConfig,
+            t,
+            "dhcp",
+            range_start=ipv4,
+            range_end=ipv4,
+            netmask=ipv4,
+            router=ipv4,
+        )
+        try:
+            net = ipaddress.IPv4Network(f"{cfg.router}/{cfg.netmask}", strict=False)
+        except ValueError:
+            raise self.fail("dhcp.netmask", f"{cfg.netmask!r} is not a netmask") from None
+        start, end = ipaddress.IPv4Address(cfg.range_start), ipaddress.IPv4Address(cfg.range_end)
+        if start > end:
+            raise self.fail("dhcp.range_start", "must not come after dhcp.range_end")
+        if start not in net or end not in net:
+            raise self.fail("dhcp.range_end", f"the range must lie in the router's network {net}")
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,15}", cfg.interface):
+            raise self.fail("dhcp.interface", f"{cfg.interface!r} is not a network interface name")
+        if cfg.lease_hours < 1:
+            raise self.fail("dhcp.lease_hours", "must be at least 1")
+        return cfg
 
     def proxy(self, t: dict[str, Any]) -> ProxyConfig:
         cfg = self.section(

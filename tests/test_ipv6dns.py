@@ -82,3 +82,37 @@ def test_ipv6_on_the_network_with_houserules_on_ipv4_only_is_a_problem() -> None
 def test_a_network_without_ipv6_is_fine() -> None:
     found = doctor.check_ipv6(V4_ONLY, Ipv6Facts(advertised=[], own=["::1", "fe80::2"]), "x")
     assert found.ok is True and "does not hand out IPv6" in found.detail
+
+
+# -- DHCP (same shape: facts handed in, a finding out) ---------------------------------------
+
+
+def _cfg(enabled: bool):
+    from dataclasses import replace
+
+    from agent.config import Config, DhcpConfig
+
+    return Config(dhcp=replace(DhcpConfig(), enabled=enabled), source="/etc/houserules/config.toml")
+
+
+ROUTER = [doctor.dhcpprobe.Offer("192.168.1.1", "192.168.1.150")]
+
+
+def test_dhcp_on_beside_the_routers_is_a_problem_with_steps_to_turn_the_routers_off() -> None:
+    found = doctor.check_dhcp(_cfg(True), lambda interface: ROUTER)
+    assert found.ok is False and "Another DHCP server (192.168.1.1)" in found.problem
+    assert "3. Switch the router's DHCP server off and save." in found.fix
+    assert "sudo systemctl restart houserules" in found.fix
+
+
+def test_dhcp_findings_when_all_is_well_or_cannot_tell() -> None:
+    alone = doctor.check_dhcp(_cfg(True), lambda interface: [])
+    assert alone.ok is True and "the only DHCP server on eth0" in alone.detail
+    router = doctor.check_dhcp(_cfg(False), lambda interface: ROUTER)
+    assert router.ok is True and "the router (192.168.1.1) hands out addresses" in router.detail
+
+    def refused(interface: str) -> list:
+        raise PermissionError("only root can look for DHCP servers")
+
+    unsure = doctor.check_dhcp(_cfg(False), refused)
+    assert unsure.ok is None and "only root" in unsure.problem

@@ -28,7 +28,7 @@ from dnslib import RCODE, DNSRecord
 from agent.config import Config, HostPort
 from agent.dns import homenet
 from agent.dns import neighbours as neighbour_table
-from agent.ops import ipv6dns
+from agent.ops import dhcpprobe, ipv6dns
 from agent.rules.household import Device
 
 GUIDE = "/opt/houserules/docs/raspberry-pi.md"
@@ -49,7 +49,20 @@ TITLES = {
     "devices": "Devices",
     "lists": "Blocklists",
     "ipv6": "IPv6 DNS",
+    "dhcp": "DHCP",
 }
+TURN_ROUTER_DHCP_OFF = (
+    "1. Open your router's settings page in a browser (its address and admin password are "
+    "usually on a card or sticker on the router) and sign in. "
+    "2. Find the home network (LAN) settings and the DHCP server in them. Note the range of "
+    "addresses it hands out and the router's own address. "
+    "3. Switch the router's DHCP server off and save. "
+    "4. At once, in {source} under [dhcp], set enabled = true with that range and router, then: "
+    "sudo systemctl restart houserules. "
+    "5. Turn Wi-Fi off and on again on each device so it asks the box for an address. "
+    "If the router has no way to switch its DHCP off, leave [dhcp] off: two DHCP servers on one "
+    "network hand out clashing addresses."
+)
 
 
 @dataclass(frozen=True)
@@ -670,6 +683,50 @@ def check_ipv6(listen: Sequence[HostPort], facts: Ipv6Facts, source: str) -> Fin
     return good("ipv6", "no other IPv6 DNS server is handed out on this network")
 
 
+def dhcp_servers(interface: str) -> list[dhcpprobe.Offer]:
+    if not dhcpprobe.can_probe():
+        raise PermissionError("only root can look for DHCP servers (run: sudo houserules doctor)")
+    return dhcpprobe.others(interface)
+
+
+def check_dhcp(
+    cfg: Config, probe: Callable[[str], Sequence[dhcpprobe.Offer]] = dhcp_servers
+) -> Finding:
+    """Another DHCP server beside HouseRules' own, or none at all; probed on [dhcp] interface."""
+    dhcp = cfg.dhcp
+    try:
+        found = list(probe(dhcp.interface))
+    except OSError as exc:
+        state = "on" if dhcp.enabled else "off"
+        return unknown(
+            "dhcp",
+            f"could not look for DHCP servers on {dhcp.interface}: {exc} "
+            f"(HouseRules' own DHCP is {state})",
+        )
+    servers = " and ".join(sorted({o.server for o in found}))
+    if dhcp.enabled and found:
+        return bad(
+            "dhcp",
+            f"Another DHCP server ({servers}) hands out addresses on this network as well as "
+            "HouseRules, so devices can get clashing addresses, or be told to ask another DNS "
+            "server.",
+            TURN_ROUTER_DHCP_OFF.format(source=cfg.source).replace(
+                "set enabled = true with that range and router, then",
+                "check the range and router, then",
+            ),
+        )
+    if dhcp.enabled:
+        return good("dhcp", f"HouseRules is the only DHCP server on {dhcp.interface}")
+    if found:
+        return good(
+            "dhcp",
+            f"the router ({servers}) hands out addresses. If it cannot hand out this box as the "
+            "DNS server, HouseRules can do it instead: "
+            + TURN_ROUTER_DHCP_OFF.format(source=cfg.source),
+        )
+    return unknown("dhcp", f"no DHCP server answered on {dhcp.interface}")
+
+
 def seen_devices(cfg: Config) -> list[Device]:
     from agent.store.db import StoreError, make_engine
     from agent.store.household import list_devices
@@ -700,6 +757,7 @@ class Probes:
     bind: Callable[[str, int], int] = try_bind
     query: Ask = ask
     ipv6: Callable[[], Ipv6Facts] = ipv6_facts
+    dhcp: Callable[[str], Sequence[dhcpprobe.Offer]] = dhcp_servers
     timeout: float = 2.0
 
 
@@ -725,6 +783,7 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
             check_devices(neighbours, devices, now, gateway=gateway),
             check_lists(cfg),
             check_ipv6(cfg.dns.listen, p.ipv6(), cfg.source),
+            check_dhcp(cfg, p.dhcp),
         ]
 
 

@@ -39,7 +39,7 @@ from agent.rules.household import Household
 from agent.store import db
 from agent.store.events import record_events
 from agent.store.household import load_household
-from agent.store.household_devices import record_seen
+from agent.store.household_devices import note_hostnames, record_seen
 from agent.store.migrate import migrate
 from agent.store.querylog import clients_since, newest_id, prune_query_log
 
@@ -80,6 +80,32 @@ class Jobs:
             log.warning("%d new addresses at once were not recorded one by one", found.skipped)
         return len(found.added)
 
+    def record_leases(self) -> int:
+        """Devices that took an address from HouseRules' DHCP: a new lease is a new device (at
+        the same bounded rate), and what each calls itself reaches the Devices page."""
+        from agent.ops.dhcp import LEASES_NAME, read_leases
+
+        dhcp = self.cfg.dhcp
+        leases = read_leases(self.cfg.resolve(dhcp.state_dir) / LEASES_NAME)
+        now = self.now().timestamp()
+        current = [lease for lease in leases if lease.expires == 0 or lease.expires > now]
+        if not current:
+            return 0
+        granted = {
+            lease.ip: (
+                lease.mac,
+                min(now, lease.expires - dhcp.lease_hours * 3600) if lease.expires else now,
+            )
+            for lease in current
+        }
+        found = record_seen(self.engine, granted, max_new=self.intake.room())
+        self.intake.took(len(found.added))
+        record_events(self.engine, intake.events(found, self.now()))
+        note_hostnames(
+            self.engine, {lease.mac: lease.hostname for lease in current if lease.hostname}
+        )
+        return len(found.added)
+
     def run_insights(self) -> None:
         from agent.insights.job import InsightsJob  # heavy: only this process loads it
 
@@ -108,6 +134,11 @@ class Jobs:
     def jobs(self) -> list[Job]:
         return [
             ("devices seen", self.record_seen_devices, 15.0),
+            *(
+                [("DHCP leases", self.record_leases, self.cfg.dhcp.lease_poll_seconds)]
+                if self.cfg.dhcp.enabled
+                else []
+            ),
             ("insights", self.run_insights, 30.0),
             ("retention", self.prune, 86_400.0),
             ("blocklist refresh", self.refresh_lists, self.cfg.blocklists.refresh_hours * 3600),

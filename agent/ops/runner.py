@@ -34,6 +34,7 @@ from agent.config import Config
 from agent.dns import native, neighbours
 from agent.dns.server import Decide, DnsServer, FilterResolver, ListenError
 from agent.lists import job as lists_job
+from agent.ops.dhcp import Dnsmasq
 from agent.rules import decide as rules
 from agent.rules.catalog import load_catalog
 from agent.rules.policy import Policy, PolicyHolder
@@ -68,6 +69,7 @@ class Agent:
         # IP -> MAC; a test on loopback (which has no ARP) hands in a neighbour table file
         self.read_neighbours: Callable[[], dict[str, str]] = neighbours.read_neighbours
         self.jobs_process: subprocess.Popen[bytes] | None = None
+        self.dhcp = Dnsmasq(cfg) if cfg.dhcp.enabled else None  # off unless [dhcp] enabled
         self._jobs_restarts = 0
         self._jobs_next_start = 0.0
 
@@ -138,6 +140,8 @@ class Agent:
         self.ticker.every(5.0, "compiled lists", self.refresh_lists)
         if self.spawn_jobs:
             self.ticker.every(2.0, "jobs process", self.look_after_jobs)
+        if self.dhcp is not None:
+            self.ticker.every(2.0, "DHCP (dnsmasq)", self.dhcp.look_after)
         self.ticker.start()
         where = ", ".join(f"{h}:{p}" for h, p in self.server.addresses)
         index = self.holder.current.index
@@ -153,6 +157,8 @@ class Agent:
         finally:
             self.ticker.stop()
             self._stop_jobs()
+            if self.dhcp is not None:
+                self.dhcp.stop()
             await self.server.close()
             self.writer.stop()
             written, dropped = self.writer.written, self.writer.dropped
