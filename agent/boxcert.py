@@ -12,6 +12,7 @@ authority, and so a phone's trust in it, stays.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import os
 import socket
@@ -21,10 +22,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from agent.config import Config
 from agent.dns import homenet
 
 CA_DAYS = 3650
@@ -78,6 +81,13 @@ def box_addresses(extra: Iterable[str] = ()) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+def for_config(cfg: Config) -> BoxCert:
+    """The box's certificate as the dashboard and DNS over TLS both use it: the same names and
+    addresses whichever process asks first (the box's own, and every configured listen address)."""
+    hosts = [cfg.dashboard.listen.host, *(hp.host for hp in (*cfg.dns.listen, *cfg.dns.tls_listen))]
+    return ensure(cfg.resolve(cfg.dashboard.tls_dir), box_names(), box_addresses(hosts))
+
+
 def ensure(
     folder: Path,
     names: Iterable[str],
@@ -88,14 +98,37 @@ def ensure(
     now = now or datetime.now(UTC)
     names, addresses = tuple(dict.fromkeys(names)), tuple(dict.fromkeys(addresses))
     folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as lock:  # the DNS and jobs processes may both start now
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure(folder, names, addresses, now)
+
+
+def _ensure(
+    folder: Path, names: tuple[str, ...], addresses: tuple[str, ...], now: datetime
+) -> BoxCert:
     ca_file, ca_key_file = folder / CA_CERT, folder / CA_KEY
     if not (ca_file.exists() and ca_key_file.exists()):
         _make_ca(ca_file, ca_key_file, now)
     ca, ca_key = _load_cert(ca_file), _load_key(ca_key_file)
     cert_file, key_file = folder / SERVER_CERT, folder / SERVER_KEY
     current = _load_cert(cert_file) if cert_file.exists() and key_file.exists() else None
-    if current is None or not _fits(current, ca, names, addresses, now):
+    # A certificate from elsewhere (a publicly trusted one the owner put here for Android's
+    # strict Private DNS) is kept while it is valid.
+    supplied = current is not None and not _issued_by(current, ca)
+    if supplied and current.not_valid_after_utc > now:  # type: ignore[union-attr]
+        pass
+    elif current is None or not _fits(current, ca, names, addresses, now):
+        if current is not None and not supplied:  # still cover what it covered
+            old_names, old_ips = _san(current)
+            names = tuple(dict.fromkeys((*names, *sorted(old_names))))
+            addresses = tuple(dict.fromkeys((*addresses, *sorted(old_ips))))
         current = _make_server(cert_file, key_file, ca, ca_key, names, addresses, now)
+    assert current is not None
+    have_names, have_ips = _san(current)
+    names = tuple(n for n in names if n in have_names) + tuple(sorted(have_names - set(names)))
+    addresses = tuple(a for a in addresses if a in have_ips) + tuple(
+        sorted(have_ips - set(addresses))
+    )
     return BoxCert(ca_file, cert_file, key_file, fingerprint(current), names, addresses)
 
 
@@ -106,15 +139,28 @@ def _fits(
     addresses: tuple[str, ...],
     now: datetime,
 ) -> bool:
-    if cert.issuer != ca.subject or cert.not_valid_after_utc - RENEW_BEFORE < now:
+    if not _issued_by(cert, ca) or cert.not_valid_after_utc - RENEW_BEFORE < now:
         return False
+    have_names, have_ips = _san(cert)
+    return set(names) <= have_names and set(addresses) <= have_ips
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _san(cert: x509.Certificate) -> tuple[set[str], set[str]]:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        return False
-    have_names = set(san.get_values_for_type(x509.DNSName))
-    have_ips = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
-    return set(names) <= have_names and set(addresses) <= have_ips
+        return set(), set()
+    return set(san.get_values_for_type(x509.DNSName)), {
+        str(ip) for ip in san.get_values_for_type(x509.IPAddress)
+    }
 
 
 def _make_ca(cert_file: Path, key_file: Path, now: datetime) -> None:

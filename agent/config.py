@@ -42,6 +42,7 @@ class HostPort:
 @dataclass(frozen=True)
 class DnsConfig:
     listen: tuple[HostPort, ...] = (HostPort("127.0.0.1", 5353),)
+    tls_listen: tuple[HostPort, ...] = ()  # DNS over TLS (port 853); none by default
     allow_networks: tuple[IPNetwork, ...] = tuple(
         ipaddress.ip_network(n)
         for n in (
@@ -424,6 +425,7 @@ class _Parser:
             t,
             "dns",
             listen=self.hostports(53, any_port=True),
+            tls_listen=lambda k, v: () if v == [] else self.hostports(853, any_port=True)(k, v),
             allow_networks=self.networks,
             block_mode=self.choice("nxdomain", "null"),
         )

@@ -72,6 +72,7 @@ def _page(
         private_address=devicenames.is_private,
         maker=devicenames.maker,
         recognisable=devicenames.recognisable,
+        dot_on=bool(box().cfg.dns.tls_listen),
         page=number,
         pages=pages,
         total=total,

@@ -78,10 +78,7 @@ class HttpsDashboard:
 
 def box_certificate(cfg: Config) -> boxcert.BoxCert:
     """The box's certificate for its names and addresses (made or renewed as needed)."""
-    listen = cfg.dashboard.listen.host
-    return boxcert.ensure(
-        cfg.resolve(cfg.dashboard.tls_dir), boxcert.box_names(), boxcert.box_addresses([listen])
-    )
+    return boxcert.for_config(cfg)
 
 
 def serve_https(cfg: Config, app: Flask) -> HttpsDashboard:

@@ -170,10 +170,11 @@ else
             -e "s|^url = \"sqlite:///data/houserules.db\"|url = \"sqlite:///$DATA/houserules.db\"|" \
             -e "s|^compiled_dir = \"data/index\"|compiled_dir = \"$DATA/index\"|" \
             -e "s|^tls_dir = \"data/tls\"|tls_dir = \"$DATA/tls\"|" \
+            -e '/^\[dns\]/,/^\[/ s|^tls_listen = \[\]|tls_listen = ["0.0.0.0:853", "[::]:853"]|' \
             "$STAGE/config.example.toml"
     } >"$new"
     for expected in 'listen = \["0.0.0.0:53", "\[::\]:53"\]' "url = \"sqlite:///$DATA/" \
-        "compiled_dir = \"$DATA/" "tls_dir = \"$DATA/" 'shipped = "bypass.txt"'; do
+        "compiled_dir = \"$DATA/" "tls_dir = \"$DATA/" 'tls_listen = \["0.0.0.0:853"' 'shipped = "bypass.txt"'; do
         grep -q "^$expected" "$new" ||
             die "config.example.toml has changed shape ($expected): update deploy/install.sh"
     done

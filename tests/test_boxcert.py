@@ -52,3 +52,16 @@ def test_box_addresses_leave_out_wildcards_and_keep_a_listen_address() -> None:
     found = boxcert.box_addresses(["0.0.0.0", "::", "198.51.100.7"])
     assert found[0] == "198.51.100.7"
     assert "0.0.0.0" not in found and "::" not in found
+
+
+def test_a_certificate_the_owner_put_there_is_kept_while_valid(tmp_path: Path) -> None:
+    """A publicly trusted certificate (here: one from another authority) for strict Android."""
+    elsewhere = boxcert.ensure(tmp_path / "public", ["dns.family.example"], [], NOW)
+    box = tmp_path / "box"
+    boxcert.ensure(box, ["pi"], ["192.168.1.2"], NOW)
+    (box / boxcert.SERVER_CERT).write_bytes(elsewhere.cert_file.read_bytes())
+    (box / boxcert.SERVER_KEY).write_bytes(elsewhere.key_file.read_bytes())
+    kept = boxcert.ensure(box, ["pi"], ["192.168.1.2"], NOW + timedelta(days=2))
+    assert kept.fingerprint == elsewhere.fingerprint and kept.names == ("dns.family.example",)
+    expired = NOW + timedelta(days=boxcert.SERVER_DAYS + 1)
+    assert boxcert.ensure(box, ["pi"], ["192.168.1.2"], expired).names == ("pi",)

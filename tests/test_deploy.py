@@ -212,7 +212,8 @@ def test_the_written_config_is_the_example_with_pi_paths(installed: Installed) -
     assert written.blocklists.compiled_dir == Path("/var/lib/houserules/index")
     assert written.blocklists.sources == example.blocklists.sources  # shipped and downloaded
     # Everything else is exactly the example.
-    assert dataclasses.replace(written.dns, listen=example.dns.listen) == example.dns
+    assert written.dns.tls_listen == (HostPort("0.0.0.0", 853), HostPort("::", 853))
+    assert dataclasses.replace(written.dns, listen=example.dns.listen, tls_listen=()) == example.dns
     assert written.upstream == example.upstream and written.rules == example.rules
     assert dataclasses.replace(written.dashboard, tls_dir=example.dashboard.tls_dir) == (
         example.dashboard

@@ -19,6 +19,7 @@ import errno
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -492,6 +493,7 @@ class DnsServer:
         self._udp: list[asyncio.DatagramTransport | BatchedUdp] = []
         self._tcp: list[TcpFront] = []
         self.addresses: list[tuple[str, int]] = []
+        self.tls_addresses: list[tuple[str, int]] = []  # DNS over TLS
         self._socks: list[socket.socket] = []
 
     async def start(self) -> None:
@@ -530,6 +532,17 @@ class DnsServer:
             tcp.start(loop)
             self._tcp.append(tcp)
             self.addresses.append((hp.host, port))
+        tls_listen = self.resolver.cfg.dns.tls_listen
+        context = dot_context(self.resolver.cfg) if tls_listen else None
+        for hp in tls_listen:
+            try:
+                listening = listen_tcp(hp.host, hp.port)
+            except OSError as exc:
+                raise ListenError(hp.host, hp.port, "DNS over TLS", exc) from exc
+            tcp = TcpFront(self.resolver, self.guard, self.tcp_limits, listening, tls=context)
+            tcp.start(loop)
+            self._tcp.append(tcp)
+            self.tls_addresses.append((hp.host, listening.getsockname()[1]))
 
     async def close(self) -> None:
         for t in self._udp:
@@ -539,6 +552,18 @@ class DnsServer:
         for tcp in self._tcp:
             await tcp.close()
         await self.resolver.upstreams.aclose()
+
+
+def dot_context(cfg: Config) -> ssl.SSLContext:
+    """TLS for DNS over TLS, with the box's own certificate (made at first start)."""
+    from agent import boxcert  # the cryptography package loads only when DoT is on
+
+    cert = boxcert.for_config(cfg)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert.cert_file, cert.key_file)
+    log.info("DNS over TLS certificate fingerprint (SHA-256): %s", cert.fingerprint)
+    return context
 
 
 def _grow_buffers(sock: Any) -> None:
