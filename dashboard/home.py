@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from agent.lists import health as index_health
 from agent.rules.household import Child
 from agent.rules.overlays import UNBLOCK_CHOICES
 from agent.store import household as store
@@ -17,7 +18,7 @@ from agent.store.events import unacknowledged_alerts
 from agent.store.rollups import DaySummary, day_summary
 from dashboard import applies, child_page
 from dashboard.applies import Now, now_for
-from dashboard.box import box
+from dashboard.box import Box, box
 
 bp = Blueprint("home", __name__)
 PAUSES = {"30": 30, "60": 60, "120": 120}
@@ -33,6 +34,11 @@ class Card:
     today: DaySummary
     alerts: int
     overlays: list[child_page.Running]
+
+
+def lists_damaged(b: Box) -> bool:
+    """Whether the compiled lists on disk are damaged (the DNS rebuilds them by itself)."""
+    return bool(index_health.damaged_files(b.cfg.resolve(b.cfg.blocklists.compiled_dir)))
 
 
 @bp.route("/")
@@ -60,6 +66,7 @@ def index() -> str:
         unblock_choices=UNBLOCK_CHOICES,
         unassigned=[d for d in household.devices if d.owner == "unassigned"],
         household_alerts=sum(1 for e in unread if e.child is None),
+        lists_damaged=lists_damaged(b),
         app_name=b.app_name,
         words=applies,
         clock=now,

@@ -23,6 +23,7 @@ from agent.store import household as store
 from dashboard.auth import start_session
 from dashboard.box import Box, box
 from dashboard.forms import AccountForm, CarerForm, PasswordForm, options
+from dashboard.home import lists_damaged
 
 bp = Blueprint("settings", __name__)
 
@@ -51,6 +52,8 @@ def config_file(b: Box) -> str:
 
 
 def _index_status(b: Box) -> dict[str, Any]:
+    if lists_damaged(b):
+        return {"damaged": True, "error": "Damaged: they are being rebuilt (see above)."}
     try:
         index = ListIndex.load(b.cfg.resolve(b.cfg.blocklists.compiled_dir))
     except IndexLoadError as exc:

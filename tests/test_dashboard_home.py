@@ -130,3 +130,23 @@ def test_end_more_time_early_from_the_childs_page(auth, engine, sam, clock, verd
     auth.post(f"/child/{sam.id}/overlays/{held.id}/end", {})
     assert verdict("192.168.1.20", "example.com", clock()).blocked
     assert "For a while" not in auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+
+
+def test_damaged_lists_show_a_banner_on_home_and_settings(auth, tmp_path):
+    from agent.config import Config
+    from agent.lists.index import IndexBuilder
+
+    cfg = Config(base_dir=tmp_path)
+    folder = cfg.resolve(cfg.blocklists.compiled_dir)
+    b = IndexBuilder()
+    b.add("casino.example", "gambling", "gambling")
+    b.build("fp").save(folder)
+    auth.login()
+    for url in ("/", "/settings"):
+        assert "block lists on the box were damaged" not in auth.client.get(url).get_data(True)
+    table = folder / "claims.bin"
+    table.write_bytes(bytes(x ^ 1 for x in table.read_bytes()))
+    for url in ("/", "/settings"):
+        page = auth.client.get(url).get_data(as_text=True)
+        assert "block lists on the box were damaged" in page, url
+        assert "rebuilding them by itself" in page

@@ -224,7 +224,7 @@ class FilterResolver:
                 self.counters["servfail"] += 1
                 if started - self._warned >= 1.0:  # an outage says so, not once a query
                     self._warned = started
-                    log.warning("no upstream answered for %r: %s", q.name, exc)
+                    log.warning("no upstream answered for %s: %s", q.name, exc)
                 self._log(ts, m, None, None)
                 return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"

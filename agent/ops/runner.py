@@ -44,6 +44,8 @@ from agent.store.snapshot import HouseholdFollower
 
 log = logging.getLogger("houserules")
 JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process
+REBUILD_SECONDS = 60.0  # between attempts to compile a damaged index again
+INDEX_CHECK_SECONDS = 600.0  # between checks of the mapped index's files (~7 ms a 1M names)
 
 
 class Agent:
@@ -53,6 +55,7 @@ class Agent:
         self.spawn_jobs = spawn_jobs
         self.catalog = load_catalog()
         index, self._index_stamp = lists_job.initial_index(cfg, self.catalog)
+        self._rebuild_after = 0.0  # when a damaged index may be compiled again
         self.holder = PolicyHolder(
             Policy(index=index, catalog=self.catalog, safesearch=load_safesearch(), rules=cfg.rules)
         )
@@ -85,13 +88,26 @@ class Agent:
             self.holder.update(neighbours=table)
 
     def refresh_lists(self, force: bool = False) -> None:
-        """Map a newly compiled index (compiling first if the local sources changed)."""
+        """Map a newly compiled index (compiling first if the local sources changed, or if
+        the index in use is damaged: at most once a minute then)."""
+        if self.holder.current.index.damaged and time.monotonic() >= self._rebuild_after:
+            self._rebuild_after = time.monotonic() + REBUILD_SECONDS
+            force = True
         result = lists_job.refresh(self.cfg, self.catalog, self._index_stamp, force=force)
         if result is not None:
             index, self._index_stamp = result
             self.holder.update(index=index)
             self.resolver.cache.clear()
-            log.info("lists updated: %d names", len(index))
+            log.info("lists updated: %d names (%s)", len(index), index.engine)
+
+    def check_index(self) -> None:
+        """Sum the mapped index's files again: damage on disk reaches the mapped pages."""
+        index = self.holder.current.index
+        damaged = [] if index.damaged else index.verify()  # (a damaged one is being rebuilt)
+        if damaged:
+            log.error("the compiled lists were damaged while in use (%s)", ", ".join(damaged))
+            self.holder.update(index=lists_job.reload_damaged(self.cfg))
+            self.resolver.cache.clear()
 
     def look_after_jobs(self) -> None:
         """Start the jobs process, and start it again (with back-off) if it stopped."""
@@ -138,6 +154,7 @@ class Agent:
         self.ticker.every(r.household_poll_seconds, "household", self.refresh_household)
         self.ticker.every(r.neighbour_refresh_seconds, "neighbours", self.refresh_neighbours)
         self.ticker.every(5.0, "compiled lists", self.refresh_lists)
+        self.ticker.every(INDEX_CHECK_SECONDS, "index check", self.check_index)
         if self.spawn_jobs:
             self.ticker.every(2.0, "jobs process", self.look_after_jobs)
         if self.dhcp is not None:
@@ -201,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from agent import config as config_mod
+    from agent import config_checks
 
     parser = argparse.ArgumentParser(prog="houserules run")
     parser.add_argument("--config", metavar="FILE")
@@ -214,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     except config_mod.ConfigError as exc:
         print(f"houserules: bad config: {exc}", file=sys.stderr)
         return 2
+    for line in config_checks.warnings(cfg):
+        log.warning("%s: %s", cfg.source, line)
     return run(cfg)
 
 

@@ -1,7 +1,7 @@
 """devices: the name a device calls itself (from its DHCP lease or mDNS), shown as a hint
 
 Revision ID: 0006r
-Revises: 0005f
+Revises: 0006g
 Created: 2026-12-01 22:30:00
 """
 
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0006r"
-down_revision: str | None = "0005f"
+down_revision: str | None = "0006g"  # after main's head at merge time
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
