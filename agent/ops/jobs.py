@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent import config as config_mod
@@ -39,12 +39,13 @@ from agent.rules.household import Household
 from agent.store import db
 from agent.store.events import record_events
 from agent.store.household import load_household
-from agent.store.household_devices import note_hostnames, record_seen
+from agent.store.household_devices import list_devices, note_hostnames, record_seen
 from agent.store.migrate import migrate
 from agent.store.querylog import clients_since, newest_id, prune_query_log
 
 log = logging.getLogger("houserules.jobs")
 Job = tuple[str, Callable[[], object], float]
+MDNS_PER_RUN = 64  # devices asked for their mDNS name in one run
 
 
 class Jobs:
@@ -106,6 +107,25 @@ class Jobs:
         )
         return len(found.added)
 
+    def name_devices(self, lookup: Callable[..., dict[str, str]] | None = None) -> int:
+        """Ask devices seen in the last day that have no name of their own yet for the name
+        they announce over mDNS; returns how many were named."""
+        from agent.devicenames import clean_hostname
+        from agent.ops import mdns
+
+        since = self.now() - timedelta(days=1)
+        quiet = [
+            d
+            for d in list_devices(self.engine)
+            if d.mac and d.ip and ":" not in d.ip and not d.hostname
+            and d.last_seen is not None and d.last_seen >= since
+        ][:MDNS_PER_RUN]  # fmt: skip
+        if not quiet:
+            return 0
+        names = (lookup or mdns.lookup_names)([d.ip for d in quiet])
+        by_mac = {d.mac: clean_hostname(names.get(d.ip or "")) for d in quiet}
+        return note_hostnames(self.engine, {m: n for m, n in by_mac.items() if m and n})
+
     def run_insights(self) -> None:
         from agent.insights.job import InsightsJob  # heavy: only this process loads it
 
@@ -140,6 +160,7 @@ class Jobs:
                 else []
             ),
             ("insights", self.run_insights, 30.0),
+            ("device names (mDNS)", self.name_devices, 300.0),
             ("retention", self.prune, 86_400.0),
             ("blocklist refresh", self.refresh_lists, self.cfg.blocklists.refresh_hours * 3600),
             *self.extra_jobs,
