@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from dnslib import PTR, QTYPE, RR, DNSRecord
+from test_dhcp import HERE, Home, _why_not
 
 from agent import config as config_mod
 from agent.ops import mdns
@@ -15,7 +16,6 @@ from agent.ops.jobs import Jobs
 from agent.store import household as store
 
 from agenttools import until, write_config
-from test_dhcp import HERE, Home, _why_not
 
 
 def _reply(owner: str, target: str) -> bytes:
