@@ -73,6 +73,7 @@ def _page(
         maker=devicenames.maker,
         recognisable=devicenames.recognisable,
         dot_on=bool(box().cfg.dns.tls_listen),
+        dhcp_on=box().cfg.dhcp.enabled,
         page=number,
         pages=pages,
         total=total,
@@ -135,6 +136,28 @@ def inspect(device_id: int) -> Response:
     else:
         said = f"The proxy no longer looks into {device.label}: it passes through untouched."
     flash(said, "ok")
+    return redirect(url_for("devices.index") + f"#device-{device_id}")
+
+
+@bp.route("/devices/<int:device_id>/keep-address", methods=("POST",))
+@login_required
+def keep_address(device_id: int) -> Response:
+    """HouseRules' DHCP always hands this device its current address, or stops doing so."""
+    engine = box().engine()
+    device = _device_or_404(device_id)
+    keep = request.form.get("keep", "")
+    if keep not in ("yes", "no") or not box().cfg.dhcp.enabled:
+        abort(400)
+    try:
+        changed = store.reserve_address(engine, device_id, device.ip if keep == "yes" else None)
+    except store.HouseholdError as exc:
+        flash(str(exc)[:1].upper() + str(exc)[1:] + ".", "error")
+    else:
+        name = devicenames.recognisable(changed)
+        if changed.reserved_ip:
+            flash(f"{name} now always gets {changed.reserved_ip} from the box.", "ok")
+        else:
+            flash(f"{name} now gets any free address from the box.", "ok")
     return redirect(url_for("devices.index") + f"#device-{device_id}")
 
 

@@ -191,3 +191,30 @@ def test_devices_show_a_name_a_parent_knows_and_explain_private_addresses(auth, 
     store.update_device(engine, echo.id, name="Echo in the kitchen")
     page = auth.client.get("/devices").get_data(as_text=True)
     assert "<h2>Echo in the kitchen" in page and "Calls itself “Kitchen Echo”" in page
+
+
+def test_with_houserules_dhcp_a_device_can_keep_its_address(app, auth, engine, clock):
+    from dataclasses import replace
+
+    b = app.extensions["houserules"]
+    auth.login()
+    ipad = seen(engine, "192.168.1.40", "3c:22:fb:00:00:40", clock.now.astimezone(UTC))
+    assert "Always give it" not in auth.client.get("/devices").get_data(as_text=True)
+    url = f"/devices/{ipad.id}/keep-address"
+    assert auth.post(url, {"keep": "yes"}, page="/devices").status_code == 400  # DHCP is off
+    b.cfg = replace(b.cfg, dhcp=replace(b.cfg.dhcp, enabled=True))
+    assert "Always give it 192.168.1.40" in auth.client.get("/devices").get_data(as_text=True)
+    assert auth.post(url, {"keep": "yes"}, page="/devices").status_code == 302
+    (kept,) = store.list_devices(engine)
+    assert kept.reserved_ip == "192.168.1.40"
+    page = auth.client.get("/devices").get_data(as_text=True)
+    assert "now always gets 192.168.1.40" in page and "Stop keeping it" in page
+    # Another device cannot be given the same address; a device known by IP only, none.
+    other = seen(engine, "192.168.1.41", "3c:22:fb:00:00:41", clock.now.astimezone(UTC))
+    with pytest.raises(store.AddressTaken):
+        store.reserve_address(engine, other.id, "192.168.1.40")
+    bare = seen(engine, "192.168.1.42", None, clock.now.astimezone(UTC))
+    with pytest.raises(store.HouseholdError, match="MAC"):
+        store.reserve_address(engine, bare.id, "192.168.1.42")
+    assert auth.post(url, {"keep": "no"}, page="/devices").status_code == 302
+    assert store.get_device(engine, ipad.id).reserved_ip is None

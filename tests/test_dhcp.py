@@ -46,12 +46,16 @@ def test_dnsmasq_is_told_dhcp_only_and_to_name_the_box_as_dns(tmp_path):
     assert "dhcp-option=option:dns-server,0.0.0.0" in lines
     assert "enable-ra" in lines and "dhcp-option=option6:dns-server,[::]" in lines
     assert f"dhcp-leasefile={tmp_path / 'leases'}" in lines and "user=houserules" in lines
+    kept = [("3c:22:fb:12:34:56", "198.51.100.55"), ("3c:22:fb:12:34:57", "192.0.2.9")]
+    with_kept = dhcp.dnsmasq_conf(CONF, tmp_path / "leases", None, kept).splitlines()
+    assert "dhcp-host=3c:22:fb:12:34:56,198.51.100.55" in with_kept
+    assert not any("192.0.2.9" in line for line in with_kept)  # not this network's address
     quiet = dhcp.dnsmasq_conf(replace(CONF, ipv6_ra=False), tmp_path / "leases")
     assert "enable-ra" not in quiet and "user=" not in quiet
     # dnsmasq itself accepts them.
     if shutil.which("dnsmasq"):
         conf = tmp_path / "dnsmasq.conf"
-        conf.write_text(text)
+        conf.write_text("\n".join(with_kept) + "\n")
         checked = subprocess.run(
             ["dnsmasq", "--test", f"--conf-file={conf}"], capture_output=True, text=True
         )
@@ -87,6 +91,27 @@ def test_dnsmasq_is_started_again_with_a_back_off_when_it_stops(tmp_path):
     now[0] += 1.5
     keeper.look_after()
     assert keeper.process is not first and keeper.restarts == 1
+    keeper.stop()
+
+
+def test_a_kept_address_reaches_dnsmasq_by_a_restart(tmp_path):
+    from agent.rules.household import Device
+
+    devices = [Device(1, mac="3c:22:fb:12:34:56", ip="198.51.100.55")]
+    stand_in = tmp_path / "dnsmasq"  # a program that runs until stopped, as dnsmasq does
+    stand_in.write_text("#!/bin/sh\nexec sleep 60\n")
+    stand_in.chmod(0o755)
+    cfg = Config(dhcp=replace(CONF, dnsmasq=str(stand_in)), base_dir=tmp_path)
+    keeper = dhcp.Dnsmasq(cfg, devices=lambda: devices)
+    keeper.look_after()
+    first = keeper.process
+    assert "dhcp-host" not in keeper.conf.read_text()
+    keeper.look_after()
+    assert keeper.process is first and first.poll() is None  # nothing changed: left alone
+    devices[0] = replace(devices[0], reserved_ip="198.51.100.55")
+    keeper.look_after()
+    assert "dhcp-host=3c:22:fb:12:34:56,198.51.100.55" in keeper.conf.read_text()
+    assert keeper.process is not first and first.poll() is not None  # restarted
     keeper.stop()
 
 

@@ -11,23 +11,31 @@ file tells the jobs process which device has which address and what it calls its
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import logging
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent.config import Config, DhcpConfig
 from agent.devicenames import clean_hostname
+from agent.rules.household import Device
 
 log = logging.getLogger(__name__)
 RESTART_SECONDS = (1, 5, 30, 120)
 CONF_NAME, LEASES_NAME = "dnsmasq.conf", "dnsmasq.leases"
 
 
-def dnsmasq_conf(dhcp: DhcpConfig, leases: Path, user: str | None = None) -> str:
-    """dnsmasq's settings: DHCP only, the box named as DNS server (IPv4 and IPv6)."""
+def dnsmasq_conf(
+    dhcp: DhcpConfig,
+    leases: Path,
+    user: str | None = None,
+    reserved: Iterable[tuple[str, str]] = (),
+) -> str:
+    """dnsmasq's settings: DHCP only, the box named as DNS server (IPv4 and IPv6), and the
+    addresses kept for devices on the Devices page (`reserved`: (MAC, IPv4) pairs)."""
     lines = [
         "# Written by HouseRules from [dhcp] in its config: changes here are overwritten.",
         "port=0",  # no DNS: HouseRules answers it
@@ -51,6 +59,10 @@ def dnsmasq_conf(dhcp: DhcpConfig, leases: Path, user: str | None = None) -> str
             f"dhcp-range=::,constructor:{dhcp.interface},ra-stateless,{dhcp.lease_hours}h",
             "dhcp-option=option6:dns-server,[::]",  # [::]: this box's own address
         ]
+    net = ipaddress.IPv4Network(f"{dhcp.router}/{dhcp.netmask}", strict=False)
+    for mac, ip in sorted(reserved):
+        if ipaddress.ip_address(ip) in net:  # an address from another network is no use here
+            lines.append(f"dhcp-host={mac},{ip}")
     if user:
         lines.append(f"user={user}")
     return "\n".join(lines) + "\n"
@@ -88,18 +100,21 @@ class Dnsmasq:
         cfg: Config,
         popen: Callable[..., subprocess.Popen[bytes]] = subprocess.Popen,
         monotonic: Callable[[], float] = time.monotonic,
+        devices: Callable[[], Iterable[Device]] = tuple,
     ) -> None:
+        """`devices`: the household's devices now (the addresses kept for them)."""
         self.dhcp = cfg.dhcp
         self.folder = cfg.resolve(cfg.dhcp.state_dir)
         self.conf, self.leases = self.folder / CONF_NAME, self.folder / LEASES_NAME
-        self.popen, self.monotonic = popen, monotonic
+        self.popen, self.monotonic, self.devices = popen, monotonic, devices
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._next_start = 0.0
         self._written = ""
 
     def settings(self) -> str:
-        return dnsmasq_conf(self.dhcp, self.leases, _user())
+        reserved = [(d.mac, d.reserved_ip) for d in self.devices() if d.mac and d.reserved_ip]
+        return dnsmasq_conf(self.dhcp, self.leases, _user(), reserved)
 
     def look_after(self) -> None:
         """Called every few seconds: start it, restart it (with back-off), apply new settings."""

@@ -72,11 +72,16 @@ class Agent:
         # IP -> MAC; a test on loopback (which has no ARP) hands in a neighbour table file
         self.read_neighbours: Callable[[], dict[str, str]] = neighbours.read_neighbours
         self.jobs_process: subprocess.Popen[bytes] | None = None
-        self.dhcp = Dnsmasq(cfg) if cfg.dhcp.enabled else None  # off unless [dhcp] enabled
+        # off unless [dhcp] enabled; its settings follow the addresses kept on the Devices page
+        self.dhcp = Dnsmasq(cfg, devices=self._devices) if cfg.dhcp.enabled else None
         self._jobs_restarts = 0
         self._jobs_next_start = 0.0
 
     # -- kept fresh from the ticker thread (never the event loop) ----------------------------
+
+    def _devices(self) -> tuple:
+        household = self.holder.current.household
+        return household.devices if household is not None else ()
 
     def refresh_household(self) -> bool:
         """Swap in the household if a parent changed it; True when it did."""

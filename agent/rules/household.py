@@ -63,6 +63,7 @@ class Device:
     # IP is a newcomer (unknown-device rules), never this device.
     pending_mac: str | None = None
     hostname: str | None = None  # what the device calls itself (DHCP, mDNS): a hint only
+    reserved_ip: str | None = None  # always handed this address by HouseRules' DHCP
 
     @property
     def label(self) -> str:

@@ -35,6 +35,7 @@ from agent.store.household_devices import (
     note_hostnames,
     record_seen,
     remove_device,
+    reserve_address,
     update_device,
 )
 from agent.store.household_rows import to_overlay
@@ -94,6 +95,7 @@ __all__ = [
     "pause",
     "note_hostnames",
     "record_seen",
+    "reserve_address",
     "remove_child",
     "remove_device",
     "remove_rule",

@@ -265,6 +265,27 @@ def record_seen(
         return Seen(tuple(to_device(r) for r in book.added), skipped, clashes)
 
 
+def reserve_address(engine: Engine, device_id: int, ip: str | None) -> Device:
+    """Keep `ip` for the device in HouseRules' DHCP (None: stop keeping one). By MAC only:
+    an address is handed to a network card, so a device known by IP alone cannot have one."""
+    with changing(engine) as session:
+        row = device_row(session, device_id)
+        if ip is not None:
+            if row.mac is None:
+                raise HouseholdError(
+                    "a device needs its Wi-Fi (MAC) address seen to keep an address"
+                )
+            ip = normalise_ip(ip)
+            if ipaddress.ip_address(ip).version != 4:
+                raise HouseholdError(f"{ip} is not an IPv4 address")
+            for other in session.exec(select(DeviceRow).where(DeviceRow.reserved_ip == ip)):
+                if other is not row:
+                    raise AddressTaken(ip, to_device(other))
+        row.reserved_ip = ip
+        session.add(row)
+        return to_device(row)
+
+
 def note_hostnames(engine: Engine, names: Mapping[str, str]) -> int:
     """Record what devices call themselves: MAC -> name (cleaned by the caller). Only devices
     already known by that MAC; the name is a hint for the parent, used by no rule, so the

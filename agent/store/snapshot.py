@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 QUERIES = {
     "children": "SELECT id, name, born, protections_on, youtube_level, safe_search FROM children",
     "devices": "SELECT id, mac, ip, name, owner, child_id, shared_with, inspect, first_seen,"
-    " last_seen, pending_mac FROM devices",
+    " last_seen, pending_mac, reserved_ip FROM devices",
     "rules": "SELECT id, child_id, verb, kind, value FROM rules",
     "schedules": "SELECT id, child_id, name, days, start, end, block_all, block, allow"
     " FROM schedules",

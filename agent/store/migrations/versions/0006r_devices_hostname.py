@@ -1,4 +1,5 @@
-"""devices: the name a device calls itself (from its DHCP lease or mDNS), shown as a hint
+"""devices: the name a device calls itself (DHCP lease, mDNS), and an address kept for it by
+HouseRules' DHCP
 
 Revision ID: 0006r
 Revises: 0006g
@@ -19,16 +20,21 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+COLUMNS = ("hostname", "reserved_ip")
+
+
 def upgrade() -> None:
-    # A database made by create_all before migrations may have it already.
-    if "hostname" in {c["name"] for c in sa.inspect(op.get_bind()).get_columns("devices")}:
-        return
+    # A database made by create_all before migrations may have them already.
+    have = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("devices")}
     with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("hostname", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
-        )
+        for name in COLUMNS:
+            if name not in have:
+                batch_op.add_column(
+                    sa.Column(name, sqlmodel.sql.sqltypes.AutoString(), nullable=True)
+                )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.drop_column("hostname")
+        for name in COLUMNS:
+            batch_op.drop_column(name)
