@@ -9,11 +9,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from agent.household import requests
 from agent.lists import health as index_health
 from agent.rules.household import Child
 from agent.rules.overlays import UNBLOCK_CHOICES
 from agent.store import household as store
-from agent.store import requests
 from agent.store.events import unacknowledged_alerts
 from agent.store.rollups import DaySummary, day_summary
 from dashboard import applies, child_page

@@ -8,7 +8,6 @@ The lists can be fetched and compiled again now, in the background.
 from __future__ import annotations
 
 import importlib
-import threading
 from types import ModuleType
 from typing import Any
 
@@ -189,12 +188,9 @@ def update_lists() -> Response:
 
 
 def start_lists_update(b: Box) -> bool:
-    """Fetch and compile every list in a background thread; False if one is running."""
+    """Fetch and compile every list, a one-off job on the jobs process's scheduler; False if
+    one is already queued or running."""
     state = b.lists
-    with state.lock:
-        if state.running:
-            return False
-        state.running = True
 
     def run() -> None:
         try:
@@ -206,5 +202,10 @@ def start_lists_update(b: Box) -> bool:
             state.ok, state.lines, state.finished = ok, lines, b.now()
             state.running = False
 
-    threading.Thread(target=run, name="lists-update", daemon=True).start()
-    return True
+    with state.lock:
+        was_running, state.running = state.running, True
+    if b.jobs.run_soon("lists update", run):
+        return True
+    with state.lock:
+        state.running = was_running
+    return False

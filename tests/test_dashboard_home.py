@@ -7,9 +7,10 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from agent.events import Event, EventKind, Severity
+from agent.household import requests
 from agent.rules.decision import RuleKind, RuleRef
 from agent.store import household as store
-from agent.store import overlays, requests
+from agent.store import overlays
 from agent.store.events import record_events
 
 
@@ -95,6 +96,21 @@ def test_approving_more_time_holds_bedtime_off_until_it_ends(auth, engine, sam, 
     assert [s.name for s in store.list_schedules(engine, sam.id)] == ["Bedtime"]
     clock.advance(minutes=15)  # nothing runs, nothing is put back: the overlay just ends
     assert verdict("192.168.1.20", "example.com", clock()).blocked
+
+
+def test_looking_at_pages_writes_nothing(auth, engine, sam):
+    """No page view changes the database as a side effect (background work is the jobs')."""
+    auth.login()
+    store.add_schedule(engine, sam.id, "Bedtime", range(7), time(17, 30), time(7), block_all=True)
+
+    def everything() -> list[str]:
+        with engine.connect() as conn:
+            return list(conn.connection.driver_connection.iterdump())
+
+    before = everything()
+    for page in ("/", f"/child/{sam.id}", "/devices", "/alerts", "/settings", "/kids"):
+        assert auth.client.get(page).status_code == 200, page
+    assert everything() == before
 
 
 def test_declining_a_request(auth, engine, sam, clock, verdict):

@@ -9,8 +9,9 @@ This process answers DNS and does little else, so it stays small and quick:
   update`, an edited list file) is mapped and swapped in whole;
 - query-log rows go to the writer process (`agent.store.logproc`) through a pipe;
 - everything else that touches the database (migrations, devices seen, insights, retention,
-  list downloads, and later the dashboard and emails) runs in the jobs process (`agent.ops.jobs`),
-  which is started with the DNS and started again if it stops.
+  list downloads, the dashboard and emails) runs in the jobs process (`houserules.jobs`, the
+  jobs of `agent.ops.jobs` composed with the dashboard), which is started with the DNS and
+  started again if it stops.
 
 If the database cannot be read, the DNS still answers, with the strictest defaults (every
 device treated as a child of unknown age under 13), and keeps trying.
@@ -44,6 +45,7 @@ from agent.store.snapshot import HouseholdFollower
 
 log = logging.getLogger("houserules")
 JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process
+JOBS_MODULE = "houserules.jobs"  # started by name: this package never imports the dashboard
 REBUILD_SECONDS = 60.0  # between attempts to compile a damaged index again
 INDEX_CHECK_SECONDS = 600.0  # between checks of the mapped index's files (~7 ms a 1M names)
 
@@ -130,7 +132,7 @@ class Agent:
                 return
             self._jobs_restarts += 1
         self._jobs_next_start = 0.0
-        command = [sys.executable, "-m", "agent.ops.jobs"]
+        command = [sys.executable, "-m", JOBS_MODULE]
         if self.cfg.source != "built-in defaults":
             command += ["--config", self.cfg.source]
         self.jobs_process = subprocess.Popen(command)

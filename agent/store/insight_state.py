@@ -81,7 +81,8 @@ TABLES += ("insight_attempts",)
 
 
 class LoggedRow(NamedTuple):
-    """A query-log row as the insights job reads it."""
+    """A query-log row as the insights job reads it: its id, then the columns of `LogEntry` (the
+    one query-log row type) that insights needs, in the table's order (a test holds them so)."""
 
     id: int
     ts: float
@@ -146,10 +147,7 @@ def immediate(engine: Engine) -> Iterator[Connection]:
 
 def read_rows(engine: Engine, after_id: int, limit: int) -> list[LoggedRow]:
     """Up to `limit` query-log rows with id > `after_id`, in id order."""
-    sql = (
-        "SELECT id, ts, client, device, child, name, action, rule, category, app "
-        "FROM query_log WHERE id > ? ORDER BY id LIMIT ?"
-    )
+    sql = f"SELECT {', '.join(LoggedRow._fields)} FROM query_log WHERE id > ? ORDER BY id LIMIT ?"
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         return list(map(LoggedRow._make, raw.execute(sql, (after_id, limit))))
