@@ -108,12 +108,14 @@ def _register_blueprints(app: Flask) -> None:
         help,
         home,
         kids,
+        profiles,
         proxy,
         settings,
         talk,
     )
 
-    modules = (auth, home, child, child_changes, devices, alerts, talk, help, settings, proxy)
+    modules = (auth, home, child, child_changes, devices, profiles, alerts, talk, help)
+    modules = (*modules, settings, proxy)
     for module in (*modules, kids):
         app.register_blueprint(module.bp)
 

@@ -19,17 +19,19 @@ import errno
 import ipaddress
 import logging
 import socket
+import ssl
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
 from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 
-from agent.config import Config
-from agent.dns import answers, wire
+from agent.config import Config, IPNetwork
+from agent.dns import answers, homenet, wire
 from agent.dns.cache import Entry, ResponseCache
+from agent.dns.family import FamilyFilter
 from agent.dns.floodguard import FloodGuard
 from agent.dns.native import fastpath
 from agent.dns.tcp import TcpFront, TcpLimits, listen_tcp, tcp_budget
@@ -64,7 +66,9 @@ class FilterResolver:
         tz: tzinfo | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
+        own_networks: Iterable[IPNetwork] | None = None,
     ) -> None:
+        """`own_networks`: the box's own IPv6 prefixes (read from the system when None)."""
         self.monotonic, self.wallclock = monotonic, wallclock
         self.cfg = cfg
         self.dns = cfg.dns
@@ -89,6 +93,11 @@ class FilterResolver:
             probe_interval=cfg.upstream.probe_interval,
             monotonic=monotonic,
         )
+        # children's queries may go to a family filter (agent/dns/family.py); None: they don't
+        self.family = FamilyFilter.from_config(cfg.upstream, cfg.dns.upstream_timeout, monotonic)
+        self._unassigned = cfg.rules.unassigned
+        own = homenet.own_prefixes() if own_networks is None else tuple(own_networks)
+        self.allow_networks = cfg.dns.allow_networks + (own if cfg.dns.allow_own_prefixes else ())
         self._allowed: dict[str, bool] = {}
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._now_second = -1
@@ -127,6 +136,8 @@ class FilterResolver:
                 return self._slow(data, m, client, policy, ts, tcp)
             served = entry.served if m.cap is None else _capped(entry.served, entry.offsets, m.cap)
             m.entry, m.tail = entry, _tail(m.q, served, entry.question_end)
+            if m.family and self.family.blocks(entry.served):  # type: ignore[union-attr]
+                return self._family_block(data, m, ts, None, None)
             if entry.facts is not answers.PLAIN and m.decision.action is not REWRITE:
                 held = self._check_cached(m, entry, client, policy, ts)
                 if held is not None:
@@ -165,10 +176,32 @@ class FilterResolver:
                 block_tail = wire.block_tail(q, self._block_mode, ttl, decision.nxdomain)
         elif action is REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
+        family = self.family
+        kids = (
+            family is not None
+            and action is not BLOCK
+            and not family.pool.all_down()  # meanwhile children share the adults' answers
+            and family.for_children(policy, client, decision, self._unassigned)
+        )
+        if kids:
+            key += FamilyFilter.suffix  # the cache keeps children's answers apart
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
         prepared = _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
-        prepared.cap = cap
+        prepared.cap, prepared.family = cap, kids
         return prepared
+
+    def _family_block(
+        self, data: bytes, m: _Prepared, ts: float, upstream: str | None, latency: float | None
+    ) -> bytes:
+        """The family filter blocked this for a child: HouseRules' own block answer, and a log
+        row that says so. The memo keeps it for the rest of the second."""
+        family = self.family
+        family.blocked += 1  # type: ignore[union-attr]
+        ttl = self._block_ttl if m.cap is None else min(self._block_ttl, m.cap)
+        m.block_tail = wire.block_tail(m.q, self._block_mode, ttl, False)
+        m.head = m.head[:5] + family.decision(m.decision).columns  # type: ignore[union-attr]
+        self.submit((ts, m.head, upstream, latency, False))
+        return data[:2] + m.block_tail
 
     @staticmethod
     def _ttl_cap(policy: Policy, decision: Decision, now: datetime) -> int | None:
@@ -203,7 +236,7 @@ class FilterResolver:
         if ok is None:
             try:
                 ip = ipaddress.ip_address(client.split("%")[0])
-                ok = any(ip in net for net in self.dns.allow_networks)
+                ok = any(ip in net for net in self.allow_networks)
             except ValueError:
                 ok = False
             if len(self._allowed) >= ALLOWED_SIZE:  # forged sources must not grow it
@@ -231,16 +264,20 @@ class FilterResolver:
         q, decision, key = m.q, m.decision, m.key
         started = time.perf_counter()
         upstream: str | None = None
-        facts: answers.Facts | None = answers.PLAIN
+        filtered = False
         try:
             if decision.action is Action.REWRITE and decision.rewrite_to:
-                reply, upstream = await self._rewrite(q, decision.rewrite_to, key)
+                reply, upstream, filtered = await self._rewrite(
+                    q, decision.rewrite_to, key, m.family
+                )
             else:
-                reply, upstream, facts = await self._fetch(
-                    key, q.key[:-2], q.upstream_packet(), q.name
+                reply, upstream, filtered = await self._ask(
+                    key, q.key[:-2], q.upstream_packet(), m.family, q.name
                 )
         except UpstreamFailed as exc:
             stale = self.cache.get_stale(key, self.monotonic())
+            if stale is None and m.family:  # as the fallback to the adults' resolvers would
+                stale = self.cache.get_stale(key[: -len(FamilyFilter.suffix)], self.monotonic())
             if stale is None:
                 self.counters["servfail"] += 1
                 if started - self._warned >= 1.0:  # an outage says so, not once a query
@@ -248,14 +285,18 @@ class FilterResolver:
                     log.warning("no upstream answered for %s: %s", q.name, exc)
                 self._log(ts, m, None, None)
                 return wire.error_reply(data, wire.SERVFAIL)
-            reply, upstream, facts = stale, "stale", None
+            reply, upstream = stale, "stale"
         latency = round((time.perf_counter() - started) * 1000.0, 3)
-        if facts is not answers.PLAIN and decision.action is not Action.REWRITE:
-            facts = facts or self.answers.facts(reply, q.name)
-            held = self.answers.hold(q, decision, m.head, facts, client, policy, self._wall(ts))
-            if held is not None:
-                self.submit((ts, held[1], upstream, latency, False))
-                return data[:2] + held[0]
+        if filtered and self.family.blocks(reply):  # type: ignore[union-attr]
+            return self._family_block(data, m, ts, upstream, latency)
+        if decision.action is not Action.REWRITE:
+            facts = self.answers.facts(reply, q.name)
+            if facts is not answers.PLAIN:
+                now = self._wall(ts)
+                held = self.answers.hold(q, decision, m.head, facts, client, policy, now)
+                if held is not None:
+                    self.submit((ts, held[1], upstream, latency, False))
+                    return data[:2] + held[0]
         self._log(ts, m, upstream, latency)
         if m.cap is not None:
             with contextlib.suppress(wire.WireError):
@@ -263,24 +304,47 @@ class FilterResolver:
         full = data[:2] + _tail(q, reply, wire.HEADER.size + len(q.question))
         return full if tcp or len(full) <= q.udp_size else wire.truncated_reply(q, full)
 
+    async def _ask(
+        self, key: bytes, question_key: bytes, packet: bytes, kids: bool, name: str
+    ) -> tuple[bytes, str, bool]:
+        """(reply, upstream label, whether the family filter gave it). A child's question
+        goes to the children's resolvers; if none answers (or they answer SERVFAIL), to the
+        adults' ones, under the adults' cache key (it is their answer), with a warning once
+        per outage."""
+        family = self.family
+        if kids and family is not None:
+            try:
+                reply, label = await self._fetch(key, question_key, packet, family.pool)
+            except UpstreamFailed as exc:
+                family.fell_back(name, exc)
+            else:
+                family.answered()
+                if reply[3] & 0xF != wire.SERVFAIL:
+                    return reply, label, True
+                family.fallbacks += 1  # it failed on this name: not a block, and not an outage
+            key = key[: -len(FamilyFilter.suffix)]
+            entry = self.cache.get(key, self.monotonic())
+            if entry is not None:
+                return entry.served, "cache", False
+        reply, label = await self._fetch(key, question_key, packet, self.upstreams)
+        return reply, label, False
+
     async def _fetch(
-        self, key: bytes, question_key: bytes, packet: bytes, qname: str
-    ) -> tuple[bytes, str, answers.Facts]:
-        """One upstream round trip per key at a time; concurrent askers share it. The answer
-        is read once here (`answers.Facts`) and the facts kept with the cache entry."""
+        self, key: bytes, question_key: bytes, packet: bytes, pool: UpstreamPool
+    ) -> tuple[bytes, str]:
+        """One upstream round trip per key at a time; concurrent askers share it."""
         pending = self._inflight.get(key)
         if pending is not None:
-            reply, facts = await asyncio.shield(pending)
-            return reply, "coalesced", facts
-        fut: asyncio.Future[tuple[bytes, answers.Facts]]
-        fut = asyncio.get_running_loop().create_future()
+            return await asyncio.shield(pending), "coalesced"
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
-            reply, label = await self.upstreams.query(packet, question_key)
-            facts = self.answers.facts(reply, qname)
+            reply, label = await pool.query(packet, question_key)
+            # read once, kept with the cache entry (the question key starts with the name)
+            facts = self.answers.facts(reply, answers.read_name(question_key, 0)[0])
             self.cache.put(key, reply, self.monotonic(), facts)
-            fut.set_result((reply, facts))
-            return reply, label, facts
+            fut.set_result(reply)
+            return reply, label
         except asyncio.CancelledError:
             fut.cancel()
             raise
@@ -291,22 +355,26 @@ class FilterResolver:
         finally:
             del self._inflight[key]
 
-    async def _rewrite(self, q: wire.Query, target: str, key: bytes) -> tuple[bytes, str]:
+    async def _rewrite(
+        self, q: wire.Query, target: str, key: bytes, kids: bool
+    ) -> tuple[bytes, str, bool]:
         """Safe search: the question's name answered as a CNAME to the provider's safe name,
-        followed by that name's own records from upstream."""
+        followed by that name's own records from upstream (a child's from the family filter)."""
         tq = DNSRecord.question(target, QTYPE.get(q.qtype, "A"))
         tq.header.rd = 1
         target_q = wire.parse_query(bytes(tq.pack()))
-        entry = self.cache.get(target_q.key, self.monotonic())
+        target_key = target_q.key + FamilyFilter.suffix if kids else target_q.key
+        entry = self.cache.get(target_key, self.monotonic())
         if entry is not None:
-            target_reply, label = entry.served, "cache"
+            target_reply, label, filtered = entry.served, "cache", kids
         else:
-            target_reply, label, _ = await self._fetch(
-                target_q.key, target_q.key[:-2], target_q.upstream_packet(), target
+            target_reply, label, filtered = await self._ask(
+                target_key, target_q.key[:-2], target_q.upstream_packet(), kids, target
             )
         reply = _compose_rewrite(q, target, target_reply)
-        self.cache.put(key, reply, self.monotonic(), answers.PLAIN)  # our own CNAME
-        return reply, label
+        if filtered or not kids:  # a fallback answer is not kept as the child's
+            self.cache.put(key, reply, self.monotonic())
+        return reply, label, filtered
 
 
 @dataclass(slots=True)
@@ -323,6 +391,7 @@ class _Prepared:
     entry: Entry | None = None  # the cache entry `tail` was made from
     tail: bytes = b""
     cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
+    family: bool = False  # a child's question: the family filter answers it (agent/dns/family.py)
 
 
 def _capped(reply: bytes, offsets: tuple[int, ...], cap: int) -> bytes:
@@ -522,6 +591,8 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
     for attempt in range(20 if port == 0 else 1):
         udp = socket.socket(family, socket.SOCK_DGRAM)
         udp.setblocking(False)
+        if family == socket.AF_INET6:  # "[::]:53" beside "0.0.0.0:53", as on the Pi
+            udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         _grow_buffers(udp)
         try:
             udp.bind((host, port))
@@ -551,11 +622,14 @@ class DnsServer:
         self._udp: list[asyncio.DatagramTransport | BatchedUdp] = []
         self._tcp: list[TcpFront] = []
         self.addresses: list[tuple[str, int]] = []
+        self.tls_addresses: list[tuple[str, int]] = []  # DNS over TLS
         self._socks: list[socket.socket] = []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await self.resolver.upstreams.start()
+        if self.resolver.family is not None:
+            await self.resolver.family.pool.start()
         self.tcp_limits.total = tcp_budget(self.resolver.cfg.dns.tcp_connections)
         for hp in self.resolver.cfg.dns.listen:
             sock, listening = _bind_pair(hp.host, hp.port)
@@ -575,6 +649,17 @@ class DnsServer:
             tcp.start(loop)
             self._tcp.append(tcp)
             self.addresses.append((hp.host, port))
+        tls_listen = self.resolver.cfg.dns.tls_listen
+        context = dot_context(self.resolver.cfg) if tls_listen else None
+        for hp in tls_listen:
+            try:
+                listening = listen_tcp(hp.host, hp.port)
+            except OSError as exc:
+                raise ListenError(hp.host, hp.port, "DNS over TLS", exc) from exc
+            tcp = TcpFront(self.resolver, self.guard, self.tcp_limits, listening, tls=context)
+            tcp.start(loop)
+            self._tcp.append(tcp)
+            self.tls_addresses.append((hp.host, listening.getsockname()[1]))
 
     async def close(self) -> None:
         for t in self._udp:
@@ -584,29 +669,20 @@ class DnsServer:
         for tcp in self._tcp:
             await tcp.close()
         await self.resolver.upstreams.aclose()
+        if self.resolver.family is not None:
+            await self.resolver.family.pool.aclose()
 
 
-def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
-    """A UDP socket and a TCP listener on one port. With port 0 (tests) the kernel picks the
-    UDP port, which another program may hold for TCP: then another port is tried."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for attempt in range(20):
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.setblocking(False)
-        _grow_buffers(sock)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            sock.close()
-            raise ListenError(host, port, "UDP", exc) from exc
-        bound = sock.getsockname()[1]
-        try:
-            return sock, listen_tcp(host, bound)
-        except OSError as exc:
-            sock.close()
-            if port != 0 or exc.errno != errno.EADDRINUSE or attempt == 19:
-                raise ListenError(host, bound, "TCP", exc) from exc
-    raise AssertionError("unreachable")
+def dot_context(cfg: Config) -> ssl.SSLContext:
+    """TLS for DNS over TLS, with the box's own certificate (made at first start)."""
+    from agent import boxcert  # the cryptography package loads only when DoT is on
+
+    cert = boxcert.for_config(cfg)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert.cert_file, cert.key_file)
+    log.info("DNS over TLS certificate fingerprint (SHA-256): %s", cert.fingerprint)
+    return context
 
 
 def _grow_buffers(sock: Any) -> None:

@@ -63,6 +63,7 @@ class RuleKind(StrEnum):
     FLOOD = "flood"  # the DNS turned a device away: over its rate limit (not a house rule)
     UNBLOCK_APP = "unblock:app"  # a parent's timed unblock (an overlay with an expiry)
     UNBLOCK_DOMAIN = "unblock:domain"
+    FAMILY_FILTER = "family-filter"  # the children's family-filtering upstream blocked it
     # What the DNS server finds in an upstream's answer (agent/dns/answers.py); a chain that
     # leads to a blocked name keeps that name's own kind, with "led to" words.
     UPSTREAM_BLOCK = "upstream-block"  # the upstream answered 0.0.0.0 / ::, its own block
@@ -114,6 +115,7 @@ _SUBJECTS: dict[RuleKind, Subject] = {
     RuleKind.FLOOD: Subject.NONE,
     RuleKind.UNBLOCK_APP: Subject.APP,
     RuleKind.UNBLOCK_DOMAIN: Subject.DOMAIN,
+    RuleKind.FAMILY_FILTER: Subject.NONE,
     RuleKind.UPSTREAM_BLOCK: Subject.NONE,
     RuleKind.REBINDING: Subject.NONE,
     RuleKind.UNREADABLE_ANSWER: Subject.NONE,
