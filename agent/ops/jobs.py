@@ -37,6 +37,7 @@ from agent.ops import intake
 from agent.rules.catalog import load_catalog
 from agent.rules.household import Household
 from agent.store import db
+from agent.store.budgets import record_use
 from agent.store.events import record_events
 from agent.store.household import load_household
 from agent.store.household_devices import record_seen
@@ -87,7 +88,21 @@ class Jobs:
             # a few batches a run: a first pass over a month of log is spread over several runs
             self._insights = InsightsJob(self.engine, self.catalog, self.cfg, max_batches=5)
         household = load_household(self.engine) or Household()
-        self._insights.run(household, neighbours.read_neighbours(), self.now())
+        now = self.now()
+        self._insights.run(household, neighbours.read_neighbours(), now)
+        self.record_budgets(household, now)
+
+    def record_budgets(self, household: Household, now: datetime) -> None:
+        """Today's minutes per daily budget, counted right after the estimate moved; the
+        household version moves when a budget is used up, so the DNS process blocks within
+        its poll (`agent.store.budgets.record_use`)."""
+        if not household.budgets:
+            return
+        names = {c.id: c.name for c in household.children}
+        categories = {a.id: a.category for a in self.catalog.apps.values()}
+        report = record_use(self.engine, names, categories, now)
+        if report.flipped:
+            log.info("budgets: %d used up or open again", report.flipped)
 
     def prune(self) -> int:
         from agent.insights import retention

@@ -7,10 +7,11 @@ uses (`snapshot`): one conversion, so both see the same household.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from agent.rules.household import (
+    Budget,
     Child,
     ChildSettings,
     Device,
@@ -85,4 +86,17 @@ def to_overlay(row: Any) -> Overlay:
         target=row.target,
         request_id=row.request_id,
         created=utc(row.created),
+        minutes=getattr(row, "minutes", None),
     )
+
+
+def to_budget(row: Any, use: Any = None) -> Budget:
+    """A budget row, with its `budget_use` row (or the snapshot's joined `used`, `used_day`)."""
+    used, day = (use.minutes, use.day) if use is not None else (None, None)
+    if use is None and hasattr(row, "used"):
+        used, day = row.used, row.used_day
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    days = tuple(int(m) for m in words(row.days))
+    return Budget(row.id or 0, row.child_id, row.kind, row.target or "", days,
+                  row.reset_hour, used or 0, day)  # fmt: skip

@@ -19,6 +19,7 @@ from typing import Any
 from agent.rules.household import Household
 from agent.rules.policy import PolicyHolder
 from agent.store.household_rows import (
+    to_budget,
     to_child,
     to_device,
     to_overlay,
@@ -37,9 +38,18 @@ QUERIES = {
     " FROM schedules",
     "pauses": "SELECT id, child_id, device_id, until FROM pauses",
     "overlays": "SELECT id, child_id, kind, until, schedule_id, target_kind, target,"
-    " request_id, created FROM overlays",
+    " request_id, created, minutes FROM overlays",
+    "budgets": "SELECT id, child_id, kind, target, days, reset_hour, budget_use.day AS used_day,"
+    " budget_use.minutes AS used FROM budgets LEFT JOIN budget_use ON budget_id = id",
 }
-LATE = "overlays"  # added by migration 0005h
+# Tables (and columns) later migrations added: a database not yet migrated reads them as empty.
+LATE = {
+    "overlays": (
+        "SELECT id, child_id, kind, until, schedule_id, target_kind, target, request_id,"
+        " created FROM overlays"
+    ),  # 0005h; `minutes` came with 0006t
+    "budgets": None,  # 0006t
+}
 # How SQLAlchemy stores these types in SQLite (text), turned back into Python values.
 PARSE = {
     "born": date.fromisoformat,
@@ -49,6 +59,7 @@ PARSE = {
     "last_seen": datetime.fromisoformat,
     "until": datetime.fromisoformat,
     "created": datetime.fromisoformat,
+    "used_day": date.fromisoformat,
     "protections_on": bool,
     "safe_search": bool,
     "inspect": bool,
@@ -84,8 +95,9 @@ def read_household(path: Path) -> Household:
         with _closing(_connect(path)) as conn:
             conn.execute("BEGIN")
             row = conn.execute("SELECT version FROM household_meta WHERE id = 1").fetchone()
-            tables = {name: _rows(conn, sql) for name, sql in QUERIES.items() if name != LATE}
-            tables[LATE] = _late_rows(conn, QUERIES[LATE])
+            tables = {name: _rows(conn, sql) for name, sql in QUERIES.items() if name not in LATE}
+            for name, older in LATE.items():
+                tables[name] = _late_rows(conn, QUERIES[name], older)
             conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise SnapshotUnavailable(f"{path}: {exc}") from exc
@@ -96,15 +108,19 @@ def read_household(path: Path) -> Household:
         schedules=tuple(to_schedule(r) for r in tables["schedules"]),
         pauses=tuple(to_pause(r) for r in tables["pauses"]),
         overlays=tuple(to_overlay(r) for r in tables["overlays"]),
+        budgets=tuple(to_budget(r) for r in tables["budgets"]),
         version=row[0] if row else 0,
     )
 
 
-def _late_rows(conn: sqlite3.Connection, sql: str) -> list[Any]:
-    """Rows of a table a database not yet migrated lacks (read as empty, not unavailable)."""
+def _late_rows(conn: sqlite3.Connection, sql: str, older: str | None) -> list[Any]:
+    """Rows of a table a database not yet migrated lacks (read as empty, not unavailable),
+    or read without the columns it lacks (`older`)."""
     try:
         return _rows(conn, sql)
     except sqlite3.OperationalError as exc:
+        if "no such column" in str(exc) and older is not None:
+            return _late_rows(conn, older, None)
         if "no such table" not in str(exc):
             raise
         return []
