@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "carers",
     "dashboard",
     "proxy",
+    "budgets",
 )
 
 
