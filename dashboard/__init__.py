@@ -83,6 +83,7 @@ def create_app(
 def _register_blueprints(app: Flask) -> None:
     from dashboard import (
         alerts,
+        budgets,
         child,
         child_changes,
         devices,
@@ -94,7 +95,9 @@ def _register_blueprints(app: Flask) -> None:
         talk,
     )
 
-    modules = (auth, home, child, child_changes, devices, alerts, talk, help, settings, proxy)
+    modules = (
+        auth, home, child, child_changes, budgets, devices, alerts, talk, help, settings, proxy
+    )  # fmt: skip
     for module in (*modules, kids):
         app.register_blueprint(module.bp)
 

@@ -30,11 +30,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
 from agent.events import Event, EventKind, Severity
+from agent.rules.budgets import is_used_up
 from agent.rules.overlays import OverlayError, schedules_on_during, unblock_until
 from agent.store import household as store
+from agent.store.budgets import add_extra_time, list_budgets
 from agent.store.events import KeyedEvent, acknowledge, record_events
 from agent.store.household_tables import check_domain
-from agent.store.overlays import add_overlay
+from agent.store.overlays import add_overlay, list_overlays
 
 __all__ = [
     "ChildRequest",
@@ -296,6 +298,14 @@ def _approve(
     done = []
     if resumed:
         done.append("the pause ended")
+    spent = [
+        b for b in list_budgets(engine, asked.child_id)
+        if is_used_up(b, list_overlays(engine, asked.child_id, running_at=when), when)
+    ]  # fmt: skip
+    for b in spent:  # a budget used up for today gets the minutes too
+        add_extra_time(engine, b, minutes, when, request_id=asked.id)
+    if spent:
+        done.append(f"{minutes} more minutes on today's budget")
     if on:
         names = " and ".join(s.name for s in on)
         done.append(f"{names} is off until {until.astimezone(when.tzinfo):%H:%M}")
