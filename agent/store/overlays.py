@@ -57,7 +57,7 @@ def add_overlay(
     """A temporary change for a child from `now` until `until` (both timezone-aware)."""
     if kind not in OVERLAY_KINDS:
         raise HouseholdError(
-            f"a temporary change is more_time, unblock or extra_time, not {kind!r}"
+            f"a temporary change is more_time or unblock (extra_time on a budget), not {kind!r}"
         )
     start, end = as_utc(now), as_utc(until)
     if end <= start:
