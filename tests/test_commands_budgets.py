@@ -42,6 +42,11 @@ def test_set_list_more_time_allow_and_remove(box: Box) -> None:
     code, _out, err = box.run("budget", "set", "Sam", "--app", "roblox", "--school", "2000",
                               "--weekend", "60")  # fmt: skip
     assert code != 0 and "0 to 1440 minutes" in err
+    box.ok("schedule", "add", "Bedtime", "--child", "Sam", "--days", "mon,sun", "--from", "21:00",
+           "--to", "07:00", "--block-all")  # fmt: skip
+    assert "Bedtime is off until Mon 22:00" in box.ok(
+        "allow", "Sam", "--schedule", "bedtime", "--until", "22:00"
+    )
     box.ok("budget", "remove", "1")
     assert "No daily budgets." in box.ok("budget", "list")
 

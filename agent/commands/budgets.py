@@ -4,7 +4,7 @@
                [--day mon=MIN ...] [--reset-hour H]
     budget list [NAME]                       budget remove ID
     more-time NAME --minutes N [--app ID | --category C | --all] | --no-limit-today
-    allow NAME (--app ID | --category C | --domain D) --until HH:MM
+    allow NAME (--app ID | --domain D | --schedule NAME) --until HH:MM
 
 Budgets and their minutes are `agent.store.budgets`; extra time and rewards are overlays with
 an end (`agent.store.overlays`), never changes to the house rules.
@@ -19,6 +19,7 @@ from typing import Any
 from agent.cli import CliError
 from agent.commands import household as base
 from agent.commands.common import engine
+from agent.commands.household_changes import find_schedule
 from agent.config import Config
 from agent.rules import budgets as rules
 from agent.rules.household import WEEKDAYS, Budget
@@ -54,12 +55,13 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("allow", help="a reward: allow an app, category or site until a time")
     p.add_argument("name", metavar="NAME", help="the child's name")
-    _target(p, domain=True, every=False)
+    group = _target(p, domain=True, every=False)
+    group.add_argument("--schedule", metavar="NAME", help="push a schedule (bedtime) later")
     p.add_argument("--until", required=True, metavar="HH:MM")
     p.set_defaults(func=allow_until)
 
 
-def _target(p: Any, domain: bool, required: bool = True, every: bool = True) -> None:
+def _target(p: Any, domain: bool, required: bool = True, every: bool = True) -> Any:
     group = p.add_mutually_exclusive_group(required=required)
     group.add_argument("--app", metavar="ID")
     group.add_argument("--category", metavar="CATEGORY")
@@ -67,6 +69,7 @@ def _target(p: Any, domain: bool, required: bool = True, every: bool = True) -> 
         group.add_argument("--all", action="store_true", help="all online time")
     if domain:
         group.add_argument("--domain", metavar="DOMAIN")
+    return group
 
 
 def _kind(args: argparse.Namespace) -> tuple[str, str] | None:
@@ -168,6 +171,13 @@ def allow_until(cfg: Config, args: argparse.Namespace) -> int:
     until = datetime.combine(now.date(), end, now.tzinfo)
     if until <= now:
         until += timedelta(days=1)
+    if args.schedule:
+        s = find_schedule(cfg, args.name, args.schedule)
+        base.changing(
+            overlays.add_overlay, eng, child.id, "more_time", until, now, schedule_id=s.id
+        )
+        print(f"{child.name}: {s.name} is off until {until:%a %H:%M}.")
+        return 0
     kind, target = _kind(args) or ("app", "")
     if kind == "category":
         raise CliError("a reward is for an app or a website (--app or --domain)")
