@@ -230,6 +230,22 @@ def _minutes(
     return conn.execute(text(sql), params).scalar_one()
 
 
+def used_on(
+    engine: Engine,
+    budget: Budget,
+    child: str,
+    app_categories: Mapping[str, str],
+    day: date,
+    tz: object,
+) -> int:
+    """A budget's minutes on one whole budget day (from the minute-level activity tables,
+    kept as long as the query log)."""
+    start, end = rules.day_bounds(day, budget.reset_hour, tz)
+    lo, hi = int(start.timestamp() // 60), int(end.timestamp() // 60) - 1
+    with engine.connect() as conn:
+        return _minutes(conn, budget, child, app_categories, lo, hi)
+
+
 __all__ = [
     "BudgetRow",
     "BudgetUseRow",
@@ -241,4 +257,5 @@ __all__ = [
     "record_use",
     "remove_budget",
     "set_budget",
+    "used_on",
 ]
