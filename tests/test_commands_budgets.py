@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from test_commands_household import NOW, Box
 
-from agent.commands import household as commands
+from agent.commands import common
 from agent.store import budgets, overlays
 
 
 @pytest.fixture
 def box(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Box:
-    monkeypatch.setattr(commands, "now", lambda cfg: NOW)
+    monkeypatch.setattr(common, "now", lambda cfg: NOW)
     monkeypatch.chdir(tmp_path)
     found = Box(tmp_path, capsys)
     found.ok("child", "add", "Sam", "--born", "2014-06-01")

@@ -90,7 +90,7 @@ def test_child_page_sets_a_budget_with_the_honest_note(auth, engine, sam) -> Non
 
 
 def test_saying_yes_to_more_time_adds_it_to_a_used_up_budget(engine, clock, sam) -> None:
-    from agent.store import requests
+    from agent.household import requests
 
     budgets.set_budget(engine, sam.id, "category", "gaming", rules.week_of(60, 120))
     use(engine, clock, 60)

@@ -149,8 +149,9 @@ def test_requests_come_from_the_request_store_when_there_is_one(
 
 def test_how_a_budget_went_over_the_week(engine: Engine) -> None:
     from agent.digest.words import budget_line
+    from agent.household import requests
     from agent.rules import budgets as rules
-    from agent.store import budgets, requests
+    from agent.store import budgets
 
     sam = get_child_by_name(engine, "Sam")
     assert sam is not None

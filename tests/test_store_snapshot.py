@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+import sqlite3
+from contextlib import closing
+from dataclasses import fields as dataclass_fields
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.rules.budgets import week_of
+from agent.rules.household import Device, Overlay, Pause, RuleEntry, Schedule
+from agent.store import rollup_writes
+from agent.store.budgets import (
+    BudgetRow,
+    BudgetUseRow,
+    add_extra_time,
+    record_use,
+    set_budget,
+)
 from agent.store.db import init_db, make_engine
 from agent.store.household import (
     add_child,
@@ -18,10 +31,14 @@ from agent.store.household import (
     set_child_settings,
 )
 from agent.store.household_devices import add_device
+from agent.store.household_tables import ChildRow, DeviceRow, PauseRow, RuleRow, ScheduleRow
+from agent.store.overlays import OverlayRow, add_overlay
 from agent.store.snapshot import (
+    TABLES,
     HouseholdFollower,
     SnapshotUnavailable,
     read_household,
+    read_table,
     read_version,
 )
 
@@ -59,11 +76,41 @@ def test_the_snapshot_matches_the_household_store(tmp_path):
     )
     until = datetime(2026, 11, 21, 19, 30, tzinfo=ZoneInfo("Europe/London"))
     pause(engine, until, child_id=sam.id)
+    add_overlay(
+        engine, alex.id, "unblock", until, until - timedelta(hours=1), target_kind="app",
+        target="roblox",
+    )  # fmt: skip
+
+    games = set_budget(engine, sam.id, "category", "gaming", week_of(60, 120))
+    add_extra_time(engine, games, 15, until)
+    last = int(until.timestamp() // 60)
+    with engine.begin() as conn:
+        rollup_writes.add_counted(conn, "Sam", "app", "roblox", set(range(last - 9, last + 1)))
+    record_use(engine, {sam.id: "Sam"}, {"roblox": "gaming"}, until)
 
     expected = load_household(engine)
     got = read_household(tmp_path / "hr.db")
     assert got == expected
+    assert got.budgets and got.budgets[0].days == (60, 60, 60, 60, 60, 120, 120)
+    assert got.budgets[0].used == 10 and got.overlays[-1].minutes == 15
     assert read_version(tmp_path / "hr.db") == expected.version > 0
+
+    # What the plain reader sees of each table is the model's columns, as the model's types.
+    tables = (
+        ChildRow, DeviceRow, RuleRow, ScheduleRow, PauseRow, OverlayRow, BudgetRow, BudgetUseRow
+    )  # fmt: skip
+    models = {m.__tablename__: m for m in tables}
+    assert set(models) == set(TABLES)
+    with closing(sqlite3.connect(tmp_path / "hr.db")) as conn:
+        for name, model in models.items():
+            columns = model.__table__.columns
+            rows = read_table(conn, name)
+            assert rows, name
+            for row in rows:
+                assert list(vars(row)) == [c.name for c in columns], name
+                for c in columns:
+                    value = getattr(row, c.name)
+                    assert value is None or isinstance(value, c.type.python_type), (name, c.name)
 
 
 def test_a_missing_or_unmigrated_database_is_reported_not_raised_as_sqlite(tmp_path):
@@ -89,3 +136,19 @@ def test_the_follower_reads_again_only_when_the_version_moves(tmp_path, caplog):
     assert [c.name for c in follower.poll().children] == ["Sam", "Alex"]
     assert HouseholdFollower(None, "postgresql://box/hr", "x").poll() is None
     assert "postgresql://box/hr is not a SQLite file" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("entry", "model"),
+    [
+        (Schedule, ScheduleRow),
+        (Device, DeviceRow),
+        (RuleEntry, RuleRow),
+        (Pause, PauseRow),
+        (Overlay, OverlayRow),
+    ],
+)
+def test_a_snapshot_entry_has_a_field_for_each_column_and_no_other(entry, model):
+    """A new column and its field go together: what the snapshot carries is what is stored."""
+    columns = {c.name for c in model.__table__.columns}
+    assert {f.name for f in dataclass_fields(entry) if f.init} == columns

@@ -17,6 +17,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from agent.cli import CliError
+from agent.commands import common
 from agent.commands import household as base
 from agent.commands.common import engine
 from agent.commands.household_changes import find_schedule
@@ -105,7 +106,7 @@ def budget_set(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     kind, target = _kind(args) or ("all", "")
     budget = base.changing(store.set_budget, eng, child.id, kind, target, days, args.reset_hour)
-    print(f"{child.name}: {_line(budget, base.now(cfg), {})}")
+    print(f"{child.name}: {_line(budget, common.now(cfg), {})}")
     return 0
 
 
@@ -125,7 +126,7 @@ def budget_list(cfg: Config, args: argparse.Namespace) -> int:
     if not found:
         print("No daily budgets.")
         return 0
-    now = base.now(cfg)
+    now = common.now(cfg)
     running = overlays.list_overlays(eng, running_at=now)
     for b in found:
         s = rules.state(b, [o for o in running if o.child_id == b.child_id], now)
@@ -151,7 +152,7 @@ def more_time(cfg: Config, args: argparse.Namespace) -> int:
         mine = [b for b in mine if (b.kind, b.target) == (wanted[0], wanted[1].lower())]
     if not mine:
         raise CliError(f"{child.name} has no daily budget like that")
-    now = base.now(cfg)
+    now = common.now(cfg)
     minutes = None if args.no_limit_today else args.minutes
     for b in mine:
         base.changing(store.add_extra_time, eng, b, minutes, now)
@@ -167,7 +168,7 @@ def allow_until(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"{args.until!r} is not a time like 18:00") from None
     eng = engine(cfg)
     child = base.find_child(eng, args.name)
-    now = base.now(cfg)
+    now = common.now(cfg)
     until = datetime.combine(now.date(), end, now.tzinfo)
     if until <= now:
         until += timedelta(days=1)

@@ -192,7 +192,7 @@ def record_use(
                 flipped += 1
             row = session.get(BudgetUseRow, b.id)
             if row is None:
-                row = BudgetUseRow(budget_id=b.id, day=day)
+                row = BudgetUseRow(budget_id=b.id, day=day, minutes=-1)
             if row.day == day and row.minutes == minutes:
                 continue
             row.day, row.minutes, row.updated = day, minutes, stamp
