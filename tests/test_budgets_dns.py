@@ -101,7 +101,7 @@ def test_a_budget_blocks_within_a_lookup_once_used_and_extra_time_reaches_the_dn
             break
         assert ttl <= 30  # a budgeted name is never kept long by the device
         clock.at += 15
-        running.jobs.run_insights()
+        running.jobs.run_for_budgets()  # the 10 s job (insights while a budget exists)
         settle(running)
         if counted_at is None and budgets.get_budget(engine, budget.id).used >= 5:
             counted_at = clock.at - 15
@@ -127,7 +127,7 @@ def test_a_budget_blocks_within_a_lookup_once_used_and_extra_time_reaches_the_dn
             closed = clock.at
             break
         clock.at += 15
-        running.jobs.run_insights()
+        running.jobs.run_for_budgets()  # the 10 s job (insights while a budget exists)
         settle(running)
     assert closed is not None
     assert budgets.get_budget(engine, budget.id).used >= 20
@@ -138,3 +138,18 @@ def test_a_budget_blocks_within_a_lookup_once_used_and_extra_time_reaches_the_dn
     assert not lookup(running)[0]
     clock.at = (datetime(2026, 11, 24, 3, 59, 0, tzinfo=TZ) - timedelta(0)).timestamp()
     assert lookup(running)[0]  # still Monday's budget day
+
+
+def test_the_budget_job_counts_often_and_never_overlaps_insights(running) -> None:
+    jobs = running.jobs
+    assert ("budgets", jobs.run_for_budgets, 10.0) in jobs.jobs()
+    assert not budgets.has_budgets(running.engine)
+    jobs.run_for_budgets()  # no budget: nothing is run
+    assert jobs._insights is None
+    sam = store.add_child(running.engine, "Sam", date(2014, 6, 1))
+    budgets.set_budget(running.engine, sam.id, "all", "", rules.week_of(120, 180))
+    with jobs._insights_running:  # a run under way: the other job leaves it alone
+        jobs.run_for_budgets()
+        assert jobs._insights is None
+    jobs.run_for_budgets()
+    assert jobs._insights is not None

@@ -44,7 +44,7 @@ Submit = Callable[[tuple], bool]
 Reply = bytes | None | Coroutine[Any, Any, bytes | None]
 REWRITE_TTL = 300
 # Answers for names a child's daily budget counts: a device asks again within this, so a budget
-# that runs out takes hold within it (plus the poll and the insights job's 30 s).
+# that runs out takes hold within it (plus the log's commit, the 10 s count and the poll).
 BUDGET_TTL = 30
 # Prepared questions kept (~900 bytes each); cleared whole when full: entries live one second
 # anyway, and a home asks far fewer distinct questions than this in a second.

@@ -19,6 +19,7 @@ It shares no memory with the DNS process: they meet in the database and the comp
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -31,7 +32,7 @@ from agent.ops.scheduler import Scheduler
 from agent.rules.catalog import load_catalog
 from agent.rules.household import Household
 from agent.store import db
-from agent.store.budgets import record_use
+from agent.store.budgets import has_budgets, record_use
 from agent.store.events import record_events
 from agent.store.household import load_household
 from agent.store.household_devices import record_seen
@@ -39,6 +40,7 @@ from agent.store.migrate import migrate
 from agent.store.querylog import clients_since, newest_id, prune_query_log
 
 log = logging.getLogger("houserules.jobs")
+BUDGET_SECONDS = 10.0  # how often the minutes of daily budgets are counted
 Job = tuple[str, Callable[[], object], float]
 
 
@@ -55,6 +57,7 @@ class Jobs:
         self._seen_after = newest_id(cfg.database_path) if cfg.database_path else 0
         self.intake = intake.Intake()
         self._insights = None
+        self._insights_running = threading.Lock()  # the budgets job and insights share it
         from agent.digest.jobs import EmailJobs  # weekly digests and alert emails to carers
 
         self.email = EmailJobs(cfg, self.engine, clock=self.now)
@@ -76,6 +79,20 @@ class Jobs:
         return len(found.added)
 
     def run_insights(self) -> None:
+        if not self._insights_running.acquire(blocking=False):
+            return  # a run is under way (started by the other job): it covers this one
+        try:
+            self._run_insights()
+        finally:
+            self._insights_running.release()
+
+    def run_for_budgets(self) -> None:
+        """Insights more often while any child has a daily budget, so a budget that runs out
+        takes hold within seconds of the log's commit rather than up to 30 s later."""
+        if has_budgets(self.engine):
+            self.run_insights()
+
+    def _run_insights(self) -> None:
         from agent.insights.job import InsightsJob  # heavy: only this process loads it
 
         if self._insights is None:
@@ -118,6 +135,7 @@ class Jobs:
         return [
             ("devices seen", self.record_seen_devices, 15.0),
             ("insights", self.run_insights, 30.0),
+            ("budgets", self.run_for_budgets, BUDGET_SECONDS),
             ("retention", self.prune, 86_400.0),
             ("blocklist refresh", self.refresh_lists, self.cfg.blocklists.refresh_hours * 3600),
             *self.extra_jobs,

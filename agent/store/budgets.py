@@ -16,6 +16,7 @@ from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from agent.rules import budgets as rules
@@ -86,6 +87,15 @@ def list_budgets(engine: Engine, child_id: int | None = None) -> list[Budget]:
         rows = session.exec(query).all()
         used = {u.budget_id: u for u in session.exec(select(BudgetUseRow)).all()}
     return [to_budget(r, used.get(r.id or 0)) for r in rows]
+
+
+def has_budgets(engine: Engine) -> bool:
+    """Whether any child has a daily budget (one cheap query, for the jobs' timer)."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT 1 FROM budgets LIMIT 1")).first() is not None
+    except OperationalError:  # not migrated yet
+        return False
 
 
 def get_budget(engine: Engine, budget_id: int) -> Budget:
@@ -253,6 +263,7 @@ __all__ = [
     "add_extra_time",
     "drop_budgets",
     "get_budget",
+    "has_budgets",
     "list_budgets",
     "record_use",
     "remove_budget",
