@@ -8,7 +8,7 @@ it in a sentence. Extra time is an overlay that ends when the budget's day ends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import login_required
@@ -18,6 +18,7 @@ from agent.rules import budgets as rules
 from agent.rules.household import Budget, Child, Household
 from agent.store import budgets as store
 from agent.store.household_tables import HouseholdError
+from agent.store.overlays import add_overlay
 from dashboard.box import Box, box
 
 bp = Blueprint("budgets", __name__)
@@ -115,6 +116,46 @@ def set_budget(child_id: int) -> Response:
         return redirect(url_for("child.show", child_id=child_id))
     flash(f"Daily budget saved. {SOON}", "ok")
     return redirect(url_for("child.show", child_id=child_id))
+
+
+@bp.route("/children/<int:child_id>/reward", methods=("POST",))
+@login_required
+def reward(child_id: int) -> Response:
+    """A treat in one step: an app or a website allowed, or a schedule (bedtime) held off,
+    until a time today (tomorrow if that time has passed). An overlay with an end."""
+    b = box()
+    now = b.now()
+    back = redirect(url_for("child.show", child_id=child_id))
+    what, _, value = request.form.get("what", "").partition(":")
+    site = request.form.get("site", "").strip()
+    try:
+        end = time.fromisoformat(request.form.get("until", ""))
+    except ValueError:
+        flash("The treat was not given: say until when, like 18:00.", "error")
+        return back
+    until = datetime.combine(now.date(), end, now.tzinfo)
+    if until <= now:
+        until += timedelta(days=1)
+    try:
+        if site:
+            add_overlay(b.engine(), child_id, "unblock", until, now, target_kind="domain",
+                        target=site)  # fmt: skip
+            said = f"{site} is allowed"
+        elif what == "app" and value in b.catalog.apps:
+            add_overlay(b.engine(), child_id, "unblock", until, now, target_kind="app",
+                        target=value)  # fmt: skip
+            said = f"{b.app_name(value)} is allowed"
+        elif what == "schedule" and value.isdigit():
+            add_overlay(b.engine(), child_id, "more_time", until, now, schedule_id=int(value))
+            said = "The schedule is off"
+        else:
+            flash("The treat was not given: choose an app, a website or a schedule.", "error")
+            return back
+    except HouseholdError as exc:
+        flash(f"The treat was not given: {exc}.", "error")
+        return back
+    flash(f"{said} until {until:%H:%M}. {SOON}", "ok")
+    return back
 
 
 @bp.route("/budgets/<int:budget_id>/remove", methods=("POST",))

@@ -99,3 +99,30 @@ def test_saying_yes_to_more_time_adds_it_to_a_used_up_budget(engine, clock, sam)
     assert "30 more minutes on today's budget" in answered.outcome
     household = read_household(engine.url.database)
     assert rules.state(household.budgets[0], household.overlays, clock()).left == 30
+
+
+def test_a_treat_from_the_child_page_is_an_overlay_with_an_end(auth, engine, clock, sam) -> None:
+    from datetime import time
+
+    from agent.store import overlays
+
+    bedtime = store.add_schedule(engine, sam.id, "Bedtime", range(7), time(20), time(7),
+                                 block_all=True)  # fmt: skip
+    auth.login()
+    page = f"/child/{sam.id}"
+    auth.post(f"/children/{sam.id}/reward", {"what": "app:youtube", "until": "19:00"}, page=page)
+    later = {"what": f"schedule:{bedtime.id}", "until": "21:00"}
+    auth.post(f"/children/{sam.id}/reward", later, page=page)
+    made = overlays.list_overlays(engine, sam.id, running_at=clock())
+    assert [(o.kind, o.target, o.schedule_id) for o in made] == [
+        ("unblock", "youtube", None),
+        ("more_time", None, bedtime.id),
+    ]
+    assert [o.until.astimezone(clock().tzinfo).strftime("%H:%M") for o in made] == [
+        "19:00", "21:00"
+    ]  # fmt: skip
+    assert store.list_rules(engine, sam.id) == ()  # never an edit of the rules
+    shown = auth.client.get(page).get_data(as_text=True)
+    assert "YouTube is allowed until" in shown and "End it now" in shown
+    auth.post(f"/children/{sam.id}/reward", {"what": "app:youtube", "until": "soon"}, page=page)
+    assert "say until when, like 18:00" in auth.client.get(page).get_data(as_text=True)
