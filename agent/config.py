@@ -78,6 +78,12 @@ class UpstreamConfig:
     dead_for: float = 30.0
     outage_window: float = 30.0
     probe_interval: float = 2.0
+    # Resolvers for children's queries (a family filter, agent/dns/family.py); empty: the
+    # same as `servers`. config.example.toml sets Cloudflare for Families.
+    children: tuple[HostPort, ...] = ()
+    # Addresses a family filter answers for a blocked name, beyond the known ones
+    # (0.0.0.0, :: and those in agent/dns/family.py)
+    children_block_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -382,6 +388,28 @@ class _Parser:
 
         return convert
 
+    def maybe_hostports(self, default_port: int) -> Any:
+        """Like `hostports`, but an empty list is allowed (it means "none")."""
+        some = self.hostports(default_port)
+
+        def convert(key: str, value: Any) -> tuple[HostPort, ...]:
+            if value == []:
+                return ()
+            return some(key, value)
+
+        return convert
+
+    def addresses(self, key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, 'must be a list of addresses like "203.0.113.7"')
+        out = []
+        for i, v in enumerate(value):
+            try:
+                out.append(str(ipaddress.ip_address(v)))
+            except (ValueError, TypeError):
+                raise self.fail(f"{key}[{i}]", f"{v!r} is not an IP address") from None
+        return tuple(out)
+
     def networks(self, key: str, value: Any) -> tuple[IPNetwork, ...]:
         if not isinstance(value, list):
             raise self.fail(key, 'must be a list of networks like "192.168.0.0/16"')
@@ -420,7 +448,14 @@ class _Parser:
         return cfg
 
     def upstream(self, t: dict[str, Any]) -> UpstreamConfig:
-        cfg = self.section(UpstreamConfig, t, "upstream", servers=self.hostports(53))
+        cfg = self.section(
+            UpstreamConfig,
+            t,
+            "upstream",
+            servers=self.hostports(53),
+            children=self.maybe_hostports(53),
+            children_block_addresses=self.addresses,
+        )
         if cfg.probe_interval <= 0:
             raise self.fail("upstream.probe_interval", "must be more than 0 seconds")
         return cfg

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from agent.events import urgent as urgent_words
 from agent.household import requests
 from agent.lists import health as index_health
 from agent.rules.household import Child
@@ -16,7 +17,7 @@ from agent.rules.overlays import UNBLOCK_CHOICES
 from agent.store import household as store
 from agent.store.events import unacknowledged_alerts
 from agent.store.rollups import DaySummary, day_summary
-from dashboard import applies, child_page
+from dashboard import alerts, applies, child_page
 from dashboard import budgets as budget_views
 from dashboard.applies import Now, now_for
 from dashboard.box import Box, box
@@ -50,6 +51,7 @@ def index() -> str:
     engine, now = b.engine(), b.now()
     household = store.load_household(engine)
     unread = unacknowledged_alerts(engine)
+    pressing = [e for e in reversed(unread) if urgent_words.is_urgent(e)]  # newest first
     cards = [
         Card(
             child=c,
@@ -65,6 +67,8 @@ def index() -> str:
     return render_template(
         "home/index.html",
         cards=cards,
+        urgent=alerts.items(b, pressing),
+        urgent_heading=urgent_words.HEADING,
         pending=requests.list_requests(engine, status="pending"),
         unblock_choices=UNBLOCK_CHOICES,
         unassigned=[d for d in household.devices if d.owner == "unassigned"],

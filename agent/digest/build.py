@@ -92,7 +92,10 @@ def _section(
 ) -> ChildSection:
     s, events, name = week.summary, week.events, week.name
     say = Sayer(tz, week.devices or {}, catalog)
-    alerts = [e for e in events if e.severity == Severity.ALERT and e.kind not in _OWN_LISTS]
+    alerts = sorted(  # urgent ones first, then in time order
+        (e for e in events if e.severity.rank >= Severity.ALERT.rank and e.kind not in _OWN_LISTS),
+        key=lambda e: -e.severity.rank,
+    )
     lists = (
         ("New this week", _new_things(events, week.age, name, say)),
         ("Video calls", tuple(say.dated(e) for e in _listed_in(events, Section.VIDEO_CALLS))),

@@ -30,6 +30,7 @@ from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 from agent.config import Config
 from agent.dns import wire
 from agent.dns.cache import Entry, ResponseCache
+from agent.dns.family import FamilyFilter
 from agent.dns.floodguard import FloodGuard
 from agent.dns.native import fastpath
 from agent.dns.tcp import TcpFront, TcpLimits, listen_tcp, tcp_budget
@@ -92,6 +93,9 @@ class FilterResolver:
             probe_interval=cfg.upstream.probe_interval,
             monotonic=monotonic,
         )
+        # children's queries may go to a family filter (agent/dns/family.py); None: they don't
+        self.family = FamilyFilter.from_config(cfg.upstream, cfg.dns.upstream_timeout, monotonic)
+        self._unassigned = cfg.rules.unassigned
         self._allowed: dict[str, bool] = {}
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._now_second = -1
@@ -127,6 +131,8 @@ class FilterResolver:
                 return self._slow(data, m, client, policy, ts, tcp)
             served = entry.served if m.cap is None else _capped(entry.served, entry.offsets, m.cap)
             m.entry, m.tail = entry, _tail(m.q, served, entry.question_end)
+            if m.family and self.family.blocks(entry.served):  # type: ignore[union-attr]
+                return self._family_block(data, m, ts, None, None)
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
         return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
@@ -157,10 +163,32 @@ class FilterResolver:
             block_tail = wire.block_tail(q, self._block_mode, ttl, decision.nxdomain)
         elif action is REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
+        family = self.family
+        kids = (
+            family is not None
+            and action is not BLOCK
+            and not family.pool.all_down()  # meanwhile children share the adults' answers
+            and family.for_children(policy, client, decision, self._unassigned)
+        )
+        if kids:
+            key += FamilyFilter.suffix  # the cache keeps children's answers apart
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
         prepared = _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
-        prepared.cap = cap
+        prepared.cap, prepared.family = cap, kids
         return prepared
+
+    def _family_block(
+        self, data: bytes, m: _Prepared, ts: float, upstream: str | None, latency: float | None
+    ) -> bytes:
+        """The family filter blocked this for a child: HouseRules' own block answer, and a log
+        row that says so. The memo keeps it for the rest of the second."""
+        family = self.family
+        family.blocked += 1  # type: ignore[union-attr]
+        ttl = self._block_ttl if m.cap is None else min(self._block_ttl, m.cap)
+        m.block_tail = wire.block_tail(m.q, self._block_mode, ttl, False)
+        m.head = m.head[:5] + family.decision(m.decision).columns  # type: ignore[union-attr]
+        self.submit((ts, m.head, upstream, latency, False))
+        return data[:2] + m.block_tail
 
     @staticmethod
     def _ttl_cap(policy: Policy, decision: Decision, now: datetime) -> int | None:
@@ -219,13 +247,20 @@ class FilterResolver:
         q, decision, key = m.q, m.decision, m.key
         started = time.perf_counter()
         upstream: str | None = None
+        filtered = False
         try:
             if decision.action is Action.REWRITE and decision.rewrite_to:
-                reply, upstream = await self._rewrite(q, decision.rewrite_to, key)
+                reply, upstream, filtered = await self._rewrite(
+                    q, decision.rewrite_to, key, m.family
+                )
             else:
-                reply, upstream = await self._fetch(key, q.key[:-2], q.upstream_packet())
+                reply, upstream, filtered = await self._ask(
+                    key, q.key[:-2], q.upstream_packet(), m.family, q.name
+                )
         except UpstreamFailed as exc:
             stale = self.cache.get_stale(key, self.monotonic())
+            if stale is None and m.family:  # as the fallback to the adults' resolvers would
+                stale = self.cache.get_stale(key[: -len(FamilyFilter.suffix)], self.monotonic())
             if stale is None:
                 self.counters["servfail"] += 1
                 if started - self._warned >= 1.0:  # an outage says so, not once a query
@@ -235,6 +270,8 @@ class FilterResolver:
                 return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"
         latency = (time.perf_counter() - started) * 1000.0
+        if filtered and self.family.blocks(reply):  # type: ignore[union-attr]
+            return self._family_block(data, m, ts, upstream, round(latency, 3))
         self._log(ts, m, upstream, round(latency, 3))
         if m.cap is not None:
             with contextlib.suppress(wire.WireError):
@@ -242,7 +279,34 @@ class FilterResolver:
         full = data[:2] + _tail(q, reply, wire.HEADER.size + len(q.question))
         return full if tcp or len(full) <= q.udp_size else wire.truncated_reply(q, full)
 
-    async def _fetch(self, key: bytes, question_key: bytes, packet: bytes) -> tuple[bytes, str]:
+    async def _ask(
+        self, key: bytes, question_key: bytes, packet: bytes, kids: bool, name: str
+    ) -> tuple[bytes, str, bool]:
+        """(reply, upstream label, whether the family filter gave it). A child's question
+        goes to the children's resolvers; if none answers (or they answer SERVFAIL), to the
+        adults' ones, under the adults' cache key (it is their answer), with a warning once
+        per outage."""
+        family = self.family
+        if kids and family is not None:
+            try:
+                reply, label = await self._fetch(key, question_key, packet, family.pool)
+            except UpstreamFailed as exc:
+                family.fell_back(name, exc)
+            else:
+                family.answered()
+                if reply[3] & 0xF != wire.SERVFAIL:
+                    return reply, label, True
+                family.fallbacks += 1  # it failed on this name: not a block, and not an outage
+            key = key[: -len(FamilyFilter.suffix)]
+            entry = self.cache.get(key, self.monotonic())
+            if entry is not None:
+                return entry.served, "cache", False
+        reply, label = await self._fetch(key, question_key, packet, self.upstreams)
+        return reply, label, False
+
+    async def _fetch(
+        self, key: bytes, question_key: bytes, packet: bytes, pool: UpstreamPool
+    ) -> tuple[bytes, str]:
         """One upstream round trip per key at a time; concurrent askers share it."""
         pending = self._inflight.get(key)
         if pending is not None:
@@ -250,7 +314,7 @@ class FilterResolver:
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
-            reply, label = await self.upstreams.query(packet, question_key)
+            reply, label = await pool.query(packet, question_key)
             self.cache.put(key, reply, self.monotonic())
             fut.set_result(reply)
             return reply, label
@@ -264,22 +328,26 @@ class FilterResolver:
         finally:
             del self._inflight[key]
 
-    async def _rewrite(self, q: wire.Query, target: str, key: bytes) -> tuple[bytes, str]:
+    async def _rewrite(
+        self, q: wire.Query, target: str, key: bytes, kids: bool
+    ) -> tuple[bytes, str, bool]:
         """Safe search: the question's name answered as a CNAME to the provider's safe name,
-        followed by that name's own records from upstream."""
+        followed by that name's own records from upstream (a child's from the family filter)."""
         tq = DNSRecord.question(target, QTYPE.get(q.qtype, "A"))
         tq.header.rd = 1
         target_q = wire.parse_query(bytes(tq.pack()))
-        entry = self.cache.get(target_q.key, self.monotonic())
+        target_key = target_q.key + FamilyFilter.suffix if kids else target_q.key
+        entry = self.cache.get(target_key, self.monotonic())
         if entry is not None:
-            target_reply, label = entry.served, "cache"
+            target_reply, label, filtered = entry.served, "cache", kids
         else:
-            target_reply, label = await self._fetch(
-                target_q.key, target_q.key[:-2], target_q.upstream_packet()
+            target_reply, label, filtered = await self._ask(
+                target_key, target_q.key[:-2], target_q.upstream_packet(), kids, target
             )
         reply = _compose_rewrite(q, target, target_reply)
-        self.cache.put(key, reply, self.monotonic())
-        return reply, label
+        if filtered or not kids:  # a fallback answer is not kept as the child's
+            self.cache.put(key, reply, self.monotonic())
+        return reply, label, filtered
 
 
 @dataclass(slots=True)
@@ -296,6 +364,7 @@ class _Prepared:
     entry: Entry | None = None  # the cache entry `tail` was made from
     tail: bytes = b""
     cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
+    family: bool = False  # a child's question: the family filter answers it (agent/dns/family.py)
 
 
 def _capped(reply: bytes, offsets: tuple[int, ...], cap: int) -> bytes:
@@ -529,6 +598,8 @@ class DnsServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await self.resolver.upstreams.start()
+        if self.resolver.family is not None:
+            await self.resolver.family.pool.start()
         self.tcp_limits.total = tcp_budget(self.resolver.cfg.dns.tcp_connections)
         for hp in self.resolver.cfg.dns.listen:
             sock, listening = _bind_pair(hp.host, hp.port)
@@ -557,6 +628,8 @@ class DnsServer:
         for tcp in self._tcp:
             await tcp.close()
         await self.resolver.upstreams.aclose()
+        if self.resolver.family is not None:
+            await self.resolver.family.pool.aclose()
 
 
 def _grow_buffers(sock: Any) -> None:

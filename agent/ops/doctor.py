@@ -27,6 +27,7 @@ from dnslib import RCODE, DNSRecord
 
 from agent.config import Config, HostPort
 from agent.dns import neighbours as neighbour_table
+from agent.dns.family import provider_for
 from agent.lists import health as index_health
 from agent.rules.household import Device
 
@@ -43,6 +44,7 @@ TITLES = {
     "port": "Port 53",
     "dns": "HouseRules DNS",
     "upstreams": "Upstream DNS",
+    "family": "Family filter",
     "clock": "Clock",
     "disk": "Disk space",
     "router": "Router",
@@ -380,15 +382,7 @@ def check_upstreams(
     servers: Sequence[HostPort], config: str, *, query: Ask = ask, timeout: float = 2.0
 ) -> Finding:
     """Does every upstream resolver answer a real query (for the root's name servers)?"""
-
-    def answers(hp: HostPort) -> bool:
-        reply = query(hp.host, hp.port, ".", "NS", timeout)
-        return reply is not None and reply.header.rcode in (RCODE.NOERROR, RCODE.NXDOMAIN)
-
-    with ThreadPoolExecutor(max_workers=len(servers) or 1) as pool:
-        results = list(pool.map(answers, servers))
-    dead = [str(hp) for hp, ok in zip(servers, results, strict=True) if not ok]
-    alive = [str(hp) for hp, ok in zip(servers, results, strict=True) if ok]
+    alive, dead = _answering(servers, query, timeout)
     where = f"under [upstream] servers in {config}"
     if not dead:
         return good("upstreams", f"{', '.join(alive)} answer")
@@ -406,6 +400,54 @@ def check_upstreams(
         "a little slower).",
         f"List only the servers that work {where}, then: sudo systemctl restart houserules",
     )
+
+
+def check_family(
+    servers: Sequence[HostPort], config: str, *, query: Ask = ask, timeout: float = 2.0
+) -> Finding:
+    """Do the children's resolvers (the family filter, `[upstream] children`) answer? When
+    none does, children's lookups go to the adults' resolvers: the house rules and the lists
+    still apply, but this second layer does not."""
+    if not servers:
+        return good("family", "Off: children's lookups go to the same upstream as adults'")
+    provider = provider_for(tuple(servers))
+    name = provider.name if provider else "the family filter"
+    alive, dead = _answering(servers, query, timeout)
+    where = f"[upstream] children in {config}"
+    if not dead:
+        detail = f"Children's lookups go to {name} ({', '.join(alive)}), which answers"
+        return good("family", detail)
+    if not alive:
+        return bad(
+            "family",
+            f"{name[0].upper()}{name[1:]} does not answer ({', '.join(dead)}): children's "
+            "lookups go to the adults' "
+            "upstream instead, so the house rules and lists apply but the family filter does not.",
+            f"Check that the box reaches the internet (ping -c 3 {servers[0].host}). If your "
+            f"network blocks outside DNS, list a family filter it allows under {where}, or [] "
+            "to turn it off, then: sudo systemctl restart houserules",
+        )
+    return bad(
+        "family",
+        f"{', '.join(dead)} does not answer ({', '.join(alive)} does, so {name} still works).",
+        f"List only the servers that work under {where}, then: sudo systemctl restart houserules",
+    )
+
+
+def _answering(
+    servers: Sequence[HostPort], query: Ask, timeout: float
+) -> tuple[list[str], list[str]]:
+    """(the servers that answer a real query, the ones that do not)."""
+
+    def answers(hp: HostPort) -> bool:
+        reply = query(hp.host, hp.port, ".", "NS", timeout)
+        return reply is not None and reply.header.rcode in (RCODE.NOERROR, RCODE.NXDOMAIN)
+
+    with ThreadPoolExecutor(max_workers=len(servers) or 1) as pool:
+        results = list(pool.map(answers, servers))
+    dead = [str(hp) for hp, ok in zip(servers, results, strict=True) if not ok]
+    alive = [str(hp) for hp, ok in zip(servers, results, strict=True) if ok]
+    return alive, dead
 
 
 # -- the box: clock and disk --------------------------------------------------------------------
@@ -673,9 +715,12 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
     p = probes or Probes()
     now = p.now()
     data = cfg.database_path.parent if cfg.database_path else cfg.base_dir
-    with ThreadPoolExecutor(max_workers=2) as pool:  # the two that wait on the network
+    with ThreadPoolExecutor(max_workers=3) as pool:  # the three that wait on the network
         upstreams = pool.submit(
             check_upstreams, cfg.upstream.servers, cfg.source, query=p.query, timeout=p.timeout
+        )
+        family = pool.submit(
+            check_family, cfg.upstream.children, cfg.source, query=p.query, timeout=p.timeout
         )
         dns = pool.submit(check_dns, cfg.dns.listen, query=p.query, timeout=p.timeout)
         neighbours, gateway, devices = p.neighbours(), p.gateway(), p.devices(cfg)
@@ -686,6 +731,7 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
             check_port(cfg.dns.listen, listeners=p.listeners, bind=p.bind),
             dns.result(),
             upstreams.result(),
+            family.result(),
             check_clock(now, p.synced()),
             check_disk(data, cfg.source, p.usage),
             check_router(neighbours, devices, now, gateway=gateway, box_ip=box_address(gateway)),

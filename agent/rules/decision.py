@@ -65,6 +65,7 @@ class RuleKind(StrEnum):
     BUDGET_APP = "budget:app"  # a daily time budget that is used up for today
     BUDGET_CATEGORY = "budget:category"
     BUDGET_ALL = "budget"  # the budget for all online time
+    FAMILY_FILTER = "family-filter"  # the children's family-filtering upstream blocked it
     UNKNOWN = "unknown"  # a query-log text this version cannot read (the text is the subject)
 
     @property
@@ -113,6 +114,7 @@ _SUBJECTS: dict[RuleKind, Subject] = {
     RuleKind.BUDGET_APP: Subject.APP,
     RuleKind.BUDGET_CATEGORY: Subject.CATEGORY,
     RuleKind.BUDGET_ALL: Subject.NONE,
+    RuleKind.FAMILY_FILTER: Subject.NONE,
     RuleKind.UNKNOWN: Subject.TEXT,
 }
 _EXPLICIT = frozenset(k for k in RuleKind if k.value.startswith(("allow:", "block:")))

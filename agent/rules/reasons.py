@@ -16,6 +16,7 @@ from agent.rules.decision import RuleKind, RuleRef, Subject
 CANARY = "Firefox is told to use this network's DNS, so the house rules keep working"
 ADULT = "Allowed: on an adult's device only the blocked-for-everyone rules apply"
 BYPASS = "Blocked: this service can get around the house rules (VPN, proxy or private DNS)"
+FAMILY_FILTER = "Blocked by the family filter"
 PRIVATE_RELAY = "iCloud Private Relay is off on this network so the house rules apply"
 
 
@@ -99,6 +100,12 @@ def no_safe_search(who: str | None) -> str:
     return f"Blocked for {who or 'this device'}: this search engine has no safe search"
 
 
+def family_filter(service: str) -> str:
+    """A name the children's family-filtering DNS service ("Cloudflare for Families", or ""
+    for one HouseRules does not know by name) blocked."""
+    return f"{FAMILY_FILTER} ({service})" if service else FAMILY_FILTER
+
+
 def nothing_blocks(who: str | None) -> str:
     return f"Allowed: no house rule blocks this for {who or 'this device'}"
 
@@ -146,6 +153,9 @@ RULE_WORDS: dict[RuleKind, RuleWords] = {
     RuleKind.FLOOD: RuleWords(
         "too many lookups at once (turned away for a moment)",
         "this device asked too much at once; it works again as soon as it slows down",
+    ),
+    RuleKind.FAMILY_FILTER: RuleWords(
+        "the family filter (a family-safe DNS service)", "the family filter keeps it off"
     ),
     RuleKind.UNBLOCK_APP: RuleWords(
         "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
