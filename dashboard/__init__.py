@@ -93,14 +93,14 @@ def _register_blueprints(app: Flask) -> None:
         help,
         home,
         kids,
+        profiles,
         proxy,
         settings,
         talk,
     )
 
-    modules = (
-        auth, home, child, child_changes, budgets, devices, alerts, talk, help, settings, proxy
-    )  # fmt: skip
+    modules = (auth, home, child, child_changes, budgets, devices, profiles, alerts, talk, help)
+    modules = (*modules, settings, proxy)
     for module in (*modules, kids):
         app.register_blueprint(module.bp)
 

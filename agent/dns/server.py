@@ -19,16 +19,17 @@ import errno
 import ipaddress
 import logging
 import socket
+import ssl
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
 from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 
-from agent.config import Config
-from agent.dns import wire
+from agent.config import Config, IPNetwork
+from agent.dns import homenet, wire
 from agent.dns.cache import Entry, ResponseCache
 from agent.dns.family import FamilyFilter
 from agent.dns.floodguard import FloodGuard
@@ -68,7 +69,9 @@ class FilterResolver:
         tz: tzinfo | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
+        own_networks: Iterable[IPNetwork] | None = None,
     ) -> None:
+        """`own_networks`: the box's own IPv6 prefixes (read from the system when None)."""
         self.monotonic, self.wallclock = monotonic, wallclock
         self.cfg = cfg
         self.dns = cfg.dns
@@ -96,6 +99,8 @@ class FilterResolver:
         # children's queries may go to a family filter (agent/dns/family.py); None: they don't
         self.family = FamilyFilter.from_config(cfg.upstream, cfg.dns.upstream_timeout, monotonic)
         self._unassigned = cfg.rules.unassigned
+        own = homenet.own_prefixes() if own_networks is None else tuple(own_networks)
+        self.allow_networks = cfg.dns.allow_networks + (own if cfg.dns.allow_own_prefixes else ())
         self._allowed: dict[str, bool] = {}
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._now_second = -1
@@ -219,7 +224,7 @@ class FilterResolver:
         if ok is None:
             try:
                 ip = ipaddress.ip_address(client.split("%")[0])
-                ok = any(ip in net for net in self.dns.allow_networks)
+                ok = any(ip in net for net in self.allow_networks)
             except ValueError:
                 ok = False
             if len(self._allowed) >= ALLOWED_SIZE:  # forged sources must not grow it
@@ -564,6 +569,8 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
     for attempt in range(20 if port == 0 else 1):
         udp = socket.socket(family, socket.SOCK_DGRAM)
         udp.setblocking(False)
+        if family == socket.AF_INET6:  # "[::]:53" beside "0.0.0.0:53", as on the Pi
+            udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         _grow_buffers(udp)
         try:
             udp.bind((host, port))
@@ -593,6 +600,7 @@ class DnsServer:
         self._udp: list[asyncio.DatagramTransport | BatchedUdp] = []
         self._tcp: list[TcpFront] = []
         self.addresses: list[tuple[str, int]] = []
+        self.tls_addresses: list[tuple[str, int]] = []  # DNS over TLS
         self._socks: list[socket.socket] = []
 
     async def start(self) -> None:
@@ -619,6 +627,17 @@ class DnsServer:
             tcp.start(loop)
             self._tcp.append(tcp)
             self.addresses.append((hp.host, port))
+        tls_listen = self.resolver.cfg.dns.tls_listen
+        context = dot_context(self.resolver.cfg) if tls_listen else None
+        for hp in tls_listen:
+            try:
+                listening = listen_tcp(hp.host, hp.port)
+            except OSError as exc:
+                raise ListenError(hp.host, hp.port, "DNS over TLS", exc) from exc
+            tcp = TcpFront(self.resolver, self.guard, self.tcp_limits, listening, tls=context)
+            tcp.start(loop)
+            self._tcp.append(tcp)
+            self.tls_addresses.append((hp.host, listening.getsockname()[1]))
 
     async def close(self) -> None:
         for t in self._udp:
@@ -630,6 +649,18 @@ class DnsServer:
         await self.resolver.upstreams.aclose()
         if self.resolver.family is not None:
             await self.resolver.family.pool.aclose()
+
+
+def dot_context(cfg: Config) -> ssl.SSLContext:
+    """TLS for DNS over TLS, with the box's own certificate (made at first start)."""
+    from agent import boxcert  # the cryptography package loads only when DoT is on
+
+    cert = boxcert.for_config(cfg)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert.cert_file, cert.key_file)
+    log.info("DNS over TLS certificate fingerprint (SHA-256): %s", cert.fingerprint)
+    return context
 
 
 def _grow_buffers(sock: Any) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.config import Config
@@ -35,13 +35,14 @@ from agent.store import db
 from agent.store.budgets import has_budgets, record_use
 from agent.store.events import record_events
 from agent.store.household import load_household
-from agent.store.household_devices import record_seen
+from agent.store.household_devices import list_devices, note_hostnames, record_seen
 from agent.store.migrate import migrate
 from agent.store.querylog import clients_since, newest_id, prune_query_log
 
 log = logging.getLogger("houserules.jobs")
 BUDGET_SECONDS = 10.0  # how often the minutes of daily budgets are counted
 Job = tuple[str, Callable[[], object], float]
+MDNS_PER_RUN = 64  # devices asked for their mDNS name in one run
 
 
 class Jobs:
@@ -77,6 +78,51 @@ class Jobs:
         if found.skipped:
             log.warning("%d new addresses at once were not recorded one by one", found.skipped)
         return len(found.added)
+
+    def record_leases(self) -> int:
+        """Devices that took an address from HouseRules' DHCP: a new lease is a new device (at
+        the same bounded rate), and what each calls itself reaches the Devices page."""
+        from agent.ops.dhcp import LEASES_NAME, read_leases
+
+        dhcp = self.cfg.dhcp
+        leases = read_leases(self.cfg.resolve(dhcp.state_dir) / LEASES_NAME)
+        now = self.now().timestamp()
+        current = [lease for lease in leases if lease.expires == 0 or lease.expires > now]
+        if not current:
+            return 0
+        granted = {
+            lease.ip: (
+                lease.mac,
+                min(now, lease.expires - dhcp.lease_hours * 3600) if lease.expires else now,
+            )
+            for lease in current
+        }
+        found = record_seen(self.engine, granted, max_new=self.intake.room())
+        self.intake.took(len(found.added))
+        record_events(self.engine, intake.events(found, self.now()))
+        note_hostnames(
+            self.engine, {lease.mac: lease.hostname for lease in current if lease.hostname}
+        )
+        return len(found.added)
+
+    def name_devices(self, lookup: Callable[..., dict[str, str]] | None = None) -> int:
+        """Ask devices seen in the last day that have no name of their own yet for the name
+        they announce over mDNS; returns how many were named."""
+        from agent.devicenames import clean_hostname
+        from agent.ops import mdns
+
+        since = self.now() - timedelta(days=1)
+        quiet = [
+            d
+            for d in list_devices(self.engine)
+            if d.mac and d.ip and ":" not in d.ip and not d.hostname
+            and d.last_seen is not None and d.last_seen >= since
+        ][:MDNS_PER_RUN]  # fmt: skip
+        if not quiet:
+            return 0
+        names = (lookup or mdns.lookup_names)([d.ip for d in quiet])
+        by_mac = {d.mac: clean_hostname(names.get(d.ip or "")) for d in quiet}
+        return note_hostnames(self.engine, {m: n for m, n in by_mac.items() if m and n})
 
     def run_insights(self) -> None:
         if not self._insights_running.acquire(blocking=False):
@@ -134,8 +180,14 @@ class Jobs:
     def jobs(self) -> list[Job]:
         return [
             ("devices seen", self.record_seen_devices, 15.0),
+            *(
+                [("DHCP leases", self.record_leases, self.cfg.dhcp.lease_poll_seconds)]
+                if self.cfg.dhcp.enabled
+                else []
+            ),
             ("insights", self.run_insights, 30.0),
             ("budgets", self.run_for_budgets, BUDGET_SECONDS),
+            ("device names (mDNS)", self.name_devices, 300.0),
             ("retention", self.prune, 86_400.0),
             ("blocklist refresh", self.refresh_lists, self.cfg.blocklists.refresh_hours * 3600),
             *self.extra_jobs,

@@ -62,6 +62,8 @@ class Device:
     # it is this device: until then the device is matched by IP, and a different MAC at that
     # IP is a newcomer (unknown-device rules), never this device.
     pending_mac: str | None = None
+    hostname: str | None = None  # what the device calls itself (DHCP, mDNS): a hint only
+    reserved_ip: str | None = None  # always handed this address by HouseRules' DHCP
 
     @property
     def label(self) -> str:

@@ -36,8 +36,10 @@ from agent.store.household_devices import (
     get_device,
     list_devices,
     merge_devices,
+    note_hostnames,
     record_seen,
     remove_device,
+    reserve_address,
     update_device,
 )
 from agent.store.household_rows import to_overlay
@@ -95,7 +97,9 @@ __all__ = [
     "normalise_ip",
     "normalise_mac",
     "pause",
+    "note_hostnames",
     "record_seen",
+    "reserve_address",
     "remove_child",
     "remove_device",
     "remove_rule",

@@ -57,6 +57,8 @@ def to_device(row: Any) -> Device:
         first_seen=utc(row.first_seen),
         last_seen=utc(row.last_seen),
         pending_mac=getattr(row, "pending_mac", None),
+        hostname=getattr(row, "hostname", None),
+        reserved_ip=getattr(row, "reserved_ip", None),
     )
 
 

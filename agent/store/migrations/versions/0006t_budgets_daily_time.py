@@ -1,7 +1,7 @@
 """budgets: daily time budgets, the minutes used today, and extra time on overlays
 
 Revision ID: 0006t
-Revises: 0006g
+Revises: 0006r
 Created: 2026-12-01 22:40:00
 """
 
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0006t"
-down_revision: str | None = "0006g"  # after the insight cursor (both branched from 0005f)
+down_revision: str | None = "0006r"  # after main's head at merge time
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
