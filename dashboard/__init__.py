@@ -102,6 +102,7 @@ def _refuse_other_hosts(app: Flask, hosts: HostCheck) -> None:
 def _register_blueprints(app: Flask) -> None:
     from dashboard import (
         alerts,
+        budgets,
         child,
         child_changes,
         devices,
@@ -114,7 +115,7 @@ def _register_blueprints(app: Flask) -> None:
         talk,
     )
 
-    modules = (auth, home, child, child_changes, devices, profiles, alerts, talk, help)
+    modules = (auth, home, child, child_changes, budgets, devices, profiles, alerts, talk, help)
     modules = (*modules, settings, proxy)
     for module in (*modules, kids):
         app.register_blueprint(module.bp)

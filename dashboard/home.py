@@ -18,6 +18,7 @@ from agent.store import household as store
 from agent.store.events import unacknowledged_alerts
 from agent.store.rollups import DaySummary, day_summary
 from dashboard import alerts, applies, child_page
+from dashboard import budgets as budget_views
 from dashboard.applies import Now, now_for
 from dashboard.box import Box, box
 
@@ -35,6 +36,7 @@ class Card:
     today: DaySummary
     alerts: int
     overlays: list[child_page.Running]
+    budgets: list[budget_views.BudgetView]
 
 
 def lists_damaged(b: Box) -> bool:
@@ -58,6 +60,7 @@ def index() -> str:
             today=day_summary(engine, c.name, now.date(), top=3),
             alerts=sum(1 for e in unread if e.child == c.name),
             overlays=child_page.running(b, household, c, now),
+            budgets=budget_views.today(b, household, c, now),
         )
         for c in household.children
     ]

@@ -347,6 +347,47 @@ def test_a_parent_removes_a_device_after_confirming(house, browser):
     within(2.0, lambda: rcode(running, "example.com", "127.0.0.3") == RCODE.NXDOMAIN)
 
 
+def test_a_daily_budget_counts_down_runs_out_and_a_parent_adds_15_minutes(house, browser):
+    """7. A child's page counts a budget down to "time's up" as the minutes are counted; the
+    DNS blocks the app; the parent's "+15 min" on Home reaches the DNS within 2 seconds."""
+    from agent.rules import budgets as rules
+    from agent.store import budgets, rollup_writes
+
+    running, url = house, house.url
+    sam = family(running)
+    engine = running.engine
+    budgets.set_budget(engine, sam.id, "app", "roblox", rules.week_of(10, 10))
+    within(2.0, lambda: rcode(running, "roblox.com", "127.0.0.1") == RCODE.NOERROR)
+
+    def played(minutes: int) -> None:  # as the insights job counts them, ending now
+        end = int(time.time() // 60)
+        with engine.begin() as conn:
+            rollup_writes.add_counted(conn, "Sam", "app", "roblox", set(range(end - minutes, end)))
+        budgets.record_use(engine, {sam.id: "Sam"}, {"roblox": "gaming"}, datetime.now(TZ))
+
+    child = browser.new_context(viewport=PHONE).new_page()
+    child.goto(url + "kids")
+    assert "Roblox: 10 minutes left." in child.locator(".budget").inner_text()
+    played(5)
+    child.reload()
+    assert "Roblox: 5 minutes left. Time to finish" in child.locator(".budget").inner_text()
+    played(10)
+    within(2.0, lambda: rcode(running, "roblox.com", "127.0.0.1") != RCODE.NOERROR)
+    child.reload()
+    assert "Roblox: time's up for today" in child.locator(".budget").inner_text()
+
+    parent = browser.new_context(viewport=PHONE).new_page()
+    log_in(parent, url)
+    row = parent.locator("li.budget", has_text="Roblox")
+    assert "10 of 10 min today" in row.inner_text()
+    started = time.monotonic()
+    row.get_by_role("button", name="+15 min").click()
+    within(2.0, lambda: rcode(running, "roblox.com", "127.0.0.1") == RCODE.NOERROR)
+    assert time.monotonic() - started < 2.0
+    child.reload()
+    assert "Roblox: 15 minutes left" in child.locator(".budget").inner_text()
+
+
 def test_an_urgent_alert_is_the_first_thing_on_home_with_the_helplines(house, browser):
     from agent.events.searches import Search
     from agent.proxy.activity import search_row

@@ -23,6 +23,7 @@ from agent.digest.words import (
     Sayer,
     and_list,
     asked,
+    budget_line,
     duration,
     event_request,
     first_upper,
@@ -101,6 +102,7 @@ def _section(
         ("Late at night", tuple(say.dated(e) for e in _listed_in(events, Section.LATE_NIGHT))),
         ("Blocked attempts", _blocked(events, say)),
         ("Alerts", tuple(_alert(e, say) for e in alerts)),
+        ("Daily time budgets", tuple(Item(budget_line(b)) for b in week.budgets)),
         (f"{name} asked for", _requests(week, say)),
         ("Also worth knowing", _others(events, say)),
     )

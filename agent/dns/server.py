@@ -45,6 +45,9 @@ Decide = Callable[[Policy, str, str, int, datetime], Decision]
 Submit = Callable[[tuple], bool]
 Reply = bytes | None | Coroutine[Any, Any, bytes | None]
 REWRITE_TTL = 300
+# Answers for names a child's daily budget counts: a device asks again within this, so a budget
+# that runs out takes hold within it (plus the log's commit, the 10 s count and the poll).
+BUDGET_TTL = 30
 # Prepared questions kept (~900 bytes each); cleared whole when full: entries live one second
 # anyway, and a home asks far fewer distinct questions than this in a second.
 MEMO_SIZE = 3_000
@@ -207,12 +210,25 @@ class FilterResolver:
     def _ttl_cap(policy: Policy, decision: Decision, now: datetime) -> int | None:
         """While a pause or an overlay is running, a child's answers may not be kept by the
         device past its end: a blocked name stays blocked no longer than the pause, an
-        unblocked one is asked again when the unblock ends. None when nothing is running."""
+        unblocked one is asked again when the unblock ends. Names a child's daily budget
+        counts are kept for at most `BUDGET_TTL`. None when nothing applies."""
         household = policy.household
-        if decision.child is None or household is None or not household.ends:
+        if decision.child is None or household is None:
             return None
+        cap = None
+        if household.budgeted:
+            targets = household.budgeted.get(decision.child)
+            if targets is not None and (
+                "" in targets or decision.app in targets or decision.category in targets
+            ):
+                cap = BUDGET_TTL  # a budget running out takes hold within this
+        if not household.ends:
+            return cap
         end = household.next_end(now)
-        return None if end is None else max(0, int((end - now).total_seconds()))
+        if end is None:
+            return cap
+        left = max(0, int((end - now).total_seconds()))
+        return left if cap is None else min(cap, left)
 
     def _check_cached(
         self, m: _Prepared, entry: Entry, client: str, policy: Policy, ts: float

@@ -28,11 +28,13 @@ from sqlalchemy.engine import Engine
 
 from agent.events import Event, EventKind, Severity
 from agent.household.checks import check_domain
+from agent.rules.budgets import is_used_up
 from agent.rules.overlays import OverlayError, schedules_on_during, unblock_until
 from agent.store import household as store
 from agent.store import requests as rows
+from agent.store.budgets import add_extra_time, list_budgets
 from agent.store.events import KeyedEvent
-from agent.store.overlays import add_overlay
+from agent.store.overlays import add_overlay, list_overlays
 from agent.store.requests import ChildRequest, RequestError, event_key, get_request, list_requests
 
 __all__ = [
@@ -162,6 +164,12 @@ def _approve(
     done = []
     if resumed:
         done.append("the pause ended")
+    running = list_overlays(engine, asked.child_id, running_at=when)
+    spent = [b for b in list_budgets(engine, asked.child_id) if is_used_up(b, running, when)]
+    for b in spent:  # a budget used up for today gets the minutes too
+        add_extra_time(engine, b, minutes, when, request_id=asked.id)
+    if spent:
+        done.append(f"{minutes} more minutes on today's budget")
     if on:
         names = " and ".join(s.name for s in on)
         done.append(f"{names} is off until {until.astimezone(when.tzinfo):%H:%M}")

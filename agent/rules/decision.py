@@ -63,6 +63,9 @@ class RuleKind(StrEnum):
     FLOOD = "flood"  # the DNS turned a device away: over its rate limit (not a house rule)
     UNBLOCK_APP = "unblock:app"  # a parent's timed unblock (an overlay with an expiry)
     UNBLOCK_DOMAIN = "unblock:domain"
+    BUDGET_APP = "budget:app"  # a daily time budget that is used up for today
+    BUDGET_CATEGORY = "budget:category"
+    BUDGET_ALL = "budget"  # the budget for all online time
     FAMILY_FILTER = "family-filter"  # the children's family-filtering upstream blocked it
     # What the DNS server finds in an upstream's answer (agent/dns/answers.py); a chain that
     # leads to a blocked name keeps that name's own kind, with "led to" words.
@@ -115,6 +118,9 @@ _SUBJECTS: dict[RuleKind, Subject] = {
     RuleKind.FLOOD: Subject.NONE,
     RuleKind.UNBLOCK_APP: Subject.APP,
     RuleKind.UNBLOCK_DOMAIN: Subject.DOMAIN,
+    RuleKind.BUDGET_APP: Subject.APP,
+    RuleKind.BUDGET_CATEGORY: Subject.CATEGORY,
+    RuleKind.BUDGET_ALL: Subject.NONE,
     RuleKind.FAMILY_FILTER: Subject.NONE,
     RuleKind.UPSTREAM_BLOCK: Subject.NONE,
     RuleKind.REBINDING: Subject.NONE,

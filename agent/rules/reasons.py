@@ -45,6 +45,25 @@ def unblocked(title: str, who: str | None, until: datetime, now: datetime) -> st
     return f"Allowed for {who} for a while: {title}, until {when}"
 
 
+def minutes_words(minutes: int) -> str:
+    """ "an hour", "90 minutes", "2 hours", "45 minutes": how a parent says an allowance."""
+    if minutes == 60:
+        return "an hour"
+    if minutes and minutes % 60 == 0:
+        return f"{minutes // 60} hours"
+    return "a minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def budget_used(title: str | None, minutes: int) -> str:
+    """ "Gaming: today's hour is used up"; "Online time: today's 2 hours are used up"."""
+    allowance = minutes_words(minutes)
+    if allowance.startswith(("an ", "a ")):
+        said = f"today's {allowance.split(' ', 1)[1]} is used up"
+    else:
+        said = f"today's {allowance} are used up"
+    return f"{(title or 'Online time')[:1].upper()}{(title or 'Online time')[1:]}: {said}"
+
+
 def schedule_all(schedule: str, end: time) -> str:
     return f"{schedule}: the internet is off until {hhmm(end)}"
 
@@ -106,6 +125,7 @@ class RuleWords:
 
 _OFF = "it's switched off"
 _PARENT_OFF = "a grown-up has switched it off"
+_TIME_UP = "time's up for today; you can ask a grown-up for more"
 _AROUND = "it could get around the house rules"
 
 RULE_WORDS: dict[RuleKind, RuleWords] = {
@@ -149,6 +169,9 @@ RULE_WORDS: dict[RuleKind, RuleWords] = {
     RuleKind.UNBLOCK_DOMAIN: RuleWords(
         "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
     ),
+    RuleKind.BUDGET_APP: RuleWords("{what}: today's time is used up", _TIME_UP),
+    RuleKind.BUDGET_CATEGORY: RuleWords("{what}: today's time is used up", _TIME_UP),
+    RuleKind.BUDGET_ALL: RuleWords("today's online time is used up", _TIME_UP),
 }
 
 Namer = Callable[[str], str | None]
