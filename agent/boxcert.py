@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from agent import dotnames
 from agent.config import Config
 from agent.dns import homenet
 
@@ -85,7 +86,17 @@ def for_config(cfg: Config) -> BoxCert:
     """The box's certificate as the dashboard and DNS over TLS both use it: the same names and
     addresses whichever process asks first (the box's own, and every configured listen address)."""
     hosts = [cfg.dashboard.listen.host, *(hp.host for hp in (*cfg.dns.listen, *cfg.dns.tls_listen))]
-    return ensure(cfg.resolve(cfg.dashboard.tls_dir), box_names(), box_addresses(hosts))
+    names = box_names()
+    # every device's own DNS-over-TLS name, `<dot id>.<host>.local` (agent/dotnames.py)
+    names += (dotnames.wildcard(device_box_name(names)),)
+    return ensure(cfg.resolve(cfg.dashboard.tls_dir), names, box_addresses(hosts))
+
+
+def device_box_name(names: tuple[str, ...] | None = None) -> str:
+    """The box name each device's own name sits under: the mDNS one (a certificate's
+    wildcard needs two labels after it, so not the bare host name)."""
+    names = names or box_names()
+    return next((n for n in names if n.endswith(".local")), names[-1])
 
 
 def ensure(

@@ -16,7 +16,7 @@ import uuid
 from flask import Blueprint, Response, abort
 from flask_login import login_required
 
-from agent import boxcert, devicenames
+from agent import boxcert, devicenames, dotnames
 from agent.config import Config
 from agent.store import household as store
 from dashboard.box import box
@@ -29,17 +29,18 @@ def dot_on(cfg: Config) -> bool:
     return bool(cfg.dns.tls_listen)
 
 
-def profile(cfg: Config, device_id: int, device_name: str) -> bytes:
-    """The .mobileconfig: the box's authority, and DNS over TLS to the box."""
+def profile(cfg: Config, device_id: int, device_name: str, dot_id: str | None = None) -> bytes:
+    """The .mobileconfig: the box's authority, and DNS over TLS to the box under the device's
+    own name (`dot_id`), so the box knows the device by that name whatever its address."""
     cert = boxcert.for_config(cfg)
-    names = cert.names or boxcert.box_names()
-    server_name = next((n for n in names if n.endswith(".local")), names[0])
+    box_name = boxcert.device_box_name()
+    server_name = dotnames.device_name(dot_id, box_name) if dot_id else box_name
     addresses = [
         a
         for a in cert.addresses
         if not (ipaddress.ip_address(a).is_loopback or ipaddress.ip_address(a).is_link_local)
     ]
-    ident = f"houserules.{re.sub(r'[^a-z0-9-]', '-', server_name.lower())}"
+    ident = f"houserules.{re.sub(r'[^a-z0-9-]', '-', box_name.lower())}"
     seed = uuid.uuid5(uuid.NAMESPACE_URL, f"{cert.fingerprint}/{device_id}")
 
     def uid(part: str) -> str:
@@ -91,7 +92,7 @@ def apple_profile(device_id: int) -> Response:
     name = devicenames.recognisable(device)
     filename = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") or f"device-{device_id}"
     return Response(
-        profile(b.cfg, device_id, name),
+        profile(b.cfg, device_id, name, device.dot_id or store.dot_id_for(b.engine(), device_id)),
         mimetype=MIME,
         headers={
             "Content-Disposition": f'attachment; filename="HouseRules-{filename}.mobileconfig"'

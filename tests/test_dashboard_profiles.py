@@ -6,7 +6,9 @@ import plistlib
 from dataclasses import replace
 
 from cryptography import x509
+from sqlalchemy import text
 
+from agent import boxcert, dotnames
 from agent.config import HostPort
 from agent.store import household as store
 
@@ -59,3 +61,31 @@ def test_no_profile_without_dns_over_tls_or_a_login(app, auth, engine, tmp_path)
     assert "apple-profile" not in auth.client.get("/devices").get_data(as_text=True)
     _dot_on(app, tmp_path)
     assert auth.client.get("/devices/999/apple-profile.mobileconfig").status_code == 404
+
+
+def test_the_profile_names_the_device_itself_so_the_box_knows_it_anywhere(
+    app, auth, engine, tmp_path
+):
+    _dot_on(app, tmp_path)
+    auth.login()
+    ipad = store.add_device(engine, ip="192.168.1.40", name="Sam's iPad")
+    phone = store.add_device(engine, ip="192.168.1.41", name="Sam's phone")
+    box_name = boxcert.device_box_name()
+
+    def server_name(device_id: int) -> str:
+        link = f"/devices/{device_id}/apple-profile.mobileconfig"
+        _, dns = plistlib.loads(auth.client.get(link).data)["PayloadContent"]
+        return dns["DNSSettings"]["ServerName"]
+
+    assert server_name(ipad.id) == dotnames.device_name(ipad.dot_id, box_name)
+    assert server_name(phone.id) == dotnames.device_name(phone.dot_id, box_name)
+    assert ipad.dot_id != phone.dot_id and str(ipad.id) not in ipad.dot_id
+    # A device from before devices had names of their own is given one, kept from then on.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE devices SET dot_id = NULL WHERE id = :id"), {"id": ipad.id})
+    version = store.household_version(engine)
+    first = server_name(ipad.id)
+    given = store.get_device(engine, ipad.id).dot_id
+    assert given and first == dotnames.device_name(given, box_name)
+    assert server_name(ipad.id) == first
+    assert store.household_version(engine) > version  # the DNS process learns the new name

@@ -34,7 +34,7 @@ from agent.dns.cache import Entry, ResponseCache
 from agent.dns.family import FamilyFilter
 from agent.dns.floodguard import FloodGuard
 from agent.dns.native import fastpath
-from agent.dns.tcp import TcpFront, TcpLimits, listen_tcp, tcp_budget
+from agent.dns.tcp import TcpFront, TcpLimits, listen_tcp, remember_server_name, tcp_budget
 from agent.dns.upstream import UpstreamFailed, UpstreamPool
 from agent.rules.decision import Action, Decision, RuleKind
 from agent.rules.policy import Policy, PolicyHolder
@@ -114,14 +114,19 @@ class FilterResolver:
 
     # -- the chain -------------------------------------------------------------------------
 
-    def answer(self, data: bytes, client: str, tcp: bool = False) -> Reply:
-        """The reply to one packet: bytes now, None to stay silent, or a coroutine."""
+    def answer(self, data: bytes, client: str, tcp: bool = False, who: str | None = None) -> Reply:
+        """The reply to one packet: bytes now, None to stay silent, or a coroutine.
+
+        `who`: the device's own DNS-over-TLS client key (agent/dotnames.py), which then stands
+        for the device in the house rules instead of `client`, its address (still checked
+        against allow_networks and written to the query log)."""
         ts = self.wallclock()
         policy = self.holder.current
-        memo_key = (client, data[2:])
+        who = who or client
+        memo_key = (who, data[2:]) if who is client else (who + client, data[2:])
         m = self._memo.get(memo_key)
         if m is None or m.second != int(ts) or m.policy is not policy:
-            prepared = self._prepare(data, client, ts, policy)
+            prepared = self._prepare(data, client, ts, policy, who)
             if not isinstance(prepared, _Prepared):
                 return prepared  # an error reply, or silence
             m = prepared
@@ -136,13 +141,13 @@ class FilterResolver:
             # once a second per question: the cache's TTLs age by the second anyway
             entry = self.cache.get(m.key, mono)
             if entry is None:
-                return self._slow(data, m, client, policy, ts, tcp)
+                return self._slow(data, m, who, policy, ts, tcp)
             served = entry.served if m.cap is None else _capped(entry.served, entry.offsets, m.cap)
             m.entry, m.tail = entry, _tail(m.q, served, entry.question_end)
             if m.family and self.family.blocks(entry.served):  # type: ignore[union-attr]
                 return self._family_block(data, m, ts, None, None)
             if entry.facts is not answers.PLAIN and m.decision.action is not REWRITE:
-                held = self._check_cached(m, entry, client, policy, ts)
+                held = self._check_cached(m, entry, who, policy, ts)
                 if held is not None:
                     self.submit((ts, m.head, None, None, False))
                     return data[:2] + held
@@ -150,7 +155,9 @@ class FilterResolver:
         reply = data[:2] + m.tail
         return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
 
-    def _prepare(self, data: bytes, client: str, ts: float, policy: Policy) -> Reply | _Prepared:
+    def _prepare(
+        self, data: bytes, client: str, ts: float, policy: Policy, who: str
+    ) -> Reply | _Prepared:
         """Read the packet and ask the rules engine: done once per question, client and second
         (and policy), then reused from the memo for identical packets in that second."""
         if not self._allowed.get(client, False) and not self._client_allowed(client):
@@ -166,7 +173,7 @@ class FilterResolver:
         if q.qtype in _ZONE_TRANSFERS:
             return wire.error_reply(data, wire.REFUSED)
         now = self._wall(ts)
-        decision = self.decide(policy, client, q.name, q.qtype, now)
+        decision = self.decide(policy, who, q.name, q.qtype, now)
         block_tail = b""
         key = q.key
         action = decision.action
@@ -184,7 +191,7 @@ class FilterResolver:
             family is not None
             and action is not BLOCK
             and not family.pool.all_down()  # meanwhile children share the adults' answers
-            and family.for_children(policy, client, decision, self._unassigned)
+            and family.for_children(policy, who, decision, self._unassigned)
         )
         if kids:
             key += FamilyFilter.suffix  # the cache keeps children's answers apart
@@ -231,7 +238,7 @@ class FilterResolver:
         return left if cap is None else min(cap, left)
 
     def _check_cached(
-        self, m: _Prepared, entry: Entry, client: str, policy: Policy, ts: float
+        self, m: _Prepared, entry: Entry, who: str, policy: Policy, ts: float
     ) -> bytes | None:
         """The cache is shared by every device, so whether this one may follow where a cached
         answer leads is asked whenever the entry is loaded for it (once a second at most).
@@ -241,7 +248,7 @@ class FilterResolver:
             facts = entry.facts = self.answers.facts(entry.served, m.q.name)
             if facts is answers.PLAIN:
                 return None
-        held = self.answers.hold(m.q, m.decision, m.head, facts, client, policy, self._wall(ts))
+        held = self.answers.hold(m.q, m.decision, m.head, facts, who, policy, self._wall(ts))
         if held is None:
             return None
         m.block_tail, m.head = held
@@ -275,7 +282,7 @@ class FilterResolver:
     # -- the slow path: upstream, coalescing, serve-stale, rewrites --------------------------
 
     async def _slow(
-        self, data: bytes, m: _Prepared, client: str, policy: Policy, ts: float, tcp: bool
+        self, data: bytes, m: _Prepared, who: str, policy: Policy, ts: float, tcp: bool
     ) -> bytes | None:
         q, decision, key = m.q, m.decision, m.key
         started = time.perf_counter()
@@ -309,7 +316,7 @@ class FilterResolver:
             facts = self.answers.facts(reply, q.name)
             if facts is not answers.PLAIN:
                 now = self._wall(ts)
-                held = self.answers.hold(q, decision, m.head, facts, client, policy, now)
+                held = self.answers.hold(q, decision, m.head, facts, who, policy, now)
                 if held is not None:
                     self.submit((ts, held[1], upstream, latency, False))
                     return data[:2] + held[0]
@@ -667,12 +674,13 @@ class DnsServer:
             self.addresses.append((hp.host, port))
         tls_listen = self.resolver.cfg.dns.tls_listen
         context = dot_context(self.resolver.cfg) if tls_listen else None
+        names = dot_box_names() if tls_listen else ()
         for hp in tls_listen:
             try:
                 listening = listen_tcp(hp.host, hp.port)
             except OSError as exc:
                 raise ListenError(hp.host, hp.port, "DNS over TLS", exc) from exc
-            tcp = TcpFront(self.resolver, self.guard, self.tcp_limits, listening, tls=context)
+            tcp = TcpFront(self.resolver, self.guard, self.tcp_limits, listening, context, names)
             tcp.start(loop)
             self._tcp.append(tcp)
             self.tls_addresses.append((hp.host, listening.getsockname()[1]))
@@ -697,8 +705,16 @@ def dot_context(cfg: Config) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert.cert_file, cert.key_file)
+    context.sni_callback = remember_server_name  # each device's own name (agent/dotnames.py)
     log.info("DNS over TLS certificate fingerprint (SHA-256): %s", cert.fingerprint)
     return context
+
+
+def dot_box_names() -> tuple[str, ...]:
+    """The box names under which devices have their own DNS-over-TLS names."""
+    from agent import boxcert
+
+    return boxcert.box_names()
 
 
 def _grow_buffers(sock: Any) -> None:

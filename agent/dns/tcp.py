@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from agent import dotnames
 from agent.dns import wire
 
 if TYPE_CHECKING:
@@ -45,6 +46,14 @@ BACKLOG = 128
 ACCEPTS_PER_WAKE = 64
 RETRY_ACCEPT_SECONDS = 0.5  # after the kernel said no descriptors are left
 _LENGTH = struct.Struct(">H")
+SNI_ATTR = "houserules_server_name"  # set on the SSL object by `remember_server_name`
+
+
+def remember_server_name(obj: object, server_name: str | None, _context: ssl.SSLContext) -> None:
+    """An SSLContext.sni_callback: keeps the name the client asked for on its connection (a
+    server-side SSL object has no other way to say it); the handshake goes on either way."""
+    with contextlib.suppress(AttributeError):
+        setattr(obj, SNI_ATTR, server_name)
 
 
 def descriptors_in_use() -> int:
@@ -90,10 +99,12 @@ class TcpFront:
         limits: TcpLimits,
         sock: socket.socket,
         tls: ssl.SSLContext | None = None,
+        box_names: tuple[str, ...] = (),
     ) -> None:
-        """`tls`: DNS over TLS (port 853) on this socket; the same limits and decisions."""
+        """`tls`: DNS over TLS (port 853) on this socket; the same limits and decisions.
+        `box_names`: the names under which each device has its own (`<dot id>.<box name>`)."""
         self.resolver, self.guard, self.limits, self.sock = resolver, guard, limits, sock
-        self.tls = tls
+        self.tls, self.box_names = tls, box_names
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reading = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -153,11 +164,14 @@ class TcpFront:
     async def _serve(self, conn: socket.socket, client: str) -> None:
         writer: asyncio.StreamWriter | None = None
         try:
+            who = None
             if self.tls is None:
                 reader, writer = await asyncio.open_connection(sock=conn)
             else:
                 reader, writer = await _tls_streams(conn, self.tls, self.limits.idle_seconds())
-            await self._queries(reader, writer, client)
+                asked = getattr(writer.get_extra_info("ssl_object"), SNI_ATTR, None)
+                who = dotnames.client_key(asked, self.box_names)
+            await self._queries(reader, writer, client, who)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
             pass  # ssl.SSLError (a failed handshake) is an OSError too
         except Exception:  # one bad connection must never stop the others
@@ -170,8 +184,14 @@ class TcpFront:
             self.limits.give_back(client)
 
     async def _queries(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        client: str,
+        who: str | None = None,
     ) -> None:
+        """`who`: the device's own name on a DNS-over-TLS connection, as a client key
+        (agent/dotnames.py): every query on the connection is decided for that device."""
         writer.transport.set_write_buffer_limits(high=16_384)
         resolver, guard, limits = self.resolver, self.guard, self.limits
         while True:
@@ -182,7 +202,7 @@ class TcpFront:
                 reply: bytes | None = guard.refuse(data, client)
             else:
                 try:
-                    answer = resolver.answer(data, client, tcp=True)
+                    answer = resolver.answer(data, client, True, who)
                     reply = answer if answer is None or isinstance(answer, bytes) else await answer
                 except Exception:
                     log.exception("unexpected error answering a TCP query from %s", client)

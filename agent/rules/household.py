@@ -15,6 +15,8 @@ from datetime import date, datetime, time
 from types import MappingProxyType
 from typing import Literal
 
+from agent.dotnames import KEY_MARK
+
 Owner = Literal["child", "adult", "shared", "unassigned"]
 OWNERS: tuple[str, ...] = ("child", "adult", "shared", "unassigned")
 YOUTUBE_LEVELS: tuple[str, ...] = ("strict", "moderate", "off")
@@ -64,6 +66,7 @@ class Device:
     pending_mac: str | None = None
     hostname: str | None = None  # what the device calls itself (DHCP, mDNS): a hint only
     reserved_ip: str | None = None  # always handed this address by HouseRules' DHCP
+    dot_id: str | None = None  # its own DNS-over-TLS name's first label (agent/dotnames.py)
 
     @property
     def label(self) -> str:
@@ -198,6 +201,8 @@ class Household:
     device_by_id: Mapping[int, Device] = field(init=False, repr=False, compare=False)
     device_by_ip: Mapping[str, Device] = field(init=False, repr=False, compare=False)
     device_by_mac: Mapping[str, Device] = field(init=False, repr=False, compare=False)
+    # client key for DNS over TLS ("#" + dot id, agent/dotnames.py) -> device
+    device_by_dot: Mapping[str, Device] = field(init=False, repr=False, compare=False)
     youngest: Child | None = field(init=False, repr=False, compare=False)
     # device id -> the child whose rules apply, or None for an adult's device. Unassigned
     # devices (and child devices whose child is gone) are absent.
@@ -220,6 +225,8 @@ class Household:
         # If two devices claim one IP (a stale address), the one seen last has it now.
         by_recency = sorted(self.devices, key=_seen_at)
         put(self, "device_by_ip", MappingProxyType({d.ip: d for d in by_recency if d.ip}))
+        dots = {KEY_MARK + d.dot_id: d for d in self.devices if d.dot_id}
+        put(self, "device_by_dot", MappingProxyType(dots))
         put(self, "youngest", _youngest(self.children))
         put(self, "device_child", MappingProxyType(self._device_children()))
         put(self, "child_rules", MappingProxyType(self._child_rules()))
@@ -232,13 +239,18 @@ class Household:
         match is ignored when both sides know a MAC and they differ: the address has moved to
         another device. A device known by IP only whose IP answers from a MAC other than the
         one waiting for a parent's confirmation is not that device either: something else
-        took its address, and gets the unknown-device rules until a parent decides."""
+        took its address, and gets the unknown-device rules until a parent decides.
+
+        `ip` may instead be a DNS-over-TLS client key (agent/dotnames.py): the device that
+        has that name, whatever its address, or none (the unknown-device rules)."""
         if mac:
             mac = mac.lower()
             device = self.device_by_mac.get(mac)
             if device is not None:
                 return device
         device = self.device_by_ip.get(ip) if ip else None
+        if device is None and ip and ip[0] == KEY_MARK:
+            return self.device_by_dot.get(ip)
         if device is not None and mac:
             known = device.mac or device.pending_mac
             if known and known != mac:

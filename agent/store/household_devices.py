@@ -18,6 +18,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
+from agent.dotnames import new_dot_id
 from agent.rules.household import OWNERS, Device
 from agent.store.household_tables import (
     DeviceRow,
@@ -149,6 +150,19 @@ def get_device(engine: Engine, device_id: int) -> Device | None:
     with Session(engine) as session:
         row = session.get(DeviceRow, device_id)
         return to_device(row) if row is not None else None
+
+
+def dot_id_for(engine: Engine, device_id: int) -> str | None:
+    """The device's own DNS-over-TLS label (agent/dotnames.py), made now for a device from
+    before there were any; None when there is no such device."""
+    with changing(engine) as session:
+        row = session.get(DeviceRow, device_id)
+        if row is None:
+            return None
+        if not row.dot_id:
+            row.dot_id = new_dot_id()
+            session.add(row)
+        return row.dot_id
 
 
 def update_device(

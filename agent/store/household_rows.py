@@ -59,6 +59,7 @@ def to_device(row: Any) -> Device:
         pending_mac=getattr(row, "pending_mac", None),
         hostname=getattr(row, "hostname", None),
         reserved_ip=getattr(row, "reserved_ip", None),
+        dot_id=getattr(row, "dot_id", None),
     )
 
 

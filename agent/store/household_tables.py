@@ -14,6 +14,7 @@ from sqlalchemy import UniqueConstraint, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
+from agent.dotnames import new_dot_id
 from agent.household.checks import (  # noqa: F401 - re-exported for the household store
     ADULT_AGE,
     HouseholdError,
@@ -64,6 +65,8 @@ class DeviceRow(SQLModel, table=True):
     pending_mac: str | None = None
     hostname: str | None = None  # what the device calls itself (DHCP lease, mDNS): a hint only
     reserved_ip: str | None = None  # always handed this address by HouseRules' DHCP
+    # Its own name for DNS over TLS, `<dot_id>.<box name>` (agent/dotnames.py)
+    dot_id: str | None = Field(default_factory=new_dot_id, unique=True)
 
 
 class RuleRow(SQLModel, table=True):
