@@ -24,7 +24,9 @@ from werkzeug.wrappers import Response
 from agent import config as config_mod
 from agent.config import Config
 from agent.store import accounts
-from dashboard import auth, filters
+from dashboard import api, auth, filters, metrics
+from dashboard.api.errors import error_response
+from dashboard.api.spec import PREFIX as API_PREFIX
 from dashboard.box import Box, EngineFactory, Unavailable, box
 from dashboard.security import add_headers, secret_key, setup_code_path
 
@@ -97,13 +99,15 @@ def _register_blueprints(app: Flask) -> None:
     modules = (auth, home, child, child_changes, devices, alerts, talk, help, settings, proxy)
     for module in (*modules, kids):
         app.register_blueprint(module.bp)
+    api.register(app)
+    metrics.register(app)
 
 
 def _register_hooks(app: Flask) -> None:
     @app.before_request
     def first_run() -> Response | None:
-        if request.endpoint is None or request.endpoint in PUBLIC:
-            return None
+        if request.endpoint is None or request.endpoint in PUBLIC or request.blueprint == "api":
+            return None  # the API answers for itself (a token, never a login)
         if not auth.has_accounts():
             return redirect(url_for("auth.setup"))
         return None
@@ -131,5 +135,13 @@ def _register_hooks(app: Flask) -> None:
         return render_template("error.html", title="This form has expired", status=400), 400
 
     @app.errorhandler(404)
-    def not_found(exc: Exception) -> tuple[str, int]:
+    def not_found(exc: Exception) -> Response | tuple[str, int]:
+        if request.path.startswith(API_PREFIX + "/"):
+            return error_response(404, "There is nothing at this address in the API.")
         return render_template("error.html", title="There is no such page", status=404), 404
+
+    @app.errorhandler(405)
+    def not_allowed(exc: Exception) -> Response | tuple[str, int]:
+        if request.path.startswith(API_PREFIX + "/"):
+            return error_response(405, f"{request.method} is not used at this address.")
+        return render_template("error.html", title="That is not possible here", status=405), 405

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from agent.rules.household import Child
-from agent.rules.overlays import UNBLOCK_CHOICES
+from agent.rules.overlays import UNBLOCK_CHOICES, OverlayError, pause_until
 from agent.store import household as store
 from agent.store import requests
 from agent.store.events import unacknowledged_alerts
@@ -20,8 +19,6 @@ from dashboard.applies import Now, now_for
 from dashboard.box import box
 
 bp = Blueprint("home", __name__)
-PAUSES = {"30": 30, "60": 60, "120": 120}
-MORNING = time(7, 0)
 SOON = "The DNS follows within a couple of seconds."
 
 
@@ -71,13 +68,9 @@ def index() -> str:
 def pause(child_id: int) -> Response:
     b = box()
     now = b.now()
-    choice = request.form.get("for", "")
-    if choice == "morning":
-        day = now.date() + timedelta(days=1 if now.time() >= MORNING else 0)
-        until = datetime.combine(day, MORNING, b.tz)
-    elif choice in PAUSES:
-        until = now + timedelta(minutes=PAUSES[choice])
-    else:
+    try:
+        until = pause_until(request.form.get("for", ""), now)
+    except OverlayError:
         abort(400)
     try:
         store.pause(b.engine(), until, child_id=child_id)

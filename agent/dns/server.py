@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import socket
 import time
+from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -95,6 +96,12 @@ class FilterResolver:
         self._now: datetime = datetime.now(tz)
         self._memo: dict[tuple[str, bytes], _Prepared] = {}
         self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
+        # What /metrics reports (agent.dns.stats reads them every few seconds): plain ints and
+        # one dict, bumped where the answer is made, so counting costs an addition a query.
+        self.blocked: defaultdict[str, int] = defaultdict(int)  # by the rule kind that blocked
+        self.from_cache = 0  # answered from the cache
+        self.from_upstream = 0  # answered from upstream (or a query already on its way there)
+        self.from_stale = 0  # answered with a stale copy while no upstream answered
         self._warned = float("-inf")
 
     # -- the chain -------------------------------------------------------------------------
@@ -114,6 +121,7 @@ class FilterResolver:
                 self._memo.clear()
             self._memo[memo_key] = m
         if m.block_tail:
+            self.blocked[m.decision.rule.kind] += 1
             self.submit((ts, m.head, None, None, False))
             return data[:2] + m.block_tail
         entry, mono = m.entry, self.monotonic()
@@ -124,6 +132,7 @@ class FilterResolver:
                 return self._slow(data, m, client, policy, ts, tcp)
             served = entry.served if m.cap is None else _capped(entry.served, entry.offsets, m.cap)
             m.entry, m.tail = entry, _tail(m.q, served, entry.question_end)
+        self.from_cache += 1
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
         return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
@@ -224,6 +233,10 @@ class FilterResolver:
                 return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"
         latency = (time.perf_counter() - started) * 1000.0
+        if upstream == "stale":
+            self.from_stale += 1
+        else:
+            self.from_upstream += 1
         self._log(ts, m, upstream, round(latency, 3))
         if m.cap is not None:
             with contextlib.suppress(wire.WireError):

@@ -22,7 +22,7 @@ Times go in timezone-aware, in the box's zone (schedules are local); they come b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -30,11 +30,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
 from agent.events import Event, EventKind, Severity
-from agent.rules.overlays import OverlayError, schedules_on_during, unblock_until
+from agent.rules.overlays import OverlayError, unblock_until
+from agent.store import grants
 from agent.store import household as store
 from agent.store.events import KeyedEvent, acknowledge, record_events
 from agent.store.household_tables import check_domain
-from agent.store.overlays import add_overlay
 
 __all__ = [
     "ChildRequest",
@@ -46,7 +46,7 @@ __all__ = [
 ]
 KINDS = ("more_time", "unblock")
 STATUSES = ("pending", "approved", "declined")
-MIN_MINUTES, MAX_MINUTES = 5, 240
+MIN_MINUTES, MAX_MINUTES = grants.MIN_MINUTES, grants.MAX_MINUTES
 MAX_MESSAGE = 200
 MAX_PER_HOUR = 6  # per child: enough to ask, not enough to flood a parent's phone
 
@@ -285,44 +285,11 @@ def _approve(
     engine: Engine, asked: ChildRequest, minutes: int, when: datetime, unblock_for: str
 ) -> str:
     if asked.kind == "unblock":
-        return _unblock(engine, asked, when, unblock_for)
-    until = when + timedelta(minutes=minutes)
-    resumed = store.resume(engine, child_id=asked.child_id)
-    on = schedules_on_during(store.list_schedules(engine, asked.child_id), when, until)
-    for s in on:
-        add_overlay(
-            engine, asked.child_id, "more_time", until, when, schedule_id=s.id, request_id=asked.id
+        kind, value = ("app", asked.app) if asked.app else ("domain", asked.site)
+        return grants.allow_for(
+            engine, asked.child_id, asked.child, kind, value or "", unblock_for, when, asked.id
         )
-    done = []
-    if resumed:
-        done.append("the pause ended")
-    if on:
-        names = " and ".join(s.name for s in on)
-        done.append(f"{names} is off until {until.astimezone(when.tzinfo):%H:%M}")
-    if not done:
-        return f"Nothing was stopping {asked.child}'s internet for the next {minutes} minutes"
-    return f"{asked.child}: " + "; ".join(done)
-
-
-def _unblock(engine: Engine, asked: ChildRequest, when: datetime, unblock_for: str) -> str:
-    kind, value = ("app", asked.app) if asked.app else ("domain", asked.site)
-    until = unblock_until(unblock_for, when)
-    if until is None:
-        store.add_rule(engine, asked.child_id, "allow", kind, value or "")
-        return f"{value} is allowed for {asked.child} (change it on {asked.child}'s page)"
-    add_overlay(
-        engine,
-        asked.child_id,
-        "unblock",
-        until,
-        when,
-        target_kind=kind,
-        target=value,
-        request_id=asked.id,
-    )
-    local = until.astimezone(when.tzinfo)
-    ends = f"{local:%H:%M}" if local.date() == when.date() else "midnight"
-    return f"{value} is allowed for {asked.child} until {ends} (end it early on their page)"
+    return grants.give_more_time(engine, asked.child_id, asked.child, minutes, when, asked.id)
 
 
 # Helpers -----------------------------------------------------------------------------------
