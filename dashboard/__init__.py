@@ -31,6 +31,7 @@ from dashboard.box import Box, EngineFactory, Unavailable, box
 from dashboard.security import add_headers, secret_key, setup_code_path
 
 log = logging.getLogger("houserules.dashboard")
+SELF_GUARDED = ("api", "metrics")  # they answer for themselves: a token, never a login
 csrf = CSRFProtect()
 # No login: first run, the children's page, and what a device fetches while it is set up for
 # the proxy (the PAC file and the box's public certificate; see dashboard.proxy).
@@ -106,8 +107,12 @@ def _register_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     @app.before_request
     def first_run() -> Response | None:
-        if request.endpoint is None or request.endpoint in PUBLIC or request.blueprint == "api":
-            return None  # the API answers for itself (a token, never a login)
+        if (
+            request.endpoint is None
+            or request.endpoint in PUBLIC
+            or request.blueprint in SELF_GUARDED
+        ):
+            return None
         if not auth.has_accounts():
             return redirect(url_for("auth.setup"))
         return None

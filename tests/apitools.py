@@ -104,11 +104,11 @@ def _decode(response: Any) -> Any:
 class Box:
     """The DNS process and the dashboard, sharing one config and database."""
 
-    def __init__(self, tmp_path: Any, extra: str = "") -> None:
+    def __init__(self, tmp_path: Any, extra: str = "", extra_dns: str = "") -> None:
         self.upstream = Upstream(ZoneResolver(ZONE)).start()
         path = write_config(tmp_path, self.upstream.address)
-        if extra:
-            path.write_text(path.read_text() + extra)
+        text = path.read_text().replace("[upstream]\n", extra_dns + "[upstream]\n") + extra
+        path.write_text(text)
         self.cfg = config_mod.load(path)
         self.agent = RunningAgent(self.cfg, jobs=True)
         self.dashboard = None
