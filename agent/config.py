@@ -8,12 +8,14 @@ raises `ConfigError`, whose message names the file, the key and what is wrong.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from agent.datafiles import shipped_dir
+from agent.rules.overlays import PAUSE_CHOICES
 
 DEFAULT_PATHS = (Path("config.toml"), Path("/etc/houserules/config.toml"))
 SHIPPED_LISTS = shipped_dir()
@@ -209,6 +211,22 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    """Home Assistant through MQTT discovery (`agent.ops.homeassistant`); no broker, no MQTT."""
+
+    broker: HostPort | None = None  # "host:port"; None (an empty string in the file) = off
+    credentials_file: Path | None = None  # the user name on line 1, the password on line 2
+    topic_prefix: str = "houserules"
+    discovery_prefix: str = "homeassistant"
+    pause_for: str = "morning"  # how long Home Assistant's "internet paused" switch pauses
+    publish_seconds: float = 30.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.broker is not None
+
+
+@dataclass(frozen=True)
 class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
@@ -218,6 +236,7 @@ class Config:
     rules: RulesConfig = field(default_factory=RulesConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     base_dir: Path = Path(".")
     source: str = "built-in defaults"
 
@@ -268,6 +287,7 @@ def load(path: str | Path | None) -> Config:
 def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     p = _Parser(source)
     sections = {"dns", "upstream", "store", "blocklists", "dashboard", "rules", "email", "proxy"}
+    sections.add("mqtt")
     p.only(raw, "", sections)
     return Config(
         dns=p.dns(raw.get("dns", {})),
@@ -278,6 +298,7 @@ def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         rules=p.rules(raw.get("rules", {})),
         email=p.email(raw.get("email", {})),
         proxy=p.proxy(raw.get("proxy", {})),
+        mqtt=p.mqtt(raw.get("mqtt", {})),
         base_dir=base_dir,
         source=source,
     )
@@ -559,6 +580,31 @@ class _Parser:
             raise self.fail("proxy.max_body_kb", "must be at least 1")
         if cfg.queue_size < 1:
             raise self.fail("proxy.queue_size", "must be at least 1")
+        return cfg
+
+    def mqtt(self, t: dict[str, Any]) -> MqttConfig:
+        topic = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+
+        def prefix(key: str, value: Any) -> str:
+            text = self.text(key, value)
+            if not topic.fullmatch(text):
+                raise self.fail(
+                    key, f"must be topic words joined by /, like houserules, not {text!r}"
+                )
+            return text
+
+        cfg = self.section(
+            MqttConfig,
+            t,
+            "mqtt",
+            broker=lambda k, v: self.hostport(k, v, 1883, True) if self.text(k, v) else None,
+            credentials_file=self.optional_path,
+            topic_prefix=prefix,
+            discovery_prefix=prefix,
+            pause_for=self.choice(*PAUSE_CHOICES),
+        )
+        if cfg.publish_seconds < 1:
+            raise self.fail("mqtt.publish_seconds", "must be 1 second or more")
         return cfg
 
     def optional_path(self, key: str, value: Any) -> Path | None:

@@ -157,6 +157,21 @@ def until_words(moment: datetime, now: datetime) -> str:
     return when_words(moment, now).removeprefix("at ")
 
 
+def state_words(state: Now, now: datetime) -> str:
+    """What applies to a child this minute, in one line for a parent (Home, Home Assistant)."""
+    if state.paused_until is not None:
+        return f"Paused until {until_words(state.paused_until, now)}"
+    if state.internet_off:
+        return " · ".join(
+            f"{s.name}: internet off until {s.end:%H:%M}" for s in state.schedules_on if s.block_all
+        )
+    words = "Internet on" + "".join(f" · {s.name} now" for s in state.schedules_on)
+    if state.next_bedtime is not None:
+        schedule, start = state.next_bedtime
+        words += f" · {schedule.name} {when_words(start, now)}"
+    return words
+
+
 def kid_reason(status: AppStatus) -> str:
     """Why an app is off, for the child."""
     return child_words(status.decision.rule, status.app.minimum_age)

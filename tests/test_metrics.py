@@ -120,7 +120,6 @@ def test_refused_and_rate_limited_queries_are_counted(tmp_path):
 
 def test_metrics_are_open_to_the_home_network_and_otherwise_need_a_token(tmp_path, engine):
 
-
     elsewhere = DnsConfig(allow_networks=(ipaddress.ip_network("192.0.2.0/24"),))
     cfg = Config(base_dir=tmp_path, dns=elsewhere)
     app = create_app(

@@ -10,6 +10,7 @@ again if it stops. It owns the database work done on a schedule:
 - blocklist refreshes: compiled in a child process into the compiled folder, which the DNS
   process notices and maps;
 - weekly digests and alert emails to carers (`agent.digest`),
+- Home Assistant through MQTT when `[mqtt]` is set (`agent.ops.homeassistant`),
 - and the parents' dashboard.
 
 It shares no memory with the DNS process: they meet in the database and the compiled lists.
@@ -64,6 +65,12 @@ class Jobs:
 
         self.email = EmailJobs(cfg, self.engine, clock=self.now)
         self.extra_jobs: list[Job] = list(self.email.jobs())
+        self.home_assistant = None  # [mqtt]: Home Assistant through MQTT discovery
+        if cfg.mqtt.enabled:
+            from agent.ops.homeassistant import HomeAssistant
+
+            self.home_assistant = HomeAssistant(cfg, self.engine, self.now)
+            self.extra_jobs += self.home_assistant.jobs()
 
     # -- the jobs ------------------------------------------------------------------------------
 
@@ -140,11 +147,15 @@ class Jobs:
             log.error("the dashboard cannot listen on %s (%s); the other jobs carry on", where, exc)
             dashboard = None
         scheduler.start()
+        if self.home_assistant is not None:
+            self.home_assistant.start()
         log.info("jobs running: %s", ", ".join(name for name, _, _ in self.jobs()))
         try:
             stop.wait()
         finally:
             scheduler.shutdown(wait=True)
+            if self.home_assistant is not None:
+                self.home_assistant.stop()
             if dashboard is not None:
                 dashboard.stop()
 
