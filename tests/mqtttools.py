@@ -43,9 +43,8 @@ class Broker:
             "allow_anonymous false\n"
             f"password_file {passwords}\n"
             "persistence false\n"
-            "log_dest stderr\n"
+            "log_dest stderr\n" + ("user root\n" if os.geteuid() == 0 else "")
             # as root it would switch to the "mosquitto" user, who cannot read the test's folder
-            + ("user root\n" if os.geteuid() == 0 else "")
         )
         self.log = (folder / "mosquitto.log").open("wb")
         self.proc = subprocess.Popen(

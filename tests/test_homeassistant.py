@@ -127,3 +127,21 @@ def test_a_removed_childs_retained_discovery_is_cleared_even_after_a_restart(box
     until(lambda: config(late, ada.id, "switch", "paused"))
     assert late.last(f"homeassistant/switch/houserules/child_{ben.id}_paused/config") is None
     late.stop()
+
+
+def test_unreadable_credentials_are_named_by_check_config_and_never_stop_the_jobs(tmp_path, capsys):
+    from agent import cli
+    from agent import config as config_mod
+    from agent.ops.jobs import Jobs
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "hr.db"}"\n'
+        '[mqtt]\nbroker = "127.0.0.1:1883"\ncredentials_file = "missing-login"\n'
+    )
+    assert cli.main(["--config", str(path), "check-config"]) == 2
+    said = capsys.readouterr().err
+    assert "mqtt.credentials_file" in said and "missing-login" in said
+    jobs = Jobs(config_mod.load(path))  # the dashboard and the other jobs carry on
+    assert jobs.home_assistant is None
+    assert "home assistant" not in [name for name, _, _ in jobs.jobs()]

@@ -67,10 +67,14 @@ class Jobs:
         self.extra_jobs: list[Job] = list(self.email.jobs())
         self.home_assistant = None  # [mqtt]: Home Assistant through MQTT discovery
         if cfg.mqtt.enabled:
-            from agent.ops.homeassistant import HomeAssistant
+            from agent.ops.homeassistant import HomeAssistant, MqttError
 
-            self.home_assistant = HomeAssistant(cfg, self.engine, self.now)
-            self.extra_jobs += self.home_assistant.jobs()
+            try:
+                self.home_assistant = HomeAssistant(cfg, self.engine, self.now)
+            except MqttError as exc:  # the dashboard and the other jobs still matter
+                log.error("Home Assistant is off: %s", exc)
+            else:
+                self.extra_jobs += self.home_assistant.jobs()
 
     # -- the jobs ------------------------------------------------------------------------------
 
