@@ -80,6 +80,7 @@ class HomeAssistant:
         self.prefix, self.discovery = self.m.topic_prefix, self.m.discovery_prefix
         self.availability = f"{self.prefix}/status"
         self._lock = threading.Lock()
+        self._syncing = threading.Lock()  # the scheduler's run and the first one on connecting
         self._published: dict[int, str] = {}  # child id -> name, discovery sent this connection
         self._left: set[str] = set()  # retained discovery topics of ours seen on the broker
         self._alert_cursor: int | None = None
@@ -168,6 +169,10 @@ class HomeAssistant:
         alerts since the last run."""
         if not self.client.is_connected():
             return
+        with self._syncing:
+            self._sync()
+
+    def _sync(self) -> None:
         household = store.load_household(self.engine)
         now = self.now()
         children = {c.id: c for c in household.children}
