@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config.toml
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint wheel-check bench clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "HouseRules needs Python 3.11 or newer")'
@@ -31,8 +31,12 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check agent dashboard tests bench
-	$(VENV)/bin/ruff format --check agent dashboard tests bench
+	$(VENV)/bin/ruff check agent dashboard houserules tests bench
+	$(VENV)/bin/ruff format --check agent dashboard houserules tests bench
+
+# A wheel installed into a fresh virtualenv, run from another folder (CI runs it too).
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
 
 bench: $(VENV)/.installed-run
 	$(PY) bench/dns_bench.py

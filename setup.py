@@ -13,7 +13,7 @@ from setuptools import Extension, find_namespace_packages, setup
 
 setup(
     packages=find_namespace_packages(
-        include=["agent", "agent.*", "dashboard", "dashboard.*"], exclude=["*.__pycache__"]
+        include=["agent", "agent.*", "dashboard", "dashboard.*", "houserules"], exclude=["*.__pycache__"]
     )
     + ["agent.blocklists"],
     package_dir={"agent.blocklists": "blocklists"},

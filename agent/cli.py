@@ -1,8 +1,9 @@
 """The `houserules` command line: `houserules [--config FILE] COMMAND ...`.
 
-Each area registers its commands from a module in `agent/commands/`. A handler takes the loaded
-config and the parsed arguments and returns an exit code; it raises `CliError` for a mistake the
-user can fix, which prints as one line and exits 1.
+Each area registers its commands from a module in `agent/commands/`; the composition root
+(`houserules.cli`, the installed `houserules` command) adds the ones that need the dashboard.
+A handler takes the loaded config and the parsed arguments and returns an exit code; it raises
+`CliError` for a mistake the user can fix, which prints as one line and exits 1.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from agent import logsafe
 COMMAND_MODULES = (
     "core",
     "household",
+    "household_explain",
     "insights",
     "prompts",
     "maintenance",
     "carers",
-    "dashboard",
     "proxy",
 )
 
@@ -41,7 +42,8 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser for this package's commands and the modules (full names) in `modules`."""
     parser = argparse.ArgumentParser(
         prog="houserules",
         description="HouseRules: a home parental-control box. Everything stays on the box.",
@@ -54,20 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     parser.add_argument("--version", action="version", version=f"houserules {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in (*(f"agent.commands.{m}" for m in COMMAND_MODULES), *modules):
         try:
-            module = importlib.import_module(f"agent.commands.{name}")
+            module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != f"agent.commands.{name}":
+            if exc.name != name:
                 raise
             continue
         module.register(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, modules: Sequence[str] = ()) -> int:
     _run_fast(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
+    parser = build_parser(modules)
     args = parser.parse_args(argv)
     logsafe.install()
     logging.basicConfig(

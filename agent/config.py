@@ -2,7 +2,9 @@
 
 The file is TOML (`config.example.toml` documents every key). Relative paths in the file are
 relative to the folder that holds the file; with no file, to the current folder. Any mistake
-raises `ConfigError`, whose message names the file, the key and what is wrong.
+raises `ConfigError`, whose message names the file, the key and what is wrong; the limits on
+values (ranges, time zone, the dashboard's key file, open resolvers) are in
+`agent.config_checks`, and `config_checks.warnings` lists legal but risky values.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from agent import config_checks
 from agent.datafiles import shipped_dir
 from agent.rules.overlays import PAUSE_CHOICES
 
@@ -65,6 +68,7 @@ class DnsConfig:
     stale_ttl: int = 30
     stale_max_age: int = 86_400
     upstream_timeout: float = 1.5
+    open_resolver: bool = False  # allow_networks may hold the whole internet (refused if not)
     client_rate_limit: int = 1_000  # queries a minute per client address; 0 turns it off
     tcp_connections: int = 200  # open TCP connections in all (fewer if file descriptors are short)
     tcp_per_client: int = 16  # open TCP connections from one address
@@ -289,7 +293,7 @@ def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     sections = {"dns", "upstream", "store", "blocklists", "dashboard", "rules", "email", "proxy"}
     sections.add("mqtt")
     p.only(raw, "", sections)
-    return Config(
+    cfg = Config(
         dns=p.dns(raw.get("dns", {})),
         upstream=p.upstream(raw.get("upstream", {})),
         store=p.store(raw.get("store", {})),
@@ -302,6 +306,8 @@ def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         base_dir=base_dir,
         source=source,
     )
+    config_checks.validate(cfg)  # what `run` would trip on, the same for check-config
+    return cfg
 
 
 class _Parser:

@@ -170,7 +170,7 @@ class Memory:
 
 ROLES = (  # what a HouseRules process is, from its command line
     ("agent.store.logproc", "log writer"),
-    ("agent.ops.jobs", "jobs (dashboard, insights, email)"),
+    ("houserules.jobs", "jobs (dashboard, insights, email)"),
     ("agent.lists.compile", "list compiler"),
 )
 

@@ -3,7 +3,9 @@
     create_app(test_config=None, *, cfg=None, engine_factory=None) -> Flask
 
 `cfg` is the box's config (loaded from the usual places if None); `engine_factory` returns the
-database engine, or None while the database cannot be used (the jobs process passes its own).
+database engine, or None while the database cannot be used (the jobs process passes its own);
+`jobs` runs work a parent starts (updating the lists) on the jobs process's scheduler (without
+one, the dashboard makes its own). Page views only read: nothing is written as a side effect.
 `test_config` overrides Flask settings: tests give SECRET_KEY, CLOCK (a function returning the
 box's time) and NEIGHBOURS (a function returning the IP -> MAC table). Production serving is
 `dashboard.server.serve_dashboard`.
@@ -27,7 +29,7 @@ from agent.store import accounts
 from dashboard import api, auth, filters, metrics
 from dashboard.api.errors import error_response
 from dashboard.api.spec import PREFIX as API_PREFIX
-from dashboard.box import Box, EngineFactory, Unavailable, box
+from dashboard.box import Box, EngineFactory, Jobs, Unavailable, box
 from dashboard.security import add_headers, secret_key, setup_code_path
 
 log = logging.getLogger("houserules.dashboard")
@@ -53,6 +55,7 @@ def create_app(
     *,
     cfg: Config | None = None,
     engine_factory: EngineFactory | None = None,
+    jobs: Jobs | None = None,
 ) -> Flask:
     app = Flask(__name__)
     cfg = cfg or config_mod.load(config_mod.find_config(None))
@@ -73,7 +76,7 @@ def create_app(
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key(key_path)
     app.extensions["houserules"] = Box(
-        cfg, engine_factory, app.config["CLOCK"], app.config["NEIGHBOURS"]
+        cfg, engine_factory, app.config["CLOCK"], app.config["NEIGHBOURS"], jobs
     )
     csrf.init_app(app)
     auth.login_manager.init_app(app)

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -27,6 +28,14 @@ from agent.store import db
 from agent.store.household import load_household
 
 EngineFactory = Callable[[], Engine | None]
+
+
+class Jobs(Protocol):
+    """Where work a parent starts runs: the jobs process's scheduler (`agent.ops.scheduler`)."""
+
+    def run_soon(self, name: str, fn: Callable[[], object]) -> bool: ...
+
+
 Clock = Callable[[], datetime]
 Neighbours = Callable[[], Mapping[str, str]]  # IP -> MAC, as agent.dns.neighbours reads it
 
@@ -37,7 +46,7 @@ class Unavailable(Exception):
 
 @dataclass
 class ListsUpdate:
-    """The "update lists now" job: one at a time, its report kept for the Settings page."""
+    """The "update lists now" job's report, kept for the Settings page."""
 
     running: bool = False
     ok: bool | None = None
@@ -53,8 +62,10 @@ class Box:
         engine_factory: EngineFactory | None,
         clock: Clock | None,
         neighbours: Neighbours | None = None,
+        jobs: Jobs | None = None,
     ) -> None:
         self.cfg = cfg
+        self._jobs = jobs
         self.tz = ZoneInfo(cfg.rules.timezone)
         self._engine_factory = engine_factory or self._own_engine
         self._engine: Engine | None = None
@@ -66,6 +77,14 @@ class Box:
         self.own_domain = own_domains(self.catalog)
         self.lists = ListsUpdate()
         self.accounts_exist = False  # remembered once true: the last account cannot go
+
+    @property
+    def jobs(self) -> Jobs:
+        if self._jobs is None:  # the dashboard on its own (tests): a scheduler of its own
+            from agent.ops.scheduler import Scheduler
+
+            self._jobs = Scheduler(self.tz)
+        return self._jobs
 
     def _own_engine(self) -> Engine | None:
         if self._engine is None:

@@ -8,15 +8,16 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from agent.household import requests
+from agent.lists import health as index_health
 from agent.rules.household import Child
 from agent.rules.overlays import UNBLOCK_CHOICES, OverlayError, pause_until
 from agent.store import household as store
-from agent.store import requests
 from agent.store.events import unacknowledged_alerts
 from agent.store.rollups import DaySummary, day_summary
 from dashboard import applies, child_page
 from dashboard.applies import Now, now_for
-from dashboard.box import box
+from dashboard.box import Box, box
 
 bp = Blueprint("home", __name__)
 SOON = "The DNS follows within a couple of seconds."
@@ -30,6 +31,11 @@ class Card:
     today: DaySummary
     alerts: int
     overlays: list[child_page.Running]
+
+
+def lists_damaged(b: Box) -> bool:
+    """Whether the compiled lists on disk are damaged (the DNS rebuilds them by itself)."""
+    return bool(index_health.damaged_files(b.cfg.resolve(b.cfg.blocklists.compiled_dir)))
 
 
 @bp.route("/")
@@ -57,6 +63,7 @@ def index() -> str:
         unblock_choices=UNBLOCK_CHOICES,
         unassigned=[d for d in household.devices if d.owner == "unassigned"],
         household_alerts=sum(1 for e in unread if e.child is None),
+        lists_damaged=lists_damaged(b),
         app_name=b.app_name,
         words=applies,
         clock=now,

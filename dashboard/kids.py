@@ -19,10 +19,10 @@ from datetime import timedelta
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from agent.household import checks, requests
 from agent.rules.catalog import App
 from agent.rules.household import Child, Device, Household
 from agent.store import household as store
-from agent.store import requests
 from dashboard import applies, child_page
 from dashboard.box import Box, box
 from dashboard.forms import MoreTimeForm, UnblockForm, options
@@ -66,8 +66,8 @@ def asked_site(raw: str | None) -> str | None:
     if not raw or len(raw) > MAX_HOST:
         return None
     try:
-        return store.check_domain(raw)
-    except store.HouseholdError:
+        return checks.check_domain(raw)
+    except checks.HouseholdError:
         return None
 
 

@@ -1,12 +1,14 @@
 """Serving the dashboard: waitress on a thread, for `houserules run` and `houserules dashboard`.
 
-    server = serve_dashboard(cfg, engine_factory)   # started; server.url, server.port
+    server = serve_dashboard(cfg, engine_factory, jobs=scheduler)  # started; .url, .port
     server.stop()
 
 Waitress is a production WSGI server; it trusts no proxy headers, so the address a request
-comes from is the device's own (the login throttle and the children's page rely on that).
-Temporary changes ("more time", a timed unblock) are overlays that end by themselves
-(`agent.rules.overlays`): nothing needs putting back, so the server runs no housekeeping.
+comes from is the device's own (the login throttle and the children's page rely on that). It is
+driven through its public API only: `create_server`, `run`, `close`. Temporary changes ("more
+time", a timed unblock) are overlays that end by themselves (`agent.rules.overlays`), so the
+server runs no housekeeping; a lists update a parent starts runs on the jobs process's
+scheduler (`agent.ops.scheduler`), composed with the dashboard in `houserules.jobs`.
 """
 
 from __future__ import annotations
@@ -14,14 +16,13 @@ from __future__ import annotations
 import logging
 import threading
 
+import waitress
 from flask import Flask
-from waitress import wasyncore
-from waitress.server import create_server
 
 from agent.config import Config
 from agent.store import accounts
 from dashboard import create_app
-from dashboard.box import EngineFactory, box
+from dashboard.box import EngineFactory, Jobs, box
 from dashboard.security import ensure_setup_code
 
 log = logging.getLogger("houserules.dashboard")
@@ -32,11 +33,11 @@ class DashboardServer:
     def __init__(self, app: Flask, host: str, port: int) -> None:
         self.app = app
         listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self.server = create_server(app, listen=listen, threads=THREADS, ident="HouseRules")
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._serve, name="dashboard", daemon=True),
-        ]
+        # poll(), not select(): closing from another thread (stop) is then safe for its loop
+        self.server = waitress.create_server(
+            app, listen=listen, threads=THREADS, ident="HouseRules", asyncore_use_poll=True
+        )
+        self._thread = threading.Thread(target=self.server.run, name="dashboard", daemon=True)
 
     @property
     def port(self) -> int:
@@ -48,35 +49,26 @@ class DashboardServer:
         return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
 
     def start(self) -> DashboardServer:
-        for thread in self._threads:
-            thread.start()
+        self._thread.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self.server.pull_trigger()  # wake the loop now rather than at its next timeout
-        for thread in self._threads:
-            thread.join(timeout)
-
-    def _serve(self) -> None:
-        server = self.server
-        adj = server.adj
-        while not self._stop.is_set():
-            wasyncore.loop(
-                timeout=adj.asyncore_loop_timeout,
-                map=server._map,
-                use_poll=adj.asyncore_use_poll,
-                count=1,
-            )
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)
+        """Stop listening now; the serving thread ends once the open connections have closed
+        (it is a daemon: a browser's idle connection never holds the process up)."""
+        self.server.close()
+        self._thread.join(timeout)
 
 
 def serve_dashboard(
-    cfg: Config, engine_factory: EngineFactory, *, app: Flask | None = None
+    cfg: Config,
+    engine_factory: EngineFactory,
+    *,
+    app: Flask | None = None,
+    jobs: Jobs | None = None,
 ) -> DashboardServer:
-    """Start the dashboard on `[dashboard] listen`; stop it with `.stop()`."""
-    app = app or create_app(cfg=cfg, engine_factory=engine_factory)
+    """Start the dashboard on `[dashboard] listen`; stop it with `.stop()`. `jobs` is the
+    scheduler that runs what a parent starts from a page."""
+    app = app or create_app(cfg=cfg, engine_factory=engine_factory, jobs=jobs)
     listen = cfg.dashboard.listen
     server = DashboardServer(app, listen.host, listen.port).start()
     log.info("dashboard on %s", server.url)

@@ -8,7 +8,6 @@ The lists can be fetched and compiled again now, in the background.
 from __future__ import annotations
 
 import importlib
-import threading
 from types import ModuleType
 from typing import Any
 
@@ -23,6 +22,7 @@ from agent.store import household as store
 from dashboard.auth import start_session
 from dashboard.box import Box, box
 from dashboard.forms import AccountForm, CarerForm, PasswordForm, TokenForm, options
+from dashboard.home import lists_damaged
 
 bp = Blueprint("settings", __name__)
 
@@ -51,6 +51,8 @@ def config_file(b: Box) -> str:
 
 
 def _index_status(b: Box) -> dict[str, Any]:
+    if lists_damaged(b):
+        return {"damaged": True, "error": "Damaged: they are being rebuilt (see above)."}
     try:
         index = ListIndex.load(b.cfg.resolve(b.cfg.blocklists.compiled_dir))
     except IndexLoadError as exc:
@@ -215,12 +217,9 @@ def update_lists() -> Response:
 
 
 def start_lists_update(b: Box) -> bool:
-    """Fetch and compile every list in a background thread; False if one is running."""
+    """Fetch and compile every list, a one-off job on the jobs process's scheduler; False if
+    one is already queued or running."""
     state = b.lists
-    with state.lock:
-        if state.running:
-            return False
-        state.running = True
 
     def run() -> None:
         try:
@@ -232,5 +231,10 @@ def start_lists_update(b: Box) -> bool:
             state.ok, state.lines, state.finished = ok, lines, b.now()
             state.running = False
 
-    threading.Thread(target=run, name="lists-update", daemon=True).start()
-    return True
+    with state.lock:
+        was_running, state.running = state.running, True
+    if b.jobs.run_soon("lists update", run):
+        return True
+    with state.lock:
+        state.running = was_running
+    return False

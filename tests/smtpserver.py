@@ -16,7 +16,6 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -27,6 +26,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 import certtools
+from waiting import START_SECONDS, wait_for
 
 
 @dataclass
@@ -97,6 +97,7 @@ class SmtpServer:
                 "auth_required": True,
                 "auth_require_tls": tls is not None,
             }
+        kwargs.setdefault("ready_timeout", START_SECONDS)  # its own start deadline: 5 s by default
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
 
     def __enter__(self) -> SmtpServer:
@@ -117,13 +118,14 @@ class SmtpServer:
     def refuse(self, address: str, reply: str = "550 5.1.1 No such user here") -> None:
         self.handler.rcpt_replies[address.lower()] = reply
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[Received]:
+    def wait_for(self, count: int, timeout: float = START_SECONDS) -> list[Received]:
         """Poll until `count` messages arrived; fail after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(self.messages)} of {count} messages after {timeout}s")
-            time.sleep(0.01)
+        wait_for(
+            lambda: len(self.messages) >= count,
+            f"{count} messages at the SMTP server",
+            seconds=timeout,
+            output=lambda: f"{len(self.messages)} arrived",
+        )
         return self.messages
 
     def to(self, address: str) -> list[Received]:

@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from agent.store import api_tokens, requests
+from agent.household import requests
+from agent.store import api_tokens
 from agent.store import household as store
 from dashboard.api.spec import OPERATIONS, PREFIX
 

@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent import cli
-from agent.commands import household as commands
-from agent.commands import household_explain
+from agent.commands import common, household_explain
 from agent.store import household as store
 from agent.store.db import make_engine
 
@@ -72,7 +71,7 @@ class Box:
 
 @pytest.fixture
 def box(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Box:
-    monkeypatch.setattr(commands, "now", lambda cfg: NOW)
+    monkeypatch.setattr(common, "now", lambda cfg: NOW)
     monkeypatch.setattr(household_explain, "read_neighbours", lambda: {})
     return Box(tmp_path, capsys)
 

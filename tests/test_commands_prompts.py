@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent import cli
+from agent import config as config_mod
 from agent.cli import CliError
 from agent.commands import prompts as cmd
 from agent.events import Event, EventKind, Severity
@@ -63,8 +64,17 @@ def household(monkeypatch):
 
     monkeypatch.setattr(cmd, "load_child", load_child)
     monkeypatch.setattr(cmd, "load_events", load_events)
-    monkeypatch.setattr(cmd, "today", lambda: date(2026, 11, 25))
+    monkeypatch.setattr(cmd, "today", lambda cfg: date(2026, 11, 25))
     return calls
+
+
+def test_today_is_the_box_s_date_in_its_own_time_zone(tmp_path: Path) -> None:
+    """Kiritimati (UTC+14) and Pago Pago (UTC-11) are 25 hours apart: never the same date."""
+    ahead, behind = (
+        config_mod.parse({"rules": {"timezone": zone}}, "test", tmp_path)
+        for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago")
+    )
+    assert 1 <= (cmd.today(ahead) - cmd.today(behind)).days <= 2
 
 
 def test_prompts_list_json(run) -> None:
@@ -186,7 +196,7 @@ def stored(tmp_path: Path, monkeypatch):
     )
     late = Event(datetime(2026, 11, 30, 12, tzinfo=UTC), EventKind.FIRST_APP, Severity.INFO, "Sam")
     record_events(engine, [KeyedEvent(ometv, "a"), KeyedEvent(late, "b")])
-    monkeypatch.setattr(cmd, "today", lambda: date(2026, 11, 25))
+    monkeypatch.setattr(cmd, "today", lambda cfg: date(2026, 11, 25))
     engine.dispose()
 
 

@@ -8,8 +8,8 @@ from datetime import date, timedelta
 import pytest
 
 from agent.events import Event, EventKind, Severity
+from agent.household import requests
 from agent.store import household as store
-from agent.store import requests
 from agent.store.events import list_events, record_events, unacknowledged_alerts
 
 from prompttools import cites_a_letter

@@ -7,9 +7,10 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from agent.events import Event, EventKind, Severity
+from agent.household import requests
 from agent.rules.decision import RuleKind, RuleRef
 from agent.store import household as store
-from agent.store import overlays, requests
+from agent.store import overlays
 from agent.store.events import record_events
 
 
@@ -97,6 +98,21 @@ def test_approving_more_time_holds_bedtime_off_until_it_ends(auth, engine, sam, 
     assert verdict("192.168.1.20", "example.com", clock()).blocked
 
 
+def test_looking_at_pages_writes_nothing(auth, engine, sam):
+    """No page view changes the database as a side effect (background work is the jobs')."""
+    auth.login()
+    store.add_schedule(engine, sam.id, "Bedtime", range(7), time(17, 30), time(7), block_all=True)
+
+    def everything() -> list[str]:
+        with engine.connect() as conn:
+            return list(conn.connection.driver_connection.iterdump())
+
+    before = everything()
+    for page in ("/", f"/child/{sam.id}", "/devices", "/alerts", "/settings", "/kids"):
+        assert auth.client.get(page).status_code == 200, page
+    assert everything() == before
+
+
 def test_declining_a_request(auth, engine, sam, clock, verdict):
     auth.login()
     asked = requests.add_request(engine, sam.id, "unblock", clock(), app="tiktok")
@@ -130,3 +146,23 @@ def test_end_more_time_early_from_the_childs_page(auth, engine, sam, clock, verd
     auth.post(f"/child/{sam.id}/overlays/{held.id}/end", {})
     assert verdict("192.168.1.20", "example.com", clock()).blocked
     assert "For a while" not in auth.client.get(f"/child/{sam.id}").get_data(as_text=True)
+
+
+def test_damaged_lists_show_a_banner_on_home_and_settings(auth, tmp_path):
+    from agent.config import Config
+    from agent.lists.index import IndexBuilder
+
+    cfg = Config(base_dir=tmp_path)
+    folder = cfg.resolve(cfg.blocklists.compiled_dir)
+    b = IndexBuilder()
+    b.add("casino.example", "gambling", "gambling")
+    b.build("fp").save(folder)
+    auth.login()
+    for url in ("/", "/settings"):
+        assert "block lists on the box were damaged" not in auth.client.get(url).get_data(True)
+    table = folder / "claims.bin"
+    table.write_bytes(bytes(x ^ 1 for x in table.read_bytes()))
+    for url in ("/", "/settings"):
+        page = auth.client.get(url).get_data(as_text=True)
+        assert "block lists on the box were damaged" in page, url
+        assert "rebuilding them by itself" in page

@@ -8,8 +8,8 @@ from datetime import date, time
 import pytest
 
 from agent.events import EventKind
+from agent.household import requests
 from agent.store import household as store
-from agent.store import requests
 from agent.store.events import list_events
 
 SAMS = {"REMOTE_ADDR": "192.168.1.20"}

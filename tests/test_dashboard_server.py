@@ -1,18 +1,22 @@
 """The dashboard served for real: waitress on a free port in a thread, as `houserules run` and
-`houserules dashboard` start it; its housekeeping; the command."""
+`houserules dashboard` start it; a lists update started from Settings on the jobs scheduler;
+the command."""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import urllib.request
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent import cli
 from agent.config import Config, DashboardConfig, HostPort
+from agent.ops.scheduler import Scheduler
 from dashboard.server import serve_dashboard
+from houserules import cli as houserules_cli
 
 TZ = ZoneInfo("Europe/London")
 
@@ -43,6 +47,34 @@ def test_served_by_waitress_with_the_headers_and_a_setup_code_in_the_log(cfg, en
         urllib.request.urlopen(server.url + "kids", timeout=2)
 
 
-def test_the_dashboard_command_is_registered():
-    args = cli.build_parser().parse_args(["dashboard"])
+def test_a_lists_update_from_settings_runs_on_the_scheduler_it_is_given(cfg, engine):
+    ran = threading.Event()
+    release = threading.Event()
+    scheduler = Scheduler(TZ)
+    server = serve_dashboard(cfg, lambda: engine, jobs=scheduler)
+    try:
+        b = server.app.extensions["houserules"]
+        assert b.jobs is scheduler
+        scheduler.start()
+
+        def slow_update() -> None:
+            ran.set()
+            release.wait(30)
+
+        assert scheduler.run_soon("lists update", slow_update)
+        assert ran.wait(30), "the one-off job did not start within 30 s"
+        assert not scheduler.run_soon("lists update", slow_update)  # one at a time
+        release.set()
+        deadline = time.monotonic() + 30
+        while not scheduler.run_soon("lists update", lambda: None):
+            assert time.monotonic() < deadline, "the first run never finished"
+            time.sleep(0.05)
+    finally:
+        release.set()
+        server.stop()
+        scheduler.shutdown()
+
+
+def test_the_dashboard_command_is_registered_by_the_composition_root():
+    args = houserules_cli.build_parser().parse_args(["dashboard"])
     assert args.func.__name__ == "cmd_dashboard"

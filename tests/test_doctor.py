@@ -20,6 +20,7 @@ from dnslib import RCODE, DNSRecord
 
 from agent import cli
 from agent.config import HostPort, load
+from agent.lists.index import IndexBuilder
 from agent.ops import doctor
 from agent.ops.doctor import Finding, Listener, Probes
 from agent.rules.household import Device
@@ -420,6 +421,26 @@ def test_the_database(tmp_path: Path) -> None:
     assert doctor.check_database(cfg) == Finding(
         "database", True, detail=f"{cfg.database_path} is at revision {head_revision()}"
     )
+
+
+def test_the_compiled_lists_each_file_damaged_in_turn(tmp_path: Path) -> None:
+    b = IndexBuilder()
+    b.add("casino.example", "gambling", "gambling")
+    cfg = load(config(tmp_path, '[blocklists]\ncompiled_dir = "index"\n'))
+    folder = cfg.resolve(cfg.blocklists.compiled_dir)
+    assert doctor.check_index(cfg).ok is None  # not compiled yet: that happens at start
+    b.build("fp").save(folder)
+    assert doctor.check_index(cfg).ok is True
+    for path in sorted(folder.iterdir()):
+        whole = path.read_bytes()
+        damaged = bytearray(whole)
+        damaged[len(damaged) // 2] ^= 0x10
+        path.write_bytes(bytes(damaged))
+        found = doctor.check_index(cfg)
+        assert found.ok is False and path.name in found.problem, path.name
+        assert "houserules lists update" in found.fix
+        path.write_bytes(whole)
+        assert doctor.check_index(cfg).ok is True
 
 
 # -- all together, and the command --------------------------------------------------------------

@@ -10,8 +10,8 @@ from datetime import date, datetime
 
 import pytest
 
+from agent.household import requests
 from agent.store import household as store
-from agent.store import requests
 
 from agenttools import TZ, until
 from apitools import CHILD_IP, Box

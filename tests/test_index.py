@@ -11,7 +11,16 @@ import pytest
 
 from agent.dns.native import fastpath
 from agent.lists.claims import NO_CLAIMS, Claims
-from agent.lists.index import TABLE_FILE, IndexBuilder, IndexLoadError, ListIndex
+from agent.lists.index import (
+    REBUILDING,
+    TABLE_FILE,
+    TRIE_FILES,
+    IndexBuilder,
+    IndexDamaged,
+    IndexLoadError,
+    ListIndex,
+    check_folder,
+)
 
 
 def claims(
@@ -163,14 +172,81 @@ def test_many_claim_sets_use_wider_ids(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_a_damaged_index_does_not_load(
+def test_a_damaged_index_does_not_load_as_whole(
     index: ListIndex, tmp_path: Path, damage: Callable[[Path], object]
 ) -> None:
+    """Either nothing loads, or what loads says it is damaged (the hash table answering for
+    a damaged trie), so the caller compiles again."""
     folder = tmp_path / "index"
     index.save(folder)
     damage(folder)
-    with pytest.raises(IndexLoadError, match=str(folder)):
+    try:
+        loaded = ListIndex.load(folder)
+    except IndexLoadError as exc:
+        assert str(folder) in str(exc)
+    else:
+        assert loaded.damaged and loaded.engine == "hash table (fast path)"
+        assert loaded.lookup("www.example.com").sources == BOTH
+
+
+def flip_bit(path: Path, where: float = 0.5) -> None:
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * where)] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def index_files() -> list[str]:
+    return ["names.marisa", "claims.bin", "meta.json"] + ([TABLE_FILE] if fastpath else [])
+
+
+@pytest.mark.parametrize("name", index_files())
+@pytest.mark.parametrize("where", [0.0, 0.5, 0.999])
+def test_one_flipped_bit_in_any_file_is_noticed(tmp_path: Path, name: str, where: float) -> None:
+    folder = tmp_path / "index"
+    build_index().save(folder)
+    assert check_folder(folder) == []
+    flip_bit(folder / name, where)
+    try:
+        loaded = ListIndex.load(folder)
+    except IndexDamaged:
+        assert name in ("meta.json", *TRIE_FILES)
+    else:
+        assert name in loaded.damage
+        assert loaded.lookup("www.example.com").sources == BOTH  # the good part answers
+    if name != "meta.json":
+        assert check_folder(folder) == [name]
+    else:
+        with pytest.raises(IndexDamaged):
+            check_folder(folder)
+
+
+def test_meta_json_that_still_parses_but_was_changed_is_damaged(tmp_path: Path) -> None:
+    folder = tmp_path / "index"
+    build_index().save(folder)
+    text = (folder / "meta.json").read_text()
+    (folder / "meta.json").write_text(text.replace('"adult-list"', '"adult-lisu"'))
+    with pytest.raises(IndexDamaged, match="checksum"):
         ListIndex.load(folder)
+
+
+def test_an_index_of_the_previous_version_is_not_damaged_just_old(tmp_path: Path) -> None:
+    folder = tmp_path / "index"
+    build_index().save(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["checksum"], meta["checksums"]
+    (folder / "meta.json").write_text(json.dumps({**meta, "version": 2}))
+    with pytest.raises(IndexLoadError, match="another version") as caught:
+        ListIndex.load(folder)
+    assert not isinstance(caught.value, IndexDamaged)
+
+
+def test_the_closed_index_claims_every_name_for_the_rebuilding_list() -> None:
+    closed = ListIndex.closed()
+    for name in ("www.bbc.co.uk", "example.com", "a.b.c.d"):
+        assert closed.lookup(name).categories == {REBUILDING}
+        assert closed.lookup(name).sources == {REBUILDING}
+    assert closed.damaged and not closed.complete and len(closed) == 0
+    assert "damaged" in closed.engine
 
 
 def test_a_missing_index_does_not_load(tmp_path: Path) -> None:

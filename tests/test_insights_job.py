@@ -320,3 +320,82 @@ def test_a_batch_another_run_already_did_is_dropped(box: Box, week: list[LogEntr
     moved, added = first._batch(rows, stale, ctx)
     assert (moved.last_id, added) == (len(week), 0)  # ids count from 1 in a fresh file
     assert reference.stored(box.engine) == reference.rollups(week, box.catalog, sw.TZ)
+
+
+def omegle_visit(box: Box, moment: Any) -> LogEntry:
+    """Sam's phone asking for omegle.com at `moment`, logged as the DNS server logs it."""
+    from agent.rules.decide import decide
+
+    policy = sw.make_policy(box.household, box.catalog)
+    d = decide(policy, sw.SAM_PHONE.ip, "omegle.com", 1, moment)
+    assert d.action.value == "block" and d.app == "omegle"
+    head = (sw.SAM_PHONE.ip, SAM_PHONE, d.child, "omegle.com", "A", d.action.value)
+    return LogEntry(
+        moment.timestamp(), *head, *d.columns[1:3], d.category, d.app, None, None, False
+    )
+
+
+def omegle_alerts(engine: Engine) -> list[Any]:
+    return [
+        e
+        for e in event_store.list_events(engine, limit=1000)
+        if str(e.kind) == "random_video_chat" and e.app == "omegle"
+    ]
+
+
+@pytest.mark.parametrize("how", ["pruned empty", "deleted by hand"])
+def test_ids_starting_again_from_1_do_not_hide_new_rows(
+    box: Box, week: list[LogEntry], how: str
+) -> None:
+    """The box was off longer than retention_days: the log is pruned to empty, the next row
+    gets id 1, far below the cursor. A child's visit to omegle.com still raises the alert."""
+    from agent.store import insight_state
+    from agent.store.querylog import prune_query_log
+
+    job = box.replay(week, box.job())
+    before = insight_state.peek_cursor(box.engine)
+    assert before is not None and before.last_id == len(week) > 100
+    back = sw.END + timedelta(days=40)
+    if how == "pruned empty":
+        removed = prune_query_log(box.path, back.timestamp() - CFG.store.retention_days * 86_400)
+        assert removed == len(week)
+    else:
+        with box.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM query_log")
+    visit = omegle_visit(box, back - timedelta(minutes=5))
+    box.log([visit])
+    with box.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT id FROM query_log").scalars().all() == [1]
+    assert omegle_alerts(box.engine) == []
+    report = job.run(box.household, {}, back)
+    assert report.rows == 1 and report.cursor == 1
+    alerts = omegle_alerts(box.engine)
+    assert len(alerts) == 1 and alerts[0].child == "Sam"
+    assert str(alerts[0].severity) == "alert"
+    # and on from there as usual: the next visit is the next row, nothing twice
+    again = job.run(box.household, {}, back + timedelta(minutes=1))
+    assert again.rows == 0 and len(omegle_alerts(box.engine)) == 1
+
+
+def test_rows_pruned_below_the_cursor_are_not_read_twice(box: Box, week: list[LogEntry]) -> None:
+    """Retention pruning old rows (ids below the cursor, not reset) changes nothing."""
+    from agent.store.querylog import prune_query_log
+
+    job = box.replay(week, box.job())
+    events = len(seen(box.engine))
+    prune_query_log(box.path, sw.at(3, 0).timestamp())
+    report = job.run(box.household, {}, sw.END + timedelta(minutes=5))
+    assert report.rows == 0 and report.cursor == len(week)
+    assert len(seen(box.engine)) == events
+
+
+def test_the_cursors_own_row_deleted_is_not_a_reset(box: Box, week: list[LogEntry]) -> None:
+    """A parent deleting a child's history can take the cursor's row with it; rows above it
+    keep their ids, so the job reads on from the same place, nothing twice."""
+    job = box.replay(week[:-50], box.job())
+    cursor = len(week) - 50
+    box.log(week[-50:])
+    with box.engine.begin() as conn:
+        conn.exec_driver_sql(f"DELETE FROM query_log WHERE id = {cursor}")
+    report = job.run(box.household, {}, sw.END)
+    assert report.rows == 50 and report.cursor == len(week)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import socket
 import sqlite3
 
+from dnslib import DNSRecord
+
+from agent import config as config_mod
 from agent.store.logpipe import LogPipe
 from agent.store.querylog import LogEntry, count_rows, recent
+from agent.store.sqlite import StoreError
+
+from agenttools import RunningAgent, until, write_config
+from dnstools import Upstream, ZoneResolver
 
 
 def row(i: int) -> LogEntry:
@@ -109,3 +118,88 @@ def test_a_locked_database_never_blocks_submit(tmp_path):
         assert pipe.written == 1_001
     finally:
         pipe.stop()
+
+
+def test_a_writer_killed_mid_stream_leaves_counters_that_match_the_database(tmp_path, caplog):
+    """The real agent answers a stream of queries; the writer process is killed once rows
+    have been committed (no flush asked: its reports alone must keep the counts right) and
+    while more wait in its queue. At shutdown, written is what the database holds and dropped
+    is exactly the rest."""
+    up = Upstream(ZoneResolver()).start()
+    try:
+        cfg = config_mod.load(write_config(tmp_path, up.address))
+        caplog.set_level(logging.INFO)
+        with RunningAgent(cfg, jobs=False) as running:
+            db, pipe = cfg.database_path, running.agent.writer
+            asked = 0
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(3)
+
+                def one() -> None:
+                    nonlocal asked
+                    q = DNSRecord.question(f"n{asked}.dns.google")  # blocked: no upstream
+                    s.sendto(q.pack(), ("127.0.0.1", running.port))
+                    assert DNSRecord.parse(s.recvfrom(4096)[0]).header.id == q.header.id
+                    asked += 1
+
+                def committed() -> bool:
+                    for _ in range(200):
+                        one()
+                    try:
+                        return count_rows(db) > 0
+                    except StoreError:  # the writer has not made its table yet
+                        return False
+
+                until(committed, 60)
+                for _ in range(300):  # these wait in the writer's queue (commits are 5 s apart)
+                    one()
+                first = pipe._proc
+                os.kill(first.pid, signal.SIGKILL)
+                first.wait(5)
+                for _ in range(500):
+                    one()
+                until(lambda: pipe._proc is not first, 10)  # noticed on the next send
+                for _ in range(100):
+                    one()
+        in_db = count_rows(db)
+        assert pipe.written == in_db
+        assert pipe.written + pipe.dropped + pipe.rejected == asked
+        assert pipe.dropped == asked - in_db > 0  # the rows in the killed queue, exactly
+        assert f"stopped; {in_db} query-log rows written, {asked - in_db} dropped" in caplog.text
+    finally:
+        up.stop()
+
+
+def test_the_batch_a_killed_writer_was_committing_is_looked_up_in_the_database(tmp_path):
+    """Killed between naming a batch and reporting its COMMIT: the batch counts as written
+    only if its last row is in the database."""
+    for landed in (True, False):
+        db = tmp_path / f"hr-{landed}.db"
+        pipe = LogPipe(db, interval=3600)
+        pipe.start()
+        for i in range(100):
+            pipe.submit(row(i))
+        assert pipe.flush(10) and pipe.written == 100
+        before = pipe.written
+        conn = sqlite3.connect(db)
+        last_id = conn.execute("SELECT max(id) FROM query_log").fetchone()[0] + 50
+        if landed:  # what the killed process's COMMIT would have left
+            conn.executemany(
+                "INSERT INTO query_log (ts, client, device, child, name, qtype, action, rule, "
+                "reason, category, app, upstream, latency_ms, cached) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [row(1000 + i) for i in range(50)],
+            )
+            conn.commit()
+        conn.close()
+        os.kill(pipe._proc.pid, signal.SIGKILL)
+        pipe._proc.wait(5)
+        pipe._reader.join(5)
+        pending = (before, last_id, row(1049).ts, row(1049).name, 50, 0)
+        pipe._status = ("status", 0, before, 0, 0, 0, "", pending)
+        pipe._sent += 50
+        pipe._stopping.set()
+        pipe._settle(0, "killed")
+        assert (pipe.written, pipe.dropped) == ((150, 0) if landed else (100, 50))
+        pipe.stop()
+        assert count_rows(db) == pipe.written

@@ -15,8 +15,8 @@ import pytest
 from dnslib import RCODE
 
 from agent import config as config_mod
+from agent.household import requests
 from agent.store import household as store
-from agent.store import requests
 
 from agenttools import TZ, RunningAgent, until, write_config
 from dnstools import DEFAULT_ZONE, Upstream, ZoneResolver, ask

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,8 @@ from agent.config import HostPort
 from agent.config import load as load_config
 from agent.proxy import onboarding
 
+from waiting import START_SECONDS, tail, wait_for
+
 HOUSERULES = Path(sys.executable).parent / "houserules"
 
 
@@ -34,14 +35,17 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(check, what: str, proc: subprocess.Popen, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            pytest.fail(f"houserules proxy stopped before {what}:\n{out}")
-        assert time.monotonic() < deadline, f"no {what} within {seconds}s"
-        time.sleep(0.1)
+def udp_port_taken(port: int) -> bool:
+    """True once a socket is bound to the UDP port, as the kernel lists them. (A UDP connect()
+    succeeds whether anything listens or not, and binding to probe could steal the port.)"""
+    local = {line.split()[1] for line in Path("/proc/net/udp").read_text().splitlines()[1:]}
+    return any(address.endswith(f":{port:04X}") for address in local)
+
+
+# mitmdump's start (Python, then its Rust WireGuard server) takes seconds alone and much longer
+# on a loaded machine: the fixture's deadlines are START_SECONDS each, the module's test timeout
+# leaves room for them.
+pytestmark = pytest.mark.timeout(4 * START_SECONDS)
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +70,33 @@ wireguard_listen = "127.0.0.1:{port}"
     confdir = cfg.resolve(cfg.proxy.confdir)
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env |= {"HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [str(HOUSERULES), "--config", str(config), "proxy"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    log = tmp_path / "proxy.log"  # a file, not a pipe: nobody has to read it for it to run
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(HOUSERULES), "--config", str(config), "proxy"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    said = tail(log)
     try:
-        wait_for(lambda: (confdir / "wireguard.conf").is_file(), "wireguard.conf", proc)
-        wait_for(lambda: (confdir / "mitmproxy-ca-cert.pem").is_file(), "a certificate", proc)
+        wait_for(
+            lambda: (confdir / "wireguard.conf").is_file(),
+            f"mitmproxy's WireGuard keys in {confdir}",
+            proc=proc,
+            output=said,
+        )
+        wait_for(
+            lambda: (confdir / "mitmproxy-ca-cert.pem").is_file(),
+            "mitmproxy's certificate authority",
+            proc=proc,
+            output=said,
+        )
         # mitmproxy serves WireGuard on the UDP port: the port is taken while it runs
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            wait_for(lambda: probe.connect_ex(("127.0.0.1", port)) == 0, "the port", proc)
-            with pytest.raises(OSError):
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.1", port))
+        wait_for(
+            lambda: udp_port_taken(port),
+            f"the WireGuard server on UDP 127.0.0.1:{port}",
+            proc=proc,
+            output=said,
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

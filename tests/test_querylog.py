@@ -23,6 +23,8 @@ from agent.store import (
 )
 from agent.store import logwriter as querylog  # where the writer and its connection live
 from agent.store.db import connect
+from agent.store.insight_state import LoggedRow
+from agent.store.querylog import EXPORT_COLUMNS
 
 from hosttools import ignores_permissions
 
@@ -80,6 +82,16 @@ def writers() -> Iterator[Writers]:
 def test_log_entry_has_the_table_columns_in_order() -> None:
     columns = [c.name for c in QueryLogRow.__table__.columns]
     assert columns == ["id", *LogEntry._fields]
+
+
+def test_what_insights_and_the_export_read_is_the_one_row_type() -> None:
+    """The insights job's row and the export's columns are the log entry's, in its order."""
+    table = ["id", *LogEntry._fields]
+    read = list(LoggedRow._fields)
+    assert read == [c for c in table if c in read]
+    exported = list(EXPORT_COLUMNS)
+    assert exported == [c for c in LogEntry._fields if c in exported]
+    assert {"ts", "name", "action", "rule", "reason"} <= set(exported)
 
 
 def test_rows_appear_after_flush_with_every_field_intact(db_path: Path, writers: Writers) -> None:

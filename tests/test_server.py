@@ -196,6 +196,23 @@ def test_failover_when_the_first_upstream_is_dead(upstream):
         dead.close()
 
 
+def test_a_dead_upstream_is_tried_again_when_the_injected_clock_says_so(upstream, clock):
+    dead = BlackHole()
+    cfg = make_cfg(dead.address, upstream.address)
+    holder = PolicyHolder(Policy(index=None))
+    st = ServerThread(cfg, holder, decide, monotonic=clock).start()  # type: ignore[arg-type]
+    try:
+        servers = st.resolver.upstreams.servers
+        assert ask(st.port, "example.com").rr and servers[0].timeouts == 1
+        clock.now += cfg.upstream.dead_for - 1  # still dead: skipped
+        assert ask(st.port, "example.com", "AAAA").rr and servers[0].timeouts == 1
+        clock.now += 2  # its time is up: asked first again (and times out again)
+        assert ask(st.port, "www.example.com").rr and servers[0].timeouts == 2
+    finally:
+        st.stop()
+        dead.close()
+
+
 def test_failover_on_servfail(upstream):
     broken = Upstream().start()
     broken.resolver.servfail = True

@@ -330,7 +330,8 @@ def test_a_child_renamed_keeps_everything(engine: Engine, sam: Child) -> None:
 
 
 def test_removing_a_child_takes_their_data_and_unassigns_devices(engine: Engine, sam: Child):
-    from agent.store import overlays, requests
+    from agent.household import requests
+    from agent.store import overlays
 
     alex = store.add_child(engine, "Alex", date(2017, 1, 1), today=TODAY)
     phone = store.add_device(engine, ip="192.168.1.10", owner="child", child_id=sam.id)

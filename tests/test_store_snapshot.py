@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+import sqlite3
+from contextlib import closing
+from dataclasses import fields as dataclass_fields
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.rules.household import Device, Overlay, Pause, RuleEntry, Schedule
 from agent.store.db import init_db, make_engine
 from agent.store.household import (
     add_child,
@@ -18,10 +22,14 @@ from agent.store.household import (
     set_child_settings,
 )
 from agent.store.household_devices import add_device
+from agent.store.household_tables import ChildRow, DeviceRow, PauseRow, RuleRow, ScheduleRow
+from agent.store.overlays import OverlayRow, add_overlay
 from agent.store.snapshot import (
+    TABLES,
     HouseholdFollower,
     SnapshotUnavailable,
     read_household,
+    read_table,
     read_version,
 )
 
@@ -59,11 +67,30 @@ def test_the_snapshot_matches_the_household_store(tmp_path):
     )
     until = datetime(2026, 11, 21, 19, 30, tzinfo=ZoneInfo("Europe/London"))
     pause(engine, until, child_id=sam.id)
+    add_overlay(
+        engine, alex.id, "unblock", until, until - timedelta(hours=1), target_kind="app",
+        target="roblox",
+    )  # fmt: skip
 
     expected = load_household(engine)
     got = read_household(tmp_path / "hr.db")
     assert got == expected
     assert read_version(tmp_path / "hr.db") == expected.version > 0
+
+    # What the plain reader sees of each table is the model's columns, as the model's types.
+    tables = (ChildRow, DeviceRow, RuleRow, ScheduleRow, PauseRow, OverlayRow)
+    models = {m.__tablename__: m for m in tables}
+    assert set(models) == set(TABLES)
+    with closing(sqlite3.connect(tmp_path / "hr.db")) as conn:
+        for name, model in models.items():
+            columns = model.__table__.columns
+            rows = read_table(conn, name)
+            assert rows, name
+            for row in rows:
+                assert list(vars(row)) == [c.name for c in columns], name
+                for c in columns:
+                    value = getattr(row, c.name)
+                    assert value is None or isinstance(value, c.type.python_type), (name, c.name)
 
 
 def test_a_missing_or_unmigrated_database_is_reported_not_raised_as_sqlite(tmp_path):
@@ -89,3 +116,19 @@ def test_the_follower_reads_again_only_when_the_version_moves(tmp_path, caplog):
     assert [c.name for c in follower.poll().children] == ["Sam", "Alex"]
     assert HouseholdFollower(None, "postgresql://box/hr", "x").poll() is None
     assert "postgresql://box/hr is not a SQLite file" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("entry", "model"),
+    [
+        (Schedule, ScheduleRow),
+        (Device, DeviceRow),
+        (RuleEntry, RuleRow),
+        (Pause, PauseRow),
+        (Overlay, OverlayRow),
+    ],
+)
+def test_a_snapshot_entry_has_a_field_for_each_column_and_no_other(entry, model):
+    """A new column and its field go together: what the snapshot carries is what is stored."""
+    columns = {c.name for c in model.__table__.columns}
+    assert {f.name for f in dataclass_fields(entry) if f.init} == columns

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from agent import config_checks
 from agent.cli import CliError
 from agent.config import Config
 from agent.lists import job as lists_job
@@ -67,6 +68,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
+    """Loading the config ran every check `run` runs (`agent.config_checks`); this adds the
+    list files, which `run` survives (the list is left out) but a parent wants to know about."""
     problems = []
     for source in cfg.blocklists.sources:
         if source.path is not None and not cfg.resolve(source.path).is_file():
@@ -84,6 +87,8 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
         print(f"houserules: {cfg.source}: {line}", file=sys.stderr)
     if problems:
         return 2
+    for line in config_checks.warnings(cfg):
+        print(f"houserules: warning: {cfg.source}: {line}", file=sys.stderr)
     listen = ", ".join(str(hp) for hp in cfg.dns.listen)
     print(f"{cfg.source}: OK (DNS on {listen}; {len(cfg.blocklists.sources)} list sources)")
     return 0

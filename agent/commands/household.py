@@ -12,22 +12,24 @@
     (rename, correct, remove and list: `household_changes`)
     explain NAME_OR_DOMAIN --client IP
 
-Every change goes through `agent.store.household`. `explain` lives in `household_explain`.
+Every change goes through `agent.store.household`. `explain` is its own command module,
+`household_explain`; both take the box's time and the catalogue from `common`.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from agent.cli import CliError
+from agent.commands import common
 from agent.commands.common import engine, zone
 from agent.config import Config
-from agent.rules.catalog import CATEGORIES, Catalog, CatalogError, load_catalog
+from agent.rules.catalog import CATEGORIES, Catalog
 from agent.rules.household import WEEKDAYS, Child
 from agent.store import household as store
 
@@ -116,10 +118,6 @@ def _register_rules(sub: Any) -> None:
     p.set_defaults(func=pause_child)
     changes.register_schedules(schedule, sub)
 
-    from agent.commands.household_explain import register_explain
-
-    register_explain(sub)
-
 
 def _group(sub: Any, name: str, help_text: str) -> Any:
     parser = sub.add_parser(name, help=help_text)
@@ -127,18 +125,6 @@ def _group(sub: Any, name: str, help_text: str) -> Any:
 
 
 # --- shared helpers ---------------------------------------------------------------------------
-
-
-def now(cfg: Config) -> datetime:
-    """The box's time in its own zone (tests replace this)."""
-    return datetime.now(zone(cfg))
-
-
-def catalog() -> Catalog:
-    try:
-        return load_catalog()
-    except CatalogError as exc:
-        raise CliError(str(exc).splitlines()[0]) from None
 
 
 def find_child(eng: Engine, name: str) -> Child:
@@ -180,8 +166,8 @@ def child_add(cfg: Config, args: argparse.Namespace) -> int:
         born = date.fromisoformat(args.born)
     except ValueError:
         raise CliError(f"--born {args.born!r} is not a date like 2014-05-30") from None
-    child = changing(store.add_child, engine(cfg), args.name, born, today=now(cfg).date())
-    print(f"Added {child.name}, {child.age_on(now(cfg).date())} years old.")
+    child = changing(store.add_child, engine(cfg), args.name, born, today=common.now(cfg).date())
+    print(f"Added {child.name}, {child.age_on(common.now(cfg).date())} years old.")
     return 0
 
 
@@ -189,7 +175,7 @@ def child_list(cfg: Config, args: argparse.Namespace) -> int:
     children = store.list_children(engine(cfg))
     if not children:
         print("No children yet. Add one with: houserules child add NAME --born YYYY-MM-DD")
-    today = now(cfg).date()
+    today = common.now(cfg).date()
     for c in children:
         notes = [] if c.settings.protections_on else ["bypass protection off"]
         notes += [] if c.settings.safe_search else ["safe search off"]
@@ -293,7 +279,7 @@ def rule_add(cfg: Config, args: argparse.Namespace) -> int:
     kind = "app" if args.app else "category" if args.category else "domain"
     value = args.app or args.category or args.domain
     if kind != "domain":
-        value = check_target(cfg, catalog(), kind, value)
+        value = check_target(cfg, common.catalog(), kind, value)
     if args.verb == "allow" and value in (*cfg.rules.always_block, "bypass", "vpn-proxy"):
         raise CliError(f"{value} stays blocked whatever the rules say, so it cannot be allowed")
     rule = changing(store.add_rule, eng, child.id, args.verb, kind, value)
@@ -330,7 +316,7 @@ def schedule_add(cfg: Config, args: argparse.Namespace) -> int:
 
 def blocked_targets(cfg: Config, text: str) -> list[str]:
     """Categories and app ids from "gaming,tiktok", each checked."""
-    cat = catalog()
+    cat = common.catalog()
     blocked = []
     for item in split(text):
         kind = "app" if cat.get(item.lower()) is not None else "category"
@@ -343,7 +329,7 @@ def pause_child(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"--minutes must be from 1 to {MAX_PAUSE_MINUTES} (a week)")
     eng = engine(cfg)
     child = find_child(eng, args.name)
-    until = now(cfg) + timedelta(minutes=args.minutes)
+    until = common.now(cfg) + timedelta(minutes=args.minutes)
     changing(store.pause, eng, until, child_id=child.id)
     print(f"{child.name}'s internet is paused until {until:%H:%M}.")
     return 0

@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from agent.cli import CliError
+from agent.commands import common
 from agent.commands import household as base
 from agent.commands.common import engine
 from agent.config import Config
@@ -102,7 +103,7 @@ def child_born(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"{args.born!r} is not a date like 2014-05-30") from None
     eng = engine(cfg)
     child = base.find_child(eng, args.name)
-    today = base.now(cfg).date()
+    today = common.now(cfg).date()
     try:
         changed = store.update_child(eng, child.id, born=born, today=today, adult_ok=args.adult_ok)
     except store.NeedsConfirmation as exc:

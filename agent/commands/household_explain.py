@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agent.cli import CliError
-from agent.commands import household as cmd
+from agent.commands import common
 from agent.config import Config
 from agent.dns.neighbours import read_neighbours
 from agent.lists.compile import load_or_compile
@@ -30,7 +30,7 @@ from agent.store import household as store
 QTYPE_A = 1
 
 
-def register_explain(sub: Any) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser("explain", help="what the house rules say about a name, and why")
     p.add_argument("name", metavar="NAME_OR_DOMAIN")
     p.add_argument("--client", required=True, metavar="IP", help="the asking device's address")
@@ -46,12 +46,12 @@ def explain(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"--client: {exc}") from None
     except SafeSearchError as exc:
         raise CliError(str(exc).splitlines()[0]) from None
-    cat = cmd.catalog()
+    cat = common.catalog()
     index, _ = load_or_compile(cfg, cat.index_entries(), cat.fingerprint)
-    household = store.load_household(cmd.engine(cfg))
+    household = store.load_household(common.engine(cfg))
     neighbours = read_neighbours()
     policy = Policy(index, household, cat, safesearch, neighbours, cfg.rules)
-    decision = decide(policy, client, name, QTYPE_A, cmd.now(cfg))
+    decision = decide(policy, client, name, QTYPE_A, common.now(cfg))
     device = household.device_for(client, neighbours.get(client))
     print(f"{name} asked by {client} ({_device_words(device, cfg)}):")
     app = cat.get(decision.app) if decision.app else None
@@ -72,7 +72,7 @@ def explain(cfg: Config, args: argparse.Namespace) -> int:
         rows.append(("answer", f"CNAME {decision.rewrite_to}"))
     for key, value in rows:
         print(f"  {key + ':':<10} {value}")
-    for note in _open_categories(cfg, cat, decision, household, cmd.now(cfg)):
+    for note in _open_categories(cfg, cat, decision, household, common.now(cfg)):
         print(f"  {'note:':<10} {note}")
     return 0
 

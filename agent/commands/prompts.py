@@ -51,7 +51,7 @@ def load_child(cfg: Config, name: str) -> int | None:
     child = household.get_child_by_name(_engine(cfg), name)
     if child is None:
         raise CliError(f"no child called {name!r}")
-    return child.age_on(today())
+    return child.age_on(today(cfg))
 
 
 def load_events(cfg: Config, child: str, start: date, end: date) -> list[Event]:
@@ -92,8 +92,9 @@ def load_app_lookup(cfg: Config) -> AppLookup | None:
     return lookup
 
 
-def today() -> date:
-    return date.today()
+def today(cfg: Config) -> date:
+    """The box's date in its own time zone (the machine's clock may be in UTC)."""
+    return datetime.now(_zone(cfg)).date()
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -150,7 +151,7 @@ def cmd_suggest(cfg: Config, args: argparse.Namespace) -> int:
     if args.week:
         start, end = parse_week(args.week)
     else:
-        monday = today() - timedelta(days=today().weekday())
+        monday = today(cfg) - timedelta(days=today(cfg).weekday())
         start, end = monday, monday + timedelta(days=6)
     iso = start.isocalendar()
     week = f"{iso.year}-W{iso.week:02d}"
@@ -159,7 +160,7 @@ def cmd_suggest(cfg: Config, args: argparse.Namespace) -> int:
         load_events(cfg, args.child, start, end),
         age,
         discussed=load_discussed(cfg, args.child),
-        today=min(end, today()),
+        today=min(end, today(cfg)),
         app_lookup=load_app_lookup(cfg),
         library=_library(),
     )

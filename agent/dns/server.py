@@ -199,11 +199,6 @@ class FilterResolver:
             self._now = datetime.fromtimestamp(second, self.tz)
         return self._now
 
-    def _fit(self, q: wire.Query, reply: bytes, tcp: bool) -> bytes:
-        if not tcp and len(reply) > q.udp_size:
-            return wire.truncated_reply(q, reply)
-        return reply
-
     def _log(self, ts: float, m: _Prepared, upstream: str | None, latency_ms: float | None) -> None:
         """A query-log row, as `agent.store.logpipe.flat_row` reads it: the ten columns every
         answer to this question shares are one tuple, made once a second."""
@@ -228,7 +223,7 @@ class FilterResolver:
                 self.counters["servfail"] += 1
                 if started - self._warned >= 1.0:  # an outage says so, not once a query
                     self._warned = started
-                    log.warning("no upstream answered for %r: %s", q.name, exc)
+                    log.warning("no upstream answered for %s: %s", q.name, exc)
                 self._log(ts, m, None, None)
                 return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"
@@ -489,6 +484,31 @@ class ListenError(Exception):
         )
 
 
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """A bound UDP socket and a listening TCP socket on the same port. Port 0 (tests) lets the
+    kernel pick the UDP port; when another program holds that number for TCP, another pick is
+    tried, so a busy machine never fails a start by chance."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for attempt in range(20 if port == 0 else 1):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        udp.setblocking(False)
+        _grow_buffers(udp)
+        try:
+            udp.bind((host, port))
+        except OSError as exc:
+            udp.close()
+            raise ListenError(host, port, "UDP", exc) from exc
+        chosen = udp.getsockname()[1]
+        try:
+            return udp, listen_tcp(host, chosen)
+        except OSError as exc:
+            udp.close()
+            if port == 0 and exc.errno == errno.EADDRINUSE and attempt < 19:
+                continue
+            raise ListenError(host, chosen, "TCP", exc) from exc
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
 class DnsServer:
     """Owns the sockets: UDP and TCP on every configured listen address."""
 
@@ -508,15 +528,7 @@ class DnsServer:
         await self.resolver.upstreams.start()
         self.tcp_limits.total = tcp_budget(self.resolver.cfg.dns.tcp_connections)
         for hp in self.resolver.cfg.dns.listen:
-            family = socket.AF_INET6 if ":" in hp.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setblocking(False)
-            _grow_buffers(sock)
-            try:
-                sock.bind((hp.host, hp.port))
-            except OSError as exc:
-                sock.close()
-                raise ListenError(hp.host, hp.port, "UDP", exc) from exc
+            sock, listening = _bind_pair(hp.host, hp.port)
             if fastpath is not None:
                 front: asyncio.DatagramTransport | BatchedUdp = BatchedUdp(
                     self.resolver, sock, self.guard
@@ -529,10 +541,6 @@ class DnsServer:
             self._socks.append(sock)
             port = sock.getsockname()[1]  # port 0 in tests: the kernel picks one
             self._udp.append(front)
-            try:
-                listening = listen_tcp(hp.host, port)
-            except OSError as exc:
-                raise ListenError(hp.host, port, "TCP", exc) from exc
             tcp = TcpFront(self.resolver, self.guard, self.tcp_limits, listening)
             tcp.start(loop)
             self._tcp.append(tcp)

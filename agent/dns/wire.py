@@ -141,10 +141,6 @@ def _read_opt(data: bytes, pos: int) -> tuple[bool, int, bool, bytes]:
     return True, max(512, min(size, EDNS_SIZE)), bool(ttl & 0x8000), opt
 
 
-def header_id(data: bytes) -> int | None:
-    return struct.unpack_from(">H", data)[0] if len(data) >= 2 else None
-
-
 def opt_record(do: bool = False) -> bytes:
     """Our own OPT record: root name, type OPT, our UDP size, DO echoed."""
     return b"\x00" + RR_FIXED.pack(TYPE_OPT, EDNS_SIZE, 0x8000 if do else 0, 0)

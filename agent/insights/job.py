@@ -75,7 +75,7 @@ class InsightsJob:
     def run(self, household: Household, neighbours: Mapping[str, str], now: datetime) -> RunReport:
         """Process every new row (up to max_batches batches), then the time-based checks."""
         started = clock_time.perf_counter()
-        cursor = self._cursor(now)
+        cursor = self._still_valid(self._cursor(now))
         unassigned = self.cfg.rules.unassigned
         ctx = Context(
             household, self.classifier, self.tz, unassigned, cursor.quiet_before,
@@ -108,6 +108,35 @@ class InsightsJob:
                 state.save_cursor(conn, first)
             return state.load_cursor(conn) or first
 
+    def _still_valid(self, cursor: Cursor) -> Cursor:
+        """The cursor, moved back if the query log's ids went backwards under it (the table
+        was emptied and ids started again from 1): another row has its id, or its row is gone
+        and no row has a higher id. The new rows are then those newer than the last row
+        processed. (Its row alone gone, rows above it still there, is a deletion, not a reset.)"""
+        if cursor.last_id == 0:
+            return cursor
+        found = state.cursor_row_ts(self.engine, cursor.last_id)
+        if found is not None and (found == cursor.last_ts or cursor.last_ts == 0.0):
+            return cursor  # (a cursor saved before times were kept is trusted while its row is)
+        if found is None and state.newest_row_id(self.engine) > cursor.last_id:
+            return cursor
+        if cursor.last_ts == 0.0:  # no time to go by: every row there is now is new
+            moved = Cursor(0, cursor.quiet_before)
+        else:
+            resume, ts = state.resume_point(self.engine, cursor.last_ts)
+            moved = Cursor(resume, cursor.quiet_before, ts)
+        log.warning(
+            "insights: query-log row %d is no longer the one processed last (the log was "
+            "emptied or pruned); reading on from row %d",
+            cursor.last_id,
+            moved.last_id,
+        )
+        with state.immediate(self.engine) as conn:
+            if state.load_cursor(conn) == cursor:
+                state.save_cursor(conn, moved)
+                return moved
+            return state.load_cursor(conn) or moved
+
     def _batch(self, rows: list[LoggedRow], cursor: Cursor, ctx: Context) -> tuple[Cursor, int]:
         # The scan (most of the work) runs before taking the write lock, so the query log
         # writer is never kept waiting for long; only this job writes the state it reads.
@@ -132,7 +161,7 @@ class InsightsJob:
             state.save_sessions(conn, sessions.open.values())
             state.save_attempts(conn, attempts)
             added = record_events(conn, [*deltas.events, *found])
-            moved = Cursor(rows[-1].id, cursor.quiet_before)
+            moved = Cursor(rows[-1].id, cursor.quiet_before, rows[-1].ts)
             state.save_cursor(conn, moved)
             return moved, added
 

@@ -85,8 +85,3 @@ class LocalClock:
 def thing_label(thing: Thing) -> str:
     """ "app:zoom" / "site:bbc.co.uk": how a thing is stored in one column."""
     return f"{thing[0]}:{thing[1]}"
-
-
-def parse_label(label: str) -> Thing:
-    kind, _, name = label.partition(":")
-    return (kind, name)

@@ -4,7 +4,9 @@ Compiling a million names needs far more memory than answering from them, so it 
 child process that saves the index to disk; the agent maps the result and swaps it in whole.
 A saved index is used at start even if the lists changed since (they are recompiled in the
 background); with no saved index at all, the agent compiles before it answers anything, so
-there is never a window in which devices go unfiltered.
+there is never a window in which devices go unfiltered. A damaged index (see
+`agent.lists.index`) is not waited for: the box answers from what is whole in it, or from
+`ListIndex.closed()` (children blocked, adults through), and compiles again in the background.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from agent.config import Config
 from agent.lists.compile import compile_in_child, fingerprint
-from agent.lists.index import INCOMPLETE, IndexLoadError, ListIndex
+from agent.lists.index import INCOMPLETE, IndexDamaged, IndexLoadError, ListIndex
 from agent.rules.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -66,22 +68,56 @@ def compile_now(cfg: Config, catalog: Catalog) -> CompileOutcome:
     return _compile(cfg, catalog)
 
 
+def say_damaged(index: ListIndex) -> None:
+    """The log line for an index in use that must be compiled again."""
+    if index.damage == ("all",):
+        log.error("the compiled lists are damaged: children are blocked until they are rebuilt")
+    elif index.damage:
+        log.error(
+            "the compiled lists are damaged (%s); answering from the %s until they are rebuilt",
+            ", ".join(index.damage),
+            index.engine,
+        )
+
+
+def reload_damaged(cfg: Config) -> ListIndex:
+    """What to answer from after damage was found in the index in use: the whole part of the
+    saved index, else `ListIndex.closed()`; either is `damaged`, so the caller rebuilds."""
+    try:
+        index = ListIndex.load(cfg.resolve(cfg.blocklists.compiled_dir))
+    except IndexLoadError as exc:
+        log.error("%s", exc)
+        return ListIndex.closed()
+    if not index.damaged:  # whole again already (a rebuild landed): rebuild all the same
+        index.damage = ("in use",)
+    say_damaged(index)
+    return index
+
+
 def initial_index(cfg: Config, catalog: Catalog) -> tuple[ListIndex, Stamp]:
+    """The saved index; with none, one compiled now. A damaged one is used as far as it is
+    whole (`index.damaged` then asks the caller to `refresh` with force)."""
     directory = cfg.resolve(cfg.blocklists.compiled_dir)
     try:
         index = ListIndex.load(directory)
+    except IndexDamaged as exc:
+        log.error("%s", exc)
+        index = ListIndex.closed()
     except IndexLoadError as exc:
         log.info("%s; compiling the lists before answering", exc)
         for line in _compile(cfg, catalog).lines:
             log.info("%s", line)
         index = ListIndex.load(directory)
+    say_damaged(index)
     return index, _stamp(index)
 
 
 def refresh(
     cfg: Config, catalog: Catalog, current: Stamp, *, force: bool
 ) -> tuple[ListIndex, Stamp] | None:
-    """A new index when the sources changed (or always, with force); None if nothing changed."""
+    """A new index when the sources changed (or always, with force); None if nothing changed.
+    With force, the freshly compiled index is returned even if its stamp looks the same (the
+    one in use may be damaged)."""
     directory = cfg.resolve(cfg.blocklists.compiled_dir)
     # An incomplete index (a source failed) never matches; retry it on the refresh schedule,
     # not on every check.
@@ -97,6 +133,7 @@ def refresh(
     except IndexLoadError as exc:
         log.error("keeping the lists in use: %s", exc)
         return None
-    if _stamp(index) == current:
+    if _stamp(index) == current and not force:
         return None
+    say_damaged(index)
     return index, _stamp(index)

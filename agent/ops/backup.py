@@ -10,6 +10,9 @@ backed up without changing this module, except the history tables (the query log
 rollups and the insights derived from them), which are large and only come with
 `with_history=True`. Values are copied as SQLite stores them (numbers, text, NULL; bytes as
 base64), so a restore gives back exactly the same rows, ids included.
+
+This module holds the file format; the SQL (reading whole tables, refilling them, moving the
+household version so the DNS reloads) is the store's, in `agent.store.dump`.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from sqlalchemy import MetaData, Table
 from sqlmodel import SQLModel
 
 from agent.private import private_file
-from agent.store.db import connect, explain
+from agent.store import dump
+from agent.store.db import explain
 from agent.store.migrate import import_tables, scripts
 
 FORMAT = "houserules-backup"
@@ -106,11 +110,10 @@ def write_backup(
     partial = dest.with_name(dest.name + ".partial")
     rows: dict[str, int] = {}
     try:
-        with closing(connect(db_path)) as conn:
-            conn.execute("BEGIN")  # one snapshot: the service may write meanwhile
-            present = _columns_present(conn)
+        with dump.reading(db_path) as conn:  # one snapshot: the service may write meanwhile
+            present = dump.columns_present(conn)
             tables = [t for t in backup_tables(with_history, metadata) if t.name in present]
-            revision = _revision(conn)
+            revision = dump.revision(conn)
             header = {
                 "format": FORMAT,
                 "version": VERSION,
@@ -125,7 +128,6 @@ def write_backup(
                     rows[table.name] = _write_rows(out, conn, table.name, present[table.name])
                 out.write(_line({"end": True, "rows": rows}))
                 out.flush()
-            conn.execute("COMMIT")
         _fsync(partial)
         partial.replace(dest)
     except (sqlite3.Error, OSError) as exc:
@@ -136,9 +138,8 @@ def write_backup(
 
 
 def _write_rows(out: IO[str], conn: sqlite3.Connection, table: str, columns: list[str]) -> int:
-    cols = ", ".join(_quote(c) for c in columns)
     n = 0
-    for row in conn.execute(f"SELECT {cols} FROM {_quote(table)} ORDER BY rowid"):
+    for row in dump.rows(conn, table, columns):
         out.write(_line([table, [_encode(v) for v in row]]))
         n += 1
     return n
@@ -215,15 +216,8 @@ def restore_backup(
     try:
         header = _check_header(src, next(lines, None))
         targets = _targets(src, header, metadata)
-        with closing(connect(db_path)) as conn:
-            conn.execute("PRAGMA foreign_keys = OFF")  # rows arrive parents first anyway
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                rows = _replace(conn, src, header, targets, lines, force)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with dump.replacing(db_path) as conn:
+            rows = _replace(conn, src, header, targets, lines, force)
     except sqlite3.Error as exc:
         raise BackupError(f"could not restore into {db_path}: {explain(exc)}") from exc
     finally:
@@ -266,26 +260,22 @@ def _replace(
     lines: Iterator[Any],
     force: bool,
 ) -> dict[str, int]:
-    present = _columns_present(conn)
+    present = dump.columns_present(conn)
     missing = [name for name in targets if name not in present]
     if missing:
         raise BackupError(f"the database lacks {', '.join(missing)}: run houserules migrate first")
-    in_use = household_in_use(conn, [t for t in targets if t not in history_tables()])
+    in_use = dump.household_in_use(conn, [t for t in targets if t not in history_tables()])
     if in_use and not force:
         raise BackupError(
             f"this box already has a household ({in_use}). Restoring replaces it: "
             "run the restore again with --force to do that"
         )
-    before = _household_version(conn)
-    for name in reversed(list(targets)):
-        conn.execute(f"DELETE FROM {_quote(name)}")
+    before = dump.household_version(conn)
+    dump.empty(conn, reversed(list(targets)))
     rows = _insert_all(conn, src, header["tables"], targets, lines)
     if "household_meta" in targets:
-        # The DNS reloads the household when this number moves: make sure it does.
-        version = max(before, _household_version(conn)) + 1
-        conn.execute("DELETE FROM household_meta")
-        conn.execute("INSERT INTO household_meta (id, version) VALUES (1, ?)", (version,))
-    broken = {row[0] for row in conn.execute("PRAGMA foreign_key_check")} & set(targets)
+        dump.household_replaced(conn, before)
+    broken = dump.broken_references(conn) & set(targets)
     if broken:
         raise BackupError(f"{src} is damaged (rows in {', '.join(sorted(broken))} point nowhere)")
     return rows
@@ -303,7 +293,7 @@ def _insert_all(
     for item in lines:
         if isinstance(item, dict) and item.get("end"):
             for name, batch in pending.items():
-                _insert(conn, targets[name], columns[name], batch)
+                dump.insert_rows(conn, targets[name], columns[name], batch)
             if item.get("rows") != rows:
                 raise BackupError(f"{src} is damaged (its row counts do not match)")
             return rows
@@ -314,67 +304,6 @@ def _insert_all(
         batch = pending.setdefault(name, [])
         batch.append([_decode(v) for v in values])
         if len(batch) >= BATCH:
-            _insert(conn, targets[name], columns[name], batch)
+            dump.insert_rows(conn, targets[name], columns[name], batch)
             batch.clear()
     raise BackupError(f"{src} is incomplete (it ends early, perhaps a full disk): nothing changed")
-
-
-def _insert(
-    conn: sqlite3.Connection, table: Table, columns: list[str], rows: list[list[Any]]
-) -> None:
-    """Insert rows; columns the file lacks (an older backup) get the model's default."""
-    extra = [
-        c
-        for c in table.columns
-        if c.name not in columns and not (c.primary_key and c.autoincrement)
-    ]
-    defaults = [_default(c) for c in extra]
-    names = [*columns, *(c.name for c in extra)]
-    marks = ", ".join("?" * len(names))
-    sql = f"INSERT INTO {_quote(table.name)} ({', '.join(map(_quote, names))}) VALUES ({marks})"
-    conn.executemany(sql, (row + defaults for row in rows))
-
-
-def _default(column: Any) -> Any:
-    default = column.default
-    if default is None or not getattr(default, "is_scalar", False):
-        return None
-    value = default.arg
-    return int(value) if isinstance(value, bool) else value
-
-
-def household_in_use(conn: sqlite3.Connection, tables: Iterable[str]) -> str:
-    """What a restore would replace, in words ("" for a fresh box). Devices the box has merely
-    seen do not count: a box that ran for a minute before the restore has seen some."""
-    found = []
-    for name in tables:
-        if name == "household_meta":
-            continue
-        where = " WHERE owner != 'unassigned' OR name IS NOT NULL" if name == "devices" else ""
-        (n,) = conn.execute(f"SELECT count(*) FROM {_quote(name)}{where}").fetchone()
-        if n:
-            found.append(f"{name}: {n}")
-    return ", ".join(found)
-
-
-def _household_version(conn: sqlite3.Connection) -> int:
-    with suppress(sqlite3.Error):
-        row = conn.execute("SELECT version FROM household_meta WHERE id = 1").fetchone()
-        return int(row[0]) if row else 0
-    return 0
-
-
-def _columns_present(conn: sqlite3.Connection) -> dict[str, list[str]]:
-    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {n: [c[1] for c in conn.execute(f"PRAGMA table_info({_quote(n)})")] for n in names}
-
-
-def _revision(conn: sqlite3.Connection) -> str | None:
-    with suppress(sqlite3.Error):
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        return row[0] if row else None
-    return None
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

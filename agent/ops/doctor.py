@@ -27,6 +27,7 @@ from dnslib import RCODE, DNSRecord
 
 from agent.config import Config, HostPort
 from agent.dns import neighbours as neighbour_table
+from agent.lists import health as index_health
 from agent.rules.household import Device
 
 GUIDE = "/opt/houserules/docs/raspberry-pi.md"
@@ -38,6 +39,7 @@ USED_WITHIN = timedelta(days=1)
 TITLES = {
     "config": "Config",
     "database": "Database",
+    "index": "Compiled lists",
     "port": "Port 53",
     "dns": "HouseRules DNS",
     "upstreams": "Upstream DNS",
@@ -107,6 +109,24 @@ def check_config(cfg: Config) -> Finding:
             )
     listen = ", ".join(str(hp) for hp in cfg.dns.listen)
     return good("config", f"{where} loads; DNS on {listen}")
+
+
+def check_index(cfg: Config) -> Finding:
+    """The compiled lists on disk are whole (their checksums match)."""
+    folder = cfg.resolve(cfg.blocklists.compiled_dir)
+    if not (folder / "meta.json").exists():
+        return unknown("index", f"The lists are not compiled yet ({folder}); they are at start.")
+    damaged = index_health.damaged_files(folder, cached=False)
+    if damaged:
+        return bad(
+            "index",
+            f"The compiled block lists in {folder} are damaged ({', '.join(damaged)}). While "
+            "HouseRules runs it rebuilds them within a minute; until then children are blocked "
+            "from anything the lists cannot vouch for.",
+            "Rebuild them now with: sudo houserules lists update. If this comes back, the "
+            "storage card may be failing.",
+        )
+    return good("index", f"the compiled lists in {folder} are whole")
 
 
 def check_database(cfg: Config) -> Finding:
@@ -662,6 +682,7 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
         return [
             check_config(cfg),
             check_database(cfg),
+            check_index(cfg),
             check_port(cfg.dns.listen, listeners=p.listeners, bind=p.bind),
             dns.result(),
             upstreams.result(),

@@ -1,7 +1,8 @@
-"""The jobs process: everything slow, kept away from the process that answers DNS.
+"""The jobs process's work: everything slow, kept away from the process that answers DNS.
 
-`houserules run` starts it beside the DNS (`python -m agent.ops.jobs --config FILE`) and starts it
-again if it stops. It owns the database work done on a schedule:
+`houserules run` starts the jobs process beside the DNS (`python -m houserules.jobs --config
+FILE`, which puts these jobs and the dashboard on one scheduler) and starts it again if it stops.
+It owns the database work done on a schedule:
 
 - migrations at start (after a safety copy), so the DNS process never needs SQLAlchemy;
 - devices seen on the network, read from the query log (so the dashboard can ask whose they are);
@@ -11,30 +12,23 @@ again if it stops. It owns the database work done on a schedule:
   process notices and maps;
 - weekly digests and alert emails to carers (`agent.digest`),
 - Home Assistant through MQTT when `[mqtt]` is set (`agent.ops.homeassistant`),
-- and the parents' dashboard.
+- and, beside them, the parents' dashboard (composed in `houserules.jobs`).
 
 It shares no memory with the DNS process: they meet in the database and the compiled lists.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import signal
-import sys
-import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from agent import config as config_mod
-from agent import logsafe
 from agent.config import Config
 from agent.dns import neighbours
 from agent.lists import job as lists_job
 from agent.ops import intake
+from agent.ops.scheduler import Scheduler
 from agent.rules.catalog import load_catalog
 from agent.rules.household import Household
 from agent.store import db
@@ -125,79 +119,13 @@ class Jobs:
             *self.extra_jobs,
         ]
 
-    # -- the process ---------------------------------------------------------------------------
-
-    def serve(self, stop: threading.Event) -> None:
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        from dashboard.server import serve_dashboard
-
-        scheduler = BackgroundScheduler(timezone=self.tz)
+    def schedule(self, scheduler: Scheduler) -> None:
         for name, fn, seconds in self.jobs():
-            scheduler.add_job(
-                guarded(name, fn),
-                "interval",
-                seconds=max(seconds, 1.0),
-                id=name,
-                name=name,
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,  # a run that starts late still runs
-            )
-        try:
-            dashboard = serve_dashboard(self.cfg, lambda: self.engine)
-        except OSError as exc:  # the port is taken: the other jobs still matter
-            where = self.cfg.dashboard.listen
-            log.error("the dashboard cannot listen on %s (%s); the other jobs carry on", where, exc)
-            dashboard = None
-        scheduler.start()
+            scheduler.every(name, fn, seconds)
+        if self.home_assistant is not None:  # connects (and reconnects) on paho's own thread
+            scheduler.run_soon("home assistant connect", self.home_assistant.start)
+
+    def close(self) -> None:
+        """At the end of the process: tell Home Assistant the box is going."""
         if self.home_assistant is not None:
-            self.home_assistant.start()
-        log.info("jobs running: %s", ", ".join(name for name, _, _ in self.jobs()))
-        try:
-            stop.wait()
-        finally:
-            scheduler.shutdown(wait=True)
-            if self.home_assistant is not None:
-                self.home_assistant.stop()
-            if dashboard is not None:
-                dashboard.stop()
-
-
-def guarded(name: str, fn: Callable[[], object]) -> Callable[[], None]:
-    def run() -> None:
-        started = time.monotonic()
-        try:
-            fn()
-        except Exception as exc:  # one failing job must not stop the others
-            log.error("%s failed: %s", name, exc)
-        else:
-            log.debug("%s done in %.2fs", name, time.monotonic() - started)
-
-    return run
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="houserules-jobs")
-    parser.add_argument("--config", metavar="FILE")
-    args = parser.parse_args(argv)
-    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logsafe.install()  # names and addresses a device sent appear in lines; one line each
-    logging.basicConfig(level=logging.INFO, format=fmt)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    try:
-        cfg = config_mod.load(config_mod.find_config(args.config))
-        jobs = Jobs(cfg)
-    except (config_mod.ConfigError, db.StoreError) as exc:
-        log.error("%s", exc)
-        return 2
-    os.nice(19)  # background work: the DNS and the query log come first
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    jobs.serve(stop)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+            self.home_assistant.stop()

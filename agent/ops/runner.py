@@ -10,8 +10,9 @@ This process answers DNS and does little else, so it stays small and quick:
 - query-log rows go to the writer process (`agent.store.logproc`) through a pipe;
 - its counters are copied to a file for `/metrics` every two seconds (`agent.ops.stats`);
 - everything else that touches the database (migrations, devices seen, insights, retention,
-  list downloads, and later the dashboard and emails) runs in the jobs process (`agent.ops.jobs`),
-  which is started with the DNS and started again if it stops.
+  list downloads, the dashboard and emails) runs in the jobs process (`houserules.jobs`, the
+  jobs of `agent.ops.jobs` composed with the dashboard), which is started with the DNS and
+  started again if it stops.
 
 If the database cannot be read, the DNS still answers, with the strictest defaults (every
 device treated as a child of unknown age under 13), and keeps trying.
@@ -45,6 +46,9 @@ from agent.store.snapshot import HouseholdFollower
 
 log = logging.getLogger("houserules")
 JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process
+JOBS_MODULE = "houserules.jobs"  # started by name: this package never imports the dashboard
+REBUILD_SECONDS = 60.0  # between attempts to compile a damaged index again
+INDEX_CHECK_SECONDS = 600.0  # between checks of the mapped index's files (~7 ms a 1M names)
 
 
 class Agent:
@@ -54,6 +58,7 @@ class Agent:
         self.spawn_jobs = spawn_jobs
         self.catalog = load_catalog()
         index, self._index_stamp = lists_job.initial_index(cfg, self.catalog)
+        self._rebuild_after = 0.0  # when a damaged index may be compiled again
         self.holder = PolicyHolder(
             Policy(index=index, catalog=self.catalog, safesearch=load_safesearch(), rules=cfg.rules)
         )
@@ -96,13 +101,26 @@ class Agent:
             self.holder.update(neighbours=table)
 
     def refresh_lists(self, force: bool = False) -> None:
-        """Map a newly compiled index (compiling first if the local sources changed)."""
+        """Map a newly compiled index (compiling first if the local sources changed, or if
+        the index in use is damaged: at most once a minute then)."""
+        if self.holder.current.index.damaged and time.monotonic() >= self._rebuild_after:
+            self._rebuild_after = time.monotonic() + REBUILD_SECONDS
+            force = True
         result = lists_job.refresh(self.cfg, self.catalog, self._index_stamp, force=force)
         if result is not None:
             index, self._index_stamp = result
             self.holder.update(index=index)
             self.resolver.cache.clear()
-            log.info("lists updated: %d names", len(index))
+            log.info("lists updated: %d names (%s)", len(index), index.engine)
+
+    def check_index(self) -> None:
+        """Sum the mapped index's files again: damage on disk reaches the mapped pages."""
+        index = self.holder.current.index
+        damaged = [] if index.damaged else index.verify()  # (a damaged one is being rebuilt)
+        if damaged:
+            log.error("the compiled lists were damaged while in use (%s)", ", ".join(damaged))
+            self.holder.update(index=lists_job.reload_damaged(self.cfg))
+            self.resolver.cache.clear()
 
     def look_after_jobs(self) -> None:
         """Start the jobs process, and start it again (with back-off) if it stopped."""
@@ -120,7 +138,7 @@ class Agent:
                 return
             self._jobs_restarts += 1
         self._jobs_next_start = 0.0
-        command = [sys.executable, "-m", "agent.ops.jobs"]
+        command = [sys.executable, "-m", JOBS_MODULE]
         if self.cfg.source != "built-in defaults":
             command += ["--config", self.cfg.source]
         self.jobs_process = subprocess.Popen(command)
@@ -149,6 +167,7 @@ class Agent:
         self.ticker.every(r.household_poll_seconds, "household", self.refresh_household)
         self.ticker.every(r.neighbour_refresh_seconds, "neighbours", self.refresh_neighbours)
         self.ticker.every(5.0, "compiled lists", self.refresh_lists)
+        self.ticker.every(INDEX_CHECK_SECONDS, "index check", self.check_index)
         self.ticker.every(stats.EVERY_SECONDS, "counters for /metrics", self.write_stats)
         if self.spawn_jobs:
             self.ticker.every(2.0, "jobs process", self.look_after_jobs)
@@ -209,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from agent import config as config_mod
+    from agent import config_checks
 
     parser = argparse.ArgumentParser(prog="houserules run")
     parser.add_argument("--config", metavar="FILE")
@@ -222,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     except config_mod.ConfigError as exc:
         print(f"houserules: bad config: {exc}", file=sys.stderr)
         return 2
+    for line in config_checks.warnings(cfg):
+        log.warning("%s: %s", cfg.source, line)
     return run(cfg)
 
 

@@ -155,17 +155,6 @@ class ChildRules:
     paused_until: datetime | None = None
     overlays: tuple[Overlay, ...] = ()  # active or not: decide() compares their times
 
-    @property
-    def has_explicit(self) -> bool:
-        return bool(
-            self.allow_apps
-            or self.allow_categories
-            or self.allow_domains
-            or self.block_apps
-            or self.block_categories
-            or self.block_domains
-        )
-
 
 NO_RULES = ChildRules()
 

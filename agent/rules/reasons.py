@@ -67,6 +67,8 @@ def too_young(title: str, minimum_age: int, who: str | None, age: int) -> str:
 
 
 def listed(category: str, who: str | None) -> str:
+    if category == "lists-rebuilding":  # agent.lists.index.REBUILDING
+        return f"Blocked for {who or 'children'} for a few minutes, while the lists are rebuilt"
     return f"Blocked for {who or 'children'}: on the {label(category)} list"
 
 

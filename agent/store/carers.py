@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
-from agent.store import household as _household  # noqa: F401  (the children table, for the FK)
+from agent.store.household_tables import ChildRow
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]{2,}$")
@@ -237,9 +237,8 @@ def _child_ids(conn: Connection, names: Iterable[str]) -> list[int]:
         raise CarerError("a carer needs at least one child to hear about (--children Sam,Alex)")
     ids = []
     for name in wanted:
-        found = conn.execute(
-            text("SELECT id FROM children WHERE name_key = :k"), {"k": name.lower()}
-        ).first()
+        # the household's tables are read the household store's way (SQLAlchemy expressions)
+        found = conn.execute(select(ChildRow.id).where(ChildRow.name_key == name.lower())).first()
         if found is None:
             raise CarerError(f"no child called {name!r} (add them with houserules child add)")
         ids.append(found.id)
@@ -262,12 +261,12 @@ def _row(conn: Connection, carer_id: int) -> Any:
 
 def _load(conn: Connection, carer_id: int) -> Carer:
     row = _row(conn, carer_id)
+    ids = conn.execute(
+        text("SELECT child_id FROM carer_children WHERE carer_id = :id"), {"id": carer_id}
+    ).scalars()
+    in_order = (ChildRow.born, ChildRow.id)
     names = conn.execute(
-        text(
-            "SELECT c.name FROM carer_children cc JOIN children c ON c.id = cc.child_id "
-            "WHERE cc.carer_id = :id ORDER BY c.born, c.id"
-        ),
-        {"id": carer_id},
+        select(ChildRow.name).where(ChildRow.id.in_(list(ids))).order_by(*in_order)  # type: ignore[attr-defined]
     ).scalars()
     problem_at = row.address_problem_at
     return Carer(

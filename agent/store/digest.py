@@ -332,16 +332,6 @@ def claim_alert(engine: Engine, send_id: int, now: datetime) -> SendRecord | Non
         return _alert_record(row)
 
 
-def list_alert_sends(engine: Engine, carer_id: int | None = None) -> list[SendRecord]:
-    """Oldest first."""
-    where = "WHERE carer_id = :c" if carer_id is not None else ""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(f"SELECT * FROM alert_sends {where} ORDER BY id"), {"c": carer_id}
-        ).all()
-    return [_alert_record(r) for r in rows]
-
-
 # Outcomes ----------------------------------------------------------------------------------
 
 

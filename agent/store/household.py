@@ -2,7 +2,9 @@
 
 The only place that talks SQL about the household (with its two helpers,
 `household_tables` and `household_devices`, whose public functions are re-exported here).
-Plain data goes in; frozen dataclasses from `agent.rules.household` come out. Every change bumps
+Plain data goes in, checked by `agent.household.checks` (what a name, a rule or a birth date may
+be is the household's rule, not the store's); frozen dataclasses from `agent.rules.household`
+come out. Every change bumps
 `household_meta.version` in the same transaction, so the DNS process notices any change by
 polling one integer (`household_version`) and then loads a fresh snapshot (`load_household`).
 Mistakes a parent can fix raise `HouseholdError` with a one-line message. Times go in
@@ -18,7 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, select
 
-from agent.rules.household import KINDS, VERBS, YOUTUBE_LEVELS, Child, Household, Pause, RuleEntry
+from agent.household.checks import check_rule, check_youtube_level
+from agent.rules.household import Child, Household, Pause, RuleEntry
 from agent.rules.household import Schedule as ScheduleEntry
 from agent.store.household_children import Removed, remove_child, update_child
 from agent.store.household_devices import (
@@ -151,8 +154,8 @@ def set_child_settings(
     safe_search: bool | None = None,
 ) -> Child:
     """Change a child's settings; arguments left out stay; `youtube_level=None` = by age."""
-    if youtube_level is not KEEP and youtube_level not in (None, *YOUTUBE_LEVELS):
-        raise HouseholdError(f"YouTube level is strict, moderate or off, not {youtube_level!r}")
+    if youtube_level is not KEEP:
+        youtube_level = check_youtube_level(youtube_level)
     with changing(engine) as session:
         row = child_row(session, child_id)
         if protections_on is not None:
@@ -171,11 +174,7 @@ def set_child_settings(
 def add_rule(engine: Engine, child_id: int, verb: str, kind: str, value: str) -> RuleEntry:
     """Allow or block an app id, a category or a domain for a child. A rule about the same
     thing with the other verb is replaced: a parent's latest word counts."""
-    if verb not in VERBS or kind not in KINDS:
-        raise HouseholdError(f"a rule is allow|block app|category|domain, not {verb} {kind}")
-    value = check_domain(value) if kind == "domain" else value.strip().lower()
-    if not value or "," in value or " " in value:
-        raise HouseholdError(f"{value!r} is not a valid {kind}")
+    value = check_rule(verb, kind, value)
     with changing(engine) as session:
         child_row(session, child_id)
         same = (RuleRow.child_id == child_id, RuleRow.kind == kind, RuleRow.value == value)

@@ -7,6 +7,7 @@ uses (`snapshot`): one conversion, so both see the same household.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,12 +63,23 @@ def to_rule(row: Any) -> RuleEntry:
     return RuleEntry(row.child_id, row.verb, row.kind, row.value, row.id)
 
 
+# Schedule fields stored as comma-separated text; every other field is its column, as is.
+_SCHEDULE_LISTS = {
+    "days": lambda text: frozenset(int(d) for d in words(text)),
+    "block": lambda text: frozenset(words(text)),
+    "allow": words,
+}
+_SCHEDULE_FIELDS = tuple(f.name for f in fields(Schedule) if f.init)
+
+
 def to_schedule(row: Any) -> Schedule:
-    days = frozenset(int(d) for d in words(row.days))
-    block, allow = frozenset(words(row.block)), words(row.allow)
-    return Schedule(
-        row.id or 0, row.name, row.child_id, days, row.start, row.end, row.block_all, block, allow
-    )
+    """A schedule from its row, field by field: a new column with a field of the same name
+    comes through without a change here."""
+    values = {name: getattr(row, name) for name in _SCHEDULE_FIELDS}
+    for name, parse in _SCHEDULE_LISTS.items():
+        values[name] = parse(values[name])
+    values["id"] = row.id or 0
+    return Schedule(**values)
 
 
 def to_pause(row: Any) -> Pause:

@@ -6,16 +6,25 @@ household in these modules.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 
 from sqlalchemy import UniqueConstraint, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
+from agent.household.checks import (  # noqa: F401 - re-exported for the household store
+    ADULT_AGE,
+    HouseholdError,
+    NeedsConfirmation,
+    as_utc,
+    check_born,
+    check_domain,
+    check_name,
+    normalise_ip,
+    normalise_mac,
+)
 from agent.store.household_rows import (  # noqa: F401 - re-exported for the household store
     joined,
     to_child,
@@ -26,13 +35,6 @@ from agent.store.household_rows import (  # noqa: F401 - re-exported for the hou
     utc,
     words,
 )
-
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{1,63}$")
-_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
-
-
-class HouseholdError(ValueError):
-    """A mistake in what was asked (unknown child, bad MAC...); the message is one line."""
 
 
 class ChildRow(SQLModel, table=True):
@@ -116,63 +118,7 @@ def bump(session: Session) -> None:
         session.execute(insert(HouseholdMeta).values(id=1, version=1))
 
 
-# Checks ------------------------------------------------------------------------------------
-
-
-def check_name(text: str, what: str) -> str:
-    name = " ".join(str(text).split())
-    if not name or len(name) > 40 or "," in name:
-        raise HouseholdError(f"{what} must be 1 to 40 characters with no commas, not {text!r}")
-    return name
-
-
-ADULT_AGE = 18
-
-
-class NeedsConfirmation(HouseholdError):
-    """A change that is allowed only when a parent says they mean it."""
-
-
-def check_born(born: date, today: date, *, adult_ok: bool) -> int:
-    """The age a birth date gives on `today`; a child is under 18 unless `adult_ok`."""
-    if born > today or born.year < 1900:
-        raise HouseholdError(f"{born.isoformat()} is not a possible date of birth")
-    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    if age >= ADULT_AGE and not adult_ok:
-        raise NeedsConfirmation(
-            f"born {born.isoformat()} makes them {age}: the under-18 protections would stop. "
-            "A child is added under 18; for an adult, mark their devices as an adult's"
-        )
-    return age
-
-
-def check_domain(text: str) -> str:
-    domain = text.strip().lower().rstrip(".").removeprefix("*.").removeprefix(".")
-    if not _DOMAIN.match(domain):
-        raise HouseholdError(f"{text!r} is not a domain like example.com")
-    return domain
-
-
-def normalise_ip(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text.strip()))
-    except ValueError:
-        raise HouseholdError(f"{text!r} is not an IP address") from None
-
-
-def normalise_mac(text: str) -> str:
-    """aa:bb:cc:dd:ee:ff from any usual spelling (dashes, dots, upper case)."""
-    digits = text.strip().lower().replace(":", "").replace("-", "").replace(".", "")
-    if not _MAC_HEX.match(digits) or digits == "0" * 12:
-        raise HouseholdError(f"{text!r} is not a MAC address like aa:bb:cc:dd:ee:ff")
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A timezone-aware moment in UTC (SQLModel stores aware datetimes as UTC)."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise HouseholdError("times must carry a timezone")
-    return moment.astimezone(UTC)
+# Rows by id -------------------------------------------------------------------------------
 
 
 def child_row(session: Session, child_id: int) -> ChildRow:

@@ -1,7 +1,10 @@
 """What the insights job remembers between runs, in tables so a restart loses nothing.
 
-- `insight_cursor`: the id of the last query-log row processed (moved in the same transaction
-  as the events and rollups it produced, so a crash never double-counts or loses a row);
+- `insight_cursor`: the id of the last query-log row processed, and that row's time (moved in
+  the same transaction as the events and rollups it produced, so a crash never double-counts
+  or loses a row). The time tells whether the id still means that row: query-log ids start
+  again from 1 once the table is empty (deleted by hand, or pruned empty on a box that was off
+  longer than `retention_days`), and a cursor past them would skip every new row;
 - `insight_devices`: every device that has asked, with its last DNS time and last app or site;
 - `insight_firsts`: the apps and sites each child has used (for "first use" events);
 - `insight_sessions`: video-chat sessions still open;
@@ -32,6 +35,7 @@ class InsightCursor(SQLModel, table=True):
     # Rows older than this were already in the log when the job first ran: they teach it the
     # household's history without announcing a month of "first use" events.
     quiet_before: float = 0.0
+    last_ts: float = 0.0  # the time of row `last_id` (0: not known, from before it was kept)
 
 
 class InsightDevice(SQLModel, table=True):
@@ -77,7 +81,8 @@ TABLES += ("insight_attempts",)
 
 
 class LoggedRow(NamedTuple):
-    """A query-log row as the insights job reads it."""
+    """A query-log row as the insights job reads it: its id, then the columns of `LogEntry` (the
+    one query-log row type) that insights needs, in the table's order (a test holds them so)."""
 
     id: int
     ts: float
@@ -99,6 +104,7 @@ class LoggedRow(NamedTuple):
 class Cursor:
     last_id: int
     quiet_before: float
+    last_ts: float = 0.0
 
 
 @dataclass
@@ -141,29 +147,58 @@ def immediate(engine: Engine) -> Iterator[Connection]:
 
 def read_rows(engine: Engine, after_id: int, limit: int) -> list[LoggedRow]:
     """Up to `limit` query-log rows with id > `after_id`, in id order."""
-    sql = (
-        "SELECT id, ts, client, device, child, name, action, rule, category, app "
-        "FROM query_log WHERE id > ? ORDER BY id LIMIT ?"
-    )
+    sql = f"SELECT {', '.join(LoggedRow._fields)} FROM query_log WHERE id > ? ORDER BY id LIMIT ?"
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         return list(map(LoggedRow._make, raw.execute(sql, (after_id, limit))))
 
 
 def load_cursor(conn: Connection) -> Cursor | None:
-    row = conn.execute(text("SELECT last_id, quiet_before FROM insight_cursor WHERE id = 1"))
+    row = conn.execute(
+        text("SELECT last_id, quiet_before, last_ts FROM insight_cursor WHERE id = 1")
+    )
     found = row.first()
-    return Cursor(found.last_id, found.quiet_before) if found is not None else None
+    if found is None:
+        return None
+    return Cursor(found.last_id, found.quiet_before, found.last_ts or 0.0)
 
 
 def save_cursor(conn: Connection, cursor: Cursor) -> None:
     conn.execute(
         text(
-            "INSERT INTO insight_cursor (id, last_id, quiet_before) VALUES (1, :i, :q) "
-            "ON CONFLICT (id) DO UPDATE SET last_id = :i, quiet_before = :q"
+            "INSERT INTO insight_cursor (id, last_id, quiet_before, last_ts) "
+            "VALUES (1, :i, :q, :t) "
+            "ON CONFLICT (id) DO UPDATE SET last_id = :i, quiet_before = :q, last_ts = :t"
         ),
-        {"i": cursor.last_id, "q": cursor.quiet_before},
+        {"i": cursor.last_id, "q": cursor.quiet_before, "t": cursor.last_ts},
     )
+
+
+def cursor_row_ts(engine: Engine, row_id: int) -> float | None:
+    """The time of query-log row `row_id`, None if there is no such row."""
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT ts FROM query_log WHERE id = :i"), {"i": row_id})
+        return found.scalar_one_or_none()
+
+
+def newest_row_id(engine: Engine) -> int:
+    """The highest query-log id (0 for an empty log)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT coalesce(max(id), 0) FROM query_log")).scalar_one()
+
+
+def resume_point(engine: Engine, after_ts: float) -> tuple[int, float]:
+    """Where to read on from when the cursor's row is gone: just before the first row newer
+    than `after_ts`, else after the newest row. Returns (id, its time) for a new cursor."""
+    with engine.connect() as conn:
+        first = conn.execute(
+            text("SELECT min(id) FROM query_log WHERE ts > :t"), {"t": after_ts}
+        ).scalar_one_or_none()
+        if first is not None:
+            return first - 1, after_ts
+        newest = conn.execute(text("SELECT id, ts FROM query_log ORDER BY id DESC LIMIT 1"))
+        row = newest.first()
+        return (row.id, row.ts) if row is not None else (0, 0.0)
 
 
 def peek_cursor(engine: Engine) -> Cursor | None:

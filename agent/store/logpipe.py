@@ -6,7 +6,10 @@ one frame; a reader thread collects the process's status answers. If the process
 rows pile up here; once half of `buffer_size` is waiting, repeats are dropped first (a row is
 kept only if it is the first this minute for its client and name, `agent.store.firstrows`), so
 a flood cannot hide a visit; when it is full, every new row is dropped. Drops are counted. If
-the process dies, it is started again and the rows it held are counted as dropped.
+the process dies, it is started again and the rows it held are counted as dropped: exactly,
+because the process reports after every COMMIT and names each batch just before committing it,
+so the one batch whose fate is unknown is looked up in the database (one indexed read, on the
+sender thread).
 
 Same interface as `QueryLogWriter`: start, submit, flush, stop, written, dropped.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -27,7 +31,7 @@ from agent.store.firstrows import FirstRows
 from agent.store.frames import encode_frame, read_frame, write_frame
 
 log = logging.getLogger(__name__)
-NO_STATUS: tuple = ("status", 0, 0, 0, 0, 0, "")
+NO_STATUS: tuple = ("status", 0, 0, 0, 0, 0, "", None)
 FINAL = -1  # the token of the answer to "stop"
 
 
@@ -76,6 +80,7 @@ class LogPipe:
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # one frame on the pipe at a time
         self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None  # the current process's status reader
         self._sender: threading.Thread | None = None
 
     # -- counters ----------------------------------------------------------------------------
@@ -119,9 +124,10 @@ class LogPipe:
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         _grow_pipe(self._proc.stdin)
         proc = self._proc
-        threading.Thread(
+        self._reader = threading.Thread(
             target=self._read_loop, args=(proc,), name="querylog-status", daemon=True
-        ).start()
+        )
+        self._reader.start()
 
     def _read_loop(self, proc: subprocess.Popen[bytes]) -> None:
         while True:
@@ -166,15 +172,48 @@ class LogPipe:
 
     def _process_lost(self, rows: int, exc: Exception) -> None:
         """The writer process is gone: count what it held as dropped, start another."""
-        _, _, written, dropped, rejected, _, _ = self._status
-        unaccounted = max(0, self._sent - written - dropped - rejected)
-        self._earlier[0] += written
-        self._earlier[1] += dropped + unaccounted + rows
-        self._earlier[2] += rejected
-        self._sent, self._status = 0, NO_STATUS[:-1] + (str(exc),)
+        self._settle(rows, str(exc))
         if not self._stopping.is_set():
             log.error("the query-log writer stopped (%s); starting it again", exc)
             self._spawn()
+
+    def _settle(self, unsent: int, error: str) -> None:
+        """Fold a lost process's counts into the totals: what it committed as written, the
+        rest of what it was sent (and `unsent`, which never reached it) as dropped."""
+        proc = self._proc
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                proc.kill()  # it is dead or dying; make sure it writes nothing more
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+        if self._reader is not None:
+            self._reader.join(5)  # every status it managed to send has been read
+        _, _, written, dropped, rejected, _, _, pending = self._status
+        if pending is not None and pending[0] == written:  # a batch it may have committed
+            landed, refused = self._landed(pending)
+            written, rejected = written + landed, rejected + refused
+        unaccounted = max(0, self._sent - written - dropped - rejected)
+        self._earlier[0] += written
+        self._earlier[1] += dropped + unaccounted + unsent
+        self._earlier[2] += rejected
+        self._sent, self._status = 0, NO_STATUS[:-2] + (error, None)
+
+    def _landed(self, pending: tuple) -> tuple[int, int]:
+        """(written, rejected) of the batch a killed process was committing: its last row is
+        in the database, with its time and name, only if the COMMIT went through."""
+        _, last_id, last_ts, last_name, size, rejected = pending
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=5.0)
+            try:
+                row = conn.execute(
+                    "SELECT ts, name FROM query_log WHERE id = ?", (last_id,)
+                ).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            log.error("cannot tell whether %d query-log rows were written (%s)", size, exc)
+            return 0, 0
+        return (size - rejected, rejected) if row == (last_ts, last_name) else (0, 0)
 
     def _ask(self, timeout: float) -> bool:
         self._token += 1
@@ -207,5 +246,8 @@ class LogPipe:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            return False
-        return final.wait(2.0) and proc.returncode == 0
+        if final.wait(2.0) and proc.returncode == 0:
+            return True
+        self._settle(0, f"the query-log writer ended with {proc.returncode}")
+        self._proc = None
+        return False

@@ -7,6 +7,10 @@ length followed by a `marshal`ed tuple:
     ("flush", token)         answer ("status", token, ...) once every earlier row is written
     ("stop",)                write what is left, answer a final status, exit
 
+Besides the answers, a status with token 0 goes out just before and just after every COMMIT;
+the one before names the batch (`QueryLogWriter.pending`), so if this process is killed the
+DNS side can count exactly what reached the database (`LogPipe`), committed or not.
+
 The work itself is `QueryLogWriter`'s: batching, retries while the database is locked, read-only
 or full, and a bounded queue whose drops are counted. Once that queue is half full, repeats are
 dropped first (`agent.store.firstrows`): the other half is kept for rows that are the first this
@@ -20,6 +24,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,14 +36,16 @@ from agent.store.logwriter import QueryLogWriter
 
 
 def status(writer: QueryLogWriter, token: int, repeats: int = 0) -> tuple:
+    pending, written, dropped, rejected = writer.progress()
     return (
         "status",
         token,
-        writer.written,
-        writer.dropped + repeats,
-        writer.rejected,
+        written,
+        dropped + repeats,
+        rejected,
         writer.failed_batches,
         writer.last_error,
+        pending,
     )
 
 
@@ -50,26 +57,34 @@ COMMIT_INTERVAL = 5.0
 
 def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
     writer = QueryLogWriter(db_path, queue_size, flush_interval=COMMIT_INTERVAL)
+    lock = threading.Lock()  # the writer thread's reports and the answers share `out`
+
+    repeats = [0]  # rows dropped here as repeats (counted by this thread, reported by both)
+
+    def send(token: int) -> None:
+        with lock, contextlib.suppress(OSError, ValueError):  # the DNS side is gone
+            write_frame(out, status(writer, token, repeats[0]))
+
+    writer.on_commit = lambda: send(0)
     writer.start()
-    firsts, crowded, repeats = FirstRows(), queue_size // 2, 0
+    firsts, crowded = FirstRows(), queue_size // 2
     while True:
         message = read_frame(inp)
         if message is None or message[0] == "stop":
             writer.stop()
             # The DNS process may be gone already (stopped, or it could not start): its rows
             # are written all the same; only the answer has nowhere to go.
-            with contextlib.suppress(BrokenPipeError):
-                write_frame(out, status(writer, -1, repeats))
+            send(-1)
             return 0
         if message[0] == "rows":
             for row in message[1]:
                 if writer.queued >= crowded and not firsts.first(row):
-                    repeats += 1
+                    repeats[0] += 1
                     continue
                 writer.submit(flat_row(row))
         elif message[0] == "flush":
             writer.flush(30.0)
-            write_frame(out, status(writer, message[1], repeats))
+            send(message[1])
 
 
 def main(argv: list[str]) -> int:

@@ -22,6 +22,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import NamedTuple
@@ -116,6 +117,11 @@ class QueryLogWriter:
         self.written = self.rejected = self.failed_batches = 0
         self.batches = self.largest_batch = 0
         self.last_error = ""
+        # The batch being committed, for a process that reports progress (`on_commit`):
+        # (written before it, its last row's id, ts and name, its size, rows rejected from it).
+        # Whoever outlives a killed writer can then tell from the database whether it landed.
+        self.pending: tuple | None = None
+        self.on_commit: Callable[[], None] | None = None  # called before and after each COMMIT
         self._failing = self._closed = False
         self._deadline = float("inf")
         self._wake, self._stop = threading.Event(), threading.Event()
@@ -235,12 +241,28 @@ class QueryLogWriter:
                 conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
                 rejected = self._write_one_by_one(conn, batch)
+            if self.on_commit is not None:
+                self._announce(conn, len(batch), rejected)
             conn.execute("COMMIT")
             return rejected
         except BaseException:
             # Reopen next time: a connection opened read-only stays read-only.
+            self.pending = None
             self._close()
             raise
+
+    def _announce(self, conn: sqlite3.Connection, size: int, rejected: int) -> None:
+        """Say which batch is about to be committed, before it is (see `pending`)."""
+        last = conn.execute("SELECT id, ts, name FROM query_log ORDER BY id DESC LIMIT 1")
+        row = last.fetchone() or (0, 0.0, "")
+        self.pending = (self.written, *row, size, rejected)
+        self.on_commit()  # type: ignore[misc]
+
+    def progress(self) -> tuple[tuple | None, int, int, int]:
+        """(pending, written, dropped, rejected), read in an order that another thread can
+        trust: `written` grows before `pending` is cleared, and is read after it."""
+        pending = self.pending
+        return pending, self.written, self.dropped, self.rejected
 
     def _write_one_by_one(self, conn: sqlite3.Connection, batch: list[LogEntry]) -> int:
         rejected, example = 0, ""
@@ -256,6 +278,9 @@ class QueryLogWriter:
     def _note_success(self, size: int, rejected: int) -> None:
         self.written += size - rejected
         self.rejected += rejected
+        self.pending = None  # after `written` grew: see `progress`
+        if self.on_commit is not None:
+            self.on_commit()
         self.batches += 1
         self.largest_batch = max(self.largest_batch, size)
         self._held = 0

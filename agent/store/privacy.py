@@ -8,40 +8,33 @@ activity data and stay; a parent changes those with the household commands.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from agent.store import contacts, events, insight_state, rollup_writes
+from agent.store import contacts, events, insight_state, querylog, rollup_writes
 
-QUERY_LOG_COLUMNS = (
-    "ts, client, device, name, qtype, action, rule, reason, category, app, upstream, cached"
-)
 _CHUNK = 20_000
 
 
 def export_child(engine: Engine, child: str) -> dict[str, Any]:
     """Every record about `child`, as JSON-ready data."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(f"SELECT {QUERY_LOG_COLUMNS} FROM query_log WHERE child = :c ORDER BY ts, id"),
-            {"c": child},
-        ).all()
     return {
         "child": child,
         "events": events.events_for_export(engine, child),
         "rollups": rollup_writes.rollups_for_export(engine, child),
         "first_uses": insight_state.firsts_for_export(engine, child),
         "contacts": contacts.contacts_for_export(engine, child),
-        "query_log": [dict(r._mapping) for r in rows],
+        "query_log": querylog.child_rows(engine, child),
     }
 
 
 def has_data(engine: Engine, child: str) -> bool:
+    if querylog.has_child_rows(engine, child):
+        return True
     with engine.connect() as conn:
-        for table in ("query_log", "events", "child_daily"):
+        for table in ("events", "child_daily"):
             found = conn.execute(
                 text(f"SELECT 1 FROM {table} WHERE child = :c LIMIT 1"), {"c": child}
             )
@@ -60,16 +53,5 @@ def forget_child(engine: Engine, child: str, pause: float = 0.02) -> dict[str, i
     with insight_state.immediate(engine) as conn:
         removed["activity"] = rollup_writes.forget_child(conn, child)
         removed["insights_state"] = insight_state.forget_child(conn, child)
-    delete = text(
-        "DELETE FROM query_log WHERE id IN (SELECT id FROM query_log WHERE child = :c LIMIT :n)"
-    )
-    total = 0
-    while True:
-        with engine.begin() as conn:
-            gone = conn.execute(delete, {"c": child, "n": _CHUNK}).rowcount
-        total += gone
-        if gone < _CHUNK:
-            break
-        time.sleep(pause)
-    removed["query_log"] = total
+    removed["query_log"] = querylog.forget_child_rows(engine, child, _CHUNK, pause)
     return removed

@@ -1,5 +1,6 @@
-"""The query log's table and what reads it: the SQLModel table (`QueryLogRow`), pruning, and
-the small readers the jobs process and the commands use.
+"""The query log's table and what reads it: the SQLModel table (`QueryLogRow`), pruning, a
+child's rows (export and forgetting), and the small readers the jobs process and the commands
+use. Every statement about the query log is plain sqlite3 with `?` parameters, as its writer's.
 
 Writing is `agent.store.logwriter` (the writer process imports only that, to stay small);
 `LogEntry` and `QueryLogWriter` are imported here too, where callers have always found them.
@@ -13,14 +14,13 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from sqlalchemy import Index, text
+from sqlalchemy import Index
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlmodel import Field, SQLModel
 
-from agent.store.db import StoreError, connect, explain, make_engine
+from agent.store.db import StoreError, connect, explain, sqlite_file
 from agent.store.logwriter import (  # noqa: F401  (re-exported: where callers import them)
     _COLUMNS,
     _INSERT,
@@ -74,26 +74,59 @@ def prune_query_log(
     Each chunk is its own short transaction, and `pause` seconds between chunks let the query
     log writer take the lock, so pruning a month never holds up logging.
     """
-    engine = target if isinstance(target, Engine) else make_engine(f"sqlite:///{target}")
-    delete = text(
-        "DELETE FROM query_log WHERE id IN "
-        "(SELECT id FROM query_log WHERE ts < :before LIMIT :chunk)"
-    )
+    sql = "DELETE FROM query_log WHERE id IN (SELECT id FROM query_log WHERE ts < ? LIMIT ?)"
+    return _delete_in_chunks(target, sql, (before_ts, chunk), chunk, pause)
+
+
+# Every column but the child (the export is about them) and the upstream's latency (about the
+# box, not the child), in the one row type's order.
+EXPORT_COLUMNS = tuple(f for f in LogEntry._fields if f not in ("child", "latency_ms"))
+
+
+def child_rows(target: Engine | Path, child: str) -> list[dict[str, object]]:
+    """Every row about `child`, oldest first, as plain data (a parent's export)."""
+    sql = f"SELECT {', '.join(EXPORT_COLUMNS)} FROM query_log WHERE child = ? ORDER BY ts, id"
+    rows = _read(_path(target), sql, (child,))
+    return [dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in rows]
+
+
+def has_child_rows(target: Engine | Path, child: str) -> bool:
+    return bool(_read(_path(target), "SELECT 1 FROM query_log WHERE child = ? LIMIT 1", (child,)))
+
+
+def forget_child_rows(
+    target: Engine | Path, child: str, chunk: int = 20_000, pause: float = 0.02
+) -> int:
+    """Delete every row about `child`, in chunks like pruning; returns how many."""
+    sql = "DELETE FROM query_log WHERE id IN (SELECT id FROM query_log WHERE child = ? LIMIT ?)"
+    return _delete_in_chunks(target, sql, (child, chunk), chunk, pause)
+
+
+def _delete_in_chunks(
+    target: Engine | Path, sql: str, params: tuple[object, ...], chunk: int, pause: float
+) -> int:
+    path = _path(target)
     total = 0
     try:
-        while True:
-            with engine.begin() as conn:
-                deleted = conn.execute(delete, {"before": before_ts, "chunk": chunk}).rowcount
-            total += deleted
-            if deleted < chunk:
-                return total
-            time.sleep(pause)
-    except DBAPIError as exc:
-        where = str(target) if isinstance(target, Path) else str(engine.url)
-        raise StoreError(where, explain(exc)) from exc
-    finally:
-        if engine is not target:
-            engine.dispose()
+        with closing(connect(path)) as conn:  # autocommit: each chunk its own transaction
+            while True:
+                deleted = conn.execute(sql, params).rowcount
+                total += deleted
+                if deleted < chunk:
+                    return total
+                time.sleep(pause)
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(str(path), explain(exc)) from exc
+
+
+def _path(target: Engine | Path) -> Path:
+    """The query log's SQLite file: all its SQL is plain sqlite3, as its writer's is."""
+    if isinstance(target, Path):
+        return target
+    path = sqlite_file(str(target.url))
+    if path is None:
+        raise StoreError(str(target.url), "the query log needs a SQLite database file")
+    return path
 
 
 def count_rows(path: Path) -> int:

@@ -1,26 +1,14 @@
-"""Requests from children: "can I have more time?" and "can you unblock this?".
+"""Children's requests in the database: the `child_requests` table and the SQL that reads and
+writes it (every statement here is plain SQL through SQLAlchemy's `text`).
 
-A child asks from the dashboard's child page (no login: the asking device says who it is). The
-request is stored here and recorded as a `child_request` alert event in the same transaction,
-so it shows among the alerts, reaches the alert emails and feeds the conversation prompts. A
-parent approves or declines it from Home; deciding acknowledges the event.
-
-What approval does, kept simple so a parent can always see and undo it. Nothing a parent set
-is taken away and put back: temporary changes are overlays that end by themselves
-(`agent.rules.overlays`, `agent.store.overlays`), shown with their time left on the child's
-page, where a parent can end them early.
-
-- "unblock" (an app, or a website): for 15 minutes, an hour or today, an "unblock" overlay;
-  "always" is an explicit allow rule for that child, the same rule the Child page's toggles
-  make, which stays until a parent changes it there.
-- "more time" (N minutes): a pause of the child ends, and each of the child's schedules that is
-  on at any moment of the next N minutes is held off by a "more_time" overlay until then.
-
-Times go in timezone-aware, in the box's zone (schedules are local); they come back in UTC.
+What a request may say, how many a child may make, and what approving one does are the
+household's rules, in `agent.household.requests`. Times go in timezone-aware; they come back
+in UTC.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,30 +17,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
-from agent.events import Event, EventKind, Severity
-from agent.rules.overlays import OverlayError, unblock_until
-from agent.store import grants
-from agent.store import household as store
 from agent.store.events import KeyedEvent, acknowledge, record_events
-from agent.store.household_tables import check_domain
 
-__all__ = [
-    "ChildRequest",
-    "RequestError",
-    "add_request",
-    "decide_request",
-    "get_request",
-    "list_requests",
-]
-KINDS = ("more_time", "unblock")
 STATUSES = ("pending", "approved", "declined")
-MIN_MINUTES, MAX_MINUTES = grants.MIN_MINUTES, grants.MAX_MINUTES
-MAX_MESSAGE = 200
-MAX_PER_HOUR = 6  # per child: enough to ask, not enough to flood a parent's phone
 
 
 class RequestError(ValueError):
     """A request that cannot be made or decided; the message is one line."""
+
+
+class TooManyRequests(RequestError):
+    """The child has made as many requests as the window allows."""
 
 
 class ChildRequestRow(SQLModel, table=True):
@@ -113,50 +88,21 @@ def _moment(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 
-# Asking ------------------------------------------------------------------------------------
+# Writing -----------------------------------------------------------------------------------
 
 
-def add_request(
+def insert_request(
     engine: Engine,
-    child_id: int,
-    kind: str,
-    when: datetime,
+    values: dict[str, Any],
     *,
-    device: str | None = None,
-    app: str | None = None,
-    site: str | None = None,
-    minutes: int | None = None,
-    message: str = "",
-    app_name: str | None = None,
+    max_recent: int,
+    window_seconds: float,
+    event: Callable[[int], KeyedEvent],
 ) -> ChildRequest:
-    """Store a child's request and its alert event. Asking again for the same thing while a
-    parent has not answered returns the first request. `app_name` (the catalogue's name for
-    `app`) goes into the event, for the words in alerts and emails."""
-    if kind not in KINDS:
-        raise RequestError(f"a request is for more time or to unblock something, not {kind!r}")
-    child = next((c for c in store.list_children(engine) if c.id == child_id), None)
-    if child is None:
-        raise RequestError(f"there is no child with id {child_id}")
-    try:
-        site = check_domain(site) if site else None
-    except store.HouseholdError:
-        raise RequestError(f"{site!r} is not a website address like example.com") from None
-    if kind == "unblock" and not (app or site):
-        raise RequestError("say which app or website to unblock")
-    if minutes is not None and not MIN_MINUTES <= minutes <= MAX_MINUTES:
-        raise RequestError(f"ask for {MIN_MINUTES} to {MAX_MINUTES} minutes")
-    message = " ".join("".join(ch for ch in message if ch.isprintable()).split())[:MAX_MESSAGE]
-    values = {
-        "t": _ts(when),
-        "c": child_id,
-        "n": child.name,
-        "k": kind,
-        "d": device,
-        "a": app if kind == "unblock" else None,
-        "s": site if kind == "unblock" else None,
-        "m": minutes if kind == "more_time" else None,
-        "msg": message,
-    }
+    """Store a request and the event `event(new_id)` makes, in one transaction. `values` has
+    t (unix seconds), c (child id), n (child's name), k (kind), d, a, s, m, msg. A pending
+    request for the same thing is returned instead; `TooManyRequests` when the child already
+    made `max_recent` in the last `window_seconds`."""
     with engine.begin() as conn:
         same = conn.execute(
             text(
@@ -169,10 +115,10 @@ def add_request(
             return _get(conn, same.id)
         recent = conn.execute(
             text("SELECT count(*) FROM child_requests WHERE child_id = :c AND time > :since"),
-            {"c": child_id, "since": values["t"] - 3600},
+            {"c": values["c"], "since": values["t"] - window_seconds},
         ).scalar_one()
-        if recent >= MAX_PER_HOUR:
-            raise RequestError("You have asked a lot this hour: wait for a grown-up to answer")
+        if recent >= max_recent:
+            raise TooManyRequests(f"{recent} requests in the last {window_seconds:g}s")
         new_id = conn.execute(
             text(
                 "INSERT INTO child_requests (time, child_id, child, kind, device, app, site, "
@@ -181,14 +127,50 @@ def add_request(
             ),
             values,
         ).scalar_one()
-        details = {"request_id": new_id, "request": kind, "message": message}
-        extra = (("site", site), ("minutes", minutes), ("app_name", app_name if app else None))
-        details |= {k: v for k, v in extra if v}
-        event = Event(
-            when, EventKind.CHILD_REQUEST, Severity.ALERT, child.name, device, values["a"], details
-        )
-        record_events(conn, [KeyedEvent(event, event_key(new_id))])
+        record_events(conn, [event(new_id)])
         return _get(conn, new_id)
+
+
+def claim_decision(
+    engine: Engine, request_id: int, approve: bool, minutes: int | None, when: datetime
+) -> ChildRequest:
+    """Mark a pending request approved or declined; RequestError if there is none or it was
+    answered already (two parents answering at once: the first one counts)."""
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            text(
+                "UPDATE child_requests SET status = :s, decided_at = :t, minutes = :m "
+                "WHERE id = :id AND status = 'pending'"
+            ),
+            {
+                "s": "approved" if approve else "declined",
+                "t": _ts(when),
+                "m": minutes,
+                "id": request_id,
+            },
+        )
+        if not claimed.rowcount:
+            _get(conn, request_id)  # raises if there is no such request
+            raise RequestError("this request has already been answered")
+        return _get(conn, request_id)
+
+
+def set_outcome(engine: Engine, request_id: int, outcome: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE child_requests SET outcome = :o WHERE id = :id"),
+            {"o": outcome, "id": request_id},
+        )
+
+
+def acknowledge_request_event(engine: Engine, request_id: int, when: datetime) -> None:
+    """Mark the request's alert event as seen (deciding a request answers its alert)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT id FROM events WHERE dedupe_key = :k"), {"k": event_key(request_id)}
+        ).first()
+    if found is not None:
+        acknowledge(engine, found.id, when)
 
 
 # Reading -----------------------------------------------------------------------------------
@@ -227,89 +209,7 @@ def get_request(engine: Engine, request_id: int) -> ChildRequest | None:
             return None
 
 
-# Deciding ----------------------------------------------------------------------------------
-
-
-def decide_request(
-    engine: Engine,
-    request_id: int,
-    approve: bool,
-    minutes: int | None,
-    when: datetime,
-    unblock_for: str = "always",
-) -> ChildRequest:
-    """Approve (with `minutes` for more time: the child's ask if None; `unblock_for` one of
-    `agent.rules.overlays.UNBLOCK_CHOICES` for an unblock) or decline."""
-    asked = get_request(engine, request_id)
-    if asked is None:
-        raise RequestError(f"there is no request number {request_id}")
-    try:
-        unblock_until(unblock_for, when)
-    except OverlayError as exc:
-        raise RequestError(str(exc)) from None
-    if asked.kind != "more_time":
-        minutes = None
-    elif approve:
-        minutes = minutes or asked.asked_minutes
-        if minutes is None or not MIN_MINUTES <= minutes <= MAX_MINUTES:
-            raise RequestError(f"give {MIN_MINUTES} to {MAX_MINUTES} minutes")
-    with engine.begin() as conn:
-        claimed = conn.execute(
-            text(
-                "UPDATE child_requests SET status = :s, decided_at = :t, minutes = :m "
-                "WHERE id = :id AND status = 'pending'"
-            ),
-            {
-                "s": "approved" if approve else "declined",
-                "t": _ts(when),
-                "m": minutes,
-                "id": request_id,
-            },
-        )
-        if not claimed.rowcount:
-            _get(conn, request_id)  # raises if there is no such request
-            raise RequestError("this request has already been answered")
-        asked = _get(conn, request_id)
-    outcome = ""
-    if approve:
-        try:
-            outcome = _approve(engine, asked, minutes or 0, when, unblock_for)
-        except store.HouseholdError as exc:
-            outcome = f"Could not do it: {exc}"
-    _set(engine, request_id, outcome=outcome)
-    _acknowledge(engine, request_id, when)
-    return get_request(engine, request_id) or asked
-
-
-def _approve(
-    engine: Engine, asked: ChildRequest, minutes: int, when: datetime, unblock_for: str
-) -> str:
-    if asked.kind == "unblock":
-        kind, value = ("app", asked.app) if asked.app else ("domain", asked.site)
-        return grants.allow_for(
-            engine, asked.child_id, asked.child, kind, value or "", unblock_for, when, asked.id
-        )
-    return grants.give_more_time(engine, asked.child_id, asked.child, minutes, when, asked.id)
-
-
-# Helpers -----------------------------------------------------------------------------------
-
-
-def _set(engine: Engine, request_id: int, **values: Any) -> None:
-    sets = ", ".join(f"{k} = :{k}" for k in values)
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"UPDATE child_requests SET {sets} WHERE id = :id"), values | {"id": request_id}
-        )
-
-
-def _acknowledge(engine: Engine, request_id: int, when: datetime) -> None:
-    with engine.connect() as conn:
-        found = conn.execute(
-            text("SELECT id FROM events WHERE dedupe_key = :k"), {"k": event_key(request_id)}
-        ).first()
-    if found is not None:
-        acknowledge(engine, found.id, when)
+# Helpers ---------------------------------------------------------------------------------
 
 
 def _get(conn: Connection, request_id: int) -> ChildRequest:

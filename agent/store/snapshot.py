@@ -4,6 +4,11 @@ The DNS process polls the version once a second and reloads the snapshot when it
 that with the standard library alone keeps SQLAlchemy, SQLModel and pydantic (some 40 MB) out
 of the process that answers every query. The rows go through the same converters as the
 household store's, so both see the same household.
+
+No column is named here: each table is read whole (`SELECT *`) and each value is turned back
+into Python by the type its column was declared with (the tables are the SQLModel classes in
+`household_tables`; a test holds that what this reads is exactly their columns). A new column
+on a household table needs no change in this file.
 """
 
 from __future__ import annotations
@@ -28,31 +33,14 @@ from agent.store.household_rows import (
 )
 
 log = logging.getLogger(__name__)
-QUERIES = {
-    "children": "SELECT id, name, born, protections_on, youtube_level, safe_search FROM children",
-    "devices": "SELECT id, mac, ip, name, owner, child_id, shared_with, inspect, first_seen,"
-    " last_seen, pending_mac FROM devices",
-    "rules": "SELECT id, child_id, verb, kind, value FROM rules",
-    "schedules": "SELECT id, child_id, name, days, start, end, block_all, block, allow"
-    " FROM schedules",
-    "pauses": "SELECT id, child_id, device_id, until FROM pauses",
-    "overlays": "SELECT id, child_id, kind, until, schedule_id, target_kind, target,"
-    " request_id, created FROM overlays",
-}
-LATE = "overlays"  # added by migration 0005h
-# How SQLAlchemy stores these types in SQLite (text), turned back into Python values.
-PARSE = {
-    "born": date.fromisoformat,
-    "start": time.fromisoformat,
-    "end": time.fromisoformat,
-    "first_seen": datetime.fromisoformat,
-    "last_seen": datetime.fromisoformat,
-    "until": datetime.fromisoformat,
-    "created": datetime.fromisoformat,
-    "protections_on": bool,
-    "safe_search": bool,
-    "inspect": bool,
-    "block_all": bool,
+TABLES = ("children", "devices", "rules", "schedules", "pauses", "overlays")
+LATE = frozenset({"overlays"})  # added by migration 0005h: missing before it, read as empty
+# How SQLAlchemy stores these declared types in SQLite (text, 0/1), turned back into Python.
+PARSE: dict[str, Callable[[Any], Any]] = {
+    "DATE": date.fromisoformat,
+    "TIME": time.fromisoformat,
+    "DATETIME": datetime.fromisoformat,
+    "BOOLEAN": bool,
 }
 
 
@@ -84,40 +72,37 @@ def read_household(path: Path) -> Household:
         with _closing(_connect(path)) as conn:
             conn.execute("BEGIN")
             row = conn.execute("SELECT version FROM household_meta WHERE id = 1").fetchone()
-            tables = {name: _rows(conn, sql) for name, sql in QUERIES.items() if name != LATE}
-            tables[LATE] = _late_rows(conn, QUERIES[LATE])
+            tables = {name: read_table(conn, name) for name in TABLES}
             conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise SnapshotUnavailable(f"{path}: {exc}") from exc
-    return Household(
-        children=tuple(to_child(r) for r in tables["children"]),
-        devices=tuple(to_device(r) for r in tables["devices"]),
-        rules=tuple(to_rule(r) for r in tables["rules"]),
-        schedules=tuple(to_schedule(r) for r in tables["schedules"]),
-        pauses=tuple(to_pause(r) for r in tables["pauses"]),
-        overlays=tuple(to_overlay(r) for r in tables["overlays"]),
-        version=row[0] if row else 0,
-    )
-
-
-def _late_rows(conn: sqlite3.Connection, sql: str) -> list[Any]:
-    """Rows of a table a database not yet migrated lacks (read as empty, not unavailable)."""
     try:
-        return _rows(conn, sql)
-    except sqlite3.OperationalError as exc:
-        if "no such table" not in str(exc):
-            raise
+        return Household(
+            children=tuple(to_child(r) for r in tables["children"]),
+            devices=tuple(to_device(r) for r in tables["devices"]),
+            rules=tuple(to_rule(r) for r in tables["rules"]),
+            schedules=tuple(to_schedule(r) for r in tables["schedules"]),
+            pauses=tuple(to_pause(r) for r in tables["pauses"]),
+            overlays=tuple(to_overlay(r) for r in tables["overlays"]),
+            version=row[0] if row else 0,
+        )
+    except AttributeError as exc:  # a column this version reads is not there yet
+        raise SnapshotUnavailable(f"{path} is not migrated yet ({exc})") from exc
+
+
+def read_table(conn: sqlite3.Connection, table: str) -> list[Any]:
+    """Every row of a household table, in id order, one attribute per column."""
+    declared = {c[1]: str(c[2]).upper() for c in conn.execute(f"PRAGMA table_info({table})")}
+    if not declared and table in LATE:
         return []
-
-
-def _rows(conn: sqlite3.Connection, sql: str) -> list[Any]:
-    cursor = conn.execute(sql + " ORDER BY id")
+    cursor = conn.execute(f"SELECT * FROM {table} ORDER BY id")
     names = [d[0] for d in cursor.description]
+    parse = [PARSE.get(declared.get(n, "")) for n in names]
     out = []
     for values in cursor:
         fields = {
-            n: (PARSE[n](v) if v is not None and n in PARSE else v)
-            for n, v in zip(names, values, strict=True)
+            n: (f(v) if f is not None and v is not None else v)
+            for n, f, v in zip(names, parse, values, strict=True)
         }
         out.append(SimpleNamespace(**fields))
     return out

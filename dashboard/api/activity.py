@@ -8,9 +8,9 @@ from typing import Any, Literal
 from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.household import requests
 from agent.rules.overlays import UNBLOCK_CHOICES
 from agent.store import household as store
-from agent.store import requests
 from agent.store.events import event_json, list_events
 from agent.store.rollups import day_summary, summary_json, week_summary
 from dashboard.api import bp, shapes

@@ -9,10 +9,11 @@ from typing import Any, Literal
 from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agent.household import grants
 from agent.rules.household import Child, Household
 from agent.rules.overlays import PAUSE_CHOICES, UNBLOCK_CHOICES, OverlayError, pause_until
-from agent.store import grants, overlays
 from agent.store import household as store
+from agent.store import overlays
 from dashboard.api import bp, shapes
 from dashboard.api.errors import ApiError
 from dashboard.api.spec import operation

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from agent.events import EventKind, Severity
+from agent.household import requests
+from agent.household.requests import RequestError
 from agent.rules.household import Child
 from agent.store import household as store
-from agent.store import overlays, requests
+from agent.store import overlays
 from agent.store.db import init_db, make_engine
 from agent.store.events import list_events, unacknowledged_alerts
-from agent.store.requests import RequestError
 
 TZ = ZoneInfo("Europe/London")
 EVENING = datetime(2026, 11, 18, 20, 25, tzinfo=TZ)  # a Wednesday, five minutes before bed

@@ -1,6 +1,6 @@
 """What a parent gives a child for a while: more time, or an app or website allowed.
 
-One place for both, used when a parent approves a child's request (`agent.store.requests`) and
+One place for both, used when a parent approves a child's request (`agent.household.requests`) and
 when they give it unasked (the JSON API): the same overlays, the same words for what was done.
 
 - more time (N minutes): a pause of the child ends, and each of the child's schedules that is

@@ -1,0 +1,5 @@
+import sys
+
+from houserules.cli import main
+
+sys.exit(main())

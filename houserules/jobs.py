@@ -1,0 +1,72 @@
+"""The jobs process: every job of `agent.ops.jobs` and the parents' dashboard, on one scheduler.
+
+`houserules run` starts it beside the DNS (`python -m houserules.jobs --config FILE`) and starts
+it again if it stops. It shares no memory with the DNS process: they meet in the database and
+the compiled lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from agent import config as config_mod
+from agent import logsafe
+from agent.ops.jobs import Jobs
+from agent.ops.scheduler import Scheduler
+from agent.store import db
+from dashboard.server import DashboardServer, serve_dashboard
+
+log = logging.getLogger("houserules.jobs")
+
+
+def serve(jobs: Jobs, stop: threading.Event) -> None:
+    """Run the jobs and the dashboard until `stop` is set."""
+    scheduler = Scheduler(jobs.tz)
+    jobs.schedule(scheduler)
+    dashboard: DashboardServer | None
+    try:
+        dashboard = serve_dashboard(jobs.cfg, lambda: jobs.engine, jobs=scheduler)
+    except OSError as exc:  # the port is taken: the other jobs still matter
+        where = jobs.cfg.dashboard.listen
+        log.error("the dashboard cannot listen on %s (%s); the other jobs carry on", where, exc)
+        dashboard = None
+    scheduler.start()
+    log.info("jobs running: %s", ", ".join(scheduler.names))
+    try:
+        stop.wait()
+    finally:
+        if dashboard is not None:
+            dashboard.stop()
+        scheduler.shutdown(wait=True)
+        jobs.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="houserules-jobs")
+    parser.add_argument("--config", metavar="FILE")
+    args = parser.parse_args(argv)
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logsafe.install()  # names and addresses a device sent appear in lines; one line each
+    logging.basicConfig(level=logging.INFO, format=fmt)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        cfg = config_mod.load(config_mod.find_config(args.config))
+        jobs = Jobs(cfg)
+    except (config_mod.ConfigError, db.StoreError) as exc:
+        log.error("%s", exc)
+        return 2
+    os.nice(19)  # background work: the DNS and the query log come first
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    serve(jobs, stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
