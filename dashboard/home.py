@@ -11,12 +11,12 @@ from werkzeug.wrappers import Response
 from agent.household import requests
 from agent.lists import health as index_health
 from agent.rules.household import Child
+from agent.rules.now import Now, now_for
 from agent.rules.overlays import UNBLOCK_CHOICES, OverlayError, pause_until
 from agent.store import household as store
 from agent.store.events import unacknowledged_alerts
 from agent.store.rollups import DaySummary, day_summary
 from dashboard import applies, child_page
-from dashboard.applies import Now, now_for
 from dashboard.box import Box, box
 
 bp = Blueprint("home", __name__)

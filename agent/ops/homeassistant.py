@@ -7,7 +7,7 @@ thread) and publishes, per child, as one Home Assistant device:
   (`[mqtt] pause_for`), OFF resumes. The command is acted on as it arrives, on paho's thread,
   through the same store functions as the dashboard's buttons, so the DNS follows within its
   household poll (a second), and the state is published again at once;
-- a "Rules in force now" sensor: the line the Home page shows (`dashboard.applies`);
+- a "Rules in force now" sensor: the line the Home page shows (`agent.rules.now`);
 - "Minutes today": the same day summary as the Home page;
 - "Alerts": an event entity; each new alert about the child is one event, in the words the
   Alerts page uses.
@@ -39,11 +39,11 @@ from sqlalchemy.engine import Engine
 from agent.config import Config
 from agent.events.registry import describe
 from agent.rules.household import Child, Household
+from agent.rules.now import now_for, state_words
 from agent.rules.overlays import pause_until
 from agent.store import household as store
 from agent.store.events import list_events
 from agent.store.rollups import day_summary
-from dashboard.applies import now_for, state_words
 
 log = logging.getLogger("houserules.mqtt")
 NODE = "houserules"

@@ -6,6 +6,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from agent.rules.household import Child, Device, Household, Schedule
+from agent.rules.now import now_for
 from agent.rules.schedule_words import schedule_words
 from agent.store.requests import ChildRequest
 from dashboard import applies, child_page
@@ -33,7 +34,7 @@ def schedule(s: Schedule) -> dict[str, Any]:
 
 def in_force(b: Box, household: Household, child: Child, now: datetime) -> dict[str, Any]:
     """The rules in force for a child now, as the Home page and the child's page say them."""
-    state = applies.now_for(household, child, now)
+    state = now_for(household, child, now)
     bedtime = state.next_bedtime
     return {
         "internet_off": state.internet_off,
