@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "maintenance",
     "carers",
     "proxy",
+    "budgets",
 )
 
 

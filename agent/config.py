@@ -46,6 +46,7 @@ class HostPort:
 @dataclass(frozen=True)
 class DnsConfig:
     listen: tuple[HostPort, ...] = (HostPort("127.0.0.1", 5353),)
+    tls_listen: tuple[HostPort, ...] = ()  # DNS over TLS (port 853); none by default
     allow_networks: tuple[IPNetwork, ...] = tuple(
         ipaddress.ip_network(n)
         for n in (
@@ -59,6 +60,7 @@ class DnsConfig:
             "::1/128",
         )
     )
+    allow_own_prefixes: bool = True  # also allow the global IPv6 prefixes the box has at start
     block_mode: str = "nxdomain"
     block_ttl: int = 10
     cache_size: int = 10_000
@@ -80,6 +82,12 @@ class UpstreamConfig:
     dead_for: float = 30.0
     outage_window: float = 30.0
     probe_interval: float = 2.0
+    # Resolvers for children's queries (a family filter, agent/dns/family.py); empty: the
+    # same as `servers`. config.example.toml sets Cloudflare for Families.
+    children: tuple[HostPort, ...] = ()
+    # Addresses a family filter answers for a blocked name, beyond the known ones
+    # (0.0.0.0, :: and those in agent/dns/family.py)
+    children_block_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,8 @@ class DashboardConfig:
     login_failures_allowed: int = 5
     lockout_seconds: float = 60.0  # doubles with each further failure
     lockout_max_seconds: float = 3600.0
+    https: str = "auto"  # "auto": HTTPS when listening beyond this box itself; "on"; "off"
+    tls_dir: Path = Path("data/tls")  # the box's own certificate authority and certificate
 
 
 @dataclass(frozen=True)
@@ -215,6 +225,21 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
+class DhcpConfig:
+    enabled: bool = False  # HouseRules hands out addresses (dnsmasq, DHCP only): router's off
+    interface: str = "eth0"
+    range_start: str = "192.168.1.100"
+    range_end: str = "192.168.1.200"
+    netmask: str = "255.255.255.0"
+    router: str = "192.168.1.1"
+    lease_hours: int = 12
+    ipv6_ra: bool = True  # router advertisements naming the box as the IPv6 DNS server
+    dnsmasq: str = "dnsmasq"
+    state_dir: Path = Path("data/dhcp")  # dnsmasq's config and lease file, written by HouseRules
+    lease_poll_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class MqttConfig:
     """Home Assistant through MQTT discovery (`agent.ops.homeassistant`); no broker, no MQTT."""
 
@@ -240,6 +265,7 @@ class Config:
     rules: RulesConfig = field(default_factory=RulesConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    dhcp: DhcpConfig = field(default_factory=DhcpConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     base_dir: Path = Path(".")
     source: str = "built-in defaults"
@@ -290,8 +316,10 @@ def load(path: str | Path | None) -> Config:
 
 def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     p = _Parser(source)
-    sections = {"dns", "upstream", "store", "blocklists", "dashboard", "rules", "email", "proxy"}
-    sections.add("mqtt")
+    sections = {
+        "dns", "upstream", "store", "blocklists", "dashboard", "rules", "email", "proxy", "dhcp",
+        "mqtt",
+    }  # fmt: skip
     p.only(raw, "", sections)
     cfg = Config(
         dns=p.dns(raw.get("dns", {})),
@@ -302,6 +330,7 @@ def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         rules=p.rules(raw.get("rules", {})),
         email=p.email(raw.get("email", {})),
         proxy=p.proxy(raw.get("proxy", {})),
+        dhcp=p.dhcp(raw.get("dhcp", {})),
         mqtt=p.mqtt(raw.get("mqtt", {})),
         base_dir=base_dir,
         source=source,
@@ -403,6 +432,28 @@ class _Parser:
 
         return convert
 
+    def maybe_hostports(self, default_port: int) -> Any:
+        """Like `hostports`, but an empty list is allowed (it means "none")."""
+        some = self.hostports(default_port)
+
+        def convert(key: str, value: Any) -> tuple[HostPort, ...]:
+            if value == []:
+                return ()
+            return some(key, value)
+
+        return convert
+
+    def addresses(self, key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, 'must be a list of addresses like "203.0.113.7"')
+        out = []
+        for i, v in enumerate(value):
+            try:
+                out.append(str(ipaddress.ip_address(v)))
+            except (ValueError, TypeError):
+                raise self.fail(f"{key}[{i}]", f"{v!r} is not an IP address") from None
+        return tuple(out)
+
     def networks(self, key: str, value: Any) -> tuple[IPNetwork, ...]:
         if not isinstance(value, list):
             raise self.fail(key, 'must be a list of networks like "192.168.0.0/16"')
@@ -428,6 +479,7 @@ class _Parser:
             t,
             "dns",
             listen=self.hostports(53, any_port=True),
+            tls_listen=lambda k, v: () if v == [] else self.hostports(853, any_port=True)(k, v),
             allow_networks=self.networks,
             block_mode=self.choice("nxdomain", "null"),
         )
@@ -441,7 +493,14 @@ class _Parser:
         return cfg
 
     def upstream(self, t: dict[str, Any]) -> UpstreamConfig:
-        cfg = self.section(UpstreamConfig, t, "upstream", servers=self.hostports(53))
+        cfg = self.section(
+            UpstreamConfig,
+            t,
+            "upstream",
+            servers=self.hostports(53),
+            children=self.maybe_hostports(53),
+            children_block_addresses=self.addresses,
+        )
         if cfg.probe_interval <= 0:
             raise self.fail("upstream.probe_interval", "must be more than 0 seconds")
         return cfg
@@ -508,7 +567,11 @@ class _Parser:
 
     def dashboard(self, t: dict[str, Any]) -> DashboardConfig:
         return self.section(
-            DashboardConfig, t, "dashboard", listen=lambda k, v: self.hostport(k, v, 8080, True)
+            DashboardConfig,
+            t,
+            "dashboard",
+            listen=lambda k, v: self.hostport(k, v, 8080, True),
+            https=self.choice("auto", "on", "off"),
         )
 
     def rules(self, t: dict[str, Any]) -> RulesConfig:
@@ -566,6 +629,37 @@ class _Parser:
         if not ok or not (0 <= int(hour) <= 23 and 0 <= int(minute) <= 59 and len(minute) == 2):
             raise self.fail(key, f'must be a time like "18:00", not {value!r}')
         return f"{int(hour):02d}:{minute}"
+
+    def dhcp(self, t: dict[str, Any]) -> DhcpConfig:
+        def ipv4(key: str, value: Any) -> str:
+            try:
+                return str(ipaddress.IPv4Address(value))
+            except (ValueError, TypeError):
+                raise self.fail(key, f"{value!r} is not an IPv4 address") from None
+
+        cfg = self.section(
+            DhcpConfig,
+            t,
+            "dhcp",
+            range_start=ipv4,
+            range_end=ipv4,
+            netmask=ipv4,
+            router=ipv4,
+        )
+        try:
+            net = ipaddress.IPv4Network(f"{cfg.router}/{cfg.netmask}", strict=False)
+        except ValueError:
+            raise self.fail("dhcp.netmask", f"{cfg.netmask!r} is not a netmask") from None
+        start, end = ipaddress.IPv4Address(cfg.range_start), ipaddress.IPv4Address(cfg.range_end)
+        if start > end:
+            raise self.fail("dhcp.range_start", "must not come after dhcp.range_end")
+        if start not in net or end not in net:
+            raise self.fail("dhcp.range_end", f"the range must lie in the router's network {net}")
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,15}", cfg.interface):
+            raise self.fail("dhcp.interface", f"{cfg.interface!r} is not a network interface name")
+        if cfg.lease_hours < 1:
+            raise self.fail("dhcp.lease_hours", "must be at least 1")
+        return cfg
 
     def proxy(self, t: dict[str, Any]) -> ProxyConfig:
         cfg = self.section(

@@ -12,8 +12,9 @@ Limits, precisely:
 - `rules.timezone` is a zone the system's time zone database knows;
 - `dns.listen` and `dashboard.listen` are addresses of this machine (or wildcards), each
   DNS address once;
-- no upstream is the box itself: an upstream equal to a `dns.listen` address, or (for a
-  wildcard listen address such as 0.0.0.0) any address of this machine on a listened port;
+- no upstream (`servers` or `children`) is the box itself: one equal to a `dns.listen`
+  address, or (for a wildcard listen address such as 0.0.0.0) any address of this machine on a
+  listened port;
 - `dashboard.secret_key_file`, when it exists already, is a regular file (not a link) that only
   its owner may read or write (no group or other permission bits), readable by this user, and
   holds one key: a single line of 32 to 512 visible characters, as HouseRules writes it;
@@ -197,12 +198,14 @@ def _same_place(listen: HostPort, other: HostPort) -> bool:
 
 
 def _not_our_own_upstream(cfg: Config) -> None:
-    for i, server in enumerate(cfg.upstream.servers):
+    upstreams = [("servers", i, s) for i, s in enumerate(cfg.upstream.servers)]
+    upstreams += [("children", i, s) for i, s in enumerate(cfg.upstream.children)]
+    for which, i, server in upstreams:
         for listen in cfg.dns.listen:
             if _same_place(listen, server):
                 raise _fail(
                     cfg,
-                    f"upstream.servers[{i}]",
+                    f"upstream.{which}[{i}]",
                     f"{server} is this box's own DNS (dns.listen {listen}): every question "
                     "would go round in a loop; use your router's or an internet resolver",
                 )

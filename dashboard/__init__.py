@@ -89,18 +89,21 @@ def create_app(
 def _register_blueprints(app: Flask) -> None:
     from dashboard import (
         alerts,
+        budgets,
         child,
         child_changes,
         devices,
         help,
         home,
         kids,
+        profiles,
         proxy,
         settings,
         talk,
     )
 
-    modules = (auth, home, child, child_changes, devices, alerts, talk, help, settings, proxy)
+    modules = (auth, home, child, child_changes, budgets, devices, profiles, alerts, talk, help)
+    modules = (*modules, settings, proxy)
     for module in (*modules, kids):
         app.register_blueprint(module.bp)
     api.register(app)

@@ -14,6 +14,7 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from agent.events import Event, Severity
+from agent.events import urgent as urgent_words
 from agent.events.registry import describe_for_dashboard, spec
 from agent.store import household as store
 from agent.store.events import acknowledge, list_events, unacknowledged_alerts
@@ -23,7 +24,18 @@ from dashboard.box import Box, box
 
 bp = Blueprint("alerts", __name__)
 PER_PAGE = 50
-WORTH_SHOWING = (Severity.NOTICE, Severity.ALERT)  # "only what matters"
+WORTH_SHOWING = Severity.at_least(Severity.NOTICE)  # "only what matters"
+
+
+@dataclass(frozen=True)
+class Urgent:
+    """What an urgent alert's card adds: act today, calmly, and the helplines."""
+
+    act_today: str
+    helplines: list[urgent_words.Helpline]
+    guide: str | None
+    guide_title: str | None
+    child_id: int | None
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,7 @@ class Item:
     text: str
     suggestion: Suggestion | None
     guide: str | None
+    urgent: Urgent | None = None
 
 
 def items(b: Box, events: list[Event]) -> list[Item]:
@@ -50,8 +63,29 @@ def items(b: Box, events: list[Event]) -> list[Item]:
         if e.app and not e.details.get("app_name"):  # the words name apps by it
             named = replace(e, details={**e.details, "app_name": b.app_name(e.app)})
         text = describe_for_dashboard(named, b.tz, devices)
-        out.append(Item(e, text, best, spec(e.kind).guide))
+        help_ = _urgent(e, child.id if child is not None else None)
+        out.append(Item(e, text, best, spec(e.kind).guide, help_))
     return out
+
+
+def _urgent(e: Event, child_id: int | None) -> Urgent | None:
+    if not urgent_words.is_urgent(e):
+        return None
+    topics = set(guides.topics())
+    guide = urgent_words.guide_id(e)
+    guide = guide if guide in topics else spec(e.kind).guide
+    title = guides.guide(guide).title if guide in topics else None
+    return Urgent(urgent_words.act_today(e), urgent_words.helplines(e), guide, title, child_id)
+
+
+def urgent_first(b: Box, child: str | None, events: list[Event], page: int) -> list[Event]:
+    """On the first page, every unread urgent alert first (newest first), then the rest."""
+    if page != 1:
+        return events
+    unread = list_events(b.engine(), child, limit=PER_PAGE, severities=(Severity.URGENT,))
+    top = [e for e in unread if not e.acknowledged]
+    ids = {e.id for e in top}
+    return [*top, *(e for e in events if e.id not in ids)]
 
 
 @bp.route("/alerts")
@@ -68,7 +102,7 @@ def index() -> str:
     more = len(events) > PER_PAGE
     return render_template(
         "alerts/index.html",
-        items=items(b, events[:PER_PAGE]),
+        items=items(b, urgent_first(b, child, events[:PER_PAGE], page)),
         child=child,
         everything=everything,
         page=page,
@@ -84,6 +118,10 @@ def ack(event_id: int) -> Response:
     b = box()
     if not acknowledge(b.engine(), event_id, b.now()):
         abort(404)
+    back = request.form.get("back", "")
+    if back.startswith("/") and not back.startswith("//"):  # pressed on Home
+        flash("Marked as seen: the other carers can see that you have it in hand.", "ok")
+        return redirect(back)
     return redirect(url_for("alerts.index", **_filters()) + f"#event-{event_id}")
 
 

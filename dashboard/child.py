@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from agent.rules.household import Child, Household
 from agent.store import household as store
+from dashboard import budgets as budget_views
 from dashboard import child_page
 from dashboard.box import box
 from dashboard.child_changes import save_schedule
@@ -37,6 +38,12 @@ def _page(child_id: int, status: int = 200, **forms: Any) -> tuple[str, int]:
     child = _find(household, child_id)
     context = child_page.context(b, household, child, b.now())
     context.update(child_page.forms_for(b, child))
+    context["budgets"] = budget_views.today(b, household, child, b.now())
+    context["budget_note"] = budget_views.HONEST
+    context["budget_categories"] = b.catalog.categories
+    context["budget_apps"] = sorted(
+        ((a.id, a.name) for a in b.catalog.apps.values()), key=lambda a: a[1].lower()
+    )
     context.update({k: v for k, v in forms.items() if v is not None})
     return render_template("child/show.html", **context), status
 

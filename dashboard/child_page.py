@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from agent.events.registry import describe, on_child_page
 from agent.lists import status as list_status
+from agent.proxy.activity import SEARCH, read_search
+from agent.proxy.concerns import ConcernList, load_concerns
 from agent.proxy.paths import shipped_names
 from agent.rules import overlays as overlay_words
 from agent.rules.catalog import CATEGORIES
@@ -16,6 +19,7 @@ from agent.rules.household import Child, Household, RuleEntry
 from agent.rules.reasons import rule_label
 from agent.store.contacts import known_contacts
 from agent.store.events import list_events
+from agent.store.querylog import recent_of_type
 from agent.store.rollups import activity_series, hour_profile, week_summary
 from agent.talk import guides
 from dashboard import applies, charts
@@ -24,6 +28,7 @@ from dashboard.forms import DomainRuleForm, ScheduleForm, SettingsForm, options
 from dashboard.proxy import contact_services
 
 HAPPENINGS = on_child_page()
+SEARCHES_SHOWN = 20  # the newest searches on a child's page
 CONTACT_KINDS = {
     "friend": "a friend",
     "friend_request": "a friend request",
@@ -89,6 +94,42 @@ def context(b: Box, household: Household, child: Child, now: datetime) -> dict[s
         "evidence": EVIDENCE,
         **_activity(b, household, child, now),
         **_contacts(b, child),
+        **_searches(b, child),
+    }
+
+
+@dataclass(frozen=True)
+class SearchSeen:
+    """A search the proxy recorded, as the child's page lists it."""
+
+    time: datetime
+    engine: str
+    terms: str
+    worry: str | None  # the concern's title when the search is a worrying one
+
+
+@lru_cache(maxsize=1)
+def _concerns() -> ConcernList:
+    return load_concerns()
+
+
+def _searches(b: Box, child: Child) -> dict[str, Any]:
+    """The newest searches recorded through the proxy, worrying ones marked."""
+    rows = recent_of_type(b.engine(), child.name, SEARCH, SEARCHES_SHOWN)
+    concerns, found = _concerns(), []
+    for row in rows:
+        search = read_search(row)
+        if search is None:
+            continue
+        match = concerns.match(search.terms)
+        worry = match.concern.title if match is not None else None
+        when = datetime.fromtimestamp(row.ts, UTC)
+        found.append(SearchSeen(when, search.engine_name, search.terms, worry))
+    store = b.cfg.store
+    return {
+        "searches": found,
+        "search_days": store.retention_days,
+        "alert_days": store.history_days,
     }
 
 

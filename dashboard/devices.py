@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from agent import devicenames
 from agent.rules.household import Child, Device
 from agent.store import household as store
 from dashboard.box import box
@@ -37,11 +38,6 @@ def owner_value(device: Device) -> str:
     return f"child:{device.child_id}" if device.owner == "child" else device.owner
 
 
-def private_address(mac: str | None) -> bool:
-    """A locally administered MAC: a phone's private Wi-Fi address, which may change."""
-    return mac is not None and int(mac[:2], 16) & 0x02 == 0x02
-
-
 def _page(
     status: int = 200,
     failed: int | None = None,
@@ -64,15 +60,20 @@ def _page(
         forms[d.id] = f
     if merge is None:
         merge = MergeForm()
-        merge.keep.choices = options((str(d.id), d.label) for d in devices)
-        merge.drop.choices = options((str(d.id), d.label) for d in devices)
+        labels = [(str(d.id), devicenames.recognisable(d)) for d in devices]
+        merge.keep.choices = options(labels)
+        merge.drop.choices = options(labels)
     return render_template(
         "devices/index.html",
         devices=devices,
         forms=forms,
         merge=merge,
         children={c.id: c for c in children},
-        private_address=private_address,
+        private_address=devicenames.is_private,
+        maker=devicenames.maker,
+        recognisable=devicenames.recognisable,
+        dot_on=bool(box().cfg.dns.tls_listen),
+        dhcp_on=box().cfg.dhcp.enabled,
         page=number,
         pages=pages,
         total=total,
@@ -135,6 +136,28 @@ def inspect(device_id: int) -> Response:
     else:
         said = f"The proxy no longer looks into {device.label}: it passes through untouched."
     flash(said, "ok")
+    return redirect(url_for("devices.index") + f"#device-{device_id}")
+
+
+@bp.route("/devices/<int:device_id>/keep-address", methods=("POST",))
+@login_required
+def keep_address(device_id: int) -> Response:
+    """HouseRules' DHCP always hands this device its current address, or stops doing so."""
+    engine = box().engine()
+    device = _device_or_404(device_id)
+    keep = request.form.get("keep", "")
+    if keep not in ("yes", "no") or not box().cfg.dhcp.enabled:
+        abort(400)
+    try:
+        changed = store.reserve_address(engine, device_id, device.ip if keep == "yes" else None)
+    except store.HouseholdError as exc:
+        flash(str(exc)[:1].upper() + str(exc)[1:] + ".", "error")
+    else:
+        name = devicenames.recognisable(changed)
+        if changed.reserved_ip:
+            flash(f"{name} now always gets {changed.reserved_ip} from the box.", "ok")
+        else:
+            flash(f"{name} now gets any free address from the box.", "ok")
     return redirect(url_for("devices.index") + f"#device-{device_id}")
 
 

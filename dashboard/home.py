@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from agent.events import urgent as urgent_words
 from agent.household import requests
 from agent.lists import health as index_health
 from agent.rules.household import Child
@@ -16,7 +17,8 @@ from agent.rules.overlays import UNBLOCK_CHOICES, OverlayError, pause_until
 from agent.store import household as store
 from agent.store.events import unacknowledged_alerts
 from agent.store.rollups import DaySummary, day_summary
-from dashboard import applies, child_page
+from dashboard import alerts, applies, child_page
+from dashboard import budgets as budget_views
 from dashboard.box import Box, box
 
 bp = Blueprint("home", __name__)
@@ -31,6 +33,7 @@ class Card:
     today: DaySummary
     alerts: int
     overlays: list[child_page.Running]
+    budgets: list[budget_views.BudgetView]
 
 
 def lists_damaged(b: Box) -> bool:
@@ -45,6 +48,7 @@ def index() -> str:
     engine, now = b.engine(), b.now()
     household = store.load_household(engine)
     unread = unacknowledged_alerts(engine)
+    pressing = [e for e in reversed(unread) if urgent_words.is_urgent(e)]  # newest first
     cards = [
         Card(
             child=c,
@@ -53,12 +57,15 @@ def index() -> str:
             today=day_summary(engine, c.name, now.date(), top=3),
             alerts=sum(1 for e in unread if e.child == c.name),
             overlays=child_page.running(b, household, c, now),
+            budgets=budget_views.today(b, household, c, now),
         )
         for c in household.children
     ]
     return render_template(
         "home/index.html",
         cards=cards,
+        urgent=alerts.items(b, pressing),
+        urgent_heading=urgent_words.HEADING,
         pending=requests.list_requests(engine, status="pending"),
         unblock_choices=UNBLOCK_CHOICES,
         unassigned=[d for d in household.devices if d.owner == "unassigned"],

@@ -24,6 +24,7 @@ from agent.rules.catalog import App
 from agent.rules.household import Child, Device, Household
 from agent.store import household as store
 from dashboard import applies, child_page
+from dashboard import budgets as budget_views
 from dashboard.box import Box, box
 from dashboard.forms import MoreTimeForm, UnblockForm, options
 
@@ -110,6 +111,7 @@ def index() -> str:
         clock=now,
         schedules=household.rules_for(child.id).schedules,
         extra=child_page.running(b, household, child, now),
+        budgets=budget_views.today(b, household, child, now),
         off=shown,
         grown_up_apps=len(off) - len(shown),
         youtube=applies.youtube_level(child, age),

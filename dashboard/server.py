@@ -24,6 +24,7 @@ from agent.store import accounts
 from dashboard import create_app
 from dashboard.box import EngineFactory, Jobs, box
 from dashboard.security import ensure_setup_code
+from dashboard.tls import HttpsDashboard, https_wanted, serve_https
 
 log = logging.getLogger("houserules.dashboard")
 THREADS = 4
@@ -65,12 +66,17 @@ def serve_dashboard(
     *,
     app: Flask | None = None,
     jobs: Jobs | None = None,
-) -> DashboardServer:
+) -> DashboardServer | HttpsDashboard:
     """Start the dashboard on `[dashboard] listen`; stop it with `.stop()`. `jobs` is the
-    scheduler that runs what a parent starts from a page."""
+    scheduler that runs what a parent starts from a page. Over HTTPS when `[dashboard] https`
+    says so (`dashboard.tls`)."""
     app = app or create_app(cfg=cfg, engine_factory=engine_factory, jobs=jobs)
     listen = cfg.dashboard.listen
-    server = DashboardServer(app, listen.host, listen.port).start()
+    server: DashboardServer | HttpsDashboard
+    if https_wanted(cfg.dashboard):
+        server = serve_https(cfg, app)
+    else:
+        server = DashboardServer(app, listen.host, listen.port).start()
     log.info("dashboard on %s", server.url)
     announce_setup(app, server.url)
     return server

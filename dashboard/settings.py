@@ -15,6 +15,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from agent.dns.family import provider_for
 from agent.lists import job as lists_job
 from agent.lists.index import IndexLoadError, ListIndex
 from agent.store import accounts, api_tokens
@@ -67,6 +68,7 @@ def _page(status: int = 200, **forms: Any) -> tuple[str, int]:
     context: dict[str, Any] = {
         "cfg": b.cfg,
         "config_file": config_file(b),
+        "family": provider_for(b.cfg.upstream.children),
         "accounts": accounts.list_accounts(engine),
         "me": current_user.account.id,
         "account_form": AccountForm(),

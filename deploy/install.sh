@@ -166,13 +166,15 @@ else
     {
         echo "# Written by deploy/install.sh from config.example.toml. Yours to change: running"
         echo "# the installer again keeps it. After a change: sudo systemctl restart houserules"
-        sed -e '/^\[dns\]/,/^\[/ s|^listen = \["127\.0\.0\.1:5353"\]|listen = ["0.0.0.0:53"]|' \
+        sed -e '/^\[dns\]/,/^\[/ s|^listen = \["127\.0\.0\.1:5353"\]|listen = ["0.0.0.0:53", "[::]:53"]|' \
             -e "s|^url = \"sqlite:///data/houserules.db\"|url = \"sqlite:///$DATA/houserules.db\"|" \
             -e "s|^compiled_dir = \"data/index\"|compiled_dir = \"$DATA/index\"|" \
+            -e "s|^tls_dir = \"data/tls\"|tls_dir = \"$DATA/tls\"|" \
+            -e '/^\[dns\]/,/^\[/ s|^tls_listen = \[\]|tls_listen = ["0.0.0.0:853", "[::]:853"]|' \
             "$STAGE/config.example.toml"
     } >"$new"
-    for expected in 'listen = \["0.0.0.0:53"\]' "url = \"sqlite:///$DATA/" \
-        "compiled_dir = \"$DATA/" 'shipped = "bypass.txt"'; do
+    for expected in 'listen = \["0.0.0.0:53", "\[::\]:53"\]' "url = \"sqlite:///$DATA/" \
+        "compiled_dir = \"$DATA/" "tls_dir = \"$DATA/" 'tls_listen = \["0.0.0.0:853"' 'shipped = "bypass.txt"'; do
         grep -q "^$expected" "$new" ||
             die "config.example.toml has changed shape ($expected): update deploy/install.sh"
     done
@@ -180,7 +182,7 @@ else
         die "the config written from config.example.toml does not load"
     install -m 0640 "$new" "$R$CONFIG"
     [ "$OWN" = 1 ] && chgrp "$USER_NAME" "$R$CONFIG"
-    say "wrote $CONFIG (DNS on 0.0.0.0:53, data in $DATA)"
+    say "wrote $CONFIG (DNS on port 53 over IPv4 and IPv6, data in $DATA)"
 fi
 
 # -- the services -----------------------------------------------------------------------------

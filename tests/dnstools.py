@@ -266,7 +266,8 @@ def send_raw(
             s.sendall(len(packet).to_bytes(2, "big") + packet)
             size = int.from_bytes(_recv_exactly(s, 2), "big")
             return _recv_exactly(s, size)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         if source:
             s.bind((source, 0))

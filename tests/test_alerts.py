@@ -209,3 +209,75 @@ def test_a_childs_request_reads_as_a_request() -> None:
     assert "Sam asked for more time (30 min)." in text
     assert "You can answer on the dashboard. http://hr.local/" in text
     assert "999" not in text and "999" not in html
+
+
+def urgent(engine: Engine, seconds: float, child: str = "Sam") -> None:
+    """A worrying search about self-harm, as the proxy records it (urgent, with its helplines)."""
+    from agent.events.searches import Search
+    from agent.proxy.concerns import load_concerns
+
+    concerns = load_concerns()
+    search = Search("google", "Google", "how to hide self harm")
+    when = T0 + timedelta(seconds=seconds)
+    item = concerns.event(concerns.match(search.terms), search, child, "tab", when)
+    assert item.event.severity is Severity.URGENT
+    record_events(engine, [item])
+
+
+def test_an_urgent_alert_goes_at_once_even_right_after_another_email(
+    engine: Engine, jobs: EmailJobs, clock: Clock, smtp: SmtpServer
+) -> None:
+    alert(engine, 0)
+    jobs.sweep_alerts()
+    assert clock.at(30) and len(jobs.sweep_alerts()) == 1  # an ordinary alert email goes
+    alert(engine, 40, app="chatroulette")  # an ordinary one waits for the ten-minute gap...
+    assert clock.at(45) and jobs.sweep_alerts() == []
+    assert clock.at(75) and jobs.sweep_alerts() == []
+    urgent(engine, 80)  # ...an urgent one does not: first sweep that sees it, no grouping
+    (outcome,) = clock.at(90) and jobs.sweep_alerts()
+    assert outcome.status == "sent" and outcome.what == "alert email (2 alerts)"
+    first, second = smtp.wait_for(2)
+    assert second.rcpt_tos == ["nana@example.org"]  # Sam's carer who asked; not Mum
+    assert second.message["Subject"] == "HouseRules: please check in with Sam today"
+    text = second.part("plain")
+    assert text.index("touched on self-harm") < text.index("chatroulette")  # the urgent first
+    assert "Please make time today to check in with Sam, calmly and without blame" in text
+    assert "No need to act in a hurry" not in text
+    assert "Samaritans: 116 123" in text and "Childline: 0800 1111" in text and "85258" in text
+    assert "If a life is at risk right now, call 999." in text
+    assert "houserules " not in text.lower()  # no commands for a carer to type
+    html = second.part("html")
+    assert "Samaritans: 116 123" in html and "check in with Sam, calmly" in html
+    assert "No need to act in a hurry" not in html
+    assert clock.at(120) and jobs.sweep_alerts() == []  # nothing new: nothing more sent
+
+
+def test_an_ordinary_alert_still_waits_for_the_gap_after_an_urgent_one(
+    engine: Engine, jobs: EmailJobs, clock: Clock, smtp: SmtpServer
+) -> None:
+    urgent(engine, 0)
+    (sent,) = jobs.sweep_alerts()  # at once: not even the 30 s grouping
+    assert sent.status == "sent" and len(smtp.wait_for(1)) == 1
+    alert(engine, 60)
+    for seconds in (60, 90, 599):
+        assert clock.at(seconds) and jobs.sweep_alerts() == [], seconds
+    (later,) = clock.at(600) and jobs.sweep_alerts()
+    assert later.what == "alert email (1 alert)"
+    mail = smtp.wait_for(2)[1]
+    assert mail.message["Subject"] == "HouseRules alert: random video chat (Sam)"
+    assert "Samaritans" not in mail.part("plain")  # the helplines go with urgent alerts only
+
+
+def test_an_urgent_alert_does_not_wait_behind_a_failed_emails_back_off(
+    engine: Engine, jobs: EmailJobs, clock: Clock, smtp: SmtpServer
+) -> None:
+    smtp.data_replies.append("451 4.3.0 Try again later")
+    alert(engine, 0)
+    jobs.sweep_alerts()
+    (failed,) = clock.at(30) and jobs.sweep_alerts()
+    assert failed.status == "failed"  # would be tried again at 90 s
+    urgent(engine, 40)
+    (sent,) = clock.at(45) and jobs.sweep_alerts()  # the server is back: both go now
+    assert sent.status == "sent" and sent.what == "alert email (2 alerts)"
+    (mail,) = smtp.wait_for(1)
+    assert mail.message["Subject"] == "HouseRules: please check in with Sam today"

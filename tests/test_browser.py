@@ -11,6 +11,8 @@ loopback with a local upstream) and the dashboard served by waitress, sharing on
    left; the parent ends it early and the DNS blocks it again.
 6. A parent removes an old adult device (known by IP only, with its warning) after confirming:
    whatever answers at that address gets the unknown-device rules within 2 seconds.
+7. A worrying search about self-harm: the urgent card is the first thing on Home, in its own
+   colour, with the helplines visible; the child's page lists the search, marked.
 
 Screenshots of Home, a child's page and Help at phone and desktop widths go to /tmp/shots.
 Skipped, saying why, where the browser is not installed (.ci/run installs Debian's chromium).
@@ -343,3 +345,87 @@ def test_a_parent_removes_a_device_after_confirming(house, browser):
     assert store.list_devices(engine) == ()
     # whatever answers there now follows the unknown-device rules: Sam's bedtime
     within(2.0, lambda: rcode(running, "example.com", "127.0.0.3") == RCODE.NXDOMAIN)
+
+
+def test_a_daily_budget_counts_down_runs_out_and_a_parent_adds_15_minutes(house, browser):
+    """7. A child's page counts a budget down to "time's up" as the minutes are counted; the
+    DNS blocks the app; the parent's "+15 min" on Home reaches the DNS within 2 seconds."""
+    from agent.rules import budgets as rules
+    from agent.store import budgets, rollup_writes
+
+    running, url = house, house.url
+    sam = family(running)
+    engine = running.engine
+    budgets.set_budget(engine, sam.id, "app", "roblox", rules.week_of(10, 10))
+    within(2.0, lambda: rcode(running, "roblox.com", "127.0.0.1") == RCODE.NOERROR)
+
+    def played(minutes: int) -> None:  # as the insights job counts them, ending now
+        end = int(time.time() // 60)
+        with engine.begin() as conn:
+            rollup_writes.add_counted(conn, "Sam", "app", "roblox", set(range(end - minutes, end)))
+        budgets.record_use(engine, {sam.id: "Sam"}, {"roblox": "gaming"}, datetime.now(TZ))
+
+    child = browser.new_context(viewport=PHONE).new_page()
+    child.goto(url + "kids")
+    assert "Roblox: 10 minutes left." in child.locator(".budget").inner_text()
+    played(5)
+    child.reload()
+    assert "Roblox: 5 minutes left. Time to finish" in child.locator(".budget").inner_text()
+    played(10)
+    within(2.0, lambda: rcode(running, "roblox.com", "127.0.0.1") != RCODE.NOERROR)
+    child.reload()
+    assert "Roblox: time's up for today" in child.locator(".budget").inner_text()
+
+    parent = browser.new_context(viewport=PHONE).new_page()
+    log_in(parent, url)
+    row = parent.locator("li.budget", has_text="Roblox")
+    assert "10 of 10 min today" in row.inner_text()
+    started = time.monotonic()
+    row.get_by_role("button", name="+15 min").click()
+    within(2.0, lambda: rcode(running, "roblox.com", "127.0.0.1") == RCODE.NOERROR)
+    assert time.monotonic() - started < 2.0
+    child.reload()
+    assert "Roblox: 15 minutes left" in child.locator(".budget").inner_text()
+
+
+def test_an_urgent_alert_is_the_first_thing_on_home_with_the_helplines(house, browser):
+    from agent.events.searches import Search
+    from agent.proxy.activity import search_row
+    from agent.proxy.clients import Asker
+    from agent.proxy.concerns import load_concerns
+    from agent.store.events import record_events
+
+    running, url = house, house.url
+    sam = family(running, born=date(2012, 6, 1))
+    concerns, now = load_concerns(), datetime.now(TZ)
+    search = Search("google", "Google Search", "how to hide self harm")
+    # as the proxy records it: the search row through the query-log writer, and the alert
+    assert running.agent.writer.submit(
+        search_row(now.timestamp(), Asker("127.0.0.1", child=sam), "www.google.com", search)
+    )
+    assert running.agent.writer.flush(5)
+    record_events(running.engine, [concerns.event(concerns.match(search.terms), search,
+                                                  "Sam", "127.0.0.1", now)])  # fmt: skip
+
+    page = browser.new_page(viewport=PHONE)
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Security Policy" in m.text else None)
+    log_in(page, url)
+    first = page.locator("main section.card").first
+    assert "urgent" in (first.get_attribute("class") or "")
+    assert first.locator("h2").inner_text() == "Needs you today: Sam"
+    samaritans = first.get_by_role("link", name="116 123")
+    assert samaritans.is_visible() and samaritans.get_attribute("href") == "tel:116123"
+    assert first.get_by_text("calmly and without blame").is_visible()
+    colour = "el => getComputedStyle(el).borderLeftColor"
+    plain = page.locator("main section.card.child").first
+    assert first.evaluate(colour) != plain.evaluate(colour)  # its own colour
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "home-urgent-phone.png"), full_page=True)
+
+    page.goto(url + f"child/{sam.id}#searches")
+    searches = page.locator("#searches li")
+    assert searches.count() == 1
+    assert "how to hide self harm" in searches.first.inner_text()
+    assert "Worrying: self-harm" in searches.first.inner_text()
+    assert refused == []

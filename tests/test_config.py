@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,11 @@ def test_example_loads_and_matches_the_defaults():
     cfg = config_mod.load(EXAMPLE)
     defaults = Config()
     for section in ("dns", "upstream", "store", "dashboard", "rules"):
+        if section == "upstream":  # a fresh install sends children's lookups to a family filter
+            assert cfg.upstream.children == (HostPort("1.1.1.3", 53), HostPort("1.0.0.3", 53))
+            assert defaults.upstream.children == ()  # tests with their own upstream keep it
+            assert replace(cfg.upstream, children=()) == defaults.upstream
+            continue
         assert getattr(cfg, section) == getattr(defaults, section), section
     # The shipped lists of the defaults, then the maintained lists that are downloaded.
     shipped = [s.name for s in defaults.blocklists.sources]
@@ -81,6 +86,12 @@ def test_the_required_key_names_are_kept():
         ("[dns]\nfast = true\n", "dns.fast", "unknown key"),
         ('[upstream]\nservers = ["9.9.9.9:0"]\n', "upstream.servers[0]", "from 1 to 65535"),
         ("[upstream]\nservers = []\n", "upstream.servers", "non-empty"),
+        ('[upstream]\nchildren = ["family"]\n', "upstream.children[0]", "not an IP address"),
+        (
+            '[upstream]\nchildren_block_addresses = ["blockpage"]\n',
+            "upstream.children_block_addresses[0]",
+            "not an IP address",
+        ),
         ('[store]\nurl = "houserules.db"\n', "store.url", "database URL"),
         ('[rules]\nunassigned = "nobody"\n', "rules.unassigned", "youngest, adult"),
         (

@@ -87,6 +87,12 @@ BAD: list[Row] = [
         None,
     ),
     (
+        '[dns]\nlisten = ["127.0.0.1:5305"]\n[upstream]\nchildren = ["127.0.0.1:5305"]\n',
+        "upstream.children[0]",
+        "this box's own DNS",
+        None,
+    ),
+    (
         '[dns]\nlisten = ["127.0.0.1:5303"]\n[dashboard]\nlisten = "127.0.0.1:5303"\n',
         "dashboard.listen",
         "where the DNS listens",

@@ -118,12 +118,13 @@ def test_the_devices_page_is_paged_and_quick_with_100000_devices(auth, engine, s
     fill_devices(engine, 100_000)
     laptop = store.add_device(engine, ip="192.168.1.30", name="Mum's laptop", owner="adult")
     auth.client.get("/devices")  # templates compiled once, as on a running box
-    started = time.perf_counter()
+    # The page's own work in CPU time: a busy machine's other processes do not count.
+    started = time.process_time()
     response = auth.client.get("/devices")
-    took = time.perf_counter() - started
+    took = time.process_time() - started
     page = response.get_data(as_text=True)
     print(f"\n/devices with 100,001 devices: {took * 1000:.0f} ms, {len(page)} bytes")
-    assert response.status_code == 200 and took < 1.0, f"{took:.2f}s"
+    assert response.status_code == 200 and took < 1.0, f"{took:.2f}s of CPU"
     assert len(page) < 500_000 and page.count('class="card device') == 50
     assert "Page 1 of 2001 (100001 devices)" in page
     last = auth.client.get("/devices?page=2001").get_data(as_text=True)
@@ -170,3 +171,51 @@ def test_removing_a_device_asks_first_and_needs_the_form_token(auth, engine, sam
     assert response.status_code == 302
     assert store.list_devices(engine) == ()
     assert auth.client.get(f"/devices/{tablet.id}/remove").status_code == 404
+
+
+def test_devices_show_a_name_a_parent_knows_and_explain_private_addresses(auth, engine, clock):
+    auth.login()
+    now = clock.now.astimezone(UTC)
+    seen(engine, "192.168.1.40", "3c:22:fb:00:00:40", now)  # an Apple MAC, no name given
+    seen(engine, "192.168.1.41", "f0:27:2d:00:00:41", now)  # an Amazon one that names itself
+    seen(engine, "192.168.1.42", "da:a1:19:00:00:42", now)  # a private address
+    assert store.note_hostnames(engine, {"F0-27-2D-00-00-41": "Kitchen Echo", "bad": "x"}) == 1
+    assert store.note_hostnames(engine, {"f0:27:2d:00:00:41": "Kitchen Echo"}) == 0
+    page = auth.client.get("/devices").get_data(as_text=True)
+    assert "<h2>Apple device" in page and "Made by Apple" in page
+    assert "<h2>Kitchen Echo" in page and "the name the device gives itself" in page
+    assert "<h2>Device with a private address" in page
+    assert page.count('class="hint private-mac"') == 1
+    assert "“Private Wi-Fi Address”" in page and "“Use device MAC”" in page
+    # Once a parent names it, the device's own name is still shown, as a hint.
+    echo = next(d for d in store.list_devices(engine) if d.hostname)
+    store.update_device(engine, echo.id, name="Echo in the kitchen")
+    page = auth.client.get("/devices").get_data(as_text=True)
+    assert "<h2>Echo in the kitchen" in page and "Calls itself “Kitchen Echo”" in page
+
+
+def test_with_houserules_dhcp_a_device_can_keep_its_address(app, auth, engine, clock):
+    from dataclasses import replace
+
+    b = app.extensions["houserules"]
+    auth.login()
+    ipad = seen(engine, "192.168.1.40", "3c:22:fb:00:00:40", clock.now.astimezone(UTC))
+    assert "Always give it" not in auth.client.get("/devices").get_data(as_text=True)
+    url = f"/devices/{ipad.id}/keep-address"
+    assert auth.post(url, {"keep": "yes"}, page="/devices").status_code == 400  # DHCP is off
+    b.cfg = replace(b.cfg, dhcp=replace(b.cfg.dhcp, enabled=True))
+    assert "Always give it 192.168.1.40" in auth.client.get("/devices").get_data(as_text=True)
+    assert auth.post(url, {"keep": "yes"}, page="/devices").status_code == 302
+    (kept,) = store.list_devices(engine)
+    assert kept.reserved_ip == "192.168.1.40"
+    page = auth.client.get("/devices").get_data(as_text=True)
+    assert "now always gets 192.168.1.40" in page and "Stop keeping it" in page
+    # Another device cannot be given the same address; a device known by IP only, none.
+    other = seen(engine, "192.168.1.41", "3c:22:fb:00:00:41", clock.now.astimezone(UTC))
+    with pytest.raises(store.AddressTaken):
+        store.reserve_address(engine, other.id, "192.168.1.40")
+    bare = seen(engine, "192.168.1.42", None, clock.now.astimezone(UTC))
+    with pytest.raises(store.HouseholdError, match="MAC"):
+        store.reserve_address(engine, bare.id, "192.168.1.42")
+    assert auth.post(url, {"keep": "no"}, page="/devices").status_code == 302
+    assert store.get_device(engine, ipad.id).reserved_ip is None

@@ -4,8 +4,10 @@ it; updating the lists in the background."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import date
 
+from agent.config import HostPort
 from agent.lists import job as lists_job
 from agent.store import accounts
 from agent.store import household as store
@@ -18,6 +20,18 @@ def test_the_config_is_shown_read_only_with_where_to_change_it(auth):
     assert "bypass" in page and "[[blocklists.sources]]" in page
     assert "30 days" in page and "365 days" in page
     assert "Update the lists now" in page
+
+
+def test_the_family_filter_for_children_is_named_or_said_to_be_off(app, auth):
+    auth.login()
+    page = auth.client.get("/settings").get_data(as_text=True)
+    assert "No family filter is set" in page
+    b = app.extensions["houserules"]
+    cloudflare = (HostPort("1.1.1.3", 53), HostPort("1.0.0.3", 53))
+    b.cfg = replace(b.cfg, upstream=replace(b.cfg.upstream, children=cloudflare))
+    page = auth.client.get("/settings").get_data(as_text=True)
+    assert "a family filter, Cloudflare for Families, as a second layer" in page
+    assert "1.0.0.3:53" in page and "No family filter" not in page
 
 
 def test_adding_and_removing_a_parent(auth, engine):

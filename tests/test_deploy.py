@@ -206,14 +206,18 @@ def test_install_lays_out_the_program_config_data_and_units(installed: Installed
 def test_the_written_config_is_the_example_with_pi_paths(installed: Installed) -> None:
     written = config.load(installed.root / "etc/houserules/config.toml")
     example = config.load(REPO / "config.example.toml")
-    assert written.dns.listen == (HostPort("0.0.0.0", 53),)
+    assert written.dns.listen == (HostPort("0.0.0.0", 53), HostPort("::", 53))
+    assert written.dashboard.tls_dir == Path("/var/lib/houserules/tls")
     assert written.database_path == Path("/var/lib/houserules/houserules.db")
     assert written.blocklists.compiled_dir == Path("/var/lib/houserules/index")
     assert written.blocklists.sources == example.blocklists.sources  # shipped and downloaded
     # Everything else is exactly the example.
-    assert dataclasses.replace(written.dns, listen=example.dns.listen) == example.dns
+    assert written.dns.tls_listen == (HostPort("0.0.0.0", 853), HostPort("::", 853))
+    assert dataclasses.replace(written.dns, listen=example.dns.listen, tls_listen=()) == example.dns
     assert written.upstream == example.upstream and written.rules == example.rules
-    assert written.dashboard == example.dashboard
+    assert dataclasses.replace(written.dashboard, tls_dir=example.dashboard.tls_dir) == (
+        example.dashboard
+    )
     assert written.store.retention_days == example.store.retention_days
 
 

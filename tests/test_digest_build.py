@@ -294,3 +294,18 @@ def test_newer_event_kinds_have_words() -> None:
                             "guide": {"id": "self-harm", "title": "Self-harm"}})  # fmt: skip
     words = event_words(search, TZ)
     assert "self-harm" in words and "secret words" not in words  # the terms stay on the box
+
+
+def test_urgent_alerts_come_first_in_the_digest() -> None:
+    from dataclasses import replace
+
+    week = busy_week()
+    worry = Event(
+        at(0, 21), EventKind.CONCERNING_SEARCH, Severity.URGENT, "Sam", "tab", None,
+        {"concern_title": "Self-harm", "terms": "how to hide self harm"},
+    )  # fmt: skip
+    d = build(replace(week, events=(*week.events, worry)))
+    alerts = lists(d)["Alerts"]
+    assert "self-harm" in alerts[0] and "Not looked at yet" in alerts[0]  # Monday, yet first
+    assert alerts[1].startswith("Fri: Sam's tablet looked up OmeTV")
+    assert d.sections[0].alerts == 3

@@ -145,3 +145,34 @@ def test_requests_come_from_the_request_store_when_there_is_one(
     assert week.requests is not None and len(week.requests) == 1  # the other is after the due time
     (r,) = week.requests
     assert (r.kind, r.status, r.minutes, r.time.tzinfo) == ("more_time", "approved", 30, TZ)
+
+
+def test_how_a_budget_went_over_the_week(engine: Engine) -> None:
+    from agent.digest.words import budget_line
+    from agent.household import requests
+    from agent.rules import budgets as rules
+    from agent.store import budgets
+
+    sam = get_child_by_name(engine, "Sam")
+    assert sam is not None
+    budgets.set_budget(engine, sam.id, "category", "gaming", rules.week_of(60, 120))
+    period = period_for(local(2026, 11, 22, 18, 0))
+    played = {0: 60, 1: 75, 2: 30, 3: 60, 5: 120, 6: 50}  # minutes after first_day, by day
+    with insight_state.immediate(engine) as conn:
+        for n, minutes in played.items():
+            day = period.first_day + timedelta(days=n)
+            start = datetime.combine(day, time(16), TZ)
+            first = int(start.timestamp() // 60)
+            app = "roblox" if n % 2 else "minecraft"  # the category counts both
+            rollup_writes.add_counted(conn, "Sam", "app", app, set(range(first, first + minutes)))
+    when = datetime.combine(period.first_day + timedelta(days=1), time(17, 30), TZ)
+    yes = requests.add_request(engine, sam.id, "more_time", when, minutes=15)
+    requests.decide_request(engine, yes.id, True, None, when)
+    no = requests.add_request(engine, sam.id, "more_time", when + timedelta(days=1), minutes=15)
+    requests.decide_request(engine, no.id, False, None, when + timedelta(days=1))
+    week = collect.child_week(engine, sam, period, TZ)
+    (went,) = week.budgets
+    assert (went.full_days, went.days, went.asked, went.yes) == (4, 7, 2, 1)
+    assert budget_line(went) == (
+        "Gaming: the whole hour on 4 days of 7; asked for more twice, you said yes once"
+    )

@@ -470,6 +470,8 @@ def probes(**changes: object) -> Probes:
         usage=lambda p: Usage(32 * GB, 8 * GB, 24 * GB),
         neighbours=lambda: {"192.168.1.20": "aa:bb:cc:dd:ee:01"},
         gateway=lambda: None,
+        ipv6=lambda: doctor.Ipv6Facts(advertised=[], own=["::1"]),
+        dhcp=lambda interface: [doctor.dhcpprobe.Offer("192.168.1.1", "192.168.1.150")],
         timeout=1.0,
     )
     for key, value in changes.items():

@@ -336,7 +336,7 @@ def test_a_worrying_search_raises_an_alert_with_the_prompt_and_the_help(addon, p
     (item,) = parts.recorder.events
     e = item.event
     assert (e.kind, e.severity, e.child, e.device) == (
-        EventKind.CONCERNING_SEARCH, Severity.ALERT, "Sam", SAM_TABLET,
+        EventKind.CONCERNING_SEARCH, Severity.URGENT, "Sam", SAM_TABLET,
     )  # fmt: skip
     assert e.details["terms"] == "how to hide self harm" and e.details["concern"] == "self-harm"
     assert e.details["prompt"]["id"] == "search-something-on-your-mind"

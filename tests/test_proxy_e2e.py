@@ -276,7 +276,7 @@ def test_a_search_is_recorded_and_a_worrying_one_raises_an_alert(box):
     alerts = box.until(
         "SELECT child, severity, details FROM events WHERE kind = 'concerning_search'"
     )
-    assert alerts and alerts[0][:2] == ("Sam", "alert")
+    assert alerts and alerts[0][:2] == ("Sam", "urgent")
     assert '"search-something-on-your-mind"' in alerts[0][2] and "0800 1111" in alerts[0][2]
 
 

@@ -129,3 +129,21 @@ def test_export_forget_and_prune(engine: Engine) -> None:
     assert store.prune_events(engine, T0 + timedelta(minutes=5)) == 1
     assert store.forget_child(engine, "Sam") == 1
     assert [e.child for e in store.list_events(engine)] == ["Alex"]
+
+
+def test_urgent_events_count_as_alerts_and_rank_above_them(engine: Engine) -> None:
+    assert Severity.URGENT.rank > Severity.ALERT.rank > Severity.NOTICE.rank
+    assert Severity.at_least(Severity.ALERT) == (Severity.ALERT, Severity.URGENT)
+    store.record_events(
+        engine,
+        [
+            KeyedEvent(ev(0, EventKind.RANDOM_VIDEO_CHAT, severity=Severity.ALERT), "a"),
+            KeyedEvent(ev(5, EventKind.CONCERNING_SEARCH, severity=Severity.URGENT), "u"),
+            KeyedEvent(ev(9, EventKind.LATE_NIGHT, severity=Severity.NOTICE), "n"),
+        ],
+    )
+    alerts = store.unacknowledged_alerts(engine)
+    assert [e.severity for e in alerts] == [Severity.ALERT, Severity.URGENT]
+    assert store.count_unacknowledged_alerts(engine) == 2  # the dashboard's badge
+    urgent = store.list_events(engine, severities=[Severity.URGENT])
+    assert [e.kind for e in urgent] == ["concerning_search"]

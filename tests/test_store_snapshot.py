@@ -10,7 +10,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.rules.budgets import week_of
 from agent.rules.household import Device, Overlay, Pause, RuleEntry, Schedule
+from agent.store import rollup_writes
+from agent.store.budgets import (
+    BudgetRow,
+    BudgetUseRow,
+    add_extra_time,
+    record_use,
+    set_budget,
+)
 from agent.store.db import init_db, make_engine
 from agent.store.household import (
     add_child,
@@ -72,13 +81,24 @@ def test_the_snapshot_matches_the_household_store(tmp_path):
         target="roblox",
     )  # fmt: skip
 
+    games = set_budget(engine, sam.id, "category", "gaming", week_of(60, 120))
+    add_extra_time(engine, games, 15, until)
+    last = int(until.timestamp() // 60)
+    with engine.begin() as conn:
+        rollup_writes.add_counted(conn, "Sam", "app", "roblox", set(range(last - 9, last + 1)))
+    record_use(engine, {sam.id: "Sam"}, {"roblox": "gaming"}, until)
+
     expected = load_household(engine)
     got = read_household(tmp_path / "hr.db")
     assert got == expected
+    assert got.budgets and got.budgets[0].days == (60, 60, 60, 60, 60, 120, 120)
+    assert got.budgets[0].used == 10 and got.overlays[-1].minutes == 15
     assert read_version(tmp_path / "hr.db") == expected.version > 0
 
     # What the plain reader sees of each table is the model's columns, as the model's types.
-    tables = (ChildRow, DeviceRow, RuleRow, ScheduleRow, PauseRow, OverlayRow)
+    tables = (
+        ChildRow, DeviceRow, RuleRow, ScheduleRow, PauseRow, OverlayRow, BudgetRow, BudgetUseRow
+    )  # fmt: skip
     models = {m.__tablename__: m for m in tables}
     assert set(models) == set(TABLES)
     with closing(sqlite3.connect(tmp_path / "hr.db")) as conn:

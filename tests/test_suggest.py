@@ -126,3 +126,41 @@ def test_unknown_age_gets_prompts_suiting_eight_to_twelve() -> None:
 def test_limit_is_respected() -> None:
     assert len(suggest(WEEK, 11, today=TODAY, limit=1)) == 1
     assert suggest(WEEK, 11, today=TODAY, limit=0) == []
+
+
+def _worrying(terms: str, when: str, acknowledged: bool = False):
+    from dataclasses import replace
+    from datetime import datetime
+
+    from agent.events.searches import Search
+    from agent.proxy.concerns import load_concerns
+
+    concerns = load_concerns()
+    at = datetime.fromisoformat(when)
+    item = concerns.event(concerns.match(terms), Search("google", "Google", terms), "Sam", "t", at)
+    return replace(item.event, acknowledged=acknowledged)
+
+
+def test_an_urgent_search_puts_its_concerns_own_prompt_first():
+    """The self-harm search used to lose to another prompt on the same trigger (ties break by
+    id); the concern names its prompt, and urgent outranks every ordinary alert."""
+    events = [*WEEK, _worrying("how to hide self harm", "2026-11-20T21:00")]
+    first, *_ = suggest(events, 14, today=TODAY)
+    assert first.prompt.id == "search-something-on-your-mind"
+    assert first.why.startswith("Urgent, talk today: Worrying search")
+
+
+def test_a_prompt_named_by_an_urgent_event_needs_no_trigger_of_its_own():
+    # sextortion's prompt is not triggered by worrying searches, but the concern names it
+    events = [*WEEK, _worrying("someone is threatening to share my nudes", "2026-11-20T21:00")]
+    assert suggest(events, 14, today=TODAY)[0].prompt.id == "random-video-pictures-and-threats"
+
+
+def test_an_urgent_prompt_stays_first_after_an_earlier_talk_until_it_is_seen():
+    discussed = {"search-something-on-your-mind": date(2026, 11, 10)}
+    events = [*WEEK, _worrying("how to hide self harm", "2026-11-20T21:00")]
+    found = suggest(events, 14, today=TODAY, discussed=discussed)
+    assert found[0].prompt.id == "search-something-on-your-mind"
+    seen = [*WEEK, _worrying("how to hide self harm", "2026-11-20T21:00", acknowledged=True)]
+    found = suggest(seen, 14, today=TODAY, discussed=discussed)
+    assert found[0].prompt.id != "search-something-on-your-mind"

@@ -6,6 +6,9 @@ assigned), that no parent has acknowledged yet. The first sweep that finds some 
 moment; the email is queued once `alert_group_seconds` have passed since, so a burst (one
 insights run after another) becomes one email, out within a minute. A carer gets at most one
 alert email per `alert_gap_minutes`; alerts in between wait and go together in the next.
+An urgent alert (a child may be at risk) is the exception: it is queued at the first sweep
+that sees it, neither grouped nor held back by the gap, with any alerts waiting beside it, and
+its email carries the helplines and asks the carer to act today, calmly.
 Queued emails live in the outbox (`agent.store.digest`) until the server takes them.
 """
 
@@ -25,6 +28,7 @@ from agent.digest.render_html import render_note
 from agent.digest.render_text import wrap
 from agent.digest.words import event_words
 from agent.events import Event, EventKind, registry
+from agent.events import urgent as urgent_words
 from agent.store.carers import Carer, list_carers
 from agent.store.digest import (
     AlertState,
@@ -116,8 +120,10 @@ def _queue(engine: Engine, carer: Carer, cfg: EmailConfig, now: datetime) -> Non
     if state.pending_since is None:
         note_pending(engine, carer.id, now)
         state = replace(state, pending_since=now)
-    if ready(state, now, cfg.alert_group_seconds, cfg.alert_gap_minutes):
-        queue_alert_email(engine, carer.id, [e.id for e in waiting if e.id is not None], now)
+    urgent = any(urgent_words.is_urgent(e) for e in waiting)
+    if urgent or ready(state, now, cfg.alert_group_seconds, cfg.alert_gap_minutes):
+        ids = [e.id for e in waiting if e.id is not None]
+        queue_alert_email(engine, carer.id, ids, now, at_once=urgent)
 
 
 def alert_content(
@@ -132,7 +138,12 @@ def alert_content(
     children = list(dict.fromkeys(e.child for e in events if e.child))
     who = " and ".join(children) if len(children) <= 2 else "your children"
     requests_only = all(e.kind == EventKind.CHILD_REQUEST for e in events)
-    if len(events) == 1:
+    pressing = [e for e in events if urgent_words.is_urgent(e)]
+    events = [*pressing, *(e for e in events if not urgent_words.is_urgent(e))]
+    if pressing:
+        first = pressing[0]
+        subject = f"HouseRules: please check in with {first.child or 'your child'} today"
+    elif len(events) == 1:
         e = events[0]
         label = registry.label(e.kind).lower()
         subject = (
@@ -151,7 +162,12 @@ def alert_content(
         if len(events) == 1
         else "A few things happened that you asked to hear about straight away."
     )
-    if requests_only:
+    helplines = _helplines(pressing)
+    if pressing:
+        opening = "Something happened that needs you today."
+        next_step = urgent_words.act_today(pressing[0])
+        next_step += " Marking it as seen on the dashboard lets the other carers know."
+    elif requests_only:
         next_step = "You can answer on the dashboard."
     else:
         next_step = (
@@ -159,17 +175,34 @@ def alert_content(
             "The Help page on the dashboard says what to do if something has happened. Marking "
             "it as seen on the dashboard lets the other carers know."
         )
-    danger = "" if requests_only else "If a child is in danger right now, call 999."
+    danger = "" if requests_only or pressing else "If a child is in danger right now, call 999."
     footer = (
         "You get alert emails because you asked for them in HouseRules. At most one every "
-        f"{gap_minutes:g} minutes: later alerts wait and come together."
+        f"{gap_minutes:g} minutes: later alerts wait and come together. Urgent ones come at once."
     )
     link = f" {dashboard_url}" if dashboard_url else ""
     lines = [f"Hello {carer},", "", *wrap(opening), ""]
     for item in items:
         lines += wrap(item.text, "- ", "  ")
-    lines += ["", *wrap(next_step + link), *wrap(danger), "", "-- ", *wrap(footer)]
+    lines += ["", *wrap(next_step + link), *wrap(danger)]
+    if helplines:
+        lines += ["", "Who can help, today or any time:"]
+        for h in helplines:
+            lines += wrap(h.line(), "- ", "  ")
+    lines += ["", "-- ", *wrap(footer)]
     text = "\n".join(lines) + "\n"
     paragraphs = [f"Hello {carer}. {opening}"]
-    html = render_note(subject, paragraphs, items, dashboard_url, footer, after=[next_step, danger])
+    after = [next_step, danger]
+    if helplines:
+        after += ["Who can help, today or any time:", *(h.line() for h in helplines)]
+    html = render_note(subject, paragraphs, items, dashboard_url, footer, after=after)
     return subject, text, html
+
+
+def _helplines(events: Sequence[Event]) -> list[urgent_words.Helpline]:
+    """The helplines of the urgent events, each once, in the order the first event gives."""
+    found: dict[str, urgent_words.Helpline] = {}
+    for e in events:
+        for h in urgent_words.helplines(e):
+            found.setdefault(h.name, h)
+    return list(found.values())

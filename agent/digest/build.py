@@ -23,6 +23,7 @@ from agent.digest.words import (
     Sayer,
     and_list,
     asked,
+    budget_line,
     duration,
     event_request,
     first_upper,
@@ -91,13 +92,17 @@ def _section(
 ) -> ChildSection:
     s, events, name = week.summary, week.events, week.name
     say = Sayer(tz, week.devices or {}, catalog)
-    alerts = [e for e in events if e.severity == Severity.ALERT and e.kind not in _OWN_LISTS]
+    alerts = sorted(  # urgent ones first, then in time order
+        (e for e in events if e.severity.rank >= Severity.ALERT.rank and e.kind not in _OWN_LISTS),
+        key=lambda e: -e.severity.rank,
+    )
     lists = (
         ("New this week", _new_things(events, week.age, name, say)),
         ("Video calls", tuple(say.dated(e) for e in _listed_in(events, Section.VIDEO_CALLS))),
         ("Late at night", tuple(say.dated(e) for e in _listed_in(events, Section.LATE_NIGHT))),
         ("Blocked attempts", _blocked(events, say)),
         ("Alerts", tuple(_alert(e, say) for e in alerts)),
+        ("Daily time budgets", tuple(Item(budget_line(b)) for b in week.budgets)),
         (f"{name} asked for", _requests(week, say)),
         ("Also worth knowing", _others(events, say)),
     )

@@ -15,8 +15,9 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
-from agent.digest.model import ChildWeek, Period, Request
+from agent.digest.model import BudgetWeek, ChildWeek, Period, Request
 from agent.rules.household import Child
 from agent.store.events import events_between
 from agent.store.household import list_children, list_devices
@@ -62,6 +63,7 @@ def child_week(engine: Engine, child: Child, period: Period, tz: tzinfo) -> Chil
         events=events,
         requests=_requests(engine, child.name, period, tz),
         devices=device_names(engine),
+        budgets=_budgets(engine, child, period, tz),
     )
 
 
@@ -106,6 +108,46 @@ def _requests(engine: Engine, child: str, period: Period, tz: tzinfo) -> tuple[R
                 )
             )
     return tuple(sorted(out, key=lambda r: r.time))
+
+
+def _budgets(engine: Engine, child: Child, period: Period, tz: tzinfo) -> tuple[BudgetWeek, ...]:
+    """How each of the child's daily budgets went on the period's 7 days."""
+    from agent.rules import budgets as rules
+    from agent.rules.catalog import load_catalog
+    from agent.rules.reasons import minutes_words
+    from agent.store import budgets as store
+
+    try:
+        mine = store.list_budgets(engine, child.id)
+    except OperationalError:  # not migrated yet
+        return ()
+    if not mine:
+        return ()
+    catalog = load_catalog()
+    categories = {a.id: a.category for a in catalog.apps.values()}
+    asked = [r for r in _requests(engine, child.name, period, tz) or () if r.kind == "more_time"]
+    yes = sum(1 for r in asked if r.status == "approved")
+    out = []
+    for b in mine:
+        full = days = 0
+        day = period.first_day
+        while day <= period.last_day:
+            allowed = rules.allowed_on(b, day)
+            if allowed:
+                days += 1
+                if store.used_on(engine, b, child.name, categories, day, tz) >= allowed:
+                    full += 1
+            day += timedelta(days=1)
+        if b.kind == "all":
+            title = "Online time"
+        elif b.kind == "app":
+            app = catalog.get(b.target)
+            title = app.name if app is not None else b.target
+        else:
+            title = b.target.replace("-", " ").capitalize()
+        words = minutes_words(b.days[0]).removeprefix("an ").removeprefix("a ")
+        out.append(BudgetWeek(title, words, full, days, len(asked), yes))
+    return tuple(out)
 
 
 def _optional(name: str) -> Any:

@@ -60,7 +60,7 @@ def email_test_message(sender: str, address: str, now: datetime) -> EmailMessage
          "Nothing to do."],
         [],
         "",
-        "Sent by `houserules email test`.",
+        "Sent by HouseRules to check that email reaches this address.",
     )  # fmt: skip
     return message(sender, ("", address), "HouseRules test email", text, html, now, None)
 

@@ -26,6 +26,18 @@ class Request:
 
 
 @dataclass(frozen=True)
+class BudgetWeek:
+    """How one daily budget went over the week."""
+
+    title: str  # "Gaming", "YouTube", "Online time"
+    allowance: str  # "hour", "2 hours", "30 minutes": the school-day value, in words
+    full_days: int  # days the whole allowance was used
+    days: int  # days with a budget (an allowance above 0)
+    asked: int  # requests for more time that week
+    yes: int  # ... that a parent said yes to
+
+
+@dataclass(frozen=True)
 class ChildWeek:
     """Everything the digest says about one child, as read from the store."""
 
@@ -35,6 +47,7 @@ class ChildWeek:
     events: tuple[Event, ...]  # the week's events, times in local time
     requests: tuple[Request, ...] | None = None  # None: requests are not recorded on this box
     devices: dict[str, str] | None = None  # device key (MAC or IP) -> its name
+    budgets: tuple[BudgetWeek, ...] = ()
 
 
 @dataclass(frozen=True)

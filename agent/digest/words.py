@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import tzinfo
 
-from agent.digest.model import Item, Request
+from agent.digest.model import BudgetWeek, Item, Request
 from agent.events import Event
 from agent.events.registry import describe_for_email
 from agent.events.words import duration
@@ -76,3 +76,17 @@ def and_list(words: Sequence[str]) -> str:
 
 def first_upper(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def times(n: int) -> str:
+    return {0: "never", 1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+def budget_line(b: BudgetWeek) -> str:
+    """ "Gaming: the whole hour on 4 days of 7; asked for more twice, you said yes once"."""
+    line = f"{b.title}: the whole {b.allowance} on {b.full_days} days of {b.days}"
+    if b.full_days == 1:
+        line = f"{b.title}: the whole {b.allowance} on 1 day of {b.days}"
+    if b.asked:
+        line += f"; asked for more {times(b.asked)}, you said yes {times(b.yes)}"
+    return line

@@ -19,18 +19,20 @@ import errno
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
 from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 
-from agent.config import Config
-from agent.dns import wire
+from agent.config import Config, IPNetwork
+from agent.dns import homenet, wire
 from agent.dns.cache import Entry, ResponseCache
+from agent.dns.family import FamilyFilter
 from agent.dns.floodguard import FloodGuard
 from agent.dns.native import fastpath
 from agent.dns.tcp import TcpFront, TcpLimits, listen_tcp, tcp_budget
@@ -44,6 +46,9 @@ Decide = Callable[[Policy, str, str, int, datetime], Decision]
 Submit = Callable[[tuple], bool]
 Reply = bytes | None | Coroutine[Any, Any, bytes | None]
 REWRITE_TTL = 300
+# Answers for names a child's daily budget counts: a device asks again within this, so a budget
+# that runs out takes hold within it (plus the log's commit, the 10 s count and the poll).
+BUDGET_TTL = 30
 # Prepared questions kept (~900 bytes each); cleared whole when full: entries live one second
 # anyway, and a home asks far fewer distinct questions than this in a second.
 MEMO_SIZE = 3_000
@@ -65,7 +70,9 @@ class FilterResolver:
         tz: tzinfo | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
+        own_networks: Iterable[IPNetwork] | None = None,
     ) -> None:
+        """`own_networks`: the box's own IPv6 prefixes (read from the system when None)."""
         self.monotonic, self.wallclock = monotonic, wallclock
         self.cfg = cfg
         self.dns = cfg.dns
@@ -90,6 +97,11 @@ class FilterResolver:
             probe_interval=cfg.upstream.probe_interval,
             monotonic=monotonic,
         )
+        # children's queries may go to a family filter (agent/dns/family.py); None: they don't
+        self.family = FamilyFilter.from_config(cfg.upstream, cfg.dns.upstream_timeout, monotonic)
+        self._unassigned = cfg.rules.unassigned
+        own = homenet.own_prefixes() if own_networks is None else tuple(own_networks)
+        self.allow_networks = cfg.dns.allow_networks + (own if cfg.dns.allow_own_prefixes else ())
         self._allowed: dict[str, bool] = {}
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._now_second = -1
@@ -132,6 +144,8 @@ class FilterResolver:
                 return self._slow(data, m, client, policy, ts, tcp)
             served = entry.served if m.cap is None else _capped(entry.served, entry.offsets, m.cap)
             m.entry, m.tail = entry, _tail(m.q, served, entry.question_end)
+            if m.family and self.family.blocks(entry.served):  # type: ignore[union-attr]
+                return self._family_block(data, m, ts, None, None)
         self.from_cache += 1
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
@@ -163,28 +177,65 @@ class FilterResolver:
             block_tail = wire.block_tail(q, self._block_mode, ttl, decision.nxdomain)
         elif action is REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
+        family = self.family
+        kids = (
+            family is not None
+            and action is not BLOCK
+            and not family.pool.all_down()  # meanwhile children share the adults' answers
+            and family.for_children(policy, client, decision, self._unassigned)
+        )
+        if kids:
+            key += FamilyFilter.suffix  # the cache keeps children's answers apart
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
         prepared = _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
-        prepared.cap = cap
+        prepared.cap, prepared.family = cap, kids
         return prepared
+
+    def _family_block(
+        self, data: bytes, m: _Prepared, ts: float, upstream: str | None, latency: float | None
+    ) -> bytes:
+        """The family filter blocked this for a child: HouseRules' own block answer, and a log
+        row that says so. The memo keeps it for the rest of the second."""
+        family = self.family
+        family.blocked += 1  # type: ignore[union-attr]
+        ttl = self._block_ttl if m.cap is None else min(self._block_ttl, m.cap)
+        m.block_tail = wire.block_tail(m.q, self._block_mode, ttl, False)
+        m.decision = family.decision(m.decision)  # type: ignore[union-attr]
+        self.blocked[m.decision.rule.kind] += 1  # memo hits count it as blocked from now on
+        m.head = m.head[:5] + m.decision.columns
+        self.submit((ts, m.head, upstream, latency, False))
+        return data[:2] + m.block_tail
 
     @staticmethod
     def _ttl_cap(policy: Policy, decision: Decision, now: datetime) -> int | None:
         """While a pause or an overlay is running, a child's answers may not be kept by the
         device past its end: a blocked name stays blocked no longer than the pause, an
-        unblocked one is asked again when the unblock ends. None when nothing is running."""
+        unblocked one is asked again when the unblock ends. Names a child's daily budget
+        counts are kept for at most `BUDGET_TTL`. None when nothing applies."""
         household = policy.household
-        if decision.child is None or household is None or not household.ends:
+        if decision.child is None or household is None:
             return None
+        cap = None
+        if household.budgeted:
+            targets = household.budgeted.get(decision.child)
+            if targets is not None and (
+                "" in targets or decision.app in targets or decision.category in targets
+            ):
+                cap = BUDGET_TTL  # a budget running out takes hold within this
+        if not household.ends:
+            return cap
         end = household.next_end(now)
-        return None if end is None else max(0, int((end - now).total_seconds()))
+        if end is None:
+            return cap
+        left = max(0, int((end - now).total_seconds()))
+        return left if cap is None else min(cap, left)
 
     def _client_allowed(self, client: str) -> bool:
         ok = self._allowed.get(client)
         if ok is None:
             try:
                 ip = ipaddress.ip_address(client.split("%")[0])
-                ok = any(ip in net for net in self.dns.allow_networks)
+                ok = any(ip in net for net in self.allow_networks)
             except ValueError:
                 ok = False
             if len(self._allowed) >= ALLOWED_SIZE:  # forged sources must not grow it
@@ -212,13 +263,20 @@ class FilterResolver:
         q, decision, key = m.q, m.decision, m.key
         started = time.perf_counter()
         upstream: str | None = None
+        filtered = False
         try:
             if decision.action is Action.REWRITE and decision.rewrite_to:
-                reply, upstream = await self._rewrite(q, decision.rewrite_to, key)
+                reply, upstream, filtered = await self._rewrite(
+                    q, decision.rewrite_to, key, m.family
+                )
             else:
-                reply, upstream = await self._fetch(key, q.key[:-2], q.upstream_packet())
+                reply, upstream, filtered = await self._ask(
+                    key, q.key[:-2], q.upstream_packet(), m.family, q.name
+                )
         except UpstreamFailed as exc:
             stale = self.cache.get_stale(key, self.monotonic())
+            if stale is None and m.family:  # as the fallback to the adults' resolvers would
+                stale = self.cache.get_stale(key[: -len(FamilyFilter.suffix)], self.monotonic())
             if stale is None:
                 self.counters["servfail"] += 1
                 if started - self._warned >= 1.0:  # an outage says so, not once a query
@@ -228,6 +286,8 @@ class FilterResolver:
                 return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"
         latency = (time.perf_counter() - started) * 1000.0
+        if filtered and self.family.blocks(reply):  # type: ignore[union-attr]
+            return self._family_block(data, m, ts, upstream, round(latency, 3))
         if upstream == "stale":
             self.from_stale += 1
         else:
@@ -239,7 +299,34 @@ class FilterResolver:
         full = data[:2] + _tail(q, reply, wire.HEADER.size + len(q.question))
         return full if tcp or len(full) <= q.udp_size else wire.truncated_reply(q, full)
 
-    async def _fetch(self, key: bytes, question_key: bytes, packet: bytes) -> tuple[bytes, str]:
+    async def _ask(
+        self, key: bytes, question_key: bytes, packet: bytes, kids: bool, name: str
+    ) -> tuple[bytes, str, bool]:
+        """(reply, upstream label, whether the family filter gave it). A child's question
+        goes to the children's resolvers; if none answers (or they answer SERVFAIL), to the
+        adults' ones, under the adults' cache key (it is their answer), with a warning once
+        per outage."""
+        family = self.family
+        if kids and family is not None:
+            try:
+                reply, label = await self._fetch(key, question_key, packet, family.pool)
+            except UpstreamFailed as exc:
+                family.fell_back(name, exc)
+            else:
+                family.answered()
+                if reply[3] & 0xF != wire.SERVFAIL:
+                    return reply, label, True
+                family.fallbacks += 1  # it failed on this name: not a block, and not an outage
+            key = key[: -len(FamilyFilter.suffix)]
+            entry = self.cache.get(key, self.monotonic())
+            if entry is not None:
+                return entry.served, "cache", False
+        reply, label = await self._fetch(key, question_key, packet, self.upstreams)
+        return reply, label, False
+
+    async def _fetch(
+        self, key: bytes, question_key: bytes, packet: bytes, pool: UpstreamPool
+    ) -> tuple[bytes, str]:
         """One upstream round trip per key at a time; concurrent askers share it."""
         pending = self._inflight.get(key)
         if pending is not None:
@@ -247,7 +334,7 @@ class FilterResolver:
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
-            reply, label = await self.upstreams.query(packet, question_key)
+            reply, label = await pool.query(packet, question_key)
             self.cache.put(key, reply, self.monotonic())
             fut.set_result(reply)
             return reply, label
@@ -261,22 +348,26 @@ class FilterResolver:
         finally:
             del self._inflight[key]
 
-    async def _rewrite(self, q: wire.Query, target: str, key: bytes) -> tuple[bytes, str]:
+    async def _rewrite(
+        self, q: wire.Query, target: str, key: bytes, kids: bool
+    ) -> tuple[bytes, str, bool]:
         """Safe search: the question's name answered as a CNAME to the provider's safe name,
-        followed by that name's own records from upstream."""
+        followed by that name's own records from upstream (a child's from the family filter)."""
         tq = DNSRecord.question(target, QTYPE.get(q.qtype, "A"))
         tq.header.rd = 1
         target_q = wire.parse_query(bytes(tq.pack()))
-        entry = self.cache.get(target_q.key, self.monotonic())
+        target_key = target_q.key + FamilyFilter.suffix if kids else target_q.key
+        entry = self.cache.get(target_key, self.monotonic())
         if entry is not None:
-            target_reply, label = entry.served, "cache"
+            target_reply, label, filtered = entry.served, "cache", kids
         else:
-            target_reply, label = await self._fetch(
-                target_q.key, target_q.key[:-2], target_q.upstream_packet()
+            target_reply, label, filtered = await self._ask(
+                target_key, target_q.key[:-2], target_q.upstream_packet(), kids, target
             )
         reply = _compose_rewrite(q, target, target_reply)
-        self.cache.put(key, reply, self.monotonic())
-        return reply, label
+        if filtered or not kids:  # a fallback answer is not kept as the child's
+            self.cache.put(key, reply, self.monotonic())
+        return reply, label, filtered
 
 
 @dataclass(slots=True)
@@ -293,6 +384,7 @@ class _Prepared:
     entry: Entry | None = None  # the cache entry `tail` was made from
     tail: bytes = b""
     cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
+    family: bool = False  # a child's question: the family filter answers it (agent/dns/family.py)
 
 
 def _capped(reply: bytes, offsets: tuple[int, ...], cap: int) -> bytes:
@@ -492,6 +584,8 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
     for attempt in range(20 if port == 0 else 1):
         udp = socket.socket(family, socket.SOCK_DGRAM)
         udp.setblocking(False)
+        if family == socket.AF_INET6:  # "[::]:53" beside "0.0.0.0:53", as on the Pi
+            udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         _grow_buffers(udp)
         try:
             udp.bind((host, port))
@@ -521,11 +615,14 @@ class DnsServer:
         self._udp: list[asyncio.DatagramTransport | BatchedUdp] = []
         self._tcp: list[TcpFront] = []
         self.addresses: list[tuple[str, int]] = []
+        self.tls_addresses: list[tuple[str, int]] = []  # DNS over TLS
         self._socks: list[socket.socket] = []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await self.resolver.upstreams.start()
+        if self.resolver.family is not None:
+            await self.resolver.family.pool.start()
         self.tcp_limits.total = tcp_budget(self.resolver.cfg.dns.tcp_connections)
         for hp in self.resolver.cfg.dns.listen:
             sock, listening = _bind_pair(hp.host, hp.port)
@@ -545,6 +642,17 @@ class DnsServer:
             tcp.start(loop)
             self._tcp.append(tcp)
             self.addresses.append((hp.host, port))
+        tls_listen = self.resolver.cfg.dns.tls_listen
+        context = dot_context(self.resolver.cfg) if tls_listen else None
+        for hp in tls_listen:
+            try:
+                listening = listen_tcp(hp.host, hp.port)
+            except OSError as exc:
+                raise ListenError(hp.host, hp.port, "DNS over TLS", exc) from exc
+            tcp = TcpFront(self.resolver, self.guard, self.tcp_limits, listening, tls=context)
+            tcp.start(loop)
+            self._tcp.append(tcp)
+            self.tls_addresses.append((hp.host, listening.getsockname()[1]))
 
     async def close(self) -> None:
         for t in self._udp:
@@ -554,6 +662,20 @@ class DnsServer:
         for tcp in self._tcp:
             await tcp.close()
         await self.resolver.upstreams.aclose()
+        if self.resolver.family is not None:
+            await self.resolver.family.pool.aclose()
+
+
+def dot_context(cfg: Config) -> ssl.SSLContext:
+    """TLS for DNS over TLS, with the box's own certificate (made at first start)."""
+    from agent import boxcert  # the cryptography package loads only when DoT is on
+
+    cert = boxcert.for_config(cfg)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert.cert_file, cert.key_file)
+    log.info("DNS over TLS certificate fingerprint (SHA-256): %s", cert.fingerprint)
+    return context
 
 
 def _grow_buffers(sock: Any) -> None:

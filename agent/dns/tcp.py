@@ -23,6 +23,7 @@ import logging
 import os
 import resource
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Callable
@@ -88,8 +89,11 @@ class TcpFront:
         guard: FloodGuard | None,
         limits: TcpLimits,
         sock: socket.socket,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """`tls`: DNS over TLS (port 853) on this socket; the same limits and decisions."""
         self.resolver, self.guard, self.limits, self.sock = resolver, guard, limits, sock
+        self.tls = tls
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reading = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -149,10 +153,13 @@ class TcpFront:
     async def _serve(self, conn: socket.socket, client: str) -> None:
         writer: asyncio.StreamWriter | None = None
         try:
-            reader, writer = await asyncio.open_connection(sock=conn)
+            if self.tls is None:
+                reader, writer = await asyncio.open_connection(sock=conn)
+            else:
+                reader, writer = await _tls_streams(conn, self.tls, self.limits.idle_seconds())
             await self._queries(reader, writer, client)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
+            pass  # ssl.SSLError (a failed handshake) is an OSError too
         except Exception:  # one bad connection must never stop the others
             log.exception("unexpected error on a TCP connection from %s", client)
         finally:
@@ -185,6 +192,19 @@ class TcpFront:
             writer.write(_LENGTH.pack(len(reply)) + reply)
             async with asyncio.timeout(WRITE_SECONDS):
                 await writer.drain()
+
+
+async def _tls_streams(
+    conn: socket.socket, context: ssl.SSLContext, handshake_seconds: float
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """The server side of a TLS connection already accepted; the handshake has a deadline."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    protocol = asyncio.StreamReaderProtocol(reader)
+    transport, _ = await loop.connect_accepted_socket(
+        lambda: protocol, conn, ssl=context, ssl_handshake_timeout=handshake_seconds
+    )
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
 class TcpLimits:

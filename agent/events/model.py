@@ -18,10 +18,20 @@ class Severity(StrEnum):
     INFO = "info"
     NOTICE = "notice"
     ALERT = "alert"
+    URGENT = "urgent"  # above an alert: a child may be at risk; emailed at once, top of Home
 
     @property
     def rank(self) -> int:
-        return {"info": 0, "notice": 1, "alert": 2}[self.value]
+        return _RANKS[self.value]
+
+    @classmethod
+    def at_least(cls, lowest: Severity) -> tuple[Severity, ...]:
+        """The severities from `lowest` up, lowest first (for "alerts and above" filters)."""
+        return tuple(s for s in cls if s.rank >= lowest.rank)
+
+
+_RANKS = {"info": 0, "notice": 1, "alert": 2, "urgent": 3}
+ALERTING = Severity.at_least(Severity.ALERT)  # what alert emails and the alerts badge count
 
 
 @dataclass(frozen=True)

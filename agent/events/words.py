@@ -243,7 +243,7 @@ def concerning_search_email(e: Event, s: Say) -> str:
     d = e.details
     about = d.get("concern_title") or "something worrying"
     guide = d.get("guide") or {}
-    text = f"A search on {s.child}'s device touched on {about}."
+    text = f"A search on {s.child}'s device touched on {about[:1].lower()}{about[1:]}."
     if guide.get("title"):
         text += f' The guide "{guide["title"]}" on the dashboard\'s Help page helps.'
     return text

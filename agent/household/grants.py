@@ -3,8 +3,9 @@
 One place for both, used when a parent approves a child's request (`agent.household.requests`) and
 when they give it unasked (the JSON API): the same overlays, the same words for what was done.
 
-- more time (N minutes): a pause of the child ends, and each of the child's schedules that is
-  on at any moment of the next N minutes is held off by a "more_time" overlay until then;
+- more time (N minutes): a pause of the child ends, each of the child's schedules that is on at
+  any moment of the next N minutes is held off by a "more_time" overlay until then, and a time
+  budget already used up today gets the N minutes as extra time;
 - an unblock for 15 minutes, an hour or today is an "unblock" overlay; "always" is an explicit
   allow rule for that child, the same rule the Child page's toggles make.
 
@@ -17,9 +18,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
+from agent.rules.budgets import is_used_up
 from agent.rules.overlays import schedules_on_during, unblock_until
 from agent.store import household as store
-from agent.store.overlays import add_overlay
+from agent.store.budgets import add_extra_time, list_budgets
+from agent.store.overlays import add_overlay, list_overlays
 
 MIN_MINUTES, MAX_MINUTES = 5, 240
 
@@ -45,6 +48,12 @@ def give_more_time(
     done = []
     if resumed:
         done.append("the pause ended")
+    running = list_overlays(engine, child_id, running_at=when)
+    spent = [b for b in list_budgets(engine, child_id) if is_used_up(b, running, when)]
+    for b in spent:  # a budget used up for today gets the minutes too
+        add_extra_time(engine, b, minutes, when, request_id=request_id)
+    if spent:
+        done.append(f"{minutes} more minutes on today's budget")
     if on:
         names = " and ".join(s.name for s in on)
         done.append(f"{names} is off until {until.astimezone(when.tzinfo):%H:%M}")

@@ -26,8 +26,11 @@ from typing import Any
 from dnslib import RCODE, DNSRecord
 
 from agent.config import Config, HostPort
+from agent.dns import homenet
 from agent.dns import neighbours as neighbour_table
+from agent.dns.family import provider_for
 from agent.lists import health as index_health
+from agent.ops import dhcpprobe, ipv6dns
 from agent.rules.household import Device
 
 GUIDE = "/opt/houserules/docs/raspberry-pi.md"
@@ -43,12 +46,27 @@ TITLES = {
     "port": "Port 53",
     "dns": "HouseRules DNS",
     "upstreams": "Upstream DNS",
+    "family": "Family filter",
     "clock": "Clock",
     "disk": "Disk space",
     "router": "Router",
     "devices": "Devices",
     "lists": "Blocklists",
+    "ipv6": "IPv6 DNS",
+    "dhcp": "DHCP",
 }
+TURN_ROUTER_DHCP_OFF = (
+    "1. Open your router's settings page in a browser (its address and admin password are "
+    "usually on a card or sticker on the router) and sign in. "
+    "2. Find the home network (LAN) settings and the DHCP server in them. Note the range of "
+    "addresses it hands out and the router's own address. "
+    "3. Switch the router's DHCP server off and save. "
+    "4. At once, in {source} under [dhcp], set enabled = true with that range and router, then: "
+    "sudo systemctl restart houserules. "
+    "5. Turn Wi-Fi off and on again on each device so it asks the box for an address. "
+    "If the router has no way to switch its DHCP off, leave [dhcp] off: two DHCP servers on one "
+    "network hand out clashing addresses."
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,13 @@ def unknown(check: str, why: str) -> Finding:
     return Finding(check, None, why)
 
 
+@dataclass(frozen=True)
+class Ipv6Facts:
+    advertised: Sequence[str]  # IPv6 DNS servers the LAN hands out (as the box learned them)
+    own: Sequence[str]  # this box's IPv6 addresses, link-local included
+    sources: Sequence[str] = ()
+
+
 # -- the config and the database ---------------------------------------------------------------
 
 
@@ -91,14 +116,14 @@ def check_config(cfg: Config) -> Finding:
             "config",
             "HouseRules only listens on this box itself (127.0.0.1), so the phones and tablets "
             "in the home cannot reach it.",
-            f'In {where} set listen = ["0.0.0.0:53"] under [dns], {restart}.',
+            f'In {where} set listen = ["0.0.0.0:53", "[::]:53"] under [dns], {restart}.',
         )
     if all(hp.port != 53 for hp in cfg.dns.listen):
         port = cfg.dns.listen[0].port
         return bad(
             "config",
             f"Devices always ask for DNS on port 53, but HouseRules listens on port {port}.",
-            f'In {where} set listen = ["0.0.0.0:53"] under [dns], {restart}.',
+            f'In {where} set listen = ["0.0.0.0:53", "[::]:53"] under [dns], {restart}.',
         )
     for source in cfg.blocklists.sources:
         if source.path is not None and not cfg.resolve(source.path).is_file():
@@ -380,15 +405,7 @@ def check_upstreams(
     servers: Sequence[HostPort], config: str, *, query: Ask = ask, timeout: float = 2.0
 ) -> Finding:
     """Does every upstream resolver answer a real query (for the root's name servers)?"""
-
-    def answers(hp: HostPort) -> bool:
-        reply = query(hp.host, hp.port, ".", "NS", timeout)
-        return reply is not None and reply.header.rcode in (RCODE.NOERROR, RCODE.NXDOMAIN)
-
-    with ThreadPoolExecutor(max_workers=len(servers) or 1) as pool:
-        results = list(pool.map(answers, servers))
-    dead = [str(hp) for hp, ok in zip(servers, results, strict=True) if not ok]
-    alive = [str(hp) for hp, ok in zip(servers, results, strict=True) if ok]
+    alive, dead = _answering(servers, query, timeout)
     where = f"under [upstream] servers in {config}"
     if not dead:
         return good("upstreams", f"{', '.join(alive)} answer")
@@ -406,6 +423,54 @@ def check_upstreams(
         "a little slower).",
         f"List only the servers that work {where}, then: sudo systemctl restart houserules",
     )
+
+
+def check_family(
+    servers: Sequence[HostPort], config: str, *, query: Ask = ask, timeout: float = 2.0
+) -> Finding:
+    """Do the children's resolvers (the family filter, `[upstream] children`) answer? When
+    none does, children's lookups go to the adults' resolvers: the house rules and the lists
+    still apply, but this second layer does not."""
+    if not servers:
+        return good("family", "Off: children's lookups go to the same upstream as adults'")
+    provider = provider_for(tuple(servers))
+    name = provider.name if provider else "the family filter"
+    alive, dead = _answering(servers, query, timeout)
+    where = f"[upstream] children in {config}"
+    if not dead:
+        detail = f"Children's lookups go to {name} ({', '.join(alive)}), which answers"
+        return good("family", detail)
+    if not alive:
+        return bad(
+            "family",
+            f"{name[0].upper()}{name[1:]} does not answer ({', '.join(dead)}): children's "
+            "lookups go to the adults' "
+            "upstream instead, so the house rules and lists apply but the family filter does not.",
+            f"Check that the box reaches the internet (ping -c 3 {servers[0].host}). If your "
+            f"network blocks outside DNS, list a family filter it allows under {where}, or [] "
+            "to turn it off, then: sudo systemctl restart houserules",
+        )
+    return bad(
+        "family",
+        f"{', '.join(dead)} does not answer ({', '.join(alive)} does, so {name} still works).",
+        f"List only the servers that work under {where}, then: sudo systemctl restart houserules",
+    )
+
+
+def _answering(
+    servers: Sequence[HostPort], query: Ask, timeout: float
+) -> tuple[list[str], list[str]]:
+    """(the servers that answer a real query, the ones that do not)."""
+
+    def answers(hp: HostPort) -> bool:
+        reply = query(hp.host, hp.port, ".", "NS", timeout)
+        return reply is not None and reply.header.rcode in (RCODE.NOERROR, RCODE.NXDOMAIN)
+
+    with ThreadPoolExecutor(max_workers=len(servers) or 1) as pool:
+        results = list(pool.map(answers, servers))
+    dead = [str(hp) for hp, ok in zip(servers, results, strict=True) if not ok]
+    alive = [str(hp) for hp, ok in zip(servers, results, strict=True) if ok]
+    return alive, dead
 
 
 # -- the box: clock and disk --------------------------------------------------------------------
@@ -637,6 +702,93 @@ def box_address(gateway: str | None) -> str | None:
         return None
 
 
+def default_interface(route: Path = Path("/proc/net/route")) -> str | None:
+    try:
+        lines = route.read_text().splitlines()[1:]
+    except OSError:
+        return None
+    return next((ln.split()[0] for ln in lines if ln.split()[1:2] == ["00000000"]), None)
+
+
+def ipv6_facts() -> Ipv6Facts:
+    try:
+        own = [str(i.ip) for _n, i in homenet.parse_if_inet6(homenet.IF_INET6.read_text())]
+    except OSError:
+        own = []
+    advertised, sources = ipv6dns.learned_servers(default_interface())
+    return Ipv6Facts(advertised, own, sources)
+
+
+def check_ipv6(listen: Sequence[HostPort], facts: Ipv6Facts, source: str) -> Finding:
+    """Another IPv6 DNS server handed out, or IPv6 on the network with HouseRules on IPv4 only."""
+    usable = [a for a in facts.own if not ipaddress.ip_address(a).is_loopback]
+    box_v6 = next((a for a in usable if not ipaddress.ip_address(a).is_link_local), None)
+    strangers = ipv6dns.others(facts.advertised, facts.own)
+    if strangers:
+        told = " and ".join(strangers)
+        return bad(
+            "ipv6",
+            f"Devices on this network are told to ask {told} for names over IPv6, not this box. "
+            "Phones and tablets prefer IPv6, so they skip the house rules without anyone trying.",
+            ipv6dns.advice(box_v6),
+        )
+    if box_v6 is not None and not ipv6dns.listens_on_ipv6(listen):
+        return bad(
+            "ipv6",
+            f"This network uses IPv6 (this box has {box_v6}), but HouseRules listens on IPv4 "
+            "only, so devices that ask over IPv6 cannot reach it.",
+            f'In {source} set listen = ["0.0.0.0:53", "[::]:53"] under [dns], '
+            "then: sudo systemctl restart houserules.",
+        )
+    if box_v6 is None and not facts.advertised:
+        return good("ipv6", "this network does not hand out IPv6 addresses or DNS servers")
+    return good("ipv6", "no other IPv6 DNS server is handed out on this network")
+
+
+def dhcp_servers(interface: str) -> list[dhcpprobe.Offer]:
+    if not dhcpprobe.can_probe():
+        raise PermissionError("only root can look for DHCP servers (run: sudo houserules doctor)")
+    return dhcpprobe.others(interface)
+
+
+def check_dhcp(
+    cfg: Config, probe: Callable[[str], Sequence[dhcpprobe.Offer]] = dhcp_servers
+) -> Finding:
+    """Another DHCP server beside HouseRules' own, or none at all; probed on [dhcp] interface."""
+    dhcp = cfg.dhcp
+    try:
+        found = list(probe(dhcp.interface))
+    except OSError as exc:
+        state = "on" if dhcp.enabled else "off"
+        return unknown(
+            "dhcp",
+            f"could not look for DHCP servers on {dhcp.interface}: {exc} "
+            f"(HouseRules' own DHCP is {state})",
+        )
+    servers = " and ".join(sorted({o.server for o in found}))
+    if dhcp.enabled and found:
+        return bad(
+            "dhcp",
+            f"Another DHCP server ({servers}) hands out addresses on this network as well as "
+            "HouseRules, so devices can get clashing addresses, or be told to ask another DNS "
+            "server.",
+            TURN_ROUTER_DHCP_OFF.format(source=cfg.source).replace(
+                "set enabled = true with that range and router, then",
+                "check the range and router, then",
+            ),
+        )
+    if dhcp.enabled:
+        return good("dhcp", f"HouseRules is the only DHCP server on {dhcp.interface}")
+    if found:
+        return good(
+            "dhcp",
+            f"the router ({servers}) hands out addresses. If it cannot hand out this box as the "
+            "DNS server, HouseRules can do it instead: "
+            + TURN_ROUTER_DHCP_OFF.format(source=cfg.source),
+        )
+    return unknown("dhcp", f"no DHCP server answered on {dhcp.interface}")
+
+
 def seen_devices(cfg: Config) -> list[Device]:
     from agent.store.db import StoreError, make_engine
     from agent.store.household import list_devices
@@ -666,6 +818,8 @@ class Probes:
     listeners: Callable[[int], list[Listener]] = listeners_on
     bind: Callable[[str, int], int] = try_bind
     query: Ask = ask
+    ipv6: Callable[[], Ipv6Facts] = ipv6_facts
+    dhcp: Callable[[str], Sequence[dhcpprobe.Offer]] = dhcp_servers
     timeout: float = 2.0
 
 
@@ -673,9 +827,12 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
     p = probes or Probes()
     now = p.now()
     data = cfg.database_path.parent if cfg.database_path else cfg.base_dir
-    with ThreadPoolExecutor(max_workers=2) as pool:  # the two that wait on the network
+    with ThreadPoolExecutor(max_workers=3) as pool:  # the three that wait on the network
         upstreams = pool.submit(
             check_upstreams, cfg.upstream.servers, cfg.source, query=p.query, timeout=p.timeout
+        )
+        family = pool.submit(
+            check_family, cfg.upstream.children, cfg.source, query=p.query, timeout=p.timeout
         )
         dns = pool.submit(check_dns, cfg.dns.listen, query=p.query, timeout=p.timeout)
         neighbours, gateway, devices = p.neighbours(), p.gateway(), p.devices(cfg)
@@ -686,11 +843,14 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
             check_port(cfg.dns.listen, listeners=p.listeners, bind=p.bind),
             dns.result(),
             upstreams.result(),
+            family.result(),
             check_clock(now, p.synced()),
             check_disk(data, cfg.source, p.usage),
             check_router(neighbours, devices, now, gateway=gateway, box_ip=box_address(gateway)),
             check_devices(neighbours, devices, now, gateway=gateway),
             check_lists(cfg),
+            check_ipv6(cfg.dns.listen, p.ipv6(), cfg.source),
+            check_dhcp(cfg, p.dhcp),
         ]
 
 

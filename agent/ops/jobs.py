@@ -20,8 +20,9 @@ It shares no memory with the DNS process: they meet in the database and the comp
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.config import Config
@@ -32,14 +33,17 @@ from agent.ops.scheduler import Scheduler
 from agent.rules.catalog import load_catalog
 from agent.rules.household import Household
 from agent.store import db
+from agent.store.budgets import has_budgets, record_use
 from agent.store.events import record_events
 from agent.store.household import load_household
-from agent.store.household_devices import record_seen
+from agent.store.household_devices import list_devices, note_hostnames, record_seen
 from agent.store.migrate import migrate
 from agent.store.querylog import clients_since, newest_id, prune_query_log
 
 log = logging.getLogger("houserules.jobs")
+BUDGET_SECONDS = 10.0  # how often the minutes of daily budgets are counted
 Job = tuple[str, Callable[[], object], float]
+MDNS_PER_RUN = 64  # devices asked for their mDNS name in one run
 
 
 class Jobs:
@@ -55,6 +59,7 @@ class Jobs:
         self._seen_after = newest_id(cfg.database_path) if cfg.database_path else 0
         self.intake = intake.Intake()
         self._insights = None
+        self._insights_running = threading.Lock()  # the budgets job and insights share it
         from agent.digest.jobs import EmailJobs  # weekly digests and alert emails to carers
 
         self.email = EmailJobs(cfg, self.engine, clock=self.now)
@@ -85,14 +90,87 @@ class Jobs:
             log.warning("%d new addresses at once were not recorded one by one", found.skipped)
         return len(found.added)
 
+    def record_leases(self) -> int:
+        """Devices that took an address from HouseRules' DHCP: a new lease is a new device (at
+        the same bounded rate), and what each calls itself reaches the Devices page."""
+        from agent.ops.dhcp import LEASES_NAME, read_leases
+
+        dhcp = self.cfg.dhcp
+        leases = read_leases(self.cfg.resolve(dhcp.state_dir) / LEASES_NAME)
+        now = self.now().timestamp()
+        current = [lease for lease in leases if lease.expires == 0 or lease.expires > now]
+        if not current:
+            return 0
+        granted = {
+            lease.ip: (
+                lease.mac,
+                min(now, lease.expires - dhcp.lease_hours * 3600) if lease.expires else now,
+            )
+            for lease in current
+        }
+        found = record_seen(self.engine, granted, max_new=self.intake.room())
+        self.intake.took(len(found.added))
+        record_events(self.engine, intake.events(found, self.now()))
+        note_hostnames(
+            self.engine, {lease.mac: lease.hostname for lease in current if lease.hostname}
+        )
+        return len(found.added)
+
+    def name_devices(self, lookup: Callable[..., dict[str, str]] | None = None) -> int:
+        """Ask devices seen in the last day that have no name of their own yet for the name
+        they announce over mDNS; returns how many were named."""
+        from agent.devicenames import clean_hostname
+        from agent.ops import mdns
+
+        since = self.now() - timedelta(days=1)
+        quiet = [
+            d
+            for d in list_devices(self.engine)
+            if d.mac and d.ip and ":" not in d.ip and not d.hostname
+            and d.last_seen is not None and d.last_seen >= since
+        ][:MDNS_PER_RUN]  # fmt: skip
+        if not quiet:
+            return 0
+        names = (lookup or mdns.lookup_names)([d.ip for d in quiet])
+        by_mac = {d.mac: clean_hostname(names.get(d.ip or "")) for d in quiet}
+        return note_hostnames(self.engine, {m: n for m, n in by_mac.items() if m and n})
+
     def run_insights(self) -> None:
+        if not self._insights_running.acquire(blocking=False):
+            return  # a run is under way (started by the other job): it covers this one
+        try:
+            self._run_insights()
+        finally:
+            self._insights_running.release()
+
+    def run_for_budgets(self) -> None:
+        """Insights more often while any child has a daily budget, so a budget that runs out
+        takes hold within seconds of the log's commit rather than up to 30 s later."""
+        if has_budgets(self.engine):
+            self.run_insights()
+
+    def _run_insights(self) -> None:
         from agent.insights.job import InsightsJob  # heavy: only this process loads it
 
         if self._insights is None:
             # a few batches a run: a first pass over a month of log is spread over several runs
             self._insights = InsightsJob(self.engine, self.catalog, self.cfg, max_batches=5)
         household = load_household(self.engine) or Household()
-        self._insights.run(household, neighbours.read_neighbours(), self.now())
+        now = self.now()
+        self._insights.run(household, neighbours.read_neighbours(), now)
+        self.record_budgets(household, now)
+
+    def record_budgets(self, household: Household, now: datetime) -> None:
+        """Today's minutes per daily budget, counted right after the estimate moved; the
+        household version moves when a budget is used up, so the DNS process blocks within
+        its poll (`agent.store.budgets.record_use`)."""
+        if not household.budgets:
+            return
+        names = {c.id: c.name for c in household.children}
+        categories = {a.id: a.category for a in self.catalog.apps.values()}
+        report = record_use(self.engine, names, categories, now)
+        if report.flipped:
+            log.info("budgets: %d used up or open again", report.flipped)
 
     def prune(self) -> int:
         from agent.insights import retention
@@ -113,7 +191,14 @@ class Jobs:
     def jobs(self) -> list[Job]:
         return [
             ("devices seen", self.record_seen_devices, 15.0),
+            *(
+                [("DHCP leases", self.record_leases, self.cfg.dhcp.lease_poll_seconds)]
+                if self.cfg.dhcp.enabled
+                else []
+            ),
             ("insights", self.run_insights, 30.0),
+            ("budgets", self.run_for_budgets, BUDGET_SECONDS),
+            ("device names (mDNS)", self.name_devices, 300.0),
             ("retention", self.prune, 86_400.0),
             ("blocklist refresh", self.refresh_lists, self.cfg.blocklists.refresh_hours * 3600),
             *self.extra_jobs,

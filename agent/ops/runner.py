@@ -37,6 +37,7 @@ from agent.dns import native, neighbours
 from agent.dns.server import Decide, DnsServer, FilterResolver, ListenError
 from agent.lists import job as lists_job
 from agent.ops import stats
+from agent.ops.dhcp import Dnsmasq
 from agent.rules import decide as rules
 from agent.rules.catalog import load_catalog
 from agent.rules.policy import Policy, PolicyHolder
@@ -75,6 +76,8 @@ class Agent:
         # IP -> MAC; a test on loopback (which has no ARP) hands in a neighbour table file
         self.read_neighbours: Callable[[], dict[str, str]] = neighbours.read_neighbours
         self.jobs_process: subprocess.Popen[bytes] | None = None
+        # off unless [dhcp] enabled; its settings follow the addresses kept on the Devices page
+        self.dhcp = Dnsmasq(cfg, devices=self._devices) if cfg.dhcp.enabled else None
         self._jobs_restarts = 0
         self._jobs_next_start = 0.0
         self.stats_path = stats.stats_path(cfg)
@@ -90,6 +93,10 @@ class Agent:
         stats.write_stats(self.stats_path, stats.collect(self, self._starts, self._started))
 
     # -- kept fresh from the ticker thread (never the event loop) ----------------------------
+
+    def _devices(self) -> tuple:
+        household = self.holder.current.household
+        return household.devices if household is not None else ()
 
     def refresh_household(self) -> bool:
         """Swap in the household if a parent changed it; True when it did."""
@@ -171,6 +178,8 @@ class Agent:
         self.ticker.every(stats.EVERY_SECONDS, "counters for /metrics", self.write_stats)
         if self.spawn_jobs:
             self.ticker.every(2.0, "jobs process", self.look_after_jobs)
+        if self.dhcp is not None:
+            self.ticker.every(2.0, "DHCP (dnsmasq)", self.dhcp.look_after)
         self.ticker.start()
         where = ", ".join(f"{h}:{p}" for h, p in self.server.addresses)
         index = self.holder.current.index
@@ -186,6 +195,8 @@ class Agent:
         finally:
             self.ticker.stop()
             self._stop_jobs()
+            if self.dhcp is not None:
+                self.dhcp.stop()
             await self.server.close()
             self.writer.stop()
             written, dropped = self.writer.written, self.writer.dropped

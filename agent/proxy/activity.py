@@ -24,6 +24,7 @@ from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.store.querylog import LogEntry
 
 HTTP, SEARCH, WS = "HTTP", "SEARCH", "WS"
+_SEARCHED, _FOR = "Searched ", ' for "'
 ALLOWED_EVERY = 60.0
 BLOCKED_EVERY = 5.0
 
@@ -53,8 +54,20 @@ def request_row(ts: float, who: Asker, host: str, qtype: str, d: Decision) -> Lo
 
 
 def search_row(ts: float, who: Asker, host: str, search: Search) -> LogEntry:
-    reason = f'Searched {search.engine_name} for "{search.terms}"'
+    reason = f'{_SEARCHED}{search.engine_name}{_FOR}{search.terms}"'
     return LogEntry(
         ts, who.ip, who.mac, who.child_name, host, SEARCH, Action.ALLOW.value,
         RuleRef(RuleKind.SEARCH, search.engine).to_column(), reason, "search",
     )  # fmt: skip
+
+
+def read_search(row: LogEntry) -> Search | None:
+    """The search a "SEARCH" row records (what `search_row` wrote); None for any other row."""
+    ref = RuleRef.from_column(row.rule)
+    reason = row.reason
+    if row.qtype != SEARCH or ref.kind is not RuleKind.SEARCH or not reason.endswith('"'):
+        return None
+    if not reason.startswith(_SEARCHED) or _FOR not in reason:
+        return None
+    engine_name, terms = reason[len(_SEARCHED) : -1].split(_FOR, 1)
+    return Search(ref.subject, engine_name, terms)

@@ -51,6 +51,7 @@ class Concern:
     guide: str
     routes: tuple[Route, ...]
     sources: tuple[Source, ...]
+    severity: Severity = Severity.ALERT  # "urgent": a child may be at risk today
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,8 @@ class ConcernList:
         """The alert: one per child (or device) and concern an hour, whatever the wording."""
         details = {"engine": search.engine, "engine_name": search.engine_name}
         details |= {"terms": search.terms} | self.details(found)
-        event = Event(
-            when, EventKind.CONCERNING_SEARCH, Severity.ALERT, child, device, None, details
-        )
+        severity = found.concern.severity
+        event = Event(when, EventKind.CONCERNING_SEARCH, severity, child, device, None, details)
         hour = int(when.timestamp() // 3600)
         return KeyedEvent(event, f"concerning_search:{child or device}:{found.concern.id}:{hour}")
 
@@ -157,13 +157,18 @@ def _route(source: str, rid: str, item: Any) -> Route:
 
 
 def _route_json(r: Route) -> dict[str, str | None]:
-    return {"id": r.id, "name": r.name, "phone": r.phone, "url": r.url, "when": r.when}
+    return {
+        "id": r.id, "name": r.name, "phone": r.phone, "url": r.url, "when": r.when,
+        "contact": r.contact,
+    }  # fmt: skip
 
 
 class _Checker:
     """Checks one [[concerns]] table; each error names the concern and the field."""
 
     FIELDS = {"id", "title", "phrases", "unless", "prompt", "guide", "routes", "sources"}
+    FIELDS |= {"severity"}
+    SEVERITIES = (Severity.ALERT, Severity.URGENT)
 
     def __init__(
         self, source: str, i: int, item: Any, library: Library, book: HelpBook,
@@ -215,7 +220,14 @@ class _Checker:
             self.item["guide"],
             tuple(self.routes[r] for r in self.item["routes"]),
             self.sources(),
+            self.severity(),
         )
+
+    def severity(self) -> Severity:
+        value = self.item.get("severity", "alert")
+        if value not in self.SEVERITIES:
+            raise self.fail("severity", "must be 'alert' or 'urgent'")
+        return Severity(value)
 
     def sources(self) -> tuple[Source, ...]:
         value = self.item.get("sources")

@@ -26,6 +26,9 @@ Precedence (the first step that decides wins):
  3. The child's schedules that are on now: `block_all`, or the categories and app ids they
     list. A schedule's own allow domains (suffix match) pass that schedule. A "more time"
     overlay holds its schedule off while `now < until`.
+ 3b. A daily time budget used up for today (app, category, or all online time), unless an
+    "unblock" overlay for the name is running (a reward beats the budget). It only blocks:
+    a budget never opens what a schedule, a pause or an age rule closes.
  4. An "unblock" overlay running now (app, or domain by suffix), then the parent's explicit
     allow for this child (app, category, or domain by suffix) skips to step 6; otherwise the
     parent's explicit block (domain by suffix, category, app).
@@ -55,6 +58,7 @@ from typing import TYPE_CHECKING
 from agent.dns.native import fastpath
 from agent.lists.claims import Claims
 from agent.rules import reasons as say
+from agent.rules.budgets import state as budget_state
 from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.rules.household import (
     NO_RULES,
@@ -272,6 +276,10 @@ def _child(
             return blocked
     ask.age = child.age_on(now.date())
     allowed = _overlay_allow(ask, rules.overlays, now) if rules.overlays else None
+    if allowed is None and rules.budgets:
+        blocked = _budgets(ask, rules, now)
+        if blocked is not None:
+            return blocked
     allowed = allowed or _explicit_allow(ask, rules)
     if allowed is None:
         blocked = _blocks(ask, rules)
@@ -353,6 +361,45 @@ def _overlay_allow(ask: _Ask, overlays: tuple[Overlay, ...], now: datetime) -> D
             reason = say.unblocked(title, ask.who, o.until, now)
             return made(ALLOW, reason, K.UNBLOCK_APP, o.target, ask.who, o.target, category)
     return None
+
+
+def _budgets(ask: _Ask, rules: ChildRules, now: datetime) -> Decision | None:
+    """Step 3b: a daily budget used up for today (it only ever blocks)."""
+    overlays = rules.overlays
+    for b in rules.budgets:
+        if b.kind == "all":
+            found = budget_state(b, overlays, now)
+            if found.used_up:
+                reason = say.budget_used(None, found.allowed)
+                return made(BLOCK, reason, K.BUDGET_ALL, "", ask.who)
+    claims = ask.claims
+    if not claims:
+        return None
+    if not claims.apps:
+        for b in rules.budgets:
+            if b.kind == "category" and b.target in claims.categories:
+                found = budget_state(b, overlays, now)
+                if found.used_up:
+                    reason = say.budget_used(say.label(b.target), found.allowed)
+                    return made(BLOCK, reason, K.BUDGET_CATEGORY, b.target, ask.who, None, b.target)
+        return None
+
+    def verdict(app_id: str, app: App | None) -> Decision | None:
+        category = app.category if app is not None else None
+        for b in rules.budgets:
+            if b.kind == "app" and b.target == app_id:
+                title, kind = (app.name if app is not None else app_id), K.BUDGET_APP
+            elif b.kind == "category" and b.target == category:
+                title, kind = say.label(b.target), K.BUDGET_CATEGORY
+            else:
+                continue
+            found = budget_state(b, overlays, now)
+            if found.used_up:
+                reason = say.budget_used(title, found.allowed)
+                return made(BLOCK, reason, kind, b.target, ask.who, app_id, category)
+        return None
+
+    return _every_app(ask, verdict)
 
 
 def _explicit_allow(ask: _Ask, rules: ChildRules) -> Decision | None:

@@ -62,6 +62,10 @@ class RuleKind(StrEnum):
     FLOOD = "flood"  # the DNS turned a device away: over its rate limit (not a house rule)
     UNBLOCK_APP = "unblock:app"  # a parent's timed unblock (an overlay with an expiry)
     UNBLOCK_DOMAIN = "unblock:domain"
+    BUDGET_APP = "budget:app"  # a daily time budget that is used up for today
+    BUDGET_CATEGORY = "budget:category"
+    BUDGET_ALL = "budget"  # the budget for all online time
+    FAMILY_FILTER = "family-filter"  # the children's family-filtering upstream blocked it
     UNKNOWN = "unknown"  # a query-log text this version cannot read (the text is the subject)
 
     @property
@@ -107,6 +111,10 @@ _SUBJECTS: dict[RuleKind, Subject] = {
     RuleKind.FLOOD: Subject.NONE,
     RuleKind.UNBLOCK_APP: Subject.APP,
     RuleKind.UNBLOCK_DOMAIN: Subject.DOMAIN,
+    RuleKind.BUDGET_APP: Subject.APP,
+    RuleKind.BUDGET_CATEGORY: Subject.CATEGORY,
+    RuleKind.BUDGET_ALL: Subject.NONE,
+    RuleKind.FAMILY_FILTER: Subject.NONE,
     RuleKind.UNKNOWN: Subject.TEXT,
 }
 _EXPLICIT = frozenset(k for k in RuleKind if k.value.startswith(("allow:", "block:")))

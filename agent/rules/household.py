@@ -62,6 +62,8 @@ class Device:
     # it is this device: until then the device is matched by IP, and a different MAC at that
     # IP is a newcomer (unknown-device rules), never this device.
     pending_mac: str | None = None
+    hostname: str | None = None  # what the device calls itself (DHCP, mDNS): a hint only
+    reserved_ip: str | None = None  # always handed this address by HouseRules' DHCP
 
     @property
     def label(self) -> str:
@@ -133,12 +135,32 @@ class Overlay:
     target: str | None = None  # unblock: an app id or a domain
     request_id: int | None = None  # the child's request it answers, if any
     created: datetime | None = None
+    minutes: int | None = None  # extra_time: minutes added to a budget; None = no limit today
 
     def active(self, now: datetime) -> bool:
         return now < self.until
 
 
-OVERLAY_KINDS: tuple[str, ...] = ("more_time", "unblock")
+OVERLAY_KINDS: tuple[str, ...] = ("more_time", "unblock", "extra_time")
+BUDGET_KINDS: tuple[str, ...] = ("app", "category", "all")
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A child's daily allowance for an app, a category or all online time, in minutes.
+
+    `days` holds the minutes for Monday..Sunday (school days and weekends, or per weekday);
+    the day runs from `reset_hour` to `reset_hour` the next day. `used` and `used_day` are the
+    minutes the insights job counted on that (budget) day, as the snapshot last saw them."""
+
+    id: int
+    child_id: int
+    kind: str  # one of BUDGET_KINDS
+    target: str  # an app id, a category, or "" for all online time
+    days: tuple[int, ...]  # minutes allowed, Monday first
+    reset_hour: int = 4
+    used: int = 0
+    used_day: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +176,7 @@ class ChildRules:
     schedules: tuple[Schedule, ...] = ()
     paused_until: datetime | None = None
     overlays: tuple[Overlay, ...] = ()  # active or not: decide() compares their times
+    budgets: tuple[Budget, ...] = ()
 
 
 NO_RULES = ChildRules()
@@ -167,6 +190,7 @@ class Household:
     schedules: tuple[Schedule, ...] = ()
     pauses: tuple[Pause, ...] = ()
     overlays: tuple[Overlay, ...] = ()
+    budgets: tuple[Budget, ...] = ()
     version: int = 0
     # Derived once in __post_init__; read-only views.
     child_by_id: Mapping[int, Child] = field(init=False, repr=False, compare=False)
@@ -183,6 +207,9 @@ class Household:
     # Every moment a temporary change (a pause, an overlay) ends, sorted: answers given to a
     # child before one of them must not be cached by devices beyond it (`ends_after`).
     ends: tuple[datetime, ...] = field(init=False, repr=False, compare=False)
+    # child name -> the app ids and categories a budget counts ("" for all online time):
+    # answers for these are kept short by devices, so a used-up budget takes hold quickly.
+    budgeted: Mapping[str, frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -198,6 +225,7 @@ class Household:
         put(self, "child_rules", MappingProxyType(self._child_rules()))
         put(self, "device_paused_until", MappingProxyType(_latest(self.pauses, "device_id")))
         put(self, "ends", tuple(sorted({*(p.until for p in self.pauses), *self._overlay_ends()})))
+        put(self, "budgeted", MappingProxyType(self._budgeted()))
 
     def device_for(self, ip: str | None, mac: str | None) -> Device | None:
         """The device behind a query: by MAC first (the neighbour table), then by IP. An IP
@@ -235,6 +263,14 @@ class Household:
             return None
         return ends[bisect_right(ends, now)]
 
+    def _budgeted(self) -> dict[str, frozenset[str]]:
+        out: dict[str, set[str]] = {}
+        for b in self.budgets:
+            child = self.child_by_id.get(b.child_id)
+            if child is not None:
+                out.setdefault(child.name, set()).add(b.target if b.kind != "all" else "")
+        return {name: frozenset(targets) for name, targets in out.items()}
+
     def _overlay_ends(self) -> list[datetime]:
         return [o.until for o in self.overlays]
 
@@ -268,6 +304,7 @@ class Household:
                 schedules=tuple(s for s in self.schedules if s.child_id == child.id),
                 paused_until=paused.get(child.id),
                 overlays=tuple(o for o in self.overlays if o.child_id == child.id),
+                budgets=tuple(b for b in self.budgets if b.child_id == child.id),
             )
         return out
 

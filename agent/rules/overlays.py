@@ -107,6 +107,10 @@ def describe(overlay: Overlay, schedule_names: dict[int, str], app_names: dict[s
     if overlay.kind == "more_time":
         name = schedule_names.get(overlay.schedule_id or 0, "A schedule that was removed")
         return f"More time: {name} is off"
+    if overlay.kind == "extra_time":
+        if overlay.minutes is None:
+            return "No time limit today"
+        return f"{overlay.minutes} more minutes today"
     target = overlay.target or ""
     title = app_names.get(target, target) if overlay.target_kind == "app" else target
     return f"{title} is allowed"

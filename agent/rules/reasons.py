@@ -16,6 +16,7 @@ from agent.rules.decision import RuleKind, RuleRef, Subject
 CANARY = "Firefox is told to use this network's DNS, so the house rules keep working"
 ADULT = "Allowed: on an adult's device only the blocked-for-everyone rules apply"
 BYPASS = "Blocked: this service can get around the house rules (VPN, proxy or private DNS)"
+FAMILY_FILTER = "Blocked by the family filter"
 PRIVATE_RELAY = "iCloud Private Relay is off on this network so the house rules apply"
 
 
@@ -42,6 +43,25 @@ def unblocked(title: str, who: str | None, until: datetime, now: datetime) -> st
     local = until.astimezone(now.tzinfo)
     when = hhmm(local.time()) if local.date() == now.date() else f"{local:%a} {hhmm(local.time())}"
     return f"Allowed for {who} for a while: {title}, until {when}"
+
+
+def minutes_words(minutes: int) -> str:
+    """ "an hour", "90 minutes", "2 hours", "45 minutes": how a parent says an allowance."""
+    if minutes == 60:
+        return "an hour"
+    if minutes and minutes % 60 == 0:
+        return f"{minutes // 60} hours"
+    return "a minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def budget_used(title: str | None, minutes: int) -> str:
+    """ "Gaming: today's hour is used up"; "Online time: today's 2 hours are used up"."""
+    allowance = minutes_words(minutes)
+    if allowance.startswith(("an ", "a ")):
+        said = f"today's {allowance.split(' ', 1)[1]} is used up"
+    else:
+        said = f"today's {allowance} are used up"
+    return f"{(title or 'Online time')[:1].upper()}{(title or 'Online time')[1:]}: {said}"
 
 
 def schedule_all(schedule: str, end: time) -> str:
@@ -80,6 +100,12 @@ def no_safe_search(who: str | None) -> str:
     return f"Blocked for {who or 'this device'}: this search engine has no safe search"
 
 
+def family_filter(service: str) -> str:
+    """A name the children's family-filtering DNS service ("Cloudflare for Families", or ""
+    for one HouseRules does not know by name) blocked."""
+    return f"{FAMILY_FILTER} ({service})" if service else FAMILY_FILTER
+
+
 def nothing_blocks(who: str | None) -> str:
     return f"Allowed: no house rule blocks this for {who or 'this device'}"
 
@@ -99,6 +125,7 @@ class RuleWords:
 
 _OFF = "it's switched off"
 _PARENT_OFF = "a grown-up has switched it off"
+_TIME_UP = "time's up for today; you can ask a grown-up for more"
 _AROUND = "it could get around the house rules"
 
 RULE_WORDS: dict[RuleKind, RuleWords] = {
@@ -127,12 +154,18 @@ RULE_WORDS: dict[RuleKind, RuleWords] = {
         "too many lookups at once (turned away for a moment)",
         "this device asked too much at once; it works again as soon as it slows down",
     ),
+    RuleKind.FAMILY_FILTER: RuleWords(
+        "the family filter (a family-safe DNS service)", "the family filter keeps it off"
+    ),
     RuleKind.UNBLOCK_APP: RuleWords(
         "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
     ),
     RuleKind.UNBLOCK_DOMAIN: RuleWords(
         "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
     ),
+    RuleKind.BUDGET_APP: RuleWords("{what}: today's time is used up", _TIME_UP),
+    RuleKind.BUDGET_CATEGORY: RuleWords("{what}: today's time is used up", _TIME_UP),
+    RuleKind.BUDGET_ALL: RuleWords("today's online time is used up", _TIME_UP),
 }
 
 Namer = Callable[[str], str | None]

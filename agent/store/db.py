@@ -43,6 +43,7 @@ TABLE_MODULES = (
     "agent.store.requests",
     "agent.store.talk",
     "agent.store.contacts",
+    "agent.store.budgets",
     "agent.store.api_tokens",
 )
 

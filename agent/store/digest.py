@@ -35,7 +35,7 @@ from sqlmodel import Field, SQLModel
 from agent.events import Event
 from agent.store import carers as _carers  # noqa: F401  (the carers table, for the FKs)
 from agent.store.events import _COLUMNS as _EVENT_COLUMNS
-from agent.store.events import _event
+from agent.store.events import ALERTING_SQL, _event
 
 BACKOFF = (60, 300, 1800, 7200, 21600)  # seconds before try 2, 3, 4, 5, then every 6 h
 STALE_SENDING = 3600.0
@@ -226,12 +226,12 @@ def note_pending(engine: Engine, carer_id: int, since: datetime | None) -> None:
 def pending_alerts(
     engine: Engine, after_id: int, children: Sequence[str], since: datetime
 ) -> list[Event]:
-    """Alert events stored after event `after_id`, at or after `since`, about one of
+    """Alert (and urgent) events stored after event `after_id`, at or after `since`, about one of
     `children` or about no child (a device nobody has assigned); oldest first."""
     names = list(children)
     marks = ", ".join(f":n{i}" for i in range(len(names))) or "NULL"
     sql = (
-        f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > :after AND severity = 'alert' "
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > :after AND {ALERTING_SQL} "
         f"AND time >= :since AND (child IS NULL OR child IN ({marks})) ORDER BY id"
     )
     params: dict[str, Any] = {"after": after_id, "since": _ts(since)}
@@ -253,10 +253,11 @@ def events_by_id(engine: Engine, ids: Iterable[int]) -> list[Event]:
 
 
 def queue_alert_email(
-    engine: Engine, carer_id: int, event_ids: Sequence[int], now: datetime
+    engine: Engine, carer_id: int, event_ids: Sequence[int], now: datetime, *, at_once: bool = False
 ) -> int:
     """Put these alerts in the carer's outbox and move their cursor past them, together.
-    They join an email that has not gone out yet, if there is one; returns its id."""
+    They join an email that has not gone out yet, if there is one; returns its id. `at_once`
+    (an urgent alert): that email is tried now, not after the wait a failed try set."""
     ids, t = sorted(set(event_ids)), _ts(now)
     with engine.begin() as conn:
         _ensure_state(conn, carer_id)
@@ -270,8 +271,11 @@ def queue_alert_email(
         if waiting is not None:
             merged = sorted(set(json.loads(waiting.event_ids)) | set(ids))
             conn.execute(
-                text("UPDATE alert_sends SET event_ids = :e WHERE id = :id"),
-                {"e": json.dumps(merged), "id": waiting.id},
+                text(
+                    "UPDATE alert_sends SET event_ids = :e, next_try = CASE WHEN :now_ "
+                    "THEN min(coalesce(next_try, :t), :t) ELSE next_try END WHERE id = :id"
+                ),
+                {"e": json.dumps(merged), "id": waiting.id, "now_": at_once, "t": t},
             )
             send_id = waiting.id
         else:

@@ -18,8 +18,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel
 
 from agent.events import Event, EventKind, Severity
+from agent.events.model import ALERTING
 
 DEFAULT_LIMIT = 200
+# Alerts and anything above them (urgent): what the badge counts and alert emails carry.
+ALERTING_SQL = "severity IN (" + ", ".join(f"'{s}'" for s in ALERTING) + ")"
 
 
 class EventRow(SQLModel, table=True):
@@ -162,15 +165,15 @@ def acknowledge(engine: Engine, event_id: int, when: datetime) -> bool:
 
 
 def unacknowledged_alerts(engine: Engine) -> list[Event]:
-    """Alerts no parent has acknowledged yet, oldest first (what later issues email)."""
-    sql = f"SELECT {_COLUMNS} FROM events WHERE severity = 'alert' AND acknowledged = 0 "
+    """Alerts (urgent ones included) no parent has acknowledged yet, oldest first."""
+    sql = f"SELECT {_COLUMNS} FROM events WHERE {ALERTING_SQL} AND acknowledged = 0 "
     return _select(engine, sql + "ORDER BY time, id", {})
 
 
 def count_unacknowledged_alerts(engine: Engine) -> int:
     """How many alerts no parent has acknowledged (the dashboard's badge): a count, not rows."""
     with engine.connect() as conn:
-        sql = "SELECT count(*) FROM events WHERE severity = 'alert' AND acknowledged = 0"
+        sql = f"SELECT count(*) FROM events WHERE {ALERTING_SQL} AND acknowledged = 0"
         return int(conn.execute(text(sql)).scalar_one())
 
 

@@ -23,6 +23,7 @@ from sqlmodel import Session, SQLModel, select
 from agent.household.checks import check_rule, check_youtube_level
 from agent.rules.household import Child, Household, Pause, RuleEntry
 from agent.rules.household import Schedule as ScheduleEntry
+from agent.store.budgets import list_budgets
 from agent.store.household_children import Removed, remove_child, update_child
 from agent.store.household_devices import (
     KEEP,
@@ -35,8 +36,10 @@ from agent.store.household_devices import (
     get_device,
     list_devices,
     merge_devices,
+    note_hostnames,
     record_seen,
     remove_device,
+    reserve_address,
     update_device,
 )
 from agent.store.household_rows import to_overlay
@@ -94,7 +97,9 @@ __all__ = [
     "normalise_ip",
     "normalise_mac",
     "pause",
+    "note_hostnames",
     "record_seen",
+    "reserve_address",
     "remove_child",
     "remove_device",
     "remove_rule",
@@ -357,6 +362,10 @@ def load_household(engine: Engine) -> Household:
             overlays = session.exec(select(OverlayRow).order_by(OverlayRow.id)).all()
         except OperationalError:  # a database not yet migrated to 0005h: none yet
             overlays = []
+        try:
+            budgets = list_budgets(session.get_bind())
+        except OperationalError:  # a database not yet migrated to 0006t: none yet
+            budgets = []
         return Household(
             children=tuple(to_child(r) for r in children),
             devices=tuple(to_device(r) for r in devices),
@@ -364,6 +373,7 @@ def load_household(engine: Engine) -> Household:
             schedules=tuple(to_schedule(r) for r in schedules),
             pauses=tuple(to_pause(r) for r in pauses),
             overlays=tuple(to_overlay(r) for r in overlays),
+            budgets=tuple(budgets),
             version=meta.version if meta is not None else 0,
         )
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from agent.rules.household import Child
+from agent.store.budgets import drop_budgets
 from agent.store.household_rows import joined, words
 from agent.store.household_tables import (
     ChildRow,
@@ -91,6 +92,7 @@ def remove_child(engine: Engine, child_id: int) -> Removed:
                 continue
             session.add(device)
         drop_overlays(session, child_id=child_id)
+        drop_budgets(session, child_id)
         counts = {}
         for table in (RuleRow, ScheduleRow, PauseRow):
             done = session.execute(delete(table).where(table.child_id == child_id))

@@ -193,6 +193,7 @@ def merge_devices(engine: Engine, keep_id: int, drop_id: int) -> Device:
         keep.first_seen = min(seen, default=None)
         keep.last_seen = max((t for t in (keep.last_seen, drop.last_seen) if t), default=None)
         keep.name = keep.name or drop.name
+        keep.hostname = keep.hostname or drop.hostname
         if keep.owner == "unassigned":
             keep.owner, keep.child_id, keep.shared_with = (
                 drop.owner,
@@ -262,6 +263,46 @@ def record_seen(
         session.commit()
         clashes = tuple(Clash(to_device(r), ip, mac, ts) for r, ip, mac, ts in book.clashes)
         return Seen(tuple(to_device(r) for r in book.added), skipped, clashes)
+
+
+def reserve_address(engine: Engine, device_id: int, ip: str | None) -> Device:
+    """Keep `ip` for the device in HouseRules' DHCP (None: stop keeping one). By MAC only:
+    an address is handed to a network card, so a device known by IP alone cannot have one."""
+    with changing(engine) as session:
+        row = device_row(session, device_id)
+        if ip is not None:
+            if row.mac is None:
+                raise HouseholdError(
+                    "a device needs its Wi-Fi (MAC) address seen to keep an address"
+                )
+            ip = normalise_ip(ip)
+            if ipaddress.ip_address(ip).version != 4:
+                raise HouseholdError(f"{ip} is not an IPv4 address")
+            for other in session.exec(select(DeviceRow).where(DeviceRow.reserved_ip == ip)):
+                if other is not row:
+                    raise AddressTaken(ip, to_device(other))
+        row.reserved_ip = ip
+        session.add(row)
+        return to_device(row)
+
+
+def note_hostnames(engine: Engine, names: Mapping[str, str]) -> int:
+    """Record what devices call themselves: MAC -> name (cleaned by the caller). Only devices
+    already known by that MAC; the name is a hint for the parent, used by no rule, so the
+    household version does not move. Returns how many changed."""
+    changed = 0
+    with Session(engine) as session:
+        for raw_mac, name in names.items():
+            mac = _mac_or_none(raw_mac)
+            if mac is None:
+                continue
+            row = session.exec(select(DeviceRow).where(DeviceRow.mac == mac)).first()
+            if row is not None and row.hostname != name:
+                row.hostname = name
+                session.add(row)
+                changed += 1
+        session.commit()
+    return changed
 
 
 class _Book:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from agent.rules.household import (
+    Budget,
     Child,
     ChildSettings,
     Device,
@@ -56,6 +57,8 @@ def to_device(row: Any) -> Device:
         first_seen=utc(row.first_seen),
         last_seen=utc(row.last_seen),
         pending_mac=getattr(row, "pending_mac", None),
+        hostname=getattr(row, "hostname", None),
+        reserved_ip=getattr(row, "reserved_ip", None),
     )
 
 
@@ -97,4 +100,15 @@ def to_overlay(row: Any) -> Overlay:
         target=row.target,
         request_id=row.request_id,
         created=utc(row.created),
+        minutes=row.minutes,
     )
+
+
+def to_budget(row: Any, use: Any = None) -> Budget:
+    """A budget row, with its `budget_use` row (the minutes counted on its day), if any."""
+    used, day = (use.minutes, use.day) if use is not None else (None, None)
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    days = tuple(int(m) for m in words(row.days))
+    return Budget(row.id or 0, row.child_id, row.kind, row.target or "", days,
+                  row.reset_hour, used or 0, day)  # fmt: skip

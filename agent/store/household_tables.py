@@ -62,6 +62,8 @@ class DeviceRow(SQLModel, table=True):
     last_seen: datetime | None = None
     # Seen at this device's IP while it is known by IP only: bound only when a parent confirms.
     pending_mac: str | None = None
+    hostname: str | None = None  # what the device calls itself (DHCP lease, mDNS): a hint only
+    reserved_ip: str | None = None  # always handed this address by HouseRules' DHCP
 
 
 class RuleRow(SQLModel, table=True):

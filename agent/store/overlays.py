@@ -38,6 +38,7 @@ class OverlayRow(SQLModel, table=True):
     target: str | None = None
     request_id: int | None = None
     created: datetime | None = None  # UTC
+    minutes: int | None = None  # extra_time: minutes added to a budget (None = no limit today)
 
 
 def add_overlay(
@@ -51,10 +52,13 @@ def add_overlay(
     target_kind: str | None = None,
     target: str | None = None,
     request_id: int | None = None,
+    minutes: int | None = None,
 ) -> Overlay:
     """A temporary change for a child from `now` until `until` (both timezone-aware)."""
     if kind not in OVERLAY_KINDS:
-        raise HouseholdError(f"a temporary change is more_time or unblock, not {kind!r}")
+        raise HouseholdError(
+            f"a temporary change is more_time or unblock (extra_time on a budget), not {kind!r}"
+        )
     start, end = as_utc(now), as_utc(until)
     if end <= start:
         raise HouseholdError("a temporary change must end after it starts")
@@ -64,6 +68,8 @@ def add_overlay(
         if target_kind not in ("app", "domain") or not target:
             raise HouseholdError("an unblock names an app or a website")
         target = check_domain(target) if target_kind == "domain" else target.strip().lower()
+    if kind == "extra_time" and (target_kind != "budget" or not target):
+        raise HouseholdError("extra time names the budget it adds to")
     with changing(engine) as session:
         child_row(session, child_id)
         session.execute(delete(OverlayRow).where(col(OverlayRow.until) < start - KEEP_ENDED))
@@ -72,9 +78,10 @@ def add_overlay(
             kind=kind,
             until=end,
             schedule_id=schedule_id,
-            target_kind=target_kind if kind == "unblock" else None,
-            target=target if kind == "unblock" else None,
+            target_kind=target_kind if kind != "more_time" else None,
+            target=target if kind != "more_time" else None,
             request_id=request_id,
+            minutes=minutes if kind == "extra_time" else None,
             created=start,
         )
         session.add(row)

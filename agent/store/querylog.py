@@ -140,6 +140,18 @@ def recent(path: Path, limit: int = 100) -> list[LogEntry]:
     return [LogEntry(*row[:-1], cached=bool(row[-1])) for row in rows]
 
 
+def recent_of_type(
+    target: Engine | Path, child: str, qtype: str, limit: int = 20
+) -> list[LogEntry]:
+    """A child's newest rows of one `qtype` (the proxy's "SEARCH" rows), newest first."""
+    sql = (
+        f"SELECT {_COLUMNS} FROM query_log WHERE child = ? AND qtype = ? "
+        "ORDER BY ts DESC, id DESC LIMIT ?"
+    )
+    rows = _read(_path(target), sql, (child, qtype, int(limit)))
+    return [LogEntry(*row[:-1], cached=bool(row[-1])) for row in rows]
+
+
 def _read(path: Path, sql: str, params: tuple[object, ...]) -> list[tuple]:
     try:
         with closing(connect(path)) as conn:

@@ -21,9 +21,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from agent.rules.household import Household
+from agent.rules.household import Budget, Household
 from agent.rules.policy import PolicyHolder
 from agent.store.household_rows import (
+    to_budget,
     to_child,
     to_device,
     to_overlay,
@@ -33,8 +34,11 @@ from agent.store.household_rows import (
 )
 
 log = logging.getLogger(__name__)
-TABLES = ("children", "devices", "rules", "schedules", "pauses", "overlays")
-LATE = frozenset({"overlays"})  # added by migration 0005h: missing before it, read as empty
+TABLES = (
+    "children", "devices", "rules", "schedules", "pauses", "overlays", "budgets", "budget_use"
+)  # fmt: skip
+# Added by later migrations (0005h, 0006t): missing before them, read as empty.
+LATE = frozenset({"overlays", "budgets", "budget_use"})
 # How SQLAlchemy stores these declared types in SQLite (text, 0/1), turned back into Python.
 PARSE: dict[str, Callable[[Any], Any]] = {
     "DATE": date.fromisoformat,
@@ -84,18 +88,27 @@ def read_household(path: Path) -> Household:
             schedules=tuple(to_schedule(r) for r in tables["schedules"]),
             pauses=tuple(to_pause(r) for r in tables["pauses"]),
             overlays=tuple(to_overlay(r) for r in tables["overlays"]),
+            budgets=_budgets(tables["budgets"], tables["budget_use"]),
             version=row[0] if row else 0,
         )
     except AttributeError as exc:  # a column this version reads is not there yet
         raise SnapshotUnavailable(f"{path} is not migrated yet ({exc})") from exc
 
 
+def _budgets(budgets: list[Any], used: list[Any]) -> tuple[Budget, ...]:
+    """Each budget with the minutes the insights job last counted for it."""
+    by_budget = {u.budget_id: u for u in used}
+    return tuple(to_budget(b, by_budget.get(b.id)) for b in budgets)
+
+
 def read_table(conn: sqlite3.Connection, table: str) -> list[Any]:
-    """Every row of a household table, in id order, one attribute per column."""
-    declared = {c[1]: str(c[2]).upper() for c in conn.execute(f"PRAGMA table_info({table})")}
+    """Every row of a household table, in key order, one attribute per column."""
+    info = list(conn.execute(f"PRAGMA table_info({table})"))
+    declared = {c[1]: str(c[2]).upper() for c in info}
     if not declared and table in LATE:
         return []
-    cursor = conn.execute(f"SELECT * FROM {table} ORDER BY id")
+    key = "id" if "id" in declared else next(c[1] for c in info if c[5])  # the primary key
+    cursor = conn.execute(f"SELECT * FROM {table} ORDER BY {key}")
     names = [d[0] for d in cursor.description]
     parse = [PARSE.get(declared.get(n, "")) for n in names]
     out = []

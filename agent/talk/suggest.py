@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from agent.events import Event, registry
+from agent.events import Event, Severity, registry
 from agent.talk.prompts import (
     UNKNOWN_AGE_SPAN,
     AppLookup,
@@ -23,8 +23,9 @@ from agent.talk.prompts import (
 )
 
 RECENT_DAYS = 28
-SEVERITY_POINTS = 100  # per severity rank: info 0, notice 100, alert 200
+SEVERITY_POINTS = 100  # per severity rank: info 0, notice 100, alert 200, urgent 300
 SPECIFICITY_POINTS = 10  # per level: bare kind 0, category/flag 10, app 20
+NAMED_POINTS = 50  # the event names this prompt itself (a worrying search's concern)
 AGE_FIT_POINTS = 5  # at most; one less per year between the child's age and the range's middle
 GENERAL_SCORE = -50  # below any event, so a quiet-week prompt only fills spare places
 RECENT_PENALTY = -1000  # below everything not discussed recently
@@ -52,12 +53,15 @@ def suggest(
 
     Only prompts whose age range fits the child are considered (unknown age: ranges covering 8 to
     12). Each prompt is scored against its best-matching event: event severity first, then how
-    specific the trigger is (app= over category=/flag= over a bare kind), then age fit. Prompts
+    specific the trigger is (app= over category=/flag= over a bare kind), then age fit. An event
+    that names its own prompt (a worrying search carries its concern's) matches that prompt
+    whatever its triggers, and scores it above any other prompt for the same event. Prompts
     with a `general` trigger score a flat amount below any event, so they fill spare places and
     whole quiet weeks, rotating week by week. A prompt discussed in the last 28 days drops below
-    all others. Picking keeps variety: no two on one topic or one event kind while alternatives
-    remain. Each prompt takes its highest-scoring event (earliest on a tie) and prompts tie-break
-    on id, so the same input always gives the same answer, whatever the order of `events`.
+    all others, unless an urgent event came after that talk. Picking keeps variety: no two on
+    one topic or one event kind while alternatives remain. Each prompt takes its highest-scoring
+    event (earliest on a tie) and prompts tie-break on id, so the same input always gives the
+    same answer, whatever the order of `events`.
     """
     library = library or default_library()
     age = child_age if child_age is not None else sum(UNKNOWN_AGE_SPAN) // 2
@@ -72,6 +76,8 @@ def suggest(
         score, event, trigger = found
         last = (discussed or {}).get(prompt.id)
         recent = last is not None and 0 <= (today - last).days < RECENT_DAYS
+        if recent and last is not None and event is not None and _urgent_since(event, last):
+            recent = False
         score += RECENT_PENALTY if recent else 0
         why = _why(event, trigger, (today - last).days if recent and last else None)
         order = general_rank.get(prompt.id, 0) if event is None else 0
@@ -87,16 +93,33 @@ def _score(
     fit = max(0, AGE_FIT_POINTS - int(abs(age - (prompt.min_age + prompt.max_age) / 2)))
     best: tuple[tuple[int, float, int], Event, Trigger] | None = None
     for event in events:
-        for trigger in prompt.triggers:
-            if not matches(trigger, event, app_lookup):
-                continue
+        named = _named_prompt(event) == prompt.id
+        found = [t for t in prompt.triggers if matches(t, event, app_lookup)]
+        if named and not found:
+            found = [Trigger(str(event.kind), None, None)]
+        for trigger in found:
             score = event.severity.rank * SEVERITY_POINTS + trigger.specificity * SPECIFICITY_POINTS
+            score += NAMED_POINTS if named else 0
             key = (score, -event.time.timestamp(), -(event.id or 0))
             if best is None or key > best[0]:
                 best = (key, event, trigger)
     if best is not None:
         return best[0][0] + fit, best[1], best[2]
     return (GENERAL_SCORE, None, None) if prompt.general else None
+
+
+def _named_prompt(event: Event) -> str | None:
+    prompt = event.details.get("prompt") if isinstance(event.details, dict) else None
+    found = prompt.get("id") if isinstance(prompt, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def _urgent_since(event: Event, last: date) -> bool:
+    """An urgent event no parent has marked as seen, on or after the day it was last talked
+    about: the talk may have been about something else, so it stays first."""
+    return (
+        event.severity is Severity.URGENT and not event.acknowledged and event.time.date() >= last
+    )
 
 
 def _rotation(ids: list[str], today: date, stride: int) -> dict[str, int]:
@@ -114,7 +137,9 @@ def _why(event: Event | None, trigger: Trigger | None, days_ago: int | None) -> 
         label = registry.label(event.kind)
         app = f" ({event.app})" if event.app else ""
         text = f"{label}{app}, {event.time:%a %H:%M}"
-        if event.severity.rank >= 2:
+        if event.severity is Severity.URGENT:
+            text = f"Urgent, talk today: {text}"
+        elif event.severity.rank >= 2:
             text = f"Alert: {text}"
         if trigger is not None and trigger.qualifier in ("category", "flag"):
             what = "category" if trigger.qualifier == "category" else "feature"

@@ -1,7 +1,7 @@
 """api tokens: named tokens for the JSON API and /metrics, kept as SHA-256 hashes
 
 Revision ID: 0006p
-Revises: 0006g
+Revises: 0006t
 Created: 2026-12-01 22:30:00
 """
 
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0006p"
-down_revision: str | None = "0006g"  # after the insights cursor (both followed 0005f)
+down_revision: str | None = "0006t"  # after main's head at merge time
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
