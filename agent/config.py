@@ -74,6 +74,9 @@ class DnsConfig:
     client_rate_limit: int = 1_000  # queries a minute per client address; 0 turns it off
     tcp_connections: int = 200  # open TCP connections in all (fewer if file descriptors are short)
     tcp_per_client: int = 16  # open TCP connections from one address
+    # the home's own domains besides home.arpa, lan and local: their answers may carry
+    # home-network addresses (anything else that does is refused as DNS rebinding)
+    local_domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,9 @@ class DashboardConfig:
     lockout_max_seconds: float = 3600.0
     https: str = "auto"  # "auto": HTTPS when listening beyond this box itself; "on"; "off"
     tls_dir: Path = Path("data/tls")  # the box's own certificate authority and certificate
+    # names the dashboard answers to besides its listen address and the box's own names and
+    # addresses; any other Host header gets 400 (DNS rebinding)
+    hostnames: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -482,6 +488,7 @@ class _Parser:
             tls_listen=lambda k, v: () if v == [] else self.hostports(853, any_port=True)(k, v),
             allow_networks=self.networks,
             block_mode=self.choice("nxdomain", "null"),
+            local_domains=self.domains,
         )
         if cfg.cache_min_ttl > cfg.cache_max_ttl:
             raise self.fail("dns.cache_min_ttl", "must not be larger than dns.cache_max_ttl")
@@ -572,6 +579,7 @@ class _Parser:
             "dashboard",
             listen=lambda k, v: self.hostport(k, v, 8080, True),
             https=self.choice("auto", "on", "off"),
+            hostnames=self.domains,
         )
 
     def rules(self, t: dict[str, Any]) -> RulesConfig:

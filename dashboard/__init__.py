@@ -30,7 +30,7 @@ from dashboard import api, auth, filters, metrics
 from dashboard.api.errors import error_response
 from dashboard.api.spec import PREFIX as API_PREFIX
 from dashboard.box import Box, EngineFactory, Jobs, Unavailable, box
-from dashboard.security import add_headers, secret_key, setup_code_path
+from dashboard.security import HostCheck, add_headers, secret_key, setup_code_path
 
 log = logging.getLogger("houserules.dashboard")
 SELF_GUARDED = ("api", "metrics")  # they answer for themselves: a token, never a login
@@ -82,8 +82,24 @@ def create_app(
     auth.login_manager.init_app(app)
     filters.register(app)
     _register_blueprints(app)
+    # SERVER_NAME, when a deployment (or a test) sets it, is by definition a name of ours
+    _refuse_other_hosts(app, HostCheck.for_config(cfg, app.config.get("SERVER_NAME")))
     _register_hooks(app)
     return app
+
+
+def _refuse_other_hosts(app: Flask, hosts: HostCheck) -> None:
+    """First of all the hooks: a request naming a host that is not the dashboard's own gets
+    400 before any page, login or database is touched (DNS rebinding)."""
+
+    @app.before_request
+    def own_host_only() -> tuple[str, int, dict[str, str]] | None:
+        host = request.environ.get("HTTP_HOST")
+        if host is None or hosts.allows(host):
+            return None
+        log.warning("refused a request for host %s (not one of the dashboard's names)", host)
+        text = "This dashboard answers only to the box's own name or address.\n"
+        return text, 400, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def _register_blueprints(app: Flask) -> None:

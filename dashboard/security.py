@@ -8,15 +8,22 @@ to get in:
   a file beside the key: being on the Wi-Fi before the parent is not enough to claim the box.
 - Every response carries a Content-Security-Policy with no inline script and no framing, and
   pages with family data are never cached.
+- Only requests naming the dashboard's own host are answered (`HostCheck`): a web page whose
+  name an attacker points at the box (DNS rebinding) sends its own name as Host and gets 400.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import os
 import secrets
+import socket
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response
 
@@ -95,3 +102,61 @@ def setup_code_matches(path: Path, given: str) -> bool:
 
 def forget_setup_code(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+class HostCheck:
+    """The Host headers that are the dashboard's own: its listen address, the box's names and
+    addresses, and names from the config. An address counts as the box's when a socket can
+    be bound to it (the kernel knows it as local); answers are remembered."""
+
+    MAX_REMEMBERED = 256
+
+    def __init__(self, listen_host: str, names: Iterable[str]) -> None:
+        # a listen address of 0.0.0.0 or :: means "every address": those are checked one by one
+        self.listen_host = "" if listen_host in ("0.0.0.0", "::") else listen_host.lower()
+        self.names = frozenset(n.lower().rstrip(".") for n in names if n)
+        self._local: dict[str, bool] = {}
+
+    @classmethod
+    def for_config(cls, cfg: Any, server_name: str | None = None) -> HostCheck:
+        hostname = socket.gethostname().lower()
+        names = ["localhost", hostname, socket.getfqdn().lower(), *cfg.dashboard.hostnames]
+        if server_name:
+            names.append(_without_port(server_name))
+        names += [f"{hostname}.{suffix}" for suffix in ("local", "lan", "home.arpa")]
+        for url in (cfg.email.dashboard_url, cfg.proxy.kids_url):
+            if url:
+                names.append(urlsplit(url).hostname or "")
+        return cls(cfg.dashboard.listen.host, names)
+
+    def allows(self, host_header: str) -> bool:
+        host = _without_port(host_header.strip()).lower().rstrip(".")
+        if host in self.names or (host and host == self.listen_host):
+            return True
+        known = self._local.get(host)
+        if known is None:
+            known = _is_local_address(host)
+            if len(self._local) >= self.MAX_REMEMBERED:
+                self._local.clear()
+            self._local[host] = known
+        return known
+
+
+def _without_port(host: str) -> str:
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def _is_local_address(host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name, and not one of ours
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.bind((str(ip), 0))
+    except OSError:
+        return False
+    return not ip.is_unspecified and not ip.is_multicast

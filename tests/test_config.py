@@ -84,6 +84,8 @@ def test_the_required_key_names_are_kept():
         ("[dns]\nblock_ttl = -1\n", "dns.block_ttl", "whole number"),
         ('[dns]\nallow_networks = ["everyone"]\n', "dns.allow_networks[0]", "not a network"),
         ("[dns]\nfast = true\n", "dns.fast", "unknown key"),
+        ('[dns]\nlocal_domains = ["my home"]\n', "dns.local_domains[0]", "not a domain name"),
+        ('[dashboard]\nhostnames = "box.lan"\n', "dashboard.hostnames", "list of domain names"),
         ('[upstream]\nservers = ["9.9.9.9:0"]\n', "upstream.servers[0]", "from 1 to 65535"),
         ("[upstream]\nservers = []\n", "upstream.servers", "non-empty"),
         ('[upstream]\nchildren = ["family"]\n', "upstream.children[0]", "not an IP address"),

@@ -57,6 +57,10 @@ def test_engines(safe: SafeSearch) -> None:
         ("www.youtube-nocookie.com", "strict", STRICT),
         ("www.bing.com", "off", BING),
         ("edgeservices.bing.com", "strict", BING),
+        ("cn.bing.com", "strict", BING),
+        ("html.duckduckgo.com", "strict", DDG),
+        ("lite.duckduckgo.com", "moderate", DDG),
+        ("ipv6.google.com", "strict", ("google", "forcesafesearch.google.com")),
         ("duckduckgo.com", "strict", DDG),
         ("www.duckduckgo.com", "off", DDG),
         ("start.duckduckgo.com", "moderate", DDG),
@@ -84,8 +88,9 @@ def test_unknown_level_is_an_error(safe: SafeSearch) -> None:
 
 def test_hostnames_for(safe: SafeSearch) -> None:
     google = safe.hostnames_for("google")
-    assert len(google) == 194
-    assert all(h.startswith("www.google.") for h in google)
+    others = {"ipv4.google.com", "ipv6.google.com", "encrypted.google.com"}
+    assert len(google - others) == 194 and others < google
+    assert all(h.startswith("www.google.") for h in google - others)
     assert safe.hostnames_for("youtube") == {
         "www.youtube.com",
         "m.youtube.com",
@@ -93,7 +98,11 @@ def test_hostnames_for(safe: SafeSearch) -> None:
         "youtube.googleapis.com",
         "www.youtube-nocookie.com",
     }
-    assert safe.hostnames_for("bing") == {"www.bing.com", "edgeservices.bing.com"}
+    assert safe.hostnames_for("bing") == {
+        "www.bing.com",
+        "edgeservices.bing.com",
+        "cn.bing.com",
+    }
     with pytest.raises(KeyError):
         safe.hostnames_for("altavista")
 

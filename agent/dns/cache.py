@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agent.dns import wire
+
+if TYPE_CHECKING:
+    from agent.dns.answers import Facts
 
 
 @dataclass(slots=True)
@@ -29,6 +33,7 @@ class Entry:
     stored: float
     expires: float
     served_age: int = 0
+    facts: Facts | None = None  # what the answer leads to, read once (agent/dns/answers.py)
 
 
 class ResponseCache:
@@ -75,7 +80,7 @@ class ResponseCache:
         ttls = tuple(min(t, self.stale_ttl) for t in entry.ttls)
         return wire.with_ttls(entry.served, entry.offsets, ttls)
 
-    def put(self, key: bytes, reply: bytes, now: float) -> bool:
+    def put(self, key: bytes, reply: bytes, now: float, facts: Facts | None = None) -> bool:
         """Store a reply if it may be cached; returns whether it was."""
         try:
             info = wire.inspect_reply(reply)
@@ -88,7 +93,7 @@ class ResponseCache:
             min(max(t, self.min_ttl), self.max_ttl) for t in wire.read_ttls(reply, info.ttl_offsets)
         )
         served = wire.with_ttls(reply, info.ttl_offsets, ttls)
-        entry = Entry(served, info.question_end, info.ttl_offsets, ttls, now, now + ttl)
+        entry = Entry(served, info.question_end, info.ttl_offsets, ttls, now, now + ttl, 0, facts)
         self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:

@@ -30,14 +30,14 @@ from typing import Any
 from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 
 from agent.config import Config, IPNetwork
-from agent.dns import homenet, wire
+from agent.dns import answers, homenet, wire
 from agent.dns.cache import Entry, ResponseCache
 from agent.dns.family import FamilyFilter
 from agent.dns.floodguard import FloodGuard
 from agent.dns.native import fastpath
 from agent.dns.tcp import TcpFront, TcpLimits, listen_tcp, tcp_budget
 from agent.dns.upstream import UpstreamFailed, UpstreamPool
-from agent.rules.decision import Action, Decision
+from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.rules.policy import Policy, PolicyHolder
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,9 @@ class FilterResolver:
         self._now: datetime = datetime.now(tz)
         self._memo: dict[tuple[str, bytes], _Prepared] = {}
         self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
+        self.answers = answers.AnswerCheck(
+            decide, cfg.dns.block_mode, cfg.dns.block_ttl, cfg.dns.local_domains
+        )
         # What /metrics reports (agent.dns.stats reads them every few seconds): plain ints and
         # one dict, bumped where the answer is made, so counting costs an addition a query.
         self.blocked: defaultdict[str, int] = defaultdict(int)  # by the rule kind that blocked
@@ -133,7 +136,7 @@ class FilterResolver:
                 self._memo.clear()
             self._memo[memo_key] = m
         if m.block_tail:
-            self.blocked[m.decision.rule.kind] += 1
+            self.blocked[m.kind] += 1
             self.submit((ts, m.head, None, None, False))
             return data[:2] + m.block_tail
         entry, mono = m.entry, self.monotonic()
@@ -146,6 +149,12 @@ class FilterResolver:
             m.entry, m.tail = entry, _tail(m.q, served, entry.question_end)
             if m.family and self.family.blocks(entry.served):  # type: ignore[union-attr]
                 return self._family_block(data, m, ts, None, None)
+            if entry.facts is not answers.PLAIN and m.decision.action is not REWRITE:
+                held = self._check_cached(m, entry, client, policy, ts)
+                if held is not None:
+                    self.blocked[m.kind] += 1
+                    self.submit((ts, m.head, None, None, False))
+                    return data[:2] + held
         self.from_cache += 1
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
@@ -174,7 +183,10 @@ class FilterResolver:
         cap = self._ttl_cap(policy, decision, now)
         if action is BLOCK:
             ttl = self._block_ttl if cap is None else min(self._block_ttl, cap)
-            block_tail = wire.block_tail(q, self._block_mode, ttl, decision.nxdomain)
+            if decision.rule.kind is RuleKind.RESOLVER_DISCOVERY:
+                block_tail = answers.nodata_tail(q, ttl)
+            else:
+                block_tail = wire.block_tail(q, self._block_mode, ttl, decision.nxdomain)
         elif action is REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
         family = self.family
@@ -188,6 +200,7 @@ class FilterResolver:
             key += FamilyFilter.suffix  # the cache keeps children's answers apart
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
         prepared = _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
+        prepared.kind = decision.rule.kind
         prepared.cap, prepared.family = cap, kids
         return prepared
 
@@ -200,9 +213,9 @@ class FilterResolver:
         family.blocked += 1  # type: ignore[union-attr]
         ttl = self._block_ttl if m.cap is None else min(self._block_ttl, m.cap)
         m.block_tail = wire.block_tail(m.q, self._block_mode, ttl, False)
-        m.decision = family.decision(m.decision)  # type: ignore[union-attr]
-        self.blocked[m.decision.rule.kind] += 1  # memo hits count it as blocked from now on
-        m.head = m.head[:5] + m.decision.columns
+        decision = family.decision(m.decision)  # type: ignore[union-attr]
+        m.head, m.kind = m.head[:5] + decision.columns, decision.rule.kind
+        self.blocked[m.kind] += 1
         self.submit((ts, m.head, upstream, latency, False))
         return data[:2] + m.block_tail
 
@@ -229,6 +242,24 @@ class FilterResolver:
             return cap
         left = max(0, int((end - now).total_seconds()))
         return left if cap is None else min(cap, left)
+
+    def _check_cached(
+        self, m: _Prepared, entry: Entry, client: str, policy: Policy, ts: float
+    ) -> bytes | None:
+        """The cache is shared by every device, so whether this one may follow where a cached
+        answer leads is asked whenever the entry is loaded for it (once a second at most).
+        When held back, the memo answers the block for the rest of that second."""
+        facts = entry.facts
+        if facts is None:  # stored by code that did not read it
+            facts = entry.facts = self.answers.facts(entry.served, m.q.name)
+            if facts is answers.PLAIN:
+                return None
+        held = self.answers.hold(m.q, m.decision, m.head, facts, client, policy, self._wall(ts))
+        if held is None:
+            return None
+        m.block_tail, m.head = held
+        m.kind = _kind_of(m.head)
+        return m.block_tail
 
     def _client_allowed(self, client: str) -> bool:
         ok = self._allowed.get(client)
@@ -285,14 +316,23 @@ class FilterResolver:
                 self._log(ts, m, None, None)
                 return wire.error_reply(data, wire.SERVFAIL)
             reply, upstream = stale, "stale"
-        latency = (time.perf_counter() - started) * 1000.0
+        latency = round((time.perf_counter() - started) * 1000.0, 3)
         if filtered and self.family.blocks(reply):  # type: ignore[union-attr]
-            return self._family_block(data, m, ts, upstream, round(latency, 3))
+            return self._family_block(data, m, ts, upstream, latency)
+        if decision.action is not Action.REWRITE:
+            facts = self.answers.facts(reply, q.name)
+            if facts is not answers.PLAIN:
+                now = self._wall(ts)
+                held = self.answers.hold(q, decision, m.head, facts, client, policy, now)
+                if held is not None:
+                    self.blocked[_kind_of(held[1])] += 1
+                    self.submit((ts, held[1], upstream, latency, False))
+                    return data[:2] + held[0]
         if upstream == "stale":
             self.from_stale += 1
         else:
             self.from_upstream += 1
-        self._log(ts, m, upstream, round(latency, 3))
+        self._log(ts, m, upstream, latency)
         if m.cap is not None:
             with contextlib.suppress(wire.WireError):
                 reply = _capped(reply, wire.inspect_reply(reply).ttl_offsets, m.cap)
@@ -335,7 +375,9 @@ class FilterResolver:
         self._inflight[key] = fut
         try:
             reply, label = await pool.query(packet, question_key)
-            self.cache.put(key, reply, self.monotonic())
+            # read once, kept with the cache entry (the question key starts with the name)
+            facts = self.answers.facts(reply, answers.read_name(question_key, 0)[0])
+            self.cache.put(key, reply, self.monotonic(), facts)
             fut.set_result(reply)
             return reply, label
         except asyncio.CancelledError:
@@ -384,7 +426,13 @@ class _Prepared:
     entry: Entry | None = None  # the cache entry `tail` was made from
     tail: bytes = b""
     cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
+    kind: str = ""  # the kind of rule behind `block_tail`, for /metrics
     family: bool = False  # a child's question: the family filter answers it (agent/dns/family.py)
+
+
+def _kind_of(head: tuple) -> str:
+    """The rule kind in a query-log row's columns (client..qtype, action, rule, ...)."""
+    return RuleRef.from_column(head[6]).kind
 
 
 def _capped(reply: bytes, offsets: tuple[int, ...], cap: int) -> bytes:

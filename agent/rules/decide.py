@@ -17,6 +17,9 @@ Precedence (the first step that decides wins):
     DNS-over-HTTPS; NXDOMAIN tells it this network filters DNS, so every browser keeps using
     the box and the house rules keep applying. An adult's Firefox loses nothing that matters:
     it still resolves everything through the box.
+    `_dns.resolver.arpa` (Discovery of Designated Resolvers, RFC 9462) answers NODATA for
+    everyone, as Pi-hole does: a device that asks it is looking for an encrypted resolver to
+    upgrade to, and finding none it keeps asking the box.
  1. Blocked for everyone: categories in `rules.always_block` (from any list or app).
     Adults stop here: anything else is allowed, with no safe search.
     Protections, on for every child unless a parent switched them off for that child:
@@ -91,6 +94,9 @@ BLOCK, ALLOW = Action.BLOCK, Action.ALLOW
 
 K = RuleKind
 CANARY_DECISION = Decision(BLOCK, say.CANARY, RuleRef(K.CANARY), nxdomain=True)
+RESOLVER_DISCOVERY = "_dns.resolver.arpa"
+# The DNS server answers it NODATA whatever the block mode (`agent.dns.answers.nodata_tail`)
+RESOLVER_DISCOVERY_DECISION = Decision(BLOCK, say.RESOLVER_DISCOVERY, RuleRef(K.RESOLVER_DISCOVERY))
 
 
 _MADE: dict[tuple[object, ...], Decision] = {}
@@ -219,7 +225,7 @@ def _special_names(policy: Policy) -> frozenset[str]:
     """Every name (and so, by suffix, every name below it) that some rule treats by name
     rather than by what the lists say: the canary, Private Relay, parents' domain rules,
     schedules' allowed domains, and the safe-search hosts."""
-    names = {CANARY, *PRIVATE_RELAY}
+    names = {CANARY, RESOLVER_DISCOVERY, *PRIVATE_RELAY}
     household = policy.household
     if household is not None:
         names.update(r.value for r in household.rules if r.kind == "domain")
@@ -237,6 +243,8 @@ _recent = _Recent(None, None, None)
 def _decide(policy: Policy, client_ip: str, name: str, now: datetime) -> Decision:
     if name == CANARY:
         return CANARY_DECISION
+    if name == RESOLVER_DISCOVERY:
+        return RESOLVER_DISCOVERY_DECISION
     household = policy.household or EMPTY_HOUSEHOLD
     device = household.device_for(client_ip, policy.neighbours.get(client_ip))
     child, adult = household.whose_rules(device, policy.rules.unassigned)

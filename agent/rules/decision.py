@@ -41,6 +41,7 @@ class RuleKind(StrEnum):
 
     DEFAULT = "default"  # nothing blocks it (or an adult's device)
     CANARY = "canary"  # Firefox's DNS-over-HTTPS canary
+    RESOLVER_DISCOVERY = "resolver-discovery"  # _dns.resolver.arpa (RFC 9462): NODATA
     PRIVATE_RELAY = "private-relay"
     ALWAYS_BLOCK = "always-block"
     PROTECTION = "protection"  # bypass list, VPN and proxy apps
@@ -66,6 +67,11 @@ class RuleKind(StrEnum):
     BUDGET_CATEGORY = "budget:category"
     BUDGET_ALL = "budget"  # the budget for all online time
     FAMILY_FILTER = "family-filter"  # the children's family-filtering upstream blocked it
+    # What the DNS server finds in an upstream's answer (agent/dns/answers.py); a chain that
+    # leads to a blocked name keeps that name's own kind, with "led to" words.
+    UPSTREAM_BLOCK = "upstream-block"  # the upstream answered 0.0.0.0 / ::, its own block
+    REBINDING = "rebinding"  # a public name answered with a home-network address
+    UNREADABLE_ANSWER = "unreadable-answer"  # an answer that could not be read: refused
     UNKNOWN = "unknown"  # a query-log text this version cannot read (the text is the subject)
 
     @property
@@ -90,6 +96,7 @@ class RuleKind(StrEnum):
 _SUBJECTS: dict[RuleKind, Subject] = {
     RuleKind.DEFAULT: Subject.NONE,
     RuleKind.CANARY: Subject.NONE,
+    RuleKind.RESOLVER_DISCOVERY: Subject.NONE,
     RuleKind.PRIVATE_RELAY: Subject.NONE,
     RuleKind.ALWAYS_BLOCK: Subject.CATEGORY,
     RuleKind.PROTECTION: Subject.CATEGORY,
@@ -115,6 +122,9 @@ _SUBJECTS: dict[RuleKind, Subject] = {
     RuleKind.BUDGET_CATEGORY: Subject.CATEGORY,
     RuleKind.BUDGET_ALL: Subject.NONE,
     RuleKind.FAMILY_FILTER: Subject.NONE,
+    RuleKind.UPSTREAM_BLOCK: Subject.NONE,
+    RuleKind.REBINDING: Subject.NONE,
+    RuleKind.UNREADABLE_ANSWER: Subject.NONE,
     RuleKind.UNKNOWN: Subject.TEXT,
 }
 _EXPLICIT = frozenset(k for k in RuleKind if k.value.startswith(("allow:", "block:")))

@@ -131,6 +131,9 @@ _AROUND = "it could get around the house rules"
 RULE_WORDS: dict[RuleKind, RuleWords] = {
     RuleKind.DEFAULT: RuleWords("no house rule", "nothing is switched off"),
     RuleKind.CANARY: RuleWords("Firefox kept on the home DNS", "the house rules apply in Firefox"),
+    RuleKind.RESOLVER_DISCOVERY: RuleWords(
+        "devices kept on the home DNS", "the house rules apply on this network"
+    ),
     RuleKind.PRIVATE_RELAY: RuleWords("iCloud Private Relay", _AROUND),
     RuleKind.ALWAYS_BLOCK: RuleWords("{what} (blocked for everyone)", "it's blocked for everyone"),
     RuleKind.PROTECTION: RuleWords("ways around the house rules", _AROUND),
@@ -149,6 +152,9 @@ RULE_WORDS: dict[RuleKind, RuleWords] = {
     RuleKind.NO_SAFE_SEARCH: RuleWords("search engines without safe search", _OFF),
     RuleKind.PATH: RuleWords("{what}: switched off in the house rules", _OFF),
     RuleKind.SEARCH: RuleWords("searches on {what}", "nothing is switched off"),
+    RuleKind.UPSTREAM_BLOCK: RuleWords("blocked by the internet provider's DNS", _OFF),
+    RuleKind.REBINDING: RuleWords("an answer pointing into the home network", _OFF),
+    RuleKind.UNREADABLE_ANSWER: RuleWords("an answer that could not be read", _OFF),
     RuleKind.UNKNOWN: RuleWords("another house rule", _OFF),
     RuleKind.FLOOD: RuleWords(
         "too many lookups at once (turned away for a moment)",
@@ -198,3 +204,26 @@ def child_words(rule: RuleRef, minimum_age: int | None = None) -> str:
     if rule.kind is RuleKind.AGE and not minimum_age:
         return "it's for older children"
     return RULE_WORDS[rule.kind].child.format(what=subject_words(rule), age=minimum_age)
+
+
+# -- what the DNS server says about an upstream's answer (agent/dns/answers.py) --------------
+
+UPSTREAM_BLOCK = "Blocked by the upstream DNS service: it answered 0.0.0.0, its sign for a block"
+UNREADABLE_ANSWER = "Refused: the upstream DNS service sent an answer that could not be read"
+AROUND_SAFE_SEARCH = "reached this way, the search engine would skip safe search"
+RESOLVER_DISCOVERY = (
+    "Devices are not offered encrypted DNS around the box (RFC 9462), so the house rules apply"
+)
+
+
+def led_to(name: str, target: str, reason: str) -> str:
+    """A name that is fine itself, whose answer pointed somewhere that is not: say both.
+    ("innocent.example led to TikTok: TikTok is for 13+, Sam is 11")."""
+    return f"{name} led to {target}: {reason.removeprefix('Blocked: ')}"
+
+
+def rebinding(address: str) -> str:
+    return (
+        f"Refused: a name outside the home answered with a home-network address ({address}), "
+        "a trick (DNS rebinding) used to reach the router or other devices"
+    )
