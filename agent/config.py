@@ -18,6 +18,7 @@ from typing import Any
 
 from agent import config_checks
 from agent.datafiles import shipped_dir
+from agent.rules.overlays import PAUSE_CHOICES
 
 DEFAULT_PATHS = (Path("config.toml"), Path("/etc/houserules/config.toml"))
 SHIPPED_LISTS = shipped_dir()
@@ -245,6 +246,22 @@ class DhcpConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    """Home Assistant through MQTT discovery (`agent.ops.homeassistant`); no broker, no MQTT."""
+
+    broker: HostPort | None = None  # "host:port"; None (an empty string in the file) = off
+    credentials_file: Path | None = None  # the user name on line 1, the password on line 2
+    topic_prefix: str = "houserules"
+    discovery_prefix: str = "homeassistant"
+    pause_for: str = "morning"  # how long Home Assistant's "internet paused" switch pauses
+    publish_seconds: float = 30.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.broker is not None
+
+
+@dataclass(frozen=True)
 class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
@@ -255,6 +272,7 @@ class Config:
     email: EmailConfig = field(default_factory=EmailConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     dhcp: DhcpConfig = field(default_factory=DhcpConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     base_dir: Path = Path(".")
     source: str = "built-in defaults"
 
@@ -305,7 +323,8 @@ def load(path: str | Path | None) -> Config:
 def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     p = _Parser(source)
     sections = {
-        "dns", "upstream", "store", "blocklists", "dashboard", "rules", "email", "proxy", "dhcp"
+        "dns", "upstream", "store", "blocklists", "dashboard", "rules", "email", "proxy", "dhcp",
+        "mqtt",
     }  # fmt: skip
     p.only(raw, "", sections)
     cfg = Config(
@@ -318,6 +337,7 @@ def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         email=p.email(raw.get("email", {})),
         proxy=p.proxy(raw.get("proxy", {})),
         dhcp=p.dhcp(raw.get("dhcp", {})),
+        mqtt=p.mqtt(raw.get("mqtt", {})),
         base_dir=base_dir,
         source=source,
     )
@@ -668,6 +688,31 @@ class _Parser:
             raise self.fail("proxy.max_body_kb", "must be at least 1")
         if cfg.queue_size < 1:
             raise self.fail("proxy.queue_size", "must be at least 1")
+        return cfg
+
+    def mqtt(self, t: dict[str, Any]) -> MqttConfig:
+        topic = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+
+        def prefix(key: str, value: Any) -> str:
+            text = self.text(key, value)
+            if not topic.fullmatch(text):
+                raise self.fail(
+                    key, f"must be topic words joined by /, like houserules, not {text!r}"
+                )
+            return text
+
+        cfg = self.section(
+            MqttConfig,
+            t,
+            "mqtt",
+            broker=lambda k, v: self.hostport(k, v, 1883, True) if self.text(k, v) else None,
+            credentials_file=self.optional_path,
+            topic_prefix=prefix,
+            discovery_prefix=prefix,
+            pause_for=self.choice(*PAUSE_CHOICES),
+        )
+        if cfg.publish_seconds < 1:
+            raise self.fail("mqtt.publish_seconds", "must be 1 second or more")
         return cfg
 
     def optional_path(self, key: str, value: Any) -> Path | None:

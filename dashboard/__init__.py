@@ -26,11 +26,14 @@ from werkzeug.wrappers import Response
 from agent import config as config_mod
 from agent.config import Config
 from agent.store import accounts
-from dashboard import auth, filters
+from dashboard import api, auth, filters, metrics
+from dashboard.api.errors import error_response
+from dashboard.api.spec import PREFIX as API_PREFIX
 from dashboard.box import Box, EngineFactory, Jobs, Unavailable, box
 from dashboard.security import HostCheck, add_headers, secret_key, setup_code_path
 
 log = logging.getLogger("houserules.dashboard")
+SELF_GUARDED = ("api", "metrics")  # they answer for themselves: a token, never a login
 csrf = CSRFProtect()
 # No login: first run, the children's page, and what a device fetches while it is set up for
 # the proxy (the PAC file and the box's public certificate; see dashboard.proxy).
@@ -119,12 +122,18 @@ def _register_blueprints(app: Flask) -> None:
     modules = (*modules, settings, proxy)
     for module in (*modules, kids):
         app.register_blueprint(module.bp)
+    api.register(app)
+    metrics.register(app)
 
 
 def _register_hooks(app: Flask) -> None:
     @app.before_request
     def first_run() -> Response | None:
-        if request.endpoint is None or request.endpoint in PUBLIC:
+        if (
+            request.endpoint is None
+            or request.endpoint in PUBLIC
+            or request.blueprint in SELF_GUARDED
+        ):
             return None
         if not auth.has_accounts():
             return redirect(url_for("auth.setup"))
@@ -153,5 +162,13 @@ def _register_hooks(app: Flask) -> None:
         return render_template("error.html", title="This form has expired", status=400), 400
 
     @app.errorhandler(404)
-    def not_found(exc: Exception) -> tuple[str, int]:
+    def not_found(exc: Exception) -> Response | tuple[str, int]:
+        if request.path.startswith(API_PREFIX + "/"):
+            return error_response(404, "There is nothing at this address in the API.")
         return render_template("error.html", title="There is no such page", status=404), 404
+
+    @app.errorhandler(405)
+    def not_allowed(exc: Exception) -> Response | tuple[str, int]:
+        if request.path.startswith(API_PREFIX + "/"):
+            return error_response(405, f"{request.method} is not used at this address.")
+        return render_template("error.html", title="That is not possible here", status=405), 405

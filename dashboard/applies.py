@@ -9,14 +9,20 @@ what bedtime happens to do this minute; schedules and pauses are shown on their 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from agent.rules import schedule_words
 from agent.rules.catalog import App
 from agent.rules.decide import ADULT_AGE, decide
 from agent.rules.decision import Decision, RuleKind
 from agent.rules.household import Child, Device, Household, Schedule
-from agent.rules.overlays import held_off
+from agent.rules.now import (  # noqa: F401  (the pages' templates read them as words.*)
+    Now,
+    now_for,
+    state_words,
+    until_words,
+    when_words,
+)
 from agent.rules.reasons import child_words
 from dashboard.box import Box
 
@@ -50,17 +56,6 @@ class AppStatus:
         return self.decision.rule.kind.by_age
 
 
-@dataclass(frozen=True)
-class Now:
-    paused_until: datetime | None
-    schedules_on: tuple[Schedule, ...]
-    next_bedtime: tuple[Schedule, datetime] | None
-
-    @property
-    def internet_off(self) -> bool:
-        return self.paused_until is not None or any(s.block_all for s in self.schedules_on)
-
-
 def standing(household: Household, child: Child) -> Household:
     """The household plus a device of the child's, without schedules and pauses."""
     probe = Device(id=-child.id, ip=probe_address(child), owner="child", child_id=child.id)
@@ -89,35 +84,6 @@ def app_statuses(b: Box, household: Household, child: Child, now: datetime) -> l
     return out
 
 
-def now_for(household: Household, child: Child, now: datetime) -> Now:
-    rules = household.rules_for(child.id)
-    paused = rules.paused_until if rules.paused_until and rules.paused_until > now else None
-    off = held_off(rules.overlays, now)
-    on = tuple(
-        s for s in rules.schedules if s.id not in off and s.covers(now.weekday(), now.time())
-    )
-    return Now(paused, on, next_start(rules.schedules, now, block_all=True))
-
-
-def next_start(
-    schedules: tuple[Schedule, ...], now: datetime, *, block_all: bool
-) -> tuple[Schedule, datetime] | None:
-    """The next time one of the schedules switches on, within a week."""
-    best: tuple[Schedule, datetime] | None = None
-    for s in schedules:
-        if block_all and not s.block_all:
-            continue
-        for ahead in range(8):
-            day = now.date() + timedelta(days=ahead)
-            if day.weekday() not in s.days:
-                continue
-            start = datetime.combine(day, s.start, now.tzinfo)
-            if start > now and (best is None or start < best[1]):
-                best = (s, start)
-                break
-    return best
-
-
 def youtube_level(child: Child, age: int) -> str:
     if child.settings.youtube_level:
         return child.settings.youtube_level
@@ -140,21 +106,6 @@ def what_words(s: Schedule, b: Box) -> str:
         return "the whole internet is off"
     things = sorted(b.app_name(x) if b.catalog.get(x) else x.replace("-", " ") for x in s.block)
     return ", ".join(str(t) for t in things) + " off"
-
-
-def when_words(moment: datetime, now: datetime) -> str:
-    """ "at 20:30", "tomorrow at 07:00" or "on Sat at 09:00"."""
-    local = moment.astimezone(now.tzinfo)
-    if local.date() == now.date():
-        return f"at {local:%H:%M}"
-    if local.date() == now.date() + timedelta(days=1):
-        return f"tomorrow at {local:%H:%M}"
-    return f"on {local:%a} at {local:%H:%M}"
-
-
-def until_words(moment: datetime, now: datetime) -> str:
-    """ "18:30", "tomorrow at 07:00" or "on Sat at 09:00": for "paused until ..."."""
-    return when_words(moment, now).removeprefix("at ")
 
 
 def kid_reason(status: AppStatus) -> str:

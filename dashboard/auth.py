@@ -77,24 +77,24 @@ def start_session(account: accounts.Account) -> None:
     session.permanent = True
 
 
-def _client() -> str:
+def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _throttled(keys: tuple[str, ...]) -> int:
+def throttled(keys: tuple[str, ...]) -> int:
     """Seconds this try must still wait (0: go ahead): the longest wait of its keys."""
     b = box()
     return math.ceil(max(accounts.login_wait(b.engine(), key, b.now()) for key in keys))
 
 
-def _failed(keys: tuple[str, ...]) -> None:
+def failed(keys: tuple[str, ...]) -> None:
     b = box()
     d = b.cfg.dashboard
     for key in keys:
         # An account or the setup code is tried from many addresses: it gets twice the tries
         # of one address before its back-off starts, so a parent's own typos meet the
         # per-address wait first.
-        allowed = d.login_failures_allowed * (1 if key == _client() else 2)
+        allowed = d.login_failures_allowed * (1 if key == client_address() else 2)
         wait = accounts.note_failure(
             b.engine(),
             key,
@@ -107,7 +107,7 @@ def _failed(keys: tuple[str, ...]) -> None:
             log.warning("dashboard: %s locked out for %.0f s after failed tries", key, wait)
 
 
-def _succeeded(keys: tuple[str, ...]) -> None:
+def succeeded(keys: tuple[str, ...]) -> None:
     for key in keys:
         accounts.note_success(box().engine(), key)
 
@@ -121,12 +121,12 @@ def setup() -> Response | str | tuple[str, int]:
     form = SetupForm()
     status = 200
     if form.validate_on_submit():
-        keys = accounts.throttle_keys(box().engine(), _client())
-        wait = _throttled(keys)
+        keys = accounts.throttle_keys(box().engine(), client_address())
+        wait = throttled(keys)
         if wait:
             form.code.errors.append(f"Too many tries: wait {wait} seconds, then try again.")
         elif not setup_code_matches(code_file, form.code.data or ""):
-            _failed(keys)
+            failed(keys)
             form.code.errors.append("That is not the setup code.")
         else:
             try:
@@ -141,7 +141,7 @@ def setup() -> Response | str | tuple[str, int]:
                 form.password.errors.append(str(exc))
             else:
                 forget_setup_code(code_file)
-                _succeeded(keys)
+                succeeded(keys)
                 start_session(account)
                 flash(f"Welcome, {account.name}. Next: add your children.", "ok")
                 return redirect(url_for("home.index"))
@@ -156,8 +156,8 @@ def login() -> Response | str | tuple[str, int]:
         return redirect(url_for("auth.setup"))
     form = LoginForm()
     if form.validate_on_submit():
-        keys = accounts.throttle_keys(box().engine(), _client(), form.name.data or "")
-        wait = _throttled(keys)
+        keys = accounts.throttle_keys(box().engine(), client_address(), form.name.data or "")
+        wait = throttled(keys)
         if wait:
             form.password.errors.append(f"Too many tries: wait {wait} seconds, then try again.")
         else:
@@ -165,10 +165,10 @@ def login() -> Response | str | tuple[str, int]:
                 box().engine(), form.name.data or "", form.password.data or "", box().now()
             )
             if account is None:
-                _failed(keys)
+                failed(keys)
                 form.password.errors.append("That name and password do not match.")
             else:
-                _succeeded(keys)
+                succeeded(keys)
                 start_session(account)
                 return redirect(_next_page())
     status = 400 if form.errors else 200

@@ -145,6 +145,10 @@ def reward(child_id: int) -> Response:
             add_overlay(b.engine(), child_id, "unblock", until, now, target_kind="app",
                         target=value)  # fmt: skip
             said = f"{b.app_name(value)} is allowed"
+        elif what == "category" and value in b.catalog.categories:
+            add_overlay(b.engine(), child_id, "unblock", until, now, target_kind="category",
+                        target=value)  # fmt: skip
+            said = f"All {value.replace('-', ' ')} is allowed"
         elif what == "schedule" and value.isdigit():
             add_overlay(b.engine(), child_id, "more_time", until, now, schedule_id=int(value))
             said = "The schedule is off"

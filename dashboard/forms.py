@@ -170,6 +170,19 @@ class AccountForm(FlaskForm):
     confirm = PasswordField("The password again", [DataRequired(), EqualTo("password", SAME)])
 
 
+class TokenForm(FlaskForm):
+    name = StringField("What it is for", [DataRequired(), Length(max=40)])
+    scope = RadioField(
+        "It may",
+        choices=[
+            ("read", "Only look (read-only)"),
+            ("write", "Look and change things: pause, more time, answer requests"),
+        ],
+        default="read",
+        validators=[InputRequired()],
+    )
+
+
 class PasswordForm(FlaskForm):
     current = PasswordField("Current password", [DataRequired(), Length(max=MAX_PASSWORD)])
     new = _password("New password")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
@@ -13,18 +12,16 @@ from agent.events import urgent as urgent_words
 from agent.household import requests
 from agent.lists import health as index_health
 from agent.rules.household import Child
-from agent.rules.overlays import UNBLOCK_CHOICES
+from agent.rules.now import Now, now_for
+from agent.rules.overlays import UNBLOCK_CHOICES, OverlayError, pause_until
 from agent.store import household as store
 from agent.store.events import unacknowledged_alerts
 from agent.store.rollups import DaySummary, day_summary
 from dashboard import alerts, applies, child_page
 from dashboard import budgets as budget_views
-from dashboard.applies import Now, now_for
 from dashboard.box import Box, box
 
 bp = Blueprint("home", __name__)
-PAUSES = {"30": 30, "60": 60, "120": 120}
-MORNING = time(7, 0)
 SOON = "The DNS follows within a couple of seconds."
 
 
@@ -85,13 +82,9 @@ def index() -> str:
 def pause(child_id: int) -> Response:
     b = box()
     now = b.now()
-    choice = request.form.get("for", "")
-    if choice == "morning":
-        day = now.date() + timedelta(days=1 if now.time() >= MORNING else 0)
-        until = datetime.combine(day, MORNING, b.tz)
-    elif choice in PAUSES:
-        until = now + timedelta(minutes=PAUSES[choice])
-    else:
+    try:
+        until = pause_until(request.form.get("for", ""), now)
+    except OverlayError:
         abort(400)
     try:
         store.pause(b.engine(), until, child_id=child_id)

@@ -18,11 +18,11 @@ from werkzeug.wrappers import Response
 from agent.dns.family import provider_for
 from agent.lists import job as lists_job
 from agent.lists.index import IndexLoadError, ListIndex
-from agent.store import accounts
+from agent.store import accounts, api_tokens
 from agent.store import household as store
 from dashboard.auth import start_session
 from dashboard.box import Box, box
-from dashboard.forms import AccountForm, CarerForm, PasswordForm, options
+from dashboard.forms import AccountForm, CarerForm, PasswordForm, TokenForm, options
 from dashboard.home import lists_damaged
 
 bp = Blueprint("settings", __name__)
@@ -73,6 +73,9 @@ def _page(status: int = 200, **forms: Any) -> tuple[str, int]:
         "me": current_user.account.id,
         "account_form": AccountForm(),
         "password_form": PasswordForm(),
+        "tokens": api_tokens.list_tokens(engine),
+        "token_form": TokenForm(),
+        "new_token": None,
         "carers": carers.list_carers(engine) if carers else None,
         "carer_form": _carer_form(b) if carers else None,
         "problems": digest.delivery_problems(engine, b.now()) if digest else [],
@@ -104,6 +107,32 @@ def add_account() -> Response | tuple[str, int]:
             flash(f"Added {added.name}. They can log in now.", "ok")
             return redirect(url_for("settings.index") + "#accounts")
     return _page(400, account_form=form)
+
+
+@bp.route("/settings/tokens", methods=("POST",))
+@login_required
+def add_token() -> Response | tuple[str, int]:
+    """Make an API token and show it this once (only its hash is kept)."""
+    form = TokenForm()
+    if form.validate_on_submit():
+        try:
+            made, token = api_tokens.create_token(
+                box().engine(), form.name.data or "", form.scope.data or "", box().now()
+            )
+        except api_tokens.TokenError as exc:
+            form.name.errors.append(str(exc))
+        else:
+            return _page(new_token={"token": token, "name": made.name})
+    return _page(400, token_form=form)
+
+
+@bp.route("/settings/tokens/<int:token_id>/revoke", methods=("POST",))
+@login_required
+def revoke_token(token_id: int) -> Response:
+    if not api_tokens.revoke_token(box().engine(), token_id):
+        abort(404)
+    flash("Revoked. Anything using that token is turned away from now on.", "ok")
+    return redirect(url_for("settings.index") + "#tokens")
 
 
 @bp.route("/settings/accounts/<int:account_id>/remove", methods=("POST",))

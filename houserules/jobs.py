@@ -43,6 +43,7 @@ def serve(jobs: Jobs, stop: threading.Event) -> None:
         if dashboard is not None:
             dashboard.stop()
         scheduler.shutdown(wait=True)
+        jobs.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,3 +55,12 @@ def _engine(box: Box):
     from agent.store.db import make_engine
 
     return make_engine(f"sqlite:///{box.dir / 'data' / 'house.db'}")
+
+
+def test_a_reward_for_a_whole_category_until_a_time(box: Box) -> None:
+    out = box.ok("allow", "Sam", "--category", "gaming", "--until", "18:00")
+    assert "gaming is allowed until Mon 18:00" in out
+    (treat,) = overlays.list_overlays(_engine(box))
+    assert (treat.kind, treat.target_kind, treat.target) == ("unblock", "category", "gaming")
+    err = box.fails("allow", "Sam", "--category", "wizardry", "--until", "18:00")
+    assert "'wizardry' is not a kind of app HouseRules knows" in err

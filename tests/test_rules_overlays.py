@@ -213,7 +213,7 @@ def test_ending_an_overlay_early_bumps_the_version_and_takes_effect(tmp_path: Pa
     [
         ("forever", {}, "more_time or unblock"),
         ("more_time", {}, "names the schedule"),
-        ("unblock", {"target_kind": "category", "target": "gaming"}, "an app or a website"),
+        ("unblock", {"target_kind": "schedule", "target": "gaming"}, "a kind of app or a website"),
         ("unblock", {"target_kind": "domain", "target": "not a domain"}, "not a domain"),
     ],
 )
@@ -242,3 +242,18 @@ def test_unblock_lengths(choice, until) -> None:
 )  # fmt: skip
 def test_time_left(seconds, said) -> None:
     assert words.time_left(at(19) + timedelta(seconds=seconds), at(19)) == said
+
+
+def test_a_reward_for_a_whole_category_opens_it_until_its_end_and_no_further() -> None:
+    """ "Games until six": an unblock of a kind of app, read by decide() while now < until."""
+    from dataclasses import replace
+
+    treat = Overlay(9, 2, "unblock", at(18), target_kind="category", target="social")
+    home = replace(HOME, overlays=(*HOME.overlays, treat))
+    during = decide(policy(home), ALEX_TABLET, "www.tiktok.com", 1, at(17, 59, 59))
+    assert (during.action, during.rule.to_column()) == (ALLOW, "unblock:category:social")
+    assert during.reason == "Allowed for Alex for a while: social, until 18:00"
+    after = decide(policy(home), ALEX_TABLET, "www.tiktok.com", 1, at(18))
+    assert (after.action, after.rule.to_column()) == (BLOCK, "age:tiktok")
+    sam = decide(policy(home), SAM_PHONE, "www.instagram.com", 1, at(17))
+    assert sam.rule.to_column() != "unblock:category:social"  # Alex's treat, not Sam's

@@ -504,3 +504,17 @@ def test_devices_page_puts_unassigned_first_then_the_most_recent(
     assert total == 7 and [d.ip for d in page] == ["10.0.0.6", "10.0.0.5", "10.0.0.4"]
     page, _ = store.devices_page(engine, offset=6, limit=3)
     assert [d.ip for d in page] == ["10.0.0.7"]
+
+
+def test_schedule_fields_beyond_the_checked_ones_pass_through_but_never_the_checked_ones(
+    engine: Engine, sam: Child
+) -> None:
+    """A new schedule field needs its dataclass field, its column and a migration: add_schedule
+    and update_schedule pass further fields through; they never let one skip the checks."""
+    made = store.add_schedule(engine, sam.id, "Homework", [0], time(16), time(18), block_all=True)
+    for bad in ({"child_id": 99}, {"id": 7}, {"colour": "red"}):
+        with pytest.raises(store.HouseholdError, match="has no field"):
+            store.update_schedule(
+                engine, made.id, "Homework", [0], time(16), time(18), block_all=True, **bad
+            )
+    assert store.list_schedules(engine, sam.id) == (made,)

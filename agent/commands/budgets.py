@@ -23,6 +23,7 @@ from agent.commands.common import engine
 from agent.commands.household_changes import find_schedule
 from agent.config import Config
 from agent.rules import budgets as rules
+from agent.rules.catalog import CATEGORIES
 from agent.rules.household import WEEKDAYS, Budget
 from agent.store import budgets as store
 from agent.store import overlays
@@ -180,8 +181,10 @@ def allow_until(cfg: Config, args: argparse.Namespace) -> int:
         print(f"{child.name}: {s.name} is off until {until:%a %H:%M}.")
         return 0
     kind, target = _kind(args) or ("app", "")
-    if kind == "category":
-        raise CliError("a reward is for an app or a website (--app or --domain)")
+    known = {*CATEGORIES, *(s.category for s in cfg.blocklists.sources)}
+    if kind == "category" and target.strip().lower() not in known:
+        kinds = ", ".join(sorted(known))
+        raise CliError(f"{target!r} is not a kind of app HouseRules knows ({kinds})")
     overlay = base.changing(
         overlays.add_overlay, eng, child.id, "unblock", until, now, target_kind=kind, target=target
     )

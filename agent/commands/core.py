@@ -76,6 +76,13 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
             problems.append(
                 f"blocklists source {source.name!r}: file not found: {cfg.resolve(source.path)}"
             )
+    if cfg.mqtt.enabled and cfg.mqtt.credentials_file is not None:
+        from agent.ops.homeassistant import MqttError, read_credentials
+
+        try:
+            read_credentials(cfg.resolve(cfg.mqtt.credentials_file))
+        except MqttError as exc:
+            problems.append(f"mqtt.credentials_file: {exc}")
     for line in problems:
         print(f"houserules: {cfg.source}: {line}", file=sys.stderr)
     if problems:

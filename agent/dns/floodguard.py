@@ -30,9 +30,11 @@ class FloodGuard:
         self.per_minute = per_minute
         self.limiter = RateLimiter(per_minute)
         self.allow = self.limiter.allow  # the front ends call this once a query
+        self.refused = 0  # queries turned away for going over the limit (for /metrics)
 
     def refuse(self, data: bytes, client: str) -> bytes | None:
         """The answer to a query over the limit; the flood's first one is logged."""
+        self.refused += 1
         if self.limiter.take_announcement(client):
             self._announce(data, client)
         return wire.error_reply(data, wire.REFUSED)

@@ -21,6 +21,7 @@ import logging
 import socket
 import ssl
 import time
+from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -36,7 +37,7 @@ from agent.dns.floodguard import FloodGuard
 from agent.dns.native import fastpath
 from agent.dns.tcp import TcpFront, TcpLimits, listen_tcp, remember_server_name, tcp_budget
 from agent.dns.upstream import UpstreamFailed, UpstreamPool
-from agent.rules.decision import Action, Decision, RuleKind
+from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.rules.policy import Policy, PolicyHolder
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,12 @@ class FilterResolver:
         self.answers = answers.AnswerCheck(
             decide, cfg.dns.block_mode, cfg.dns.block_ttl, cfg.dns.local_domains
         )
+        # What /metrics reports (agent.dns.stats reads them every few seconds): plain ints and
+        # one dict, bumped where the answer is made, so counting costs an addition a query.
+        self.blocked: defaultdict[str, int] = defaultdict(int)  # by the rule kind that blocked
+        self.from_cache = 0  # answered from the cache
+        self.from_upstream = 0  # answered from upstream (or a query already on its way there)
+        self.from_stale = 0  # answered with a stale copy while no upstream answered
         self._warned = float("-inf")
 
     # -- the chain -------------------------------------------------------------------------
@@ -134,6 +141,7 @@ class FilterResolver:
                 self._memo.clear()
             self._memo[memo_key] = m
         if m.block_tail:
+            self.blocked[m.kind] += 1
             self.submit((ts, m.head, None, None, False))
             return data[:2] + m.block_tail
         entry, mono = m.entry, self.monotonic()
@@ -149,8 +157,10 @@ class FilterResolver:
             if entry.facts is not answers.PLAIN and m.decision.action is not REWRITE:
                 held = self._check_cached(m, entry, who, policy, ts)
                 if held is not None:
+                    self.blocked[m.kind] += 1
                     self.submit((ts, m.head, None, None, False))
                     return data[:2] + held
+        self.from_cache += 1
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
         return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
@@ -197,6 +207,7 @@ class FilterResolver:
             key += FamilyFilter.suffix  # the cache keeps children's answers apart
         head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
         prepared = _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
+        prepared.kind = decision.rule.kind
         prepared.cap, prepared.family = cap, kids
         return prepared
 
@@ -209,7 +220,9 @@ class FilterResolver:
         family.blocked += 1  # type: ignore[union-attr]
         ttl = self._block_ttl if m.cap is None else min(self._block_ttl, m.cap)
         m.block_tail = wire.block_tail(m.q, self._block_mode, ttl, False)
-        m.head = m.head[:5] + family.decision(m.decision).columns  # type: ignore[union-attr]
+        decision = family.decision(m.decision)  # type: ignore[union-attr]
+        m.head, m.kind = m.head[:5] + decision.columns, decision.rule.kind
+        self.blocked[m.kind] += 1
         self.submit((ts, m.head, upstream, latency, False))
         return data[:2] + m.block_tail
 
@@ -252,6 +265,7 @@ class FilterResolver:
         if held is None:
             return None
         m.block_tail, m.head = held
+        m.kind = _kind_of(m.head)
         return m.block_tail
 
     def _client_allowed(self, client: str) -> bool:
@@ -318,8 +332,13 @@ class FilterResolver:
                 now = self._wall(ts)
                 held = self.answers.hold(q, decision, m.head, facts, who, policy, now)
                 if held is not None:
+                    self.blocked[_kind_of(held[1])] += 1
                     self.submit((ts, held[1], upstream, latency, False))
                     return data[:2] + held[0]
+        if upstream == "stale":
+            self.from_stale += 1
+        else:
+            self.from_upstream += 1
         self._log(ts, m, upstream, latency)
         if m.cap is not None:
             with contextlib.suppress(wire.WireError):
@@ -414,7 +433,13 @@ class _Prepared:
     entry: Entry | None = None  # the cache entry `tail` was made from
     tail: bytes = b""
     cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
+    kind: str = ""  # the kind of rule behind `block_tail`, for /metrics
     family: bool = False  # a child's question: the family filter answers it (agent/dns/family.py)
+
+
+def _kind_of(head: tuple) -> str:
+    """The rule kind in a query-log row's columns (client..qtype, action, rule, ...)."""
+    return RuleRef.from_column(head[6]).kind
 
 
 def _capped(reply: bytes, offsets: tuple[int, ...], cap: int) -> bytes:

@@ -54,6 +54,7 @@ class Server:
     keeps_case: bool = True  # echoes the question's letter case, so 0x20 can be used
     case_losses: int = 0  # replies in a row that had our ID but lost the case we sent
     answered: int = 0
+    seconds: float = 0.0  # time spent on the answers counted in `answered`
     timeouts: int = 0
     errors: int = 0
 
@@ -148,6 +149,7 @@ class UpstreamPool:
         last_reply: bytes | None = None
         failed = 0
         for server in self.order(self.monotonic()):
+            started = time.perf_counter()
             try:
                 reply = await self._ask(server, packet, question_key)
             except TimeoutError:
@@ -172,6 +174,7 @@ class UpstreamPool:
                 last_reply = reply
                 continue
             server.answered += 1
+            server.seconds += time.perf_counter() - started
             return reply, server.label
         if last_reply is not None:
             return last_reply, "all upstreams failed"

@@ -5,8 +5,9 @@ request is stored with a `child_request` alert event in the same transaction, so
 the alerts, reaches the alert emails and feeds the conversation prompts. A parent approves or
 declines it from Home; deciding acknowledges the event.
 
-What approval does, kept simple so a parent can always see and undo it. Nothing a parent set
-is taken away and put back: temporary changes are overlays that end by themselves
+What approval does (`agent.household.grants`, which the API also uses when a parent gives
+time or allows something unasked), kept simple so a parent can always see and undo it. Nothing
+a parent set is taken away and put back: temporary changes are overlays that end by themselves
 (`agent.rules.overlays`, `agent.store.overlays`), shown with their time left on the child's
 page, where a parent can end them early.
 
@@ -22,19 +23,17 @@ The SQL is `agent.store.requests`; its readers are re-exported here for the page
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
 from agent.events import Event, EventKind, Severity
+from agent.household import grants
 from agent.household.checks import check_domain
-from agent.rules.budgets import is_used_up
-from agent.rules.overlays import OverlayError, schedules_on_during, unblock_until
+from agent.rules.overlays import OverlayError, unblock_until
 from agent.store import household as store
 from agent.store import requests as rows
-from agent.store.budgets import add_extra_time, list_budgets
 from agent.store.events import KeyedEvent
-from agent.store.overlays import add_overlay, list_overlays
 from agent.store.requests import ChildRequest, RequestError, event_key, get_request, list_requests
 
 __all__ = [
@@ -46,7 +45,7 @@ __all__ = [
     "list_requests",
 ]
 KINDS = ("more_time", "unblock")
-MIN_MINUTES, MAX_MINUTES = 5, 240
+MIN_MINUTES, MAX_MINUTES = grants.MIN_MINUTES, grants.MAX_MINUTES
 MAX_MESSAGE = 200
 MAX_PER_HOUR = 6  # per child: enough to ask, not enough to flood a parent's phone
 
@@ -153,47 +152,8 @@ def _approve(
     engine: Engine, asked: ChildRequest, minutes: int, when: datetime, unblock_for: str
 ) -> str:
     if asked.kind == "unblock":
-        return _unblock(engine, asked, when, unblock_for)
-    until = when + timedelta(minutes=minutes)
-    resumed = store.resume(engine, child_id=asked.child_id)
-    on = schedules_on_during(store.list_schedules(engine, asked.child_id), when, until)
-    for s in on:
-        add_overlay(
-            engine, asked.child_id, "more_time", until, when, schedule_id=s.id, request_id=asked.id
+        kind, value = ("app", asked.app) if asked.app else ("domain", asked.site)
+        return grants.allow_for(
+            engine, asked.child_id, asked.child, kind, value or "", unblock_for, when, asked.id
         )
-    done = []
-    if resumed:
-        done.append("the pause ended")
-    running = list_overlays(engine, asked.child_id, running_at=when)
-    spent = [b for b in list_budgets(engine, asked.child_id) if is_used_up(b, running, when)]
-    for b in spent:  # a budget used up for today gets the minutes too
-        add_extra_time(engine, b, minutes, when, request_id=asked.id)
-    if spent:
-        done.append(f"{minutes} more minutes on today's budget")
-    if on:
-        names = " and ".join(s.name for s in on)
-        done.append(f"{names} is off until {until.astimezone(when.tzinfo):%H:%M}")
-    if not done:
-        return f"Nothing was stopping {asked.child}'s internet for the next {minutes} minutes"
-    return f"{asked.child}: " + "; ".join(done)
-
-
-def _unblock(engine: Engine, asked: ChildRequest, when: datetime, unblock_for: str) -> str:
-    kind, value = ("app", asked.app) if asked.app else ("domain", asked.site)
-    until = unblock_until(unblock_for, when)
-    if until is None:
-        store.add_rule(engine, asked.child_id, "allow", kind, value or "")
-        return f"{value} is allowed for {asked.child} (change it on {asked.child}'s page)"
-    add_overlay(
-        engine,
-        asked.child_id,
-        "unblock",
-        until,
-        when,
-        target_kind=kind,
-        target=value,
-        request_id=asked.id,
-    )
-    local = until.astimezone(when.tzinfo)
-    ends = f"{local:%H:%M}" if local.date() == when.date() else "midnight"
-    return f"{value} is allowed for {asked.child} until {ends} (end it early on their page)"
+    return grants.give_more_time(engine, asked.child_id, asked.child, minutes, when, asked.id)

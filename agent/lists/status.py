@@ -89,3 +89,18 @@ def category_status(cfg: Config, catalog: Catalog, category: str) -> CategorySta
 
 def statuses(cfg: Config, catalog: Catalog, categories: tuple[str, ...]) -> list[CategoryStatus]:
     return [category_status(cfg, catalog, c) for c in categories]
+
+
+def list_ages(cfg: Config) -> dict[str, datetime]:
+    """List name -> when its current copy arrived: the last good download of a URL list, the
+    file's last change for a local one (lists with no copy yet are left out)."""
+    out: dict[str, datetime] = {}
+    for source in cfg.blocklists.sources:
+        path = cached_copy(source, cfg) if source.url is not None else source.path
+        try:
+            stamp = Path(cfg.resolve(path)).stat().st_mtime if path is not None else None
+        except OSError:
+            stamp = None
+        if stamp is not None:
+            out[source.name] = datetime.fromtimestamp(stamp, UTC)
+    return out

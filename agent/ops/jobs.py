@@ -11,6 +11,7 @@ It owns the database work done on a schedule:
 - blocklist refreshes: compiled in a child process into the compiled folder, which the DNS
   process notices and maps;
 - weekly digests and alert emails to carers (`agent.digest`),
+- Home Assistant through MQTT when `[mqtt]` is set (`agent.ops.homeassistant`),
 - and, beside them, the parents' dashboard (composed in `houserules.jobs`).
 
 It shares no memory with the DNS process: they meet in the database and the compiled lists.
@@ -63,6 +64,16 @@ class Jobs:
 
         self.email = EmailJobs(cfg, self.engine, clock=self.now)
         self.extra_jobs: list[Job] = list(self.email.jobs())
+        self.home_assistant = None  # [mqtt]: Home Assistant through MQTT discovery
+        if cfg.mqtt.enabled:
+            from agent.ops.homeassistant import HomeAssistant, MqttError
+
+            try:
+                self.home_assistant = HomeAssistant(cfg, self.engine, self.now)
+            except MqttError as exc:  # the dashboard and the other jobs still matter
+                log.error("Home Assistant is off: %s", exc)
+            else:
+                self.extra_jobs += self.home_assistant.jobs()
 
     # -- the jobs ------------------------------------------------------------------------------
 
@@ -196,3 +207,10 @@ class Jobs:
     def schedule(self, scheduler: Scheduler) -> None:
         for name, fn, seconds in self.jobs():
             scheduler.every(name, fn, seconds)
+        if self.home_assistant is not None:  # connects (and reconnects) on paho's own thread
+            scheduler.run_soon("home assistant connect", self.home_assistant.start)
+
+    def close(self) -> None:
+        """At the end of the process: tell Home Assistant the box is going."""
+        if self.home_assistant is not None:
+            self.home_assistant.stop()

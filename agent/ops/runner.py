@@ -8,6 +8,7 @@ This process answers DNS and does little else, so it stays small and quick:
 - a compiled index that changed on disk (a refresh by the jobs process, `houserules lists
   update`, an edited list file) is mapped and swapped in whole;
 - query-log rows go to the writer process (`agent.store.logproc`) through a pipe;
+- its counters are copied to a file for `/metrics` every two seconds (`agent.ops.stats`);
 - everything else that touches the database (migrations, devices seen, insights, retention,
   list downloads, the dashboard and emails) runs in the jobs process (`houserules.jobs`, the
   jobs of `agent.ops.jobs` composed with the dashboard), which is started with the DNS and
@@ -35,6 +36,7 @@ from agent.config import Config
 from agent.dns import native, neighbours
 from agent.dns.server import Decide, DnsServer, FilterResolver, ListenError
 from agent.lists import job as lists_job
+from agent.ops import stats
 from agent.ops.dhcp import Dnsmasq
 from agent.rules import decide as rules
 from agent.rules.catalog import load_catalog
@@ -78,6 +80,17 @@ class Agent:
         self.dhcp = Dnsmasq(cfg, devices=self._devices) if cfg.dhcp.enabled else None
         self._jobs_restarts = 0
         self._jobs_next_start = 0.0
+        self.stats_path = stats.stats_path(cfg)
+        self._starts = stats.previous_starts(self.stats_path) + 1
+        self._started = time.time()
+
+    @property
+    def jobs_restarts(self) -> int:
+        return self._jobs_restarts
+
+    def write_stats(self) -> None:
+        """The counters for /metrics, in a file the dashboard reads (`agent.ops.stats`)."""
+        stats.write_stats(self.stats_path, stats.collect(self, self._starts, self._started))
 
     # -- kept fresh from the ticker thread (never the event loop) ----------------------------
 
@@ -162,6 +175,7 @@ class Agent:
         self.ticker.every(r.neighbour_refresh_seconds, "neighbours", self.refresh_neighbours)
         self.ticker.every(5.0, "compiled lists", self.refresh_lists)
         self.ticker.every(INDEX_CHECK_SECONDS, "index check", self.check_index)
+        self.ticker.every(stats.EVERY_SECONDS, "counters for /metrics", self.write_stats)
         if self.spawn_jobs:
             self.ticker.every(2.0, "jobs process", self.look_after_jobs)
         if self.dhcp is not None:

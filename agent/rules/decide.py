@@ -356,7 +356,7 @@ def _schedule_block(ask: _Ask, s: Schedule) -> Decision | None:
 
 
 def _overlay_allow(ask: _Ask, overlays: tuple[Overlay, ...], now: datetime) -> Decision | None:
-    """An "unblock" overlay running now for this app or domain."""
+    """An "unblock" overlay running now for this app, category or domain."""
     for o in overlays:
         if o.kind != "unblock" or not now < o.until or o.target is None:
             continue
@@ -368,6 +368,9 @@ def _overlay_allow(ask: _Ask, overlays: tuple[Overlay, ...], now: datetime) -> D
             title, category = (app.name, app.category) if app else (o.target, None)
             reason = say.unblocked(title, ask.who, o.until, now)
             return made(ALLOW, reason, K.UNBLOCK_APP, o.target, ask.who, o.target, category)
+        if o.target_kind == "category" and o.target in ask.claims.categories:
+            reason = say.unblocked(say.label(o.target), ask.who, o.until, now)
+            return ask.decision(ALLOW, reason, K.UNBLOCK_CATEGORY, o.target, o.target)
     return None
 
 

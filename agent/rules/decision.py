@@ -63,6 +63,7 @@ class RuleKind(StrEnum):
     FLOOD = "flood"  # the DNS turned a device away: over its rate limit (not a house rule)
     UNBLOCK_APP = "unblock:app"  # a parent's timed unblock (an overlay with an expiry)
     UNBLOCK_DOMAIN = "unblock:domain"
+    UNBLOCK_CATEGORY = "unblock:category"
     BUDGET_APP = "budget:app"  # a daily time budget that is used up for today
     BUDGET_CATEGORY = "budget:category"
     BUDGET_ALL = "budget"  # the budget for all online time
@@ -118,6 +119,7 @@ _SUBJECTS: dict[RuleKind, Subject] = {
     RuleKind.FLOOD: Subject.NONE,
     RuleKind.UNBLOCK_APP: Subject.APP,
     RuleKind.UNBLOCK_DOMAIN: Subject.DOMAIN,
+    RuleKind.UNBLOCK_CATEGORY: Subject.CATEGORY,
     RuleKind.BUDGET_APP: Subject.APP,
     RuleKind.BUDGET_CATEGORY: Subject.CATEGORY,
     RuleKind.BUDGET_ALL: Subject.NONE,

@@ -20,6 +20,14 @@ UNBLOCK_CHOICES: dict[str, str] = {
     "always": "always",
 }
 _LENGTHS = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1)}
+# How long a parent's one-tap pause lasts: minutes, or until the next morning.
+PAUSE_CHOICES: dict[str, str] = {
+    "30": "for 30 minutes",
+    "60": "for an hour",
+    "120": "for two hours",
+    "morning": "until 07:00",
+}
+MORNING = time(7, 0)
 
 
 class OverlayError(ValueError):
@@ -35,6 +43,16 @@ def unblock_until(choice: str, now: datetime) -> datetime | None:
     if choice in _LENGTHS:
         return now + _LENGTHS[choice]
     raise OverlayError(f"an unblock is for {', '.join(UNBLOCK_CHOICES)}, not {choice!r}")
+
+
+def pause_until(choice: str, now: datetime) -> datetime:
+    """When a pause given as `choice` (one of PAUSE_CHOICES) ends, from local `now`."""
+    if choice == "morning":
+        day = now.date() + timedelta(days=1 if now.time() >= MORNING else 0)
+        return datetime.combine(day, MORNING, now.tzinfo)
+    if choice in PAUSE_CHOICES:
+        return now + timedelta(minutes=int(choice))
+    raise OverlayError(f"a pause is for {', '.join(PAUSE_CHOICES)}, not {choice!r}")
 
 
 def end_of_day(now: datetime) -> datetime:

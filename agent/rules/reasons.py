@@ -169,6 +169,9 @@ RULE_WORDS: dict[RuleKind, RuleWords] = {
     RuleKind.UNBLOCK_DOMAIN: RuleWords(
         "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
     ),
+    RuleKind.UNBLOCK_CATEGORY: RuleWords(
+        "{what} (allowed for a while by a parent)", "a grown-up said yes for a while"
+    ),
     RuleKind.BUDGET_APP: RuleWords("{what}: today's time is used up", _TIME_UP),
     RuleKind.BUDGET_CATEGORY: RuleWords("{what}: today's time is used up", _TIME_UP),
     RuleKind.BUDGET_ALL: RuleWords("today's online time is used up", _TIME_UP),

@@ -44,6 +44,7 @@ TABLE_MODULES = (
     "agent.store.talk",
     "agent.store.contacts",
     "agent.store.budgets",
+    "agent.store.api_tokens",
 )
 
 

@@ -11,14 +11,17 @@ flat rows (ts, client, device, child, name, ...).
 
 from __future__ import annotations
 
-MAX_PAIRS = 200_000  # (client, name) pairs remembered in one minute: bounded memory
+# (client, name) pairs remembered in one minute. Each is kept as its hash (an int, not two
+# strings), so the set stays about 2 MB in the DNS process however the load goes; past the
+# bound every pair counts as new, so nothing is hidden, only fewer repeats are dropped.
+MAX_PAIRS = 20_000
 
 
 class FirstRows:
     def __init__(self, max_pairs: int = MAX_PAIRS) -> None:
         self.max_pairs = max_pairs
         self._minute = -1
-        self._seen: set[tuple[str, str]] = set()
+        self._seen: set[int] = set()
 
     def first(self, row: tuple) -> bool:
         """True if `row` is the first this minute for its (client, name); remembers it."""
@@ -27,7 +30,7 @@ class FirstRows:
             self._minute = minute
             self._seen.clear()
         head = row[1]
-        key = (head[0], head[3]) if type(head) is tuple else (head, row[4])
+        key = hash((head[0], head[3]) if type(head) is tuple else (head, row[4]))
         seen = self._seen
         if key in seen:
             return False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, time
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -216,12 +217,15 @@ def add_schedule(
     block: Iterable[str] = (),
     allow: Iterable[str] = (),
     all_day: bool = False,
+    **more: Any,
 ) -> ScheduleEntry:
     """A weekly window for a child; `end < start` runs past midnight into the next day. Equal
-    start and end is refused unless `all_day` (then it is the whole of each day chosen)."""
+    start and end is refused unless `all_day` (then it is the whole of each day chosen).
+    `more`: any further schedule field, stored as given (a new field needs no change here)."""
     row = ScheduleRow(child_id=child_id, name="", days="", start=start, end=end)
     with changing(engine) as session:
         _fill_schedule(session, row, name, days, start, end, block_all, block, allow, all_day)
+        _fill_more(row, more)
         session.add(row)
         session.flush()
         return to_schedule(row)
@@ -239,6 +243,7 @@ def update_schedule(
     block: Iterable[str] = (),
     allow: Iterable[str] = (),
     all_day: bool = False,
+    **more: Any,
 ) -> ScheduleEntry:
     """Change a schedule in place (same checks as `add_schedule`); it keeps its id, so "more
     time" given on it still holds."""
@@ -247,6 +252,7 @@ def update_schedule(
         if row is None:
             raise HouseholdError(f"there is no schedule with id {schedule_id}")
         _fill_schedule(session, row, name, days, start, end, block_all, block, allow, all_day)
+        _fill_more(row, more)
         session.add(row)
         session.flush()
         return to_schedule(row)
@@ -285,6 +291,20 @@ def _fill_schedule(
             raise HouseholdError(f"this child already has a schedule called {other.name}")
     row.name, row.days, row.start, row.end = name, joined(day_set), start, end
     row.block_all, row.block, row.allow = block_all, joined(blocked), joined(allowed)
+
+
+_CHECKED_SCHEDULE_FIELDS = frozenset(
+    {"id", "child_id", "name", "days", "start", "end", "block_all", "block", "allow"}
+)
+
+
+def _fill_more(row: ScheduleRow, more: dict[str, Any]) -> None:
+    """Schedule fields beyond the checked ones, set as given: a column of the table, never one
+    of the fields `_fill_schedule` checks."""
+    for key, value in more.items():
+        if key in _CHECKED_SCHEDULE_FIELDS or key not in ScheduleRow.model_fields:
+            raise HouseholdError(f"a schedule has no field {key!r} to set this way")
+        setattr(row, key, value)
 
 
 def list_schedules(engine: Engine, child_id: int | None = None) -> tuple[ScheduleEntry, ...]:

@@ -34,7 +34,7 @@ class OverlayRow(SQLModel, table=True):
     kind: str  # "more_time" | "unblock"
     until: datetime  # UTC
     schedule_id: int | None = None  # more_time
-    target_kind: str | None = None  # unblock: "app" | "domain"
+    target_kind: str | None = None  # unblock: "app" | "category" | "domain"
     target: str | None = None
     request_id: int | None = None
     created: datetime | None = None  # UTC
@@ -65,8 +65,8 @@ def add_overlay(
     if kind == "more_time" and schedule_id is None:
         raise HouseholdError("more time names the schedule it holds off")
     if kind == "unblock":
-        if target_kind not in ("app", "domain") or not target:
-            raise HouseholdError("an unblock names an app or a website")
+        if target_kind not in ("app", "category", "domain") or not target:
+            raise HouseholdError("an unblock names an app, a kind of app or a website")
         target = check_domain(target) if target_kind == "domain" else target.strip().lower()
     if kind == "extra_time" and (target_kind != "budget" or not target):
         raise HouseholdError("extra time names the budget it adds to")
