@@ -1,7 +1,7 @@
 """devices: each device's own name for DNS over TLS (`<dot_id>.<box name>`), a random label
 
 Revision ID: 0007n
-Revises: 0006t
+Revises: 0006p
 Created: 2026-12-01 23:20:00
 """
 
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0007n"
-down_revision: str | None = "0006t"  # after main's head at merge time
+down_revision: str | None = "0006p"  # after main's head at merge time
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
