@@ -126,3 +126,18 @@ def test_device_names_are_random_labels_that_find_only_their_device():
     assert dotnames.client_key("box.local", names) is None
     assert dotnames.client_key("abc.other.local", names) is None
     assert dotnames.client_key(None, names) is None
+
+
+def test_a_box_certificate_from_before_device_names_is_renewed_to_cover_them(tmp_path):
+    tls = tmp_path / "tls"
+    raw = {"dns": {"tls_listen": ["127.0.0.1:0"]}, "dashboard": {"tls_dir": str(tls)}}
+    cfg = config_mod.parse(raw, "test", tmp_path)
+    before = boxcert.ensure(tls, boxcert.box_names(), ["127.0.0.1"])
+    ca = (tls / boxcert.CA_CERT).read_bytes()
+    wanted = dotnames.wildcard(boxcert.device_box_name())
+    assert wanted not in before.names
+    after = boxcert.for_config(cfg)
+    assert wanted in after.names and set(before.names) <= set(after.names)
+    assert after.fingerprint != before.fingerprint
+    assert (tls / boxcert.CA_CERT).read_bytes() == ca  # phones that trust the box still do
+    assert boxcert.for_config(cfg).fingerprint == after.fingerprint  # made once, then kept
