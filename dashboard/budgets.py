@@ -8,7 +8,7 @@ it in a sentence. Extra time is an overlay that ends when the budget's day ends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import login_required
@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from agent.rules import budgets as rules
 from agent.rules.household import Budget, Child, Household
+from agent.rules.overlays import next_at
 from agent.store import budgets as store
 from agent.store.household_tables import HouseholdError
 from agent.store.overlays import add_overlay
@@ -133,9 +134,7 @@ def reward(child_id: int) -> Response:
     except ValueError:
         flash("The treat was not given: say until when, like 18:00.", "error")
         return back
-    until = datetime.combine(now.date(), end, now.tzinfo)
-    if until <= now:
-        until += timedelta(days=1)
+    until = next_at(end, now)
     try:
         if site:
             add_overlay(b.engine(), child_id, "unblock", until, now, target_kind="domain",

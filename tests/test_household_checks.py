@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 
 import pytest
 
 from agent.household import checks
-from agent.household.checks import HouseholdError
+from agent.household.checks import HouseholdError, check_schedule
 
 
 @pytest.mark.parametrize(
@@ -49,3 +49,37 @@ def test_good_values_come_back_as_stored(call, expected) -> None:
 def test_bad_values_are_refused_with_a_reason(call, reason) -> None:
     with pytest.raises(HouseholdError, match=reason):
         call()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"days": []}, "at least one day"),
+        ({"days": [7]}, "at least one day"),
+        ({"end": time(19)}, "would be on all day"),
+        ({"block_all": False, "block": [" "]}, "block everything or at least one thing"),
+        ({"allow": ["not a domain"]}, "is not a domain"),
+        ({"name": "a, b"}, "no commas"),
+    ],
+)
+def test_a_schedule_is_checked_before_it_is_stored(changes, message) -> None:
+    values = {"name": "Bedtime", "days": [0, 6], "start": time(19), "end": time(7),
+              "block_all": True, "block": [], "allow": [], "all_day": False} | changes  # fmt: skip
+    name, days, start, end = (values.pop(k) for k in ("name", "days", "start", "end"))
+    with pytest.raises(HouseholdError, match=message):
+        check_schedule(name, days, start, end, **values)
+
+
+def test_a_checked_schedule_is_in_the_boxs_own_spelling() -> None:
+    blocked, allowed = [" Gaming ", "video"], ["BBC.co.uk."]
+    s = check_schedule("  Home  work ", [4, 0, 0], time(16), time(18), block_all=False,
+                       block=blocked, allow=allowed, all_day=False)  # fmt: skip
+    assert (s.name, s.days, s.block, s.allow) == (
+        "Home work",
+        frozenset({0, 4}),
+        frozenset({"gaming", "video"}),
+        frozenset({"bbc.co.uk"}),
+    )
+    whole = check_schedule("Screen-free Sunday", [6], time(19), time(19), block_all=True,
+                           block=[], allow=[], all_day=True)  # fmt: skip
+    assert (whole.start, whole.end) == (time(0), time(0))

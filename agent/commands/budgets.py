@@ -13,7 +13,7 @@ an end (`agent.store.overlays`), never changes to the house rules.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from typing import Any
 
 from agent.cli import CliError
@@ -25,6 +25,7 @@ from agent.config import Config
 from agent.rules import budgets as rules
 from agent.rules.catalog import CATEGORIES
 from agent.rules.household import WEEKDAYS, Budget
+from agent.rules.overlays import next_at
 from agent.store import budgets as store
 from agent.store import overlays
 
@@ -170,9 +171,7 @@ def allow_until(cfg: Config, args: argparse.Namespace) -> int:
     eng = engine(cfg)
     child = base.find_child(eng, args.name)
     now = common.now(cfg)
-    until = datetime.combine(now.date(), end, now.tzinfo)
-    if until <= now:
-        until += timedelta(days=1)
+    until = next_at(end, now)
     if args.schedule:
         s = find_schedule(cfg, args.name, args.schedule)
         base.changing(

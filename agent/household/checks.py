@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import UTC, date, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 
 from agent.rules.household import KINDS, VERBS, YOUTUBE_LEVELS
 
@@ -91,3 +93,45 @@ def check_rule(verb: str, kind: str, value: str) -> str:
     if not value or "," in value or " " in value:
         raise HouseholdError(f"{value!r} is not a valid {kind}")
     return value
+
+
+@dataclass(frozen=True)
+class CheckedSchedule:
+    """A schedule's values in the spelling the box stores."""
+
+    name: str
+    days: frozenset[int]
+    start: time
+    end: time
+    block: frozenset[str]
+    allow: frozenset[str]
+
+
+def check_schedule(
+    name: str,
+    days: Iterable[int],
+    start: time,
+    end: time,
+    *,
+    block_all: bool,
+    block: Iterable[str],
+    allow: Iterable[str],
+    all_day: bool,
+) -> CheckedSchedule:
+    """A weekly window's values, checked: at least one day, two different times unless it is
+    meant to be all day (then 00:00 to 00:00), something to block, domains that are domains."""
+    name = check_name(name, "A schedule's name")
+    day_set = frozenset(days)
+    if not day_set or not day_set <= set(range(7)):
+        raise HouseholdError("a schedule needs at least one day, Monday (0) to Sunday (6)")
+    if all_day:
+        start = end = time(0)
+    elif start == end:
+        raise HouseholdError(
+            f"a schedule from {start:%H:%M} to {end:%H:%M} would be on all day, every day it "
+            "runs: choose two different times, or say it is meant to be all day"
+        )
+    blocked = frozenset(b.strip().lower() for b in block if b.strip())
+    if not block_all and not blocked:
+        raise HouseholdError("a schedule needs to block everything or at least one thing")
+    return CheckedSchedule(name, day_set, start, end, blocked, frozenset(map(check_domain, allow)))

@@ -55,6 +55,13 @@ def pause_until(choice: str, now: datetime) -> datetime:
     raise OverlayError(f"a pause is for {', '.join(PAUSE_CHOICES)}, not {choice!r}")
 
 
+def next_at(clock_time: time, now: datetime) -> datetime:
+    """The next `clock_time` after local `now`: today's, or tomorrow's if it has passed
+    ("until 18:00" said at 19:00 means tomorrow)."""
+    until = datetime.combine(now.date(), clock_time, now.tzinfo)
+    return until if until > now else until + timedelta(days=1)
+
+
 def end_of_day(now: datetime) -> datetime:
     """Midnight at the end of `now`'s local day (in `now`'s zone)."""
     tomorrow = now.date() + timedelta(days=1)

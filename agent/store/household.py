@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, select
 
-from agent.household.checks import check_rule, check_youtube_level
+from agent.household.checks import check_rule, check_schedule, check_youtube_level
 from agent.rules.household import Child, Household, Pause, RuleEntry
 from agent.rules.household import Schedule as ScheduleEntry
 from agent.store.budgets import list_budgets
@@ -57,7 +57,6 @@ from agent.store.household_tables import (
     as_utc,
     changing,
     check_born,
-    check_domain,
     check_name,
     child_row,
     device_row,
@@ -270,27 +269,15 @@ def _fill_schedule(
     allow: Iterable[str],
     all_day: bool,
 ) -> None:
-    name = check_name(name, "A schedule's name")
-    day_set = set(days)
-    if not day_set or not day_set <= set(range(7)):
-        raise HouseholdError("a schedule needs at least one day, Monday (0) to Sunday (6)")
-    if all_day:
-        start = end = time(0)
-    elif start == end:
-        raise HouseholdError(
-            f"a schedule from {start:%H:%M} to {end:%H:%M} would be on all day, every day it "
-            "runs: choose two different times, or say it is meant to be all day"
-        )
-    blocked = {b.strip().lower() for b in block if b.strip()}
-    if not block_all and not blocked:
-        raise HouseholdError("a schedule needs to block everything or at least one thing")
-    allowed = {check_domain(d) for d in allow}
+    s = check_schedule(
+        name, days, start, end, block_all=block_all, block=block, allow=allow, all_day=all_day
+    )
     child_row(session, row.child_id)
     for other in session.exec(select(ScheduleRow).where(ScheduleRow.child_id == row.child_id)):
-        if other.id != row.id and other.name.lower() == name.lower():
+        if other.id != row.id and other.name.lower() == s.name.lower():
             raise HouseholdError(f"this child already has a schedule called {other.name}")
-    row.name, row.days, row.start, row.end = name, joined(day_set), start, end
-    row.block_all, row.block, row.allow = block_all, joined(blocked), joined(allowed)
+    row.name, row.days, row.start, row.end = s.name, joined(s.days), s.start, s.end
+    row.block_all, row.block, row.allow = block_all, joined(s.block), joined(s.allow)
 
 
 _CHECKED_SCHEDULE_FIELDS = frozenset(
