@@ -40,6 +40,12 @@ def _open_db(cfg: Config) -> None:
 def cmd_init(cfg: Config, args: argparse.Namespace) -> int:
     _open_db(cfg)
     print(f"database ready: {cfg.database_path or cfg.store.url}")
+    return _compile_and_say(cfg)
+
+
+def _compile_and_say(cfg: Config) -> int:
+    """Compile the lists now and say how it went: 0 unless a list is broken (downloads that
+    could not be made yet are said, and tried again by the running box)."""
     report = lists_job.compile_now(cfg, load_catalog())
     for line in report.lines:
         print(line)
@@ -95,13 +101,4 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_lists_update(cfg: Config, args: argparse.Namespace) -> int:
-    report = lists_job.compile_now(cfg, load_catalog())
-    for line in report.lines:
-        print(line)
-    if report.waiting:
-        print(
-            f"not downloaded yet: {', '.join(report.waiting)}. HouseRules starts with the lists "
-            "it has and downloads these when the box reaches the internet "
-            f"(tried again every {cfg.blocklists.refresh_hours:g} hours)."
-        )
-    return 0 if report.usable else 1
+    return _compile_and_say(cfg)
