@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "carers",
     "proxy",
     "budgets",
+    "dhcp",
 )
 
 

@@ -14,6 +14,8 @@
 #   --site-packages DIR  reuse the packages installed in DIR instead of downloading any
 #                        [HOUSERULES_SITE_PACKAGES]; for tests and offline machines
 #   --with-proxy         also install the proxy addon (mitmproxy) [HOUSERULES_WITH_PROXY=1]
+#   --dhcp               switch HouseRules' own DHCP on, only once `houserules dhcp check`
+#                        finds no other DHCP server on the network [HOUSERULES_DHCP=1]
 #   --no-systemctl       install the units but do not reload, enable or start them
 #                        [HOUSERULES_NO_SYSTEMCTL=1]
 #   -h, --help           show this help
@@ -28,6 +30,7 @@ PYTHON="${HOUSERULES_PYTHON:-python3}"
 WHEELHOUSE="${HOUSERULES_WHEELHOUSE:-}"
 SITE_PACKAGES="${HOUSERULES_SITE_PACKAGES:-}"
 WITH_PROXY="${HOUSERULES_WITH_PROXY:-0}"
+WITH_DHCP="${HOUSERULES_DHCP:-0}"
 NO_SYSTEMCTL="${HOUSERULES_NO_SYSTEMCTL:-0}"
 USER_NAME=houserules
 CONFIG=/etc/houserules/config.toml
@@ -46,6 +49,7 @@ while [ $# -gt 0 ]; do
         --wheelhouse) WHEELHOUSE="${2:?--wheelhouse needs a folder}"; shift 2 ;;
         --site-packages) SITE_PACKAGES="${2:?--site-packages needs a folder}"; shift 2 ;;
         --with-proxy) WITH_PROXY=1; shift ;;
+        --dhcp) WITH_DHCP=1; shift ;;
         --no-systemctl) NO_SYSTEMCTL=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
@@ -183,6 +187,19 @@ else
     install -m 0640 "$new" "$R$CONFIG"
     [ "$OWN" = 1 ] && chgrp "$USER_NAME" "$R$CONFIG"
     say "wrote $CONFIG (DNS on port 53 over IPv4 and IPv6, data in $DATA)"
+fi
+
+# -- DHCP, only when asked and only when no other DHCP server answers -----------------------------
+if [ "$WITH_DHCP" = 1 ]; then
+    if [ "$REAL" = 0 ]; then
+        say "not looking for other DHCP servers under --root: [dhcp] stays off"
+    elif "$VENV/bin/houserules" --config "$R$CONFIG" dhcp check; then
+        sed -i '/^\[dhcp\]/,/^\[/ s/^enabled = false/enabled = true/' "$R$CONFIG"
+        say "switched HouseRules' DHCP on in $CONFIG: check its range and router there"
+    else
+        say "[dhcp] stays off: switch the router's DHCP off first (the steps above), then run"
+        say "this installer again with --dhcp"
+    fi
 fi
 
 # -- the services -----------------------------------------------------------------------------

@@ -336,3 +336,12 @@ def test_uninstall_keeps_config_and_data_unless_purged(installed: Installed) -> 
         [str(DEPLOY / "uninstall.sh"), "--purge"], env=env, capture_output=True, check=True
     )
     assert not (root / "etc/houserules").exists() and not (root / "var/lib/houserules").exists()
+
+
+def test_dhcp_is_switched_on_only_after_a_check_for_another_server(installed: Installed) -> None:
+    """`--dhcp` runs `houserules dhcp check` first (tested for real between network namespaces
+    in test_dhcp.py); under --root nothing is probed, so DHCP stays off and says so."""
+    again = install(installed.root, installed.source, "--dhcp")
+    assert "not looking for other DHCP servers under --root: [dhcp] stays off" in again.stdout
+    written = config.load(installed.root / "etc/houserules/config.toml")
+    assert written.dhcp.enabled is False

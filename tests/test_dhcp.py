@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import replace
 from datetime import date
@@ -324,3 +325,32 @@ def test_doctors_probe_finds_the_routers_dhcp_server(tmp_path):
         server, offered = found.stdout.strip().split("=")
         assert server == "198.51.100.1" and offered.startswith("198.51.100.")
         assert leases.read_text() == ""  # only an offer: nothing was taken
+
+
+@pytest.mark.skipif(bool(_why_not()), reason=_why_not() or "-")
+def test_dhcp_check_goes_ahead_only_when_no_other_server_answers(tmp_path):
+    """`houserules dhcp check`, the step before switching [dhcp] on, run on the device side of
+    the veth: nothing answers, then the router's DHCP (dnsmasq standing in for it) does."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/hr.db"\n[dhcp]\ninterface = "vdev"\n')
+    houserules = str(Path(sys.executable).parent / "houserules")
+    with Home() as home:
+        alone = home.run(home.dev, houserules, "--config", str(config), "dhcp", "check")
+        assert alone.returncode == 0, alone.stdout + alone.stderr
+        assert "No other DHCP server answered on vdev" in alone.stdout
+        conf = tmp_path / "router.conf"
+        leases = tmp_path / "router.leases"
+        conf.write_text(dhcp.dnsmasq_conf(replace(CONF, ipv6_ra=False), leases, "root"))
+        router = home.start(home.box, "dnsmasq", f"--conf-file={conf}")
+        until(lambda: leases.exists() or router.poll() is not None, 10)
+        assert router.poll() is None, router.stderr.read()  # type: ignore[union-attr]
+        # dnsmasq answers once it has bound its socket: ask until it does, with a deadline
+        deadline = time.monotonic() + 30
+        while True:
+            found = home.run(home.dev, houserules, "--config", str(config), "dhcp", "check")
+            if found.returncode != 0 or time.monotonic() > deadline:
+                break
+        assert found.returncode == 1, found.stdout + found.stderr
+        assert "Another DHCP server (198.51.100.1) answers on vdev" in found.stdout
+        assert "3. Switch the router's DHCP server off and save." in found.stdout
+        assert leases.read_text() == ""  # only asked: nothing was taken
