@@ -317,3 +317,36 @@ class ForgedSender:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def free_dns_port(host: str = "127.0.0.1") -> int:
+    """A port free on `host` for both UDP and TCP, for a DNS process that must be told its port
+    before it starts (port 0 would give it one, but the test could not name it)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind((host, 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind((host, port))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no port free for both UDP and TCP")
+
+
+def ask_tls(
+    port: int, name: str, cafile: str, server_name: str, qtype: str = "A", host: str = "127.0.0.1"
+) -> DNSRecord:
+    """One question over DNS over TLS, trusting only `cafile`, asking for `server_name`."""
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=cafile)
+    with (
+        socket.create_connection((host, port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname=server_name) as s,
+    ):
+        query = DNSRecord.question(name, qtype).pack()
+        s.sendall(struct.pack(">H", len(query)) + query)
+        size = struct.unpack(">H", _recv_exactly(s, 2))[0]
+        return DNSRecord.parse(_recv_exactly(s, size))

@@ -5,7 +5,6 @@ nobody else anything."""
 from __future__ import annotations
 
 import socket
-import ssl
 import struct
 import time
 
@@ -18,6 +17,7 @@ from agent import config as config_mod
 from agent.rules.policy import Policy, PolicyHolder
 
 from dnstools import ServerThread, Upstream, ask
+from dnstools import ask_tls as over_tls
 
 
 @pytest.fixture
@@ -38,26 +38,7 @@ def dot(tmp_path):
 
 
 def ask_tls(st, name: str, qtype: str = "A") -> DNSRecord:
-    ctx = ssl.create_default_context(cafile=str(st.ca))
-    name_on_cert = boxcert.box_names()[0]
-    with (
-        socket.create_connection(("127.0.0.1", st.tls_port), timeout=5) as raw,
-        ctx.wrap_socket(raw, server_hostname=name_on_cert) as s,
-    ):
-        query = DNSRecord.question(name, qtype).pack()
-        s.sendall(struct.pack(">H", len(query)) + query)
-        size = struct.unpack(">H", _exactly(s, 2))[0]
-        return DNSRecord.parse(_exactly(s, size))
-
-
-def _exactly(s, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("closed early")
-        data += chunk
-    return data
+    return over_tls(st.tls_port, name, str(st.ca), boxcert.box_names()[0], qtype)
 
 
 def test_dns_over_tls_gives_the_same_answers_and_blocks_as_port_53(dot):

@@ -5,9 +5,7 @@ whatever address they come from; a name no device has gets the unknown-device ru
 
 from __future__ import annotations
 
-import socket
 import ssl
-import struct
 from datetime import date
 
 import pytest
@@ -19,6 +17,7 @@ from agent.store import household as store
 
 from agenttools import RunningAgent, until, write_config
 from dnstools import DEFAULT_ZONE, Upstream, ZoneResolver, ask
+from dnstools import ask_tls as over_tls
 
 HERE = "127.0.0.1"  # where every test query comes from
 IPAD_IP = "127.0.0.60"  # where Sam's iPad is registered: not where its queries come from
@@ -52,25 +51,7 @@ def running(tmp_path, upstream):
 def ask_tls(running, server_name: str, name: str) -> DNSRecord:
     """One query over DNS over TLS from HERE, asking for `server_name` and verifying the box's
     certificate for it against the box's authority (as the phone with the profile does)."""
-    ctx = ssl.create_default_context(cafile=str(running.ca))
-    with (
-        socket.create_connection((HERE, running.tls_port), timeout=5) as raw,
-        ctx.wrap_socket(raw, server_hostname=server_name) as s,
-    ):
-        query = DNSRecord.question(name).pack()
-        s.sendall(struct.pack(">H", len(query)) + query)
-        size = struct.unpack(">H", _exactly(s, 2))[0]
-        return DNSRecord.parse(_exactly(s, size))
-
-
-def _exactly(s, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("closed early")
-        data += chunk
-    return data
+    return over_tls(running.tls_port, name, str(running.ca), server_name, host=HERE)
 
 
 def answered(reply: DNSRecord) -> list[str]:

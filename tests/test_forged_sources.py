@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from agent.store.db import make_engine
 from agent.store.events import list_events
 
 from agenttools import until, write_config
-from dnstools import ForgedSender, Upstream, ask, forged_sources
+from dnstools import ForgedSender, Upstream, ask, forged_sources, free_dns_port
 
 FORGED = int(os.environ.get("HR_FORGED_SOURCES", "200000"))
 SECONDS = 20.0  # the issue's 200,000 in 20 s
@@ -47,20 +46,6 @@ def children_of(pid: int, named: str = "") -> list[int]:
     return [p for p in pids if named in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (the DNS process needs a known one)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-        return port
-
-
 @pytest.fixture
 def upstream():
     up = Upstream().start()
@@ -71,7 +56,7 @@ def upstream():
 @pytest.fixture
 def box(tmp_path: Path, upstream: Upstream):
     """`houserules run` as its own process (it starts the jobs process), on a known port."""
-    port = free_port()
+    port = free_dns_port()
     path = write_config(tmp_path, upstream.address)
     path.write_text(
         path.read_text().replace('listen = ["127.0.0.1:0"]', f'listen = ["127.0.0.1:{port}"]')

@@ -17,7 +17,7 @@ from agent import config as config_mod
 from agent import logsafe
 
 from agenttools import until, write_config
-from dnstools import BlackHole
+from dnstools import BlackHole, free_dns_port
 
 FORGED = "2026-12-01 21:00:00,000 INFO houserules: Sam's pause was lifted by a parent"
 
@@ -71,7 +71,7 @@ def _query(labels: list[bytes]) -> bytes:
 
 def test_a_name_with_crlf_makes_one_escaped_line_in_the_dns_process_log(tmp_path):
     dead = BlackHole()  # the upstream fails, so the server logs the name it could not resolve
-    port = _free_port()
+    port = free_dns_port()
     path = write_config(tmp_path, dead.address)
     path.write_text(
         path.read_text().replace('listen = ["127.0.0.1:0"]', f'listen = ["127.0.0.1:{port}"]')
@@ -111,17 +111,3 @@ def test_a_name_with_crlf_makes_one_escaped_line_in_the_dns_process_log(tmp_path
     )  # lower case: a name
     assert ".a\\\\b\\x1b\\x00.example.com" in warned[0]
     assert not [line for line in lines if line.startswith("2026-12-01 21:00:00")]
-
-
-def _free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-        return port
-    raise AssertionError("no free port")

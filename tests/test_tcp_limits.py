@@ -28,7 +28,7 @@ from agent.store.household import add_child
 from agent.store.household_devices import add_device
 
 from agenttools import until, write_config
-from dnstools import ServerThread, Upstream, ask
+from dnstools import ServerThread, Upstream, ask, free_dns_port
 
 QUERY = DNSRecord.question("example.com", "A").pack()
 FRAME = len(QUERY).to_bytes(2, "big") + QUERY
@@ -211,20 +211,6 @@ FD_LIMIT = 512
 CONNECTIONS = 600
 
 
-def _free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-        return port
-    raise AssertionError("no free port")
-
-
 def _low_fd_limit() -> None:  # runs in the child before exec
     resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
 
@@ -247,7 +233,7 @@ def test_held_tcp_connections_cannot_stop_udp_or_a_parents_pause(tmp_path, upstr
     if hard != resource.RLIM_INFINITY and hard < CONNECTIONS + 200:
         pytest.skip("this test process cannot hold enough connections")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, CONNECTIONS + 200), hard))
-    port = _free_port()
+    port = free_dns_port()
     path = write_config(tmp_path, upstream.address)
     text = path.read_text().replace('listen = ["127.0.0.1:0"]', f'listen = ["127.0.0.1:{port}"]')
     # the limit a parent might set on a big box: here the descriptors are what is short
