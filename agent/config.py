@@ -262,6 +262,16 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class JobsConfig:
+    """The jobs process; with two boxes on one database, which does the household's jobs
+    (`agent.ops.leader`)."""
+
+    box_name: str = ""  # how the dashboard and doctor name this box; "" = its host name
+    lease_seconds: float = 30.0  # the other box takes the household's jobs over after this
+    lease_renew_seconds: float = 10.0  # how often the box doing them says it still is
+
+
+@dataclass(frozen=True)
 class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
@@ -273,6 +283,7 @@ class Config:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     dhcp: DhcpConfig = field(default_factory=DhcpConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     base_dir: Path = Path(".")
     source: str = "built-in defaults"
 
@@ -324,7 +335,7 @@ def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     p = _Parser(source)
     sections = {
         "dns", "upstream", "store", "blocklists", "dashboard", "rules", "email", "proxy", "dhcp",
-        "mqtt",
+        "mqtt", "jobs",
     }  # fmt: skip
     p.only(raw, "", sections)
     cfg = Config(
@@ -338,6 +349,7 @@ def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         proxy=p.proxy(raw.get("proxy", {})),
         dhcp=p.dhcp(raw.get("dhcp", {})),
         mqtt=p.mqtt(raw.get("mqtt", {})),
+        jobs=p.jobs(raw.get("jobs", {})),
         base_dir=base_dir,
         source=source,
     )
@@ -713,6 +725,18 @@ class _Parser:
         )
         if cfg.publish_seconds < 1:
             raise self.fail("mqtt.publish_seconds", "must be 1 second or more")
+        return cfg
+
+    def jobs(self, t: dict[str, Any]) -> JobsConfig:
+        cfg = self.section(JobsConfig, t, "jobs", box_name=self.text)
+        if cfg.lease_seconds < 1:
+            raise self.fail("jobs.lease_seconds", "must be 1 second or more")
+        if not 0 < cfg.lease_renew_seconds * 2 <= cfg.lease_seconds:
+            raise self.fail(
+                "jobs.lease_renew_seconds",
+                f"must be more than 0 and at most half of jobs.lease_seconds "
+                f"({cfg.lease_seconds:g}), so one late renewal does not hand the jobs over",
+            )
         return cfg
 
     def optional_path(self, key: str, value: Any) -> Path | None:

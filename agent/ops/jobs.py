@@ -14,6 +14,16 @@ It owns the database work done on a schedule:
 - Home Assistant through MQTT when `[mqtt]` is set (`agent.ops.homeassistant`),
 - and, beside them, the parents' dashboard (composed in `houserules.jobs`).
 
+Two boxes, one household: each box runs its own jobs process against the shared database, but
+the household's jobs (`HOUSEHOLD_JOBS`) run on one box at a time, the one holding the database
+lease (`agent.ops.leader`). They are the jobs that read what both boxes share or write shared
+rows and send mail: devices seen (from the shared query log), insights, budgets counting,
+device names over mDNS (they land on the shared devices), retention, weekly digests, alert
+emails and Home Assistant (one MQTT client for the household; it connects only while this box
+holds the lease). The rest are this box's own and run on both: the DHCP lease file (this box's
+dnsmasq), the blocklist refresh (this box's compiled lists, which its DNS maps), the lists
+update a parent starts, and the dashboard.
+
 It shares no memory with the DNS process: they meet in the database and the compiled lists.
 """
 
@@ -29,6 +39,7 @@ from agent.config import Config
 from agent.dns import neighbours
 from agent.lists import job as lists_job
 from agent.ops import intake
+from agent.ops.leader import Clock, HouseholdLease
 from agent.ops.scheduler import Scheduler
 from agent.rules.catalog import load_catalog
 from agent.rules.household import Household
@@ -44,10 +55,29 @@ log = logging.getLogger("houserules.jobs")
 BUDGET_SECONDS = 10.0  # how often the minutes of daily budgets are counted
 Job = tuple[str, Callable[[], object], float]
 MDNS_PER_RUN = 64  # devices asked for their mDNS name in one run
+HOUSEHOLD_JOBS = frozenset(
+    {
+        "devices seen",
+        "insights",
+        "budgets",
+        "device names (mDNS)",
+        "retention",
+        "weekly digests",
+        "alert emails",
+        "home assistant",
+    }
+)  # one box at a time (see above); every other job runs on each box
+AT_TAKEOVER = 300.0  # household jobs at most this many seconds apart run at once on a takeover
 
 
 class Jobs:
-    def __init__(self, cfg: Config, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        now: Callable[[], datetime] | None = None,
+        *,
+        lease_clock: Clock | None = None,
+    ) -> None:
         self.cfg = cfg
         self.tz = ZoneInfo(cfg.rules.timezone)
         self.now = now or (lambda: datetime.now(self.tz))
@@ -56,6 +86,7 @@ class Jobs:
         if result.applied or result.stamped:
             log.info("%s", result.summary())
         self.catalog = load_catalog()
+        self.lease = HouseholdLease(self.engine, cfg.jobs, clock=lease_clock)
         self._seen_after = newest_id(cfg.database_path) if cfg.database_path else 0
         self.intake = intake.Intake()
         self._insights = None
@@ -205,12 +236,30 @@ class Jobs:
         ]
 
     def schedule(self, scheduler: Scheduler) -> None:
+        """Every job on `scheduler`, the household's ones guarded by the lease, which is asked
+        for now and then kept by a thread of its own."""
+        at_takeover: list[tuple[str, Callable[[], object]]] = []
         for name, fn, seconds in self.jobs():
+            if name in HOUSEHOLD_JOBS:
+                fn = self.lease.only_while_holding(name, fn)
+                if seconds <= AT_TAKEOVER:
+                    at_takeover.append((name, fn))
             scheduler.every(name, fn, seconds)
-        if self.home_assistant is not None:  # connects (and reconnects) on paho's own thread
-            scheduler.run_soon("home assistant connect", self.home_assistant.start)
+
+        def took_over() -> None:
+            for name, fn in at_takeover:
+                scheduler.run_soon(name, fn)
+            if self.home_assistant is not None:  # connects (and reconnects) on paho's thread
+                scheduler.run_soon("home assistant connect", self.home_assistant.start)
+
+        self.lease.when_gained(took_over)
+        if self.home_assistant is not None:
+            self.lease.when_lost(self.home_assistant.stop)
+        self.lease.start()
 
     def close(self) -> None:
-        """At the end of the process: tell Home Assistant the box is going."""
+        """At the end of the process: tell Home Assistant the box is going, and hand the
+        household's jobs over to the other box, if there is one."""
         if self.home_assistant is not None:
             self.home_assistant.stop()
+        self.lease.close()
