@@ -140,6 +140,24 @@ def test_alerts_queue_with_the_cursor_and_join_an_unsent_email(engine: Engine, n
     assert sends.alert_sends_due(engine, later(44)) == []
 
 
+def test_alerts_queued_by_another_process_meanwhile_are_not_queued_twice(
+    engine: Engine, nana: Carer
+) -> None:
+    """Two boxes, while one hands the household's jobs to the other: both read the cursor
+    before either queued; the first queues and starts sending, the second queues nothing."""
+    a, b = record_alert(engine, "Sam", 1), record_alert(engine, "Sam", 2, "chatroulette")
+    stale = sends.alert_state(engine, nana.id).last_event_id  # what both sweeps read
+    waiting = [e.id for e in sends.pending_alerts(engine, stale, nana.children, NOW)]
+    first = sends.queue_alert_email(engine, nana.id, waiting, later(30))
+    assert first is not None and sends.claim_alert(engine, first, later(31)) is not None
+    assert sends.queue_alert_email(engine, nana.id, waiting, later(32)) is None
+    assert sends.alert_sends_due(engine, later(33)) == []
+    c = record_alert(engine, "Sam", 3)  # a new alert still goes in a new email
+    assert sends.queue_alert_email(engine, nana.id, [a, b, c], later(34)) not in (None, first)
+    (due,) = sends.alert_sends_due(engine, later(35))
+    assert due.event_ids == (c,)
+
+
 def test_an_alert_email_is_given_up_after_a_day(engine: Engine, nana: Carer) -> None:
     a = record_alert(engine, "Sam", 1)
     send_id = sends.queue_alert_email(engine, nana.id, [a], NOW)

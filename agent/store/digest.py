@@ -254,13 +254,25 @@ def events_by_id(engine: Engine, ids: Iterable[int]) -> list[Event]:
 
 def queue_alert_email(
     engine: Engine, carer_id: int, event_ids: Sequence[int], now: datetime, *, at_once: bool = False
-) -> int:
+) -> int | None:
     """Put these alerts in the carer's outbox and move their cursor past them, together.
-    They join an email that has not gone out yet, if there is one; returns its id. `at_once`
-    (an urgent alert): that email is tried now, not after the wait a failed try set."""
-    ids, t = sorted(set(event_ids)), _ts(now)
+    They join an email that has not gone out yet, if there is one; returns its id, or None if
+    another process queued them first (two boxes, while one hands its jobs to the other: the
+    carer's state row is locked until this commits, and alerts behind the cursor are skipped).
+    `at_once` (an urgent alert): that email is tried now, not after the wait a failed try set."""
+    t = _ts(now)
     with engine.begin() as conn:
         _ensure_state(conn, carer_id)
+        params = {"c": carer_id}
+        conn.execute(
+            text("UPDATE alert_state SET last_event_id = last_event_id WHERE carer_id = :c"), params
+        )  # the row lock (PostgreSQL) or the write lock (SQLite), before reading the cursor
+        cursor = conn.execute(
+            text("SELECT last_event_id FROM alert_state WHERE carer_id = :c"), params
+        ).scalar_one()
+        ids = sorted(i for i in set(event_ids) if i > cursor)
+        if not ids:
+            return None
         waiting = conn.execute(
             text(
                 "SELECT id, event_ids FROM alert_sends WHERE carer_id = :c "
