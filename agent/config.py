@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -269,6 +270,11 @@ class JobsConfig:
     box_name: str = ""  # how the dashboard and doctor name this box; "" = its host name
     lease_seconds: float = 30.0  # the other box takes the household's jobs over after this
     lease_renew_seconds: float = 10.0  # how often the box doing them says it still is
+
+    @property
+    def box(self) -> str:
+        """How this box is named to parents: `box_name`, else its host name."""
+        return self.box_name or socket.gethostname()
 
 
 @dataclass(frozen=True)

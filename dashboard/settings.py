@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 from agent.dns.family import provider_for
 from agent.lists import job as lists_job
 from agent.lists.index import IndexLoadError, ListIndex
-from agent.store import accounts, api_tokens
+from agent.store import accounts, api_tokens, lease
 from agent.store import household as store
 from dashboard.auth import start_session
 from dashboard.box import Box, box
@@ -61,6 +61,16 @@ def _index_status(b: Box) -> dict[str, Any]:
     return {"built_at": index.built_at, "complete": index.complete, "sources": index.sources}
 
 
+def _household_jobs(b: Box, engine: Any) -> dict[str, Any]:
+    """Which box sends the emails and works out the insights (two boxes share one database;
+    `agent.ops.leader`), and whether it is this one."""
+    held = lease.current(engine)
+    here = b.cfg.jobs.box
+    if held is None or not held.live:
+        return {"box": None, "here": here}
+    return {"box": held.box, "here": here, "this": held.box == here, "since": held.taken_at}
+
+
 def _page(status: int = 200, **forms: Any) -> tuple[str, int]:
     b = box()
     engine = b.engine()
@@ -81,6 +91,7 @@ def _page(status: int = 200, **forms: Any) -> tuple[str, int]:
         "problems": digest.delivery_problems(engine, b.now()) if digest else [],
         "index": _index_status(b),
         "lists": b.lists,
+        "household_jobs": _household_jobs(b, engine),
     }
     context.update(forms)
     return render_template("settings/index.html", **context), status

@@ -106,3 +106,22 @@ def test_update_the_lists_now_runs_in_the_background_and_shows_its_report(auth, 
         assert time.monotonic() < deadline, "the update did not finish"
         time.sleep(0.05)
     assert "Updated at 18:00" in page
+
+
+def test_the_box_doing_the_households_jobs_is_named(app, auth, engine):
+    from agent.store import lease
+
+    auth.login()
+    page = auth.client.get("/settings").get_data(as_text=True)
+    assert "No box is sending emails or working out insights right now" in page
+    b = app.extensions["houserules"]
+    b.cfg = replace(b.cfg, jobs=replace(b.cfg.jobs, box_name="kitchen"))
+    assert lease.hold(engine, lease.HOUSEHOLD, "hall:41:ab", "hall", 30) is not None
+    page = auth.client.get("/settings").get_data(as_text=True)
+    assert "The box called <strong>hall</strong> sends the weekly digests" in page
+    assert "This box (<strong>kitchen</strong>) answers as usual and stands by" in page
+    assert lease.release(engine, lease.HOUSEHOLD, "hall:41:ab")
+    assert lease.hold(engine, lease.HOUSEHOLD, "kitchen:42:cd", "kitchen", 30) is not None
+    page = auth.client.get("/settings").get_data(as_text=True)
+    assert "This box (<strong>kitchen</strong>) sends the weekly digests" in page
+    assert "No box is sending" not in page

@@ -576,3 +576,33 @@ def test_devices_using_the_box_from_beyond_the_local_network_are_not_denied() ->
         assert found.ok is None
         assert "No device uses" not in found.problem
         assert found.problem.startswith("3 devices asked HouseRules in the last day (Tablet 1")
+
+
+def test_which_box_sends_the_emails(tmp_path: Path) -> None:
+    """Two boxes on one database: doctor names the one doing the household's jobs, and says so
+    when none is, or when two boxes share a name."""
+    from agent.store import lease
+
+    path = tmp_path / "config.toml"
+    path.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "hr.db"}"\n')
+    cfg = load(path)
+    assert doctor.household_lease(cfg) is None  # no database yet: nothing to say
+    migrate(cfg.database_url)
+    assert doctor.check_household_jobs(doctor.household_lease(cfg), "kitchen").ok is None
+    engine = make_engine(cfg.database_url)
+    assert lease.hold(engine, lease.HOUSEHOLD, f"hall:{os.getpid()}:ab", "hall", 30) is not None
+    found = doctor.check_household_jobs(doctor.household_lease(cfg), "kitchen")
+    assert (
+        found.ok
+        and found.detail == "the box called hall sends the emails; this box (kitchen) stands by"
+    )
+    here = doctor.check_household_jobs(doctor.household_lease(cfg), "hall")
+    assert here.ok and here.detail == "this box (hall) sends the emails and works out insights"
+    gone = doctor.check_household_jobs(doctor.household_lease(cfg), "hall", proc=tmp_path)
+    assert gone.ok is False and "Another box also calls itself hall" in gone.problem
+    assert "box_name under [jobs]" in gone.fix
+    assert lease.release(engine, lease.HOUSEHOLD, f"hall:{os.getpid()}:ab")
+    stopped = doctor.check_household_jobs(doctor.household_lease(cfg), "kitchen")
+    assert stopped.ok is False and "no other box has taken over" in stopped.problem
+    assert "systemctl restart houserules" in stopped.fix
+    engine.dispose()

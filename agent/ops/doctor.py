@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dnslib import RCODE, DNSRecord
 
@@ -32,6 +32,9 @@ from agent.dns.family import provider_for
 from agent.lists import health as index_health
 from agent.ops import dhcpprobe, ipv6dns
 from agent.rules.household import Device
+
+if TYPE_CHECKING:
+    from agent.store.lease import Lease
 
 GUIDE = "/opt/houserules/docs/raspberry-pi.md"
 CANARY = "use-application-dns.net"  # HouseRules answers NXDOMAIN for it, whoever asks
@@ -54,6 +57,7 @@ TITLES = {
     "lists": "Blocklists",
     "ipv6": "IPv6 DNS",
     "dhcp": "DHCP",
+    "jobs": "Emails and insights",
 }
 TURN_ROUTER_DHCP_OFF = (
     "1. Open your router's settings page in a browser (its address and admin password are "
@@ -805,6 +809,57 @@ def seen_devices(cfg: Config) -> list[Device]:
         return []
 
 
+# -- which box does the household's jobs --------------------------------------------------------
+
+
+def household_lease(cfg: Config) -> Lease | str | None:
+    """The household's jobs lease as the database has it; None if no box ever took it, or why
+    it cannot be read."""
+    from agent.store import lease
+    from agent.store.db import make_engine
+
+    if cfg.database_path is not None and not cfg.database_path.exists():
+        return None
+    try:
+        engine = make_engine(cfg.database_url)
+        try:
+            return lease.current(engine)
+        finally:
+            engine.dispose()
+    except Exception as exc:  # the database check says why
+        return f"the database cannot be read ({exc})"
+
+
+def check_household_jobs(
+    held: Lease | str | None, here: str, proc: Path = Path("/proc")
+) -> Finding:
+    """Which box's jobs process sends the emails and works out the insights (with two boxes on
+    one database, one at a time: `agent.ops.leader`)."""
+    if isinstance(held, str):
+        return unknown("jobs", f"Cannot tell which box sends the emails: {held}.")
+    if held is None:
+        return unknown("jobs", "No box has sent emails or worked out insights yet.")
+    if not held.live:
+        return bad(
+            "jobs",
+            f"No box is sending the emails or working out insights: {held.box} stopped at "
+            f"{held.expires_at:%Y-%m-%d %H:%M} UTC and no other box has taken over.",
+            "sudo systemctl restart houserules (on each box, if there are two)",
+        )
+    pid = held.pid
+    if held.box == here and pid is not None and not (proc / str(pid)).exists():
+        return bad(
+            "jobs",
+            f"Another box also calls itself {here}: it sends the emails now, and the dashboard "
+            "cannot tell the two apart.",
+            "Give each box its own name: box_name under [jobs] in each config file, then "
+            "sudo systemctl restart houserules",
+        )
+    if held.box == here:
+        return good("jobs", f"this box ({here}) sends the emails and works out insights")
+    return good("jobs", f"the box called {held.box} sends the emails; this box ({here}) stands by")
+
+
 @dataclass
 class Probes:
     """Where the facts come from; tests replace any of them."""
@@ -820,6 +875,7 @@ class Probes:
     query: Ask = ask
     ipv6: Callable[[], Ipv6Facts] = ipv6_facts
     dhcp: Callable[[str], Sequence[dhcpprobe.Offer]] = dhcp_servers
+    household_jobs: Callable[[Config], Lease | str | None] = household_lease
     timeout: float = 2.0
 
 
@@ -851,6 +907,7 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
             check_lists(cfg),
             check_ipv6(cfg.dns.listen, p.ipv6(), cfg.source),
             check_dhcp(cfg, p.dhcp),
+            check_household_jobs(p.household_jobs(cfg), cfg.jobs.box),
         ]
 
 

@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -36,11 +35,6 @@ from agent.store.sqlite import StoreError
 
 log = logging.getLogger("houserules.jobs")
 Clock = Callable[[], float]  # unix seconds
-
-
-def box_name(cfg: JobsConfig) -> str:
-    """How this box is named to parents: `[jobs] box_name`, else its host name."""
-    return cfg.box_name or socket.gethostname()
 
 
 class HouseholdLease:
@@ -57,7 +51,7 @@ class HouseholdLease:
         name: str = store.HOUSEHOLD,
     ) -> None:
         self.engine, self.name = engine, name
-        self.box = box_name(cfg)
+        self.box = cfg.box
         # the pid tells people which process; the random part keeps two boxes left with the
         # same host name (raspberrypi) and, after a boot, the same pid apart
         self.holder = f"{self.box}:{os.getpid()}:{secrets.token_hex(4)}"
