@@ -83,6 +83,10 @@ def engine(url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
+def sent(engine: Engine) -> int:
+    return sum(s.status == "sent" for s in list_digest_sends(engine))
+
+
 def holder_box(engine: Engine) -> str | None:
     held = lease.current(engine)
     return held.box if held is not None and held.live else None
@@ -108,6 +112,7 @@ def test_each_digest_once_and_a_killed_box_is_taken_over_within_the_lease(
             assert first.said("does the household's jobs now")
             assert other.said("stands by") and not other.said("does the household's jobs now")
             smtp.wait_for(2)
+            wait_for(lambda: sent(engine) == 2, "both digests recorded as sent", proc=first.proc)
             for carer in ("nana", "gran"):
                 assert len(smtp.to(f"{carer}@example.org")) == 1
 
@@ -137,6 +142,7 @@ def test_each_digest_once_and_a_killed_box_is_taken_over_within_the_lease(
             assert other.said("does the household's jobs now")
 
             smtp.wait_for(3)
+            wait_for(lambda: sent(engine) == 3, "Dad's digest recorded as sent", proc=other.proc)
             assert [len(smtp.to(f"{c}@example.org")) for c in ("nana", "gran", "dad")] == [1, 1, 1]
             sends = list_digest_sends(engine)
             assert sorted((s.status, s.attempts) for s in sends) == [("sent", 1)] * 3

@@ -86,11 +86,11 @@ class Jobs:
         if result.applied or result.stamped:
             log.info("%s", result.summary())
         self.catalog = load_catalog()
-        self.lease = HouseholdLease(self.engine, cfg.jobs, clock=lease_clock)
         self._seen_after = newest_id(cfg.database_path) if cfg.database_path else 0
         self.intake = intake.Intake()
         self._insights = None
         self._insights_running = threading.Lock()  # the budgets job and insights share it
+        self.lease = HouseholdLease(self.engine, cfg.jobs, clock=lease_clock)
         from agent.digest.jobs import EmailJobs  # weekly digests and alert emails to carers
 
         self.email = EmailJobs(cfg, self.engine, clock=self.now)
