@@ -153,3 +153,20 @@ def test_lease_times_that_would_hand_the_jobs_over_by_mistake_are_refused(
 
     with pytest.raises(config_mod.ConfigError, match=problem):
         config_mod.parse({"jobs": keys}, "t.toml", tmp_path)
+
+
+def test_a_holder_that_loses_the_database_keeps_the_jobs_only_until_its_lease_ends(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    kitchen, _ = two_boxes(engine, clock)
+    assert kitchen.renew()
+    with engine.begin() as conn:  # the database stops answering about the lease
+        conn.exec_driver_sql("ALTER TABLE job_lease RENAME TO job_lease_away")
+    clock.t += 10
+    assert kitchen.renew() and kitchen.holding  # within its time: nobody else can have it
+    clock.t += 10
+    kitchen.renew()
+    assert caplog.text.count("could not be renewed") == 1  # said once, not every 10 s
+    clock.t = T0 + 30
+    assert not kitchen.renew() and not kitchen.holding
