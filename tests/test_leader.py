@@ -170,3 +170,44 @@ def test_a_holder_that_loses_the_database_keeps_the_jobs_only_until_its_lease_en
     assert caplog.text.count("could not be renewed") == 1  # said once, not every 10 s
     clock.t = T0 + 30
     assert not kitchen.renew() and not kitchen.holding
+
+
+def test_home_assistant_is_connected_only_from_the_box_doing_the_households_jobs(
+    tmp_path: Path,
+) -> None:
+    """One MQTT client for the household: the box doing the household's jobs connects; when the
+    other box takes over it says "offline" and lets go; when it takes them back it connects."""
+    from agent import config as config_mod
+    from agent.ops.scheduler import Scheduler
+
+    from mqtttools import PASSWORD, USER, Broker, Listener
+    from waiting import wait_for
+
+    broker = Broker(tmp_path / "broker")
+    credentials = tmp_path / "mqtt-login"
+    credentials.write_text(f"{USER}\n{PASSWORD}\n")
+    raw = {
+        "store": {"url": f"sqlite:///{tmp_path / 'hr.db'}"},
+        "mqtt": {"broker": f"127.0.0.1:{broker.port}", "credentials_file": str(credentials)},
+        "jobs": {"box_name": "kitchen", "lease_seconds": 2.0, "lease_renew_seconds": 0.5},
+    }
+    jobs = Jobs(config_mod.parse(raw, "t.toml", tmp_path))
+    listener = Listener(broker.port, "houserules/status")
+    scheduler = Scheduler(jobs.tz)
+    status = "houserules/status"
+    try:
+        jobs.schedule(scheduler)  # takes the lease at once, and connects
+        wait_for(lambda: listener.last(status) == b"online", "kitchen online", seconds=20)
+        with jobs.engine.begin() as conn:  # the hall box took over while the kitchen hung
+            conn.exec_driver_sql("UPDATE job_lease SET expires_at = 0")
+        assert store.hold(jobs.engine, store.HOUSEHOLD, "hall:1:x", "hall", 60) is not None
+        wait_for(lambda: listener.last(status) == b"offline", "kitchen lets go", seconds=20)
+        assert not jobs.lease.holding
+        assert store.release(jobs.engine, store.HOUSEHOLD, "hall:1:x")  # the hall stops
+        wait_for(lambda: listener.last(status) == b"online", "kitchen back online", seconds=20)
+        assert jobs.lease.holding and listener.all(status) == [b"online", b"offline", b"online"]
+    finally:
+        scheduler.shutdown(wait=True)
+        jobs.close()
+        listener.stop()
+        broker.stop()
