@@ -31,7 +31,8 @@ from tests.pgtools import free_port, pg_server, pg_url  # noqa: F401
 from smtpserver import Handler, SmtpServer
 from waiting import START_SECONDS, tail, wait_for
 
-LEASE, RENEW = 4.0, 1.0  # short, so the test is quick; the defaults are pinned in test_leader
+LEASE, RENEW = 6.0, 1.0  # short, so the test is quick; the defaults are pinned in test_leader
+SLACK = 3.0  # a niced jobs process on a busy 2-core machine may renew late
 
 
 class JobsProcess:
@@ -41,10 +42,12 @@ class JobsProcess:
         folder.mkdir()
         self.name, self.log = name, folder / "jobs.log"
         self.config = folder / "config.toml"
+        # The mail timeout outlasts a box stopped in the middle of a send (SIGSTOP): a socket's
+        # timeout counts the time it was stopped, and the send should carry on when it resumes.
         self.config.write_text(
             f'[store]\nurl = "{url}"\n'
             f'[dashboard]\nlisten = "127.0.0.1:{free_port()}"\n'
-            f'[email]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\ntimeout = 5\n'
+            f'[email]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\ntimeout = 60\n'
             'sender = "HouseRules <box@example.org>"\ndashboard_url = "http://hr.local/"\n'
             f'[jobs]\nbox_name = "{name}"\nlease_seconds = {LEASE}\n'
             f"lease_renew_seconds = {RENEW}\n"
@@ -156,8 +159,8 @@ def test_each_digest_once_and_a_killed_box_is_taken_over_within_the_lease(
         assert took is not None and took.holder != last.holder
         assert took.taken_at >= last.expires_at  # never while the dead box's lease ran
         gap = (took.taken_at - last.renewed_at).total_seconds()
-        assert gap <= LEASE + RENEW + 1.0, f"taken over {gap:.1f}s after the last renewal"
-        assert seen_after <= LEASE + RENEW + 10.0  # wall clock, on a busy machine
+        assert gap <= LEASE + RENEW + SLACK, f"taken over {gap:.1f}s after the last renewal"
+        assert seen_after <= LEASE + RENEW + 5 * SLACK  # wall clock, polled from here
         assert other.said("does the household's jobs now")
 
         smtp.wait_for(3)
