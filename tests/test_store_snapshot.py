@@ -33,9 +33,9 @@ from agent.store.household import (
 from agent.store.household_devices import add_device
 from agent.store.household_tables import ChildRow, DeviceRow, PauseRow, RuleRow, ScheduleRow
 from agent.store.overlays import OverlayRow, add_overlay
+from agent.store.household_follower import HouseholdFollower
 from agent.store.snapshot import (
     TABLES,
-    HouseholdFollower,
     SnapshotUnavailable,
     read_household,
     read_table,
@@ -135,7 +135,7 @@ def test_the_follower_reads_again_only_when_the_version_moves(tmp_path, caplog):
     add_child(engine, "Alex", date(2016, 1, 1))
     assert [c.name for c in follower.poll().children] == ["Sam", "Alex"]
     assert HouseholdFollower(None, "postgresql://box/hr", "x").poll() is None
-    assert "postgresql://box/hr is not a SQLite file" in caplog.text
+    assert "postgresql://box/hr is not a database this process reads" in caplog.text
 
 
 @pytest.mark.parametrize(
