@@ -52,13 +52,22 @@ class HouseholdFollower:
         """
         self.source, self.where, self.unavailable = source, where, unavailable
         self.copy, self.clock = copy, clock
+        self.unreadable = f"{where} is not a database this process reads"
+        self.read_version: Callable[[Any], int]
+        self.read_rows: Callable[[Any], Rows]
         if isinstance(source, str):
-            from agent.store.pgsnapshot import PgSnapshot  # only a PostgreSQL box loads psycopg
-
-            reader = PgSnapshot(source)
-            self.read_version: Callable[[Any], int] = read_version or reader.read_version
-            self.read_rows: Callable[[Any], Rows] = read_rows or reader.read_rows
-        else:
+            try:
+                from agent.store.pgsnapshot import PgSnapshot  # only a PostgreSQL box loads it
+            except ImportError as exc:  # the copy, else the caller's defaults; the fix named
+                self.source = source = None
+                self.unreadable = (
+                    f"{where} needs psycopg ({exc}): pip install 'houserules[postgres]'"
+                )
+            else:
+                reader = PgSnapshot(source)
+                self.read_version = read_version or reader.read_version
+                self.read_rows = read_rows or reader.read_rows
+        if not isinstance(source, str):
             self.read_version = read_version or snapshot.read_version
             self.read_rows = read_rows or snapshot.read_rows
         self.version: int | None = None
@@ -74,7 +83,7 @@ class HouseholdFollower:
         disk because the database is away), else None."""
         try:
             if self.source is None:
-                raise SnapshotUnavailable(f"{self.where} is not a database this process reads")
+                raise SnapshotUnavailable(self.unreadable)
             fresh = self.read_from == "database"
             if fresh and self.read_version(self.source) == self.version:
                 return self._back(None)
