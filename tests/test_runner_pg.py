@@ -13,6 +13,7 @@ from dnslib import RCODE
 from test_store_pgsnapshot import engine_for
 
 from agent import config as config_mod
+from agent.ops import stats
 from agent.ops.runner import household_copy
 from agent.store.household import add_child, add_rule
 from agent.store.household_devices import add_device
@@ -81,6 +82,8 @@ def test_two_boxes_share_the_rules_and_keep_them_while_the_database_is_away(
             assert everywhere((a, b), "example.com", ANSWERED)  # allowed keeps resolving
         copy = household_copy(first)
         assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+        told = stats.stats_path(second)  # what /metrics shows a parent
+        until(lambda: (stats.read_stats(told) or {}).get("household", {}).get("problem"), 5.0)
 
         # the first box restarts during the outage: it starts from its copy, not open
         a.__exit__(None, None, None)
