@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +16,7 @@ from test_store_snapshot import assert_rows_are_the_models_columns, fill_househo
 from agent.store.db import init_db, make_engine
 from agent.store.household import add_child, load_household
 from agent.store.household_follower import HouseholdFollower
-from agent.store.pgsnapshot import APPLICATION_NAME, PgSnapshot, libpq_url
+from agent.store.pgsnapshot import APPLICATION_NAME, READ_SECONDS, PgSnapshot, libpq_url
 from agent.store.snapshot import SnapshotUnavailable, household_from, is_postgres_url, masked_url
 from tests.pgtools import PgServer, pg_server, pg_url  # noqa: F401
 
@@ -49,7 +51,8 @@ def test_the_version_poll_is_one_small_select_on_one_connection(pg_url):  # noqa
     each_ms = (time.perf_counter() - started) / 200 * 1000
     with psycopg.connect(pg_url) as conn:
         sessions = conn.execute(
-            "SELECT count(*), max(query) FROM pg_stat_activity WHERE application_name = %s",
+            "SELECT count(*), max(query) FROM pg_stat_activity"
+            " WHERE application_name = %s AND datname = current_database()",
             (APPLICATION_NAME,),
         ).fetchone()
     assert sessions == (1, "SELECT version FROM household_meta WHERE id = 1")
@@ -115,3 +118,25 @@ def test_only_a_postgresql_box_loads_the_driver_and_neither_loads_the_orm(pg_url
             capture_output=True, text=True, check=True, timeout=60,
         )  # fmt: skip
         assert done.stdout.strip() == f"{driver} []", (url, done.stderr)
+
+
+def test_a_server_that_hangs_mid_read_is_cut_off_not_waited_for(pg_url):  # noqa: F811
+    """A backend that stops answering while its kernel still acknowledges (frozen, swapped
+    out): no timeout of the server's or the kernel's ends the wait; the watchdog does."""
+    engine_for(pg_url).dispose()
+    reader = PgSnapshot(pg_url)
+    assert reader.read_version() == 0
+    backend = reader.conn.info.backend_pid
+    os.kill(backend, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(SnapshotUnavailable):
+            reader.read_version()
+        took = time.monotonic() - started
+    finally:
+        os.kill(backend, signal.SIGCONT)
+    assert READ_SECONDS <= took < READ_SECONDS + 3 and reader.cuts == 1
+    reader.next_try = 0.0  # no back-off wait in the test
+    assert reader.read_version() == 0  # a new connection, a new backend
+    assert reader.conn.info.backend_pid != backend
+    reader.close()

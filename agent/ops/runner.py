@@ -249,6 +249,7 @@ class Agent:
                 self.dhcp.stop()
             await self.server.close()
             self.writer.stop()
+            self.household.close()
             written, dropped = self.writer.written, self.writer.dropped
             log.info("stopped; %d query-log rows written, %d dropped", written, dropped)
 

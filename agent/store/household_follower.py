@@ -65,6 +65,7 @@ class HouseholdFollower:
                 )
             else:
                 reader = PgSnapshot(source)
+                self.close = reader.close
                 self.read_version = read_version or reader.read_version
                 self.read_rows = read_rows or reader.read_rows
         if not isinstance(source, str):
@@ -73,6 +74,9 @@ class HouseholdFollower:
         self.version: int | None = None
         self.read_from: str | None = None  # "database" or "copy": where the household came from
         self.problem = ""  # why the database cannot be read now ("" when it can)
+
+    def close(self) -> None:
+        """Let go of the database connection (PostgreSQL's; SQLite's is opened per read)."""
 
     @property
     def state(self) -> dict[str, Any]:

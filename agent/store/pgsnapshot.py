@@ -11,7 +11,9 @@ This module is imported only when `[store] url` is PostgreSQL: a SQLite box neve
 driver. Every wait is short and off the DNS path (the ticker thread calls it): a connection
 attempt gives up after `CONNECT_SECONDS`, a statement after `STATEMENT_MS`, and a connection
 whose peer has vanished (the network gone, not just the server stopped) is dropped by the
-kernel after `TCP_USER_TIMEOUT_MS` instead of the default quarter of an hour. After a failure
+kernel after `TCP_USER_TIMEOUT_MS` instead of the default quarter of an hour, and a read that
+still has no answer after `READ_SECONDS` (a server that hangs while its kernel still answers
+for it) is cut by a watchdog thread, which shuts the connection's socket. After a failure
 the next attempt waits a little longer each time (up to `RETRY_MOST_SECONDS`), so a box whose
 database is away does not spend its ticker's time on connection attempts.
 """
@@ -19,6 +21,9 @@ database is away does not spend its ticker's time on connection attempts.
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import threading
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -33,6 +38,7 @@ CONNECT_SECONDS = 2  # libpq's least useful value
 STATEMENT_MS = 3000
 TCP_USER_TIMEOUT_MS = 3000
 RETRY_MOST_SECONDS = 5.0
+READ_SECONDS = 5.0  # the longest a read may take before the watchdog cuts its connection
 APPLICATION_NAME = "houserules-dns"
 
 # The primary key of each household table that exists (by its name), from the catalogue.
@@ -66,6 +72,10 @@ class PgSnapshot:
         self.next_try = 0.0
         self.where = masked_url(url)
         self.problem = ""
+        self.busy: tuple[psycopg.Connection, float] | None = None  # a read and its deadline
+        self.cuts = 0  # reads the watchdog cut
+        self._watchdog: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     def read_version(self, _url: str = "") -> int:
         """The household version; 0 before the first change."""
@@ -89,6 +99,14 @@ class PgSnapshot:
         return self._with_connection(rows)
 
     def close(self) -> None:
+        """The connection closed and the watchdog stopped (a new read starts both again)."""
+        self._drop()
+        if self._watchdog is not None:
+            self._stopped.set()
+            self._watchdog.join(5)
+            self._watchdog = None
+
+    def _drop(self) -> None:
         if self.conn is not None:
             conn, self.conn = self.conn, None
             with contextlib.suppress(psycopg.Error):
@@ -96,9 +114,14 @@ class PgSnapshot:
 
     def _with_connection(self, work: Callable[[psycopg.Connection], Any]) -> Any:
         try:
-            result = work(self._connection())
+            conn = self._connection()
+            self.busy = (conn, time.monotonic() + READ_SECONDS)
+            try:
+                result = work(conn)
+            finally:
+                self.busy = None
         except psycopg.Error as exc:
-            self.close()
+            self._drop()
             self._failed()
             self.problem = f"{self.where}: {_first_line(exc)}"
             raise SnapshotUnavailable(self.problem) from exc
@@ -125,7 +148,22 @@ class PgSnapshot:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         self.conn = conn
+        if self._watchdog is None:
+            self._stopped.clear()
+            self._watchdog = threading.Thread(target=self._watch, name="household-db", daemon=True)
+            self._watchdog.start()
         return conn
+
+    def _watch(self) -> None:
+        """Cut a read that has waited too long: its blocked wait then ends with an error."""
+        while not self._stopped.wait(1.0):
+            busy = self.busy
+            if busy is not None and time.monotonic() > busy[1] and busy is self.busy:
+                self.cuts += 1
+                with contextlib.suppress(OSError, psycopg.Error):
+                    fd = busy[0].pgconn.socket
+                    with socket.socket(fileno=os.dup(fd)) as cut:
+                        cut.shutdown(socket.SHUT_RDWR)
 
     def _failed(self) -> None:
         self.failures += 1
