@@ -90,6 +90,7 @@ def test_two_boxes_share_the_rules_and_keep_them_while_the_database_is_away(
         a = RunningAgent(first, jobs=False).__enter__()
         assert a.agent.household.state["read_from"] == "copy"
         assert rcode(a, "badtracker.test") == BLOCKED
+        assert rcode(a, "dns.google") == BLOCKED  # the compiled lists, from its own disk
         assert rcode(a, "example.com") == ANSWERED
 
         # a box that never read the household (no copy) fails closed: the strictest defaults
