@@ -28,10 +28,24 @@ def engine_for(url: str):
     return engine
 
 
-def test_the_postgresql_snapshot_matches_the_household_store(pg_url):  # noqa: F811
+@pytest.fixture
+def reader_for():
+    """PgSnapshot readers, each closed (connection and watchdog) after the test."""
+    made: list[PgSnapshot] = []
+
+    def make(url: str, **kwargs) -> PgSnapshot:
+        made.append(PgSnapshot(url, **kwargs))
+        return made[-1]
+
+    yield make
+    for reader in made:
+        reader.close()
+
+
+def test_the_postgresql_snapshot_matches_the_household_store(pg_url, reader_for):  # noqa: F811
     engine = engine_for(pg_url)
     fill_household(engine, counted=False)
-    reader = PgSnapshot(pg_url)
+    reader = reader_for(pg_url)
     rows = reader.read_rows()
     expected = load_household(engine)
     assert household_from(rows, "pg") == expected
@@ -40,10 +54,10 @@ def test_the_postgresql_snapshot_matches_the_household_store(pg_url):  # noqa: F
     assert_rows_are_the_models_columns(lambda name: rows.tables[name])
 
 
-def test_the_version_poll_is_one_small_select_on_one_connection(pg_url):  # noqa: F811
+def test_the_version_poll_is_one_small_select_on_one_connection(pg_url, reader_for):  # noqa: F811
     engine = engine_for(pg_url)
     add_child(engine, "Sam", date(2015, 6, 1))
-    reader = PgSnapshot(pg_url)
+    reader = reader_for(pg_url)
     reader.read_version()
     started = time.perf_counter()
     for _ in range(200):
@@ -59,19 +73,19 @@ def test_the_version_poll_is_one_small_select_on_one_connection(pg_url):  # noqa
     assert each_ms < 20, f"{each_ms:.2f} ms a poll"  # about 0.1 ms on loopback
 
 
-def test_a_database_without_the_tables_is_reported_not_raised_as_psycopg(pg_url):  # noqa: F811
-    reader = PgSnapshot(pg_url)
+def test_a_database_without_the_tables_is_reported_not_raised_as_psycopg(pg_url, reader_for):  # noqa: F811
+    reader = reader_for(pg_url)
     with pytest.raises(SnapshotUnavailable, match="household_meta"):
         reader.read_version()
 
 
-def test_a_stopped_server_is_reported_quickly_and_not_asked_every_second():
+def test_a_stopped_server_is_reported_quickly_and_not_asked_every_second(reader_for):
     server = PgServer()
     try:
         url = server.create_database()
         engine_for(url).dispose()
         now = [100.0]
-        reader = PgSnapshot(url, clock=lambda: now[0])
+        reader = reader_for(url, clock=lambda: now[0])
         assert reader.read_version() == 0
         server.stop()
         started = time.monotonic()
@@ -120,11 +134,11 @@ def test_only_a_postgresql_box_loads_the_driver_and_neither_loads_the_orm(pg_url
         assert done.stdout.strip() == f"{driver} []", (url, done.stderr)
 
 
-def test_a_server_that_hangs_mid_read_is_cut_off_not_waited_for(pg_url):  # noqa: F811
+def test_a_server_that_hangs_mid_read_is_cut_off_not_waited_for(pg_url, reader_for):  # noqa: F811
     """A backend that stops answering while its kernel still acknowledges (frozen, swapped
     out): no timeout of the server's or the kernel's ends the wait; the watchdog does."""
     engine_for(pg_url).dispose()
-    reader = PgSnapshot(pg_url)
+    reader = reader_for(pg_url)
     assert reader.read_version() == 0
     backend = reader.conn.info.backend_pid
     os.kill(backend, signal.SIGSTOP)
@@ -139,4 +153,3 @@ def test_a_server_that_hangs_mid_read_is_cut_off_not_waited_for(pg_url):  # noqa
     reader.next_try = 0.0  # no back-off wait in the test
     assert reader.read_version() == 0  # a new connection, a new backend
     assert reader.conn.info.backend_pid != backend
-    reader.close()
