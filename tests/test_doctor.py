@@ -27,10 +27,13 @@ from agent.rules.household import Device
 from agent.store import household as store
 from agent.store.db import make_engine
 from agent.store.migrate import head_revision, migrate
+from tests import pgtools
+from tests.pgtools import PgServer
 
 NOW = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
 Usage = namedtuple("Usage", "total used free")
 GB = 1024**3
+pg_server, pg_url = pgtools.pg_server, pgtools.pg_url  # the fixtures, for pytest
 SERVICE_ARGV = ("/opt/houserules/venv/bin/python3", "/opt/houserules/venv/bin/houserules", "run")
 
 
@@ -577,3 +580,35 @@ def test_devices_using_the_box_from_beyond_the_local_network_are_not_denied() ->
         assert found.ok is None
         assert "No device uses" not in found.problem
         assert found.problem.startswith("3 devices asked HouseRules in the last day (Tablet 1")
+
+
+# -- a second box: the database is PostgreSQL --------------------------------------------------
+
+
+def postgres_box(tmp_path: Path, url: str) -> Path:
+    config = tmp_path / "pg.toml"
+    config.write_text(f'[store]\nurl = "{url}"\n')
+    return config
+
+
+def test_a_postgresql_database_is_named_with_its_password_masked(
+    tmp_path: Path, pg_url: str
+) -> None:
+    url = pg_url.replace("houserules@", "houserules:s3cret-word@")  # trust: any password does
+    found = doctor.check_database(load(postgres_box(tmp_path, url)))
+    shown = url.replace("s3cret-word", "***")
+    assert "s3cret-word" not in json.dumps(vars(found))
+    # a new database answers; the migrations it lacks are the next step
+    assert found.ok is False and found.problem.startswith(f"The database {shown} is at revision")
+    assert "houserules migrate" in found.fix
+
+
+def test_a_postgresql_server_that_is_away_is_named_with_the_fix(tmp_path: Path) -> None:
+    server = PgServer()
+    url = server.create_database().replace("houserules@", "houserules:s3cret-word@")
+    server.close()
+    found = doctor.check_database(load(postgres_box(tmp_path, url)))
+    assert found.ok is False
+    assert found.problem.startswith(url.replace("s3cret-word", "***") + " cannot be reached")
+    assert "s3cret-word" not in json.dumps(vars(found))
+    assert "systemctl status postgresql" in found.fix and "A second box" in found.fix

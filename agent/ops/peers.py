@@ -73,10 +73,12 @@ def check_peer(
     if mine is None:
         return unknown("peers", f"{peer} answers DNS; this box did not say its household version")
     if theirs is None:
-        return unknown(
+        return bad(
             "peers",
-            f"{peer} answers DNS but does not say which household version it follows "
-            "(an older HouseRules?): update it to this version.",
+            f"Something answers DNS at {peer}, but not as this version of HouseRules (it does "
+            "not say which household version it follows).",
+            f"Check the address under [dns] peers, and that {peer.host} runs this version of "
+            "HouseRules.",
         )
     if mine != theirs:
         return bad(
