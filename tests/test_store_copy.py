@@ -211,6 +211,9 @@ def test_a_failed_copy_leaves_the_target_as_it_was(home: Path, pg_url: str) -> N
     [
         ("not a url", "is not a database URL"),
         ("mysql://me@host/db", "in SQLite or PostgreSQL, not mysql"),
+        ("oracle+cx_oracle://me@host/db", "in SQLite or PostgreSQL, not oracle"),
+        ("postgresql+psycopg2://me@host/db", "use postgresql:// \\(psycopg 3\\), not psycopg2"),
+        ("postgres://me@127.0.0.1:1/houserules", "PostgreSQL server at 127.0.0.1:1"),
         ("postgresql://me@127.0.0.1:1/houserules", "PostgreSQL server at 127.0.0.1:1"),
         ("postgresql://me:secret@127.0.0.1:1/houserules", "me:\\*\\*\\*@127.0.0.1:1"),
     ],

@@ -66,7 +66,9 @@ def database_url(url: str) -> URL:
         raise CopyError(
             repr(url), "it is not a database URL (postgresql://user@host/database)"
         ) from None
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "postgres":  # the short form some hosting services hand out
+        backend = "postgresql"
     if backend not in ("sqlite", "postgresql"):
         raise CopyError(
             _shown(parsed), f"HouseRules keeps its household in SQLite or PostgreSQL, not {backend}"
@@ -263,4 +265,5 @@ def _verify(engine: Engine, tables: list[Table], expected: dict[str, int], repor
 
 def _shown(url: URL) -> str:
     """The URL as shown to a person: any password masked."""
-    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+    backend = url.drivername.partition("+")[0]
+    return url.set(drivername=backend).render_as_string(hide_password=True)
