@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, func, select, text, update
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import SQLModel
@@ -119,7 +119,7 @@ def copy_database(
                         f"it already holds a household ({held}); nothing was copied. "
                         "Add --replace to replace it with the copy",
                     )
-                before = _household_version(writing) if held else 0
+                before = _household_version(writing)  # a box may have read it already
                 for table in reversed(tables):
                     writing.execute(table.delete())
                 for table in tables:
@@ -128,7 +128,7 @@ def copy_database(
                     )
                     if progress is not None:
                         progress(table.name, report.counts[table.name])
-                if held:
+                if before:
                     _move_version_past(writing, before)
                 if writing.dialect.name == "postgresql":
                     _fix_sequences(writing, tables)
@@ -201,8 +201,9 @@ def _move_version_past(conn: Connection, before: int) -> None:
     """A replaced household gets a version past the one it replaced, so every DNS process that
     had read the old one reads the new one."""
     meta = SQLModel.metadata.tables["household_meta"]
-    copied = _household_version(conn)
-    conn.execute(update(meta).values(version=max(before, copied) + 1))
+    version = max(before, _household_version(conn)) + 1
+    if not conn.execute(update(meta).values(version=version)).rowcount:
+        conn.execute(insert(meta).values(id=1, version=version))
 
 
 def _copy_table(
