@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import socket
+import sys
 import threading
 import time
 from collections import namedtuple
@@ -612,3 +613,15 @@ def test_a_postgresql_server_that_is_away_is_named_with_the_fix(tmp_path: Path) 
     assert found.problem.startswith(url.replace("s3cret-word", "***") + " cannot be reached")
     assert "s3cret-word" not in json.dumps(vars(found))
     assert "systemctl status postgresql" in found.fix and "A second box" in found.fix
+
+
+def test_a_postgresql_url_without_its_driver_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg cannot be uninstalled for one test: a None in sys.modules makes importing it fail."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    url = "postgresql://houserules:s3cret-word@192.0.2.1/houserules"
+    found = doctor.check_database(load(postgres_box(tmp_path, url)))
+    assert found.ok is False and "s3cret-word" not in found.problem
+    assert "needs the PostgreSQL driver (psycopg)" in found.problem
+    assert "pip install '.[postgres]'" in found.fix

@@ -182,6 +182,13 @@ def check_database(cfg: Config) -> Finding:
             current, head = current_revision(engine), head_revision()
         finally:
             engine.dispose()
+    except ImportError:  # create_engine found no driver for postgresql://
+        return bad(
+            "database",
+            f"{where} needs the PostgreSQL driver (psycopg), which is not installed.",
+            "In the folder HouseRules was installed from: "
+            "sudo /opt/houserules/venv/bin/pip install '.[postgres]'",
+        )
     except StoreError as exc:
         if path is None:
             return bad("database", f"{where} cannot be reached: {exc.cause}", SERVER_FIX)
