@@ -45,6 +45,7 @@ def cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
     from agent.store.copy import copy_database
 
     source = args.source or cfg.database_url
+    print("copying every table; a long history takes a minute or two", flush=True)
     try:
         report = copy_database(source, args.target, replace=args.replace)
     except StoreError as exc:

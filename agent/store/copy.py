@@ -16,7 +16,7 @@ past the copied ids, and each table's rows are counted again on both sides.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +93,6 @@ def copy_database(
     *,
     replace: bool = False,
     batch_rows: int = BATCH_ROWS,
-    progress: Callable[[str, int], None] | None = None,
 ) -> CopyReport:
     """Copy every table of `source` into `target` (see the module docstring).
 
@@ -126,8 +125,6 @@ def copy_database(
                     report.counts[table.name] = _copy_table(
                         reading, writing, table, batch_rows, report.target
                     )
-                    if progress is not None:
-                        progress(table.name, report.counts[table.name])
                 if before:
                     _move_version_past(writing, before)
                 if writing.dialect.name == "postgresql":
