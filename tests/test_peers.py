@@ -1,8 +1,9 @@
-"""`houserules doctor` with two boxes, against two real HouseRules DNS servers on loopback.
+"""`houserules doctor` with two boxes, against two real HouseRules DNS servers on loopback (each
+the DNS process as `houserules run` starts it, in a thread of the test).
 
-The two servers share one store, as two boxes share one PostgreSQL database. Here the store is
-one SQLite file: the DNS process reads its household from PostgreSQL only once that part of
-issue 21 lands, and what doctor checks (the other box answers, and both follow the same
+The two share one store, as two boxes share one database: a real PostgreSQL (which the DNS
+process reads once pgdns's part of issue 21 is in; until then that test skips, saying so), and
+one SQLite file for the rest: what doctor checks (the other box answers, both follow the same
 household version) does not depend on where the version comes from."""
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from agent.ops import doctor
 from agent.ops.peers import check_peer, household_version
 from agent.store import household as store
 from agent.store.db import make_engine
+from agent.store.migrate import MigrationError, migrate
+from tests import pgtools
 
 from agenttools import RunningAgent, until, write_config
 from dnstools import Upstream
+
+pg_server, pg_url = pgtools.pg_server, pgtools.pg_url  # the fixtures, for pytest
 
 
 @pytest.fixture
@@ -61,6 +66,32 @@ def test_two_boxes_on_one_store_answer_and_agree(tmp_path: Path, upstream: Upstr
         found = check_peer(at(a), at(b), settle=5.0)
         assert found.ok is True, found
         assert found.detail.endswith(f"household version {version + 1}")
+
+
+def test_two_boxes_on_one_postgresql_answer_and_agree(
+    tmp_path: Path, upstream: Upstream, pg_url: str
+) -> None:
+    """The same, as two boxes really share a household: one PostgreSQL database."""
+    pytest.importorskip(
+        "agent.store.pgsnapshot",
+        reason="the DNS process reads the household from PostgreSQL once pgdns's part is in",
+    )
+    try:
+        migrate(pg_url)
+    except MigrationError as exc:
+        pytest.skip(f"the store's migrations do not run on PostgreSQL here yet: {exc.cause}")
+    engine = make_engine(pg_url)
+    try:
+        with box(tmp_path / "a", upstream, pg_url) as a, box(tmp_path / "b", upstream, pg_url) as b:
+            assert check_peer(at(a), at(b)).ok is True
+            store.add_child(engine, "Sam", date(2015, 3, 10))
+            version = store.household_version(engine)
+            until(lambda: follows(a) == follows(b) == str(version), what="both boxes to follow")
+            found = check_peer(at(a), at(b))
+            assert found.ok is True, found
+            assert found.detail.endswith(f"both boxes follow household version {version}")
+    finally:
+        engine.dispose()
 
 
 def test_two_boxes_on_different_stores_are_told_apart(tmp_path: Path, upstream: Upstream) -> None:
