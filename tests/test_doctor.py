@@ -624,4 +624,4 @@ def test_a_postgresql_url_without_its_driver_says_what_to_install(
     found = doctor.check_database(load(postgres_box(tmp_path, url)))
     assert found.ok is False and "s3cret-word" not in found.problem
     assert "needs the PostgreSQL driver (psycopg)" in found.problem
-    assert "pip install '.[postgres]'" in found.fix
+    assert "pip install 'psycopg[binary]>=3.1'" in found.fix

@@ -183,11 +183,12 @@ def check_database(cfg: Config) -> Finding:
         finally:
             engine.dispose()
     except ImportError:  # create_engine found no driver for postgresql://
+        from agent.store.copy import ON_THE_BOX
+
         return bad(
             "database",
             f"{where} needs the PostgreSQL driver (psycopg), which is not installed.",
-            "In the folder HouseRules was installed from: "
-            "sudo /opt/houserules/venv/bin/pip install '.[postgres]'",
+            f"{ON_THE_BOX}, then: sudo systemctl restart houserules",
         )
     except StoreError as exc:
         if path is None:

@@ -30,6 +30,7 @@ from agent.store.migrate import import_tables, migrate
 
 BATCH_ROWS = 5_000
 POSTGRES_EXTRA = "pip install 'houserules[postgres]'"
+ON_THE_BOX = "sudo /opt/houserules/venv/bin/pip install 'psycopg[binary]>=3.1'"  # the same
 
 
 class CopyError(StoreError):
@@ -79,7 +80,8 @@ def database_url(url: str) -> URL:
         if importlib.util.find_spec("psycopg") is None:
             raise CopyError(
                 _shown(parsed),
-                f"the PostgreSQL driver (psycopg) is not installed: {POSTGRES_EXTRA}",
+                f"the PostgreSQL driver (psycopg) is not installed: {POSTGRES_EXTRA} "
+                f"(on a box installed by deploy/install.sh: {ON_THE_BOX})",
             )
         parsed = parsed.set(drivername="postgresql+psycopg")
         if not parsed.database:
