@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from agent.cli import CliError
+from agent.commands.maintenance import _give_to_owner
 from agent.config import Config
 from agent.store.db import StoreError
 
@@ -50,6 +51,9 @@ def cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
         report = copy_database(source, args.target, replace=args.replace)
     except StoreError as exc:
         raise CliError(str(exc)) from None
+    finally:
+        if not args.source and cfg.database_path is not None:
+            _give_to_owner(cfg.database_path)  # run with sudo: a WAL or safety copy root made
     if report.not_copied:
         print(f"not copied (HouseRules does not use them): {', '.join(report.not_copied)}")
     print("rows in each table, counted again in both databases:")
