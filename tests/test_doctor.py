@@ -20,7 +20,7 @@ import pytest
 from dnslib import RCODE, DNSRecord
 
 from agent import cli
-from agent.config import HostPort, load
+from agent.config import Config, HostPort, StoreConfig, load
 from agent.lists.index import IndexBuilder
 from agent.ops import doctor
 from agent.ops.doctor import Finding, Listener, Probes
@@ -621,7 +621,8 @@ def test_a_postgresql_url_without_its_driver_says_what_to_install(
     """psycopg cannot be uninstalled for one test: a None in sys.modules makes importing it fail."""
     monkeypatch.setitem(sys.modules, "psycopg", None)
     url = "postgresql://houserules:s3cret-word@192.0.2.1/houserules"
-    found = doctor.check_database(load(postgres_box(tmp_path, url)))
+    # built directly: loading such a config may refuse it already (the config checks)
+    found = doctor.check_database(Config(store=StoreConfig(url=url), base_dir=tmp_path))
     assert found.ok is False and "s3cret-word" not in found.problem
     assert "needs the PostgreSQL driver (psycopg)" in found.problem
     assert "pip install 'psycopg[binary]>=3.1'" in found.fix
