@@ -30,7 +30,7 @@ from typing import Any
 from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 
 from agent.config import Config, IPNetwork
-from agent.dns import answers, homenet, wire
+from agent.dns import answers, boxinfo, homenet, wire
 from agent.dns.cache import Entry, ResponseCache
 from agent.dns.family import FamilyFilter
 from agent.dns.floodguard import FloodGuard
@@ -182,6 +182,9 @@ class FilterResolver:
             return wire.error_reply(data, wire.NOTIMP)
         if q.qtype in _ZONE_TRANSFERS:
             return wire.error_reply(data, wire.REFUSED)
+        if q.name == boxinfo.NAME:  # the household version, for doctor on the other box
+            home = () if self.dns.open_resolver else self.allow_networks
+            return boxinfo.reply(data, q, client, policy, home)
         now = self._wall(ts)
         decision = self.decide(policy, who, q.name, q.qtype, now)
         block_tail = b""
