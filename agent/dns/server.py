@@ -57,6 +57,9 @@ MEMO_SIZE = 3_000
 # the process: devices seen are read from the query log by the jobs process, not kept here.
 ALLOWED_SIZE = 4_096
 BLOCK, REWRITE = Action.BLOCK, Action.REWRITE
+DISCOVERY = RuleKind.RESOLVER_DISCOVERY  # an enum's attribute costs a call on Python 3.11
+QTYPE_NAMES = wire.QTYPE_NAMES
+PARSE_FIELDS, Query = wire.parse_fields, wire.Query
 _ZONE_TRANSFERS = (wire.TYPE_AXFR, wire.TYPE_IXFR)
 
 
@@ -111,6 +114,8 @@ class FilterResolver:
         # one second and one policy) and when full.
         self._memo: dict[tuple[str, bytes], _Prepared | _Blocked] = {}
         self._memo_second = -1
+        # seconds until the next pause or overlay ends, for one household and one second
+        self._left: tuple[object, datetime | None, int | None] = (None, None, None)
         self._memo_policy: Policy | None = None
         self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
         self.answers = answers.AnswerCheck(
@@ -189,8 +194,8 @@ class FilterResolver:
             self.counters["refused"] += 1
             return wire.error_reply(data, wire.REFUSED)
         try:
-            q = wire.parse_query(data)
-        except wire.WireError:
+            q = Query(*PARSE_FIELDS(data)) if PARSE_FIELDS is not None else wire.parse_query(data)
+        except (ValueError, wire.WireError):
             self.counters["malformed"] += 1
             return wire.error_reply(data, wire.FORMERR)
         if q.flags & 0x7800:  # opcode other than QUERY
@@ -206,11 +211,12 @@ class FilterResolver:
             cap = None  # nothing can shorten how long the answer is kept
         else:
             cap = self._ttl_cap(policy, decision, now)
-        head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
+        qtype = QTYPE_NAMES.get(q.qtype) or q.qtype_name
+        head = (client, policy.neighbours.get(client), decision.child, q.name, qtype)
         if action is BLOCK:
             ttl = self._block_ttl if cap is None else min(self._block_ttl, cap)
             kind = decision.rule.kind
-            if kind is RuleKind.RESOLVER_DISCOVERY:
+            if kind is DISCOVERY:
                 tail = answers.nodata_tail(q, ttl)
             else:
                 tail = wire.block_tail(q, self._block_mode, ttl, decision.nxdomain)
@@ -245,8 +251,7 @@ class FilterResolver:
         self.submit((ts, m.head, upstream, latency, False))
         return data[:2] + m.block_tail
 
-    @staticmethod
-    def _ttl_cap(policy: Policy, decision: Decision, now: datetime) -> int | None:
+    def _ttl_cap(self, policy: Policy, decision: Decision, now: datetime) -> int | None:
         """While a pause or an overlay is running, a child's answers may not be kept by the
         device past its end: a blocked name stays blocked no longer than the pause, an
         unblocked one is asked again when the unblock ends. Names a child's daily budget
@@ -263,10 +268,15 @@ class FilterResolver:
                 cap = BUDGET_TTL  # a budget running out takes hold within this
         if not household.ends:
             return cap
-        end = household.next_end(now)
-        if end is None:
+        known = self._left
+        if known[0] is household and known[1] == now:
+            left = known[2]  # the same for every question this second
+        else:
+            end = household.next_end(now)
+            left = None if end is None else max(0, int((end - now).total_seconds()))
+            self._left = (household, now, left)
+        if left is None:
             return cap
-        left = max(0, int((end - now).total_seconds()))
         return left if cap is None else min(cap, left)
 
     def _check_cached(
