@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.pgtools import pg_server, pg_url  # noqa: F401  (fixtures)
-from tests.storetools import store_url  # noqa: F401  (fixture)
+from tests.storetools import store_kind, store_url  # noqa: F401  (fixtures)
 
 TZ = ZoneInfo("Europe/London")
 WEDNESDAY_6PM = datetime(2026, 11, 18, 18, 0, tzinfo=TZ)

@@ -8,6 +8,7 @@ What cannot be written once is here, chosen by the connection's dialect:
   NULL), PostgreSQL's `least`/`greatest` (which skip NULLs);
 - a write transaction that waits for the writer's lock up front: SQLite's `BEGIN IMMEDIATE`;
   PostgreSQL locks rows as it writes them, so a plain transaction;
+- the error for a table that is not there yet (`NO_TABLE_YET`);
 - SQL run through the driver itself (many rows at once, no SQLAlchemy rows): sqlite3 takes
   `?` marks, psycopg `%s`.
 """
@@ -19,6 +20,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.engine import Connection, CursorResult, Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+# A table that is not there yet (a database not migrated that far): SQLite says "no such
+# table" (OperationalError), PostgreSQL UndefinedTable (ProgrammingError).
+NO_TABLE_YET = (OperationalError, ProgrammingError)
 
 
 def is_sqlite(bind: Engine | Connection) -> bool:
