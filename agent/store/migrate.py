@@ -307,15 +307,21 @@ def _upgrade(
         failed = pending[len(applied)] if len(applied) < len(pending) else pending[-1]
         doc = scripts(location).get_revision(failed).doc or ""
         what = f"upgrading it to revision {failed}" + (f" ({doc})" if doc else "")
-        kept = _put_back(engine, path, backup)
+        kept = _put_back(engine, path, backup, applied)
+        at = applied[-1] if applied and (path is None or backup is None) else before
         raise MigrationError(
-            name, f"{what} failed: {explain(exc)}. {kept} (revision {before or 'none'})"
+            name, f"{what} failed: {explain(exc)}. {kept} (revision {at or 'none'})"
         ) from exc
     return applied
 
 
-def _put_back(engine: Engine, path: Path | None, backup: Path | None) -> str:
-    if path is None or backup is None:
+def _put_back(engine: Engine, path: Path | None, backup: Path | None, applied: list[str]) -> str:
+    if path is None or backup is None:  # PostgreSQL, or a new SQLite file: nothing to copy back
+        if applied:
+            return (
+                "Each revision is one transaction: that one was undone, and the ones before "
+                f"it ({', '.join(applied)}) stand"
+            )
         return "Each revision is one transaction, so the database was left as it was"
     engine.dispose()
     try:
