@@ -338,3 +338,34 @@ def test_a_week_of_history_is_pruned_in_chunks(pg_url: str) -> None:
         assert count_rows(engine) == 50
     finally:
         engine.dispose()
+
+
+def test_a_digest_claimed_by_many_at_once_is_claimed_once(pg_url: str) -> None:
+    """Two boxes' jobs (here eight threads, each its own connection) reaching for the same
+    weekly digest at the same moment: the database lets exactly one have it."""
+    import threading
+
+    from agent.store.carers import add_carer
+    from agent.store.digest import claim_digest
+
+    migrate(pg_url)
+    engine = make_engine(pg_url)
+    try:
+        now = datetime(2026, 11, 22, 18, 0, tzinfo=TZ)
+        store.add_child(engine, "Sam", date(2014, 5, 1))
+        nana = add_carer(engine, "Nana", "nana@example.org", ["Sam"], now=now)
+        start = threading.Barrier(8)
+        claims: list[object] = []
+
+        def claim() -> None:
+            start.wait(timeout=30)
+            claims.append(claim_digest(engine, nana.id, "2026-W47", now, now))
+
+        threads = [threading.Thread(target=claim) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(claims) == 8 and sum(c is not None for c in claims) == 1
+    finally:
+        engine.dispose()
