@@ -290,9 +290,11 @@ def _open_resolver(cfg: Config) -> None:
 
 
 def _store(cfg: Config) -> None:
+    url = cfg.store.url
+    if url.lower().startswith("sqlite:"):
+        return  # the embedded default: nothing to ask of the store's URL rules
     from agent.store import urls  # standard library only: every process loads the config
 
-    url = cfg.store.url
     problem = urls.problem(url)
     if problem is not None:
         raise _fail(cfg, "store.url", problem)

@@ -42,7 +42,12 @@ timezone = "Europe/London"
 
 
 class Box:
-    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        url: str = "sqlite:///data/house.db",
+    ) -> None:
         self.dir, self.capsys, self.url = tmp_path, capsys, url
         self.config = tmp_path / "config.toml"
         self.config.write_text(CONFIG.format(url=url))
