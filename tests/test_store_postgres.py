@@ -369,3 +369,16 @@ def test_a_digest_claimed_by_many_at_once_is_claimed_once(pg_url: str) -> None:
         assert len(claims) == 8 and sum(c is not None for c in claims) == 1
     finally:
         engine.dispose()
+
+
+def test_doctor_finds_the_postgresql_database_at_its_revision_without_its_password(
+    pg_url: str, tmp_path: Path
+) -> None:
+    from agent.ops.doctor import check_database
+
+    migrate(pg_url)
+    secret = pg_url.replace("houserules@", "houserules:s3cret@")  # trust: a password unused
+    cfg = config_mod.parse({"store": {"url": secret}}, "test.toml", tmp_path)
+    finding = check_database(cfg)
+    assert finding.ok is True and f"at revision {HEAD}" in finding.detail
+    assert "s3cret" not in finding.detail

@@ -155,7 +155,7 @@ def check_index(cfg: Config) -> Finding:
 
 
 def check_database(cfg: Config) -> Finding:
-    from agent.store.db import StoreError, make_engine
+    from agent.store.db import StoreError, make_engine, shown
     from agent.store.migrate import current_revision, head_revision
 
     path = cfg.database_path
@@ -185,7 +185,7 @@ def check_database(cfg: Config) -> Finding:
             "sudo houserules migrate (HouseRules also does it when it starts: "
             "sudo systemctl restart houserules)",
         )
-    return good("database", f"{path or cfg.store.url} is at revision {head}")
+    return good("database", f"{path or shown(cfg.store.url)} is at revision {head}")
 
 
 # -- port 53 and the DNS itself -----------------------------------------------------------------
