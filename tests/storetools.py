@@ -10,8 +10,12 @@ PostgreSQL, whose writer is the log writer's own business, with one plain INSERT
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +26,8 @@ both_stores = pytest.mark.parametrize("store_kind", STORES, indirect=True)
 
 @pytest.fixture(params=STORES)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a database on the test PostgreSQL."""
+    """A fresh database at the newest revision: a SQLite file, or a database on the test
+    PostgreSQL."""
     with new_database(request, request.param, tmp_path) as url:
         yield url
 
@@ -35,31 +40,63 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 @contextlib.contextmanager
 def new_database(request: pytest.FixtureRequest, kind: str, folder: Path) -> Iterator[str]:
-    """A fresh, empty database of `kind`; a PostgreSQL one is dropped afterwards."""
+    """A fresh database of `kind` at the newest revision (as the jobs process leaves it),
+    copied from one migrated once per session; a PostgreSQL one is dropped afterwards."""
     if kind == "sqlite":
-        yield f"sqlite:///{folder / 'data' / 'store.db'}"
+        path = folder / "data" / "store.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        template = _sqlite_template(request.getfixturevalue("tmp_path_factory"))
+        with closing(sqlite3.connect(template)) as src, closing(sqlite3.connect(path)) as dst:
+            src.backup(dst)
+        yield f"sqlite:///{path}"
         return
     server = request.getfixturevalue("pg_server")
-    url = server.create_database()
+    name = f"hr_{uuid.uuid4().hex[:12]}"
+    with _admin(server) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template(server)}"')
     try:
-        yield url
+        yield server.url(name)
     finally:
-        _drop(server, url.rsplit("/", 1)[1])
+        _drop(server, name)
+
+
+_TEMPLATES: dict[object, str] = {}
+
+
+def _sqlite_template(factory: pytest.TempPathFactory) -> Path:
+    if "sqlite" not in _TEMPLATES:
+        from agent.store.migrate import migrate
+
+        path = factory.mktemp("template") / "store.db"
+        migrate(f"sqlite:///{path}")
+        _TEMPLATES["sqlite"] = str(path)
+    return Path(_TEMPLATES["sqlite"])
+
+
+def _pg_template(server: object) -> str:
+    """A database migrated once on `server`, the template the tests' databases are made from
+    (CREATE DATABASE ... TEMPLATE copies its files: much quicker than migrating each)."""
+    if server not in _TEMPLATES:
+        from agent.store.migrate import migrate
+
+        url = server.create_database()  # type: ignore[attr-defined]
+        migrate(url)  # NullPool: no connection stays open, as a template needs
+        _TEMPLATES[server] = url.rsplit("/", 1)[1]
+    return _TEMPLATES[server]
+
+
+def _admin(server: object) -> Any:
+    import psycopg
+
+    return psycopg.connect(server.url(), autocommit=True)  # type: ignore[attr-defined]
 
 
 def _drop(server: object, name: str) -> None:
     """Drop a test's database, closing what it left open (engines live in module fixtures)."""
     import psycopg
 
-    with (
-        contextlib.suppress(psycopg.Error),
-        psycopg.connect(server.url(), autocommit=True) as conn,  # type: ignore[attr-defined]
-    ):
+    with contextlib.suppress(psycopg.Error), _admin(server) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def is_postgres(url: str) -> bool:
-    return url.startswith("postgres")
 
 
 def write_log(url: str, entries: Iterable[object]) -> None:
