@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from agent import config_checks
@@ -63,14 +62,9 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     """Become the DNS process: exec a fresh interpreter running `agent.ops.runner`, so the
     process that answers every query carries none of what the other commands imported."""
     print(f"HouseRules starting with {cfg.source}", file=sys.stderr)
-    command = [sys.executable, "-m", "agent.ops.runner"]
-    if cfg.source != "built-in defaults":
-        command += ["--config", cfg.source]
-    if args.verbose:
-        command.append("--verbose")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, command)
+    from agent.ops.lean import become_dns_process
+
+    become_dns_process(cfg.source if cfg.source != "built-in defaults" else None, args.verbose)
     return 0  # not reached
 
 
