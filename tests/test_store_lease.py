@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 
 from agent.store import lease
 from agent.store.db import make_engine
@@ -23,13 +22,11 @@ T = 1_800_000_000.0  # unix seconds: the tests' "now"
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'lease.db'}")
-        migrate(engine)  # the real migration makes the table
+        url = f"sqlite:///{tmp_path / 'lease.db'}"
     else:
         url = request.getfixturevalue("pg_url")
-        engine = make_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        # only the lease table: the rest of the schema on PostgreSQL is not this test's subject
-        SQLModel.metadata.create_all(engine, tables=[lease.JobLeaseRow.__table__])  # type: ignore[list-item]
+    engine = make_engine(url)
+    migrate(engine)  # the real migrations make the table, on either database
     try:
         yield engine
     finally:
