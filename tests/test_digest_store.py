@@ -157,6 +157,28 @@ def test_alerts_queued_by_another_process_meanwhile_are_not_queued_twice(
     assert due.event_ids == (c,)
 
 
+def test_alerts_queued_by_many_at_once_are_queued_once(engine: Engine, nana: Carer) -> None:
+    import threading
+
+    a, b = record_alert(engine, "Sam", 1), record_alert(engine, "Sam", 2, "chatroulette")
+    start, got, lock = threading.Barrier(6), [], threading.Lock()
+
+    def queue() -> None:
+        start.wait()
+        send_id = sends.queue_alert_email(engine, nana.id, [a, b], later(30))
+        with lock:
+            got.append(send_id)
+
+    threads = [threading.Thread(target=queue) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(got) == 6 and len([g for g in got if g is not None]) == 1
+    (due,) = sends.alert_sends_due(engine, later(31))
+    assert due.event_ids == (a, b)
+
+
 def test_an_alert_email_is_given_up_after_a_day(engine: Engine, nana: Carer) -> None:
     a = record_alert(engine, "Sam", 1)
     send_id = sends.queue_alert_email(engine, nana.id, [a], NOW)
