@@ -21,7 +21,17 @@ from agent.events.contacts import Contact, ContactKind
 from agent.household import requests as child_requests
 from agent.insights.job import InsightsJob
 from agent.rules.catalog import load_catalog
-from agent.store import accounts, api_tokens, budgets, carers, contacts, digest, overlays, talk
+from agent.store import (
+    accounts,
+    api_tokens,
+    budgets,
+    carers,
+    contacts,
+    digest,
+    lease,
+    overlays,
+    talk,
+)
 from agent.store import household as store
 from agent.store.copy import CopyError, copy_database
 from agent.store.db import make_engine
@@ -89,6 +99,8 @@ def fill(db: Path) -> None:
         with engine.connect() as conn:
             alert_ids = [r[0] for r in conn.execute(text("SELECT id FROM events LIMIT 2"))]
         digest.queue_alert_email(engine, gran.id, alert_ids, NOW)
+        # the box's jobs process did the household's jobs (agent.ops.leader)
+        lease.hold(engine, lease.HOUSEHOLD, "kitchen:41:ab", "kitchen", 30, now=NOW.timestamp())
     finally:
         engine.dispose()
 
