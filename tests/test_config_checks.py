@@ -140,7 +140,7 @@ BAD: list[Row] = [
     (SECRET, "dashboard.secret_key_file", "cannot be read", key_file(0o600, "k" * 9000)),
     (SECRET, "dashboard.secret_key_file", "plain file", key_link),
     (SECRET, "dashboard.secret_key_file", "plain file", key_folder),
-    ("[store]\nlog_queue_size = 0\n", "store.log_queue_size", "from 1 to", None),
+    ("[store]\nlog_queue_kb = 0\n", "store.log_queue_kb", "from 1 to", None),
     ("[store]\nretention_days = 0\n", "store.retention_days", "from 1 to", None),
     ("[store]\nhistory_days = 7\n", "store.history_days", "retention_days", None),
     ("[blocklists]\nrefresh_hours = 0\n", "blocklists.refresh_hours", "from 0.1 to", None),

@@ -67,7 +67,7 @@ class Agent:
             cfg.database_path, cfg.store.url, "the strictest defaults apply"
         )
         self.refresh_household()
-        self.writer = LogPipe(cfg.database_path, cfg.store.log_queue_size)
+        self.writer = LogPipe.for_config(cfg)
         self.resolver = FilterResolver(
             cfg, self.holder, decide, submit=self.writer.submit, tz=self.tz
         )

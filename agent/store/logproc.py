@@ -1,9 +1,13 @@
-"""The query-log writer process: reads batches of rows on stdin, writes them into SQLite.
+"""The query-log writer process: reads frames of rows on stdin, writes them to the database.
 
-Started by `agent.store.logpipe.LogPipe`. Frames on stdin and stdout are a 4-byte big-endian
-length followed by a `marshal`ed tuple:
+Started by `agent.store.logpipe.LogPipe` as
 
-    ("rows", [row, ...])     rows to write (LogEntry field order)
+    python -m agent.store.logproc TARGET QUEUE_BYTES SPOOL SPOOL_BYTES
+
+TARGET a SQLite file or a postgresql:// URL, SPOOL a file for rows kept while the database is
+away ("-" for none). Frames on stdin and stdout are `agent.store.frames`:
+
+    ("rows", [row, ...])     rows to write (the header says how many)
     ("flush", token)         answer ("status", token, ...) once every earlier row is written
     ("stop",)                write what is left, answer a final status, exit
 
@@ -11,17 +15,19 @@ Besides the answers, a status with token 0 goes out just before and just after e
 the one before names the batch (`QueryLogWriter.pending`), so if this process is killed the
 DNS side can count exactly what reached the database (`LogPipe`), committed or not.
 
-The work itself is `QueryLogWriter`'s: batching, retries while the database is locked, read-only
-or full, and a bounded queue whose drops are counted. Once that queue is half full, repeats are
-dropped first (`agent.store.firstrows`): the other half is kept for rows that are the first this
-minute for their client and name. Running it in its own process keeps SQLite's CPU time and
-Python's lock away from the DNS answers.
+The work itself is `QueryLogWriter`'s: batching, retries while the database is away, a queue
+bounded in bytes, the spool, and counted drops. Once it is crowded, repeats are dropped first
+(`agent.store.firstrows`): the other half is kept for rows that are the first this minute for
+their client and name. Running it in its own process keeps the database's CPU time and
+Python's lock away from the DNS answers. It imports the standard library and these modules
+only (psycopg too for a PostgreSQL target), to stay small.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import marshal
 import os
 import sys
 import threading
@@ -30,9 +36,13 @@ from typing import BinaryIO
 
 from agent import logsafe
 from agent.store.firstrows import FirstRows
-from agent.store.frames import read_frame, write_frame
-from agent.store.logpipe import flat_row
+from agent.store.frames import read_raw, write_frame
+from agent.store.logspool import Spool
 from agent.store.logwriter import QueryLogWriter
+
+# Rows a transaction. Past a few thousand a batch costs the same per row; the queue in bytes
+# and the spool, not the batch, bound the memory.
+BATCH_ROWS = 10_000
 
 
 def status(writer: QueryLogWriter, token: int, repeats: int = 0) -> tuple:
@@ -46,6 +56,8 @@ def status(writer: QueryLogWriter, token: int, repeats: int = 0) -> tuple:
         writer.failed_batches,
         writer.last_error,
         pending,
+        writer.kept,
+        writer.recovered,
     )
 
 
@@ -55,10 +67,16 @@ def status(writer: QueryLogWriter, token: int, repeats: int = 0) -> tuple:
 COMMIT_INTERVAL = 5.0
 
 
-def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
-    writer = QueryLogWriter(db_path, queue_size, flush_interval=COMMIT_INTERVAL)
-    lock = threading.Lock()  # the writer thread's reports and the answers share `out`
+def without_repeats(body: bytes, firsts: FirstRows) -> tuple[bytes, int, int]:
+    """The frame with only the rows that are the first this minute for their (client, name):
+    (body, rows kept, rows dropped)."""
+    rows = marshal.loads(body)[1]
+    kept = [row for row in rows if firsts.first(row)]
+    return marshal.dumps(("rows", kept)), len(kept), len(rows) - len(kept)
 
+
+def serve(writer: QueryLogWriter, inp: BinaryIO, out: BinaryIO) -> int:
+    lock = threading.Lock()  # the writer thread's reports and the answers share `out`
     repeats = [0]  # rows dropped here as repeats (counted by this thread, reported by both)
 
     def send(token: int) -> None:
@@ -67,24 +85,42 @@ def serve(db_path: Path, queue_size: int, inp: BinaryIO, out: BinaryIO) -> int:
 
     writer.on_commit = lambda: send(0)
     writer.start()
-    firsts, crowded = FirstRows(), queue_size // 2
+    firsts = FirstRows()
     while True:
-        message = read_frame(inp)
-        if message is None or message[0] == "stop":
+        got = read_raw(inp)
+        message = None if got is None or got[0] else marshal.loads(got[1])
+        if got is None or (message is not None and message[0] == "stop"):
             writer.stop()
             # The DNS process may be gone already (stopped, or it could not start): its rows
             # are written all the same; only the answer has nowhere to go.
             send(-1)
             return 0
-        if message[0] == "rows":
-            for row in message[1]:
-                if writer.queued >= crowded and not firsts.first(row):
-                    repeats[0] += 1
-                    continue
-                writer.submit(flat_row(row))
-        elif message[0] == "flush":
+        rows, body = got
+        if rows:
+            if writer.crowded:
+                body, rows, dropped = without_repeats(body, firsts)
+                repeats[0] += dropped
+            writer.submit_frame(body, rows)
+        elif message is not None and message[0] == "flush":
             writer.flush(30.0)
             send(message[1])
+
+
+def open_writer(argv: list[str]) -> QueryLogWriter:
+    target, queue_bytes = argv[1], int(argv[2])
+    spool_path, spool_bytes = argv[3], int(argv[4])
+    spool = Spool(Path(spool_path), spool_bytes) if spool_path != "-" and spool_bytes else None
+    if spool is not None and spool.waiting:
+        logging.getLogger("agent.store.querylog").info(
+            "Query log: %d bytes of rows kept on disk earlier are sent first", spool.waiting
+        )
+    return QueryLogWriter(
+        target,
+        batch_size=BATCH_ROWS,
+        flush_interval=COMMIT_INTERVAL,
+        queue_bytes=queue_bytes,
+        spool=spool,
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -92,12 +128,11 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s querylog: %(message)s"
     )
-    db_path, queue_size = Path(argv[1]), int(argv[2])
     # Below the DNS (answers first), above the jobs process (insights can wait; rows that
     # wait too long are dropped and counted, never a reason to answer late).
     os.nice(15)
     try:
-        return serve(db_path, queue_size, sys.stdin.buffer, sys.stdout.buffer)
+        return serve(open_writer(argv), sys.stdin.buffer, sys.stdout.buffer)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the agent stops us
         return 0
 
