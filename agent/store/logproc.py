@@ -9,11 +9,13 @@ away ("-" for none). Frames on stdin and stdout are `agent.store.frames`:
 
     ("rows", [row, ...])     rows to write (the header says how many)
     ("flush", token)         answer ("status", token, ...) once every earlier row is written
+                             (answered by the writer thread: reading goes on meanwhile)
     ("stop",)                write what is left, answer a final status, exit
 
-Besides the answers, a status with token 0 goes out just before and just after every COMMIT;
-the one before names the batch (`QueryLogWriter.pending`), so if this process is killed the
-DNS side can count exactly what reached the database (`LogPipe`), committed or not.
+Besides the answers, a status with token 0 goes out just before and just after every COMMIT,
+and after every failed attempt; the one before a COMMIT names the batch
+(`QueryLogWriter.pending`), so if this process is killed the DNS side can count exactly what
+reached the database (`LogPipe`), committed or not.
 
 The work itself is `QueryLogWriter`'s: batching, retries while the database is away, a queue
 bounded in bytes, the spool, and counted drops. Once it is crowded, repeats are dropped first
@@ -61,6 +63,8 @@ def status(writer: QueryLogWriter, token: int, repeats: int = 0) -> tuple:
     )
 
 
+# Seconds `stop` may spend writing what is left (the DNS side waits 10 s before it kills us).
+STOP_SECONDS = 6.0
 # Seconds between commits. Each commit rewrites the pages it touched, so on an SD card the
 # number of commits, not of rows, decides the wear (see docs/raspberry-pi.md); a flush or a
 # full batch still writes at once.
@@ -78,19 +82,32 @@ def without_repeats(body: bytes, firsts: FirstRows) -> tuple[bytes, int, int]:
 def serve(writer: QueryLogWriter, inp: BinaryIO, out: BinaryIO) -> int:
     lock = threading.Lock()  # the writer thread's reports and the answers share `out`
     repeats = [0]  # rows dropped here as repeats (counted by this thread, reported by both)
+    flushes: list[tuple[int, int]] = []  # (rows to be written, token) not answered yet
 
     def send(token: int) -> None:
         with lock, contextlib.suppress(OSError, ValueError):  # the DNS side is gone
             write_frame(out, status(writer, token, repeats[0]))
 
-    writer.on_commit = lambda: send(0)
+    flush_lock = threading.Lock()  # both threads report
+
+    def report() -> None:
+        send(0)
+        done = writer.written + writer.rejected
+        with flush_lock:
+            due = [f for f in flushes if f[0] <= done]
+            for f in due:
+                flushes.remove(f)
+        for _, token in due:
+            send(token)
+
+    writer.on_commit = report
     writer.start()
     firsts = FirstRows()
     while True:
         got = read_raw(inp)
         message = None if got is None or got[0] else marshal.loads(got[1])
         if got is None or (message is not None and message[0] == "stop"):
-            writer.stop()
+            writer.stop(STOP_SECONDS)
             # The DNS process may be gone already (stopped, or it could not start): its rows
             # are written all the same; only the answer has nowhere to go.
             send(-1)
@@ -102,8 +119,12 @@ def serve(writer: QueryLogWriter, inp: BinaryIO, out: BinaryIO) -> int:
                 repeats[0] += dropped
             writer.submit_frame(body, rows)
         elif message is not None and message[0] == "flush":
-            writer.flush(30.0)
-            send(message[1])
+            # The writer thread answers (`report`), so the database being away never stops
+            # this thread reading: rows go on to the spool meanwhile.
+            with flush_lock:
+                flushes.append((writer.submitted - writer.dropped, message[1]))
+            report()
+            writer.hurry()
 
 
 def open_writer(argv: list[str]) -> QueryLogWriter:

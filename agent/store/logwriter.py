@@ -134,7 +134,8 @@ class QueryLogWriter:
         # (written before it, its last row's id, ts and name, its size, rows rejected from it).
         # Whoever outlives a killed writer can then tell from the database whether it landed.
         self.pending: tuple | None = None
-        self.on_commit: Callable[[], None] | None = None  # called before and after each COMMIT
+        # called before and after each COMMIT, and after each failed attempt
+        self.on_commit: Callable[[], None] | None = None
         self._failing = self._closed = False
         self._deadline = float("inf")
         self._wake, self._stop = threading.Event(), threading.Event()
@@ -226,6 +227,10 @@ class QueryLogWriter:
             # daemon: a writer stuck on a dead disk must not keep the process from exiting.
             self._thread = threading.Thread(target=self._run, name="querylog-writer", daemon=True)
             self._thread.start()
+
+    def hurry(self) -> None:
+        """Write what waits now rather than at the next interval."""
+        self._wake.set()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every row accepted so far is written (or rejected); False on timeout."""
@@ -375,6 +380,8 @@ class QueryLogWriter:
                 explain(exc),
                 where,
             )
+        if self.on_commit is not None:
+            self.on_commit()
 
     def _give_up(self, batch: list[tuple], spool_end: int) -> None:
         """Out of time at stop: what memory holds goes to an empty spool, else is dropped."""

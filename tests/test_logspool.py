@@ -1,0 +1,190 @@
+"""The query log when the database is away: rows wait on local disk and arrive once it is back,
+in order; past the spool's bound they are dropped and counted. Against a real PostgreSQL that
+the tests stop and start, and a real SQLite file held locked."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import psycopg
+import pytest
+
+from agent.store.logpipe import LogPipe
+from agent.store.logspool import Spool
+from agent.store.querylog import LogEntry, count_rows
+from tests.pgtools import PgServer, pg_server, pg_url  # noqa: F401
+
+from agenttools import until
+
+HEAD = ("192.168.1.20", "aa:bb:cc:dd:ee:ff", "Sam", "", "A", "allow", "", "", None, None)
+
+
+def dns_row(i: int) -> tuple:
+    """A row as the DNS server hands it over (ts, head, upstream, latency, cached)."""
+    head = HEAD[:3] + (f"n{i}.example.com",) + HEAD[4:]
+    return (1_700_000_000.0 + i, head, "127.0.0.1:53", 1.5, False)
+
+
+def pg_rows(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT ts, name FROM query_log ORDER BY id").fetchall()
+
+
+def submit_quickly(pipe: LogPipe, rows: range) -> None:
+    """Submit rows in small bursts; no submit may wait on the database."""
+    for i in rows:
+        started = time.perf_counter()
+        assert pipe.submit(dns_row(i))
+        assert time.perf_counter() - started < 0.05, "submit waited"
+        if i % 50 == 0:
+            pipe._send_pending()  # as the sender thread does every 50 ms
+
+
+def test_rows_reach_postgresql_by_copy_with_every_field(pg_url):  # noqa: F811
+    pipe = LogPipe(pg_url, interval=0.01)
+    pipe.start()
+    try:
+        for i in range(5_000):
+            assert pipe.submit(dns_row(i))
+        flat = LogEntry(1_800_000_000.0, "10.0.0.9", None, None, "x.test", "AAAA", "block",
+                        "age:tiktok", "Blocked: TikTok is for 13+", "social", "TikTok",
+                        None, None, True)  # fmt: skip
+        assert pipe.submit(flat)
+        assert pipe.flush(30)
+        assert (pipe.written, pipe.dropped, pipe.rejected) == (5_001, 0, 0)
+    finally:
+        assert pipe.stop()
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM query_log").fetchone()[0] == 5_001
+        last = conn.execute(
+            "SELECT ts, client, device, child, name, qtype, action, rule, reason, category, "
+            "app, upstream, latency_ms, cached FROM query_log ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert LogEntry(*last) == flat
+    assert [name for _, name in pg_rows(pg_url)[:3]] == ["n0.example.com", "n1.example.com",
+                                                         "n2.example.com"]  # fmt: skip
+
+
+def test_a_row_postgresql_refuses_is_rejected_alone(pg_url):  # noqa: F811
+    from agent.store.logwriter import QueryLogWriter
+
+    writer = QueryLogWriter(pg_url)
+    writer.start()
+    good = LogEntry(1.0, "10.0.0.2", None, None, "a.test", "A", "allow", "", "")
+    writer.submit(good)
+    writer.submit(good._replace(name=None))  # NOT NULL
+    writer.submit(good._replace(name="nul\x00byte"))  # text PostgreSQL cannot hold
+    writer.submit(good._replace(ts=2.0))
+    assert writer.flush(30)
+    assert (writer.written, writer.rejected) == (2, 2)
+    writer.stop()
+    assert pg_rows(pg_url) == [(1.0, "a.test"), (2.0, "a.test")]
+
+
+@pytest.fixture
+def own_pg():
+    server = PgServer()
+    yield server
+    server.close()
+
+
+def test_postgresql_stopped_rows_wait_on_disk_and_arrive_in_order(own_pg, tmp_path):
+    url = own_pg.create_database()
+    spool = tmp_path / "querylog.spool"
+    pipe = LogPipe(url, queue_bytes=20_000, interval=3600, spool=spool, spool_bytes=5 << 20)
+    pipe.start()
+    try:
+        submit_quickly(pipe, range(500))
+        assert pipe.flush(30) and pipe.written == 500
+        own_pg.stop()
+        submit_quickly(pipe, range(500, 6_000))
+        pipe._send_pending()
+        until(lambda: pipe.kept > 0 and "127.0.0.1" in pipe.last_error, 30)
+        assert spool.stat().st_size > 20_000  # past the memory's bound, the rows are on disk
+        assert not pipe.flush(0.5)
+        own_pg.start()
+        assert pipe.flush(60)
+        assert (pipe.written, pipe.dropped, pipe.rejected, pipe.kept) == (6_000, 0, 0, 0)
+    finally:
+        assert pipe.stop()
+    rows = pg_rows(url)
+    assert [name for _, name in rows] == [f"n{i}.example.com" for i in range(6_000)]
+    assert spool.stat().st_size == 8, "an empty spool once everything is in the database"
+
+
+def test_past_the_spools_bound_rows_are_dropped_and_counted(own_pg, tmp_path):
+    url = own_pg.create_database()
+    pipe = LogPipe(url, queue_bytes=20_000, spool=tmp_path / "s", spool_bytes=60_000)
+    pipe.start()
+    try:
+        assert pipe.flush(30)  # the writer process answers
+        own_pg.stop()
+        submit_quickly(pipe, range(10_000))
+        pipe._send_pending()
+        until(lambda: pipe.dropped > 0, 30)
+        assert (tmp_path / "s").stat().st_size <= 8 + 60_000  # the header and the bound
+        own_pg.start()
+        assert pipe.flush(60)
+    finally:
+        assert pipe.stop()
+    in_db = len(pg_rows(url))
+    assert pipe.written == in_db > 0
+    assert pipe.dropped == 10_000 - in_db > 0
+    assert pipe.written + pipe.dropped + pipe.rejected == 10_000
+
+
+def test_stopped_while_postgresql_is_away_the_next_writer_sends_the_rows(own_pg, tmp_path):
+    url = own_pg.create_database()
+    spool = tmp_path / "querylog.spool"
+    pipe = LogPipe(url, spool=spool, spool_bytes=5 << 20)
+    pipe.start()
+    assert pipe.flush(30)
+    own_pg.stop()
+    submit_quickly(pipe, range(300))
+    pipe.stop()  # the rows in memory go to the spool, not away
+    assert (pipe.written, pipe.dropped, pipe.kept) == (0, 0, 300)
+    own_pg.start()
+    again = LogPipe(url, spool=spool, spool_bytes=5 << 20)
+    again.start()
+    try:
+        until(lambda: again.recovered == 300, 60)
+    finally:
+        assert again.stop()
+    assert [name for _, name in pg_rows(url)] == [f"n{i}.example.com" for i in range(300)]
+
+
+def test_a_sqlite_file_locked_too_long_spools_and_catches_up(tmp_path):
+    db = tmp_path / "hr.db"
+    spool = tmp_path / "querylog.spool"
+    pipe = LogPipe(db, queue_bytes=20_000, interval=3600, spool=spool, spool_bytes=5 << 20)
+    pipe.start()
+    try:
+        assert pipe.flush(30)
+        locker = sqlite3.connect(db)
+        locker.execute("BEGIN EXCLUSIVE")
+        submit_quickly(pipe, range(5_000))
+        pipe._send_pending()
+        until(lambda: pipe.kept > 0, 30)
+        locker.rollback()
+        locker.close()
+        assert pipe.flush(60)
+        assert (pipe.written, pipe.dropped, pipe.kept) == (5_000, 0, 0)
+    finally:
+        assert pipe.stop()
+    assert count_rows(db) == 5_000
+
+
+def test_the_spool_keeps_frames_in_order_and_forgets_what_was_sent(tmp_path):
+    spool = Spool(tmp_path / "s", limit=100)
+    assert spool.append(b"a" * 40) and spool.append(b"b" * 40)
+    assert not spool.append(b"c" * 40), "past the bound"
+    body, end, leftover = spool.peek()
+    assert body == b"a" * 40 and not leftover
+    spool.advance(end)
+    spool.close()
+    again = Spool(tmp_path / "s", limit=100)  # a new writer: the sent frame is not sent again
+    body, end, leftover = again.peek()
+    assert body == b"b" * 40 and leftover
+    again.advance(end)
+    assert again.peek() is None and again.used == 0
