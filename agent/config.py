@@ -98,7 +98,7 @@ class StoreConfig:
     url: str = "sqlite:///data/houserules.db"
     retention_days: int = 30
     history_days: int = 365
-    log_queue_kb: int = 8_192  # query-log rows in the writer's memory, as they came in
+    log_queue_kb: int = 4_096  # query-log rows in the writer's memory, as they came in
     log_spool_mb: int = 50  # then on local disk while the database is away; 0: none
 
 

@@ -44,7 +44,7 @@ from agent.store.logwriter import QueryLogWriter
 
 # Rows a transaction. Past a few thousand a batch costs the same per row; the queue in bytes
 # and the spool, not the batch, bound the memory.
-BATCH_ROWS = 10_000
+BATCH_ROWS = 5_000
 
 
 def status(writer: QueryLogWriter, token: int, repeats: int = 0) -> tuple:

@@ -67,7 +67,7 @@ class LogEntry(NamedTuple):
 assert LogEntry._fields == log_fields
 _RETRY_MIN = 0.05
 ROW_BYTES = 200  # what one row handed to `submit` is taken to cost in the queue
-QUEUE_BYTES = 8 << 20
+QUEUE_BYTES = 4 << 20
 
 
 def flat_row(row: tuple) -> tuple:
