@@ -176,15 +176,21 @@ def test_a_sqlite_file_locked_too_long_spools_and_catches_up(tmp_path):
 
 
 def test_the_spool_keeps_frames_in_order_and_forgets_what_was_sent(tmp_path):
-    spool = Spool(tmp_path / "s", limit=100)
-    assert spool.append(b"a" * 40) and spool.append(b"b" * 40)
-    assert not spool.append(b"c" * 40), "past the bound"
-    body, end, leftover = spool.peek()
-    assert body == b"a" * 40 and not leftover
+    spool = Spool(tmp_path / "s", limit=150)
+    assert spool.append(b"a" * 40, 4) and spool.append(b"b" * 40, 4)
+    assert spool.append(b"c" * 40, 4)
+    assert not spool.append(b"d" * 40, 4), "past the bound"
+    bodies, end, leftover = spool.peek(rows=1)
+    assert bodies == [b"a" * 40] and not leftover
     spool.advance(end)
     spool.close()
-    again = Spool(tmp_path / "s", limit=100)  # a new writer: the sent frame is not sent again
-    body, end, leftover = again.peek()
-    assert body == b"b" * 40 and leftover
+    again = Spool(tmp_path / "s", limit=150)  # a new writer: the sent frame is not sent again
+    bodies, end, leftover = again.peek(rows=100)
+    assert bodies == [b"b" * 40, b"c" * 40] and leftover, "an earlier writer's frames"
+    again.advance(end)
+    assert again.used == 0, "all sent: the file starts again"
+    assert again.append(b"e" * 40, 4)
+    bodies, end, leftover = again.peek(rows=100)
+    assert bodies == [b"e" * 40] and not leftover
     again.advance(end)
     assert again.peek() is None and again.used == 0

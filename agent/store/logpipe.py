@@ -126,10 +126,10 @@ class LogPipe:
 
     @classmethod
     def for_config(cls, cfg: Config) -> LogPipe:
-        """The pipe `[store]` asks for: its database, its queue and its spool in the data
-        folder (beside a SQLite file, else beside the configuration)."""
+        """The pipe `[store]` asks for: its database, its queue, and its spool in the data
+        folder (where the dashboard's key is kept: local disk, whatever the database)."""
         store, db = cfg.store, cfg.database_path
-        folder = db.parent if db is not None else cfg.resolve("data")
+        folder = cfg.resolve(cfg.dashboard.secret_key_file).parent
         return cls(
             db if db is not None else store.url,
             store.log_queue_kb * 1024,

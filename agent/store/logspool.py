@@ -7,8 +7,9 @@ Past the limit frames are refused and their rows counted as dropped by the calle
 
 The file starts with a header: how far it has been written to the database (8 bytes), so a
 writer that is stopped or killed mid-way and started again does not send a frame twice. Frames
-are a 4-byte length and the body. Nothing is fsynced: a power cut may cost the last frames, as
-it may cost the last commits (see `agent.store.sqlite`), and the SD card is spared.
+are a 4-byte length, a 4-byte count of rows and the body. Nothing is fsynced: a power cut may
+cost the last frames, as it may cost the last commits (see `agent.store.sqlite`), and the SD
+card is spared.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import struct
 from pathlib import Path
 
 HEADER = struct.Struct(">Q")
-LENGTH = struct.Struct(">I")
+LENGTH = struct.Struct(">II")  # a frame's length and its rows
 
 
 class Spool:
@@ -34,7 +35,6 @@ class Spool:
         (start,) = HEADER.unpack(os.pread(self._fd, HEADER.size, 0))
         self._read, self._end = min(max(start, HEADER.size), size), size
         self.leftover_end = self._end  # frames before this were spooled by an earlier process
-        self.frames = 0  # frames waiting (those of this process; leftovers are not counted)
 
     @property
     def waiting(self) -> int:
@@ -45,36 +45,43 @@ class Spool:
     def used(self) -> int:
         return self._end - HEADER.size
 
-    def append(self, body: bytes) -> bool:
+    def append(self, body: bytes, rows: int) -> bool:
         """Keep one frame; False (and nothing kept) if it would pass the limit."""
         if self.used + LENGTH.size + len(body) > self.limit:
             return False
-        os.pwrite(self._fd, LENGTH.pack(len(body)) + body, self._end)
+        os.pwrite(self._fd, LENGTH.pack(len(body), rows) + body, self._end)
         self._end += LENGTH.size + len(body)
-        self.frames += 1
         return True
 
-    def peek(self) -> tuple[bytes, int, bool] | None:
-        """The oldest waiting frame: (body, its end offset, whether an earlier process spooled
-        it); None when none waits. `advance(end)` once it is in the database."""
-        if self._read >= self._end:
+    def peek(self, rows: int = 1) -> tuple[list[bytes], int, bool] | None:
+        """The oldest waiting frames, about `rows` rows of them: (bodies, the offset after
+        them, whether an earlier process spooled them); None when none waits. `advance(end)`
+        once they are in the database."""
+        leftover = self._read < self.leftover_end
+        stop = self.leftover_end if leftover else self._end  # never both kinds in one batch
+        bodies: list[bytes] = []
+        at, taken = self._read, 0
+        while at < stop and (not bodies or taken < rows):
+            head = os.pread(self._fd, LENGTH.size, at)
+            if len(head) < LENGTH.size:
+                break
+            size, count = LENGTH.unpack(head)
+            body = os.pread(self._fd, size, at + LENGTH.size)
+            if len(body) < size or at + LENGTH.size + size > self._end:
+                break  # a torn frame at the end (a crash while writing it): nothing after it
+            bodies.append(body)
+            at, taken = at + LENGTH.size + size, taken + count
+        if not bodies:
+            if self._read < self._end:
+                self.advance(self._end)  # only a torn frame was left
             return None
-        (size,) = LENGTH.unpack(os.pread(self._fd, LENGTH.size, self._read))
-        body = os.pread(self._fd, size, self._read + LENGTH.size)
-        end = self._read + LENGTH.size + size
-        if len(body) < size or end > self._end:  # a torn frame at the end: nothing after it
-            self._read = self._end
-            return None
-        return body, end, self._read < self.leftover_end
+        return bodies, at, leftover
 
     def advance(self, end: int) -> None:
-        if self._read >= self.leftover_end:
-            self.frames -= 1
         self._read = end
         if self._read >= self._end:  # everything is in the database: start the file again
             os.ftruncate(self._fd, HEADER.size)
             self._read = self._end = self.leftover_end = HEADER.size
-            self.frames = 0
         os.pwrite(self._fd, HEADER.pack(self._read), 0)
 
     def close(self) -> None:

@@ -211,7 +211,7 @@ class QueryLogWriter:
                 self._rows += rows
                 self._bytes += len(body)
                 kept = True
-            elif self.spool is not None and self.spool.append(body):
+            elif self.spool is not None and self.spool.append(body, rows):
                 self._spooled += rows
                 kept = True
         if not kept:
@@ -295,9 +295,9 @@ class QueryLogWriter:
                 self._bytes -= sum(
                     ROW_BYTES * len(c) if type(c) is list else len(c[0]) for c in chunks
                 )
-            elif self.spool is not None and (peeked := self.spool.peek()) is not None:
-                body, end, leftover = peeked
-                return unpack(body), end, leftover
+            elif self.spool is not None and (peeked := self.spool.peek(self.batch_size)):
+                bodies, end, leftover = peeked
+                return [row for body in bodies for row in unpack(body)], end, leftover
             else:
                 return None
         rows: list[tuple] = []
@@ -391,7 +391,8 @@ class QueryLogWriter:
             self._rows = self._bytes = self._held = 0
             rows = held + [r for c in chunks for r in (c if type(c) is list else unpack(c[0]))]
             spool = self.spool
-            if rows and spool is not None and not self._spooling() and spool.append(pack(rows)):
+            fits = rows and spool is not None and not self._spooling()
+            if fits and spool.append(pack(rows), len(rows)):  # type: ignore[union-attr]
                 self._spooled += len(rows)
                 log.warning("Query log: %d rows kept on disk for the next start", len(rows))
                 return
