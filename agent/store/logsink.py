@@ -173,10 +173,12 @@ class PgSink:
                 conn.rollback()
                 rejected, example = self._one_by_one(conn, batch)
             if announce is not None and rejected < len(batch):
-                # currval: this session's last id, whatever the other box commits meanwhile
+                # currval: this session's last id, whatever the other box commits meanwhile;
+                # in a subquery, so it is computed once and the primary key finds the row
+                # (compared row by row, a volatile function makes that a scan of the table)
                 last = conn.execute(
                     "SELECT id, ts, name FROM query_log WHERE id = "
-                    "currval(pg_get_serial_sequence('query_log', 'id'))"
+                    "(SELECT currval(pg_get_serial_sequence('query_log', 'id')))"
                 ).fetchone()
                 announce(last or (0, 0.0, ""), rejected)
             conn.commit()
