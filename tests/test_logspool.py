@@ -181,16 +181,41 @@ def test_the_spool_keeps_frames_in_order_and_forgets_what_was_sent(tmp_path):
     assert spool.append(b"c" * 40, 4)
     assert not spool.append(b"d" * 40, 4), "past the bound"
     bodies, end, leftover = spool.peek(rows=1)
-    assert bodies == [b"a" * 40] and not leftover
+    assert bodies == [(b"a" * 40, 4)] and not leftover
     spool.advance(end)
     spool.close()
     again = Spool(tmp_path / "s", limit=150)  # a new writer: the sent frame is not sent again
     bodies, end, leftover = again.peek(rows=100)
-    assert bodies == [b"b" * 40, b"c" * 40] and leftover, "an earlier writer's frames"
+    assert bodies == [(b"b" * 40, 4), (b"c" * 40, 4)] and leftover, "an earlier writer's frames"
     again.advance(end)
     assert again.used == 0, "all sent: the file starts again"
     assert again.append(b"e" * 40, 4)
     bodies, end, leftover = again.peek(rows=100)
-    assert bodies == [b"e" * 40] and not leftover
+    assert bodies == [(b"e" * 40, 4)] and not leftover
     again.advance(end)
     assert again.peek() is None and again.used == 0
+
+
+def test_a_damaged_spool_costs_only_its_damaged_frames(tmp_path):
+    """A spool left by an earlier writer with a frame that cannot be read: the rows around it
+    are written, the writer keeps going, and nothing is sent twice."""
+    from agent.store.logwriter import QueryLogWriter, pack
+
+    spool = Spool(tmp_path / "querylog.spool", limit=1 << 20)
+    assert spool.append(pack([dns_row(0), dns_row(1)]), 2)
+    assert spool.append(b"\xff not marshal", 3)
+    assert spool.append(pack([dns_row(2)]), 1)
+    spool.close()
+    db = tmp_path / "hr.db"
+    writer = QueryLogWriter(db, spool=Spool(tmp_path / "querylog.spool", limit=1 << 20))
+    writer.start()
+    until(lambda: writer.recovered == 3, 10)
+    assert writer.submit(LogEntry(1_800_000_000.0, "10.0.0.2", None, None, "new.test", "A",
+                                  "allow", "", ""))  # fmt: skip
+    assert writer.flush(10)
+    assert writer.stop()
+    assert (writer.written, writer.rejected, writer.recovered) == (1, 0, 3)
+    with sqlite3.connect(db) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM query_log ORDER BY id")]
+    assert names == ["n0.example.com", "n1.example.com", "n2.example.com", "new.test"]
+    assert Spool(tmp_path / "querylog.spool", limit=1).used == 0

@@ -42,7 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NO_STATUS: tuple = ("status", 0, 0, 0, 0, 0, "", None, 0, 0)
 FINAL = -1  # the token of the answer to "stop"
-BUFFER_BYTES = 1 << 20  # rows waiting here, between two sends, as frames measure them
+# Rows waiting here, between two sends, as frames measure them: a frame carries a shared head
+# once, so a row costs some 3 times its share in memory; and never more rows than this.
+BUFFER_BYTES = 512 << 10
+BUFFER_ROWS = 8_000
 ROW_BYTES = 100  # a row's share of a frame until the first frame says (shared heads: ~60-150)
 SPOOL_NAME = "querylog.spool"
 
@@ -77,7 +80,7 @@ class LogPipe:
         self.queue_bytes, self.interval = queue_bytes, interval
         self.buffer_bytes = min(buffer_bytes, queue_bytes)
         self.spool, self.spool_bytes = spool, spool_bytes
-        self._room = max(2, self.buffer_bytes // ROW_BYTES)  # rows that fit in buffer_bytes
+        self._room = max(2, min(BUFFER_ROWS, self.buffer_bytes // ROW_BYTES))  # rows that fit
         self._crowded = self._room // 2  # from here on, repeats are dropped
         self._firsts = FirstRows()
         self._rows: list[tuple] = []
@@ -198,7 +201,7 @@ class LogPipe:
             self._dropped_here += rows
             return False
         if rows >= 100:  # enough rows to tell what one costs: the room follows the load
-            self._room = max(2, self.buffer_bytes * rows // len(frame))
+            self._room = max(2, min(BUFFER_ROWS, self.buffer_bytes * rows // len(frame)))
             self._crowded = self._room // 2
         with self._lock:
             proc = self._proc

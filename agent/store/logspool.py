@@ -53,13 +53,13 @@ class Spool:
         self._end += LENGTH.size + len(body)
         return True
 
-    def peek(self, rows: int = 1) -> tuple[list[bytes], int, bool] | None:
-        """The oldest waiting frames, about `rows` rows of them: (bodies, the offset after
-        them, whether an earlier process spooled them); None when none waits. `advance(end)`
-        once they are in the database."""
+    def peek(self, rows: int = 1) -> tuple[list[tuple[bytes, int]], int, bool] | None:
+        """The oldest waiting frames, about `rows` rows of them: ((body, rows) of each, the
+        offset after them, whether an earlier process spooled them); None when none waits.
+        `advance(end)` once they are in the database."""
         leftover = self._read < self.leftover_end
         stop = self.leftover_end if leftover else self._end  # never both kinds in one batch
-        bodies: list[bytes] = []
+        bodies: list[tuple[bytes, int]] = []
         at, taken = self._read, 0
         while at < stop and (not bodies or taken < rows):
             head = os.pread(self._fd, LENGTH.size, at)
@@ -69,7 +69,7 @@ class Spool:
             body = os.pread(self._fd, size, at + LENGTH.size)
             if len(body) < size or at + LENGTH.size + size > self._end:
                 break  # a torn frame at the end (a crash while writing it): nothing after it
-            bodies.append(body)
+            bodies.append((body, count))
             at, taken = at + LENGTH.size + size, taken + count
         if not bodies:
             if self._read < self._end:

@@ -218,7 +218,7 @@ class QueryLogWriter:
             self._dropped_full += rows
             return False
         self._accepted += rows
-        if self._rows >= self.batch_size:
+        if self._rows >= self.batch_size or self._spooled >= self.batch_size:
             self._wake.set()
         return True
 
@@ -296,14 +296,27 @@ class QueryLogWriter:
                     ROW_BYTES * len(c) if type(c) is list else len(c[0]) for c in chunks
                 )
             elif self.spool is not None and (peeked := self.spool.peek(self.batch_size)):
-                bodies, end, leftover = peeked
-                return [row for body in bodies for row in unpack(body)], end, leftover
+                frames, end, leftover = peeked
             else:
                 return None
-        rows: list[tuple] = []
-        for chunk in chunks:
-            rows.extend(chunk if type(chunk) is list else unpack(chunk[0]))
-        return rows, 0, False
+        if chunks:
+            rows: list[tuple] = []
+            for chunk in chunks:
+                rows.extend(chunk if type(chunk) is list else self._unpack(*chunk))
+            return rows, 0, False
+        return [row for f in frames for row in self._unpack(*f, leftover)], end, leftover
+
+    def _unpack(self, body: bytes, rows: int, leftover: bool = False) -> list[tuple]:
+        """A frame's rows; none if it cannot be read (a damaged spool): those are rejected
+        (or, an earlier writer's, only said in the log: this one's counts never had them)."""
+        try:
+            return unpack(body)
+        except (ValueError, EOFError, TypeError, IndexError) as exc:
+            log.error(
+                "Query log: %d rows could not be read back (%s); they are left out", rows, exc
+            )
+            self.rejected += 0 if leftover else rows
+            return []
 
     def _write_until_done(self, batch: list[tuple], spool_end: int, leftover: bool) -> bool:
         """Write one batch, retrying with back-off; False if stop() ran out of time."""
@@ -356,6 +369,8 @@ class QueryLogWriter:
                 self.spool.advance(spool_end)  # type: ignore[union-attr]
                 if not leftover:
                     self._spooled = max(0, self._spooled - size)
+                if not self.spool.waiting:  # type: ignore[union-attr]
+                    self._spooled = 0
         else:
             self._held = 0
         if self.on_commit is not None:
