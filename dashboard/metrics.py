@@ -141,6 +141,12 @@ def _dns(stats: dict[str, Any], now: float) -> Iterator[Metric]:
     log = stats.get("querylog", {})
     yield _counter("querylog_rows_written", "Query-log rows written", log.get("written", 0))
     yield _counter("querylog_rows_dropped", "Query-log rows dropped", log.get("dropped", 0))
+    yield _counter("querylog_rows_rejected", "Query-log rows the database refused (malformed)",
+                   log.get("rejected", 0))  # fmt: skip
+    yield _gauge("querylog_rows_on_disk", "Query-log rows kept on disk for the database",
+                 log.get("kept", 0))  # fmt: skip
+    yield _counter("querylog_rows_recovered", "Query-log rows an earlier run kept on disk, "
+                   "written since", log.get("recovered", 0))  # fmt: skip
     if stats.get("household_version") is not None:
         yield _gauge("household_version", "The household's version (moves with every change)",
                      stats["household_version"])  # fmt: skip
