@@ -219,3 +219,37 @@ def test_a_damaged_spool_costs_only_its_damaged_frames(tmp_path):
         names = [r[0] for r in conn.execute("SELECT name FROM query_log ORDER BY id")]
     assert names == ["n0.example.com", "n1.example.com", "n2.example.com", "new.test"]
     assert Spool(tmp_path / "querylog.spool", limit=1).used == 0
+
+
+def test_a_killed_writers_last_batch_is_looked_up_in_postgresql(pg_url):  # noqa: F811
+    """Killed between naming a batch and reporting its COMMIT: on PostgreSQL as on SQLite, the
+    batch counts as written only if its last row is in the database."""
+    import os
+    import signal
+
+    for landed in (True, False):
+        with psycopg.connect(pg_url) as conn:
+            conn.execute("DROP TABLE IF EXISTS query_log")
+        pipe = LogPipe(pg_url, interval=3600)
+        pipe.start()
+        for i in range(100):
+            pipe.submit(dns_row(i))
+        assert pipe.flush(30) and pipe.written == 100
+        last = (1_800_000_049.0, "n1049.example.com")
+        with psycopg.connect(pg_url) as conn:
+            last_id = conn.execute("SELECT max(id) FROM query_log").fetchone()[0] + 50
+            if landed:  # what the killed process's COMMIT would have left
+                conn.execute(
+                    "INSERT INTO query_log (id, ts, client, name, qtype, action, rule, reason, "
+                    "cached) VALUES (%s, %s, 'c', %s, 'A', 'allow', '', '', false)",
+                    (last_id, *last),
+                )
+        os.kill(pipe._proc.pid, signal.SIGKILL)
+        pipe._proc.wait(5)
+        pipe._reader.join(5)
+        pipe._status = ("status", 0, 100, 0, 0, 0, "", (100, last_id, *last, 50, 0), 0, 0)
+        pipe._sent += 50
+        pipe._stopping.set()
+        pipe._settle(0, "killed")
+        assert (pipe.written, pipe.dropped) == ((150, 0) if landed else (100, 50))
+        pipe.stop()
