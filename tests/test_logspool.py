@@ -253,3 +253,15 @@ def test_a_killed_writers_last_batch_is_looked_up_in_postgresql(pg_url):  # noqa
         pipe._settle(0, "killed")
         assert (pipe.written, pipe.dropped) == ((150, 0) if landed else (100, 50))
         pipe.stop()
+
+
+def test_a_spool_that_cannot_be_made_leaves_the_log_working(tmp_path):
+    (tmp_path / "file").write_text("in the way")
+    pipe = LogPipe(tmp_path / "hr.db", spool=tmp_path / "file" / "querylog.spool", spool_bytes=1000)
+    pipe.start()
+    try:
+        for i in range(10):
+            assert pipe.submit(dns_row(i))
+        assert pipe.flush(30) and pipe.written == 10
+    finally:
+        assert pipe.stop()

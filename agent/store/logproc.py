@@ -41,6 +41,7 @@ from agent.store.firstrows import FirstRows
 from agent.store.frames import read_raw, write_frame
 from agent.store.logspool import Spool
 from agent.store.logwriter import QueryLogWriter
+from agent.store.sqlite import explain
 
 # Rows a transaction. Past a few thousand a batch costs the same per row; the queue in bytes
 # and the spool, not the batch, bound the memory.
@@ -130,11 +131,15 @@ def serve(writer: QueryLogWriter, inp: BinaryIO, out: BinaryIO) -> int:
 def open_writer(argv: list[str]) -> QueryLogWriter:
     target, queue_bytes = argv[1], int(argv[2])
     spool_path, spool_bytes = argv[3], int(argv[4])
-    spool = Spool(Path(spool_path), spool_bytes) if spool_path != "-" and spool_bytes else None
+    log = logging.getLogger("agent.store.querylog")
+    spool = None
+    if spool_path != "-" and spool_bytes:
+        try:
+            spool = Spool(Path(spool_path), spool_bytes)
+        except OSError as exc:  # the log goes on without it: rows past memory are dropped
+            log.error("Query log: cannot keep rows on disk (%s): %s", spool_path, explain(exc))
     if spool is not None and spool.waiting:
-        logging.getLogger("agent.store.querylog").info(
-            "Query log: %d bytes of rows kept on disk earlier are sent first", spool.waiting
-        )
+        log.info("Query log: %d bytes of rows kept on disk earlier are sent first", spool.waiting)
     return QueryLogWriter(
         target,
         batch_size=BATCH_ROWS,

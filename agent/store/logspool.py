@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import struct
+from contextlib import suppress
 from pathlib import Path
 
 HEADER = struct.Struct(">Q")
@@ -49,7 +50,12 @@ class Spool:
         """Keep one frame; False (and nothing kept) if it would pass the limit."""
         if self.used + LENGTH.size + len(body) > self.limit:
             return False
-        os.pwrite(self._fd, LENGTH.pack(len(body), rows) + body, self._end)
+        try:
+            written = os.pwrite(self._fd, LENGTH.pack(len(body), rows) + body, self._end)
+        except OSError:  # the disk is full too: the caller counts the rows as dropped
+            return False
+        if written < LENGTH.size + len(body):
+            return False  # a torn frame past `_end`: the next append writes over it
         self._end += LENGTH.size + len(body)
         return True
 
@@ -66,23 +72,25 @@ class Spool:
             if len(head) < LENGTH.size:
                 break
             size, count = LENGTH.unpack(head)
-            body = os.pread(self._fd, size, at + LENGTH.size)
-            if len(body) < size or at + LENGTH.size + size > self._end:
+            body = os.pread(self._fd, min(size, stop - at), at + LENGTH.size)
+            if len(body) < size or at + LENGTH.size + size > stop:
                 break  # a torn frame at the end (a crash while writing it): nothing after it
             bodies.append((body, count))
             at, taken = at + LENGTH.size + size, taken + count
         if not bodies:
-            if self._read < self._end:
-                self.advance(self._end)  # only a torn frame was left
+            if self._read < stop:
+                self.advance(stop)  # only a torn frame was left
             return None
         return bodies, at, leftover
 
     def advance(self, end: int) -> None:
         self._read = end
         if self._read >= self._end:  # everything is in the database: start the file again
-            os.ftruncate(self._fd, HEADER.size)
+            with suppress(OSError):
+                os.ftruncate(self._fd, HEADER.size)
             self._read = self._end = self.leftover_end = HEADER.size
-        os.pwrite(self._fd, HEADER.pack(self._read), 0)
+        with suppress(OSError):  # at worst a restarted writer sends these frames again
+            os.pwrite(self._fd, HEADER.pack(self._read), 0)
 
     def close(self) -> None:
         os.close(self._fd)

@@ -295,7 +295,7 @@ class QueryLogWriter:
                 self._bytes -= sum(
                     ROW_BYTES * len(c) if type(c) is list else len(c[0]) for c in chunks
                 )
-            elif self.spool is not None and (peeked := self.spool.peek(self.batch_size)):
+            elif self.spool is not None and (peeked := self._peek_spool()):
                 frames, end, leftover = peeked
             else:
                 return None
@@ -305,6 +305,13 @@ class QueryLogWriter:
                 rows.extend(chunk if type(chunk) is list else self._unpack(*chunk))
             return rows, 0, False
         return [row for f in frames for row in self._unpack(*f, leftover)], end, leftover
+
+    def _peek_spool(self) -> tuple[list[tuple[bytes, int]], int, bool] | None:
+        try:
+            return self.spool.peek(self.batch_size)  # type: ignore[union-attr]
+        except OSError as exc:  # a disk that fails to read: what is in memory still goes
+            self.last_error = f"{self.spool.path}: {explain(exc)}"  # type: ignore[union-attr]
+            return None
 
     def _unpack(self, body: bytes, rows: int, leftover: bool = False) -> list[tuple]:
         """A frame's rows; none if it cannot be read (a damaged spool): those are rejected
