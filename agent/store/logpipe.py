@@ -93,6 +93,7 @@ class LogPipe:
         self._token = 0
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # one frame on the pipe at a time
+        self._sending = threading.Lock()  # rows taken and sent in the order they were taken
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None  # the current process's status reader
         self._sender: threading.Thread | None = None
@@ -188,10 +189,14 @@ class LogPipe:
             self._send_pending()
 
     def _send_pending(self) -> None:
-        rows, self._rows = self._rows, []  # one swap: the DNS thread carries on with a new list
-        if rows:
-            # marshal takes plain tuples only (the DNS path sends those; LogEntry is one too)
-            self._send(("rows", [r if type(r) is tuple else tuple(r) for r in rows]), len(rows))
+        # One send at a time, from the swap to the pipe: frames keep the rows' order, and a
+        # flush asked now goes after the rows another thread has just taken.
+        with self._sending:
+            rows, self._rows = self._rows, []  # one swap: the DNS thread goes on with a new list
+            if rows:
+                # marshal takes plain tuples only (the DNS path sends those; LogEntry is one)
+                rows = [r if type(r) is tuple else tuple(r) for r in rows]
+                self._send(("rows", rows), len(rows))
 
     def _send(self, message: tuple, rows: int = 0) -> bool:
         try:
