@@ -120,6 +120,7 @@ def test_a_flood_from_a_childs_address_cannot_hide_the_childs_lookups(tmp_path, 
             names = [f"visit-{i}.example.net" for i in range(80)]
             for name in names:
                 _ask_until_answered(port, name, child)
+            assert writer.flush(20)  # the writer process's counts, as of now
             assert writer.dropped > dropped_before, "the flood went on while the child asked"
         finally:
             flooder.kill()

@@ -78,7 +78,7 @@ class LogPipe:
         postgres = str(target).startswith("postgres")
         self.target = str(target) if postgres else Path(str(target).removeprefix("sqlite:///"))
         self.queue_bytes, self.interval = queue_bytes, interval
-        self.buffer_bytes = min(buffer_bytes, queue_bytes)
+        self.buffer_bytes = min(buffer_bytes, queue_bytes)  # never more here than there
         self.spool, self.spool_bytes = spool, spool_bytes
         self._room = max(2, min(BUFFER_ROWS, self.buffer_bytes // ROW_BYTES))  # rows that fit
         self._crowded = self._room // 2  # from here on, repeats are dropped

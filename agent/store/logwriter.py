@@ -203,7 +203,12 @@ class QueryLogWriter:
                 pass
             elif (
                 not self._spooling()
-                and (self._bytes + len(body) <= self.queue_bytes or not self._chunks)
+                # one frame past the bound when memory is empty and there is no spool, so that
+                # a tiny queue still moves
+                and (
+                    self._bytes + len(body) <= self.queue_bytes
+                    or (not self._chunks and self.spool is None)
+                )
                 and self.queued + rows <= self.queue_size
             ):
                 self._chunks.append((body, rows))
@@ -218,7 +223,12 @@ class QueryLogWriter:
             self._dropped_full += rows
             return False
         self._accepted += rows
-        if self._rows >= self.batch_size or self._spooled >= self.batch_size:
+        # a full batch, or a queue half full, is written now, not at the next interval
+        if (
+            self._rows >= self.batch_size
+            or self._bytes >= self.queue_bytes // 2
+            or self._spooled >= self.batch_size
+        ):
             self._wake.set()
         return True
 
