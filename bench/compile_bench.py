@@ -13,6 +13,7 @@ the way bench/dns_bench.py does and times it until it answers for the last liste
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -74,7 +75,12 @@ def time_dnsmasq(folder: Path, hosts: Path) -> None:
             "dnsmasq", dnsmasq_cmd(port, upstream, hosts, folder / "d.log", False), port, None
         )
         seconds = wait_first_answer(proc, last, 120)
-        print(f"dnsmasq: answered for the last listed name ({last}) after {seconds:.2f}s")
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        print(
+            f"dnsmasq: answered for the last listed name ({last}) after {seconds:.2f}s wall, "
+            f"{cpu:.2f}s CPU"
+        )
     finally:
         fleet.stop_all()
 
@@ -93,6 +99,10 @@ def main() -> None:
     cfg = load(write_config(folder, hosts))
     catalog = load_catalog()
     entries = list(catalog.index_entries())
+    cpu_before = 0.0
+    if args.in_process:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_before = usage.ru_utime + usage.ru_stime
     for _ in range(args.runs):
         started = time.perf_counter()
         if args.in_process:
@@ -102,9 +112,12 @@ def main() -> None:
             report = compile_in_child(cfg, entries, catalog.fingerprint)
             who = resource.RUSAGE_CHILDREN
         seconds = time.perf_counter() - started
-        peak = resource.getrusage(who).ru_maxrss / 1024
+        usage = resource.getrusage(who)
+        cpu = usage.ru_utime + usage.ru_stime - cpu_before
+        cpu_before += cpu
         print(
-            f"compile: {seconds:.2f}s wall ({report.seconds:.2f}s inside), peak RSS {peak:.0f} MB"
+            f"compile: {seconds:.2f}s wall, {cpu:.2f}s CPU ({report.seconds:.2f}s wall inside), "
+            f"peak RSS {usage.ru_maxrss / 1024:.0f} MB"
         )
         for line in report.summary():
             print("  " + line)

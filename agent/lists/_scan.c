@@ -3,23 +3,24 @@
  * agent.lists.parse is the reference: `parse_lines` reads a list line by line, takes the
  * lines its `_FAST_LINE` pattern matches in one step, and hands every other line to its
  * parser. A big list is nearly all such plain lines ("0.0.0.0 ads.example.com"), so here
- * they are found in one pass over the file's bytes, with no Python work per line:
+ * they are taken in C, straight into the parser's dict of names, with no Python work per line:
  *
- *   scan(data, fmt) -> (names, others)
+ *   take(data, pos, fmt, kept) -> (pos, plain, duplicates, other)
  *
  * `data` is a piece of a list file (bytes, whole lines; the byte-order mark already gone);
  * `fmt` is 0 (hosts), 1 (domains) or 2 (adblock). Lines end at "\n", "\r\n" or a lone "\r",
- * as Python's text files read them. `names` is the name of every plain line, in file order
- * (duplicates too); `others` is (how many names came before it, the line as str) for every
- * other line, decoded from UTF-8 with U+FFFD for broken bytes, as the text file would be.
+ * as Python's text files read them. From `pos` on, the name of each plain line goes into the
+ * dict `kept` (first seen first, as the parser keeps them), up to the first other line, which
+ * comes back decoded from UTF-8 with U+FFFD for broken bytes, as the text file would give it,
+ * for the Python parser to read; then the caller calls again from the returned `pos`.
  *
  * A plain line here is always one the reference takes in one step with the same name; the
  * reverse need not hold: anything unusual (upper case, other whitespace, a non-ASCII byte, a
  * name the reference would not take in one step) is left to the Python parser, which gives the
  * same result for it as it always did.
  *
- *   reversed_keys(names) -> list: each ASCII name reversed, with a trailing dot
- *                                 ("example.com" -> "moc.elpmaxe."), as the index keys names.
+ *   reversed_key(name) -> str: name[::-1] + "." ("example.com" -> "moc.elpmaxe."), as the
+ *                             index's trie keys names, without a Python frame per name.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -133,54 +134,48 @@ ascii_str(const unsigned char *s, Py_ssize_t n)
     return out;
 }
 
-/* Append a new reference to list; the reference is dropped either way. */
-static int
-append(PyObject *list, PyObject *item)
-{
-    if (item == NULL)
-        return -1;
-    int rc = PyList_Append(list, item);
-    Py_DECREF(item);
-    return rc;
-}
-
-PyDoc_STRVAR(scan_doc,
-"scan(data, fmt) -> (names, others)\n\n"
-"The names of a list's plain lines and every other line with its place (see the module).");
+PyDoc_STRVAR(take_doc,
+"take(data, pos, fmt, kept) -> (pos, plain, duplicates, other)\n\n"
+"From data[pos:], the names of plain lines into the dict kept (see the module), up to and\n"
+"with the first other line: the position after it, how many plain lines, how many of them\n"
+"named a name kept already, and that line as str (None at the end of data).");
 
 static PyObject *
-scan(PyObject *module, PyObject *args)
+take(PyObject *module, PyObject *args)
 {
     (void)module;
     Py_buffer view;
+    Py_ssize_t pos;
     int fmt;
-    if (!PyArg_ParseTuple(args, "y*i:scan", &view, &fmt))
+    PyObject *kept, *out = NULL, *other = NULL;
+    if (!PyArg_ParseTuple(args, "y*niO!:take", &view, &pos, &fmt, &PyDict_Type, &kept))
         return NULL;
-    PyObject *names = NULL, *others = NULL, *out = NULL;
-    if (fmt < 0 || fmt > 2) {
-        PyErr_Format(PyExc_ValueError, "fmt must be 0, 1 or 2, not %d", fmt);
+    const unsigned char *p = view.buf;
+    Py_ssize_t n = view.len, plain = 0, duplicates = 0;
+    if (fmt < 0 || fmt > 2 || pos < 0 || pos > n) {
+        PyErr_Format(PyExc_ValueError, "take(): fmt %d or pos %zd out of range", fmt, pos);
         goto done;
     }
-    names = PyList_New(0);
-    others = PyList_New(0);
-    if (names == NULL || others == NULL)
-        goto done;
-    const unsigned char *p = view.buf;
-    Py_ssize_t n = view.len, pos = 0;
-    while (pos < n) {
+    while (pos < n && other == NULL) {
         Py_ssize_t stop = pos;
         while (stop < n && p[stop] != '\n' && p[stop] != '\r')
             stop++;
         const unsigned char *line = p + pos;
         Py_ssize_t len = stop - pos, start, end;
         if (plain_line(line, len, fmt, &start, &end)) {
-            if (append(names, ascii_str(line + start, end - start)) < 0)
+            PyObject *name = ascii_str(line + start, end - start);
+            if (name == NULL)
                 goto done;
+            Py_ssize_t before = PyDict_GET_SIZE(kept);
+            PyObject *found = PyDict_SetDefault(kept, name, Py_None); /* borrowed */
+            Py_DECREF(name);
+            if (found == NULL)
+                goto done;
+            plain++;
+            duplicates += PyDict_GET_SIZE(kept) == before;
         } else {
-            PyObject *text = PyUnicode_DecodeUTF8((const char *)line, len, "replace");
-            if (text == NULL)
-                goto done;
-            if (append(others, Py_BuildValue("(nN)", PyList_GET_SIZE(names), text)) < 0)
+            other = PyUnicode_DecodeUTF8((const char *)line, len, "replace");
+            if (other == NULL)
                 goto done;
         }
         if (stop == n)
@@ -190,54 +185,52 @@ scan(PyObject *module, PyObject *args)
         else
             pos = stop + 1;
     }
-    out = PyTuple_Pack(2, names, others);
+    if (other == NULL)
+        other = Py_NewRef(Py_None);
+    out = Py_BuildValue("(nnnN)", pos, plain, duplicates, other);
+    other = NULL;
 done:
-    Py_XDECREF(names);
-    Py_XDECREF(others);
+    Py_XDECREF(other);
     PyBuffer_Release(&view);
     return out;
 }
 
-PyDoc_STRVAR(reversed_keys_doc,
-"reversed_keys(names) -> list\n\n"
-"Each name reversed with a dot after it, as the index keys it; names must be ASCII str.");
+PyDoc_STRVAR(reversed_key_doc,
+"reversed_key(name) -> str\n\n"
+"name reversed with a dot after it, as the index's trie keys it: name[::-1] + \".\".");
 
 static PyObject *
-reversed_keys(PyObject *module, PyObject *arg)
+reversed_key(PyObject *module, PyObject *name)
 {
     (void)module;
-    PyObject *seq = PySequence_Fast(arg, "reversed_keys() needs a sequence of str");
-    if (seq == NULL)
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "reversed_key() needs a str, not %.100s",
+                     Py_TYPE(name)->tp_name);
         return NULL;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
-    PyObject *out = PyList_New(count);
-    for (Py_ssize_t i = 0; out != NULL && i < count; i++) {
-        PyObject *name = PySequence_Fast_GET_ITEM(seq, i);
-        if (!PyUnicode_Check(name) || !PyUnicode_IS_ASCII(name)) {
-            PyErr_Format(PyExc_ValueError, "reversed_keys() needs ASCII str, not %R", name);
-            Py_CLEAR(out);
-            break;
-        }
-        Py_ssize_t len = PyUnicode_GET_LENGTH(name);
-        PyObject *key = PyUnicode_New(len + 1, 127);
-        if (key == NULL) {
-            Py_CLEAR(out);
-            break;
-        }
-        const char *src = (const char *)PyUnicode_DATA(name);
-        char *dst = (char *)PyUnicode_DATA(key);
-        for (Py_ssize_t j = 0; j < len; j++)
-            dst[j] = src[len - 1 - j];
-        dst[len] = '.';
-        PyList_SET_ITEM(out, i, key);
     }
-    Py_DECREF(seq);
-    return out;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(name);
+    PyObject *key = PyUnicode_New(len + 1, PyUnicode_MAX_CHAR_VALUE(name));
+    if (key == NULL)
+        return NULL;
+    int kind = PyUnicode_KIND(name), out_kind = PyUnicode_KIND(key);
+    const void *src = PyUnicode_DATA(name);
+    void *dst = PyUnicode_DATA(key);
+    if (kind == PyUnicode_1BYTE_KIND && out_kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *from = src;
+        Py_UCS1 *to = dst;
+        for (Py_ssize_t j = 0; j < len; j++)
+            to[j] = from[len - 1 - j];
+    } else {
+        for (Py_ssize_t j = 0; j < len; j++)
+            PyUnicode_WRITE(out_kind, dst, j, PyUnicode_READ(kind, src, len - 1 - j));
+    }
+    PyUnicode_WRITE(out_kind, dst, len, '.');
+    return key;
 }
 
 static PyMethodDef methods[] = {
-    {"scan", scan, METH_VARARGS, scan_doc},
-    {"reversed_keys", reversed_keys, METH_O, reversed_keys_doc},
+    {"take", take, METH_VARARGS, take_doc},
+    {"reversed_key", reversed_key, METH_O, reversed_key_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -133,8 +133,8 @@ def compile_index(
         report.sources.append(entry)
         states.append(state)
         if parsed is not None:
-            builder.add_many(parsed.blocked, source.name, source.category)
-            builder.add_many(parsed.exceptions, source.name, exception=True)
+            builder.add_many(parsed.names, source.name, source.category)
+            builder.add_many(parsed.excepted, source.name, exception=True)
             del parsed  # free this list's names before the next list is read
     for name, source_name, category, app in extra_entries:
         builder.add(name, source_name, category, app)

@@ -41,7 +41,6 @@ import itertools
 import json
 import logging
 import mmap
-import operator
 import shutil
 import sys
 import tempfile
@@ -49,7 +48,7 @@ import time
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,12 +140,14 @@ def check_folder(directory: Path) -> list[str]:
     return damaged_files(directory, meta, list(meta.get("checksums") or {}))
 
 
-def _keys(names: Iterable[str]) -> list[str]:
-    """Each name as the index keys it: reversed, with a dot after it ("moc.elpmaxe.")."""
-    names = names if isinstance(names, list) else list(names)
-    if native.scan is not None and all(map(str.isascii, names)):
-        return native.scan.reversed_keys(names)
-    return [name[::-1] + "." for name in names]
+def _reversed_key(name: str) -> str:
+    """A name as the trie keys it: reversed, with a dot after it ("moc.elpmaxe.")."""
+    return name[::-1] + "."
+
+
+def _keys(names: Iterable[str]) -> Iterator[str]:
+    """Each name's trie key, made one at a time (a million at once would be ~70 MB more)."""
+    return map(native.scan.reversed_key if native.scan is not None else _reversed_key, names)
 
 
 def _sort_key(item: Item) -> tuple[str, str, str]:
@@ -157,7 +158,7 @@ class IndexBuilder:
     """Collects (name, claim) pairs, then builds a `ListIndex`. Names must be normalised."""
 
     def __init__(self) -> None:
-        self._names: dict[str, int] = {}  # reversed name -> claim set id
+        self._names: dict[str, int] = {}  # name -> claim set id
         self._sets: list[ClaimSet] = [((), ())]
         self._set_ids: dict[ClaimSet, int] = {((), ()): 0}
         # (item, is exception) -> {old set: new set}: adding a list's claim to a million
@@ -183,34 +184,33 @@ class IndexBuilder:
         item: Any = source if exception else (source, category, app)
         table = self._names
         steps = self._steps.setdefault((item, exception), {})
-        keys = _keys(names)
+        names = names if isinstance(names, (dict, list)) else list(names)
         # What the name-by-name loop (`_add_each`, the reference) does, in a few passes in C:
         # every name not listed yet moves from set 0, each listed one from its own set; new
         # claim sets are numbered in the order the loop would first meet them.
-        listed = {key: table[key] for key in filter(table.__contains__, keys)}
-        first_new = next(itertools.filterfalse(listed.__contains__, keys), None)
+        listed = {name: table[name] for name in filter(table.__contains__, names)}
+        first_new = next(itertools.filterfalse(listed.__contains__, names), None)
         olds = list(listed.values())
-        if first_new is not None:
-            olds.insert(len(dict.fromkeys(keys[: keys.index(first_new)])), 0)
+        if first_new is not None:  # every name before it is a listed one
+            olds.insert(len(dict.fromkeys(itertools.takewhile(first_new.__ne__, names))), 0)
         for old in olds:
             if old not in steps:
                 steps[old] = self._extend(old, item, exception)
         if first_new is not None:
-            table.update(dict.fromkeys(keys, steps[0]))
-        for key, old in listed.items():
-            table[key] = steps[old]
+            table.update(dict.fromkeys(names, steps[0]))
+        for name, old in listed.items():
+            table[name] = steps[old]
 
     def _add_each(self, names: Iterable[str], item: Any, exception: bool) -> None:
         """`add_many` name by name: the reference its passes must agree with (a test checks)."""
         table = self._names
         steps = self._steps.setdefault((item, exception), {})
         for name in names:
-            key = name[::-1] + "."
-            old = table.get(key, 0)
+            old = table.get(name, 0)
             new = steps.get(old)
             if new is None:
                 new = steps[old] = self._extend(old, item, exception)
-            table[key] = new
+            table[name] = new
 
     def _extend(self, old: int, item: Any, exception: bool) -> int:
         claims, excepted = self._sets[old]
@@ -228,7 +228,7 @@ class IndexBuilder:
         import marisa_trie  # here, not at the top: the DNS process may answer from the table
 
         names = self._names
-        trie = marisa_trie.Trie(names)
+        trie = marisa_trie.Trie(_keys(names))
         per_set = Counter(names.values())
         # Start every slot at the commonest claim set, then fix up the rest: usually one big
         # list dominates, and finding a key's id is the slow step of a build.
@@ -237,8 +237,8 @@ class IndexBuilder:
         ids = array(typecode, [common]) * len(trie)
         key_id = trie.key_id
         others = itertools.compress(names.items(), map(common.__ne__, names.values()))
-        for key, set_id in others:
-            ids[key_id(key)] = set_id
+        for name, set_id in others:
+            ids[key_id(_reversed_key(name))] = set_id
         sources: Counter[str] = Counter()
         for set_id, n in per_set.items():
             for source in {item[0] for item in self._sets[set_id][0]}:
@@ -264,9 +264,7 @@ def _build_table(names: dict[str, int]) -> bytes | None:
     if fastpath is None:
         return None
     try:
-        # "moc.elpmaxe." -> "example.com", without a Python call per name
-        forward = map(operator.itemgetter(slice(-2, None, -1)), names)
-        return fastpath.build_table(zip(forward, names.values(), strict=True))
+        return fastpath.build_table(names.items())
     except ValueError as exc:
         log.warning("no hash table for the fast path (%s); the trie answers instead", exc)
         return None

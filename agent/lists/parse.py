@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import ipaddress
 import itertools
-import operator
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -112,9 +111,17 @@ class ParseStats:
 
 @dataclass
 class ParsedList:
-    blocked: list[str]
-    exceptions: list[str]
+    names: dict[str, None]  # the blocked names, first seen first (a dict: cheap to merge)
+    excepted: dict[str, None]  # the exception names, the same way
     stats: ParseStats
+
+    @property
+    def blocked(self) -> list[str]:
+        return list(self.names)
+
+    @property
+    def exceptions(self) -> list[str]:
+        return list(self.excepted)
 
 
 def normalise(name: str) -> str | None:
@@ -199,16 +206,17 @@ def parse_file(path: Path, fmt: str | None = None) -> ParsedList:
             return parse_lines(fh, fmt)
         head = list(itertools.islice(fh, HEAD_LINES))
     parser = _start(head, fmt)
-    code = FORMATS.index(parser.stats.format)
+    code, take = FORMATS.index(parser.stats.format), native.scan.take
+    stats, kept = parser.stats, parser.blocked
     with open(path, "rb") as raw:
         for piece in _pieces(raw):
-            names, others = native.scan.scan(piece, code)
-            done = 0
-            for before, group in itertools.groupby(others, key=operator.itemgetter(0)):
-                parser.plain(names[done:before])
-                done = before
-                parser.read(line for _, line in group)
-            parser.plain(names[done:])
+            pos, end = 0, len(piece)
+            while pos < end:
+                pos, plain, duplicates, other = take(piece, pos, code, kept)
+                stats.lines += plain
+                stats.duplicates += duplicates
+                if other is not None:
+                    parser.read((other,))
     return parser.result()
 
 
@@ -268,17 +276,9 @@ class _LineParser:
                     continue
             self.feed(line)
 
-    def plain(self, names: list[str]) -> None:
-        """Names of plain lines, in order, as `read` takes them (`_scan` found the lines)."""
-        blocked = self.blocked
-        before = len(blocked)
-        blocked.update(dict.fromkeys(names))
-        self.stats.lines += len(names)
-        self.stats.duplicates += len(names) - (len(blocked) - before)
-
     def result(self) -> ParsedList:
         self.stats.entries, self.stats.exceptions = len(self.blocked), len(self.allowed)
-        return ParsedList(list(self.blocked), list(self.allowed), self.stats)
+        return ParsedList(self.blocked, self.allowed, self.stats)
 
     def feed(self, raw: str) -> None:
         self.stats.lines += 1
