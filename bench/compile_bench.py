@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +26,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _data import generate  # noqa: E402
-from _servers import Fleet, dnsmasq_cmd, free_port, upstream_cmd, wait_first_answer  # noqa: E402
+from _houserules import HouseRules  # noqa: E402
+from _servers import (  # noqa: E402
+    Fleet,
+    dnsmasq_cmd,
+    free_port,
+    upstream_cmd,
+    wait_first_answer,
+)
 
 from agent.config import load  # noqa: E402
 from agent.lists.compile import compile_in_child, compile_index  # noqa: E402
@@ -85,6 +93,59 @@ def time_dnsmasq(folder: Path, hosts: Path) -> None:
         fleet.stop_all()
 
 
+def smaps_rss(pid: int, path_part: str) -> float:
+    """MB resident of the mappings of `pid` whose path holds `path_part`."""
+    kb, inside = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        if line[:1].isdigit() or line[:1] in "abcdef":
+            inside = path_part in line
+        elif inside and line.startswith("Rss:"):
+            kb += int(line.split()[1])
+    return kb / 1024
+
+
+def status_mb(pid: int) -> dict[str, float]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def time_start(folder: Path, hosts: Path) -> None:
+    """`houserules run` with no compiled index, as bench/dns_bench.py starts it: seconds to
+    its first answer; then the DNS process's memory after 100k lookups of listed names."""
+    fleet = Fleet(folder)
+    cpu = 0 if (os.cpu_count() or 1) >= 2 else None
+    try:
+        upstream = free_port()
+        fleet.spawn("up", upstream_cmd(upstream, folder / "up.log"), upstream, None)
+        (folder / "hr").mkdir(exist_ok=True)
+        hr = HouseRules(folder / "hr", free_port(), upstream, hosts, False)
+        if not hr.db.exists():
+            seconds, line = hr.init()
+            print(f"houserules init: {seconds:.1f}s ({line}); household: {hr.add_household()}")
+        hr.forget_index()
+        proc = fleet.spawn("houserules", hr.command(), hr.port, cpu)
+        first = wait_first_answer(proc, "probe.example", 120)
+        said = [line for line in proc.stderr.read_text().splitlines() if "compiled in" in line]
+        print(f"houserules run, no index: first answer after {first:.2f}s ({said[-1][-30:]})")
+        blocked = folder / "blocked.txt"
+        cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(hr.port), "-d", str(blocked), "-n", "2"]
+        subprocess.run([*cmd, "-q", "200", "-l", "120"], capture_output=True, check=False)
+        dns = status_mb(proc.pid)
+        table = smaps_rss(proc.pid, "names.hash")
+        trie = smaps_rss(proc.pid, "names.marisa") + smaps_rss(proc.pid, "claims.bin")
+        print(
+            "DNS process after 100k lookups of listed names: "
+            + ", ".join(f"{k} {v:.1f} MB" for k, v in dns.items())
+            + f"; names.hash resident {table:.1f} MB, trie files {trie:.1f} MB"
+        )
+    finally:
+        fleet.stop_all()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--names", type=int, default=1_000_000)
@@ -92,6 +153,8 @@ def main() -> None:
     ap.add_argument("--dnsmasq", action="store_true", help="time dnsmasq loading it too")
     ap.add_argument("--in-process", action="store_true", help="compile in this process")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--table-first", action="store_true", help="return when the table is in")
+    ap.add_argument("--start", action="store_true", help="time `houserules run` from no index")
     args = ap.parse_args()
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="compile-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -109,7 +172,8 @@ def main() -> None:
             _, report = compile_index(cfg, entries, catalog.fingerprint)
             who = resource.RUSAGE_SELF
         else:
-            report = compile_in_child(cfg, entries, catalog.fingerprint)
+            first = {"table_first": True} if args.table_first else {}
+            report = compile_in_child(cfg, entries, catalog.fingerprint, **first)
             who = resource.RUSAGE_CHILDREN
         seconds = time.perf_counter() - started
         usage = resource.getrusage(who)
@@ -123,6 +187,8 @@ def main() -> None:
             print("  " + line)
     if args.dnsmasq:
         time_dnsmasq(folder, hosts)
+    if args.start:
+        time_start(folder, hosts)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -119,10 +119,17 @@ def _read_for_index(
 
 
 def compile_index(
-    cfg: Config, extra_entries: Iterable[ExtraEntry] = (), extra_fingerprint: str = ""
+    cfg: Config,
+    extra_entries: Iterable[ExtraEntry] = (),
+    extra_fingerprint: str = "",
+    *,
+    table_ready: Callable[[CompileReport], None] | None = None,
 ) -> tuple[ListIndex, CompileReport]:
     """Read every configured list, build the index, save it to `compiled_dir` and map it.
 
+    With `table_ready` (and the fast path), the fast path's table is saved alone first (it
+    answers every name as the whole index does; the trie is the other half of the time) and
+    `table_ready` gets the report; then the whole index is saved over it.
     Safe to run in a child process (see `compile_in_child`): everything it needs is in its
     picklable arguments and it leaves its result on disk.
     """
@@ -142,9 +149,16 @@ def compile_index(
     report.fingerprint = _digest(states, cfg, extra_fingerprint)
     if not report.complete:
         report.fingerprint = INCOMPLETE + report.fingerprint
+    directory = cfg.resolve(cfg.blocklists.compiled_dir)
+    if table_ready is not None:
+        quick = builder.build(report.fingerprint, trie=False)
+        if not quick.has_trie:
+            quick.save(directory)
+            report.names, report.seconds = len(quick), time.monotonic() - started
+            table_ready(report)
+        del quick
     index = builder.build(report.fingerprint)
     del builder  # the dict of every name is the big allocation; drop it before mapping
-    directory = cfg.resolve(cfg.blocklists.compiled_dir)
     index.save(directory)
     index = ListIndex.load(directory)
     report.names, report.seconds = len(index), time.monotonic() - started
@@ -161,17 +175,78 @@ def compile_to_disk(
 
 
 def compile_in_child(
-    cfg: Config, extra_entries: Iterable[ExtraEntry] = (), extra_fingerprint: str = ""
+    cfg: Config,
+    extra_entries: Iterable[ExtraEntry] = (),
+    extra_fingerprint: str = "",
+    *,
+    table_first: bool = False,
 ) -> CompileReport:
-    """Compile in a fresh process, so the parent never holds the builder's memory."""
+    """Compile in a fresh process, so the parent never holds the builder's memory. With
+    `table_first`, return as soon as the fast path's table is saved (see `compile_index`):
+    the child goes on to save the whole index, which the caller's refresh then finds."""
     import multiprocessing  # here, not at the top: the DNS process rarely needs it
-    from concurrent.futures import ProcessPoolExecutor
 
     # spawn, not fork: the parent may run an event loop and threads
     context = multiprocessing.get_context("spawn")
+    if table_first:
+        return _table_first(context, cfg, list(extra_entries), extra_fingerprint)
+    from concurrent.futures import ProcessPoolExecutor
+
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         job = pool.submit(compile_to_disk, cfg, list(extra_entries), extra_fingerprint)
         return job.result()
+
+
+def _table_first(
+    context: Any, cfg: Config, extra_entries: list[ExtraEntry], extra_fingerprint: str
+) -> CompileReport:
+    import threading
+
+    receive, send = context.Pipe(duplex=False)
+    args = (cfg, extra_entries, extra_fingerprint, send)
+    child = context.Process(target=_compile_and_tell, args=args, name="list compiler")
+    child.start()
+    send.close()  # the child holds the only writing end: its exit ends `recv`
+    try:
+        kind, value = receive.recv()
+    except EOFError:
+        child.join()
+        raise ListError(
+            f"the list compiler stopped ({child.exitcode}) before it was done"
+        ) from None
+    finally:
+        receive.close()
+    # reaped once it has saved the whole index (an exit meanwhile waits for it)
+    threading.Thread(target=child.join, name="list compiler", daemon=True).start()
+    if kind == "error":
+        raise value
+    return value
+
+
+def _compile_and_tell(
+    cfg: Config, extra_entries: list[ExtraEntry], extra_fingerprint: str, send: Any
+) -> None:
+    """In the child of `_table_first`: the report goes back when the table is saved (or the
+    whole index, without the fast path), or the error if it fails before that."""
+    told = False
+
+    def tell(report: CompileReport) -> None:
+        nonlocal told
+        send.send(("report", report))
+        told = True
+
+    try:
+        report = compile_index(cfg, extra_entries, extra_fingerprint, table_ready=tell)[1]
+    except Exception as exc:
+        if told:
+            raise  # the table is saved and in use; the whole index waits for the next compile
+        try:
+            send.send(("error", exc))
+        except Exception:  # an error that cannot be pickled: its text then
+            send.send(("error", ListError(f"compiling the lists failed: {exc!r}")))
+        return
+    if not told:
+        send.send(("report", report))
 
 
 def load_or_compile(

@@ -164,6 +164,7 @@ class IndexBuilder:
         # (item, is exception) -> {old set: new set}: adding a list's claim to a million
         # names costs one dict hit each instead of building a million sets
         self._steps: dict[tuple[Any, bool], dict[int, int]] = {}
+        self._table_raw: bytes | None = None  # the fast path's table, once built
 
     def add(
         self, name: str, source: str, category: str | None = None, app: str | None = None
@@ -184,6 +185,7 @@ class IndexBuilder:
         item: Any = source if exception else (source, category, app)
         table = self._names
         steps = self._steps.setdefault((item, exception), {})
+        self._table_raw = None
         names = names if isinstance(names, (dict, list)) else list(names)
         # What the name-by-name loop (`_add_each`, the reference) does, in a few passes in C:
         # every name not listed yet moves from set 0, each listed one from its own set; new
@@ -203,6 +205,7 @@ class IndexBuilder:
 
     def _add_each(self, names: Iterable[str], item: Any, exception: bool) -> None:
         """`add_many` name by name: the reference its passes must agree with (a test checks)."""
+        self._table_raw = None
         table = self._names
         steps = self._steps.setdefault((item, exception), {})
         for name in names:
@@ -224,38 +227,46 @@ class IndexBuilder:
             self._sets.append((claims, excepted))
         return found
 
-    def build(self, fingerprint: str = "") -> ListIndex:
-        import marisa_trie  # here, not at the top: the DNS process may answer from the table
-
+    def build(self, fingerprint: str = "", *, trie: bool = True) -> ListIndex:
+        """The index of every name added so far. With `trie=False` and the fast path, the
+        index of its hash table alone, built in about half the time: it answers the same, and
+        is saved without the trie files; `build()` after it reuses the table."""
         names = self._names
-        trie = marisa_trie.Trie(_keys(names))
         per_set = Counter(names.values())
-        # Start every slot at the commonest claim set, then fix up the rest: usually one big
-        # list dominates, and finding a key's id is the slow step of a build.
-        common = per_set.most_common(1)[0][0] if per_set else 0
-        typecode = next(t for t in "BHI" if len(self._sets) <= 1 << (8 * array(t).itemsize))
-        ids = array(typecode, [common]) * len(trie)
-        key_id = trie.key_id
-        others = itertools.compress(names.items(), map(common.__ne__, names.values()))
-        for name, set_id in others:
-            ids[key_id(_reversed_key(name))] = set_id
         sources: Counter[str] = Counter()
         for set_id, n in per_set.items():
             for source in {item[0] for item in self._sets[set_id][0]}:
                 sources[source] += n
         built_at = datetime.now(UTC).isoformat(timespec="seconds")
-        raw = _build_table(names)
+        if self._table_raw is None:
+            self._table_raw = _build_table(names)
+        raw = self._table_raw
         table = fastpath.Table(raw) if raw is not None else None  # type: ignore[union-attr]
+        sets = list(self._sets)
+        if not trie and table is not None:
+            return ListIndex(
+                None, None, sets, fingerprint, dict(sources), built_at,
+                table=table, table_raw=raw, count=len(names),
+            )  # fmt: skip
+        import marisa_trie  # here, not at the top: the DNS process may answer from the table
+
+        keys = marisa_trie.Trie(_keys(names))
+        # Start every slot at the commonest claim set, then fix up the rest: usually one big
+        # list dominates, and finding a key's id is the slow step of a build.
+        common = per_set.most_common(1)[0][0] if per_set else 0
+        ids = array(_typecode(len(self._sets)), [common]) * len(keys)
+        key_id = keys.key_id
+        others = itertools.compress(names.items(), map(common.__ne__, names.values()))
+        for name, set_id in others:
+            ids[key_id(_reversed_key(name))] = set_id
         return ListIndex(
-            trie,
-            ids,
-            list(self._sets),
-            fingerprint,
-            dict(sources),
-            built_at,
-            table=table,
-            table_raw=raw,
+            keys, ids, sets, fingerprint, dict(sources), built_at, table=table, table_raw=raw
         )
+
+
+def _typecode(sets: int) -> str:
+    """The array typecode of claim set ids: 1, 2 or 4 bytes, as few as hold `sets` ids."""
+    return next(t for t in "BHI" if sets <= 1 << (8 * array(t).itemsize))
 
 
 def _build_table(names: dict[str, int]) -> bytes | None:
@@ -326,8 +337,10 @@ class ListIndex:
             return ["meta.json"] if (self._folder / "meta.json").exists() else []
         if (meta["fingerprint"], meta["built_at"]) != (self.fingerprint, self.built_at):
             return []  # replaced by a new compile: the refresh maps that one
-        if meta.get("checksums") != self._sums:
+        sums = meta.get("checksums") or {}
+        if any(sums.get(name) != crc for name, crc in self._sums.items()):
             return ["meta.json"]
+        # (a table-only index may since have been saved again whole, with the same stamp)
         return damaged_files(self._folder, meta, list(self._sums))
 
     @property
@@ -431,11 +444,12 @@ class ListIndex:
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.new-", dir=directory.parent))
-        trie, ids = self._trie_and_ids()
         try:
-            trie.save(str(tmp / "names.marisa"))
-            with open(tmp / "claims.bin", "wb") as fh:
-                fh.write(memoryview(ids).cast("B"))  # type: ignore[arg-type]
+            trie_ids = self._trie_and_ids()
+            if trie_ids is not None:  # None: the table alone (`build(trie=False)`)
+                trie_ids[0].save(str(tmp / "names.marisa"))
+                with open(tmp / "claims.bin", "wb") as fh:
+                    fh.write(memoryview(trie_ids[1]).cast("B"))  # type: ignore[arg-type]
             if self._table_raw is not None:
                 (tmp / TABLE_FILE).write_bytes(self._table_raw)
             elif self._folder is not None and (self._folder / TABLE_FILE).is_file():
@@ -455,20 +469,28 @@ class ListIndex:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    def _trie_and_ids(self) -> tuple[marisa_trie.Trie, Sequence[int]]:
+    @property
+    def has_trie(self) -> bool:
+        """False for the fast path's table alone (`build(trie=False)`, or a folder saved so)."""
+        if self._trie is not None:
+            return True
+        return self._folder is not None and all(name in self._sums for name in TRIE_FILES)
+
+    def _trie_and_ids(self) -> tuple[marisa_trie.Trie, Sequence[int]] | None:
+        if not self.has_trie:
+            return None
         if self._trie is None or self._ids is None:
             loaded = ListIndex.load(self._folder, use_table=False)  # type: ignore[arg-type]
             return loaded._trie, loaded._ids  # type: ignore[return-value]
         return self._trie, self._ids
 
     def _meta(self) -> dict[str, Any]:
-        _, ids = self._trie_and_ids()
         return {
             "version": VERSION,
             "fingerprint": self.fingerprint,
             "built_at": self.built_at,
             "count": len(self),
-            "typecode": ids.typecode if isinstance(ids, array) else ids.format,  # type: ignore[attr-defined]
+            "typecode": _typecode(len(self._sets)),
             "byteorder": sys.byteorder,
             "sources": self.sources,
             "sets": [[[list(item) for item in claims], list(exc)] for claims, exc in self._sets],
@@ -485,10 +507,14 @@ class ListIndex:
             sets = [(tuple(tuple(i) for i in c), tuple(e)) for c, e in meta["sets"]]
             count, typecode = meta["count"], meta["typecode"]
             table, damage = None, []
-            if use_table and fastpath is not None and TABLE_FILE in meta["checksums"]:
+            sums = meta["checksums"]
+            has_trie = all(name in sums for name in TRIE_FILES)  # else saved as the table alone
+            tried = use_table and fastpath is not None and TABLE_FILE in sums
+            if tried:
                 damage = damaged_files(directory, meta, [TABLE_FILE])
                 table = None if damage else _map_table(directory / TABLE_FILE, count)
-            damage += damaged_files(directory, meta, TRIE_FILES)
+            if has_trie:
+                damage += damaged_files(directory, meta, TRIE_FILES)
             for name in damage:
                 log.error("%s: %s is damaged (checksum); compile again", directory, name)
             if table is not None:
@@ -506,6 +532,10 @@ class ListIndex:
                 )
                 index._sums = dict(meta["checksums"])
                 return index
+            if not has_trie:
+                if tried:  # the table was this folder's only way to answer
+                    raise IndexDamaged(f"{directory}: {TABLE_FILE} unusable; compile again")
+                raise IndexLoadError(f"{directory}: only the fast path's table; compile again")
             if any(name in damage for name in TRIE_FILES):
                 raise IndexDamaged(f"{directory}: {', '.join(damage)} damaged; compile again")
             import marisa_trie

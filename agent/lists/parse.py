@@ -222,12 +222,10 @@ def parse_file(path: Path, fmt: str | None = None) -> ParsedList:
 
 def _pieces(raw: BinaryIO) -> Iterator[bytes]:
     """A file in pieces of whole lines (each ends at a line end), without the byte-order mark."""
-    rest = b""
-    first = True
+    rest = raw.read(len(codecs.BOM_UTF8))
+    if rest == codecs.BOM_UTF8:
+        rest = b""
     while block := raw.read(PIECE_BYTES):
-        if first and block.startswith(codecs.BOM_UTF8):
-            block = block[len(codecs.BOM_UTF8) :]
-        first = False
         block = rest + block if rest else block
         # after the last "\n", or a "\r" with a byte after it (so never inside a "\r\n")
         cut = max(block.rfind(b"\n"), block.rfind(b"\r", 0, len(block) - 1)) + 1
