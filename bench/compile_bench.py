@@ -129,6 +129,8 @@ def time_start(folder: Path, hosts: Path) -> None:
         hr.forget_index()
         proc = fleet.spawn("houserules", hr.command(), hr.port, cpu)
         first = wait_first_answer(proc, "probe.example", 120)
+        maps = Path(f"/proc/{proc.pid}/maps").read_text().split()
+        print("  running:", next((m for m in maps if "_fastpath" in m), "no fast path"))
         said = [line for line in proc.stderr.read_text().splitlines() if "compiled in" in line]
         print(f"houserules run, no index: first answer after {first:.2f}s ({said[-1][-30:]})")
         blocked = folder / "blocked.txt"
@@ -180,7 +182,8 @@ def main() -> None:
         cpu = usage.ru_utime + usage.ru_stime - cpu_before
         cpu_before += cpu
         print(
-            f"compile: {seconds:.2f}s wall, {cpu:.2f}s CPU ({report.seconds:.2f}s wall inside), "
+            f"compile: {seconds:.2f}s wall, {cpu:.2f}s CPU ({report.seconds:.2f}s wall and "
+            f"{report.cpu_seconds:.2f}s CPU inside when it reported), "
             f"peak RSS {usage.ru_maxrss / 1024:.0f} MB"
         )
         for line in report.summary():

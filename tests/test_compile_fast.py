@@ -394,3 +394,19 @@ def test_a_child_that_fails_before_the_table_raises_in_the_caller(tmp_path: Path
     (tmp_path / "data").write_text("a file where the index folder's parent should be")
     with pytest.raises(OSError):
         compile_in_child(cfg, EXTRA, "cat", table_first=True)
+
+
+@needs_table
+def test_a_newer_index_saved_while_the_trie_is_built_is_kept(tmp_path: Path) -> None:
+    """The whole index is not saved over an index another compile saved after the table."""
+    cfg = make_config(tmp_path)
+    folder = tmp_path / "data" / "index"
+
+    def meanwhile(report: object) -> None:
+        newer = IndexBuilder()
+        newer.add("only.example.com", "newer", "adult")
+        newer.build("newer").save(folder)
+
+    kept, _ = compile_index(cfg, EXTRA, "cat", table_ready=meanwhile)
+    assert kept.fingerprint == "newer" and ListIndex.load(folder).fingerprint == "newer"
+    assert kept.lookup("ads.example.com").sources == frozenset()

@@ -17,10 +17,18 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from agent.config import BlocklistSource, Config
-from agent.lists.index import INCOMPLETE, VERSION, IndexBuilder, IndexLoadError, ListIndex
+from agent.lists.index import (
+    INCOMPLETE,
+    VERSION,
+    IndexBuilder,
+    IndexLoadError,
+    ListIndex,
+    read_meta,
+)
 from agent.lists.parse import ListError, ParsedList, ParseStats
 from agent.lists.sources import cached_copy, read_file, read_source
 
@@ -49,6 +57,7 @@ class CompileReport:
     extra_names: int = 0
     names: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # of the compiling process, until the report was made
     fingerprint: str = ""
 
     @property
@@ -88,6 +97,17 @@ def _digest(states: list[list[Any]], cfg: Config, extra: str) -> str:
 def fingerprint(sources: Iterable[BlocklistSource], cfg: Config, extra: str = "") -> str:
     """A hash of every source's identity and content state, plus `extra` (say, the catalogue's)."""
     return _digest([_source_state(s, cfg) for s in sources], cfg, extra)
+
+
+Stamp = tuple[str, str]  # (fingerprint, built_at) of a saved index
+
+
+def _saved_stamp(directory: Path) -> Stamp | None:
+    try:
+        meta = read_meta(directory)
+    except IndexLoadError:
+        return None
+    return meta["fingerprint"], meta["built_at"]
 
 
 def _read_for_index(
@@ -150,18 +170,25 @@ def compile_index(
     if not report.complete:
         report.fingerprint = INCOMPLETE + report.fingerprint
     directory = cfg.resolve(cfg.blocklists.compiled_dir)
+    quick: Stamp | None = None
     if table_ready is not None:
-        quick = builder.build(report.fingerprint, trie=False)
-        if not quick.has_trie:
-            quick.save(directory)
-            report.names, report.seconds = len(quick), time.monotonic() - started
+        table = builder.build(report.fingerprint, trie=False)
+        if not table.has_trie:
+            table.save(directory)
+            quick = (table.fingerprint, table.built_at)
+            report.names, report.seconds = len(table), time.monotonic() - started
+            report.cpu_seconds = time.process_time()
             table_ready(report)
-        del quick
+        del table
     index = builder.build(report.fingerprint)
     del builder  # the dict of every name is the big allocation; drop it before mapping
-    index.save(directory)
+    if quick is None or _saved_stamp(directory) == quick:
+        index.save(directory)
+    else:  # another compile saved a newer index meanwhile: keep that one
+        log.info("%s: a newer index was saved meanwhile; keeping it", directory)
     index = ListIndex.load(directory)
     report.names, report.seconds = len(index), time.monotonic() - started
+    report.cpu_seconds = time.process_time()
     for line in report.summary():
         log.info("%s", line)
     return index, report

@@ -238,16 +238,14 @@ class IndexBuilder:
             for source in {item[0] for item in self._sets[set_id][0]}:
                 sources[source] += n
         built_at = datetime.now(UTC).isoformat(timespec="seconds")
-        if self._table_raw is None:
-            self._table_raw = _build_table(names)
-        raw = self._table_raw
-        table = fastpath.Table(raw) if raw is not None else None  # type: ignore[union-attr]
         sets = list(self._sets)
-        if not trie and table is not None:
-            return ListIndex(
-                None, None, sets, fingerprint, dict(sources), built_at,
-                table=table, table_raw=raw, count=len(names),
-            )  # fmt: skip
+        if not trie:
+            raw = self._table()
+            if raw is not None:
+                return ListIndex(
+                    None, None, sets, fingerprint, dict(sources), built_at,
+                    table=fastpath.Table(raw), table_raw=raw, count=len(names),  # type: ignore[union-attr]
+                )  # fmt: skip
         import marisa_trie  # here, not at the top: the DNS process may answer from the table
 
         keys = marisa_trie.Trie(_keys(names))
@@ -259,9 +257,16 @@ class IndexBuilder:
         others = itertools.compress(names.items(), map(common.__ne__, names.values()))
         for name, set_id in others:
             ids[key_id(_reversed_key(name))] = set_id
+        raw = self._table()  # after the trie: its memory is back by now
+        table = fastpath.Table(raw) if raw is not None else None  # type: ignore[union-attr]
         return ListIndex(
             keys, ids, sets, fingerprint, dict(sources), built_at, table=table, table_raw=raw
         )
+
+    def _table(self) -> bytes | None:
+        if self._table_raw is None:
+            self._table_raw = _build_table(self._names)
+        return self._table_raw
 
 
 def _typecode(sets: int) -> str:
