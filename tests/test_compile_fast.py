@@ -410,3 +410,21 @@ def test_a_newer_index_saved_while_the_trie_is_built_is_kept(tmp_path: Path) -> 
     kept, _ = compile_index(cfg, EXTRA, "cat", table_ready=meanwhile)
     assert kept.fingerprint == "newer" and ListIndex.load(folder).fingerprint == "newer"
     assert kept.lookup("ads.example.com").sources == frozenset()
+
+
+def test_without_the_fast_path_the_table_first_compile_builds_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "fastpath", None)
+    builds: list[bool] = []
+    real_build = IndexBuilder.build
+
+    def counted(self: IndexBuilder, fingerprint: str = "", *, trie: bool = True) -> ListIndex:
+        builds.append(trie)
+        return real_build(self, fingerprint, trie=trie)
+
+    monkeypatch.setattr(IndexBuilder, "build", counted)
+    told: list[object] = []
+    index, _ = compile_index(make_config(tmp_path), EXTRA, "cat", table_ready=told.append)
+    assert builds == [False] and told == []  # one build, and it was the whole index
+    assert index.engine == "trie" and index.lookup("www.ads.example.com").sources

@@ -171,16 +171,18 @@ def compile_index(
         report.fingerprint = INCOMPLETE + report.fingerprint
     directory = cfg.resolve(cfg.blocklists.compiled_dir)
     quick: Stamp | None = None
+    index: ListIndex | None = None
     if table_ready is not None:
-        table = builder.build(report.fingerprint, trie=False)
-        if not table.has_trie:
-            table.save(directory)
-            quick = (table.fingerprint, table.built_at)
-            report.names, report.seconds = len(table), time.monotonic() - started
+        index = builder.build(report.fingerprint, trie=False)
+        if not index.has_trie:  # (without the fast path it is the whole index already)
+            index.save(directory)
+            quick = (index.fingerprint, index.built_at)
+            report.names, report.seconds = len(index), time.monotonic() - started
             report.cpu_seconds = time.process_time()
             table_ready(report)
-        del table
-    index = builder.build(report.fingerprint)
+            index = None
+    if index is None:
+        index = builder.build(report.fingerprint)
     del builder  # the dict of every name is the big allocation; drop it before mapping
     if quick is None or _saved_stamp(directory) == quick:
         index.save(directory)
