@@ -1,13 +1,17 @@
 """How long compiling the lists takes, against dnsmasq loading the same names.
 
-    .venv/bin/python bench/compile_bench.py [--names 1000000] [--keep DIR] [--dnsmasq]
-                                            [--in-process] [--runs N]
+    .venv/bin/python bench/compile_bench.py [--names 1000000] [--keep DIR] [--runs N]
+        [--in-process | --table-first] [--dnsmasq] [--start]
 
 Generates the blocklist of bench/dns_bench.py (same seed, same names, hosts format), then
-compiles it as a start with no index does (`compile_in_child`: a fresh spawned process, the
-bypass list and the app catalogue too) and prints the seconds and the child's peak RSS.
---in-process compiles in this process instead (for a profiler). --dnsmasq also starts dnsmasq
-the way bench/dns_bench.py does and times it until it answers for the last listed name.
+compiles it as the jobs process does (`compile_in_child`: a fresh spawned process, the bypass
+list and the app catalogue too) and prints wall and CPU seconds and the child's peak RSS
+(CPU seconds hold up better than wall on a shared machine). --table-first compiles as a start
+with no index does: it returns when the fast path's table is saved. --in-process compiles in
+this process (for a profiler). --dnsmasq starts dnsmasq as bench/dns_bench.py does (pinned to
+CPU 0) and times it until it answers for the last listed name. --start times `houserules run`
+with no index to its first answer (pinned the same way), then reads the DNS process's memory
+after 100k lookups of listed names (dnsperf). Compare runs made close together.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +45,7 @@ from agent.lists.compile import compile_in_child, compile_index  # noqa: E402
 from agent.rules.catalog import load_catalog  # noqa: E402
 
 BYPASS = ROOT / "blocklists" / "bypass.txt"
+SERVER_CPU = 0 if (os.cpu_count() or 1) >= 2 else None  # as bench/dns_bench.py pins servers
 
 
 def write_config(folder: Path, hosts: Path) -> Path:
@@ -79,9 +85,8 @@ def time_dnsmasq(folder: Path, hosts: Path) -> None:
         upstream = free_port()
         fleet.spawn("up", upstream_cmd(upstream, folder / "up.log"), upstream, None)
         port = free_port()
-        proc = fleet.spawn(
-            "dnsmasq", dnsmasq_cmd(port, upstream, hosts, folder / "d.log", False), port, None
-        )
+        cmd = dnsmasq_cmd(port, upstream, hosts, folder / "d.log", False)
+        proc = fleet.spawn("dnsmasq", cmd, port, SERVER_CPU)  # pinned, as bench/dns_bench.py
         seconds = wait_first_answer(proc, last, 120)
         fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
@@ -117,7 +122,6 @@ def time_start(folder: Path, hosts: Path) -> None:
     """`houserules run` with no compiled index, as bench/dns_bench.py starts it: seconds to
     its first answer; then the DNS process's memory after 100k lookups of listed names."""
     fleet = Fleet(folder)
-    cpu = 0 if (os.cpu_count() or 1) >= 2 else None
     try:
         upstream = free_port()
         fleet.spawn("up", upstream_cmd(upstream, folder / "up.log"), upstream, None)
@@ -127,7 +131,7 @@ def time_start(folder: Path, hosts: Path) -> None:
             seconds, line = hr.init()
             print(f"houserules init: {seconds:.1f}s ({line}); household: {hr.add_household()}")
         hr.forget_index()
-        proc = fleet.spawn("houserules", hr.command(), hr.port, cpu)
+        proc = fleet.spawn("houserules", hr.command(), hr.port, SERVER_CPU)
         first = wait_first_answer(proc, "probe.example", 120)
         maps = Path(f"/proc/{proc.pid}/maps").read_text().split()
         print("  running:", next((m for m in maps if "_fastpath" in m), "no fast path"))
@@ -178,6 +182,11 @@ def main() -> None:
             report = compile_in_child(cfg, entries, catalog.fingerprint, **first)
             who = resource.RUSAGE_CHILDREN
         seconds = time.perf_counter() - started
+        if args.table_first:  # wait for the child to save the whole index: its peak RSS
+            for thread in threading.enumerate():
+                if thread.name == "list compiler":
+                    thread.join()
+            print(f"whole index saved after {time.perf_counter() - started:.2f}s")
         usage = resource.getrusage(who)
         cpu = usage.ru_utime + usage.ru_stime - cpu_before
         cpu_before += cpu
