@@ -199,7 +199,7 @@ class IndexBuilder:
             if old not in steps:
                 steps[old] = self._extend(old, item, exception)
         if first_new is not None:
-            table.update(dict.fromkeys(names, steps[0]))
+            table.update(zip(names, itertools.repeat(steps[0])))  # no second dict of them
         for name, old in listed.items():
             table[name] = steps[old]
 
