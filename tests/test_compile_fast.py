@@ -428,3 +428,16 @@ def test_without_the_fast_path_the_table_first_compile_builds_once(
     index, _ = compile_index(make_config(tmp_path), EXTRA, "cat", table_ready=told.append)
     assert builds == [False] and told == []  # one build, and it was the whole index
     assert index.engine == "trie" and index.lookup("www.ads.example.com").sources
+
+
+@pytest.mark.parametrize("name", sorted(parse.LOCALHOST_NAMES))
+def test_every_localhost_name_is_left_to_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The C reader's own copy of the localhost names must cover `LOCALHOST_NAMES`."""
+    path = tmp_path / "list.txt"
+    for line in (f"0.0.0.0 {name}", name, f"||{name}^"):
+        path.write_text(f"{line}\nexample.com\n{line}\n")
+        fast, slow = both_ways(path, None, monkeypatch)
+        same(fast, slow)
+        assert name not in fast.blocked
