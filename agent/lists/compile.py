@@ -6,6 +6,8 @@ incomplete. A caller that already holds an index can keep it when `report.comple
 At start, `load_or_compile` still uses an incomplete index whose sources have not changed
 (starting fast matters more than a retry that may hang on a dead network); `index.complete`
 tells the caller to retry with `compile_index` in the background, as the refresh does.
+A start with no index at all waits only for the fast path's table (`table_first`): the trie
+is built after it, in the same child, while the DNS already answers.
 """
 
 from __future__ import annotations
