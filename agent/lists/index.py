@@ -17,7 +17,8 @@ On disk an index is one folder, replaced whole by `save`:
 Names of one list share one claim set, so the table stays tiny and a name costs the trie plus a
 byte or two. A start with no index saves the folder first with names.hash and meta.json alone
 (`IndexBuilder.build(trie=False)`: the DNS answers from it sooner), then whole; a folder without
-the trie files loads only where the fast path is built. The files are memory-mapped: loading is instant and the pages are file-backed.
+the trie files loads only where the fast path is built. The files are memory-mapped: loading
+is instant and the pages are file-backed.
 
 The hash table answers by 64-bit hash: two different names share one with a chance of about
 one in 10^13 per lookup against a million listed names, so a wrongly blocked name is far less
