@@ -18,7 +18,7 @@ from agent.store.household import add_child, load_household
 from agent.store.household_follower import HouseholdFollower
 from agent.store.pgsnapshot import APPLICATION_NAME, READ_SECONDS, PgSnapshot, libpq_url
 from agent.store.snapshot import SnapshotUnavailable, household_from, is_postgres_url, masked_url
-from tests.pgtools import PgServer, pg_server, pg_url  # noqa: F401
+from tests.pgtools import PgServer
 
 
 def engine_for(url: str):
