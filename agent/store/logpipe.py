@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.store.firstrows import FirstRows
 from agent.store.frames import encode_frame, read_frame, write_frame
-from agent.store.logsink import batch_landed, shown
+from agent.store.logsink import batch_landed, is_postgres, shown
 from agent.store.logwriter import QUEUE_BYTES, flat_row  # noqa: F401  (flat_row: re-exported)
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class LogPipe:
         the writer process's memory (the database is busy), then `spool_bytes` in the `spool`
         file while it is away; `buffer_bytes` here, between two sends (kept small: this is
         the DNS process)."""
-        postgres = str(target).startswith("postgres")
+        postgres = is_postgres(target)
         self.target = str(target) if postgres else Path(str(target).removeprefix("sqlite:///"))
         self.queue_bytes, self.interval = queue_bytes, interval
         self.buffer_bytes = min(buffer_bytes, queue_bytes)  # never more here than there

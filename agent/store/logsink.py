@@ -16,8 +16,8 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from agent.store import urls
 from agent.store.sqlite import connect
 
 # The columns of `QueryLogRow` minus id, in order (`agent.store.logwriter.LogEntry`'s fields).
@@ -48,18 +48,12 @@ Announce = Callable[[tuple, int], None]  # (the batch's last row: id, ts, name; 
 
 
 def is_postgres(target: str | Path) -> bool:
-    return str(target).startswith(("postgresql:", "postgresql+psycopg:", "postgres:"))
+    return urls.is_postgres(str(target))
 
 
 def shown(target: str | Path) -> str:
     """The target as a log line may show it: a URL without its password."""
-    if not is_postgres(target):
-        return str(target)
-    parts = urlsplit(str(target))
-    host = parts.hostname or ""
-    netloc = (f"{parts.username}@" if parts.username else "") + host
-    netloc += f":{parts.port}" if parts.port else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return urls.shown(str(target))
 
 
 def open_sink(target: str | Path, busy_timeout: float) -> SqliteSink | PgSink:
@@ -139,7 +133,7 @@ def _pg_row_error(exc: BaseException) -> bool:
 
 class PgSink:
     def __init__(self, url: str) -> None:
-        self.url = url.replace("postgresql+psycopg:", "postgresql:", 1)
+        self.url = urls.libpq_url(url)
         self._conn: Any = None
 
     def _open(self) -> Any:
@@ -214,8 +208,7 @@ def batch_landed(target: str | Path, last: tuple) -> bool | None:
         if is_postgres(target):
             import psycopg
 
-            url = str(target).replace("postgresql+psycopg:", "postgresql:", 1)
-            with psycopg.connect(url, connect_timeout=5) as conn:
+            with psycopg.connect(urls.libpq_url(str(target)), connect_timeout=5) as conn:
                 row = conn.execute(
                     "SELECT ts, name FROM query_log WHERE id = %s", (last_id,)
                 ).fetchone()
