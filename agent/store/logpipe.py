@@ -42,9 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NO_STATUS: tuple = ("status", 0, 0, 0, 0, 0, "", None, 0, 0)
 FINAL = -1  # the token of the answer to "stop"
-# Rows waiting here, between two sends, as frames measure them: a frame carries a shared head
-# once, so a row costs some 3 times its share in memory; and never more rows than this.
-BUFFER_BYTES = 512 << 10
+# Rows waiting here, between two sends, as frames measure them (a frame carries a shared head
+# once: some 60-150 bytes a row), and never more rows than this: at most ~1 MB of rows in the
+# DNS process, as many as a send every 50 ms needs flat out.
+BUFFER_BYTES = 1 << 20
 BUFFER_ROWS = 8_000
 ROW_BYTES = 100  # a row's share of a frame until the first frame says (shared heads: ~60-150)
 SPOOL_NAME = "querylog.spool"
