@@ -19,7 +19,7 @@ from agent import logsafe
 from agent.ops.jobs import Jobs
 from agent.ops.scheduler import Scheduler
 from agent.store import db
-from dashboard.server import DashboardServer, serve_dashboard
+from dashboard.ondemand import OnDemandDashboard
 
 log = logging.getLogger("houserules.jobs")
 
@@ -28,9 +28,9 @@ def serve(jobs: Jobs, stop: threading.Event) -> None:
     """Run the jobs and the dashboard until `stop` is set."""
     scheduler = Scheduler(jobs.tz)
     jobs.schedule(scheduler)
-    dashboard: DashboardServer | None
-    try:
-        dashboard = serve_dashboard(jobs.cfg, lambda: jobs.engine, jobs=scheduler)
+    dashboard: OnDemandDashboard | None
+    try:  # listens now; Flask and the pages load when a parent first opens one
+        dashboard = OnDemandDashboard(jobs.cfg, lambda: jobs.engine, jobs=scheduler).start()
     except OSError as exc:  # the port is taken: the other jobs still matter
         where = jobs.cfg.dashboard.listen
         log.error("the dashboard cannot listen on %s (%s); the other jobs carry on", where, exc)

@@ -37,8 +37,8 @@ from agent.store.budgets import has_budgets, record_use
 from agent.store.events import record_events
 from agent.store.household import load_household
 from agent.store.household_devices import list_devices, note_hostnames, record_seen
-from agent.store.migrate import migrate
 from agent.store.querylog import clients_since, newest_id, prune_query_log
+from agent.store.uptodate import migrate  # Alembic loads only when there is work
 
 log = logging.getLogger("houserules.jobs")
 BUDGET_SECONDS = 10.0  # how often the minutes of daily budgets are counted

@@ -81,8 +81,8 @@ def make_engine(url: str) -> Engine:
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql(
-                    "SELECT count(*) FROM sqlite_master" if path is not None else "SELECT 1"
-                )
+                "SELECT count(*) FROM sqlite_master" if path is not None else "SELECT 1"
+            )
     except (DBAPIError, sqlite3.Error, OSError) as exc:
         engine.dispose()
         # str() of a URL masks any password.
