@@ -153,8 +153,8 @@ class Jobs:
         from agent.insights.job import InsightsJob  # heavy: only this process loads it
 
         if self._insights is None:
-            # a few batches a run: a first pass over a month of log is spread over several runs
-            self._insights = InsightsJob(self.engine, self.catalog, self.cfg, max_batches=5)
+            # 50,000 rows a run at most: a first pass over a month of log spans several runs
+            self._insights = InsightsJob(self.engine, self.catalog, self.cfg, max_batches=25)
         household = load_household(self.engine) or Household()
         now = self.now()
         self._insights.run(household, neighbours.read_neighbours(), now)
