@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import logging
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -153,3 +156,23 @@ def test_the_first_request_waits_for_the_build_and_later_ones_are_served_as_usua
         dashboard.stop()
     with pytest.raises(OSError):
         urllib.request.urlopen(dashboard.url + "kids", timeout=2)
+
+
+def test_over_https_the_first_handshake_waits_for_the_certificate_and_the_app(cfg, engine):
+    on = replace(cfg.dashboard, https="on")
+    dashboard = OnDemandDashboard(replace(cfg, dashboard=on), lambda: engine).start()
+    try:
+        assert dashboard.url == f"https://127.0.0.1:{dashboard.port}/"
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # the box's CA comes later
+        conn = http.client.HTTPSConnection("127.0.0.1", dashboard.port, context=ctx, timeout=30)
+        conn.request("GET", "/kids")
+        response = conn.getresponse()
+        assert response.status == 200 and "House rules" in response.read().decode()
+        presented = conn.sock.getpeercert(binary_form=True)
+        conn.close()
+        shown = ":".join(f"{b:02X}" for b in hashlib.sha256(presented).digest())
+        assert dashboard.server is not None
+        assert shown == dashboard.server.cert.fingerprint  # type: ignore[attr-defined]
+    finally:
+        dashboard.stop()

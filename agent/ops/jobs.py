@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 
 from agent.config import Config
 from agent.dns import neighbours
-from agent.lists import job as lists_job
 from agent.ops import intake
 from agent.ops.scheduler import Scheduler
 from agent.rules.catalog import load_catalog
@@ -185,6 +184,8 @@ class Jobs:
 
     def refresh_lists(self) -> None:
         """Fetch and compile every source; the DNS process maps the result when it lands."""
+        from agent.lists import job as lists_job  # hours apart: loaded when first needed
+
         for line in lists_job.compile_now(self.cfg, self.catalog).lines:
             log.info("%s", line)
 
