@@ -106,8 +106,8 @@ def test_the_jobs_process_starts_without_flask_and_its_first_request_gets_a_real
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["before"] == []  # none of them at start
     assert {"flask", "waitress", "dashboard.app"} <= set(seen["after"])  # all loaded on demand
-    # a page loads neither what only a scrape of /metrics needs, nor email, nor migrations
-    assert not {"prometheus_client", "smtplib", "alembic"} & set(seen["after"])
+    # a page loads none of what only /metrics, HTTPS, a profile, email or a migration needs
+    assert not {"prometheus_client", "cryptography", "smtplib", "alembic"} & set(seen["after"])
     assert seen["status"] == 200 and "House rules" in seen["page"]
     assert "no parent account yet" in done.stderr  # the setup code is still logged at start
 
