@@ -2,7 +2,10 @@
 
 `houserules run` starts it beside the DNS (`python -m houserules.jobs --config FILE`) and starts
 it again if it stops. It shares no memory with the DNS process: they meet in the database and
-the compiled lists.
+the compiled lists. What is needed rarely loads on first use, so the process stays small on a
+small Pi: the dashboard listens from the start but loads Flask when first opened
+(`dashboard.ondemand`), Alembic only when there is a migration to run (`agent.store.uptodate`),
+email's modules when there is email to send.
 """
 
 from __future__ import annotations
