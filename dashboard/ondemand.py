@@ -15,7 +15,7 @@ parent sees it too; the DNS and the other jobs carry on either way.
 from __future__ import annotations
 
 import logging
-import select
+import selectors
 import socket
 import threading
 from collections.abc import Callable
@@ -108,12 +108,15 @@ class OnDemandDashboard:
 
     def _wait_for_connection(self) -> bool:
         """True once a connection waits on the socket; False when stopped first."""
-        while True:
-            ready, _, _ = select.select([self.sock, self._wake_r], [], [])
-            if self._wake_r in ready:
-                return False
-            if self.sock in ready:
-                return True
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.sock, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._wake_r in ready:
+                    return False
+                if self.sock in ready:
+                    return True
 
     def _answer_failure(self) -> None:
         """Every connection until stopped: 503 and the reason over HTTP; over HTTPS (no
