@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "proxy",
     "budgets",
     "dhcp",
+    "store",
 )
 
 

@@ -77,6 +77,9 @@ class DnsConfig:
     # the home's own domains besides home.arpa, lan and local: their answers may carry
     # home-network addresses (anything else that does is refused as DNS rebinding)
     local_domains: tuple[str, ...] = ()
+    # the other HouseRules boxes sharing this one's database (a second box): doctor checks
+    # that they answer DNS and follow the same household version
+    peers: tuple[HostPort, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -489,6 +492,7 @@ class _Parser:
             allow_networks=self.networks,
             block_mode=self.choice("nxdomain", "null"),
             local_domains=self.domains,
+            peers=self.maybe_hostports(53),
         )
         if cfg.cache_min_ttl > cfg.cache_max_ttl:
             raise self.fail("dns.cache_min_ttl", "must not be larger than dns.cache_max_ttl")

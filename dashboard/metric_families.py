@@ -101,6 +101,14 @@ def _dns(stats: dict[str, Any], now: float) -> Iterator[Metric]:
     if stats.get("household_version") is not None:
         yield _gauge("household_version", "The household's version (moves with every change)",
                      stats["household_version"])  # fmt: skip
+    household = stats.get("household") or {}
+    if household:
+        yield _gauge("household_database_readable",
+                     "1 while the DNS process can read the household from the database",
+                     0 if household.get("problem") else 1)  # fmt: skip
+        yield _gauge("household_from_copy",
+                     "1 while the DNS process uses the copy of the house rules kept on its disk",
+                     1 if household.get("read_from") == "copy" else 0)  # fmt: skip
     yield _counter("dns_process_starts", "Times the DNS process has started", stats["starts"])
     yield _counter("jobs_process_restarts", "Times the jobs process was started again",
                    stats.get("jobs_restarts", 0))  # fmt: skip

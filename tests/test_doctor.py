@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import socket
+import sys
 import threading
 import time
 from collections import namedtuple
@@ -19,7 +20,7 @@ import pytest
 from dnslib import RCODE, DNSRecord
 
 from agent import cli
-from agent.config import HostPort, load
+from agent.config import Config, HostPort, StoreConfig, load
 from agent.lists.index import IndexBuilder
 from agent.ops import doctor
 from agent.ops.doctor import Finding, Listener, Probes
@@ -27,10 +28,13 @@ from agent.rules.household import Device
 from agent.store import household as store
 from agent.store.db import make_engine
 from agent.store.migrate import head_revision, migrate
+from tests import pgtools
+from tests.pgtools import PgServer
 
 NOW = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
 Usage = namedtuple("Usage", "total used free")
 GB = 1024**3
+pg_server, pg_url = pgtools.pg_server, pgtools.pg_url  # the fixtures, for pytest
 SERVICE_ARGV = ("/opt/houserules/venv/bin/python3", "/opt/houserules/venv/bin/houserules", "run")
 
 
@@ -484,7 +488,8 @@ def test_run_checks_gathers_every_check(
 ) -> None:
     cfg = load(a_box(tmp_path, houserules_dns.port, resolver.port))
     findings = doctor.run_checks(cfg, probes())
-    assert [f.check for f in findings] == list(doctor.TITLES)
+    one_box = [c for c in doctor.TITLES if c != "peers"]  # "Other box" needs [dns] peers
+    assert [f.check for f in findings] == one_box
     problems = {f.check: f for f in findings if f.ok is False}
     # HouseRules on 127.0.0.1 only, and no lists compiled yet, are what is wrong with this box.
     assert set(problems) == {"config", "lists"}, problems
@@ -576,3 +581,48 @@ def test_devices_using_the_box_from_beyond_the_local_network_are_not_denied() ->
         assert found.ok is None
         assert "No device uses" not in found.problem
         assert found.problem.startswith("3 devices asked HouseRules in the last day (Tablet 1")
+
+
+# -- a second box: the database is PostgreSQL --------------------------------------------------
+
+
+def postgres_box(tmp_path: Path, url: str) -> Path:
+    config = tmp_path / "pg.toml"
+    config.write_text(f'[store]\nurl = "{url}"\n')
+    return config
+
+
+def test_a_postgresql_database_is_named_with_its_password_masked(
+    tmp_path: Path, pg_url: str
+) -> None:
+    url = pg_url.replace("houserules@", "houserules:s3cret-word@")  # trust: any password does
+    found = doctor.check_database(load(postgres_box(tmp_path, url)))
+    shown = url.replace("s3cret-word", "***")
+    assert "s3cret-word" not in json.dumps(vars(found))
+    # a new database answers; the migrations it lacks are the next step
+    assert found.ok is False and found.problem.startswith(f"The database {shown} is at revision")
+    assert "houserules migrate" in found.fix
+
+
+def test_a_postgresql_server_that_is_away_is_named_with_the_fix(tmp_path: Path) -> None:
+    server = PgServer()
+    url = server.create_database().replace("houserules@", "houserules:s3cret-word@")
+    server.close()
+    found = doctor.check_database(load(postgres_box(tmp_path, url)))
+    assert found.ok is False
+    assert found.problem.startswith(url.replace("s3cret-word", "***") + " cannot be reached")
+    assert "s3cret-word" not in json.dumps(vars(found))
+    assert "systemctl status postgresql" in found.fix and "A second box" in found.fix
+
+
+def test_a_postgresql_url_without_its_driver_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg cannot be uninstalled for one test: a None in sys.modules makes importing it fail."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    url = "postgresql://houserules:s3cret-word@192.0.2.1/houserules"
+    # built directly: loading such a config may refuse it already (the config checks)
+    found = doctor.check_database(Config(store=StoreConfig(url=url), base_dir=tmp_path))
+    assert found.ok is False and "s3cret-word" not in found.problem
+    assert "needs the PostgreSQL driver (psycopg)" in found.problem
+    assert "pip install 'psycopg[binary]>=3.1'" in found.fix

@@ -59,6 +59,8 @@ def test_the_counters_move_by_exactly_the_queries_sent(box):
     assert value(before, "houserules_dns_stats_available") == 1
     version = store.household_version(box.engine)
     assert value(before, "houserules_household_version") == version
+    assert value(before, "houserules_household_database_readable") == 1
+    assert ("houserules_household_from_copy", ()) in before
 
     for _ in range(3):  # blocked by age, three times
         assert box.blocked("tiktok.com")

@@ -160,8 +160,8 @@ def test_the_dns_process_carries_no_orm():
 
     code = (
         "import sys, agent.ops.runner\n"
-        "heavy = [m for m in ('sqlalchemy', 'sqlmodel', 'alembic', 'pydantic', 'apscheduler')"
-        " if m in sys.modules]\n"
+        "heavy = ('sqlalchemy', 'sqlmodel', 'alembic', 'pydantic', 'apscheduler', 'psycopg')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import Session
 
 from agent.rules.budgets import week_of
 from agent.rules.household import Device, Overlay, Pause, RuleEntry, Schedule
@@ -31,11 +32,11 @@ from agent.store.household import (
     set_child_settings,
 )
 from agent.store.household_devices import add_device
+from agent.store.household_follower import HouseholdFollower
 from agent.store.household_tables import ChildRow, DeviceRow, PauseRow, RuleRow, ScheduleRow
 from agent.store.overlays import OverlayRow, add_overlay
 from agent.store.snapshot import (
     TABLES,
-    HouseholdFollower,
     SnapshotUnavailable,
     read_household,
     read_table,
@@ -43,9 +44,9 @@ from agent.store.snapshot import (
 )
 
 
-def test_the_snapshot_matches_the_household_store(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path}/hr.db")
-    init_db(engine)
+def fill_household(engine, counted: bool = True) -> None:
+    """A household with a row in every table the snapshot reads (also used on PostgreSQL,
+    where `counted` False writes the minutes used as a row: the rollups are SQLite's own)."""
     sam = add_child(engine, "Sam", date(2014, 3, 1))
     alex = add_child(engine, "Alex", date(2010, 6, 1))
     set_child_settings(
@@ -83,11 +84,41 @@ def test_the_snapshot_matches_the_household_store(tmp_path):
 
     games = set_budget(engine, sam.id, "category", "gaming", week_of(60, 120))
     add_extra_time(engine, games, 15, until)
+    if not counted:
+        with Session(engine) as session:
+            session.add(
+                BudgetUseRow(budget_id=games.id, day="2026-11-21", minutes=10, updated=until)
+            )
+            session.commit()
+        return
     last = int(until.timestamp() // 60)
     with engine.begin() as conn:
         rollup_writes.add_counted(conn, "Sam", "app", "roblox", set(range(last - 9, last + 1)))
     record_use(engine, {sam.id: "Sam"}, {"roblox": "gaming"}, until)
 
+
+MODELS = (ChildRow, DeviceRow, RuleRow, ScheduleRow, PauseRow, OverlayRow, BudgetRow, BudgetUseRow)
+
+
+def assert_rows_are_the_models_columns(read) -> None:
+    """What the plain reader sees of each table is the model's columns, as the model's types."""
+    models = {m.__tablename__: m for m in MODELS}
+    assert set(models) == set(TABLES)
+    for name, model in models.items():
+        columns = model.__table__.columns
+        rows = read(name)
+        assert rows, name
+        for row in rows:
+            assert list(vars(row)) == [c.name for c in columns], name
+            for c in columns:
+                value = getattr(row, c.name)
+                assert value is None or isinstance(value, c.type.python_type), (name, c.name)
+
+
+def test_the_snapshot_matches_the_household_store(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/hr.db")
+    init_db(engine)
+    fill_household(engine)
     expected = load_household(engine)
     got = read_household(tmp_path / "hr.db")
     assert got == expected
@@ -95,22 +126,8 @@ def test_the_snapshot_matches_the_household_store(tmp_path):
     assert got.budgets[0].used == 10 and got.overlays[-1].minutes == 15
     assert read_version(tmp_path / "hr.db") == expected.version > 0
 
-    # What the plain reader sees of each table is the model's columns, as the model's types.
-    tables = (
-        ChildRow, DeviceRow, RuleRow, ScheduleRow, PauseRow, OverlayRow, BudgetRow, BudgetUseRow
-    )  # fmt: skip
-    models = {m.__tablename__: m for m in tables}
-    assert set(models) == set(TABLES)
     with closing(sqlite3.connect(tmp_path / "hr.db")) as conn:
-        for name, model in models.items():
-            columns = model.__table__.columns
-            rows = read_table(conn, name)
-            assert rows, name
-            for row in rows:
-                assert list(vars(row)) == [c.name for c in columns], name
-                for c in columns:
-                    value = getattr(row, c.name)
-                    assert value is None or isinstance(value, c.type.python_type), (name, c.name)
+        assert_rows_are_the_models_columns(lambda name: read_table(conn, name))
 
 
 def test_a_missing_or_unmigrated_database_is_reported_not_raised_as_sqlite(tmp_path):
@@ -135,7 +152,7 @@ def test_the_follower_reads_again_only_when_the_version_moves(tmp_path, caplog):
     add_child(engine, "Alex", date(2016, 1, 1))
     assert [c.name for c in follower.poll().children] == ["Sam", "Alex"]
     assert HouseholdFollower(None, "postgresql://box/hr", "x").poll() is None
-    assert "postgresql://box/hr is not a SQLite file" in caplog.text
+    assert "postgresql://box/hr is not a database this process reads" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from typing import Any
 from dnslib import CNAME, EDNS0, QTYPE, RR, DNSLabel, DNSRecord
 
 from agent.config import Config, IPNetwork
-from agent.dns import answers, homenet, wire
+from agent.dns import answers, boxinfo, homenet, wire
 from agent.dns.cache import Entry, ResponseCache
 from agent.dns.family import FamilyFilter
 from agent.dns.floodguard import FloodGuard
@@ -57,6 +57,9 @@ MEMO_SIZE = 3_000
 # the process: devices seen are read from the query log by the jobs process, not kept here.
 ALLOWED_SIZE = 4_096
 BLOCK, REWRITE = Action.BLOCK, Action.REWRITE
+DISCOVERY = RuleKind.RESOLVER_DISCOVERY  # an enum's attribute costs a call on Python 3.11
+QTYPE_NAMES = wire.QTYPE_NAMES
+PARSE_FIELDS, Query = wire.parse_fields, wire.Query
 _ZONE_TRANSFERS = (wire.TYPE_AXFR, wire.TYPE_IXFR)
 
 
@@ -106,7 +109,14 @@ class FilterResolver:
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._now_second = -1
         self._now: datetime = datetime.now(tz)
-        self._memo: dict[tuple[str, bytes], _Prepared] = {}
+        # This second's questions, as prepared: a blocked one as its `_Blocked` tuple, any other
+        # as a `_Prepared`. Emptied when the second or the policy changes (every entry is of
+        # one second and one policy) and when full.
+        self._memo: dict[tuple[str, bytes], _Prepared | _Blocked] = {}
+        self._memo_second = -1
+        # seconds until the next pause or overlay ends, for one household and one second
+        self._left: tuple[object, datetime | None, int | None] = (None, None, None)
+        self._memo_policy: Policy | None = None
         self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
         self.answers = answers.AnswerCheck(
             decide, cfg.dns.block_mode, cfg.dns.block_ttl, cfg.dns.local_domains
@@ -129,18 +139,28 @@ class FilterResolver:
         against allow_networks and written to the query log)."""
         ts = self.wallclock()
         policy = self.holder.current
+        memo = self._memo
+        if int(ts) != self._memo_second or policy is not self._memo_policy:
+            memo = self._memo = {}
+            self._memo_second, self._memo_policy = int(ts), policy
         who = who or client
         memo_key = (who, data[2:]) if who is client else (who + client, data[2:])
-        m = self._memo.get(memo_key)
-        if m is None or m.second != int(ts) or m.policy is not policy:
+        m = memo.get(memo_key)
+        if m is None:
             prepared = self._prepare(data, client, ts, policy, who)
-            if not isinstance(prepared, _Prepared):
-                return prepared  # an error reply, or silence
-            m = prepared
-            if len(self._memo) >= MEMO_SIZE:
-                self._memo.clear()
-            self._memo[memo_key] = m
-        if m.block_tail:
+            kind = prepared.__class__
+            if kind is not _Blocked and kind is not _Prepared:
+                return prepared  # type: ignore[return-value]  # an error reply, or silence
+            m = prepared  # type: ignore[assignment]
+            if len(memo) >= MEMO_SIZE:
+                memo = self._memo = {}
+            memo[memo_key] = m
+        if m.__class__ is _Blocked:  # blocked by the rules: the most common answer in a flood
+            tail, head, rule = m  # type: ignore[misc]
+            self.blocked[rule] += 1
+            self.submit((ts, head, None, None, False))
+            return data[:2] + tail
+        if m.block_tail:  # type: ignore[union-attr]
             self.blocked[m.kind] += 1
             self.submit((ts, m.head, None, None, False))
             return data[:2] + m.block_tail
@@ -167,46 +187,54 @@ class FilterResolver:
 
     def _prepare(
         self, data: bytes, client: str, ts: float, policy: Policy, who: str
-    ) -> Reply | _Prepared:
+    ) -> Reply | _Prepared | _Blocked:
         """Read the packet and ask the rules engine: done once per question, client and second
         (and policy), then reused from the memo for identical packets in that second."""
         if not self._allowed.get(client, False) and not self._client_allowed(client):
             self.counters["refused"] += 1
             return wire.error_reply(data, wire.REFUSED)
         try:
-            q = wire.parse_query(data)
-        except wire.WireError:
+            q = Query(*PARSE_FIELDS(data)) if PARSE_FIELDS is not None else wire.parse_query(data)
+        except (ValueError, wire.WireError):
             self.counters["malformed"] += 1
             return wire.error_reply(data, wire.FORMERR)
         if q.flags & 0x7800:  # opcode other than QUERY
             return wire.error_reply(data, wire.NOTIMP)
         if q.qtype in _ZONE_TRANSFERS:
             return wire.error_reply(data, wire.REFUSED)
-        now = self._wall(ts)
+        if q.name == boxinfo.NAME:  # the household version, for doctor on the other box
+            nets = () if self.dns.open_resolver else self.allow_networks
+            return boxinfo.reply(data, q, client, policy, nets)
+        now = self._now if int(ts) == self._now_second else self._wall(ts)
         decision = self.decide(policy, who, q.name, q.qtype, now)
-        block_tail = b""
         key = q.key
         action = decision.action
-        cap = self._ttl_cap(policy, decision, now)
+        home = policy.household
+        if decision.child is None or home is None or not (home.ends or home.budgeted):
+            cap = None  # nothing can shorten how long the answer is kept
+        else:
+            cap = self._ttl_cap(policy, decision, now)
+        qtype = QTYPE_NAMES.get(q.qtype) or q.qtype_name
+        head = (client, policy.neighbours.get(client), decision.child, q.name, qtype)
         if action is BLOCK:
             ttl = self._block_ttl if cap is None else min(self._block_ttl, cap)
-            if decision.rule.kind is RuleKind.RESOLVER_DISCOVERY:
-                block_tail = answers.nodata_tail(q, ttl)
+            kind = decision.rule.kind
+            if kind is DISCOVERY:
+                tail = answers.nodata_tail(q, ttl)
             else:
-                block_tail = wire.block_tail(q, self._block_mode, ttl, decision.nxdomain)
-        elif action is REWRITE:
+                tail = wire.block_tail(q, self._block_mode, ttl, decision.nxdomain)
+            return (tail, head + decision.columns, kind)
+        if action is REWRITE:
             key = q.key + b"rw:" + (decision.rewrite_to or "").encode()
         family = self.family
         kids = (
             family is not None
-            and action is not BLOCK
             and not family.pool.all_down()  # meanwhile children share the adults' answers
             and family.for_children(policy, who, decision, self._unassigned)
         )
         if kids:
             key += FamilyFilter.suffix  # the cache keeps children's answers apart
-        head = (client, policy.neighbours.get(client), decision.child, q.name, q.qtype_name)
-        prepared = _Prepared(int(ts), policy, q, decision, key, block_tail, head + decision.columns)
+        prepared = _Prepared(int(ts), policy, q, decision, key, b"", head + decision.columns)
         prepared.kind = decision.rule.kind
         prepared.cap, prepared.family = cap, kids
         return prepared
@@ -226,8 +254,7 @@ class FilterResolver:
         self.submit((ts, m.head, upstream, latency, False))
         return data[:2] + m.block_tail
 
-    @staticmethod
-    def _ttl_cap(policy: Policy, decision: Decision, now: datetime) -> int | None:
+    def _ttl_cap(self, policy: Policy, decision: Decision, now: datetime) -> int | None:
         """While a pause or an overlay is running, a child's answers may not be kept by the
         device past its end: a blocked name stays blocked no longer than the pause, an
         unblocked one is asked again when the unblock ends. Names a child's daily budget
@@ -244,10 +271,15 @@ class FilterResolver:
                 cap = BUDGET_TTL  # a budget running out takes hold within this
         if not household.ends:
             return cap
-        end = household.next_end(now)
-        if end is None:
+        known = self._left
+        if known[0] is household and known[1] == now:
+            left = known[2]  # the same for every question this second
+        else:
+            end = household.next_end(now)
+            left = None if end is None else max(0, int((end - now).total_seconds()))
+            self._left = (household, now, left)
+        if left is None:
             return cap
-        left = max(0, int((end - now).total_seconds()))
         return left if cap is None else min(cap, left)
 
     def _check_cached(
@@ -419,6 +451,12 @@ class FilterResolver:
         return reply, label, filtered
 
 
+# A question the rules block, as the memo keeps it: (the reply after its ID, the query-log
+# columns from client to app, the kind of rule that blocked it). A plain tuple, the cheapest
+# thing Python makes, because a flood of different blocked names makes one of these a packet.
+_Blocked = tuple
+
+
 @dataclass(slots=True)
 class _Prepared:
     """One question as read and decided, reused for identical packets within a second."""
@@ -561,6 +599,7 @@ class BatchedUdp:
         recv, answer = fastpath.recv_batch, self.resolver.answer  # type: ignore[union-attr]
         guard = self.guard
         allow = guard.allow if guard is not None else None
+        exempt = guard.limiter.exempt if guard is not None else frozenset()  # the box itself
         for _ in range(self.ROUNDS):
             try:
                 batch = recv(self.fd, self.BATCH)
@@ -570,7 +609,7 @@ class BatchedUdp:
             out: list[tuple[bytes, bytes]] = []
             now = time.monotonic()  # one reading a batch: the rate limit needs no finer
             for data, client, addr in batch:
-                if allow is not None and not allow(client, now):
+                if allow is not None and client not in exempt and not allow(client, now):
                     reply = guard.refuse(data, client)  # type: ignore[union-attr]
                     if reply is not None:
                         out.append((reply, addr))

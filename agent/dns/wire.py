@@ -106,6 +106,9 @@ def parse_query_py(data: bytes) -> Query:
 
 
 _parse_c = fastpath.parse_query if fastpath is not None else None
+# The compiled parser itself, for the server's hot path (one Python call fewer than
+# `parse_query`): `Query(*parse_fields(data))`, raising ValueError. None when not built.
+parse_fields = _parse_c
 
 
 def _read_qname(data: bytes, pos: int) -> tuple[int, list[str]]:

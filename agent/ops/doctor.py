@@ -54,6 +54,7 @@ TITLES = {
     "lists": "Blocklists",
     "ipv6": "IPv6 DNS",
     "dhcp": "DHCP",
+    "peers": "Other box",
 }
 TURN_ROUTER_DHCP_OFF = (
     "1. Open your router's settings page in a browser (its address and admin password are "
@@ -165,27 +166,69 @@ def check_database(cfg: Config) -> Finding:
             f"There is no database at {path} yet: HouseRules has not started with this config.",
             "sudo systemctl start houserules (or: sudo houserules migrate)",
         )
+    if path is not None and cfg.dns.peers:
+        return bad(
+            "database",
+            f"A second box is listed under [dns] peers, but this box keeps the household in "
+            f"its own file ({path}), which the other box cannot share: each follows its own "
+            "house rules.",
+            "Move the household to PostgreSQL and give both boxes its [store] url: see "
+            f'"A second box" in {GUIDE}',
+        )
+    where = str(path) if path is not None else shown_url(cfg.store.url)
     try:
         engine = make_engine(cfg.database_url)
         try:
             current, head = current_revision(engine), head_revision()
         finally:
             engine.dispose()
+    except ImportError:  # create_engine found no driver for postgresql://
+        from agent.store.copy import ON_THE_BOX
+
+        return bad(
+            "database",
+            f"{where} needs the PostgreSQL driver (psycopg), which is not installed.",
+            f"{ON_THE_BOX}, then: sudo systemctl restart houserules",
+        )
     except StoreError as exc:
+        if path is None:
+            return bad("database", f"{where} cannot be reached: {exc.cause}", SERVER_FIX)
         return bad(
             "database",
             str(exc),
             "Check the disk (see Disk space) and that the folder belongs to HouseRules: "
-            f"sudo chown -R houserules: {path.parent if path else 'the data folder'}",
+            f"sudo chown -R houserules: {path.parent}",
         )
     if current != head:
         return bad(
             "database",
-            f"The database is at revision {current or 'none'}; this HouseRules needs {head}.",
+            f"The database {where} is at revision {current or 'none'}; this HouseRules needs "
+            f"{head}.",
             "sudo houserules migrate (HouseRules also does it when it starts: "
             "sudo systemctl restart houserules)",
         )
-    return good("database", f"{path or cfg.store.url} is at revision {head}")
+    if path is None:
+        return good("database", f"{where} answers and is at revision {head}")
+    return good("database", f"{where} is at revision {head}")
+
+
+SERVER_FIX = (
+    "Check that the database server is running (on that machine: sudo systemctl status "
+    "postgresql), that it accepts this box (listen_addresses and pg_hba.conf), and the user, "
+    f'password and database name in [store] url: see "A second box" in {GUIDE}. Meanwhile '
+    "HouseRules keeps answering with the rules it last read."
+)
+
+
+def shown_url(url: str) -> str:
+    """A database URL as shown to a person: the password masked, nothing else changed."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "the database in [store] url"
 
 
 # -- port 53 and the DNS itself -----------------------------------------------------------------
@@ -827,7 +870,7 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
     p = probes or Probes()
     now = p.now()
     data = cfg.database_path.parent if cfg.database_path else cfg.base_dir
-    with ThreadPoolExecutor(max_workers=3) as pool:  # the three that wait on the network
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the four that wait on the network
         upstreams = pool.submit(
             check_upstreams, cfg.upstream.servers, cfg.source, query=p.query, timeout=p.timeout
         )
@@ -835,6 +878,7 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
             check_family, cfg.upstream.children, cfg.source, query=p.query, timeout=p.timeout
         )
         dns = pool.submit(check_dns, cfg.dns.listen, query=p.query, timeout=p.timeout)
+        pair = pool.submit(two_boxes, cfg, p.query, p.timeout)
         neighbours, gateway, devices = p.neighbours(), p.gateway(), p.devices(cfg)
         return [
             check_config(cfg),
@@ -851,7 +895,17 @@ def run_checks(cfg: Config, probes: Probes | None = None) -> list[Finding]:
             check_lists(cfg),
             check_ipv6(cfg.dns.listen, p.ipv6(), cfg.source),
             check_dhcp(cfg, p.dhcp),
+            *pair.result(),
         ]
+
+
+def two_boxes(cfg: Config, query: Ask, timeout: float) -> list[Finding]:
+    """With a second box listed under [dns] peers: that it answers and agrees (agent.ops.peers)."""
+    if not cfg.dns.peers:
+        return []
+    from agent.ops.peers import check_peers
+
+    return check_peers(cfg.dns.listen, cfg.dns.peers, query=query, timeout=timeout)
 
 
 # -- showing them -------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 This process answers DNS and does little else, so it stays small and quick:
 
-- the household is read with plain sqlite3 (`agent.store.snapshot`) when its version moves
-  (polled once a second), and swapped into the one `Policy` reference;
+- the household is read with plain sqlite3 (`agent.store.snapshot`), or plain psycopg when the
+  database is PostgreSQL (`agent.store.pgsnapshot`), when its version moves (polled once a
+  second), and swapped into the one `Policy` reference; a copy of the last one read is kept
+  in the data folder for when the database is away (`agent.store.household_follower`);
 - the neighbour table (which MAC address has which IP) is read every few seconds;
 - a compiled index that changed on disk (a refresh by the jobs process, `houserules lists
   update`, an edited list file) is mapped and swapped in whole;
@@ -14,8 +16,9 @@ This process answers DNS and does little else, so it stays small and quick:
   jobs of `agent.ops.jobs` composed with the dashboard), which is started with the DNS and
   started again if it stops.
 
-If the database cannot be read, the DNS still answers, with the strictest defaults (every
-device treated as a child of unknown age under 13), and keeps trying.
+If the database cannot be read, the DNS still answers: with the last house rules read, or the
+copy of them kept on disk after a restart, or with none of those the strictest defaults (every
+device treated as a child of unknown age under 13); and it keeps trying.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from agent import logsafe
@@ -42,14 +46,57 @@ from agent.rules import decide as rules
 from agent.rules.catalog import load_catalog
 from agent.rules.policy import Policy, PolicyHolder
 from agent.rules.safesearch import load_safesearch
+from agent.store.household_follower import HouseholdFollower, Source
 from agent.store.logpipe import LogPipe
-from agent.store.snapshot import HouseholdFollower
+from agent.store.snapshot import is_postgres_url, masked_url
 
 log = logging.getLogger("houserules")
 JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process
 JOBS_MODULE = "houserules.jobs"  # started by name: this package never imports the dashboard
 REBUILD_SECONDS = 60.0  # between attempts to compile a damaged index again
 INDEX_CHECK_SECONDS = 600.0  # between checks of the mapped index's files (~7 ms a 1M names)
+HOUSEHOLD_COPY = "household-copy.json"  # the last household read, in the data folder
+
+
+def household_source(cfg: Config) -> Source:
+    """Where the household is read from: the SQLite file, the PostgreSQL URL, or None."""
+    if cfg.database_path is not None:
+        return cfg.database_path
+    return cfg.store.url if is_postgres_url(cfg.store.url) else None
+
+
+def household_copy(cfg: Config) -> Path:
+    """The copy of the last household read: in the data folder, beside the counters file."""
+    return stats.stats_path(cfg).parent / HOUSEHOLD_COPY
+
+
+def query_log(cfg: Config) -> LogPipe | QueryLogAway:
+    """The query-log writer. The seam for PostgreSQL: the writer process (`agent.store.logpipe`,
+    `logproc`) takes a SQLite file today; until it takes the URL, a PostgreSQL box counts its
+    rows as dropped rather than write them anywhere else."""
+    if cfg.database_path is not None:
+        return LogPipe(cfg.database_path, cfg.store.log_queue_size)
+    return QueryLogAway(masked_url(cfg.store.url))
+
+
+class QueryLogAway:
+    """A query log that cannot be written: each row counted as dropped, said once."""
+
+    def __init__(self, where: str) -> None:
+        self.where, self.written, self.dropped = where, 0, 0
+
+    def start(self) -> None:
+        log.warning("the query log is not written to %s by this version", self.where)
+
+    def submit(self, row: tuple) -> bool:
+        self.dropped += 1
+        return False
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        return True
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        return True
 
 
 class Agent:
@@ -64,10 +111,13 @@ class Agent:
             Policy(index=index, catalog=self.catalog, safesearch=load_safesearch(), rules=cfg.rules)
         )
         self.household = HouseholdFollower(
-            cfg.database_path, cfg.store.url, "the strictest defaults apply"
+            household_source(cfg),
+            masked_url(cfg.store.url),
+            "the strictest defaults apply",
+            copy=household_copy(cfg),
         )
         self.refresh_household()
-        self.writer = LogPipe(cfg.database_path, cfg.store.log_queue_size)
+        self.writer = query_log(cfg)
         self.resolver = FilterResolver(
             cfg, self.holder, decide, submit=self.writer.submit, tz=self.tz
         )
@@ -199,6 +249,7 @@ class Agent:
                 self.dhcp.stop()
             await self.server.close()
             self.writer.stop()
+            self.household.close()
             written, dropped = self.writer.written, self.writer.dropped
             log.info("stopped; %d query-log rows written, %d dropped", written, dropped)
 

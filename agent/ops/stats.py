@@ -88,6 +88,9 @@ def collect(agent: Agent, starts: int, started: float) -> dict[str, Any]:
         ],
         "querylog": {"written": agent.writer.written, "dropped": agent.writer.dropped},
         "household_version": household.version if household is not None else None,
+        # where the household in force came from ("database", "copy") and, while the
+        # database cannot be read, why
+        "household": agent.household.state,
     }
 
 

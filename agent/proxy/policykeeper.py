@@ -26,10 +26,10 @@ from agent.dns import neighbours
 from agent.lists import job as lists_job
 from agent.lists.index import IndexLoadError, ListIndex
 from agent.rules.catalog import Catalog, load_catalog
-from agent.rules.household import Household
 from agent.rules.policy import Policy, PolicyHolder
 from agent.rules.safesearch import SafeSearch, load_safesearch
 from agent.store import snapshot
+from agent.store.household_follower import HouseholdFollower
 
 log = logging.getLogger(__name__)
 INDEX_CHECK_SECONDS = 5.0
@@ -44,7 +44,7 @@ class PolicyKeeper:
         safesearch: SafeSearch | None = None,
         index: ListIndex | None = None,
         read_version: Callable[[Path], int] = snapshot.read_version,
-        read_household: Callable[[Path], Household] = snapshot.read_household,
+        read_rows: Callable[[Path], snapshot.Rows] = snapshot.read_rows,
         read_neighbours: Callable[[], Mapping[str, str]] = neighbours.read_neighbours,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -60,12 +60,8 @@ class PolicyKeeper:
                 rules=cfg.rules,
             )
         )
-        self.household = snapshot.HouseholdFollower(
-            cfg.database_path,
-            cfg.store.url,
-            "keeping the last ones read",
-            read_version,
-            read_household,
+        self.household = HouseholdFollower(
+            cfg.database_path, cfg.store.url, "keeping the last ones read", read_version, read_rows
         )
         self._read_neighbours, self._clock = read_neighbours, clock
         self._index_dir = cfg.resolve(cfg.blocklists.compiled_dir)

@@ -1,4 +1,4 @@
-"""The household as the DNS process reads it: plain sqlite3, read-only, no ORM.
+"""The household as the DNS process reads it from SQLite: plain sqlite3, read-only, no ORM.
 
 The DNS process polls the version once a second and reloads the snapshot when it moves. Doing
 that with the standard library alone keeps SQLAlchemy, SQLModel and pydantic (some 40 MB) out
@@ -9,20 +9,23 @@ No column is named here: each table is read whole (`SELECT *`) and each value is
 into Python by the type its column was declared with (the tables are the SQLModel classes in
 `household_tables`; a test holds that what this reads is exactly their columns). A new column
 on a household table needs no change in this file.
+
+The rows read (`Rows`) become a `Household` in `household_from`, whichever reader read them: this
+one, the PostgreSQL one (`pgsnapshot`, whose driver hands back dates, times and booleans
+already typed) or the copy kept on local disk (`snapshot_copy`).
 """
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from agent.rules.household import Budget, Household
-from agent.rules.policy import PolicyHolder
 from agent.store.household_rows import (
     to_budget,
     to_child,
@@ -33,7 +36,6 @@ from agent.store.household_rows import (
     to_schedule,
 )
 
-log = logging.getLogger(__name__)
 TABLES = (
     "children", "devices", "rules", "schedules", "pauses", "overlays", "budgets", "budget_use"
 )  # fmt: skip
@@ -49,7 +51,15 @@ PARSE: dict[str, Callable[[Any], Any]] = {
 
 
 class SnapshotUnavailable(Exception):
-    """The database cannot be read yet (missing, not migrated, locked for too long)."""
+    """The database cannot be read yet (missing, not migrated, locked for too long, away)."""
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The household tables as read, in one transaction: each row one attribute per column."""
+
+    version: int
+    tables: dict[str, list[Any]]
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -70,8 +80,8 @@ def read_version(path: Path) -> int:
     return row[0] if row else 0
 
 
-def read_household(path: Path) -> Household:
-    """The whole household, read in one transaction (the version first, as the store does)."""
+def read_rows(path: Path) -> Rows:
+    """Every household table, read in one transaction (the version first, as the store does)."""
     try:
         with _closing(_connect(path)) as conn:
             conn.execute("BEGIN")
@@ -80,6 +90,17 @@ def read_household(path: Path) -> Household:
             conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise SnapshotUnavailable(f"{path}: {exc}") from exc
+    return Rows(row[0] if row else 0, tables)
+
+
+def read_household(path: Path) -> Household:
+    """The whole household, read in one transaction."""
+    return household_from(read_rows(path), str(path))
+
+
+def household_from(rows: Rows, where: str) -> Household:
+    """The household the rows hold, through the store's own converters."""
+    tables = rows.tables
     try:
         return Household(
             children=tuple(to_child(r) for r in tables["children"]),
@@ -89,10 +110,10 @@ def read_household(path: Path) -> Household:
             pauses=tuple(to_pause(r) for r in tables["pauses"]),
             overlays=tuple(to_overlay(r) for r in tables["overlays"]),
             budgets=_budgets(tables["budgets"], tables["budget_use"]),
-            version=row[0] if row else 0,
+            version=rows.version,
         )
-    except AttributeError as exc:  # a column this version reads is not there yet
-        raise SnapshotUnavailable(f"{path} is not migrated yet ({exc})") from exc
+    except (AttributeError, KeyError) as exc:  # a column this version reads is not there yet
+        raise SnapshotUnavailable(f"{where} is not migrated yet ({exc})") from exc
 
 
 def _budgets(budgets: list[Any], used: list[Any]) -> tuple[Budget, ...]:
@@ -132,48 +153,15 @@ class _closing:
         self.conn.close()
 
 
-class HouseholdFollower:
-    """Follows the household for a process that decides (the DNS process, the proxy): `poll`
-    reads it again only when its version has moved, and says once, not every second, when it
-    cannot be read."""
+def is_postgres_url(url: str) -> bool:
+    """True for a PostgreSQL URL (`postgresql://`, `postgres://`, `postgresql+psycopg://`)."""
+    return url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
 
-    def __init__(
-        self,
-        path: Path | None,
-        where: str,
-        unavailable: str,
-        read_version: Callable[[Path], int] = read_version,
-        read_household: Callable[[Path], Household] = read_household,
-    ) -> None:
-        """`where` names the database in messages when it is not a SQLite file (`path` None);
-        `unavailable` says what happens meanwhile ("the strictest defaults apply")."""
-        self.path, self.where, self.unavailable = path, where, unavailable
-        self.read_version, self.read_household = read_version, read_household
-        self.version: int | None = None
-        self._said = ""
 
-    def poll(self) -> Household | None:
-        """The household if a parent changed it since the last poll, else None."""
-        try:
-            if self.path is None:
-                raise SnapshotUnavailable(f"{self.where} is not a SQLite file")
-            if self.read_version(self.path) == self.version:
-                return None
-            household = self.read_household(self.path)
-        except SnapshotUnavailable as exc:
-            if str(exc) != self._said:
-                self._said = str(exc)
-                log.warning("house rules unavailable (%s); %s", exc, self.unavailable)
-            return None
-        self._said = ""
-        self.version = household.version
-        log.info("house rules updated (version %d)", household.version)
-        return household
-
-    def refresh(self, holder: PolicyHolder) -> bool:
-        """Swap a changed household into `holder`; True when there was one."""
-        household = self.poll()
-        if household is None:
-            return False
-        holder.update(household=household)
-        return True
+def masked_url(url: str) -> str:
+    """A database URL for messages and the local copy: any password hidden."""
+    scheme, sep, rest = url.partition("://")
+    user, at, host = rest.rpartition("@")
+    if at and ":" in user:
+        user = user.split(":", 1)[0] + ":***"
+    return f"{scheme}{sep}{user}{at}{host}"
