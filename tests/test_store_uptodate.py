@@ -11,7 +11,12 @@ import pytest
 
 from agent.store import uptodate
 from agent.store.db import make_engine
-from agent.store.migrate import MigrationError, MigrationResult, head_revision, migrate
+from agent.store.migrate import (
+    MigrationError,
+    MigrationResult,
+    head_revision,
+    migrate,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,3 +64,19 @@ def test_a_database_at_the_head_but_missing_a_column_is_still_refused(tmp_path):
         conn.execute("ALTER TABLE devices DROP COLUMN hostname")
     with pytest.raises(MigrationError, match="devices.hostname"):
         uptodate.migrate(make_engine(f"sqlite:///{path}"))
+
+
+def test_the_tables_checked_are_every_table_alembic_knows():
+    probe = (  # a fresh interpreter: what this one imported already must not fill the gaps
+        "from sqlmodel import SQLModel\nfrom agent.store import uptodate\n"
+        "checked = {t.name for t in uptodate.all_tables()}\n"
+        "from agent.store.migrate import import_tables\nimport_tables()\n"
+        "every = {t.name for t in SQLModel.metadata.sorted_tables}\n"
+        "print(sorted(every - checked), len(every))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    missing, count = done.stdout.split("]")
+    assert missing == "[" and int(count) > 10

@@ -14,7 +14,6 @@ and says what is wrong, exactly as before.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from agent.store.db import TABLE_MODULES, sqlite_file
 VERSIONS = Path(__file__).resolve().parent / "migrations" / "versions"
 _ASSIGNED = re.compile(r"^(revision|down_revision)\b[^=]*=(.*)$", re.MULTILINE)
 _QUOTED = re.compile(r"""["']([^"']+)["']""")
+_DECLARES = re.compile(r"table\s*=\s*True|\bTable\(")
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,15 @@ def _at(engine: Engine, head: str) -> bool:
 
 def all_tables() -> list[Table]:
     """Every table the code defines: the modules `init_db` knows and every other module of
-    `agent.store` (as `agent.store.migrate.import_tables` loads them)."""
+    `agent.store` that declares one (`table=True`, `Table(`). Only those are imported: a module
+    without tables may need Alembic itself (`tests/test_store_uptodate.py` checks the set is
+    the one `agent.store.migrate.import_tables` finds)."""
     here = Path(__file__).parent
-    names = [*TABLE_MODULES, *(f"agent.store.{m.name}" for m in pkgutil.iter_modules([str(here)]))]
-    for name in names:
-        if not name.startswith(("agent.store.migrat", "agent.store.__")):
-            importlib.import_module(name)
+    declaring = [
+        f"agent.store.{path.stem}"
+        for path in sorted(here.glob("*.py"))
+        if _DECLARES.search(path.read_text(encoding="utf-8", errors="replace"))
+    ]
+    for name in (*TABLE_MODULES, *declaring):
+        importlib.import_module(name)
     return list(SQLModel.metadata.sorted_tables)
