@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -103,14 +102,10 @@ def _run_fast(argv: list[str]) -> None:
     known, rest = pre.parse_known_args(argv)
     if known.command != "run" or rest:
         return
-    command = [sys.executable, "-m", "agent.ops.runner"]
-    if known.config:
-        command += ["--config", known.config]
-    if known.verbose:
-        command.append("--verbose")
+    from agent.ops.lean import become_dns_process
+
     print("HouseRules starting", file=sys.stderr)
-    sys.stderr.flush()
-    os.execv(sys.executable, command)
+    become_dns_process(known.config, known.verbose)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ Limits, precisely:
 - `dashboard.secret_key_file`, when it exists already, is a regular file (not a link) that only
   its owner may read or write (no group or other permission bits), readable by this user, and
   holds one key: a single line of 32 to 512 visible characters, as HouseRules writes it;
+- `store.url` is a SQLite or a PostgreSQL URL (`agent.store.urls.problem`), and for
+  PostgreSQL the driver (psycopg 3) is installed;
 - `dns.allow_networks` answering the whole internet (a network that holds public addresses and
   is wider than a home's: shorter than /24 for IPv4, /48 for IPv6) makes an open resolver,
   refused unless `dns.open_resolver = true`; a narrower public network is a warning.
@@ -96,6 +98,7 @@ def validate(cfg: Config) -> None:
     _ports_apart(cfg)
     _secret_key_file(cfg)
     _open_resolver(cfg)
+    _store(cfg)
 
 
 def warnings(cfg: Config) -> list[str]:
@@ -284,3 +287,24 @@ def _open_resolver(cfg: Config) -> None:
                 "attackers use to flood others); list your home's networks, or set "
                 "dns.open_resolver = true if you really mean it",
             )
+
+
+def _store(cfg: Config) -> None:
+    url = cfg.store.url
+    if url.lower().startswith("sqlite:"):
+        return  # the embedded default: nothing to ask of the store's URL rules
+    from agent.store import urls  # standard library only: every process loads the config
+
+    problem = urls.problem(url)
+    if problem is not None:
+        raise _fail(cfg, "store.url", problem)
+    if urls.is_postgres(url):
+        try:
+            import psycopg  # noqa: F401  (the DNS process reads PostgreSQL with it directly)
+        except ImportError:
+            raise _fail(
+                cfg,
+                "store.url",
+                "PostgreSQL needs the psycopg package, which is not installed: "
+                "pip install 'houserules[postgres]'",
+            ) from None

@@ -1,6 +1,10 @@
 """Fixtures for the dashboard tests, in the Flask tutorial's shape: `app`, `client`, `runner`
 and `auth` (which logs in and posts forms with their CSRF token), over a real SQLite file and
-a clock the test sets. Nothing here runs unless a test asks for these fixtures."""
+a clock the test sets. Nothing here runs unless a test asks for these fixtures.
+
+The PostgreSQL server is registered here, once, so every module shares the one session server
+(a module that imports `pg_server` itself gets a server of its own); `store_url` runs a test on
+SQLite and on PostgreSQL (tests/storetools.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from tests.pgtools import pg_server, pg_url  # noqa: F401  (fixtures)
+from tests.storetools import store_kind, store_url  # noqa: F401  (fixtures)
 
 TZ = ZoneInfo("Europe/London")
 WEDNESDAY_6PM = datetime(2026, 11, 18, 18, 0, tzinfo=TZ)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,12 +13,13 @@ from agent import cli
 from agent.commands import common, household_explain
 from agent.store import household as store
 from agent.store.db import make_engine
+from tests.storetools import both_stores, new_database
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Europe/London"))  # a Monday
 
 CONFIG = """\
 [store]
-url = "sqlite:///data/house.db"
+url = "{url}"
 
 [blocklists]
 compiled_dir = "data/index"
@@ -40,10 +42,15 @@ timezone = "Europe/London"
 
 
 class Box:
-    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.dir, self.capsys = tmp_path, capsys
+    def __init__(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        url: str = "sqlite:///data/house.db",
+    ) -> None:
+        self.dir, self.capsys, self.url = tmp_path, capsys, url
         self.config = tmp_path / "config.toml"
-        self.config.write_text(CONFIG)
+        self.config.write_text(CONFIG.format(url=url))
         (tmp_path / "bypass.txt").write_text("dns.google\n")
         (tmp_path / "gambling.txt").write_text("bet365.com\n")
 
@@ -66,14 +73,26 @@ class Box:
 
     @property
     def engine(self):  # noqa: ANN201 - an Engine on the box's database
-        return make_engine(f"sqlite:///{self.dir / 'data' / 'house.db'}")
+        if self.url.startswith("sqlite:"):
+            return make_engine(f"sqlite:///{self.dir / 'data' / 'house.db'}")
+        return make_engine(self.url)
 
 
 @pytest.fixture
-def box(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Box:
+def box(
+    request: pytest.FixtureRequest,
+    store_kind: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Box]:
+    """A box on SQLite; on PostgreSQL too for a test marked `@both_stores`."""
     monkeypatch.setattr(common, "now", lambda cfg: NOW)
     monkeypatch.setattr(household_explain, "read_neighbours", lambda: {})
-    return Box(tmp_path, capsys)
+    with new_database(request, store_kind, tmp_path) as url:
+        if url.startswith("sqlite:"):
+            url = "sqlite:///data/house.db"  # beside the config, as a household writes it
+        yield Box(tmp_path, capsys, url)
 
 
 @pytest.fixture
@@ -85,6 +104,7 @@ def family(box: Box) -> Box:
     return box
 
 
+@both_stores
 def test_child_add_and_list(box: Box) -> None:
     assert box.ok("child", "list").startswith("No children yet")
     assert box.ok("child", "add", "Sam", "--born", "2014-06-15") == "Added Sam, 12 years old.\n"
@@ -174,6 +194,7 @@ def test_schedule_mistakes(family: Box, args: tuple[str, ...], message: str) -> 
     assert message in family.fails(*args)
 
 
+@both_stores
 def test_devices_add_list_merge(family: Box) -> None:
     listing = family.ok("device", "list").splitlines()
     assert len(listing) == 2
@@ -227,6 +248,7 @@ def test_a_waiting_mac_can_be_turned_down(family: Box) -> None:
     assert (laptop.mac, laptop.pending_mac) == (None, None)
 
 
+@both_stores
 def test_rules_and_schedules_are_stored(family: Box) -> None:
     assert family.ok("rule", "block", "Sam", "--app", "Roblox") == "Blocked for Sam: app roblox.\n"
     family.ok("rule", "allow", "sam", "--domain", "www.bbc.co.uk")
@@ -256,6 +278,7 @@ def test_rules_and_schedules_are_stored(family: Box) -> None:
     assert school.days == {0, 1, 2, 3, 4} and school.block == {"gaming", "tiktok"}
 
 
+@both_stores
 def test_pause(family: Box) -> None:
     assert family.ok("pause", "Sam", "--minutes", "90") == "Sam's internet is paused until 13:30.\n"
     (paused,) = store.list_pauses(family.engine)
@@ -268,6 +291,7 @@ def explain(box: Box, name: str, client: str = "192.168.1.20") -> dict[str, str]
     return {key: value.strip() for key, value in fields.items()}
 
 
+@both_stores
 def test_explain_a_blocked_app_gives_the_reason(family: Box) -> None:
     shown = explain(family, "https://www.tiktok.com/@someone")
     assert shown["action"] == "block"
@@ -332,6 +356,7 @@ def test_a_child_renamed_and_redated(family: Box) -> None:
     assert samuel.born.isoformat() == "2000-01-02"
 
 
+@both_stores
 def test_a_child_removed_with_their_rules_and_devices_unassigned(family: Box) -> None:
     family.ok("rule", "block", "Sam", "--app", "roblox")
     family.ok(*SCHEDULE, "--from", "21:00", "--to", "07:00", "--block-all")
@@ -360,6 +385,7 @@ def test_rules_listed_and_removed(family: Box) -> None:
     assert [r.value for r in store.list_rules(family.engine)] == ["bbc.co.uk"]
 
 
+@both_stores
 def test_schedules_listed_in_words_edited_and_removed(family: Box) -> None:
     family.ok(*SCHEDULE, "--from", "19:00", "--to", "07:00", "--block-all")
     family.ok("schedule", "add", "Sunday", "--child", "Alex", "--days", "sun", "--all-day",
@@ -386,6 +412,7 @@ def test_schedules_listed_in_words_edited_and_removed(family: Box) -> None:
     assert "Sam" not in family.ok("schedule", "list", "--child", "Sam")
 
 
+@both_stores
 def test_resume_after_pause(family: Box) -> None:
     family.ok("pause", "Sam", "--minutes", "90")
     assert family.ok("resume", "Sam") == "Sam's internet is back on.\n"

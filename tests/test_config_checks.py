@@ -141,6 +141,13 @@ BAD: list[Row] = [
     (SECRET, "dashboard.secret_key_file", "plain file", key_link),
     (SECRET, "dashboard.secret_key_file", "plain file", key_folder),
     ("[store]\nlog_queue_size = 0\n", "store.log_queue_size", "from 1 to", None),
+    ('[store]\nurl = "mysql://hr@db.lan/house"\n', "store.url", "postgresql://", None),
+    (
+        '[store]\nurl = "postgresql+psycopg2://hr@db.lan/house"\n',
+        "store.url",
+        "through psycopg 3",
+        None,
+    ),
     ("[store]\nretention_days = 0\n", "store.retention_days", "from 1 to", None),
     ("[store]\nhistory_days = 7\n", "store.history_days", "retention_days", None),
     ("[blocklists]\nrefresh_hours = 0\n", "blocklists.refresh_hours", "from 0.1 to", None),

@@ -1,6 +1,6 @@
-"""Weekly digests end to end: a real SQLite file, a real SMTP server on loopback, a clock the test
-moves. Once per carer per week, across restarts; caught up after downtime; retried after a 4xx;
-a refused address holds up no one else."""
+"""Weekly digests end to end: a real SQLite file and a real PostgreSQL, a real SMTP server on
+loopback, a clock the test moves. Once per carer per week, across restarts; caught up after
+downtime; retried after a 4xx; a refused address holds up no one else."""
 
 from __future__ import annotations
 
@@ -79,8 +79,9 @@ def seed(engine: Engine) -> None:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'digest.db'}"
+def db_url(store_url: str) -> str:
+    """The family's database: a SQLite file, and a database on PostgreSQL."""
+    url = store_url
     engine = make_engine(url)
     init_db(engine)
     seed(engine)

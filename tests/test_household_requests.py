@@ -5,7 +5,6 @@ with overlays, and never takes a schedule out."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,8 +24,8 @@ EVENING = datetime(2026, 11, 18, 20, 25, tzinfo=TZ)  # a Wednesday, five minutes
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    eng = make_engine(f"sqlite:///{tmp_path / 'requests.db'}")
+def engine(store_url: str) -> Engine:
+    eng = make_engine(store_url)
     init_db(eng)
     return eng
 

@@ -1,6 +1,8 @@
 """The synthetic week through the real query-log writer into a real SQLite file, then the
 insights job in chunks with an injected clock: exact events, exact summaries, idempotence,
-restarts, crashes and a from-scratch cross-check of every rollup."""
+restarts, crashes and a from-scratch cross-check of every rollup. The `box` tests run on
+PostgreSQL too (its rows stored with a plain INSERT: the PostgreSQL writer is tested where it
+lives)."""
 
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from agent.rules.catalog import Catalog, load_catalog
 from agent.rules.household import Household
 from agent.store import events as event_store
 from agent.store import rollup_writes, rollups
-from agent.store.db import init_db, make_engine
+from agent.store.db import init_db, make_engine, sqlite_file
 from agent.store.querylog import LogEntry, QueryLogWriter
+from tests.storetools import both_stores, new_database, write_log
 
 import synthweek as sw
 
@@ -75,20 +78,26 @@ def week(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> list[Log
 
 
 class Box:
-    """A fresh database with the family in it, fed through the real query-log writer."""
+    """A fresh database with the family in it, fed through the real query-log writer (a SQLite
+    file) or plain INSERTs (PostgreSQL)."""
 
-    def __init__(self, path: Path, catalog: Catalog) -> None:
-        self.path, self.catalog = path, catalog
-        self.engine = make_engine(f"sqlite:///{path}")
+    def __init__(self, url: str, catalog: Catalog) -> None:
+        self.url, self.path, self.catalog = url, sqlite_file(url), catalog
+        self.engine = make_engine(url)
         init_db(self.engine)
         self.household: Household = sw.build_household(self.engine)
-        self.writer = QueryLogWriter(path, flush_interval=0.01)
-        self.writer.start()
+        self.writer = None
+        if self.path is not None:
+            self.writer = QueryLogWriter(self.path, flush_interval=0.01)
+            self.writer.start()
 
     def job(self, **kwargs: Any) -> InsightsJob:
         return InsightsJob(self.engine, self.catalog, CFG, **kwargs)
 
     def log(self, rows: list[LogEntry]) -> None:
+        if self.writer is None:
+            write_log(self.url, rows)
+            return
         for row in rows:
             assert self.writer.submit(row)
         assert self.writer.flush()
@@ -108,15 +117,18 @@ class Box:
         return job
 
     def close(self) -> None:
-        self.writer.stop()
+        if self.writer is not None:
+            self.writer.stop()
         self.engine.dispose()
 
 
 @pytest.fixture
-def box(tmp_path: Path, catalog: Catalog):
-    found = Box(tmp_path / "box.db", catalog)
-    yield found
-    found.close()
+def box(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path, catalog: Catalog):
+    """A SQLite box; PostgreSQL too for a test marked `@both_stores`."""
+    with new_database(request, store_kind, tmp_path) as url:
+        found = Box(url, catalog)
+        yield found
+        found.close()
 
 
 def seen(engine: Engine) -> list[tuple[Any, ...]]:
@@ -129,15 +141,21 @@ def seen(engine: Engine) -> list[tuple[Any, ...]]:
 
 
 def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    tables = ["events", "activity_marks", "counted_minutes", "active_minutes", "insight_firsts"]
+    """Every table the job writes. Events without their ids: PostgreSQL's ids have gaps (a
+    duplicate that ON CONFLICT skipped still took a number), SQLite's do not."""
+    tables = ["activity_marks", "counted_minutes", "active_minutes", "insight_firsts"]
     tables += list(reference.COLUMNS)
     with engine.connect() as conn:
-        return {
+        found = {
             t: sorted(tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {t}").all())
             for t in tables
         }
+        events = conn.exec_driver_sql(f"SELECT {event_store._COLUMNS} FROM events").all()
+    found["events"] = sorted(tuple(r)[1:] for r in events)
+    return found
 
 
+@both_stores
 def test_week_events_exactly(box: Box, week: list[LogEntry]) -> None:
     box.replay(week, box.job(batch_size=997))
     assert seen(box.engine) == EXPECTED
@@ -156,6 +174,7 @@ def test_week_events_exactly(box: Box, week: list[LogEntry]) -> None:
         assert set(e.details) <= set(registry.spec(e.kind).detail_fields), e
 
 
+@both_stores
 def test_week_summaries_exactly(box: Box, week: list[LogEntry]) -> None:
     box.replay(week, box.job())
     monday = rollups.day_summary(box.engine, "Sam", sw.day(0))
@@ -199,6 +218,7 @@ def test_week_summaries_exactly(box: Box, week: list[LogEntry]) -> None:
     assert (next_week.minutes, next_week.previous_week_minutes) == (0, 530)
 
 
+@both_stores
 def test_rollups_match_a_from_scratch_computation(box: Box, week: list[LogEntry]) -> None:
     box.replay(week, box.job(batch_size=333))
     assert reference.stored(box.engine) == reference.rollups(week, box.catalog, sw.TZ)
@@ -213,10 +233,11 @@ def test_running_again_changes_nothing(box: Box, week: list[LogEntry]) -> None:
     assert dump(box.engine) == before
 
 
+@both_stores
 def test_a_restart_mid_week_loses_nothing(
     box: Box, week: list[LogEntry], tmp_path: Path, catalog: Catalog
 ) -> None:
-    straight = Box(tmp_path / "straight.db", catalog)
+    straight = Box(f"sqlite:///{tmp_path / 'straight.db'}", catalog)
     try:
         straight.replay(week, straight.job())
         expected = dump(straight.engine)
@@ -226,7 +247,7 @@ def test_a_restart_mid_week_loses_nothing(
     def restart(moment: Any) -> InsightsJob | None:
         if moment == sw.at(2, 12):  # Wednesday noon: a new process, a new engine
             box.engine.dispose()
-            box.engine = make_engine(f"sqlite:///{box.path}")
+            box.engine = make_engine(box.url)
             return box.job()
         return None
 
@@ -256,6 +277,7 @@ def test_max_batches_leaves_the_rest_for_next_time(box: Box, week: list[LogEntry
     assert reference.stored(box.engine) == reference.rollups(week, box.catalog, sw.TZ)
 
 
+@both_stores
 def test_a_crash_mid_batch_rolls_back_cleanly(
     box: Box, week: list[LogEntry], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -357,7 +379,7 @@ def test_ids_starting_again_from_1_do_not_hide_new_rows(
     assert before is not None and before.last_id == len(week) > 100
     back = sw.END + timedelta(days=40)
     if how == "pruned empty":
-        removed = prune_query_log(box.path, back.timestamp() - CFG.store.retention_days * 86_400)
+        removed = prune_query_log(box.engine, back.timestamp() - CFG.store.retention_days * 86_400)
         assert removed == len(week)
     else:
         with box.engine.begin() as conn:
@@ -377,13 +399,14 @@ def test_ids_starting_again_from_1_do_not_hide_new_rows(
     assert again.rows == 0 and len(omegle_alerts(box.engine)) == 1
 
 
+@both_stores
 def test_rows_pruned_below_the_cursor_are_not_read_twice(box: Box, week: list[LogEntry]) -> None:
     """Retention pruning old rows (ids below the cursor, not reset) changes nothing."""
     from agent.store.querylog import prune_query_log
 
     job = box.replay(week, box.job())
     events = len(seen(box.engine))
-    prune_query_log(box.path, sw.at(3, 0).timestamp())
+    prune_query_log(box.engine, sw.at(3, 0).timestamp())
     report = job.run(box.household, {}, sw.END + timedelta(minutes=5))
     assert report.rows == 0 and report.cursor == len(week)
     assert len(seen(box.engine)) == events

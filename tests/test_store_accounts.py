@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -19,10 +18,10 @@ LIMITS = {"allowed": 5, "base": 60.0, "cap": 3600.0}
 
 
 @pytest.fixture
-def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+def engine(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Engine:
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     monkeypatch.setattr(accounts, "_hasher", lambda: cheap)
-    eng = make_engine(f"sqlite:///{tmp_path / 'accounts.db'}")
+    eng = make_engine(store_url)
     init_db(eng)
     return eng
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -18,8 +17,8 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    eng = make_engine(f"sqlite:///{tmp_path / 'carers.db'}")
+def engine(store_url: str) -> Engine:
+    eng = make_engine(store_url)
     init_db(eng)
     add_child(eng, "Sam", date(2014, 3, 1))
     add_child(eng, "Alex", date(2016, 6, 1))

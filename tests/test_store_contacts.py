@@ -18,8 +18,8 @@ NELLY = Contact("discord", "803", ContactKind.DM, "nelly", "Nelly")
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'hr.db'}")
+def engine(store_url: str):
+    engine = db.make_engine(store_url)
     db.init_db(engine)
     return engine
 

@@ -4,14 +4,14 @@ data, and retention, export and forgetting touch only what they should."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from agent.store import insight_state, privacy, rollup_writes, rollups
 from agent.store.db import init_db, make_engine
-from agent.store.querylog import LogEntry, QueryLogWriter
+from agent.store.querylog import LogEntry
+from tests.storetools import write_log
 
 MON = date(2026, 11, 16)
 
@@ -21,8 +21,8 @@ def minute(day: date, hour: int, m: int = 0) -> int:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    eng = make_engine(f"sqlite:///{tmp_path / 'rollups.db'}")
+def engine(store_url: str) -> Engine:
+    eng = make_engine(store_url)
     init_db(eng)
     return eng
 
@@ -119,15 +119,16 @@ def test_prune_keeps_recent_history(engine: Engine) -> None:
     assert rollups.day_summary(engine, "Sam", recent).minutes == 30
 
 
-def test_export_and_forget_a_child(engine: Engine, tmp_path: Path) -> None:
+def test_export_and_forget_a_child(engine: Engine, store_url: str) -> None:
     add_day(engine, "Sam", MON, {"roblox": (16, 30)})
     add_day(engine, "Alex", MON, {"discord": (18, 20)})
-    writer = QueryLogWriter(tmp_path / "rollups.db")
-    for i, child in enumerate(["Sam", "Sam", "Alex", None]):
-        writer.submit(
+    write_log(
+        store_url,
+        [
             LogEntry(1.8e9 + i, "192.168.1.2", None, child, "x.example", "A", "allow", "", "")
-        )
-    assert writer.stop()
+            for i, child in enumerate(["Sam", "Sam", "Alex", None])
+        ],
+    )
     exported = privacy.export_child(engine, "Sam")
     assert exported["rollups"]["child_daily"][0]["minutes"] == 30
     assert len(exported["query_log"]) == 2 and "child" not in exported["rollups"]["usage_daily"][0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,8 +16,8 @@ T0 = datetime(2026, 11, 18, 23, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    eng = make_engine(f"sqlite:///{tmp_path / 'talk.db'}")
+def engine(store_url: str) -> Engine:
+    eng = make_engine(store_url)
     init_db(eng)
     return eng
 

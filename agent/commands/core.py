@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from agent import config_checks
@@ -39,7 +38,8 @@ def _open_db(cfg: Config) -> None:
 
 def cmd_init(cfg: Config, args: argparse.Namespace) -> int:
     _open_db(cfg)
-    print(f"database ready: {cfg.database_path or cfg.store.url}")
+    where = cfg.database_path or db.shown(cfg.store.url)
+    print(f"database ready: {where}")
     return _compile_and_say(cfg)
 
 
@@ -62,20 +62,17 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     """Become the DNS process: exec a fresh interpreter running `agent.ops.runner`, so the
     process that answers every query carries none of what the other commands imported."""
     print(f"HouseRules starting with {cfg.source}", file=sys.stderr)
-    command = [sys.executable, "-m", "agent.ops.runner"]
-    if cfg.source != "built-in defaults":
-        command += ["--config", cfg.source]
-    if args.verbose:
-        command.append("--verbose")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, command)
+    from agent.ops.lean import become_dns_process
+
+    become_dns_process(cfg.source if cfg.source != "built-in defaults" else None, args.verbose)
     return 0  # not reached
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
-    """Loading the config ran every check `run` runs (`agent.config_checks`); this adds the
-    list files, which `run` survives (the list is left out) but a parent wants to know about."""
+    """Loading the config ran every check `run` runs (`agent.config_checks`); this adds what
+    `run` survives but a parent wants to know about: missing list files (the list is left out),
+    and a PostgreSQL that refuses HouseRules (the jobs and dashboard could never start) or does
+    not answer now (a warning: the DNS keeps answering with the last rules it has)."""
     problems = []
     for source in cfg.blocklists.sources:
         if source.path is not None and not cfg.resolve(source.path).is_file():
@@ -89,11 +86,21 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
             read_credentials(cfg.resolve(cfg.mqtt.credentials_file))
         except MqttError as exc:
             problems.append(f"mqtt.credentials_file: {exc}")
+    warnings = config_checks.warnings(cfg)
+    if db.is_postgres(cfg.store.url):
+        found = db.postgres_problem(cfg.store.url)
+        if found is not None and found[1]:
+            problems.append(f"store.url: PostgreSQL refused HouseRules: {found[0]}")
+        elif found is not None:
+            warnings.append(
+                f"[store.url] PostgreSQL does not answer now ({found[0]}): the DNS answers "
+                "with the last rules it has, and the dashboard and jobs wait for the database"
+            )
     for line in problems:
         print(f"houserules: {cfg.source}: {line}", file=sys.stderr)
     if problems:
         return 2
-    for line in config_checks.warnings(cfg):
+    for line in warnings:
         print(f"houserules: warning: {cfg.source}: {line}", file=sys.stderr)
     listen = ", ".join(str(hp) for hp in cfg.dns.listen)
     print(f"{cfg.source}: OK (DNS on {listen}; {len(cfg.blocklists.sources)} list sources)")

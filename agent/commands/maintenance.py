@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.cli import CliError
 from agent.config import Config
+from agent.store import urls
 from agent.store.db import StoreError
 
 
@@ -83,8 +84,17 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
 
 def _database(cfg: Config) -> Path:
     path = cfg.database_path
+    if path is None and urls.is_postgres(cfg.store.url):
+        # The server's own tools copy a live database consistently, roles and all; this file
+        # format is a SQLite box's. Nothing was read or changed.
+        raise CliError(
+            "the household is in PostgreSQL, so back it up with PostgreSQL's own tools: "
+            f'pg_dump -Fc -f houserules.dump -d "{urls.shown(cfg.store.url)}" (and pg_restore '
+            "to put it back). "
+            "houserules backup and restore work with a SQLite database"
+        )
     if path is None:
-        raise CliError(f"backup and restore work with a SQLite database, not {cfg.store.url}")
+        raise CliError("backup and restore work with a SQLite database file")
     return path
 
 

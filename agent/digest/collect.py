@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 
 from agent.digest.model import BudgetWeek, ChildWeek, Period, Request
 from agent.rules.household import Child
+from agent.store.dialect import NO_TABLE_YET
 from agent.store.events import events_between
 from agent.store.household import list_children, list_devices
 from agent.store.rollups import week_summary
@@ -119,7 +119,7 @@ def _budgets(engine: Engine, child: Child, period: Period, tz: tzinfo) -> tuple[
 
     try:
         mine = store.list_budgets(engine, child.id)
-    except OperationalError:  # not migrated yet
+    except NO_TABLE_YET:  # not migrated yet
         return ()
     if not mine:
         return ()

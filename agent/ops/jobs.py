@@ -55,7 +55,7 @@ class Jobs:
         if result.applied or result.stamped:
             log.info("%s", result.summary())
         self.catalog = load_catalog()
-        self._seen_after = newest_id(cfg.database_path) if cfg.database_path else 0
+        self._seen_after = newest_id(self.engine)
         self.intake = intake.Intake()
         self._insights = None
         self._insights_running = threading.Lock()  # the budgets job and insights share it
@@ -79,7 +79,7 @@ class Jobs:
     def record_seen_devices(self) -> int:
         """Devices that asked since the last run, new ones at a bounded rate (`intake`), with
         their notices and alerts; returns how many new ones were recorded."""
-        seen, self._seen_after = clients_since(self.cfg.database_path, self._seen_after)
+        seen, self._seen_after = clients_since(self.engine, self._seen_after)
         if not seen:
             return 0
         found = record_seen(self.engine, seen, max_new=self.intake.room())
@@ -177,7 +177,7 @@ class Jobs:
         now = self.now()
         retention.prune(self.engine, self.cfg.store, now, self.cfg.rules.timezone)
         cutoff = now.timestamp() - self.cfg.store.retention_days * 86_400
-        removed = prune_query_log(self.cfg.database_path, cutoff)
+        removed = prune_query_log(self.engine, cutoff)
         days = self.cfg.store.retention_days
         log.info("retention: removed %d query-log rows older than %d days", removed, days)
         return removed

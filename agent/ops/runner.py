@@ -48,7 +48,8 @@ from agent.rules.policy import Policy, PolicyHolder
 from agent.rules.safesearch import load_safesearch
 from agent.store.household_follower import HouseholdFollower, Source
 from agent.store.logpipe import LogPipe
-from agent.store.snapshot import is_postgres_url, masked_url
+from agent.store.urls import is_postgres as is_postgres_url
+from agent.store.urls import shown as masked_url
 
 log = logging.getLogger("houserules")
 JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process

@@ -16,11 +16,11 @@ from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from agent.rules import budgets as rules
 from agent.rules.household import BUDGET_KINDS, Budget, Overlay
+from agent.store.dialect import NO_TABLE_YET
 from agent.store.household_rows import to_budget
 from agent.store.household_tables import HouseholdError, as_utc, bump, changing, child_row
 from agent.store.overlays import add_overlay, list_overlays
@@ -94,7 +94,7 @@ def has_budgets(engine: Engine) -> bool:
     try:
         with engine.connect() as conn:
             return conn.execute(text("SELECT 1 FROM budgets LIMIT 1")).first() is not None
-    except OperationalError:  # not migrated yet
+    except NO_TABLE_YET:  # not migrated yet
         return False
 
 

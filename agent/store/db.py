@@ -28,6 +28,7 @@ from agent.store.sqlite import (  # noqa: F401  (re-exported: the store's one pl
     connect,
     explain,
 )
+from agent.store.urls import is_postgres, libpq_url, shown, sqlalchemy_url  # noqa: F401
 
 # Modules that define tables on SQLModel.metadata. Ones not written yet are skipped, so each
 # area can add its module (and its name here) without touching the others.
@@ -75,7 +76,9 @@ def make_engine(url: str) -> Engine:
                 private_file(path)  # SQLite would make it with the umask's mode
             except OSError as exc:
                 raise StoreError(str(path), f"it cannot be created: {explain(exc)}") from exc
-    engine = create_engine(url)
+    url = sqlalchemy_url(url)
+    # A PostgreSQL on another box can restart under us: test a pooled connection before use.
+    engine = create_engine(url, pool_pre_ping=True) if is_postgres(url) else create_engine(url)
     if make_url(url).get_backend_name() == "sqlite":
         event.listen(engine, "connect", _on_connect)
     try:
@@ -107,3 +110,17 @@ def init_db(engine: Engine) -> None:
     except (DBAPIError, sqlite3.Error, OSError) as exc:
         target = sqlite_file(str(engine.url)) or engine.url
         raise StoreError(str(target), explain(exc)) from exc
+
+
+def postgres_problem(url: str, timeout: float = 5.0) -> tuple[str, bool] | None:
+    """Ask the PostgreSQL server at `url` for a connection: None if it gives one, else (the
+    cause in plain words, whether the server answered). A server that answered and refused
+    (no such database, user or password) will refuse again until the config changes; one that
+    did not answer may only be starting, or down for a while."""
+    import psycopg
+
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=max(1, round(timeout))):
+            return None
+    except psycopg.Error as exc:
+        return explain(exc), "FATAL:" in str(exc)

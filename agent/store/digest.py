@@ -34,6 +34,7 @@ from sqlmodel import Field, SQLModel
 
 from agent.events import Event
 from agent.store import carers as _carers  # noqa: F401  (the carers table, for the FKs)
+from agent.store.dialect import larger, smaller
 from agent.store.events import _COLUMNS as _EVENT_COLUMNS
 from agent.store.events import ALERTING_SQL, _event
 
@@ -273,7 +274,8 @@ def queue_alert_email(
             conn.execute(
                 text(
                     "UPDATE alert_sends SET event_ids = :e, next_try = CASE WHEN :now_ "
-                    "THEN min(coalesce(next_try, :t), :t) ELSE next_try END WHERE id = :id"
+                    f"THEN {smaller(conn, 'coalesce(next_try, :t)', ':t')} ELSE next_try END "
+                    "WHERE id = :id"
                 ),
                 {"e": json.dumps(merged), "id": waiting.id, "now_": at_once, "t": t},
             )
@@ -293,7 +295,7 @@ def queue_alert_email(
         conn.execute(
             text(
                 "UPDATE alert_state SET pending_since = NULL, "
-                "last_event_id = max(last_event_id, :last) WHERE carer_id = :c"
+                f"last_event_id = {larger(conn, 'last_event_id', ':last')} WHERE carer_id = :c"
             ),
             {"last": max(ids, default=0), "c": carer_id},
         )

@@ -54,7 +54,7 @@ Target = Engine | Connection | Session
 _COLUMNS = "id, time, kind, severity, child, device, app, details, acknowledged"
 _INSERT = text(
     "INSERT INTO events (time, kind, severity, child, device, app, details, dedupe_key, "
-    "acknowledged) VALUES (:time, :kind, :severity, :child, :device, :app, :details, :key, 0) "
+    "acknowledged) VALUES (:time, :kind, :severity, :child, :device, :app, :details, :key, FALSE) "
     "ON CONFLICT (dedupe_key) DO NOTHING"
 )
 
@@ -86,10 +86,10 @@ def record_events(target: Target, events: Iterable[Event | KeyedEvent]) -> int:
 
 
 def _insert(conn: Connection, params: list[dict[str, Any]]) -> int:
-    before = conn.exec_driver_sql("SELECT total_changes()").scalar_one()
-    conn.execute(_INSERT, params)
-    # executemany's rowcount is unreliable for ON CONFLICT DO NOTHING; total_changes is exact.
-    return int(conn.exec_driver_sql("SELECT total_changes()").scalar_one() - before)
+    # One statement per event: a single row's rowcount says exactly whether ON CONFLICT DO
+    # NOTHING skipped it, on every database (executemany's total is not reliable); a batch
+    # holds a handful of events.
+    return sum(conn.execute(_INSERT, p).rowcount for p in params)
 
 
 def _params(item: Event | KeyedEvent) -> dict[str, Any]:
@@ -158,7 +158,7 @@ def acknowledge(engine: Engine, event_id: int, when: datetime) -> bool:
     """Mark an event as seen by a parent; False if there is no such event."""
     with engine.begin() as conn:
         done = conn.execute(
-            text("UPDATE events SET acknowledged = 1, acknowledged_at = :at WHERE id = :id"),
+            text("UPDATE events SET acknowledged = TRUE, acknowledged_at = :at WHERE id = :id"),
             {"at": timestamp(when), "id": event_id},
         )
         return bool(done.rowcount)
@@ -166,14 +166,14 @@ def acknowledge(engine: Engine, event_id: int, when: datetime) -> bool:
 
 def unacknowledged_alerts(engine: Engine) -> list[Event]:
     """Alerts (urgent ones included) no parent has acknowledged yet, oldest first."""
-    sql = f"SELECT {_COLUMNS} FROM events WHERE {ALERTING_SQL} AND acknowledged = 0 "
+    sql = f"SELECT {_COLUMNS} FROM events WHERE {ALERTING_SQL} AND acknowledged = FALSE "
     return _select(engine, sql + "ORDER BY time, id", {})
 
 
 def count_unacknowledged_alerts(engine: Engine) -> int:
     """How many alerts no parent has acknowledged (the dashboard's badge): a count, not rows."""
     with engine.connect() as conn:
-        sql = f"SELECT count(*) FROM events WHERE {ALERTING_SQL} AND acknowledged = 0"
+        sql = f"SELECT count(*) FROM events WHERE {ALERTING_SQL} AND acknowledged = FALSE"
         return int(conn.execute(text(sql)).scalar_one())
 
 

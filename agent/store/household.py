@@ -18,13 +18,13 @@ from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, select
 
 from agent.household.checks import check_rule, check_schedule, check_youtube_level
 from agent.rules.household import Child, Household, Pause, RuleEntry
 from agent.rules.household import Schedule as ScheduleEntry
 from agent.store.budgets import list_budgets
+from agent.store.dialect import NO_TABLE_YET
 from agent.store.household_children import Removed, remove_child, update_child
 from agent.store.household_devices import (
     KEEP,
@@ -369,11 +369,12 @@ def load_household(engine: Engine) -> Household:
         )
         try:
             overlays = session.exec(select(OverlayRow).order_by(OverlayRow.id)).all()
-        except OperationalError:  # a database not yet migrated to 0005h: none yet
+        except NO_TABLE_YET:  # a database not yet migrated to 0005h: none yet
+            session.rollback()  # PostgreSQL: the failed statement ended the transaction
             overlays = []
         try:
             budgets = list_budgets(session.get_bind())
-        except OperationalError:  # a database not yet migrated to 0006t: none yet
+        except NO_TABLE_YET:  # a database not yet migrated to 0006t: none yet
             budgets = []
         return Household(
             children=tuple(to_child(r) for r in children),

@@ -16,8 +16,8 @@ job's write transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
 from agent.rules.decision import RuleRef
+from agent.store.dialect import driver_rows, larger, smaller, write_transaction
 
 
 class InsightCursor(SQLModel, table=True):
@@ -129,28 +130,18 @@ class SessionState:
     queries: int = 0
 
 
-@contextmanager
-def immediate(engine: Engine) -> Iterator[Connection]:
-    """A write transaction that takes SQLite's write lock at the start (BEGIN IMMEDIATE).
-
-    A deferred transaction that reads first and writes later fails outright if the query log
-    writer committed in between; taking the lock first makes it wait (busy_timeout) instead."""
-    with engine.connect() as conn:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+def immediate(engine: Engine) -> AbstractContextManager[Connection]:
+    """The job's write transaction: on SQLite it takes the write lock at the start (BEGIN
+    IMMEDIATE), so it waits for the query log writer instead of failing half way
+    (`agent.store.dialect.write_transaction`)."""
+    return write_transaction(engine)
 
 
 def read_rows(engine: Engine, after_id: int, limit: int) -> list[LoggedRow]:
     """Up to `limit` query-log rows with id > `after_id`, in id order."""
     sql = f"SELECT {', '.join(LoggedRow._fields)} FROM query_log WHERE id > ? ORDER BY id LIMIT ?"
     with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        return list(map(LoggedRow._make, raw.execute(sql, (after_id, limit))))
+        return list(map(LoggedRow._make, driver_rows(conn, sql, (after_id, limit))))
 
 
 def load_cursor(conn: Connection) -> Cursor | None:
@@ -219,9 +210,12 @@ def save_devices(conn: Connection, devices: Iterable[DeviceState]) -> None:
     if params:
         conn.execute(
             text(
-                "INSERT OR REPLACE INTO insight_devices (device, client, child, first_ts, "
+                "INSERT INTO insight_devices (device, client, child, first_ts, "
                 "last_ts, last_thing, last_thing_ts) VALUES (:device, :client, :child, "
-                ":first_ts, :last_ts, :last_thing, :last_thing_ts)"
+                ":first_ts, :last_ts, :last_thing, :last_thing_ts) ON CONFLICT (device) DO "
+                "UPDATE SET client = excluded.client, child = excluded.child, "
+                "first_ts = excluded.first_ts, last_ts = excluded.last_ts, "
+                "last_thing = excluded.last_thing, last_thing_ts = excluded.last_thing_ts"
             ),
             params,
         )
@@ -252,8 +246,8 @@ def touch_firsts(conn: Connection, uses: dict[tuple[str, str, str], tuple[float,
             text(
                 "INSERT INTO insight_firsts (child, kind, name, first_ts, last_ts) "
                 "VALUES (:c, :k, :n, :f, :l) ON CONFLICT (child, kind, name) DO UPDATE SET "
-                "first_ts = min(first_ts, excluded.first_ts), "
-                "last_ts = max(last_ts, excluded.last_ts)"
+                f"first_ts = {smaller(conn, 'insight_firsts.first_ts', 'excluded.first_ts')}, "
+                f"last_ts = {larger(conn, 'insight_firsts.last_ts', 'excluded.last_ts')}"
             ),
             params,
         )
@@ -301,7 +295,8 @@ def save_attempts(conn: Connection, attempts: dict[tuple[str, str], list[float]]
     if params:
         conn.execute(
             text(
-                "INSERT OR REPLACE INTO insight_attempts (child, app, recent) VALUES (:c, :a, :r)"
+                "INSERT INTO insight_attempts (child, app, recent) VALUES (:c, :a, :r) "
+                "ON CONFLICT (child, app) DO UPDATE SET recent = excluded.recent"
             ),
             params,
         )

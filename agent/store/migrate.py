@@ -44,7 +44,14 @@ from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-from agent.store.db import TABLE_MODULES, StoreError, apply_pragmas, explain, sqlite_file
+from agent.store.db import (
+    TABLE_MODULES,
+    StoreError,
+    apply_pragmas,
+    explain,
+    sqlalchemy_url,
+    sqlite_file,
+)
 
 log = logging.getLogger(__name__)
 # Alembic narrates every step at INFO; `migrate` logs one line of its own instead.
@@ -142,7 +149,9 @@ def schema_differences(engine: Engine) -> list[Any]:
 def migration_engine(url: str | URL) -> Engine:
     """An engine for migrating: real transactions around DDL, foreign keys off (table rebuilds
     must not cascade), no pooling (the backup copy may be written back underneath it)."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(
+        sqlalchemy_url(str(url)) if isinstance(url, str) else url, poolclass=NullPool
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
@@ -167,7 +176,7 @@ def migrate(
     Raises `MigrationError` (a `StoreError`) if it cannot; the database is then unchanged.
     """
     import_tables()
-    url = make_url(target if isinstance(target, str) else target.url)
+    url = make_url(sqlalchemy_url(target) if isinstance(target, str) else target.url)
     path = sqlite_file(str(url))
     name = str(path or url)
     head = head_revision(location)
@@ -298,15 +307,21 @@ def _upgrade(
         failed = pending[len(applied)] if len(applied) < len(pending) else pending[-1]
         doc = scripts(location).get_revision(failed).doc or ""
         what = f"upgrading it to revision {failed}" + (f" ({doc})" if doc else "")
-        kept = _put_back(engine, path, backup)
+        kept = _put_back(engine, path, backup, applied)
+        at = applied[-1] if applied and (path is None or backup is None) else before
         raise MigrationError(
-            name, f"{what} failed: {explain(exc)}. {kept} (revision {before or 'none'})"
+            name, f"{what} failed: {explain(exc)}. {kept} (revision {at or 'none'})"
         ) from exc
     return applied
 
 
-def _put_back(engine: Engine, path: Path | None, backup: Path | None) -> str:
-    if path is None or backup is None:
+def _put_back(engine: Engine, path: Path | None, backup: Path | None, applied: list[str]) -> str:
+    if path is None or backup is None:  # PostgreSQL, or a new SQLite file: nothing to copy back
+        if applied:
+            return (
+                "Each revision is one transaction: that one was undone, and the ones before "
+                f"it ({', '.join(applied)}) stand"
+            )
         return "Each revision is one transaction, so the database was left as it was"
     engine.dispose()
     try:

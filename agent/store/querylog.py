@@ -1,6 +1,8 @@
 """The query log's table and what reads it: the SQLModel table (`QueryLogRow`), pruning, a
 child's rows (export and forgetting), and the small readers the jobs process and the commands
-use. Every statement about the query log is plain sqlite3 with `?` parameters, as its writer's.
+use. Every statement about the query log is plain SQL with `?` parameters, as its writer's: on a
+SQLite file through plain sqlite3 (fast, and no lock held longer than a statement), on
+PostgreSQL through the engine's driver (`agent.store.dialect`).
 
 Writing is `agent.store.logwriter` (the writer process imports only that, to stay small);
 `LogEntry` and `QueryLogWriter` are imported here too, where callers have always found them.
@@ -17,10 +19,12 @@ from pathlib import Path
 from sqlalchemy import Index
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlmodel import Field, SQLModel
 
 from agent.store.db import StoreError, connect, explain, sqlite_file
+from agent.store.dialect import driver_rows, driver_sql, is_sqlite
 from agent.store.logwriter import (  # noqa: F401  (re-exported: where callers import them)
     _COLUMNS,
     _INSERT,
@@ -107,6 +111,17 @@ def _delete_in_chunks(
 ) -> int:
     path = _path(target)
     total = 0
+    if isinstance(path, Engine):
+        try:
+            while True:
+                with path.begin() as conn:  # each chunk its own transaction
+                    deleted = driver_sql(conn, sql, params).rowcount
+                total += deleted
+                if deleted < chunk:
+                    return total
+                time.sleep(pause)
+        except DBAPIError as exc:
+            raise StoreError(str(path.url), explain(exc)) from exc
     try:
         with closing(connect(path)) as conn:  # autocommit: each chunk its own transaction
             while True:
@@ -119,9 +134,12 @@ def _delete_in_chunks(
         raise StoreError(str(path), explain(exc)) from exc
 
 
-def _path(target: Engine | Path) -> Path:
-    """The query log's SQLite file: all its SQL is plain sqlite3, as its writer's is."""
+def _path(target: Engine | Path) -> Path | Engine:
+    """The query log's SQLite file (read with plain sqlite3, as its writer writes it), or the
+    engine of a database that is not SQLite (PostgreSQL)."""
     if isinstance(target, Path):
+        return target
+    if not is_sqlite(target):
         return target
     path = sqlite_file(str(target.url))
     if path is None:
@@ -129,14 +147,16 @@ def _path(target: Engine | Path) -> Path:
     return path
 
 
-def count_rows(path: Path) -> int:
+def count_rows(target: Engine | Path) -> int:
     """How many rows the query log holds."""
-    return _read(path, "SELECT count(*) FROM query_log", ())[0][0]
+    return _read(_path(target), "SELECT count(*) FROM query_log", ())[0][0]
 
 
-def recent(path: Path, limit: int = 100) -> list[LogEntry]:
+def recent(target: Engine | Path, limit: int = 100) -> list[LogEntry]:
     """The newest rows, newest first."""
-    rows = _read(path, f"SELECT {_COLUMNS} FROM query_log ORDER BY id DESC LIMIT ?", (limit,))
+    rows = _read(
+        _path(target), f"SELECT {_COLUMNS} FROM query_log ORDER BY id DESC LIMIT ?", (limit,)
+    )
     return [LogEntry(*row[:-1], cached=bool(row[-1])) for row in rows]
 
 
@@ -152,7 +172,13 @@ def recent_of_type(
     return [LogEntry(*row[:-1], cached=bool(row[-1])) for row in rows]
 
 
-def _read(path: Path, sql: str, params: tuple[object, ...]) -> list[tuple]:
+def _read(path: Path | Engine, sql: str, params: tuple[object, ...]) -> list[tuple]:
+    if isinstance(path, Engine):
+        try:
+            with path.connect() as conn:
+                return list(driver_rows(conn, sql, params))
+        except DBAPIError as exc:
+            raise StoreError(str(path.url), explain(exc)) from exc
     try:
         with closing(connect(path)) as conn:
             return conn.execute(sql, params).fetchall()
@@ -160,11 +186,13 @@ def _read(path: Path, sql: str, params: tuple[object, ...]) -> list[tuple]:
         raise StoreError(str(path), explain(exc)) from exc
 
 
-def clients_since(path: Path, after_id: int) -> tuple[dict[str, tuple[str | None, float]], int]:
+def clients_since(
+    target: Engine | Path, after_id: int
+) -> tuple[dict[str, tuple[str | None, float]], int]:
     """Who has asked since row `after_id`: client IP -> (MAC or None, last time), and the
     newest row id (the next call's `after_id`). Feeds the devices-seen table."""
     rows = _read(
-        path,
+        _path(target),
         "SELECT client, max(device), max(ts), max(id) FROM query_log WHERE id > ? GROUP BY client",
         (after_id,),
     )
@@ -172,5 +200,5 @@ def clients_since(path: Path, after_id: int) -> tuple[dict[str, tuple[str | None
     return seen, max((r[3] for r in rows), default=after_id)
 
 
-def newest_id(path: Path) -> int:
-    return _read(path, "SELECT coalesce(max(id), 0) FROM query_log", ())[0][0]
+def newest_id(target: Engine | Path) -> int:
+    return _read(_path(target), "SELECT coalesce(max(id), 0) FROM query_log", ())[0][0]

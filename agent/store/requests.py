@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
@@ -104,12 +104,16 @@ def insert_request(
     request for the same thing is returned instead; `TooManyRequests` when the child already
     made `max_recent` in the last `window_seconds`."""
     with engine.begin() as conn:
+        t = ChildRequestRow.__table__.c  # type: ignore[attr-defined]
         same = conn.execute(
-            text(
-                "SELECT id FROM child_requests WHERE child_id = :c AND kind = :k AND "
-                "status = 'pending' AND app IS :a AND site IS :s"
-            ),
-            values,
+            select(t.id).where(
+                t.child_id == values["c"],
+                t.kind == values["k"],
+                t.status == "pending",
+                # NULL-safe equality: SQLite spells it IS, PostgreSQL IS NOT DISTINCT FROM
+                t.app.is_not_distinct_from(values["a"]),
+                t.site.is_not_distinct_from(values["s"]),
+            )
         ).first()
         if same is not None:
             return _get(conn, same.id)
@@ -123,7 +127,7 @@ def insert_request(
             text(
                 "INSERT INTO child_requests (time, child_id, child, kind, device, app, site, "
                 "asked_minutes, message, status, outcome, lifted, restored) VALUES "
-                "(:t, :c, :n, :k, :d, :a, :s, :m, :msg, 'pending', '', '[]', 0) RETURNING id"
+                "(:t, :c, :n, :k, :d, :a, :s, :m, :msg, 'pending', '', '[]', FALSE) RETURNING id"
             ),
             values,
         ).scalar_one()

@@ -9,12 +9,13 @@ what lets the job apply each batch as a delta.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from agent.store.dialect import driver_sql, larger, smaller
 from agent.store.rollup_tables import DETAIL_TABLES, ROLLUP_TABLES
 
 MarkKey = tuple[str, str, str, str]  # device, child, kind, name
@@ -26,17 +27,19 @@ def add_marks(conn: Connection, deltas: Mapping[tuple[MarkKey, int], list[int]])
     """Add (queries, blocked) to each (device, child, kind, name) and minute."""
     params = [(d, c, k, n, m, q, b) for ((d, c, k, n), m), (q, b) in deltas.items()]
     if params:
-        conn.exec_driver_sql(
+        driver_sql(
+            conn,
             "INSERT INTO activity_marks (device, child, kind, name, minute, queries, blocked) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-            "queries = queries + excluded.queries, blocked = blocked + excluded.blocked",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device, child, kind, name, minute) "
+            f"DO UPDATE SET {_bump('activity_marks', 'queries', 'blocked')}",
             params,
         )
 
 
 def load_marks(conn: Connection, key: MarkKey, lo: int, hi: int) -> dict[int, tuple[int, int]]:
     """Minute -> (queries, blocked) for one device, child and app or site, lo..hi inclusive."""
-    rows = conn.exec_driver_sql(
+    rows = driver_sql(
+        conn,
         "SELECT minute, queries, blocked FROM activity_marks WHERE device = ? AND child = ? "
         "AND kind = ? AND name = ? AND minute BETWEEN ? AND ?",
         (*key, lo, hi),
@@ -68,22 +71,35 @@ def _add_new(
 ) -> set[int]:
     if not minutes:
         return set()
-    found = conn.exec_driver_sql(
+    found = driver_sql(
+        conn,
         f"SELECT minute FROM {table} WHERE {where} AND minute BETWEEN ? AND ?",
         (*key, min(minutes), max(minutes)),
     ).all()
     new = minutes - {m for (m,) in found}
     if new:
         marks = ", ".join("?" * (len(key) + 1))
-        conn.exec_driver_sql(
+        driver_sql(
+            conn,
             f"INSERT INTO {table} ({columns}, minute) VALUES ({marks})",
             [(*key, m) for m in sorted(new)],
         )
     return new
 
 
-_BUMP = "minutes = minutes + excluded.minutes, queries = queries + excluded.queries, "
-_BUMP += "blocked = blocked + excluded.blocked"
+_TOTALS = ("minutes", "queries", "blocked")
+
+
+def _bump(table: str, *columns: str) -> str:
+    """SET clauses that add the new row's counts to the stored ones (the stored column named
+    with its table: PostgreSQL asks for that where `excluded` is in reach too)."""
+    return ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
+
+
+def _either(conn: Connection, pick: Callable[[Connection, str, str], str], column: str) -> str:
+    """The stored or the new value, whichever `pick` prefers; the other when one is NULL."""
+    stored, new = f"child_daily.{column}", f"excluded.{column}"
+    return f"coalesce({pick(conn, stored, new)}, {stored}, {new})"
 
 
 def add_usage(conn: Connection, deltas: Mapping[UsageKey, list[int]]) -> None:
@@ -98,14 +114,18 @@ def add_usage(conn: Connection, deltas: Mapping[UsageKey, list[int]]) -> None:
         total[1] += queries
         total[2] += blocked
     if hourly:
-        conn.exec_driver_sql(
+        driver_sql(
+            conn,
             "INSERT INTO usage_hourly (child, day, hour, kind, name, minutes, queries, blocked) "
-            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET {_BUMP}",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (child, day, hour, kind, name) DO UPDATE "
+            f"SET {_bump('usage_hourly', *_TOTALS)}",
             hourly,
         )
-        conn.exec_driver_sql(
+        driver_sql(
+            conn,
             "INSERT INTO usage_daily (child, day, kind, name, minutes, queries, blocked) "
-            f"VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET {_BUMP}",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (child, day, kind, name) DO UPDATE "
+            f"SET {_bump('usage_daily', *_TOTALS)}",
             [(*key, m, q, b) for key, (m, q, b) in daily.items()],
         )
 
@@ -127,21 +147,24 @@ def add_child_totals(
         total[2] += b
     if not hourly:
         return
-    conn.exec_driver_sql(
+    driver_sql(
+        conn,
         "INSERT INTO child_hourly (child, day, hour, minutes, queries, blocked) VALUES "
-        f"(?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET {_BUMP}",
+        "(?, ?, ?, ?, ?, ?) ON CONFLICT (child, day, hour) DO UPDATE "
+        f"SET {_bump('child_hourly', *_TOTALS)}",
         hourly,
     )
     params = [
         (c, day, m, q, b, *spans.get((c, day), (None, None)))
         for (c, day), (m, q, b) in daily.items()
     ]
-    conn.exec_driver_sql(
+    driver_sql(
+        conn,
         "INSERT INTO child_daily (child, day, minutes, queries, blocked, first_minute, "
-        f"last_minute) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET {_BUMP}, "
-        "first_minute = coalesce(min(first_minute, excluded.first_minute), first_minute, "
-        "excluded.first_minute), last_minute = coalesce(max(last_minute, excluded.last_minute), "
-        "last_minute, excluded.last_minute)",
+        "last_minute) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (child, day) DO UPDATE SET "
+        f"{_bump('child_daily', *_TOTALS)}, "
+        f"first_minute = {_either(conn, smaller, 'first_minute')}, "
+        f"last_minute = {_either(conn, larger, 'last_minute')}",
         params,
     )
 
@@ -150,9 +173,10 @@ def add_blocked(conn: Connection, deltas: Mapping[tuple[str, str, str], int]) ->
     """Add blocked counts per child, day and rule."""
     params = [(c, d, r, n) for (c, d, r), n in deltas.items()]
     if params:
-        conn.exec_driver_sql(
+        driver_sql(
+            conn,
             "INSERT INTO blocked_daily (child, day, rule, count) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            f"ON CONFLICT (child, day, rule) DO UPDATE SET {_bump('blocked_daily', 'count')}",
             params,
         )
 

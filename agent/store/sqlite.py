@@ -68,7 +68,22 @@ def explain(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         cause = _OS_CAUSES.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
         return f"{cause} ({exc.filename})" if exc.filename else cause
+    if type(exc).__module__.startswith("psycopg"):
+        return postgres_words(str(exc))
     return str(exc) or type(exc).__name__
+
+
+def postgres_words(message: str) -> str:
+    """psycopg's message on one line, without libpq's wrapping: 'connection failed: connection
+    to server at "db", port 5432 failed: FATAL:  database "x" does not exist' says
+    'database "x" does not exist (server at "db", port 5432)'."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else "PostgreSQL gave no reason"
+    first = first.removeprefix("connection failed: ")
+    where, sep, cause = first.rpartition(" failed: ")
+    if sep:
+        first = f"{cause.removeprefix('FATAL:').strip()} ({where.removeprefix('connection to ')})"
+    return first
 
 
 def apply_pragmas(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import sqlalchemy as sa
 import sqlmodel
@@ -25,6 +25,9 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Typed binds: SQLite gets naive UTC text, PostgreSQL a timestamp with time zone.
+UTC_TIME = sqlmodel.sql.sqltypes.UTCDateTime()
+
 
 def upgrade() -> None:
     op.create_table(
@@ -32,12 +35,12 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("child_id", sa.Integer(), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("until", sa.DateTime(), nullable=False),
+        sa.Column("until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("schedule_id", sa.Integer(), nullable=True),
         sa.Column("target_kind", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("target", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("request_id", sa.Integer(), nullable=True),
-        sa.Column("created", sa.DateTime(), nullable=True),
+        sa.Column("created", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["child_id"], ["children.id"]),
         sa.PrimaryKeyConstraint("id"),
         if_not_exists=True,
@@ -57,8 +60,9 @@ def _put_lifted_schedules_back(conn: sa.Connection) -> None:
     lifted = conn.execute(
         sa.text(
             "SELECT id, child_id, lifted, lift_until FROM child_requests "
-            "WHERE lift_until IS NOT NULL AND restored = 0"
-        )
+            "WHERE lift_until IS NOT NULL AND restored = :no"
+        ),
+        {"no": False},  # a bound boolean: SQLite stores 0/1, PostgreSQL has a boolean type
     ).all()
     children = {r.id for r in conn.execute(sa.text("SELECT id FROM children"))}
     for request in lifted:
@@ -67,7 +71,8 @@ def _put_lifted_schedules_back(conn: sa.Connection) -> None:
             for saved in json.loads(request.lifted or "[]"):
                 _put_back(conn, request.id, request.child_id, saved, until, now)
         conn.execute(
-            sa.text("UPDATE child_requests SET restored = 1 WHERE id = :id"), {"id": request.id}
+            sa.text("UPDATE child_requests SET restored = :yes WHERE id = :id"),
+            {"yes": True, "id": request.id},
         )
     if lifted:
         _bump(conn)
@@ -83,15 +88,16 @@ def _put_back(
         return  # a parent has made a schedule of that name since: theirs stands
     schedule_id = conn.execute(
         sa.text(
-            "INSERT INTO schedules (child_id, name, days, start, end, block_all, block, allow) "
+            # "end" is a reserved word in PostgreSQL (and quoting it is plain SQL for SQLite)
+            'INSERT INTO schedules (child_id, name, days, start, "end", block_all, block, allow) '
             "VALUES (:c, :n, :d, :s, :e, :ba, :b, :a) RETURNING id"
-        ),
+        ).bindparams(sa.bindparam("s", type_=sa.Time()), sa.bindparam("e", type_=sa.Time())),
         {
             "c": child_id,
             "n": saved["name"],
             "d": ",".join(str(d) for d in sorted(saved["days"])),
-            "s": _time_text(saved["start"]),
-            "e": _time_text(saved["end"]),
+            "s": _time_of(saved["start"]),
+            "e": _time_of(saved["end"]),
             "ba": bool(saved["block_all"]),
             "b": ",".join(sorted(saved["block"])),
             "a": ",".join(sorted(saved["allow"])),
@@ -102,26 +108,22 @@ def _put_back(
             sa.text(
                 "INSERT INTO overlays (child_id, kind, until, schedule_id, request_id, created) "
                 "VALUES (:c, 'more_time', :u, :s, :r, :n)"
-            ),
+            ).bindparams(sa.bindparam("u", type_=UTC_TIME), sa.bindparam("n", type_=UTC_TIME)),
             {
                 "c": child_id,
-                "u": _stored(until),
+                "u": until,
                 "s": schedule_id,
                 "r": request_id,
-                "n": _stored(now),
+                "n": now,
             },
         )
 
 
-def _time_text(iso: str) -> str:
-    """A time as SQLAlchemy stores it in SQLite ("21:00:00.000000")."""
+def _time_of(iso: str) -> time:
+    """A saved "21:00" or "21:00:00" as a time (bound as a Time, so each database gets its own
+    spelling)."""
     hour, minute, *rest = (iso.split(":") + ["0"])[:3]
-    return f"{int(hour):02d}:{int(minute):02d}:{int(float(rest[0])):02d}.000000"
-
-
-def _stored(moment: datetime) -> str:
-    """A UTC datetime as SQLAlchemy stores it in SQLite (naive ISO text)."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return time(int(hour), int(minute), int(float(rest[0])))
 
 
 def _bump(conn: sa.Connection) -> None:

@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("budget_id", sa.Integer(), nullable=False),
         sa.Column("day", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("minutes", sa.Integer(), nullable=False),
-        sa.Column("updated", sa.DateTime(), nullable=True),
+        sa.Column("updated", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("budget_id"),
         if_not_exists=True,
     )
