@@ -103,8 +103,8 @@ def validate(cfg: Config) -> None:
 
 
 def warnings(cfg: Config) -> list[str]:
-    """Legal but risky values, each naming its key."""
-    out = []
+    """Legal but risky values, and keys this version no longer reads, each naming its key."""
+    out = list(cfg.retired)
     for net in cfg.dns.allow_networks:
         if _public(net) and not _too_wide(net):
             out.append(
@@ -131,7 +131,7 @@ def _fail(cfg: Config, key: str, problem: str) -> Exception:
 
 
 def _numbers(cfg: Config) -> None:
-    for section in (f.name for f in fields(cfg) if f.name not in ("base_dir", "source")):
+    for section in (f.name for f in fields(cfg) if f.name not in ("base_dir", "source", "retired")):
         values = getattr(cfg, section)
         for f in fields(values):
             value, key = getattr(values, f.name), f"{section}.{f.name}"
