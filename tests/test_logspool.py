@@ -310,3 +310,53 @@ def test_the_dns_process_answers_through_an_outage_and_its_rows_arrive_after(own
         assert ours == sorted(ours) and len(ours) > 1_800, "in the order they were asked"
     finally:
         up.stop()
+
+
+def test_two_boxes_writing_at_once_never_hide_a_row_from_a_reader_that_follows_ids(pg_url):  # noqa: F811
+    """Two boxes' log writers share one query_log. The insights job reads it by id (`id >` the
+    last id it read). An id is taken at insert but seen at commit, so without care a batch
+    that commits after a later-numbered one is passed over for good. Each batch takes the
+    table's turn (an advisory lock until commit), so ids become visible in order."""
+    import threading
+
+    from agent.store.logpipe import flat_row
+    from agent.store.logsink import PgSink
+
+    sinks = [PgSink(pg_url), PgSink(pg_url)]
+    assert sinks[0].write([flat_row(dns_row(0))], None) == (0, "")  # makes the table
+    batches, size = 120, 40
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def box(sink: PgSink, start: int) -> None:
+        for b in range(batches):
+            rows = [flat_row(dns_row(start + b * size + i)) for i in range(size)]
+            assert sink.write(rows, None) == (0, "")
+
+    def follow() -> None:
+        cursor = 0
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            while True:
+                finished = done.is_set()
+                ids = [r[0] for r in conn.execute(
+                    "SELECT id FROM query_log WHERE id > %s ORDER BY id", (cursor,)
+                )]  # fmt: skip
+                seen.update(ids)
+                cursor = max(ids, default=cursor)
+                if finished:
+                    return
+
+    boxes = [threading.Thread(target=box, args=(s, n * 100_000)) for n, s in enumerate(sinks)]
+    reader = threading.Thread(target=follow)
+    reader.start()
+    for t in boxes:
+        t.start()
+    for t in boxes:
+        t.join(120)
+    done.set()
+    reader.join(60)
+    for sink in sinks:
+        sink.close()
+    total = len(pg_rows(pg_url))
+    assert total == 1 + 2 * batches * size
+    assert len(seen) == total - 1 or len(seen) == total  # the first row may precede the reader

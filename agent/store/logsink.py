@@ -28,6 +28,13 @@ _COLUMNS = ", ".join(log_fields)
 _INSERT = f"INSERT INTO query_log ({_COLUMNS}) VALUES ({', '.join('?' * len(log_fields))})"
 _PG_INSERT = f"INSERT INTO query_log ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(log_fields))})"
 _PG_COPY = f"COPY query_log ({_COLUMNS}) FROM STDIN"
+# Two boxes write one query_log. A row's id is taken at insert but seen at commit, and the
+# insights job reads by id (`id >` the last it read): a batch committing after a later-numbered
+# one would be passed over for good. So each batch takes the table's turn, an advisory lock
+# held until its commit: ids become visible in the order they were given. (One box's batches
+# come one at a time anyway; the wait is only ever for the other box's commit.)
+QUERY_LOG_TURN = 0x48525F514C  # "HR_QL"
+_PG_TURN = f"SELECT pg_advisory_xact_lock({QUERY_LOG_TURN})"
 # The writer creates its table itself, so logging works even if it starts before init_db. The
 # statements are written out here (this process has no SQLAlchemy); a test holds them equal to
 # what the model (`agent.store.querylog.QueryLogRow`) generates, so there is one schema.
@@ -156,6 +163,7 @@ class PgSink:
         conn = self._conn or self._open()
         self._conn = conn
         try:
+            conn.execute(_PG_TURN)
             try:
                 with conn.cursor() as cur, cur.copy(_PG_COPY) as copy:
                     for row in batch:
@@ -165,6 +173,7 @@ class PgSink:
                 if not _pg_row_error(exc):
                     raise
                 conn.rollback()
+                conn.execute(_PG_TURN)
                 rejected, example = self._one_by_one(conn, batch)
             if announce is not None and rejected < len(batch):
                 # currval: this session's last id, whatever the other box commits meanwhile;
