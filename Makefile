@@ -12,11 +12,11 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q --upgrade pip
 
 # setup.py and the C source: the optional compiled fast path is rebuilt when they change.
-$(VENV)/.installed-run: pyproject.toml setup.py agent/dns/_fastpath.c | $(VENV)/bin/python
+$(VENV)/.installed-run: pyproject.toml setup.py agent/dns/_fastpath.c agent/lists/_scan.c | $(VENV)/bin/python
 	$(PY) -m pip install -q -e .
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml setup.py agent/dns/_fastpath.c | $(VENV)/bin/python
+$(VENV)/.installed-test: pyproject.toml setup.py agent/dns/_fastpath.c agent/lists/_scan.c | $(VENV)/bin/python
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 

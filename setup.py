@@ -5,8 +5,8 @@ pyproject.toml.
 installed as the package `agent.blocklists`, so the shipped data is found with
 `importlib.resources` however HouseRules was installed.
 
-Without a compiler or the Python headers (a Pi without python3-dev) the extension is skipped
-and HouseRules runs on the pure-Python hot path.
+Without a compiler or the Python headers (a Pi without python3-dev) the extensions are skipped
+and HouseRules runs on the pure-Python hot path (and compiles its lists in Python, slower).
 """
 
 from setuptools import Extension, find_namespace_packages, setup
@@ -23,6 +23,12 @@ setup(
             ["agent/dns/_fastpath.c"],
             optional=True,
             extra_compile_args=["-O2"],
-        )
+        ),
+        Extension(
+            "agent.lists._scan",
+            ["agent/lists/_scan.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
     ],
 )

@@ -102,7 +102,8 @@ class StoreConfig:
     url: str = "sqlite:///data/houserules.db"
     retention_days: int = 30
     history_days: int = 365
-    log_queue_size: int = 100_000
+    log_queue_kb: int = 4_096  # query-log rows in the writer's memory, as they came in
+    log_spool_mb: int = 50  # then on local disk while the database is away; 0: none
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,7 @@ class Config:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     base_dir: Path = Path(".")
     source: str = "built-in defaults"
+    retired: tuple[str, ...] = ()  # what became of keys this version no longer reads (RETIRED)
 
     def resolve(self, path: Path | str) -> Path:
         """A path from the config, made absolute against the config file's folder."""
@@ -340,8 +342,22 @@ def load(path: str | Path | None) -> Config:
     return parse(raw, src, path.resolve().parent)
 
 
+# Keys earlier versions read and this one does not: a config written for them still loads (a box
+# must come back up after an upgrade), and `check-config` and `run` say what became of each.
+RETIRED = {
+    ("store", "log_queue_size"): "replaced by [store] log_queue_kb (kilobytes of rows, not a "
+    "count of rows); the old value is ignored, the default of 4096 applies",
+}
+
+
 def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
     p = _Parser(source)
+    retired = []
+    for (table, key), what in RETIRED.items():
+        section = raw.get(table)
+        if isinstance(section, dict) and key in section:
+            raw = {**raw, table: {k: v for k, v in section.items() if k != key}}
+            retired.append(f"[{table}] {key} is no longer used: {what}")
     sections = {
         "dns", "upstream", "store", "blocklists", "dashboard", "rules", "email", "proxy", "dhcp",
         "mqtt", "jobs",
@@ -361,6 +377,7 @@ def parse(raw: dict[str, Any], source: str, base_dir: Path) -> Config:
         jobs=p.jobs(raw.get("jobs", {})),
         base_dir=base_dir,
         source=source,
+        retired=tuple(retired),
     )
     config_checks.validate(cfg)  # what `run` would trip on, the same for check-config
     return cfg

@@ -49,7 +49,8 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "upstream.dead_for": (0, DAY, "seconds"),
     "store.retention_days": (1, 36_500, "days"),
     "store.history_days": (1, 36_500, "days"),
-    "store.log_queue_size": (1, 10_000_000, "rows waiting in memory"),
+    "store.log_queue_kb": (1, 4_194_304, "kilobytes of rows waiting in memory"),
+    "store.log_spool_mb": (0, 1_000_000, "megabytes of rows kept on disk"),
     "blocklists.refresh_hours": (0.1, 24 * 365, "hours"),
     "blocklists.max_junk_ratio": (0, 1, "a share of a list's lines"),
     "dashboard.session_days": (1, 365, "days"),
@@ -102,8 +103,8 @@ def validate(cfg: Config) -> None:
 
 
 def warnings(cfg: Config) -> list[str]:
-    """Legal but risky values, each naming its key."""
-    out = []
+    """Legal but risky values, and keys this version no longer reads, each naming its key."""
+    out = list(cfg.retired)
     for net in cfg.dns.allow_networks:
         if _public(net) and not _too_wide(net):
             out.append(
@@ -130,7 +131,7 @@ def _fail(cfg: Config, key: str, problem: str) -> Exception:
 
 
 def _numbers(cfg: Config) -> None:
-    for section in (f.name for f in fields(cfg) if f.name not in ("base_dir", "source")):
+    for section in (f.name for f in fields(cfg) if f.name not in ("base_dir", "source", "retired")):
         values = getattr(cfg, section)
         for f in fields(values):
             value, key = getattr(values, f.name), f"{section}.{f.name}"

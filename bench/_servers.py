@@ -166,6 +166,9 @@ class Memory:
     children: int
     main_rss: float  # the process alone
     roles: tuple[tuple[str, float], ...] = ()  # RSS of each process in the tree, by what it is
+    # (what, RSS, anon, file) of every process, the server first: anon is the heap (code
+    # objects, data), file is mapped files (libraries, the compiled index) and can be shared
+    split: tuple[tuple[str, float, float, float], ...] = ()
 
 
 ROLES = (  # what a HouseRules process is, from its command line
@@ -188,6 +191,7 @@ def memory(pid: int) -> Memory:
     main = _status_kb(pid).get("VmRSS", 0) / 1024
     todo, seen = [pid], 0
     roles: list[tuple[str, float]] = []
+    split: list[tuple[str, float, float, float]] = []
     for _ in range(256):  # bounded walk of the process tree
         if not todo:
             break
@@ -197,11 +201,20 @@ def memory(pid: int) -> Memory:
             totals[key] += kb
         if current != pid:
             roles.append((_role(current), status.get("VmRSS", 0) / 1024))
+        kb = [status.get(key, 0) / 1024 for key in ("VmRSS", "RssAnon", "RssFile")]
+        split.append(("server" if current == pid else _role(current), kb[0], kb[1], kb[2]))
         todo += _children(current)
         seen += 1
     mb = {key: kb / 1024 for key, kb in totals.items()}
     return Memory(
-        mb["VmRSS"], mb["VmHWM"], mb["RssAnon"], mb["RssFile"], seen - 1, main, tuple(roles)
+        mb["VmRSS"],
+        mb["VmHWM"],
+        mb["RssAnon"],
+        mb["RssFile"],
+        seen - 1,
+        main,
+        tuple(roles),
+        tuple(split),
     )
 
 

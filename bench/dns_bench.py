@@ -286,6 +286,9 @@ def describe(run: Run) -> str:
         beside = "".join(f", {role} {mb:.1f}" for role, mb in sorted(m.roles))
         parts.append(f"{m.children} child processes, the server alone {m.main_rss:.1f}{beside}),")
         parts.append(f"peak {m.hwm:.1f} MB; at the first answer {s.rss:.1f} MB, {run.start:.2f}s")
+        if m.split:
+            each = "; ".join(f"{w} {r:.1f} = {a:.1f} + {f:.1f}" for w, r, a, f in m.split)
+            parts.append(f"\n{'':20}RSS = anon + file, MB: {each}")
     if run.log_rate is not None:
         parts.append(f"\n{'':20}query log: {run.log_rows:,} rows, {run.log_rate:,.0f} rows/s")
         parts.append(f"end to end, the last {run.log_lag:.1f}s after the run;")

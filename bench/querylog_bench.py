@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.store import LogEntry, QueryLogWriter, count_rows  # noqa: E402
+from agent.store.logwriter import ROW_BYTES  # noqa: E402
 
 WORDS = ["www", "api", "cdn", "img", "static", "app", "m", "live", "video", "news", "chat"]
 SITES = ["google", "youtube", "tiktok", "roblox", "minecraft", "bbc", "wikipedia", "discord"]
@@ -99,7 +100,8 @@ def submit_cost(rows: list[LogEntry], path: Path) -> tuple[float, float]:
 
 def throughput(path: Path, pool: list[LogEntry], rows: int) -> None:
     writer = QueryLogWriter(path)
-    high_water, pause, make = int(writer.queue_size * 0.9), threading.Event(), LogEntry._make
+    room = min(writer.queue_size, writer.queue_bytes // ROW_BYTES)  # the queue is in bytes
+    high_water, pause, make = int(room * 0.9), threading.Event(), LogEntry._make
     writer.start()
     started = time.perf_counter()
     base = time.time()
@@ -131,7 +133,8 @@ def fixed_rate(path: Path, pool: list[LogEntry], rate: int, seconds: float) -> N
     writer.flush(timeout=600)
     drained_in = time.perf_counter() - started - submitted_in
     writer.stop()
-    print(f"Run 2: {rate:,} rows/s for {seconds:g} s, never waiting (queue {writer.queue_size:,})")
+    queue = f"{writer.queue_bytes // ROW_BYTES:,} rows"
+    print(f"Run 2: {rate:,} rows/s for {seconds:g} s, never waiting (queue {queue})")
     print(f"  submitted      {writer.submitted:,} in {submitted_in:.2f} s")
     print(f"  most queued    {most_queued:,}; the rest written {drained_in:.2f} s after the last")
     describe(writer, path, submitted_in + drained_in)

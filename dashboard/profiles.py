@@ -16,7 +16,7 @@ import uuid
 from flask import Blueprint, Response, abort
 from flask_login import login_required
 
-from agent import boxcert, devicenames, dotnames
+from agent import devicenames, dotnames
 from agent.config import Config
 from agent.store import household as store
 from dashboard.box import box
@@ -32,6 +32,8 @@ def dot_on(cfg: Config) -> bool:
 def profile(cfg: Config, device_id: int, device_name: str, dot_id: str | None = None) -> bytes:
     """The .mobileconfig: the box's authority, and DNS over TLS to the box under the device's
     own name (`dot_id`), so the box knows the device by that name whatever its address."""
+    from agent import boxcert  # cryptography: loaded when a profile is asked for
+
     cert = boxcert.for_config(cfg)
     box_name = boxcert.device_box_name()
     server_name = dotnames.device_name(dot_id, box_name) if dot_id else box_name

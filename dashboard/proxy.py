@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import segno
 from flask import Blueprint, Response, render_template, request, send_file, url_for
 from flask_login import login_required
 from markupsafe import Markup
@@ -97,6 +96,8 @@ def wireguard_endpoint(listen: HostPort) -> tuple[HostPort, bool]:
 def qr_svg(text: str) -> Markup:
     """`text` as a QR code, an inline SVG drawn on the box (black on white, so it scans in dark
     mode too)."""
+    import segno  # loaded with the first QR code drawn
+
     code = segno.make_qr(text, error="m")
     svg = code.svg_inline(
         scale=1, border=4, dark="#000", light="#fff", title=QR_TITLE, svgclass="qr", omitsize=True

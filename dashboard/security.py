@@ -17,16 +17,19 @@ from __future__ import annotations
 import contextlib
 import hmac
 import ipaddress
+import logging
 import os
 import secrets
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from flask import Response
+if TYPE_CHECKING:
+    from flask import Response
 
+log = logging.getLogger("houserules.dashboard")
 SETUP_CODE_FILE = "dashboard-setup-code"
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 
@@ -87,6 +90,23 @@ def ensure_setup_code(path: Path) -> str:
     with contextlib.suppress(FileExistsError):
         _write_private(path, code)
     return path.read_text().strip()
+
+
+def announce_setup_code(has_accounts: Callable[[], bool], path: Path, url: str) -> str | None:
+    """With no parent account yet, log the setup code (the first account needs it)."""
+    try:
+        if has_accounts():
+            return None
+    except Exception:  # the database is away: the setup page says so when it is opened
+        return None
+    code = ensure_setup_code(path)
+    log.warning(
+        "no parent account yet: open %ssetup and enter the setup code %s (also in %s)",
+        url,
+        code,
+        path,
+    )
+    return code
 
 
 def setup_code_matches(path: Path, given: str) -> bool:

@@ -14,6 +14,7 @@ scheduler (`agent.ops.scheduler`), composed with the dashboard in `houserules.jo
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 import waitress
@@ -23,7 +24,7 @@ from agent.config import Config
 from agent.store import accounts
 from dashboard import create_app
 from dashboard.box import EngineFactory, Jobs, box
-from dashboard.security import ensure_setup_code
+from dashboard.security import announce_setup_code
 from dashboard.tls import HttpsDashboard, https_wanted, serve_https
 
 log = logging.getLogger("houserules.dashboard")
@@ -31,12 +32,17 @@ THREADS = 4
 
 
 class DashboardServer:
-    def __init__(self, app: Flask, host: str, port: int) -> None:
+    def __init__(self, app: Flask, host: str, port: int, sock: socket.socket | None = None) -> None:
+        """Waitress on host:port, or on `sock` when that is already listening there."""
         self.app = app
-        listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        where: dict[str, object]
+        if sock is not None:
+            where = {"sockets": [sock]}
+        else:
+            where = {"listen": f"[{host}]:{port}" if ":" in host else f"{host}:{port}"}
         # poll(), not select(): closing from another thread (stop) is then safe for its loop
         self.server = waitress.create_server(
-            app, listen=listen, threads=THREADS, ident="HouseRules", asyncore_use_poll=True
+            app, threads=THREADS, ident="HouseRules", asyncore_use_poll=True, **where
         )
         self._thread = threading.Thread(target=self.server.run, name="dashboard", daemon=True)
 
@@ -66,36 +72,30 @@ def serve_dashboard(
     *,
     app: Flask | None = None,
     jobs: Jobs | None = None,
+    sock: socket.socket | None = None,
+    announce: bool = True,
 ) -> DashboardServer | HttpsDashboard:
-    """Start the dashboard on `[dashboard] listen`; stop it with `.stop()`. `jobs` is the
-    scheduler that runs what a parent starts from a page. Over HTTPS when `[dashboard] https`
-    says so (`dashboard.tls`)."""
+    """Start the dashboard on `[dashboard] listen` (on `sock` when that already listens there);
+    stop it with `.stop()`. `jobs` is the scheduler that runs what a parent starts from a page.
+    Over HTTPS when `[dashboard] https` says so (`dashboard.tls`). `announce`: log the address
+    and, with no parent account yet, the setup code (`dashboard.ondemand` did that already)."""
     app = app or create_app(cfg=cfg, engine_factory=engine_factory, jobs=jobs)
     listen = cfg.dashboard.listen
     server: DashboardServer | HttpsDashboard
     if https_wanted(cfg.dashboard):
-        server = serve_https(cfg, app)
+        server = serve_https(cfg, app, sock)
     else:
-        server = DashboardServer(app, listen.host, listen.port).start()
-    log.info("dashboard on %s", server.url)
-    announce_setup(app, server.url)
+        server = DashboardServer(app, listen.host, listen.port, sock).start()
+    if announce:
+        log.info("dashboard on %s", server.url)
+        announce_setup(app, server.url)
     return server
 
 
 def announce_setup(app: Flask, url: str) -> str | None:
     """With no parent account yet, log the setup code (the first account needs it)."""
     with app.app_context():
-        try:
-            if accounts.has_accounts(box().engine()):
-                return None
-        except Exception:
-            return None
-        path = app.config["SETUP_CODE_FILE"]
-        code = ensure_setup_code(path)
-    log.warning(
-        "no parent account yet: open %ssetup and enter the setup code %s (also in %s)",
-        url,
-        code,
-        path,
-    )
-    return code
+        engine = box().engine
+        return announce_setup_code(
+            lambda: accounts.has_accounts(engine()), app.config["SETUP_CODE_FILE"], url
+        )

@@ -24,12 +24,12 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from agent import boxcert
 from agent.config import Config, DashboardConfig
 
 if TYPE_CHECKING:
     from flask import Flask
 
+    from agent import boxcert
     from dashboard.server import DashboardServer
 
 log = logging.getLogger("houserules.dashboard")
@@ -78,11 +78,14 @@ class HttpsDashboard:
 
 def box_certificate(cfg: Config) -> boxcert.BoxCert:
     """The box's certificate for its names and addresses (made or renewed as needed)."""
+    from agent import boxcert  # cryptography: loaded only where HTTPS is served
+
     return boxcert.for_config(cfg)
 
 
-def serve_https(cfg: Config, app: Flask) -> HttpsDashboard:
-    """Waitress on a loopback port of its own, the TLS front on `[dashboard] listen`."""
+def serve_https(cfg: Config, app: Flask, listener: socket.socket | None = None) -> HttpsDashboard:
+    """Waitress on a loopback port of its own, the TLS front on `[dashboard] listen` (on
+    `listener` when the socket is already listening there)."""
     from dashboard.server import DashboardServer
 
     cert = box_certificate(cfg)
@@ -95,6 +98,7 @@ def serve_https(cfg: Config, app: Flask) -> HttpsDashboard:
         listen.port,
         inner.port,
         server_context(str(cert.cert_file), str(cert.key_file)),
+        listener,
     )
     inner.app.wsgi_app = RealClient(inner.app.wsgi_app, front.clients)  # type: ignore[method-assign]
     inner.start()
@@ -123,14 +127,15 @@ class RealClient:
 
 
 class HttpsFront:
-    def __init__(self, host: str, port: int, backend_port: int, context: ssl.SSLContext) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.listener = socket.socket(family, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            self.listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        self.listener.bind((host, port))
-        self.listener.listen(64)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        backend_port: int,
+        context: ssl.SSLContext,
+        listener: socket.socket | None = None,  # already listening on host:port
+    ) -> None:
+        self.listener = listener or listening_socket(host, port)
         self.listener.setblocking(False)
         self.backend_port, self.context = backend_port, context
         self.clients: dict[int, str] = {}  # front's loopback port -> the device's address
@@ -259,6 +264,22 @@ class HttpsFront:
         with contextlib.suppress(OSError):
             await asyncio.wait_for(writer.drain(), HANDSHAKE_SECONDS)
         writer.close()
+
+
+def listening_socket(host: str, port: int, backlog: int = 64) -> socket.socket:
+    """A TCP socket listening on host:port (an IPv6 one on IPv6 only)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def redirect_target(lines: Iterable[str]) -> str | None:

@@ -2,7 +2,10 @@
 
 `houserules run` starts it beside the DNS (`python -m houserules.jobs --config FILE`) and starts
 it again if it stops. It shares no memory with the DNS process: they meet in the database and
-the compiled lists.
+the compiled lists. What is needed rarely loads on first use, so the process stays small on a
+small Pi: the dashboard listens from the start but loads Flask when first opened
+(`dashboard.ondemand`), Alembic only when there is a migration to run (`agent.store.uptodate`),
+email's modules when there is email to send.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from agent import logsafe
 from agent.ops.jobs import Jobs
 from agent.ops.scheduler import Scheduler
 from agent.store import db
-from dashboard.server import DashboardServer, serve_dashboard
+from dashboard.ondemand import OnDemandDashboard
 
 log = logging.getLogger("houserules.jobs")
 
@@ -28,9 +31,9 @@ def serve(jobs: Jobs, stop: threading.Event) -> None:
     """Run the jobs and the dashboard until `stop` is set."""
     scheduler = Scheduler(jobs.tz)
     jobs.schedule(scheduler)
-    dashboard: DashboardServer | None
-    try:
-        dashboard = serve_dashboard(jobs.cfg, lambda: jobs.engine, jobs=scheduler)
+    dashboard: OnDemandDashboard | None
+    try:  # listens now; Flask and the pages load when a parent first opens one
+        dashboard = OnDemandDashboard(jobs.cfg, lambda: jobs.engine, jobs=scheduler).start()
     except OSError as exc:  # the port is taken: the other jobs still matter
         where = jobs.cfg.dashboard.listen
         log.error("the dashboard cannot listen on %s (%s); the other jobs carry on", where, exc)

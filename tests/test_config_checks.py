@@ -16,7 +16,7 @@ import pytest
 from agent import config as config_mod
 from agent import config_checks
 from agent.cli import main as cli
-from agent.config import ConfigError
+from agent.config import ConfigError, StoreConfig
 from agent.ops import runner
 
 HOUSERULES = str(Path(sys.executable).with_name("houserules"))
@@ -140,7 +140,7 @@ BAD: list[Row] = [
     (SECRET, "dashboard.secret_key_file", "cannot be read", key_file(0o600, "k" * 9000)),
     (SECRET, "dashboard.secret_key_file", "plain file", key_link),
     (SECRET, "dashboard.secret_key_file", "plain file", key_folder),
-    ("[store]\nlog_queue_size = 0\n", "store.log_queue_size", "from 1 to", None),
+    ("[store]\nlog_queue_kb = 0\n", "store.log_queue_kb", "from 1 to", None),
     ('[store]\nurl = "mysql://hr@db.lan/house"\n', "store.url", "postgresql://", None),
     (
         '[store]\nurl = "postgresql+psycopg2://hr@db.lan/house"\n',
@@ -230,3 +230,19 @@ def test_run_logs_the_warnings_at_start(tmp_path, caplog, monkeypatch):
     with caplog.at_level(logging.WARNING):
         assert runner.main(["--config", str(path)]) == 0
     assert "dns.allow_networks" in caplog.text and "81.2.69.0/24" in caplog.text
+
+
+def test_a_key_an_earlier_version_read_still_loads_and_is_named(tmp_path, capsys, caplog):
+    """A box's config from before the log queue was sized in kilobytes: after the upgrade the
+    box must come back up, and the parent is told what became of the old key."""
+    path = write(tmp_path, "[store]\nlog_queue_size = 100000\n", None)
+    cfg = config_mod.load(path)
+    assert cfg.store.log_queue_kb == StoreConfig().log_queue_kb
+    warned = config_checks.warnings(cfg)
+    assert len(warned) == 1 and "log_queue_size is no longer used" in warned[0]
+    assert "log_queue_kb" in warned[0]
+    assert cli(["--config", str(path), "check-config"]) == 0
+    assert "log_queue_size is no longer used" in capsys.readouterr().err
+    path.write_text("[store]\nlog_queue_size = 100000\nlog_queue_kb = 0\n")
+    with pytest.raises(config_mod.ConfigError, match="log_queue_kb"):
+        config_mod.load(path)  # the keys it does read are checked as before

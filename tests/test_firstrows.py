@@ -14,7 +14,7 @@ from dnslib import DNSRecord
 
 from agent import config as config_mod
 from agent.store.firstrows import FirstRows
-from agent.store.logpipe import LogPipe
+from agent.store.logpipe import ROW_BYTES, LogPipe
 from agent.store.querylog import LogEntry, count_rows
 
 from agenttools import RunningAgent, until, write_config
@@ -52,7 +52,7 @@ def test_past_its_memory_every_pair_counts_as_new():
 
 
 def test_a_crowded_pipe_drops_repeats_and_keeps_every_first(tmp_path):
-    pipe = LogPipe(tmp_path / "hr.db", queue_size=100)  # not started: nothing drains it
+    pipe = LogPipe(tmp_path / "hr.db", buffer_bytes=100 * ROW_BYTES)  # not started: no drain
     flood_kept = 0
     for i in range(1_000):
         flood_kept += pipe.submit(shared(T0 + i / 100, "10.0.0.2", "flood.test"))
@@ -107,7 +107,7 @@ def test_a_flood_from_a_childs_address_cannot_hide_the_childs_lookups(tmp_path, 
     path = write_config(tmp_path, upstream.address)
     text = path.read_text().replace("[dns]\n", "[dns]\nclient_rate_limit = 0\n", 1)
     # a small log buffer, so this machine's flood overflows it as a big one would on a Pi
-    path.write_text(text.replace("[store]\n", "[store]\nlog_queue_size = 300\n", 1))
+    path.write_text(text.replace("[store]\n", "[store]\nlog_queue_kb = 30\nlog_spool_mb = 0\n", 1))
     cfg = config_mod.load(path)
     child = "127.0.0.5"
     with RunningAgent(cfg) as running:
@@ -120,6 +120,7 @@ def test_a_flood_from_a_childs_address_cannot_hide_the_childs_lookups(tmp_path, 
             names = [f"visit-{i}.example.net" for i in range(80)]
             for name in names:
                 _ask_until_answered(port, name, child)
+            assert writer.flush(20)  # the writer process's counts, as of now
             assert writer.dropped > dropped_before, "the flood went on while the child asked"
         finally:
             flooder.kill()
@@ -149,7 +150,7 @@ def _count(db, client: str, name: str) -> int:
 
 def test_flush_still_accounts_for_every_row(tmp_path):
     """Repeats dropped in the writer process are counted as dropped, never lost silently."""
-    pipe = LogPipe(tmp_path / "hr.db", queue_size=40, interval=0.01)
+    pipe = LogPipe(tmp_path / "hr.db", queue_bytes=40 * ROW_BYTES, interval=0.01)
     pipe.start()
     try:
         started = time.monotonic()

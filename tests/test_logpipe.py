@@ -11,7 +11,7 @@ import sqlite3
 from dnslib import DNSRecord
 
 from agent import config as config_mod
-from agent.store.logpipe import LogPipe
+from agent.store.logpipe import ROW_BYTES, LogPipe
 from agent.store.querylog import LogEntry, count_rows, recent
 from agent.store.sqlite import StoreError
 
@@ -60,7 +60,7 @@ def test_the_dns_servers_shared_heads_arrive_as_whole_rows(tmp_path):
 
 
 def test_a_full_queue_drops_and_counts_without_waiting(tmp_path):
-    pipe = LogPipe(tmp_path / "hr.db", queue_size=100)  # not started: nothing drains it
+    pipe = LogPipe(tmp_path / "hr.db", buffer_bytes=100 * ROW_BYTES)  # not started: no drain
     accepted = sum(pipe.submit(row(i)) for i in range(250))
     assert accepted == 100 and pipe.dropped == 150
 
@@ -196,7 +196,7 @@ def test_the_batch_a_killed_writer_was_committing_is_looked_up_in_the_database(t
         pipe._proc.wait(5)
         pipe._reader.join(5)
         pending = (before, last_id, row(1049).ts, row(1049).name, 50, 0)
-        pipe._status = ("status", 0, before, 0, 0, 0, "", pending)
+        pipe._status = ("status", 0, before, 0, 0, 0, "", pending, 0, 0)
         pipe._sent += 50
         pipe._stopping.set()
         pipe._settle(0, "killed")

@@ -91,6 +91,8 @@ def test_the_counters_move_by_exactly_the_queries_sent(box):
     assert delta("houserules_dns_cache_hits_total") == cached
     assert delta("houserules_dns_queries_total", outcome="refused") == 0
     assert delta("houserules_querylog_rows_dropped_total") == 0
+    assert delta("houserules_querylog_rows_rejected_total") == 0
+    assert value(after, "houserules_querylog_rows_on_disk") == 0
     label = box.upstream.address
     assert value(after, "houserules_upstream_up", server=label) == 1
     assert delta("houserules_upstream_latency_seconds_count", server=label) == fetched

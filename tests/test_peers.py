@@ -21,7 +21,7 @@ from agent.ops import doctor
 from agent.ops.peers import check_peer, household_version
 from agent.store import household as store
 from agent.store.db import make_engine
-from agent.store.migrate import MigrationError, migrate
+from agent.store.migrate import migrate
 from tests import pgtools
 
 from agenttools import RunningAgent, until, write_config
@@ -72,14 +72,7 @@ def test_two_boxes_on_one_postgresql_answer_and_agree(
     tmp_path: Path, upstream: Upstream, pg_url: str
 ) -> None:
     """The same, as two boxes really share a household: one PostgreSQL database."""
-    pytest.importorskip(
-        "agent.store.pgsnapshot",
-        reason="the DNS process reads the household from PostgreSQL once pgdns's part is in",
-    )
-    try:
-        migrate(pg_url)
-    except MigrationError as exc:
-        pytest.skip(f"the store's migrations do not run on PostgreSQL here yet: {exc.cause}")
+    migrate(pg_url)
     engine = make_engine(pg_url)
     try:
         with box(tmp_path / "a", upstream, pg_url) as a, box(tmp_path / "b", upstream, pg_url) as b:

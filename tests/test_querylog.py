@@ -21,7 +21,7 @@ from agent.store import (
     prune_query_log,
     recent,
 )
-from agent.store import logwriter as querylog  # where the writer and its connection live
+from agent.store import logsink as querylog  # where the writer's connection is opened
 from agent.store.db import connect
 from agent.store.insight_state import LoggedRow
 from agent.store.querylog import EXPORT_COLUMNS

@@ -35,7 +35,7 @@ from agent.store import (
 from agent.store import household as store
 from agent.store.copy import CopyError, copy_database
 from agent.store.db import make_engine
-from agent.store.migrate import MigrationError, import_tables, migrate
+from agent.store.migrate import import_tables, migrate
 from agent.store.querylog import QueryLogWriter
 from tests import pgtools
 
@@ -132,13 +132,8 @@ def household(url: str) -> store.Household:
 
 @pytest.fixture
 def pg(pg_url: str) -> str:
-    """A new PostgreSQL database, at the newest schema. Until the store's migrations run on
-    PostgreSQL (helper pgstore's part of issue 21), the tests that need one say so and skip."""
-    try:
-        migrate(pg_url)
-    except MigrationError as exc:
-        cause = exc.cause.splitlines()[0]
-        pytest.skip(f"the store's migrations do not run on PostgreSQL here yet: {cause}")
+    """A new PostgreSQL database, at the newest schema."""
+    migrate(pg_url)
     return pg_url
 
 

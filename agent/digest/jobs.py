@@ -20,24 +20,20 @@ import logging
 import socket
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
-
 from agent.config import WEEKDAY_NAMES, Config
-from agent.digest import alerts
-from agent.digest.build import build_digest
-from agent.digest.collect import carer_weeks, device_names, iso_week, latest_due, period_for
-from agent.digest.delivery import Outcome, Sender, deliver, failed
-from agent.digest.mailer import Accepted, Mailer
-from agent.digest.messages import digest_message
-from agent.digest.model import Digest, Period
-from agent.rules.catalog import Catalog, CatalogError, load_catalog
-from agent.store.carers import Carer, list_carers
-from agent.store.digest import claim_digest, digest_send, record_sent_on_request
-from agent.store.household import list_children
-from agent.talk.prompts import Library, default_library
+
+if TYPE_CHECKING:  # the rest loads on first use: a box without email never needs it
+    from sqlalchemy.engine import Engine
+
+    from agent.digest.delivery import Outcome, Sender
+    from agent.digest.mailer import Accepted
+    from agent.digest.model import Digest, Period
+    from agent.rules.catalog import Catalog
+    from agent.store.carers import Carer
+    from agent.talk.prompts import Library
 
 log = logging.getLogger("houserules.email")
 
@@ -65,7 +61,7 @@ class EmailJobs:
         self.tz = ZoneInfo(cfg.rules.timezone)
         self._engine = engine
         self.clock = clock or (lambda: datetime.now(self.tz))
-        self.mailer: Sender = mailer or Mailer.from_config(cfg)
+        self._mailer = mailer
         self._library, self._catalog = library, catalog
 
     # -- what the scheduler runs ---------------------------------------------------------------
@@ -82,6 +78,12 @@ class EmailJobs:
         engine = self.engine
         if engine is None or not self.cfg.email.enabled:
             return []
+        from agent.digest.collect import latest_due, period_for
+        from agent.digest.delivery import deliver, failed
+        from agent.digest.messages import digest_message
+        from agent.store.carers import list_carers
+        from agent.store.digest import claim_digest, digest_send
+
         now = self.now()
         out = []
         for c in list_carers(engine):
@@ -113,6 +115,9 @@ class EmailJobs:
         engine = self.engine
         if engine is None or not self.cfg.email.enabled:
             return []
+        from agent.digest import alerts
+        from agent.digest.collect import device_names
+
         return alerts.sweep(
             engine,
             self.cfg.email,
@@ -128,6 +133,10 @@ class EmailJobs:
     def send_digest_now(self, carer: Carer) -> Accepted:
         """The last 7 days, to one carer, now. Recorded as sent on request, so the status shows
         it; the weekly one still goes out. Raises MailError."""
+        from agent.digest.collect import iso_week, period_for
+        from agent.digest.messages import digest_message
+        from agent.store.digest import record_sent_on_request
+
         now = self.now()
         msg = digest_message(
             self.build(carer, period_for(now)), self.cfg.email.sender, _to(carer), now, None
@@ -139,6 +148,10 @@ class EmailJobs:
 
     def build(self, carer: Carer | None, period: Period) -> Digest:
         """A carer's digest for `period`; with no carer, one about every child."""
+        from agent.digest.build import build_digest
+        from agent.digest.collect import carer_weeks
+        from agent.store.household import list_children
+
         engine = self._need_engine()
         if carer is None:
             names = tuple(c.name for c in list_children(engine))
@@ -176,14 +189,26 @@ class EmailJobs:
         return engine
 
     @property
+    def mailer(self) -> Sender:
+        if self._mailer is None:
+            from agent.digest.mailer import Mailer  # smtplib and email load here
+
+            self._mailer = Mailer.from_config(self.cfg)
+        return self._mailer
+
+    @property
     def library(self) -> Library:
         if self._library is None:
+            from agent.talk.prompts import default_library
+
             self._library = default_library()
         return self._library
 
     @property
     def catalog(self) -> Catalog | None:
         if self._catalog is None:
+            from agent.rules.catalog import CatalogError, load_catalog
+
             try:
                 self._catalog = load_catalog()
             except CatalogError as exc:

@@ -40,7 +40,10 @@ from agent.store.insight_state import Cursor, LoggedRow
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 10_000  # rows per transaction (the write lock is held only for its SQL)
+# Rows per transaction (the write lock is held only for its SQL). 2,000 rather than 10,000: as
+# fast (50,000 rows in 8.5 s either way) and the jobs process's memory after a run over a busy
+# log grows by a third as much (13 MB instead of 40 MB: fewer rows and their objects at once).
+BATCH_SIZE = 2_000
 # On the first run, rows already this old teach the job the history without announcing it.
 QUIET_BACKFILL = timedelta(hours=24)
 

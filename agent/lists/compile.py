@@ -6,6 +6,8 @@ incomplete. A caller that already holds an index can keep it when `report.comple
 At start, `load_or_compile` still uses an incomplete index whose sources have not changed
 (starting fast matters more than a retry that may hang on a dead network); `index.complete`
 tells the caller to retry with `compile_index` in the background, as the refresh does.
+A start with no index at all waits only for the fast path's table (`table_first`): the trie
+is built after it, in the same child, while the DNS already answers.
 """
 
 from __future__ import annotations
@@ -14,13 +16,21 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from agent.config import BlocklistSource, Config
-from agent.lists.index import INCOMPLETE, VERSION, IndexBuilder, IndexLoadError, ListIndex
+from agent.lists.index import (
+    INCOMPLETE,
+    VERSION,
+    IndexBuilder,
+    IndexLoadError,
+    ListIndex,
+    read_meta,
+)
 from agent.lists.parse import ListError, ParsedList, ParseStats
 from agent.lists.sources import cached_copy, read_file, read_source
 
@@ -49,6 +59,7 @@ class CompileReport:
     extra_names: int = 0
     names: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # of the compiling process, until the report was made
     fingerprint: str = ""
 
     @property
@@ -90,6 +101,17 @@ def fingerprint(sources: Iterable[BlocklistSource], cfg: Config, extra: str = ""
     return _digest([_source_state(s, cfg) for s in sources], cfg, extra)
 
 
+Stamp = tuple[str, str]  # (fingerprint, built_at) of a saved index
+
+
+def _saved_stamp(directory: Path) -> Stamp | None:
+    try:
+        meta = read_meta(directory)
+    except IndexLoadError:
+        return None
+    return meta["fingerprint"], meta["built_at"]
+
+
 def _read_for_index(
     source: BlocklistSource, cfg: Config
 ) -> tuple[ParsedList | None, SourceReport, list[Any]]:
@@ -119,10 +141,17 @@ def _read_for_index(
 
 
 def compile_index(
-    cfg: Config, extra_entries: Iterable[ExtraEntry] = (), extra_fingerprint: str = ""
+    cfg: Config,
+    extra_entries: Iterable[ExtraEntry] = (),
+    extra_fingerprint: str = "",
+    *,
+    table_ready: Callable[[CompileReport], None] | None = None,
 ) -> tuple[ListIndex, CompileReport]:
     """Read every configured list, build the index, save it to `compiled_dir` and map it.
 
+    With `table_ready` (and the fast path), the fast path's table is saved alone first (it
+    answers every name as the whole index does; the trie is the other half of the time) and
+    `table_ready` gets the report; then the whole index is saved over it.
     Safe to run in a child process (see `compile_in_child`): everything it needs is in its
     picklable arguments and it leaves its result on disk.
     """
@@ -133,8 +162,8 @@ def compile_index(
         report.sources.append(entry)
         states.append(state)
         if parsed is not None:
-            builder.add_many(parsed.blocked, source.name, source.category)
-            builder.add_many(parsed.exceptions, source.name, exception=True)
+            builder.add_many(parsed.names, source.name, source.category)
+            builder.add_many(parsed.excepted, source.name, exception=True)
             del parsed  # free this list's names before the next list is read
     for name, source_name, category, app in extra_entries:
         builder.add(name, source_name, category, app)
@@ -142,12 +171,28 @@ def compile_index(
     report.fingerprint = _digest(states, cfg, extra_fingerprint)
     if not report.complete:
         report.fingerprint = INCOMPLETE + report.fingerprint
-    index = builder.build(report.fingerprint)
-    del builder  # the dict of every name is the big allocation; drop it before mapping
     directory = cfg.resolve(cfg.blocklists.compiled_dir)
-    index.save(directory)
+    quick: Stamp | None = None
+    index: ListIndex | None = None
+    if table_ready is not None:
+        index = builder.build(report.fingerprint, trie=False)
+        if not index.has_trie:  # (without the fast path it is the whole index already)
+            index.save(directory)
+            quick = (index.fingerprint, index.built_at)
+            report.names, report.seconds = len(index), time.monotonic() - started
+            report.cpu_seconds = time.process_time()
+            table_ready(report)
+            index = None
+    if index is None:
+        index = builder.build(report.fingerprint)
+    del builder  # the dict of every name is the big allocation; drop it before mapping
+    if quick is None or _saved_stamp(directory) == quick:
+        index.save(directory)
+    else:  # another compile saved a newer index meanwhile: keep that one
+        log.info("%s: a newer index was saved meanwhile; keeping it", directory)
     index = ListIndex.load(directory)
     report.names, report.seconds = len(index), time.monotonic() - started
+    report.cpu_seconds = time.process_time()
     for line in report.summary():
         log.info("%s", line)
     return index, report
@@ -161,17 +206,78 @@ def compile_to_disk(
 
 
 def compile_in_child(
-    cfg: Config, extra_entries: Iterable[ExtraEntry] = (), extra_fingerprint: str = ""
+    cfg: Config,
+    extra_entries: Iterable[ExtraEntry] = (),
+    extra_fingerprint: str = "",
+    *,
+    table_first: bool = False,
 ) -> CompileReport:
-    """Compile in a fresh process, so the parent never holds the builder's memory."""
+    """Compile in a fresh process, so the parent never holds the builder's memory. With
+    `table_first`, return as soon as the fast path's table is saved (see `compile_index`):
+    the child goes on to save the whole index, which the caller's refresh then finds."""
     import multiprocessing  # here, not at the top: the DNS process rarely needs it
-    from concurrent.futures import ProcessPoolExecutor
 
     # spawn, not fork: the parent may run an event loop and threads
     context = multiprocessing.get_context("spawn")
+    if table_first:
+        return _table_first(context, cfg, list(extra_entries), extra_fingerprint)
+    from concurrent.futures import ProcessPoolExecutor
+
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         job = pool.submit(compile_to_disk, cfg, list(extra_entries), extra_fingerprint)
         return job.result()
+
+
+def _table_first(
+    context: Any, cfg: Config, extra_entries: list[ExtraEntry], extra_fingerprint: str
+) -> CompileReport:
+    import threading
+
+    receive, send = context.Pipe(duplex=False)
+    args = (cfg, extra_entries, extra_fingerprint, send)
+    child = context.Process(target=_compile_and_tell, args=args, name="list compiler")
+    child.start()
+    send.close()  # the child holds the only writing end: its exit ends `recv`
+    try:
+        kind, value = receive.recv()
+    except EOFError:
+        child.join()
+        raise ListError(
+            f"the list compiler stopped ({child.exitcode}) before it was done"
+        ) from None
+    finally:
+        receive.close()
+    # reaped once it has saved the whole index (an exit meanwhile waits for it)
+    threading.Thread(target=child.join, name="list compiler", daemon=True).start()
+    if kind == "error":
+        raise value
+    return value
+
+
+def _compile_and_tell(
+    cfg: Config, extra_entries: list[ExtraEntry], extra_fingerprint: str, send: Any
+) -> None:
+    """In the child of `_table_first`: the report goes back when the table is saved (or the
+    whole index, without the fast path), or the error if it fails before that."""
+    told = False
+
+    def tell(report: CompileReport) -> None:
+        nonlocal told
+        send.send(("report", report))
+        told = True
+
+    try:
+        report = compile_index(cfg, extra_entries, extra_fingerprint, table_ready=tell)[1]
+    except Exception as exc:
+        if told:
+            raise  # the table is saved and in use; the whole index waits for the next compile
+        try:
+            send.send(("error", exc))
+        except Exception:  # an error that cannot be pickled: its text then
+            send.send(("error", ListError(f"compiling the lists failed: {exc!r}")))
+        return
+    if not told:
+        send.send(("report", report))
 
 
 def load_or_compile(

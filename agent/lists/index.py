@@ -15,7 +15,10 @@ On disk an index is one folder, replaced whole by `save`:
   meta.json     the table of claim sets, per-list counts, the sources' fingerprint, a CRC-32 of
                 each file above and one of meta.json's own content
 Names of one list share one claim set, so the table stays tiny and a name costs the trie plus a
-byte or two. The files are memory-mapped: loading is instant and the pages are file-backed.
+byte or two. A start with no index saves the folder first with names.hash and meta.json alone
+(`IndexBuilder.build(trie=False)`: the DNS answers from it sooner), then whole; a folder without
+the trie files loads only where the fast path is built. The files are memory-mapped: loading
+is instant and the pages are file-backed.
 
 The hash table answers by 64-bit hash: two different names share one with a chance of about
 one in 10^13 per lookup against a million listed names, so a wrongly blocked name is far less
@@ -37,6 +40,7 @@ An index built without a failed list has a fingerprint starting with `INCOMPLETE
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import mmap
@@ -47,12 +51,13 @@ import time
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.dns.native import fastpath
+from agent.lists import native
 from agent.lists.claims import NO_CLAIMS, Claims
 
 if TYPE_CHECKING:
@@ -138,6 +143,16 @@ def check_folder(directory: Path) -> list[str]:
     return damaged_files(directory, meta, list(meta.get("checksums") or {}))
 
 
+def _reversed_key(name: str) -> str:
+    """A name as the trie keys it: reversed, with a dot after it ("moc.elpmaxe.")."""
+    return name[::-1] + "."
+
+
+def _keys(names: Iterable[str]) -> Iterator[str]:
+    """Each name's trie key, made one at a time (a million at once would be ~70 MB more)."""
+    return map(native.scan.reversed_key if native.scan is not None else _reversed_key, names)
+
+
 def _sort_key(item: Item) -> tuple[str, str, str]:
     return item[0], item[1] or "", item[2] or ""
 
@@ -146,12 +161,13 @@ class IndexBuilder:
     """Collects (name, claim) pairs, then builds a `ListIndex`. Names must be normalised."""
 
     def __init__(self) -> None:
-        self._names: dict[str, int] = {}  # reversed name -> claim set id
+        self._names: dict[str, int] = {}  # name -> claim set id
         self._sets: list[ClaimSet] = [((), ())]
         self._set_ids: dict[ClaimSet, int] = {((), ()): 0}
         # (item, is exception) -> {old set: new set}: adding a list's claim to a million
         # names costs one dict hit each instead of building a million sets
         self._steps: dict[tuple[Any, bool], dict[int, int]] = {}
+        self._table_raw: bytes | None = None  # the fast path's table, once built
 
     def add(
         self, name: str, source: str, category: str | None = None, app: str | None = None
@@ -172,13 +188,35 @@ class IndexBuilder:
         item: Any = source if exception else (source, category, app)
         table = self._names
         steps = self._steps.setdefault((item, exception), {})
+        self._table_raw = None
+        names = names if isinstance(names, (dict, list)) else list(names)
+        # What the name-by-name loop (`_add_each`, the reference) does, in a few passes in C:
+        # every name not listed yet moves from set 0, each listed one from its own set; new
+        # claim sets are numbered in the order the loop would first meet them.
+        listed = {name: table[name] for name in filter(table.__contains__, names)}
+        first_new = next(itertools.filterfalse(listed.__contains__, names), None)
+        olds = list(listed.values())
+        if first_new is not None:  # every name before it is a listed one
+            olds.insert(len(dict.fromkeys(itertools.takewhile(first_new.__ne__, names))), 0)
+        for old in olds:
+            if old not in steps:
+                steps[old] = self._extend(old, item, exception)
+        if first_new is not None:
+            table.update(zip(names, itertools.repeat(steps[0])))  # no second dict of them
+        for name, old in listed.items():
+            table[name] = steps[old]
+
+    def _add_each(self, names: Iterable[str], item: Any, exception: bool) -> None:
+        """`add_many` name by name: the reference its passes must agree with (a test checks)."""
+        self._table_raw = None
+        table = self._names
+        steps = self._steps.setdefault((item, exception), {})
         for name in names:
-            key = name[::-1] + "."
-            old = table.get(key, 0)
+            old = table.get(name, 0)
             new = steps.get(old)
             if new is None:
                 new = steps[old] = self._extend(old, item, exception)
-            table[key] = new
+            table[name] = new
 
     def _extend(self, old: int, item: Any, exception: bool) -> int:
         claims, excepted = self._sets[old]
@@ -192,38 +230,51 @@ class IndexBuilder:
             self._sets.append((claims, excepted))
         return found
 
-    def build(self, fingerprint: str = "") -> ListIndex:
-        import marisa_trie  # here, not at the top: the DNS process may answer from the table
-
+    def build(self, fingerprint: str = "", *, trie: bool = True) -> ListIndex:
+        """The index of every name added so far. With `trie=False` and the fast path, the
+        index of its hash table alone, built in about half the time: it answers the same, and
+        is saved without the trie files; `build()` after it reuses the table."""
         names = self._names
-        trie = marisa_trie.Trie(names)
         per_set = Counter(names.values())
-        # Start every slot at the commonest claim set, then fix up the rest: usually one big
-        # list dominates, and finding a key's id is the slow step of a build.
-        common = per_set.most_common(1)[0][0] if per_set else 0
-        typecode = next(t for t in "BHI" if len(self._sets) <= 1 << (8 * array(t).itemsize))
-        ids = array(typecode, [common]) * len(trie)
-        key_id = trie.key_id
-        for key, set_id in names.items():
-            if set_id != common:
-                ids[key_id(key)] = set_id
         sources: Counter[str] = Counter()
         for set_id, n in per_set.items():
             for source in {item[0] for item in self._sets[set_id][0]}:
                 sources[source] += n
         built_at = datetime.now(UTC).isoformat(timespec="seconds")
-        raw = _build_table(names)
+        sets = list(self._sets)
+        if not trie:
+            raw = self._table()
+            if raw is not None:
+                return ListIndex(
+                    None, None, sets, fingerprint, dict(sources), built_at,
+                    table=fastpath.Table(raw), table_raw=raw, count=len(names),  # type: ignore[union-attr]
+                )  # fmt: skip
+        import marisa_trie  # here, not at the top: the DNS process may answer from the table
+
+        keys = marisa_trie.Trie(_keys(names))
+        # Start every slot at the commonest claim set, then fix up the rest: usually one big
+        # list dominates, and finding a key's id is the slow step of a build.
+        common = per_set.most_common(1)[0][0] if per_set else 0
+        ids = array(_typecode(len(self._sets)), [common]) * len(keys)
+        key_id = keys.key_id
+        others = itertools.compress(names.items(), map(common.__ne__, names.values()))
+        for name, set_id in others:
+            ids[key_id(_reversed_key(name))] = set_id
+        raw = self._table()  # after the trie: its memory is back by now
         table = fastpath.Table(raw) if raw is not None else None  # type: ignore[union-attr]
         return ListIndex(
-            trie,
-            ids,
-            list(self._sets),
-            fingerprint,
-            dict(sources),
-            built_at,
-            table=table,
-            table_raw=raw,
+            keys, ids, sets, fingerprint, dict(sources), built_at, table=table, table_raw=raw
         )
+
+    def _table(self) -> bytes | None:
+        if self._table_raw is None:
+            self._table_raw = _build_table(self._names)
+        return self._table_raw
+
+
+def _typecode(sets: int) -> str:
+    """The array typecode of claim set ids: 1, 2 or 4 bytes, as few as hold `sets` ids."""
+    return next(t for t in "BHI" if sets <= 1 << (8 * array(t).itemsize))
 
 
 def _build_table(names: dict[str, int]) -> bytes | None:
@@ -232,7 +283,7 @@ def _build_table(names: dict[str, int]) -> bytes | None:
     if fastpath is None:
         return None
     try:
-        return fastpath.build_table((k[-2::-1], v) for k, v in names.items())
+        return fastpath.build_table(names.items())
     except ValueError as exc:
         log.warning("no hash table for the fast path (%s); the trie answers instead", exc)
         return None
@@ -294,8 +345,10 @@ class ListIndex:
             return ["meta.json"] if (self._folder / "meta.json").exists() else []
         if (meta["fingerprint"], meta["built_at"]) != (self.fingerprint, self.built_at):
             return []  # replaced by a new compile: the refresh maps that one
-        if meta.get("checksums") != self._sums:
+        sums = meta.get("checksums") or {}
+        if any(sums.get(name) != crc for name, crc in self._sums.items()):
             return ["meta.json"]
+        # (a table-only index may since have been saved again whole, with the same stamp)
         return damaged_files(self._folder, meta, list(self._sums))
 
     @property
@@ -399,11 +452,12 @@ class ListIndex:
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.new-", dir=directory.parent))
-        trie, ids = self._trie_and_ids()
         try:
-            trie.save(str(tmp / "names.marisa"))
-            with open(tmp / "claims.bin", "wb") as fh:
-                fh.write(memoryview(ids).cast("B"))  # type: ignore[arg-type]
+            trie_ids = self._trie_and_ids()
+            if trie_ids is not None:  # None: the table alone (`build(trie=False)`)
+                trie_ids[0].save(str(tmp / "names.marisa"))
+                with open(tmp / "claims.bin", "wb") as fh:
+                    fh.write(memoryview(trie_ids[1]).cast("B"))  # type: ignore[arg-type]
             if self._table_raw is not None:
                 (tmp / TABLE_FILE).write_bytes(self._table_raw)
             elif self._folder is not None and (self._folder / TABLE_FILE).is_file():
@@ -423,20 +477,28 @@ class ListIndex:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    def _trie_and_ids(self) -> tuple[marisa_trie.Trie, Sequence[int]]:
+    @property
+    def has_trie(self) -> bool:
+        """False for the fast path's table alone (`build(trie=False)`, or a folder saved so)."""
+        if self._trie is not None:
+            return True
+        return self._folder is not None and all(name in self._sums for name in TRIE_FILES)
+
+    def _trie_and_ids(self) -> tuple[marisa_trie.Trie, Sequence[int]] | None:
+        if not self.has_trie:
+            return None
         if self._trie is None or self._ids is None:
             loaded = ListIndex.load(self._folder, use_table=False)  # type: ignore[arg-type]
             return loaded._trie, loaded._ids  # type: ignore[return-value]
         return self._trie, self._ids
 
     def _meta(self) -> dict[str, Any]:
-        _, ids = self._trie_and_ids()
         return {
             "version": VERSION,
             "fingerprint": self.fingerprint,
             "built_at": self.built_at,
             "count": len(self),
-            "typecode": ids.typecode if isinstance(ids, array) else ids.format,  # type: ignore[attr-defined]
+            "typecode": _typecode(len(self._sets)),
             "byteorder": sys.byteorder,
             "sources": self.sources,
             "sets": [[[list(item) for item in claims], list(exc)] for claims, exc in self._sets],
@@ -453,10 +515,14 @@ class ListIndex:
             sets = [(tuple(tuple(i) for i in c), tuple(e)) for c, e in meta["sets"]]
             count, typecode = meta["count"], meta["typecode"]
             table, damage = None, []
-            if use_table and fastpath is not None and TABLE_FILE in meta["checksums"]:
+            sums = meta["checksums"]
+            has_trie = all(name in sums for name in TRIE_FILES)  # else saved as the table alone
+            tried = use_table and fastpath is not None and TABLE_FILE in sums
+            if tried:
                 damage = damaged_files(directory, meta, [TABLE_FILE])
                 table = None if damage else _map_table(directory / TABLE_FILE, count)
-            damage += damaged_files(directory, meta, TRIE_FILES)
+            if has_trie:
+                damage += damaged_files(directory, meta, TRIE_FILES)
             for name in damage:
                 log.error("%s: %s is damaged (checksum); compile again", directory, name)
             if table is not None:
@@ -474,6 +540,10 @@ class ListIndex:
                 )
                 index._sums = dict(meta["checksums"])
                 return index
+            if not has_trie:
+                if tried:  # the table was this folder's only way to answer
+                    raise IndexDamaged(f"{directory}: {TABLE_FILE} unusable; compile again")
+                raise IndexLoadError(f"{directory}: only the fast path's table; compile again")
             if any(name in damage for name in TRIE_FILES):
                 raise IndexDamaged(f"{directory}: {', '.join(damage)} damaged; compile again")
             import marisa_trie

@@ -55,8 +55,9 @@ def _wanted(cfg: Config, catalog: Catalog) -> str:
     return fingerprint(cfg.blocklists.sources, cfg, catalog.fingerprint)
 
 
-def _compile(cfg: Config, catalog: Catalog) -> CompileOutcome:
-    report = compile_in_child(cfg, list(catalog.index_entries()), catalog.fingerprint)
+def _compile(cfg: Config, catalog: Catalog, *, table_first: bool = False) -> CompileOutcome:
+    entries = list(catalog.index_entries())
+    report = compile_in_child(cfg, entries, catalog.fingerprint, table_first=table_first)
     urls = {s.name for s in cfg.blocklists.sources if s.url}
     failed = [s.name for s in report.failed]
     waiting = failed if failed and all(name in urls for name in failed) else []
@@ -105,7 +106,9 @@ def initial_index(cfg: Config, catalog: Catalog) -> tuple[ListIndex, Stamp]:
         index = ListIndex.closed()
     except IndexLoadError as exc:
         log.info("%s; compiling the lists before answering", exc)
-        for line in _compile(cfg, catalog).lines:
+        # answering needs only the fast path's table: the trie is saved after it, and the
+        # refresh maps the whole index when it lands
+        for line in _compile(cfg, catalog, table_first=True).lines:
             log.info("%s", line)
         index = ListIndex.load(directory)
     say_damaged(index)

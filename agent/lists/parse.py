@@ -9,6 +9,7 @@ and downloading them is `agent.lists.sources`.
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import itertools
 import re
@@ -16,6 +17,10 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from encodings import idna
+from pathlib import Path
+from typing import BinaryIO
+
+from agent.lists import native
 
 FORMATS = ("hosts", "domains", "adblock")
 
@@ -52,6 +57,8 @@ _DOTS_RE = re.compile("[.\u3002\uff0e\uff61]")  # IDNA treats these as label sep
 # IDNA 2003 (Python's codec) maps these away; browsers (UTS 46) keep them, so do we.
 _DEVIATIONS = frozenset("\u00df\u03c2\u200c\u200d")
 _DETECT_SAMPLE = 50  # meaningful lines looked at to guess a format
+HEAD_LINES = 1000  # lines read first: enough to guess the format from past a long header
+PIECE_BYTES = 1 << 22  # a list file is scanned in pieces of about this size
 _ADBLOCK_CHARS = frozenset("^$|/#*")  # any of these makes a line an adblock rule
 
 
@@ -104,9 +111,17 @@ class ParseStats:
 
 @dataclass
 class ParsedList:
-    blocked: list[str]
-    exceptions: list[str]
+    names: dict[str, None]  # the blocked names, first seen first (a dict: cheap to merge)
+    excepted: dict[str, None]  # the exception names, the same way
     stats: ParseStats
+
+    @property
+    def blocked(self) -> list[str]:
+        return list(self.names)
+
+    @property
+    def exceptions(self) -> list[str]:
+        return list(self.excepted)
 
 
 def normalise(name: str) -> str | None:
@@ -174,31 +189,61 @@ def _meaningful(lines: Iterable[str]) -> Iterator[str]:
 
 def parse_lines(lines: Iterable[str], fmt: str | None = None) -> ParsedList:
     """Parse a list's lines; `fmt` is hosts, domains, adblock, or None to detect it."""
+    lines = iter(lines)
+    head = list(itertools.islice(lines, HEAD_LINES))
+    parser = _start(head, fmt)
+    parser.read(itertools.chain(head, lines))
+    return parser.result()
+
+
+def parse_file(path: Path, fmt: str | None = None) -> ParsedList:
+    """Parse a list file as `parse_lines` would parse its lines read as UTF-8 text (a broken
+    byte spoils one line, not the whole list; a byte-order mark is dropped). With the C helper
+    (`agent/lists/_scan.c`) the plain lines are taken in C and only the others in Python."""
+    # utf-8-sig drops the byte-order mark some Windows editors put before the first line
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        if native.scan is None:
+            return parse_lines(fh, fmt)
+        head = list(itertools.islice(fh, HEAD_LINES))
+    parser = _start(head, fmt)
+    code, take = FORMATS.index(parser.stats.format), native.scan.take
+    stats, kept = parser.stats, parser.blocked
+    with open(path, "rb") as raw:
+        for piece in _pieces(raw):
+            pos, end = 0, len(piece)
+            while pos < end:
+                pos, plain, duplicates, other = take(piece, pos, code, kept)
+                stats.lines += plain
+                stats.duplicates += duplicates
+                if other is not None:
+                    parser.read((other,))
+    return parser.result()
+
+
+def _pieces(raw: BinaryIO) -> Iterator[bytes]:
+    """A file in pieces of whole lines (each ends at a line end), without the byte-order mark."""
+    rest = raw.read(len(codecs.BOM_UTF8))
+    if rest == codecs.BOM_UTF8:
+        rest = b""
+    while block := raw.read(PIECE_BYTES):
+        block = rest + block if rest else block
+        # after the last "\n", or a "\r" with a byte after it (so never inside a "\r\n")
+        cut = max(block.rfind(b"\n"), block.rfind(b"\r", 0, len(block) - 1)) + 1
+        rest = block[cut:]
+        if cut:
+            yield block[:cut]
+    if rest:
+        yield rest
+
+
+def _start(head: list[str], fmt: str | None) -> _LineParser:
+    """A parser for a list whose first lines are `head`."""
     if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"unknown list format {fmt!r} (known: {', '.join(FORMATS)})")
-    lines = iter(lines)
-    head = list(itertools.islice(lines, 1000))  # enough to guess from past a long header
-    fmt = fmt or detect_format(head)
-    parser = _LineParser(fmt)
+    parser = _LineParser(fmt or detect_format(head))
     first = next(_meaningful(head), "")
     parser.stats.looks_like_html = first.startswith("<") and "html" in first.lower()
-    # Nearly every line of a big list is one plain entry; this pattern takes those in one
-    # step and hands anything unusual (comments, IPs, localhost, upper case) to the parser.
-    fast = _FAST_LINE[fmt].fullmatch
-    blocked, stats = parser.blocked, parser.stats
-    for line in itertools.chain(head, lines):
-        found = fast(line)
-        if found is not None:
-            name = found[1]
-            if not name[-1].isdigit() and len(name) <= 253 and name not in LOCALHOST_NAMES:
-                stats.lines += 1
-                if name in blocked:
-                    stats.duplicates += 1
-                else:
-                    blocked[name] = None
-                continue
-        parser.feed(line)
-    return parser.result()
+    return parser
 
 
 class _LineParser:
@@ -211,9 +256,27 @@ class _LineParser:
         self.blocked: dict[str, None] = {}
         self.allowed: dict[str, None] = {}
 
+    def read(self, lines: Iterable[str]) -> None:
+        # Nearly every line of a big list is one plain entry; this pattern takes those in one
+        # step and hands anything unusual (comments, IPs, localhost, upper case) to `feed`.
+        fast = _FAST_LINE[self.stats.format].fullmatch
+        blocked, stats = self.blocked, self.stats
+        for line in lines:
+            found = fast(line)
+            if found is not None:
+                name = found[1]
+                if not name[-1].isdigit() and len(name) <= 253 and name not in LOCALHOST_NAMES:
+                    stats.lines += 1
+                    if name in blocked:
+                        stats.duplicates += 1
+                    else:
+                        blocked[name] = None
+                    continue
+            self.feed(line)
+
     def result(self) -> ParsedList:
         self.stats.entries, self.stats.exceptions = len(self.blocked), len(self.allowed)
-        return ParsedList(list(self.blocked), list(self.allowed), self.stats)
+        return ParsedList(self.blocked, self.allowed, self.stats)
 
     def feed(self, raw: str) -> None:
         self.stats.lines += 1

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from agent.config import BlocklistSource, Config
-from agent.lists.parse import ListError, ParsedList, check, parse_lines
+from agent.lists.parse import ListError, ParsedList, check, parse_file
 
 DOWNLOAD_TIMEOUT = 60.0  # seconds without data before a download is abandoned
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
@@ -25,9 +25,7 @@ USER_AGENT = "HouseRules/0.1 (home DNS filter)"
 def read_file(path: Path, fmt: str | None, label: str, max_junk_ratio: float) -> ParsedList:
     """Parse and check a list file; a broken byte spoils one line, not the whole list."""
     try:
-        # utf-8-sig drops the byte-order mark some Windows editors put before the first line
-        with open(path, encoding="utf-8-sig", errors="replace") as fh:
-            parsed = parse_lines(fh, fmt)
+        parsed = parse_file(path, fmt)
     except OSError as exc:
         raise ListError(f"{label}: cannot read {path}: {exc.strerror or exc}") from exc
     return check(parsed, label, max_junk_ratio)

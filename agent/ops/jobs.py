@@ -37,7 +37,6 @@ from zoneinfo import ZoneInfo
 
 from agent.config import Config
 from agent.dns import neighbours
-from agent.lists import job as lists_job
 from agent.ops import intake
 from agent.ops.leader import Clock, HouseholdLease
 from agent.ops.scheduler import Scheduler
@@ -48,8 +47,8 @@ from agent.store.budgets import has_budgets, record_use
 from agent.store.events import record_events
 from agent.store.household import load_household
 from agent.store.household_devices import list_devices, note_hostnames, record_seen
-from agent.store.migrate import migrate
 from agent.store.querylog import clients_since, newest_id, prune_query_log
+from agent.store.uptodate import migrate  # Alembic loads only when there is work
 
 log = logging.getLogger("houserules.jobs")
 BUDGET_SECONDS = 10.0  # how often the minutes of daily budgets are counted
@@ -184,8 +183,8 @@ class Jobs:
         from agent.insights.job import InsightsJob  # heavy: only this process loads it
 
         if self._insights is None:
-            # a few batches a run: a first pass over a month of log is spread over several runs
-            self._insights = InsightsJob(self.engine, self.catalog, self.cfg, max_batches=5)
+            # 50,000 rows a run at most: a first pass over a month of log spans several runs
+            self._insights = InsightsJob(self.engine, self.catalog, self.cfg, max_batches=25)
         household = load_household(self.engine) or Household()
         now = self.now()
         self._insights.run(household, neighbours.read_neighbours(), now)
@@ -216,6 +215,8 @@ class Jobs:
 
     def refresh_lists(self) -> None:
         """Fetch and compile every source; the DNS process maps the result when it lands."""
+        from agent.lists import job as lists_job  # hours apart: loaded when first needed
+
         for line in lists_job.compile_now(self.cfg, self.catalog).lines:
             log.info("%s", line)
 

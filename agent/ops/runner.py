@@ -48,7 +48,8 @@ from agent.rules.policy import Policy, PolicyHolder
 from agent.rules.safesearch import load_safesearch
 from agent.store.household_follower import HouseholdFollower, Source
 from agent.store.logpipe import LogPipe
-from agent.store.snapshot import is_postgres_url, masked_url
+from agent.store.urls import is_postgres as is_postgres_url
+from agent.store.urls import shown as masked_url
 
 log = logging.getLogger("houserules")
 JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process
@@ -70,33 +71,10 @@ def household_copy(cfg: Config) -> Path:
     return stats.stats_path(cfg).parent / HOUSEHOLD_COPY
 
 
-def query_log(cfg: Config) -> LogPipe | QueryLogAway:
-    """The query-log writer. The seam for PostgreSQL: the writer process (`agent.store.logpipe`,
-    `logproc`) takes a SQLite file today; until it takes the URL, a PostgreSQL box counts its
-    rows as dropped rather than write them anywhere else."""
-    if cfg.database_path is not None:
-        return LogPipe(cfg.database_path, cfg.store.log_queue_size)
-    return QueryLogAway(masked_url(cfg.store.url))
-
-
-class QueryLogAway:
-    """A query log that cannot be written: each row counted as dropped, said once."""
-
-    def __init__(self, where: str) -> None:
-        self.where, self.written, self.dropped = where, 0, 0
-
-    def start(self) -> None:
-        log.warning("the query log is not written to %s by this version", self.where)
-
-    def submit(self, row: tuple) -> bool:
-        self.dropped += 1
-        return False
-
-    def flush(self, timeout: float = 5.0) -> bool:
-        return True
-
-    def stop(self, timeout: float = 10.0) -> bool:
-        return True
+def query_log(cfg: Config) -> LogPipe:
+    """The query-log writer: to the SQLite file or the PostgreSQL database, its spool in the
+    data folder (`agent.store.logpipe`, `logproc`)."""
+    return LogPipe.for_config(cfg)
 
 
 class Agent:

@@ -86,7 +86,13 @@ def collect(agent: Agent, starts: int, started: float) -> dict[str, Any]:
             }
             for s in r.upstreams.servers
         ],
-        "querylog": {"written": agent.writer.written, "dropped": agent.writer.dropped},
+        "querylog": {
+            "written": agent.writer.written,
+            "dropped": agent.writer.dropped,
+            "rejected": agent.writer.rejected,
+            "kept": agent.writer.kept,
+            "recovered": agent.writer.recovered,
+        },
         "household_version": household.version if household is not None else None,
         # where the household in force came from ("database", "copy") and, while the
         # database cannot be read, why

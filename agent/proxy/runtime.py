@@ -89,7 +89,7 @@ def build(cfg: Config) -> Runtime:
         raise ValueError(f"path rules: app {unknown[0]!r} is not in the app catalogue")
     concerns = load_concerns(cfg.resolve(p.concerns) if p.concerns else None)
     recorder = Recorder(lambda: db.make_engine(cfg.database_url), catalog, p.queue_size)
-    writer = LogPipe(cfg.database_path, cfg.store.log_queue_size)
+    writer = LogPipe.for_config(cfg)
     safesearch = keeper.current.safesearch
     assert safesearch is not None
     return Runtime(

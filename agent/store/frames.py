@@ -1,7 +1,10 @@
 """Framing for the pipe between the DNS process and the query-log writer process.
 
-A frame is a 4-byte big-endian length and a `marshal`ed tuple: quick to make, and nothing but
-plain values can travel (no objects, so no code runs when a frame is read).
+A frame is an 8-byte header, the body's length and how many query-log rows it carries (both
+4-byte big-endian), then the body: a `marshal`ed tuple. Quick to make, and nothing but plain
+values can travel (no objects, so no code runs when a frame is read). The row count lets the
+writer queue a frame of rows as the bytes it came in (bounded in bytes, unpacked only when
+written) and spool it to disk as it is.
 """
 
 from __future__ import annotations
@@ -10,23 +13,29 @@ import marshal
 import struct
 from typing import BinaryIO
 
-LENGTH = struct.Struct(">I")
+HEADER = struct.Struct(">II")
 
 
-def read_frame(stream: BinaryIO) -> tuple | None:
-    head = stream.read(LENGTH.size)
-    if len(head) < LENGTH.size:
+def read_raw(stream: BinaryIO) -> tuple[int, bytes] | None:
+    """(rows, body) of the next frame; None at the end of the stream."""
+    head = stream.read(HEADER.size)
+    if len(head) < HEADER.size:
         return None
-    (size,) = LENGTH.unpack(head)
+    size, rows = HEADER.unpack(head)
     body = stream.read(size)
     if len(body) < size:
         return None
-    return marshal.loads(body)
+    return rows, body
 
 
-def encode_frame(message: tuple) -> bytes:
+def read_frame(stream: BinaryIO) -> tuple | None:
+    got = read_raw(stream)
+    return None if got is None else marshal.loads(got[1])
+
+
+def encode_frame(message: tuple, rows: int = 0) -> bytes:
     body = marshal.dumps(message)
-    return LENGTH.pack(len(body)) + body
+    return HEADER.pack(len(body), rows) + body
 
 
 def write_frame(stream: BinaryIO, message: tuple) -> None:

@@ -3,15 +3,20 @@
 `submit` appends a tuple to a list (the only work on the DNS path). A sender thread swaps the
 list out a few times a second and writes it to the writer process (`agent.store.logproc`) as
 one frame; a reader thread collects the process's status answers. If the process falls behind,
-rows pile up here; once half of `buffer_size` is waiting, repeats are dropped first (a row is
-kept only if it is the first this minute for its client and name, `agent.store.firstrows`), so
-a flood cannot hide a visit; when it is full, every new row is dropped. Drops are counted. If
+rows pile up here, bounded in bytes: `buffer_bytes` as the frames measure them (the sender
+turns that into a number of rows after each frame, so `submit` compares two integers). Once
+half of that is waiting, repeats are dropped first (a row is kept only if it is the first this
+minute for its client and name, `agent.store.firstrows`), so a flood cannot hide a visit; when
+it is full, every new row is dropped. Drops are counted. The writer process keeps its own
+queue in bytes and, while the database is away, a spool on local disk. If
 the process dies, it is started again and the rows it held are counted as dropped: exactly,
 because the process reports after every COMMIT and names each batch just before committing it,
 so the one batch whose fate is unknown is looked up in the database (one indexed read, on the
 sender thread).
 
-Same interface as `QueryLogWriter`: start, submit, flush, stop, written, dropped.
+Same interface as `QueryLogWriter`: start, submit, flush, stop, written, dropped, rejected,
+kept (rows in the spool for a later writer), recovered (rows an earlier writer left in the
+spool, written since). Every row submitted is written, dropped, rejected or kept.
 """
 
 from __future__ import annotations
@@ -19,20 +24,31 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.store.firstrows import FirstRows
 from agent.store.frames import encode_frame, read_frame, write_frame
+from agent.store.logsink import batch_landed, is_postgres, shown
+from agent.store.logwriter import QUEUE_BYTES, flat_row  # noqa: F401  (flat_row: re-exported)
+
+if TYPE_CHECKING:
+    from agent.config import Config
 
 log = logging.getLogger(__name__)
-NO_STATUS: tuple = ("status", 0, 0, 0, 0, 0, "", None)
+NO_STATUS: tuple = ("status", 0, 0, 0, 0, 0, "", None, 0, 0)
 FINAL = -1  # the token of the answer to "stop"
+# Rows waiting here, between two sends, as frames measure them (a frame carries a shared head
+# once: some 60-150 bytes a row), and never more rows than this: at most ~1 MB of rows in the
+# DNS process, as many as a send every 50 ms needs flat out.
+BUFFER_BYTES = 1 << 20
+BUFFER_ROWS = 8_000
+ROW_BYTES = 100  # a row's share of a frame until the first frame says (shared heads: ~60-150)
+SPOOL_NAME = "querylog.spool"
 
 
 PIPE_BYTES = 1 << 20  # Linux's default most for a pipe: some 40,000 rows in the kernel
@@ -40,45 +56,45 @@ PIPE_BYTES = 1 << 20  # Linux's default most for a pipe: some 40,000 rows in the
 
 def _grow_pipe(stream: Any) -> None:
     """Slack for a busy writer in the pipe, in the kernel's memory rather than this process's
-    (the DNS process keeps only `buffer_size` rows of its own). Best effort: Linux only."""
+    (the DNS process keeps only `buffer_bytes` of its own). Best effort: Linux only."""
     with contextlib.suppress(AttributeError, OSError, ValueError):
         fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-
-
-def flat_row(row: tuple) -> tuple:
-    """A row in the query log's column order (`LogEntry`). The DNS server hands rows over as
-    (ts, head, upstream, latency_ms, cached), `head` being the ten columns from client to app
-    that every answer to one question shares: one small tuple a query on the DNS path, and
-    marshal sends a shared head once per frame. Flat rows (the proxy's) pass as they are."""
-    if len(row) == 5 and type(row[1]) is tuple:
-        ts, head, upstream, latency_ms, cached = row
-        return (ts, *head, upstream, latency_ms, cached)
-    return row
 
 
 class LogPipe:
     def __init__(
         self,
-        db_path: Path,
-        queue_size: int = 100_000,
+        target: Path | str,
+        queue_bytes: int = QUEUE_BYTES,
         interval: float = 0.05,
-        buffer_size: int = 8_000,
+        buffer_bytes: int = BUFFER_BYTES,
+        *,
+        spool: Path | None = None,
+        spool_bytes: int = 0,
     ) -> None:
-        """`queue_size` rows may wait in the writer process (the database is busy);
-        `buffer_size` here, between two sends (kept small: this is the DNS process)."""
-        self.db_path, self.queue_size, self.interval = Path(db_path), queue_size, interval
-        self.buffer_size = min(buffer_size, queue_size)
-        self._crowded = self.buffer_size // 2  # from here on, repeats are dropped
+        """`target`: a SQLite file or a postgresql:// URL. `queue_bytes` of rows may wait in
+        the writer process's memory (the database is busy), then `spool_bytes` in the `spool`
+        file while it is away; `buffer_bytes` here, between two sends (kept small: this is
+        the DNS process)."""
+        postgres = is_postgres(target)
+        self.target = str(target) if postgres else Path(str(target).removeprefix("sqlite:///"))
+        self.queue_bytes, self.interval = queue_bytes, interval
+        self.buffer_bytes = min(buffer_bytes, queue_bytes)  # never more here than there
+        self.spool, self.spool_bytes = spool, spool_bytes
+        self._room = max(2, min(BUFFER_ROWS, self.buffer_bytes // ROW_BYTES))  # rows that fit
+        self._crowded = self._room // 2  # from here on, repeats are dropped
         self._firsts = FirstRows()
         self._rows: list[tuple] = []
         self._accepted = self._dropped_here = 0
         self._sent = 0  # rows sent to the current process
         self._status: tuple = NO_STATUS  # the current process's last answer
-        self._earlier = [0, 0, 0]  # written, dropped, rejected by processes that have ended
+        # written, dropped, rejected, kept, recovered by processes that have ended
+        self._earlier = [0, 0, 0, 0, 0]
         self._answers: dict[int, threading.Event] = {}
         self._token = 0
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # one frame on the pipe at a time
+        self._sending = threading.Lock()  # rows taken and sent in the order they were taken
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None  # the current process's status reader
         self._sender: threading.Thread | None = None
@@ -98,14 +114,39 @@ class LogPipe:
         return self._earlier[2] + self._status[4]
 
     @property
+    def kept(self) -> int:
+        return self._earlier[3] + self._status[8]
+
+    @property
+    def recovered(self) -> int:
+        return self._earlier[4] + self._status[9]
+
+    @property
     def last_error(self) -> str:
         return self._status[6]
+
+    @property
+    def db_path(self) -> Path | str:
+        return self.target
+
+    @classmethod
+    def for_config(cls, cfg: Config) -> LogPipe:
+        """The pipe `[store]` asks for: its database, its queue, and its spool in the data
+        folder (where the dashboard's key is kept: local disk, whatever the database)."""
+        store, db = cfg.store, cfg.database_path
+        folder = cfg.resolve(cfg.dashboard.secret_key_file).parent
+        return cls(
+            db if db is not None else store.url,
+            store.log_queue_kb * 1024,
+            spool=folder / SPOOL_NAME,
+            spool_bytes=store.log_spool_mb * (1 << 20),
+        )
 
     # -- the DNS path ------------------------------------------------------------------------
 
     def submit(self, row: tuple) -> bool:
         n = len(self._rows)
-        if n >= self._crowded and (n >= self.buffer_size or not self._firsts.first(row)):
+        if n >= self._crowded and (n >= self._room or not self._firsts.first(row)):
             self._dropped_here += 1
             return False
         self._rows.append(row)
@@ -120,7 +161,9 @@ class LogPipe:
         self._sender.start()
 
     def _spawn(self) -> None:
-        cmd = [sys.executable, "-m", "agent.store.logproc", str(self.db_path), str(self.queue_size)]
+        spool = str(self.spool) if self.spool is not None else "-"
+        cmd = [sys.executable, "-m", "agent.store.logproc", str(self.target)]
+        cmd += [str(self.queue_bytes), spool, str(self.spool_bytes)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         _grow_pipe(self._proc.stdin)
         proc = self._proc
@@ -147,18 +190,25 @@ class LogPipe:
             self._send_pending()
 
     def _send_pending(self) -> None:
-        rows, self._rows = self._rows, []  # one swap: the DNS thread carries on with a new list
-        if rows:
-            # marshal takes plain tuples only (the DNS path sends those; LogEntry is one too)
-            self._send(("rows", [r if type(r) is tuple else tuple(r) for r in rows]), len(rows))
+        # One send at a time, from the swap to the pipe: frames keep the rows' order, and a
+        # flush asked now goes after the rows another thread has just taken.
+        with self._sending:
+            rows, self._rows = self._rows, []  # one swap: the DNS thread goes on with a new list
+            if rows:
+                # marshal takes plain tuples only (the DNS path sends those; LogEntry is one)
+                rows = [r if type(r) is tuple else tuple(r) for r in rows]
+                self._send(("rows", rows), len(rows))
 
     def _send(self, message: tuple, rows: int = 0) -> bool:
         try:
-            frame = encode_frame(message)
+            frame = encode_frame(message, rows)
         except ValueError as exc:  # a value marshal cannot carry: a bug, never a dead process
             log.error("query-log rows could not be encoded (%s); %d rows dropped", exc, rows)
             self._dropped_here += rows
             return False
+        if rows >= 100:  # enough rows to tell what one costs: the room follows the load
+            self._room = max(2, min(BUFFER_ROWS, self.buffer_bytes * rows // len(frame)))
+            self._crowded = self._room // 2
         with self._lock:
             proc = self._proc
             try:
@@ -188,32 +238,26 @@ class LogPipe:
                 proc.wait(5)
         if self._reader is not None:
             self._reader.join(5)  # every status it managed to send has been read
-        _, _, written, dropped, rejected, _, _, pending = self._status
+        _, _, written, dropped, rejected, _, _, pending, kept, recovered = self._status
         if pending is not None and pending[0] == written:  # a batch it may have committed
             landed, refused = self._landed(pending)
             written, rejected = written + landed, rejected + refused
-        unaccounted = max(0, self._sent - written - dropped - rejected)
+        unaccounted = max(0, self._sent - written - dropped - rejected - kept)
         self._earlier[0] += written
         self._earlier[1] += dropped + unaccounted + unsent
         self._earlier[2] += rejected
-        self._sent, self._status = 0, NO_STATUS[:-2] + (error, None)
+        self._earlier[3] += kept
+        self._earlier[4] += recovered
+        self._sent, self._status = 0, NO_STATUS[:6] + (error, None, 0, 0)
 
     def _landed(self, pending: tuple) -> tuple[int, int]:
         """(written, rejected) of the batch a killed process was committing: its last row is
         in the database, with its time and name, only if the COMMIT went through."""
         _, last_id, last_ts, last_name, size, rejected = pending
-        try:
-            conn = sqlite3.connect(self.db_path, timeout=5.0)
-            try:
-                row = conn.execute(
-                    "SELECT ts, name FROM query_log WHERE id = ?", (last_id,)
-                ).fetchone()
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            log.error("cannot tell whether %d query-log rows were written (%s)", size, exc)
-            return 0, 0
-        return (size - rejected, rejected) if row == (last_ts, last_name) else (0, 0)
+        landed = batch_landed(self.target, (last_id, last_ts, last_name))
+        if landed is None:
+            log.error("cannot tell whether %d query-log rows reached %s", size, shown(self.target))
+        return (size - rejected, rejected) if landed else (0, 0)
 
     def _ask(self, timeout: float) -> bool:
         self._token += 1

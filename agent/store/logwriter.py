@@ -1,14 +1,18 @@
 """The query-log writer: one row per DNS answer, written in batches by one background thread.
 
-Rows (`LogEntry`, plain tuples) come in through `QueryLogWriter.submit`, which only appends to
-an in-memory buffer. One thread owns a sqlite3 connection and writes the buffer, a batch per
-statement (json_each). If the database is locked, read-only or the disk is full, the thread
-keeps the batch, says so once in the log, and retries with back-off until the database is back.
+Rows come in through `submit` (one row) or `submit_frame` (a marshalled frame of rows, as the
+DNS process sends them: kept as the bytes it came in, unpacked only when written, so the queue
+is bounded in bytes and its memory does not follow the load). One thread writes the queue to
+the database (`agent.store.logsink`: SQLite or PostgreSQL), a batch per transaction. If the
+database is locked, full or away, the thread keeps the batch, says so once in the log, and
+retries with back-off until the database is back.
 
-Memory stays bounded: rows in the buffer plus the batch being retried never exceed
-`queue_size`. Beyond that `submit` drops the *newest* row and counts it: the rows already
-waiting are older, so the history a parent reads stays continuous up to the outage, and
-dropping at the door costs nothing on the DNS path.
+Memory stays bounded: past `queue_bytes` (or `queue_size` rows) frames go to the local-disk
+spool (`agent.store.logspool`) if there is one, and from then on every frame goes there until
+it has been written to the database, so rows arrive in order. Past the spool's bound rows are
+dropped and counted: the *newest*, so the history a parent reads stays continuous up to the
+outage, and dropping at the door costs nothing. At stop with the database away, what memory
+holds goes to the spool when it is empty (the next writer sends it), else it is dropped.
 
 It runs in the query-log writer process (`agent.store.logproc`), which imports nothing but this
 and the standard library: no SQLAlchemy, so it stays small.
@@ -16,18 +20,27 @@ and the standard library: no SQLAlchemy, so it stays small.
 
 from __future__ import annotations
 
-import json
 import logging
-import sqlite3
+import marshal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import NamedTuple
 
-from agent.store.sqlite import connect, explain
+from agent.store.logsink import (  # noqa: F401  (_INSERT, _COLUMNS: re-exported by querylog)
+    _COLUMNS,
+    _INSERT,
+    SCHEMA,
+    _open_writer_connection,
+    is_postgres,
+    log_fields,
+    open_sink,
+    shown,
+)
+from agent.store.logspool import Spool
+from agent.store.sqlite import explain
 
 log = logging.getLogger("agent.store.querylog")
 
@@ -51,83 +64,88 @@ class LogEntry(NamedTuple):
     cached: bool = False
 
 
-_COLUMNS = ", ".join(LogEntry._fields)
-# One statement per batch: the whole insert runs inside SQLite with Python's lock released, so
-# the DNS thread is not held up row by row (executemany hands the lock back and forth per row).
-_INSERT_JSON = (
-    f"INSERT INTO query_log ({_COLUMNS}) SELECT "
-    + ", ".join(f"value->>{i}" for i in range(len(LogEntry._fields)))
-    + " FROM json_each(?)"
-)
-_INSERT = f"INSERT INTO query_log ({_COLUMNS}) VALUES ({', '.join('?' * len(LogEntry._fields))})"
-# The writer creates its table itself, so logging works even if it starts before init_db. The
-# statements are written out here (this process has no SQLAlchemy); a test holds them equal to
-# what the model (`agent.store.querylog.QueryLogRow`) generates, so there is one schema.
-SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS query_log ("
-    "id INTEGER NOT NULL, ts FLOAT NOT NULL, client VARCHAR NOT NULL, device VARCHAR, "
-    "child VARCHAR, name VARCHAR NOT NULL, qtype VARCHAR NOT NULL, action VARCHAR NOT NULL, "
-    "rule VARCHAR NOT NULL, reason VARCHAR NOT NULL, category VARCHAR, app VARCHAR, "
-    "upstream VARCHAR, latency_ms FLOAT, cached BOOLEAN NOT NULL, PRIMARY KEY (id))",
-    "CREATE INDEX IF NOT EXISTS ix_query_log_child_ts ON query_log (child, ts)",
-    "CREATE INDEX IF NOT EXISTS ix_query_log_ts ON query_log (ts)",
-]
-# Errors caused by a row's content rather than by the database: that row is rejected, the rest
-# of its batch is written.
-_ROW_ERRORS = (sqlite3.InterfaceError, sqlite3.IntegrityError, sqlite3.ProgrammingError)
-_ROW_ERRORS += (sqlite3.DataError, TypeError, ValueError, OverflowError)
+assert LogEntry._fields == log_fields
 _RETRY_MIN = 0.05
+ROW_BYTES = 200  # what one row handed to `submit` is taken to cost in the queue
+QUEUE_BYTES = 4 << 20
 
 
-def _open_writer_connection(path: Path, busy_timeout: float) -> sqlite3.Connection:
-    conn = connect(path, busy_timeout_ms=int(busy_timeout * 1000))
-    try:
-        for statement in SCHEMA:
-            conn.execute(statement)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+def flat_row(row: tuple) -> tuple:
+    """A row in the query log's column order (`LogEntry`). The DNS server hands rows over as
+    (ts, head, upstream, latency_ms, cached), `head` being the ten columns from client to app
+    that every answer to one question shares: one small tuple a query on the DNS path, and
+    marshal sends a shared head once per frame. Flat rows (the proxy's) pass as they are."""
+    if len(row) == 5 and type(row[1]) is tuple:
+        ts, head, upstream, latency_ms, cached = row
+        return (ts, *head, upstream, latency_ms, cached)
+    return row
+
+
+def unpack(body: bytes) -> list[tuple]:
+    """The flat rows of one frame's body (`("rows", [row, ...])` marshalled)."""
+    rows = marshal.loads(body)[1]
+    try:  # the DNS server's shape, unpacked without a call a row
+        return [(r[0], *r[1], r[2], r[3], r[4]) if len(r) == 5 else r for r in rows]
+    except TypeError:  # a malformed row: each one alone, and the database refuses the bad one
+        return [flat_row(r) for r in rows]
+
+
+def pack(rows: list) -> bytes:
+    return marshal.dumps(("rows", [tuple(r) for r in rows]))
 
 
 class QueryLogWriter:
-    """Takes rows from the DNS path without waiting and writes them in batches.
+    """Takes rows without waiting and writes them in batches.
 
-    `submit` is meant to be called from one thread (the DNS event loop); from several, a
+    `submit` and `submit_frame` are meant to be called from one thread; from several, a
     counter can miss an increment, never a row.
     """
 
     def __init__(
         self,
-        db_path: Path,
-        queue_size: int = 100_000,
+        target: Path | str,
+        queue_size: int = 10_000_000,
         batch_size: int = 5_000,
         flush_interval: float = 0.25,
         *,
+        queue_bytes: int = QUEUE_BYTES,
+        spool: Spool | None = None,
         busy_timeout: float = 1.0,
         retry_max: float = 5.0,
     ) -> None:
-        self.db_path = Path(db_path)
-        self.queue_size, self.batch_size = queue_size, batch_size
-        self.flush_interval = flush_interval
+        self.target = str(target) if is_postgres(target) else Path(target)
+        self.shown = shown(target)
+        self.queue_size, self.queue_bytes, self.batch_size = queue_size, queue_bytes, batch_size
+        self.flush_interval, self.spool = flush_interval, spool
         self.busy_timeout, self.retry_max = busy_timeout, retry_max
-        self._buffer: deque[LogEntry] = deque()
-        self._held = 0  # rows taken from the buffer, not yet written (maybe being retried)
+        self._lock = threading.Lock()  # the queue and the spool, between submit and writer
+        # rows (a list, from submit) or (frame body, its rows) from submit_frame
+        self._chunks: deque[list | tuple[bytes, int]] = deque()
+        self._tail: list | None = None  # the chunk `submit` appends to
+        self._rows = self._bytes = 0  # in `_chunks`
+        self._held = 0  # rows taken from the queue, not yet written (maybe being retried)
+        self._writing = 0  # rows in the batch being written (from the queue or the spool)
+        self._spooled = 0  # rows of this writer in the spool
         self._accepted = self._dropped_full = self._dropped_at_stop = 0
-        self.written = self.rejected = self.failed_batches = 0
+        self.written = self.rejected = self.failed_batches = self.recovered = 0
         self.batches = self.largest_batch = 0
         self.last_error = ""
         # The batch being committed, for a process that reports progress (`on_commit`):
         # (written before it, its last row's id, ts and name, its size, rows rejected from it).
         # Whoever outlives a killed writer can then tell from the database whether it landed.
         self.pending: tuple | None = None
-        self.on_commit: Callable[[], None] | None = None  # called before and after each COMMIT
+        # called before and after each COMMIT, and after each failed attempt
+        self.on_commit: Callable[[], None] | None = None
         self._failing = self._closed = False
         self._deadline = float("inf")
         self._wake, self._stop = threading.Event(), threading.Event()
         self._progress = threading.Condition()
-        self._conn: sqlite3.Connection | None = None
+        self._sink = open_sink(target, busy_timeout)
         self._thread: threading.Thread | None = None
+
+    @property
+    def db_path(self) -> Path | str:
+        return self.target
 
     @property
     def submitted(self) -> int:
@@ -138,19 +156,80 @@ class QueryLogWriter:
         return self._dropped_full + self._dropped_at_stop
 
     @property
+    def kept(self) -> int:
+        """Rows of this writer waiting in the spool on disk."""
+        return self._spooled
+
+    @property
     def queued(self) -> int:
         """Rows accepted and not yet written."""
-        return len(self._buffer) + self._held
+        return self._rows + self._held + self._spooled
 
-    def submit(self, entry: LogEntry) -> bool:
+    @property
+    def crowded(self) -> bool:
+        """Past half of the room there is: time to drop repeats (`agent.store.firstrows`)."""
+        spool = self.spool
+        if spool is not None and spool.limit > 0:
+            return spool.used > spool.limit // 2
+        return self._bytes > self.queue_bytes // 2 or self.queued > self.queue_size // 2
+
+    def _spooling(self) -> bool:
+        return self.spool is not None and self.spool.waiting > 0
+
+    def submit(self, entry: tuple) -> bool:
         """Queue one row. O(1), never blocks, never raises; False if it was dropped."""
-        if self._closed or len(self._buffer) + self._held >= self.queue_size:
+        if self._closed or self.queued >= self.queue_size or self._bytes >= self.queue_bytes:
             self._dropped_full += 1
             return False
-        self._buffer.append(entry)
+        with self._lock:
+            tail = self._tail
+            if tail is None or len(tail) >= self.batch_size:
+                tail = self._tail = []
+                self._chunks.append(tail)
+            tail.append(entry)
+            self._rows += 1
+            self._bytes += ROW_BYTES
         self._accepted += 1
-        if len(self._buffer) == self.batch_size:
+        if self._rows >= self.batch_size:
             self._wake.set()  # a full batch is written now, not at the next interval
+        return True
+
+    def submit_frame(self, body: bytes, rows: int) -> bool:
+        """Queue a frame of `rows` rows (its marshalled body), in memory or else in the spool;
+        False if it was dropped (and its rows counted)."""
+        kept = False
+        with self._lock:
+            if self._closed:
+                pass
+            elif (
+                not self._spooling()
+                # one frame past the bound when memory is empty and there is no spool, so that
+                # a tiny queue still moves
+                and (
+                    self._bytes + len(body) <= self.queue_bytes
+                    or (not self._chunks and self.spool is None)
+                )
+                and self.queued + rows <= self.queue_size
+            ):
+                self._chunks.append((body, rows))
+                self._tail = None
+                self._rows += rows
+                self._bytes += len(body)
+                kept = True
+            elif self.spool is not None and self.spool.append(body, rows):
+                self._spooled += rows
+                kept = True
+        if not kept:
+            self._dropped_full += rows
+            return False
+        self._accepted += rows
+        # a full batch, or a queue half full, is written now, not at the next interval
+        if (
+            self._rows >= self.batch_size
+            or self._bytes >= self.queue_bytes // 2
+            or self._spooled >= self.batch_size
+        ):
+            self._wake.set()
         return True
 
     def start(self) -> None:
@@ -158,6 +237,10 @@ class QueryLogWriter:
             # daemon: a writer stuck on a dead disk must not keep the process from exiting.
             self._thread = threading.Thread(target=self._run, name="querylog-writer", daemon=True)
             self._thread.start()
+
+    def hurry(self) -> None:
+        """Write what waits now rather than at the next interval."""
+        self._wake.set()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every row accepted so far is written (or rejected); False on timeout."""
@@ -181,81 +264,108 @@ class QueryLogWriter:
     def _run(self) -> None:
         try:
             while True:
-                if len(self._buffer) < self.batch_size and not self._stop.is_set():
+                if self._rows < self.batch_size and not self._stop.is_set():
                     self._wake.wait(self.flush_interval)
                 self._wake.clear()
                 # Everything present now is written before waiting again, which is what
-                # flush() relies on: its rows were appended before it set _wake.
-                remaining = len(self._buffer)
-                while remaining > 0:
-                    batch = self._take(remaining)
-                    if not self._write_until_done(batch):
+                # flush() relies on: its rows were queued before it set _wake.
+                while (taken := self._take()) is not None:
+                    if not self._write_until_done(*taken):
                         break
-                    remaining -= len(batch)
-                if self._stop.is_set() and not self._buffer:
+                if self._stop.is_set() and not self._chunks:
                     return
         except Exception:  # a bug here must not end logging silently
-            log.exception("Query log writer for %s stopped unexpectedly", self.db_path)
+            log.exception("Query log writer for %s stopped unexpectedly", self.shown)
         finally:
-            self._close()
+            self._sink.close()
+            if self.spool is not None:
+                self.spool.close()
             with self._progress:
                 self._progress.notify_all()
 
-    def _take(self, limit: int) -> list[LogEntry]:
-        n = min(limit, self.batch_size, len(self._buffer))
-        self._held = n  # counted before popping, so submit never sees room that is not there
-        pop = self._buffer.popleft
-        return [pop() for _ in range(n)]
+    def _take(self) -> tuple[list[tuple], int, bool] | None:
+        """The next batch, oldest first: (rows, spool offset after it or 0, from an earlier
+        writer's spool); None when nothing waits."""
+        chunks: list[list | tuple[bytes, int]] = []
+        with self._lock:
+            n = 0
+            while self._chunks and (n == 0 or n < self.batch_size):
+                chunk = self._chunks[0]
+                size = len(chunk) if type(chunk) is list else chunk[1]
+                if n and n + size > self.batch_size:
+                    break
+                self._chunks.popleft()
+                if chunk is self._tail:
+                    self._tail = None
+                chunks.append(chunk)
+                n += size
+            if chunks:
+                self._held = n  # counted before the queue shrinks: no room that is not there
+                self._rows -= n
+                self._bytes -= sum(
+                    ROW_BYTES * len(c) if type(c) is list else len(c[0]) for c in chunks
+                )
+            elif self.spool is not None and (peeked := self._peek_spool()):
+                frames, end, leftover = peeked
+            else:
+                return None
+        if chunks:
+            rows: list[tuple] = []
+            for chunk in chunks:
+                rows.extend(chunk if type(chunk) is list else self._unpack(*chunk))
+            return rows, 0, False
+        return [row for f in frames for row in self._unpack(*f, leftover)], end, leftover
 
-    def _write_until_done(self, batch: list[LogEntry]) -> bool:
+    def _peek_spool(self) -> tuple[list[tuple[bytes, int]], int, bool] | None:
+        try:
+            return self.spool.peek(self.batch_size)  # type: ignore[union-attr]
+        except OSError as exc:  # a disk that fails to read: what is in memory still goes
+            self.last_error = f"{self.spool.path}: {explain(exc)}"  # type: ignore[union-attr]
+            return None
+
+    def _unpack(self, body: bytes, rows: int, leftover: bool = False) -> list[tuple]:
+        """A frame's rows; none if it cannot be read (a damaged spool): those are rejected
+        (or, an earlier writer's, only said in the log: this one's counts never had them)."""
+        try:
+            return unpack(body)
+        except (ValueError, EOFError, TypeError, IndexError) as exc:
+            log.error(
+                "Query log: %d rows could not be read back (%s); they are left out", rows, exc
+            )
+            self.rejected += 0 if leftover else rows
+            return []
+
+    def _write_until_done(self, batch: list[tuple], spool_end: int, leftover: bool) -> bool:
         """Write one batch, retrying with back-off; False if stop() ran out of time."""
         delay = _RETRY_MIN
+        announce = self._announce if self.on_commit is not None and not leftover else None
+        self._writing = len(batch)
         while True:
             try:
-                rejected = self._write(batch)
+                rejected, example = self._sink.write(batch, announce)
             except Exception as exc:
+                self.pending = None
                 self._note_failure(exc)
             else:
-                self._note_success(len(batch), rejected)
+                if rejected:
+                    log.warning(
+                        "Query log: %d malformed rows not written, e.g. %s", rejected, example
+                    )
+                self._note_success(len(batch), rejected, spool_end, leftover)
                 return True
             remaining = self._deadline - time.monotonic()
             if self._stop.is_set():
                 if remaining <= 0:
-                    self._give_up(len(batch))
+                    self._give_up(batch, spool_end)
                     return False
                 time.sleep(min(delay, remaining))
             else:
                 self._stop.wait(delay)  # stop() cuts the wait short for a last attempt
             delay = min(delay * 2, self.retry_max)
 
-    def _write(self, batch: list[LogEntry]) -> int:
-        """Insert a batch in one transaction; returns how many rows were rejected."""
-        conn = self._conn or _open_writer_connection(self.db_path, self.busy_timeout)
-        self._conn = conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(_INSERT_JSON, (json.dumps(batch),))
-                rejected = 0
-            except _ROW_ERRORS:
-                conn.execute("ROLLBACK")
-                conn.execute("BEGIN IMMEDIATE")
-                rejected = self._write_one_by_one(conn, batch)
-            if self.on_commit is not None:
-                self._announce(conn, len(batch), rejected)
-            conn.execute("COMMIT")
-            return rejected
-        except BaseException:
-            # Reopen next time: a connection opened read-only stays read-only.
-            self.pending = None
-            self._close()
-            raise
-
-    def _announce(self, conn: sqlite3.Connection, size: int, rejected: int) -> None:
+    def _announce(self, last: tuple, rejected: int) -> None:
         """Say which batch is about to be committed, before it is (see `pending`)."""
-        last = conn.execute("SELECT id, ts, name FROM query_log ORDER BY id DESC LIMIT 1")
-        row = last.fetchone() or (0, 0.0, "")
-        self.pending = (self.written, *row, size, rejected)
+        self.pending = (self.written, *last, self._writing, rejected)
         self.on_commit()  # type: ignore[misc]
 
     def progress(self) -> tuple[tuple | None, int, int, int]:
@@ -264,53 +374,59 @@ class QueryLogWriter:
         pending = self.pending
         return pending, self.written, self.dropped, self.rejected
 
-    def _write_one_by_one(self, conn: sqlite3.Connection, batch: list[LogEntry]) -> int:
-        rejected, example = 0, ""
-        for row in batch:
-            try:
-                conn.execute(_INSERT, row)
-            except _ROW_ERRORS as exc:
-                rejected, example = rejected + 1, f"{exc} in {row!r:.200}"
-        if rejected:
-            log.warning("Query log: %d malformed rows not written, e.g. %s", rejected, example)
-        return rejected
-
-    def _note_success(self, size: int, rejected: int) -> None:
-        self.written += size - rejected
+    def _note_success(self, size: int, rejected: int, spool_end: int, leftover: bool) -> None:
+        if leftover:
+            self.recovered += size - rejected
+        else:
+            self.written += size - rejected
         self.rejected += rejected
         self.pending = None  # after `written` grew: see `progress`
+        if spool_end:
+            with self._lock:
+                self.spool.advance(spool_end)  # type: ignore[union-attr]
+                if not leftover:
+                    self._spooled = max(0, self._spooled - size)
+                if not self.spool.waiting:  # type: ignore[union-attr]
+                    self._spooled = 0
+        else:
+            self._held = 0
         if self.on_commit is not None:
             self.on_commit()
         self.batches += 1
         self.largest_batch = max(self.largest_batch, size)
-        self._held = 0
         if self._failing:
             self._failing = False
-            log.info("Query log: writing to %s again", self.db_path)
+            log.info("Query log: writing to %s again", self.shown)
         with self._progress:
             self._progress.notify_all()
 
     def _note_failure(self, exc: Exception) -> None:
         self.failed_batches += 1
-        self.last_error = f"{self.db_path}: {explain(exc)}"
+        self.last_error = f"{self.shown}: {explain(exc)}"
         if not self._failing:  # once per episode; a locked database can fail every second
             self._failing = True
+            where = "in memory" if self.spool is None else "in memory and then on disk"
             log.warning(
-                "Query log: cannot write to %s: %s. Keeping up to %d rows in memory and retrying.",
-                self.db_path,
+                "Query log: cannot write to %s: %s. Keeping rows %s and retrying.",
+                self.shown,
                 explain(exc),
-                self.queue_size,
+                where,
             )
+        if self.on_commit is not None:
+            self.on_commit()
 
-    def _give_up(self, held: int) -> None:
-        lost = held + len(self._buffer)
-        self._buffer.clear()
-        self._held = 0
-        self._dropped_at_stop += lost
-        log.error("Query log: %d rows could not be written to %s at shutdown", lost, self.db_path)
-
-    def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with suppress(sqlite3.Error):
-                conn.close()
+    def _give_up(self, batch: list[tuple], spool_end: int) -> None:
+        """Out of time at stop: what memory holds goes to an empty spool, else is dropped."""
+        with self._lock:
+            held = [] if spool_end else batch  # a spooled batch is still in its file
+            chunks, self._chunks = list(self._chunks), deque()
+            self._rows = self._bytes = self._held = 0
+            rows = held + [r for c in chunks for r in (c if type(c) is list else unpack(c[0]))]
+            spool = self.spool
+            fits = rows and spool is not None and not self._spooling()
+            if fits and spool.append(pack(rows), len(rows)):  # type: ignore[union-attr]
+                self._spooled += len(rows)
+                log.warning("Query log: %d rows kept on disk for the next start", len(rows))
+                return
+        self._dropped_at_stop += len(rows)
+        log.error("Query log: %d rows not written to %s at shutdown", len(rows), self.shown)

@@ -32,7 +32,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from agent.store.snapshot import LATE, TABLES, Rows, SnapshotUnavailable, masked_url
+from agent.store.snapshot import LATE, TABLES, Rows, SnapshotUnavailable
+from agent.store.urls import libpq_url
+from agent.store.urls import shown as masked_url
 
 CONNECT_SECONDS = 2  # libpq's least useful value
 STATEMENT_MS = 3000
@@ -51,12 +53,6 @@ WHERE i.indisprimary AND c.relname = ANY(%s) AND pg_table_is_visible(c.oid)
 ORDER BY c.relname, array_position(i.indkey::int2[], a.attnum)
 """
 VERSION_SQL = "SELECT version FROM household_meta WHERE id = 1"
-
-
-def libpq_url(url: str) -> str:
-    """`url` as libpq takes it: SQLAlchemy's driver part (`postgresql+psycopg://`) dropped."""
-    scheme, rest = url.split("://", 1)
-    return f"{scheme.split('+', 1)[0]}://{rest}"
 
 
 class PgSnapshot:

@@ -151,17 +151,3 @@ class _closing:
 
     def __exit__(self, *exc: object) -> None:
         self.conn.close()
-
-
-def is_postgres_url(url: str) -> bool:
-    """True for a PostgreSQL URL (`postgresql://`, `postgres://`, `postgresql+psycopg://`)."""
-    return url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
-
-
-def masked_url(url: str) -> str:
-    """A database URL for messages and the local copy: any password hidden."""
-    scheme, sep, rest = url.partition("://")
-    user, at, host = rest.rpartition("@")
-    if at and ":" in user:
-        user = user.split(":", 1)[0] + ":***"
-    return f"{scheme}{sep}{user}{at}{host}"

@@ -1,0 +1,82 @@
+"""`agent.store.uptodate.migrate`: Alembic stays unloaded when the database is up to date."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.store import uptodate
+from agent.store.db import make_engine
+from agent.store.migrate import (
+    MigrationError,
+    MigrationResult,
+    head_revision,
+    migrate,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_head_read_from_the_files_is_alembics_head():
+    assert uptodate.head_of(uptodate.VERSIONS) == head_revision()
+
+
+def test_two_heads_or_an_unreadable_revision_leave_the_answer_to_alembic(tmp_path):
+    (tmp_path / "0001_a.py").write_text('revision = "0001"\ndown_revision = None\n')
+    (tmp_path / "0002_b.py").write_text('revision = "0002"\ndown_revision = "0001"\n')
+    assert uptodate.head_of(tmp_path) == "0002"
+    (tmp_path / "0002_c.py").write_text('revision = "0002c"\ndown_revision = "0001"\n')
+    assert uptodate.head_of(tmp_path) is None
+    (tmp_path / "0002_c.py").write_text("revision = find_it()\n")
+    assert uptodate.head_of(tmp_path) is None
+
+
+def test_an_up_to_date_database_is_answered_without_loading_alembic(tmp_path):
+    url = f"sqlite:///{tmp_path / 'hr.db'}"
+    migrate(make_engine(url))
+    probe = (
+        "import sys\nfrom agent.store import uptodate\nfrom agent.store.db import make_engine\n"
+        f"result = uptodate.migrate(make_engine({url!r}))\n"
+        "print(result.applied, result.stamped, 'alembic' in sys.modules, result.summary())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split(" ", 3)[:3] == ["()", "None", "False"]
+    assert f"is up to date (revision {head_revision()})" in done.stdout
+
+
+def test_a_new_database_is_migrated_by_alembic_as_before(tmp_path):
+    result = uptodate.migrate(make_engine(f"sqlite:///{tmp_path / 'hr.db'}"))
+    assert isinstance(result, MigrationResult)
+    assert result.applied and result.after == head_revision()
+
+
+def test_a_database_at_the_head_but_missing_a_column_is_still_refused(tmp_path):
+    path = tmp_path / "hr.db"
+    migrate(make_engine(f"sqlite:///{path}"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE devices DROP COLUMN hostname")
+    with pytest.raises(MigrationError, match="devices.hostname"):
+        uptodate.migrate(make_engine(f"sqlite:///{path}"))
+
+
+def test_the_tables_checked_are_every_table_alembic_knows():
+    probe = (  # a fresh interpreter: what this one imported already must not fill the gaps
+        "from sqlmodel import SQLModel\nfrom agent.store import uptodate\n"
+        "checked = {t.name for t in uptodate.all_tables()}\n"
+        "from agent.store.migrate import import_tables\nimport_tables()\n"
+        "every = {t.name for t in SQLModel.metadata.sorted_tables}\n"
+        "print(sorted(every - checked), len(every))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    missing, count = done.stdout.split("]")
+    assert missing == "[" and int(count) > 10
