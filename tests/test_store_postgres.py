@@ -382,3 +382,53 @@ def test_doctor_finds_the_postgresql_database_at_its_revision_without_its_passwo
     finding = check_database(cfg)
     assert finding.ok is True and f"at revision {HEAD}" in finding.detail
     assert "s3cret" not in finding.detail
+
+
+def test_two_boxes_migrating_at_once_take_turns(pg_url: str) -> None:
+    """Two boxes start together after an upgrade: both reach the head, neither fails."""
+    import threading
+
+    results: list[object] = []
+
+    def box() -> None:
+        try:
+            results.append(migrate(pg_url))
+        except Exception as exc:  # noqa: BLE001  (the assertion says which)
+            results.append(exc)
+
+    threads = [threading.Thread(target=box) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(results) == 3 and not [r for r in results if isinstance(r, Exception)], results
+    assert sum(1 for r in results if r.applied) == 1  # one box upgraded; the others found it done
+
+
+def test_write_transactions_of_two_processes_take_turns(pg_url: str) -> None:
+    """Two jobs processes overlapping in a handover each read a cursor and move it: on
+    PostgreSQL (read committed) both would read the same value; taking turns as SQLite's one
+    writer does, no move is lost."""
+    import threading
+
+    from agent.store.dialect import write_transaction
+
+    engine = make_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE turn_test (id INTEGER PRIMARY KEY, n INTEGER)")
+        conn.exec_driver_sql("INSERT INTO turn_test VALUES (1, 0)")
+
+    def box() -> None:
+        for _ in range(40):
+            with write_transaction(engine) as conn:
+                n = conn.exec_driver_sql("SELECT n FROM turn_test WHERE id = 1").scalar_one()
+                conn.exec_driver_sql(f"UPDATE turn_test SET n = {n + 1} WHERE id = 1")
+
+    threads = [threading.Thread(target=box) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT n FROM turn_test").scalar_one() == 120
+    engine.dispose()

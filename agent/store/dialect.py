@@ -7,7 +7,9 @@ What cannot be written once is here, chosen by the connection's dialect:
 - the smaller/larger of two values: SQLite's two-argument `min`/`max` (NULL if either is
   NULL), PostgreSQL's `least`/`greatest` (which skip NULLs);
 - a write transaction that waits for the writer's lock up front: SQLite's `BEGIN IMMEDIATE`;
-  PostgreSQL locks rows as it writes them, so a plain transaction;
+  on PostgreSQL the same one-writer-at-a-time turn as an advisory lock held until commit (two
+  boxes' jobs processes overlapping in a handover must not both read a cursor and then both
+  move it);
 - the error for a table that is not there yet (`NO_TABLE_YET`);
 - SQL run through the driver itself (many rows at once, no SQLAlchemy rows): sqlite3 takes
   `?` marks, psycopg `%s`.
@@ -25,6 +27,13 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 # A table that is not there yet (a database not migrated that far): SQLite says "no such
 # table" (OperationalError), PostgreSQL UndefinedTable (ProgrammingError).
 NO_TABLE_YET = (OperationalError, ProgrammingError)
+
+
+# PostgreSQL advisory lock keys (any 64-bit numbers, the same on every box): the household's
+# write transactions (as SQLite's one writer), and migrations (two boxes upgrading at once).
+# The query log's own turn is `agent.store.logsink.QUERY_LOG_TURN`.
+HOUSEHOLD_WRITE_TURN = 0x48525F5754  # "HR_WT"
+MIGRATION_TURN = 0x48525F4D47  # "HR_MG"
 
 
 def is_sqlite(bind: Engine | Connection) -> bool:
@@ -53,6 +62,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.begin()
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({HOUSEHOLD_WRITE_TURN})")
         try:
             yield conn
         except BaseException:

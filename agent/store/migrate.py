@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +52,7 @@ from agent.store.db import (
     sqlalchemy_url,
     sqlite_file,
 )
+from agent.store.dialect import MIGRATION_TURN
 
 log = logging.getLogger(__name__)
 # Alembic narrates every step at INFO; `migrate` logs one line of its own instead.
@@ -187,24 +188,60 @@ def migrate(
             raise MigrationError(name, f"its folder cannot be created: {explain(exc)}") from exc
     engine = migration_engine(url) if path or isinstance(target, str) else target
     try:
-        current, stamped, had_tables = _recognise(engine, location, name)
-        before = current or stamped
-        if before == head:
-            if stamped:
-                _stamp(engine, location, stamped)
-            _check_complete(engine, name)
-            return MigrationResult(name, before, head, stamped=stamped)
-        pending = _pending(location, before, head)
-        backup = None
-        if path is not None and had_tables:
-            backup = _backup(path, backup_dir or path.parent / "backups", before, head, now())
-        applied = _upgrade(engine, location, name, (before, stamped), pending, path, backup)
-        _check_complete(engine, name)
-        log.info("database %s upgraded to %s (%s)", name, head, ", ".join(applied))
-        return MigrationResult(name, before, head, tuple(applied), backup, stamped)
+        with _one_box_at_a_time(engine, name):
+            return _migrate(engine, location, name, path, head, backup_dir, now)
     finally:
         if engine is not target:
             engine.dispose()
+
+
+@contextmanager
+def _one_box_at_a_time(engine: Engine, name: str) -> Iterator[None]:
+    """On PostgreSQL, two boxes starting together after an upgrade take turns (an advisory
+    lock for the whole migration): the second then finds the database at head. SQLite has one
+    box, and its writes wait for each other anyway."""
+    if engine.dialect.name == "sqlite":
+        yield
+        return
+    try:
+        conn = engine.connect()
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_TURN})")
+        conn.commit()
+    except Exception as exc:
+        raise MigrationError(name, explain(exc)) from exc
+    try:
+        yield
+    finally:
+        with suppress(Exception):
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_TURN})")
+            conn.commit()
+        conn.close()
+
+
+def _migrate(
+    engine: Engine,
+    location: Path | None,
+    name: str,
+    path: Path | None,
+    head: str,
+    backup_dir: Path | None,
+    now: Callable[[], datetime],
+) -> MigrationResult:
+    current, stamped, had_tables = _recognise(engine, location, name)
+    before = current or stamped
+    if before == head:
+        if stamped:
+            _stamp(engine, location, stamped)
+        _check_complete(engine, name)
+        return MigrationResult(name, before, head, stamped=stamped)
+    pending = _pending(location, before, head)
+    backup = None
+    if path is not None and had_tables:
+        backup = _backup(path, backup_dir or path.parent / "backups", before, head, now())
+    applied = _upgrade(engine, location, name, (before, stamped), pending, path, backup)
+    _check_complete(engine, name)
+    log.info("database %s upgraded to %s (%s)", name, head, ", ".join(applied))
+    return MigrationResult(name, before, head, tuple(applied), backup, stamped)
 
 
 def _recognise(
