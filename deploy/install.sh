@@ -14,6 +14,9 @@
 #   --site-packages DIR  reuse the packages installed in DIR instead of downloading any
 #                        [HOUSERULES_SITE_PACKAGES]; for tests and offline machines
 #   --with-proxy         also install the proxy addon (mitmproxy) [HOUSERULES_WITH_PROXY=1]
+#   --with-postgres      also install the PostgreSQL driver (psycopg), for a box that shares
+#                        its household with a second box [HOUSERULES_WITH_POSTGRES=1]; done
+#                        anyway when the existing config's [store] url names PostgreSQL
 #   --dhcp               switch HouseRules' own DHCP on, only once `houserules dhcp check`
 #                        finds no other DHCP server on the network [HOUSERULES_DHCP=1]
 #   --no-systemctl       install the units but do not reload, enable or start them
@@ -30,6 +33,7 @@ PYTHON="${HOUSERULES_PYTHON:-python3}"
 WHEELHOUSE="${HOUSERULES_WHEELHOUSE:-}"
 SITE_PACKAGES="${HOUSERULES_SITE_PACKAGES:-}"
 WITH_PROXY="${HOUSERULES_WITH_PROXY:-0}"
+WITH_POSTGRES="${HOUSERULES_WITH_POSTGRES:-0}"
 WITH_DHCP="${HOUSERULES_DHCP:-0}"
 NO_SYSTEMCTL="${HOUSERULES_NO_SYSTEMCTL:-0}"
 USER_NAME=houserules
@@ -50,6 +54,7 @@ while [ $# -gt 0 ]; do
         --site-packages) SITE_PACKAGES="${2:?--site-packages needs a folder}"; shift 2 ;;
         --with-proxy) WITH_PROXY=1; shift ;;
         --dhcp) WITH_DHCP=1; shift ;;
+        --with-postgres) WITH_POSTGRES=1; shift ;;
         --no-systemctl) NO_SYSTEMCTL=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
@@ -144,8 +149,15 @@ if [ -n "$SITE_PACKAGES" ]; then
     PIP+=(--no-index --no-build-isolation --no-deps)
 fi
 [ -n "$WHEELHOUSE" ] && PIP+=(--no-index --find-links "$WHEELHOUSE")
+# A box whose config already names PostgreSQL keeps its driver through every upgrade.
+if [ -f "$R$CONFIG" ] && grep -Eq '^[[:space:]]*url[[:space:]]*=[[:space:]]*"postgres' "$R$CONFIG"; then
+    WITH_POSTGRES=1
+fi
+extras=()
+[ "$WITH_PROXY" = 1 ] && extras+=(proxy)
+[ "$WITH_POSTGRES" = 1 ] && extras+=(postgres) && say "installing the PostgreSQL driver too"
 TARGET="$STAGE"
-[ "$WITH_PROXY" = 1 ] && TARGET="${STAGE}[proxy]"
+[ ${#extras[@]} -gt 0 ] && TARGET="${STAGE}[$(IFS=,; echo "${extras[*]}")]"
 "${PIP[@]}" "$TARGET" || die "installing the Python packages failed (see above)"
 "$VENV/bin/houserules" --help >/dev/null || die "the installed houserules does not start"
 

@@ -303,6 +303,22 @@ def test_running_it_again_upgrades_the_program_and_keeps_config_and_data(
     assert marker in init.read_text()
 
 
+def test_a_box_sharing_postgresql_keeps_its_driver_through_an_upgrade(
+    installed: Installed,
+) -> None:
+    cfg_file = installed.root / "etc/houserules/config.toml"
+    before = cfg_file.read_text()
+    assert "installing the PostgreSQL driver" not in installed.first.stdout
+    try:
+        shared = 'url = "postgresql://houserules@192.0.2.10/houserules"'
+        cfg_file.write_text(re.sub(r'(?m)^url = "sqlite:///[^"]*"', shared, before, count=1))
+        again = install(installed.root, installed.source)
+        assert "installing the PostgreSQL driver too" in again.stdout
+        assert cfg_file.read_text().count(shared) == 1  # the config stays the parent's
+    finally:
+        cfg_file.write_text(before)
+
+
 def test_a_changed_example_config_stops_the_installer(tmp_path: Path) -> None:
     why = _offline_build_possible()
     if why:
