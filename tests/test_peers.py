@@ -58,7 +58,8 @@ def test_two_boxes_on_one_store_answer_and_agree(tmp_path: Path, upstream: Upstr
         assert found.ok is True, found
         version = store.household_version(a.engine)
         assert found.detail == (
-            f"127.0.0.1:{b.port} answers DNS; both boxes follow household version {version}"
+            f"127.0.0.1:{b.port} answers DNS; both boxes read one database and follow "
+            f"household version {version}"
         )
         # a parent changes the household: both boxes follow it (doctor allows them a moment)
         store.add_child(a.engine, "Sam", date(2015, 3, 10))
@@ -82,9 +83,26 @@ def test_two_boxes_on_one_postgresql_answer_and_agree(
             until(lambda: follows(a) == follows(b) == str(version), what="both boxes to follow")
             found = check_peer(at(a), at(b))
             assert found.ok is True, found
-            assert found.detail.endswith(f"both boxes follow household version {version}")
+            assert found.detail.endswith(f"follow household version {version}")
+            assert "both boxes read one database" in found.detail
     finally:
         engine.dispose()
+
+
+def test_two_boxes_on_two_postgresql_databases_are_told_apart_at_the_same_version(
+    tmp_path: Path, upstream: Upstream, pg_server: pgtools.PgServer
+) -> None:
+    """Two fresh households are both at version 0: only which database each box reads tells
+    that a change on one would never reach the other."""
+    first, second = pg_server.create_database(), pg_server.create_database()
+    migrate(first)
+    migrate(second)
+    with box(tmp_path / "a", upstream, first) as a, box(tmp_path / "b", upstream, second) as b:
+        until(lambda: follows(a) == follows(b) == "0", what="both boxes at version 0")
+        found = check_peer(at(a), at(b), settle=0.5)
+        assert found.ok is False, found
+        assert "reads a different database" in found.problem
+        assert "same [store] url" in found.fix
 
 
 def test_two_boxes_on_different_stores_are_told_apart(tmp_path: Path, upstream: Upstream) -> None:
@@ -97,7 +115,7 @@ def test_two_boxes_on_different_stores_are_told_apart(tmp_path: Path, upstream: 
         until(lambda: follows(b) == "2", what="box B to read its household")
         found = check_peer(at(a), at(b), settle=0.5)
         assert found.ok is False
-        assert "do not share one database" in found.problem
+        assert "reads a different database" in found.problem
         assert "same [store] url" in found.fix
 
 

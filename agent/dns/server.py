@@ -128,6 +128,8 @@ class FilterResolver:
         self.from_upstream = 0  # answered from upstream (or a query already on its way there)
         self.from_stale = 0  # answered with a stale copy while no upstream answered
         self._warned = float("-inf")
+        # which shared database the household comes from (the runner sets it; agent/dns/boxinfo)
+        self.database_id: Callable[[], str | None] = lambda: None
 
     # -- the chain -------------------------------------------------------------------------
 
@@ -204,7 +206,7 @@ class FilterResolver:
             return wire.error_reply(data, wire.REFUSED)
         if q.name == boxinfo.NAME:  # the household version, for doctor on the other box
             nets = () if self.dns.open_resolver else self.allow_networks
-            return boxinfo.reply(data, q, client, policy, nets)
+            return boxinfo.reply(data, q, client, policy, nets, self.database_id())
         now = self._now if int(ts) == self._now_second else self._wall(ts)
         decision = self.decide(policy, who, q.name, q.qtype, now)
         key = q.key

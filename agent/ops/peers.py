@@ -20,15 +20,20 @@ from agent.ops.doctor import CANARY, Ask, Finding, ask, bad, good, unknown
 SETTLE_SECONDS = 3.0  # a box reloads the household within a second or two of a change
 
 
-def household_version(reply: DNSRecord | None) -> str | None:
-    """The version in a box's TXT answer ("42", or "none" before it read any), else None."""
+def box_info(reply: DNSRecord | None) -> dict[str, str]:
+    """What a box's TXT answer says ({"household": "42", "database": "3f9a..."}); {} if none."""
     if reply is None or reply.header.rcode != RCODE.NOERROR:
-        return None
+        return {}
     for rr in reply.rr:
         text = b"".join(getattr(rr.rdata, "data", []) or []).decode("ascii", "replace")
         if text.startswith("household="):
-            return text.removeprefix("household=")
-    return None
+            return dict(part.partition("=")[::2] for part in text.split(";") if "=" in part)
+    return {}
+
+
+def household_version(reply: DNSRecord | None) -> str | None:
+    """The version in a box's TXT answer ("42", or "none" before it read any), else None."""
+    return box_info(reply).get("household")
 
 
 def loopback_for(hp: HostPort) -> HostPort:
@@ -65,8 +70,9 @@ def check_peer(
         )
     deadline = clock() + settle
     while True:
-        mine = household_version(query(own.host, own.port, VERSION_NAME, "TXT", timeout))
-        theirs = household_version(query(peer.host, peer.port, VERSION_NAME, "TXT", timeout))
+        me = box_info(query(own.host, own.port, VERSION_NAME, "TXT", timeout))
+        them = box_info(query(peer.host, peer.port, VERSION_NAME, "TXT", timeout))
+        mine, theirs = me.get("household"), them.get("household")
         if mine is None or theirs is None or mine == theirs or clock() >= deadline:
             break
         time.sleep(0.2)  # one of them may be reloading a change made this very second
@@ -80,6 +86,22 @@ def check_peer(
             f"Check the address under [dns] peers, and that {peer.host} runs this version of "
             "HouseRules.",
         )
+    ours, other = me.get("database"), them.get("database")
+    if ours is not None and other is not None and ours != other:
+        return bad(
+            "peers",
+            f"The other box ({peer}) reads a different database from this one: the two boxes "
+            "keep two households, and a change made on one never reaches the other.",
+            "Give both boxes the same [store] url (the same PostgreSQL database), then run "
+            "houserules doctor again.",
+        )
+    if ours is None or other is None:
+        return unknown(
+            "peers",
+            f"{peer} answers DNS and follows household version {theirs}; which database each "
+            "box reads could not be told (a box that has not reached PostgreSQL since it "
+            "started, or one on SQLite)",
+        )
     if mine != theirs:
         return bad(
             "peers",
@@ -89,7 +111,10 @@ def check_peer(
             "Give both boxes the same [store] url, then run houserules doctor on the other "
             "box too and look at its Database line.",
         )
-    return good("peers", f"{peer} answers DNS; both boxes follow household version {mine}")
+    return good(
+        "peers",
+        f"{peer} answers DNS; both boxes read one database and follow household version {mine}",
+    )
 
 
 def check_peers(

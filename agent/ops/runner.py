@@ -99,6 +99,8 @@ class Agent:
         self.resolver = FilterResolver(
             cfg, self.holder, decide, submit=self.writer.submit, tz=self.tz
         )
+        household = self.household
+        self.resolver.database_id = lambda: household.database_id
         self.server = DnsServer(self.resolver)
         self.ticker = Ticker()
         # IP -> MAC; a test on loopback (which has no ARP) hands in a neighbour table file

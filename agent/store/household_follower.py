@@ -16,6 +16,7 @@ show: where the household in force came from, and why the database could not be 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -65,6 +66,7 @@ class HouseholdFollower:
                 )
             else:
                 reader = PgSnapshot(source)
+                self._reader = reader
                 self.close = reader.close
                 self.read_version = read_version or reader.read_version
                 self.read_rows = read_rows or reader.read_rows
@@ -74,6 +76,23 @@ class HouseholdFollower:
         self.version: int | None = None
         self.read_from: str | None = None  # "database" or "copy": where the household came from
         self.problem = ""  # why the database cannot be read now ("" when it can)
+
+    _reader: Any = None
+
+    @property
+    def database_id(self) -> str | None:
+        """Which database the household is read from, the same for every process that reads
+        it: PostgreSQL's own identifier for it (once connected), or a SQLite file's device and
+        inode. None when neither can be told."""
+        if self._reader is not None:
+            return self._reader.database_id
+        if isinstance(self.source, Path):
+            try:
+                found = self.source.stat()
+            except OSError:
+                return None
+            return hashlib.sha256(f"sqlite/{found.st_dev}/{found.st_ino}".encode()).hexdigest()[:12]
+        return None
 
     def close(self) -> None:
         """Let go of the database connection (PostgreSQL's; SQLite's is opened per read)."""

@@ -21,6 +21,7 @@ database is away does not spend its ticker's time on connection attempts.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
 import threading
@@ -68,6 +69,7 @@ class PgSnapshot:
         self.next_try = 0.0
         self.where = masked_url(url)
         self.problem = ""
+        self.database_id: str | None = None  # which database this is (`database_id`)
         self.busy: tuple[psycopg.Connection, float] | None = None  # a read and its deadline
         self.cuts = 0  # reads the watchdog cut
         self._watchdog: threading.Thread | None = None
@@ -141,6 +143,8 @@ class PgSnapshot:
             keepalives_count=2,
             tcp_user_timeout=TCP_USER_TIMEOUT_MS,
         )
+        row = conn.execute(IDENTITY_SQL).fetchone()
+        self.database_id = database_id(row[0], row[1]) if row else None
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         self.conn = conn
@@ -164,6 +168,17 @@ class PgSnapshot:
     def _failed(self) -> None:
         self.failures += 1
         self.next_try = self.clock() + min(RETRY_MOST_SECONDS, 0.5 * 2 ** (self.failures - 1))
+
+
+# Which database, whatever address a box reaches it by: the server's own identifier (made by
+# initdb, readable by any role) and the database's name. Two boxes that say the same share
+# one household; the doctor compares them (agent/ops/peers.py).
+IDENTITY_SQL = "SELECT system_identifier::text, current_database() FROM pg_control_system()"
+
+
+def database_id(system_identifier: str, name: str) -> str:
+    """A short name for one database on one server, the same from every box."""
+    return hashlib.sha256(f"{system_identifier}/{name}".encode()).hexdigest()[:12]
 
 
 def _keys(conn: psycopg.Connection) -> dict[str, list[str]]:
