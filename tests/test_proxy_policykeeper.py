@@ -111,3 +111,32 @@ def test_no_database_yet_means_no_household(tmp_path):
     cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp_path / 'none.db'}"), base_dir=tmp_path)
     k = keeper(cfg)
     assert k.refresh_household() is False and k.current.household is None
+
+
+def test_on_postgresql_the_household_is_read_as_the_dns_process_reads_it(tmp_path, pg_url):
+    """A box whose household lives in PostgreSQL (two boxes sharing it): the proxy follows it
+    too, instead of refusing to start."""
+    from agent.proxy.runtime import build
+    from agent.store.migrate import migrate
+
+    migrate(pg_url)
+    cfg = Config(
+        store=StoreConfig(url=pg_url),
+        blocklists=BlocklistsConfig(compiled_dir=tmp_path / "index"),
+        rules=RulesConfig(household_poll_seconds=0.1, neighbour_refresh_seconds=0.0),
+        base_dir=tmp_path,
+    )
+    engine = db.make_engine(pg_url)
+    try:
+        k = keeper(cfg)
+        k.tick()
+        assert k.current.household is not None, k.household.problem
+        assert not asker(k.current, "192.168.1.10").inspected
+        sam = store.add_child(engine, "Sam", date(2015, 6, 1))
+        store.add_device(engine, ip="192.168.1.10", owner="child", child_id=sam.id, inspect=True)
+        assert k.refresh_household() is True
+        assert asker(k.current, "192.168.1.10").inspected
+        k.household.close()
+        assert build(cfg).keeper.household.source == pg_url  # the proxy starts on it
+    finally:
+        engine.dispose()

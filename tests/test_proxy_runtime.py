@@ -61,11 +61,18 @@ def test_a_path_rule_for_an_app_the_catalogue_lacks_is_refused(config, tmp_path)
         build(cfg)
 
 
-def test_the_proxy_needs_a_sqlite_database(config):
+def test_the_proxy_starts_on_a_postgresql_store_even_while_it_is_away(config):
+    """A box sharing its household through PostgreSQL runs the proxy too; with the database
+    away it starts all the same and keeps the strictest rules until it can read it."""
     cfg = config_mod.load(config)
-    cfg = replace(cfg, store=replace(cfg.store, url="postgresql://box/houserules"))
-    with pytest.raises(ValueError, match="SQLite"):
-        build(cfg)
+    cfg = replace(cfg, store=replace(cfg.store, url="postgresql://hr:s3cret@127.0.0.1:9/hr"))
+    rt = build(cfg)
+    follower = rt.keeper.household
+    assert follower.source == cfg.store.url and "s3cret" not in follower.where
+    rt.keeper.refresh_household()
+    assert rt.keeper.current.household is None  # nothing read: the strict defaults stand
+    assert follower.problem and "s3cret" not in follower.problem
+    follower.close()
 
 
 def test_the_child_page_as_a_device_reaches_it(config):

@@ -122,7 +122,7 @@ def test_only_a_postgresql_box_loads_the_driver_and_neither_loads_the_orm(pg_url
     code = (
         "import sys\n"
         "from agent.config import Config, StoreConfig\n"
-        "from agent.ops.runner import household_source\n"
+        "from agent.store.household_follower import household_source\n"
         "from agent.store.household_follower import HouseholdFollower\n"
         "HouseholdFollower(household_source(Config(store=StoreConfig(url={url!r}))), 'x', 'y')"
         ".poll()\n"

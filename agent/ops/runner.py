@@ -46,9 +46,8 @@ from agent.rules import decide as rules
 from agent.rules.catalog import load_catalog
 from agent.rules.policy import Policy, PolicyHolder
 from agent.rules.safesearch import load_safesearch
-from agent.store.household_follower import HouseholdFollower, Source
+from agent.store.household_follower import HouseholdFollower, household_source
 from agent.store.logpipe import LogPipe
-from agent.store.urls import is_postgres as is_postgres_url
 from agent.store.urls import shown as masked_url
 
 log = logging.getLogger("houserules")
@@ -57,13 +56,6 @@ JOBS_MODULE = "houserules.jobs"  # started by name: this package never imports t
 REBUILD_SECONDS = 60.0  # between attempts to compile a damaged index again
 INDEX_CHECK_SECONDS = 600.0  # between checks of the mapped index's files (~7 ms a 1M names)
 HOUSEHOLD_COPY = "household-copy.json"  # the last household read, in the data folder
-
-
-def household_source(cfg: Config) -> Source:
-    """Where the household is read from: the SQLite file, the PostgreSQL URL, or None."""
-    if cfg.database_path is not None:
-        return cfg.database_path
-    return cfg.store.url if is_postgres_url(cfg.store.url) else None
 
 
 def household_copy(cfg: Config) -> Path:

@@ -29,7 +29,8 @@ from agent.rules.catalog import Catalog, load_catalog
 from agent.rules.policy import Policy, PolicyHolder
 from agent.rules.safesearch import SafeSearch, load_safesearch
 from agent.store import snapshot
-from agent.store.household_follower import HouseholdFollower
+from agent.store.household_follower import HouseholdFollower, household_source
+from agent.store.urls import shown
 
 log = logging.getLogger(__name__)
 INDEX_CHECK_SECONDS = 5.0
@@ -43,8 +44,8 @@ class PolicyKeeper:
         catalog: Catalog | None = None,
         safesearch: SafeSearch | None = None,
         index: ListIndex | None = None,
-        read_version: Callable[[Path], int] = snapshot.read_version,
-        read_rows: Callable[[Path], snapshot.Rows] = snapshot.read_rows,
+        read_version: Callable[[Path], int] | None = None,  # None: the store's own readers
+        read_rows: Callable[[Path], snapshot.Rows] | None = None,
         read_neighbours: Callable[[], Mapping[str, str]] = neighbours.read_neighbours,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -61,7 +62,11 @@ class PolicyKeeper:
             )
         )
         self.household = HouseholdFollower(
-            cfg.database_path, cfg.store.url, "keeping the last ones read", read_version, read_rows
+            household_source(cfg),
+            shown(cfg.store.url),
+            "keeping the last ones read",
+            read_version,
+            read_rows,
         )
         self._read_neighbours, self._clock = read_neighbours, clock
         self._index_dir = cfg.resolve(cfg.blocklists.compiled_dir)

@@ -77,8 +77,6 @@ class Runtime:
 def build(cfg: Config) -> Runtime:
     """Everything from the config (the lists, the household, the data files); raises the
     loaders' own errors, each naming the file and what is wrong."""
-    if cfg.database_path is None:
-        raise ValueError(f"[store] url: the proxy needs a SQLite database, not {cfg.store.url}")
     p = cfg.proxy
     catalog = load_catalog()
     keeper = PolicyKeeper(cfg, catalog=catalog)

@@ -24,15 +24,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agent.config import Config
 from agent.rules.household import Household
 from agent.rules.policy import PolicyHolder
-from agent.store import snapshot
+from agent.store import snapshot, urls
 from agent.store.snapshot import Rows, SnapshotUnavailable, household_from
 from agent.store.snapshot_copy import CopyUnusable, load_copy, save_copy
 
 log = logging.getLogger("agent.store.snapshot")
 
 Source = Path | str | None  # a SQLite file, a PostgreSQL URL, or nothing this can read
+
+
+def household_source(cfg: Config) -> Source:
+    """Where a process that decides reads the household: the SQLite file, the PostgreSQL URL,
+    or None (a database this cannot read: the caller's strictest defaults, or the copy)."""
+    if cfg.database_path is not None:
+        return cfg.database_path
+    return cfg.store.url if urls.is_postgres(cfg.store.url) else None
 
 
 class HouseholdFollower:
