@@ -114,9 +114,9 @@ class FilterResolver:
         # one second and one policy) and when full.
         self._memo: dict[tuple[str, bytes], _Prepared | _Blocked] = {}
         self._memo_second = -1
+        self._memo_policy: Policy | None = None
         # seconds until the next pause or overlay ends, for one household and one second
         self._left: tuple[object, datetime | None, int | None] = (None, None, None)
-        self._memo_policy: Policy | None = None
         self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
         self.answers = answers.AnswerCheck(
             decide, cfg.dns.block_mode, cfg.dns.block_ttl, cfg.dns.local_domains
