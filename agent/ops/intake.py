@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sqlalchemy.engine import Engine
+
 from agent.events import Event, EventKind, Severity
-from agent.store.events import KeyedEvent
+from agent.store.events import KeyedEvent, add_to_details, record_events
 from agent.store.household_devices import Seen
 
 PER_MINUTE = 5.0  # new devices recorded per minute, once the burst is spent
@@ -41,6 +43,21 @@ class Intake:
 
     def took(self, count: int) -> None:
         self._tokens = max(0.0, self._tokens - count)
+
+
+def record(engine: Engine, seen: Seen, now: datetime) -> int:
+    """Store what `seen` calls for (`events`); returns how many events were new. The day has
+    one flood alert, and it counts every address skipped that day, not only the first run's:
+    a flood read over several runs is told at its full size."""
+    found = events(seen, now)
+    floods = [k for k in found if k.event.kind == EventKind.ADDRESS_FLOOD]
+    new = record_events(engine, [k for k in found if k not in floods])
+    for flood in floods:
+        if record_events(engine, [flood]):
+            new += 1
+        else:  # today's alert is there already: it grows
+            add_to_details(engine, flood.key, "skipped", seen.skipped)
+    return new
 
 
 def events(seen: Seen, now: datetime) -> list[KeyedEvent]:

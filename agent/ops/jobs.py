@@ -44,7 +44,6 @@ from agent.rules.catalog import load_catalog
 from agent.rules.household import Household
 from agent.store import db
 from agent.store.budgets import has_budgets, record_use
-from agent.store.events import record_events
 from agent.store.household import load_household
 from agent.store.household_devices import list_devices, note_hostnames, record_seen
 from agent.store.querylog import clients_since, newest_id, prune_query_log
@@ -115,7 +114,7 @@ class Jobs:
             return 0
         found = record_seen(self.engine, seen, max_new=self.intake.room())
         self.intake.took(len(found.added))
-        record_events(self.engine, intake.events(found, self.now()))
+        intake.record(self.engine, found, self.now())
         if found.skipped:
             log.warning("%d new addresses at once were not recorded one by one", found.skipped)
         return len(found.added)
@@ -140,7 +139,7 @@ class Jobs:
         }
         found = record_seen(self.engine, granted, max_new=self.intake.room())
         self.intake.took(len(found.added))
-        record_events(self.engine, intake.events(found, self.now()))
+        intake.record(self.engine, found, self.now())
         note_hostnames(
             self.engine, {lease.mac: lease.hostname for lease in current if lease.hostname}
         )

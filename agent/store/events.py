@@ -19,6 +19,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from agent.events import Event, EventKind, Severity
 from agent.events.model import ALERTING
+from agent.store.dialect import write_transaction
 
 DEFAULT_LIMIT = 200
 # Alerts and anything above them (urgent): what the badge counts and alert emails carry.
@@ -83,6 +84,24 @@ def record_events(target: Target, events: Iterable[Event | KeyedEvent]) -> int:
             return _insert(conn, params)
     conn = target.connection() if isinstance(target, Session) else target
     return _insert(conn, params)
+
+
+def add_to_details(engine: Engine, key: str, field: str, more: int) -> bool:
+    """Add `more` to the number `field` in the details of the event stored under dedupe `key`
+    (a day's flood alert grows with each run that skips more addresses). False if none."""
+    with write_transaction(engine) as conn:
+        row = conn.execute(
+            text("SELECT id, details FROM events WHERE dedupe_key = :key"), {"key": key}
+        ).first()
+        if row is None:
+            return False
+        details = json.loads(row.details or "{}")
+        details[field] = int(details.get(field, 0)) + more
+        conn.execute(
+            text("UPDATE events SET details = :details WHERE id = :id"),
+            {"details": json.dumps(details, sort_keys=True, default=str), "id": row.id},
+        )
+    return True
 
 
 def _insert(conn: Connection, params: list[dict[str, Any]]) -> int:
