@@ -446,3 +446,21 @@ def test_0005h_puts_lifted_schedules_back_and_keeps_running_extra_time(tmp_path:
     assert running.until == datetime(2100, 1, 1, tzinfo=UTC)
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT sum(restored) FROM child_requests").fetchone() == (3,)
+
+
+def test_a_sqlite_box_without_the_postgresql_driver_migrates():
+    """The wheel a household installs has no psycopg unless asked for: `init` must still find
+    every table (the modules that need psycopg hold PostgreSQL readers, no tables)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from agent.store.migrate import import_tables\n"
+        "from sqlmodel import SQLModel\n"
+        "import_tables()\n"
+        "print(len(SQLModel.metadata.tables))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 30

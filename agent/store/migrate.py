@@ -85,6 +85,11 @@ class MigrationResult:
         return text + (f"; a copy of the old one is in {self.backup}" if self.backup else "")
 
 
+# Drivers a box installs only when its store needs them (pip install 'houserules[postgres]');
+# the modules that import them hold readers, not tables.
+OPTIONAL_DRIVERS = frozenset({"psycopg"})
+
+
 def import_tables() -> None:
     """Import every module that may define tables, so SQLModel.metadata is complete: the
     ones `init_db` knows and every other module of `agent.store` (a table whose module was
@@ -97,6 +102,8 @@ def import_tables() -> None:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
+            if exc.name in OPTIONAL_DRIVERS:  # the PostgreSQL readers, on a SQLite box
+                continue
             if exc.name != name:  # the module exists but something it imports is missing
                 raise
 
