@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from agent.config import Config, DashboardConfig
+from agent.listening import listening_socket as listen
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -268,18 +269,7 @@ class HttpsFront:
 
 def listening_socket(host: str, port: int, backlog: int = 64) -> socket.socket:
     """A TCP socket listening on host:port (an IPv6 one on IPv6 only)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    return listen(host, port, backlog)
 
 
 def redirect_target(lines: Iterable[str]) -> str | None:

@@ -17,26 +17,14 @@ import ipaddress
 import struct
 from collections.abc import Iterable
 
-from agent.config import IPNetwork
+from agent.config import DnsConfig, IPNetwork
 from agent.dns import wire
 from agent.rules.policy import Policy
 
 NAME = "version.houserules.home.arpa"
 TYPE_TXT = 16
 CLASS_IN = 1
-HOME_NETWORKS: tuple[IPNetwork, ...] = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "127.0.0.0/8",
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "169.254.0.0/16",
-        "::1/128",
-        "fc00::/7",
-        "fe80::/10",
-    )
-)
+HOME_NETWORKS: tuple[IPNetwork, ...] = DnsConfig().allow_networks  # loopback, private, link-local
 
 
 def is_home(client: str, own: Iterable[IPNetwork] = ()) -> bool:

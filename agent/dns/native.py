@@ -7,21 +7,23 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
 
-def _load() -> ModuleType | None:
+def load(name: str) -> ModuleType | None:
+    """The compiled module `name` (agent.dns._fastpath, agent.lists._scan), or None when it was
+    not built or HOUSERULES_PURE_PYTHON asks for Python alone."""
     if os.environ.get("HOUSERULES_PURE_PYTHON", "") not in ("", "0"):
         return None
     try:
-        from agent.dns import _fastpath  # type: ignore[attr-defined]
+        return importlib.import_module(name)
     except ImportError:
         return None
-    return _fastpath
 
 
-fastpath: ModuleType | None = _load()
+fastpath: ModuleType | None = load("agent.dns._fastpath")
 
 
 def describe() -> str:

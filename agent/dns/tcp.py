@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from agent import dotnames
 from agent.dns import wire
+from agent.listening import listening_socket
 
 if TYPE_CHECKING:
     from agent.dns.floodguard import FloodGuard
@@ -273,16 +274,4 @@ class TcpLimits:
 
 def listen_tcp(host: str, port: int) -> socket.socket:
     """A non-blocking listening socket (raises OSError as `socket.bind` does)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, port))
-        sock.listen(BACKLOG)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    return listening_socket(host, port, BACKLOG, blocking=False)

@@ -7,18 +7,8 @@ conditions; without it lists are read and keyed in Python, with the same result,
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 
+from agent.dns.native import load
 
-def _load() -> ModuleType | None:
-    if os.environ.get("HOUSERULES_PURE_PYTHON", "") not in ("", "0"):
-        return None
-    try:
-        from agent.lists import _scan  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return _scan
-
-
-scan: ModuleType | None = _load()
+scan: ModuleType | None = load("agent.lists._scan")
