@@ -51,7 +51,7 @@ def record(engine: Engine, seen: Seen, now: datetime) -> int:
     a flood read over several runs is told at its full size."""
     found = events(seen, now)
     floods = [k for k in found if k.event.kind == EventKind.ADDRESS_FLOOD]
-    new = record_events(engine, [k for k in found if k not in floods])
+    new = record_events(engine, [k for k in found if k.event.kind != EventKind.ADDRESS_FLOOD])
     for flood in floods:
         if record_events(engine, [flood]):
             new += 1

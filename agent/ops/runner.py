@@ -48,7 +48,7 @@ from agent.rules.policy import Policy, PolicyHolder
 from agent.rules.safesearch import load_safesearch
 from agent.store.household_follower import HouseholdFollower, household_source
 from agent.store.logpipe import LogPipe
-from agent.store.urls import shown as masked_url
+from agent.store.urls import shown
 
 log = logging.getLogger("houserules")
 JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process
@@ -82,7 +82,7 @@ class Agent:
         )
         self.household = HouseholdFollower(
             household_source(cfg),
-            masked_url(cfg.store.url),
+            shown(cfg.store.url),
             "the strictest defaults apply",
             copy=household_copy(cfg),
         )

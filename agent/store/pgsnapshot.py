@@ -34,8 +34,7 @@ import psycopg
 from psycopg import sql
 
 from agent.store.snapshot import LATE, TABLES, Rows, SnapshotUnavailable
-from agent.store.urls import libpq_url
-from agent.store.urls import shown as masked_url
+from agent.store.urls import libpq_url, shown
 
 CONNECT_SECONDS = 2  # libpq's least useful value
 STATEMENT_MS = 3000
@@ -67,7 +66,7 @@ class PgSnapshot:
         self.conn: psycopg.Connection | None = None
         self.failures = 0
         self.next_try = 0.0
-        self.where = masked_url(url)
+        self.where = shown(url)
         self.problem = ""
         self.database_id: str | None = None  # which database this is (`database_id`)
         self.busy: tuple[psycopg.Connection, float] | None = None  # a read and its deadline
