@@ -203,11 +203,14 @@ class FilterResolver:
                 retired.pop().clear()
             retired.append(memo)
 
-    def tidy(self, budget: int = TIDY_SLICE) -> bool:
-        """Free up to `budget` entries of an emptied memo; True while some remain. The front
-        ends call it once their replies have gone."""
+    def tidy(self, budget: int | None = TIDY_SLICE) -> bool:
+        """Free up to `budget` entries of an emptied memo (None: all of it at once); True
+        while some remain. The front ends call it once their replies have gone."""
         retired = self._retired
         if not retired:
+            return False
+        if budget is None:
+            retired.clear()
             return False
         memo = retired[-1]
         pop = memo.popitem
@@ -633,7 +636,9 @@ class BatchedUdp:
         handled = self._answer_batches()
         resolver = self.resolver
         if resolver._retired:  # the replies have gone: free some of an emptied memo
-            resolver.tidy(max(TIDY_SLICE, handled))
+            # a slice between packets; all of it at once in a flood, where every wake reads
+            # whole batches and no packet waits alone
+            resolver.tidy(TIDY_SLICE if handled < self.BATCH else None)
 
     def _answer_batches(self) -> int:
         """Up to ROUNDS batches read and answered; how many packets were read."""
