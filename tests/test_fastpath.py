@@ -12,6 +12,7 @@ import dataclasses
 import gc
 import mmap
 import os
+import platform
 import random
 import resource
 import select
@@ -794,3 +795,30 @@ def test_set_ids_take_the_fewest_bytes_that_hold_them(largest: int, width: int) 
     table = fastpath.Table(raw)
     for name, set_id in listed.items():
         assert table.lookup("www." + name)[-1] == (len(name), set_id)
+
+
+# ---------------------------------------------------------------- trim_heap
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/self/status") or platform.libc_ver()[0] != "glibc",
+    reason="needs Linux's /proc and glibc's malloc",
+)
+def test_trim_heap_gives_freed_heap_pages_back() -> None:
+    """Blocks freed in the middle of malloc's heap stay in the RSS until trim_heap."""
+    blocks = [bytes(2048) for _ in range(20_000)]  # ~40 MB from malloc (past pymalloc's 512)
+    kept = blocks[::100]  # a few survivors keep the heap from shrinking by itself
+    del blocks
+    before = _rss_mb()
+    assert fastpath.trim_heap() is True
+    assert before - _rss_mb() > 20, "the freed blocks' pages were not given back"
+    assert len(kept) == 200
+    assert fastpath.trim_heap() in (True, False)  # nothing much left: cheap, harmless
