@@ -61,6 +61,8 @@ class LateSsl(types.ModuleType):
     """`ssl` until something uses it: then the real module, imported there and then."""
 
     def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):  # introspection (__file__, __path__...): not a use of TLS
+            raise AttributeError(name)
         return getattr(real_ssl(), name)
 
 
