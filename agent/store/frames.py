@@ -34,7 +34,7 @@ def read_frame(stream: BinaryIO) -> tuple | None:
 
 
 def encode_frame(message: tuple, rows: int = 0) -> tuple[bytes, bytes]:
-    """(header, body): written one after the other, never joined (a copy of every body)."""
+    """(header, body): written one after the other, never joined (that would copy the body)."""
     body = marshal.dumps(message)
     return HEADER.pack(len(body), rows), body
 
