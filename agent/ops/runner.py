@@ -198,6 +198,7 @@ class Agent:
         self.ticker.every(5.0, "compiled lists", self.refresh_lists)
         self.ticker.every(INDEX_CHECK_SECONDS, "index check", self.check_index)
         self.ticker.every(stats.EVERY_SECONDS, "counters for /metrics", self.write_stats)
+        self.ticker.every(native.TRIM_SECONDS, "freed memory back", native.trim_heap)
         if self.spawn_jobs:
             self.ticker.every(2.0, "jobs process", self.look_after_jobs)
         if self.dhcp is not None:
