@@ -2,7 +2,7 @@
 was dropped, and the peak RSS of the log-writer process.
 
     .venv/bin/python bench/logpipe_bench.py [--rate 20000 0] [--seconds 8] [--url URL]
-                                            [--queue-kb 4096] [--spool-mb 50]
+                                            [--queue-kb 1024] [--spool-mb 50]
 
 Rows have the DNS server's shape (ts, head, upstream, latency, cached) with 3,000 heads. For
 each --rate (rows/s; 0 = as fast as this loop can submit, as a flooded DNS server would), rows
@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.store.logpipe import LogPipe  # noqa: E402
+from agent.store.logwriter import QUEUE_BYTES  # noqa: E402
 
 
 def heads(count: int = 3_000, seed: int = 7) -> list[tuple]:
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, nargs="+", default=[20_000, 0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--url", help="a postgresql:// URL instead of a fresh SQLite file")
-    parser.add_argument("--queue-kb", type=int, default=4_096)
+    parser.add_argument("--queue-kb", type=int, default=QUEUE_BYTES >> 10)  # [store]'s default
     parser.add_argument("--spool-mb", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
