@@ -50,11 +50,6 @@ SCHEMA = [
 ]
 # The same on PostgreSQL, where the model's integer key is a SERIAL (what Alembic makes).
 PG_SCHEMA = [SCHEMA[0].replace("id INTEGER NOT NULL", "id SERIAL NOT NULL"), *SCHEMA[1:]]
-# SQLite's page cache for the writer's connection, in KiB (its default is 2,000, filled within
-# seconds of a busy log and kept). Appending touches only the tails of the table and its two
-# indexes: 512 KiB writes as fast and as many bytes to the WAL as 2,000 (below 256 KiB, pages
-# of a batch start to be written twice), and saves 1.5 MB of the writer process.
-WRITER_CACHE_KB = 512
 _ROW_ERRORS = (sqlite3.InterfaceError, sqlite3.IntegrityError, sqlite3.ProgrammingError)
 _ROW_ERRORS += (sqlite3.DataError, TypeError, ValueError, OverflowError)
 Announce = Callable[[tuple, int], None]  # (the batch's last row: id, ts, name; rows rejected)
@@ -80,7 +75,6 @@ def open_sink(target: str | Path, busy_timeout: float) -> SqliteSink | PgSink:
 def _open_writer_connection(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = connect(path, busy_timeout_ms=int(busy_timeout * 1000))
     try:
-        conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KB}")
         for statement in SCHEMA:
             conn.execute(statement)
     except BaseException:
