@@ -26,6 +26,13 @@ START_REUSE_S = 1.0
 # LOG_QPS run written, none dropped, the last within a commit interval (and a second) of the end.
 COMMIT_LAG = 6.0
 
+# The small-Pi issue's goals ("Lighter and steadier on a small Pi"), judged in the same run
+PI_DNS_MB = 40.0  # the DNS process under load, 1M listed names
+PI_ALL_MB = 120.0  # the DNS process, the jobs process and the log writer together
+PI_BLOCKED_SHARE = 1.0  # of dnsmasq's qps, blocked, flat out
+PI_LOG_ROWS_S = 20_000  # end to end, flat out
+PI_COMPILE_SHARE = 0.5  # of the time dnsmasq takes to load the same list
+
 
 @dataclass
 class Run:
@@ -181,6 +188,59 @@ def goals(runs: list[Run], compile_run: Run) -> list[str]:
     )
     flat = [r for r in runs if r.server == HR and r.workload in WORKLOADS]
     out.append(_log_goal(flat, find(runs, HR, "log"), find(runs, HR, "log-2cpu")))
+    return out
+
+
+def pi_goals(runs: list[Run], compile_run: Run) -> list[str]:
+    """The small-Pi issue's goals, each against this run's own figures."""
+    out = []
+    hr_runs = [r for r in runs if r.server == HR]
+    mems = [r.mem for r in hr_runs if r.mem]
+    if mems:
+        dns = max(mems, key=lambda m: m.main_rss)
+        total = max(mems, key=lambda m: m.rss)
+        out.append(
+            f"{_verdict(dns.main_rss <= PI_DNS_MB)}  DNS process <= {PI_DNS_MB:.0f} MB under "
+            f"load (worst {dns.main_rss:.1f} MB)"
+        )
+        parts = ", ".join(f"{what} {mb:.1f}" for what, mb, _anon, _file in total.split)
+        out.append(
+            f"{_verdict(total.rss <= PI_ALL_MB)}  all {total.children + 1} processes <= "
+            f"{PI_ALL_MB:.0f} MB under load (worst {total.rss:.1f} MB: {parts})"
+        )
+    else:
+        out.append(f"{_verdict(None)}  memory under load (not measured)")
+    for workload in WORKLOADS:
+        hr, dm = find(runs, HR, workload), find(runs, DNSMASQ, workload)
+        mine, theirs = (hr.ms(99) if hr else None), (dm.ms(99) if dm else None)
+        ok = None if mine is None or theirs is None else mine <= theirs
+        out.append(
+            f"{_verdict(ok)}  {workload}: p99 at {PACED_QPS} qps no worse than dnsmasq's "
+            f"({_num(mine, '.3f')} ms; dnsmasq {_num(theirs, '.3f')} ms)"
+        )
+    hr, dm = find(runs, HR, "blocked"), find(runs, DNSMASQ, "blocked")
+    share = hr.top.qps / dm.top.qps if hr and dm and dm.top.qps else None
+    ok = None if share is None or hr is None else share >= PI_BLOCKED_SHARE and hr.top.lost == 0
+    out.append(
+        f"{_verdict(ok)}  blocked flat out >= {PI_BLOCKED_SHARE:.1f}x dnsmasq "
+        f"({_num(share, '.2f')}x, {_num(hr.top.lost if hr else None)} lost)"
+    )
+    best = max((r.log_rate or 0.0 for r in hr_runs if r.workload in WORKLOADS), default=0.0)
+    out.append(
+        f"{_verdict(best >= PI_LOG_ROWS_S if best else None)}  log flat out >= "
+        f"{PI_LOG_ROWS_S:,} rows/s end to end (best {best:,.0f} rows/s)"
+    )
+    loads = [r.start for r in runs if r.server == DNSMASQ and r.start is not None]
+    fastest = min(loads) if loads else None
+    ok = (
+        None
+        if fastest is None or compile_run.start is None
+        else compile_run.start <= PI_COMPILE_SHARE * fastest
+    )
+    out.append(
+        f"{_verdict(ok)}  compiling <= {PI_COMPILE_SHARE:g} of dnsmasq's load time "
+        f"({_num(compile_run.start, '.2f')} s; dnsmasq's fastest load {_num(fastest, '.2f')} s)"
+    )
     return out
 
 

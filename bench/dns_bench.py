@@ -39,6 +39,7 @@ from _results import (
     Run,
     find,
     goals,
+    pi_goals,
     table,
 )
 from _servers import (
@@ -348,6 +349,10 @@ def report(bench: Bench, stamp: dict[str, float]) -> None:
     say()
     say("Goals:")
     for line in goals(bench.runs, bench.compile_run):
+        say(f"  {line}")
+    say()
+    say("Goals on a small Pi (all in this run, against dnsmasq's own figures where it has them):")
+    for line in pi_goals(bench.runs, bench.compile_run):
         say(f"  {line}")
 
 
