@@ -68,8 +68,9 @@ class LogEntry(NamedTuple):
 assert LogEntry._fields == log_fields
 _RETRY_MIN = 0.05
 ROW_BYTES = 200  # what one row handed to `submit` is taken to cost in the queue
-# The queue's default bound (`[store] log_queue_kb`): past it frames go to the spool, so more
-# room here would only be more memory (4 MB took the writer process from 15 to 19 MB flat out).
+# The queue's default bound (`[store] log_queue_kb`). Past it frames go to the spool on disk, so
+# more room here is only more memory: flat out the queue fills to its bound (4 MB was ~4 MB of
+# the writer process's RSS), and 1 MB is still half a second of a flood.
 QUEUE_BYTES = 1 << 20
 
 
