@@ -397,3 +397,71 @@ def test_forged_source_addresses_leave_every_per_address_table_bounded(server):
     assert not any(isinstance(v, dict) and len(v) > server_mod.ALLOWED_SIZE
                    for v in vars(resolver).values())  # fmt: skip
     assert ask(server.port, "example.com").header.rcode == RCODE.NOERROR
+
+
+@pytest.mark.parametrize("front", ["compiled", "python"])
+def test_an_emptied_memo_is_freed_a_slice_at_a_time_after_the_replies(upstream, front, monkeypatch):
+    """At a new second the memo starts afresh, but the old one is not freed by the answer that
+    empties it (a stall for every packet queued behind it): each front end frees a slice of it
+    after its replies have gone. Every question is still decided again in the new second."""
+    if front == "python":
+        monkeypatch.setattr(server_mod, "fastpath", None)
+    elif server_mod.fastpath is None:
+        pytest.skip("the compiled fast path is not built here")
+    asked: list[str] = []
+
+    def counting(policy: Policy, client: str, name: str, qtype: int, now: object) -> Decision:
+        asked.append(name)
+        return decide(policy, client, name, qtype, now)
+
+    clock = Clock()
+    st = ServerThread(
+        make_cfg(upstream.address),
+        PolicyHolder(Policy(index=None)),  # type: ignore[arg-type]
+        counting,
+        wallclock=clock,
+        monotonic=clock,
+    ).start()
+    try:
+        resolver, names = st.resolver, [f"n{i}.tracker.test" for i in range(300)]
+        for name in names:
+            assert ask(st.port, name).header.rcode == RCODE.NXDOMAIN
+        assert len(resolver._memo) == 300 and asked == names
+        clock.now += 1.0
+        assert ask(st.port, names[0]).header.rcode == RCODE.NXDOMAIN  # decided again
+        assert asked[-1] == names[0] and len(resolver._memo) == 1
+
+        def waiting() -> int:
+            return sum(len(memo) for memo in list(resolver._retired))
+
+        until(lambda: waiting() == 300 - server_mod.TIDY_SLICE, 5.0)
+        assert ask(st.port, names[1]).header.rcode == RCODE.NXDOMAIN
+        until(lambda: waiting() == 300 - 2 * server_mod.TIDY_SLICE, 5.0)
+        assert ask(st.port, names[2]).header.rcode == RCODE.NXDOMAIN
+        until(lambda: not resolver._retired, 5.0)
+        assert asked[-3:] == names[:3] and len(resolver._memo) == 3
+    finally:
+        st.stop()
+
+
+def test_at_most_one_emptied_memo_waits_whatever_the_load(upstream):
+    """Answered without a front end (nothing tidies): each new second's memo frees the one
+    still waiting, so what waits stays one second's worth."""
+    clock = Clock()
+    resolver = server_mod.FilterResolver(
+        make_cfg(upstream.address),
+        PolicyHolder(Policy(index=None)),  # type: ignore[arg-type]
+        decide,
+        wallclock=clock,
+        monotonic=clock,
+    )
+    for second in range(5):
+        for i in range(200):
+            packet = bytes(DNSRecord.question(f"s{second}n{i}.tracker.test").pack())
+            assert DNSRecord.parse(resolver.answer(packet, "127.0.0.1")).header.rcode == 3
+        clock.now += 1.0
+        assert len(resolver._retired) <= 1
+        assert sum(len(memo) for memo in resolver._retired) <= 200
+    assert resolver.tidy()  # 200 waiting: a slice of 128 leaves some
+    assert not resolver.tidy(None)  # in a flood: all at once
+    assert resolver._retired == [] and not resolver.tidy()

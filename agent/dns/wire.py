@@ -62,6 +62,12 @@ class Query:
         return QTYPE_NAMES.get(self.qtype) or f"TYPE{self.qtype}"
 
 
+def fields_of(q: Query) -> tuple:
+    """A parsed query as `parse_fields` gives it: `Query(*fields_of(q)) == q`."""
+    return (q.id, q.flags, q.name, q.qtype, q.qclass, q.question, q.key, q.edns, q.udp_size,
+            q.do, q.opt)  # fmt: skip
+
+
 def parse_query(data: bytes) -> Query:
     """Read a query; raise WireError for anything that is not one well-formed question.
 
@@ -187,13 +193,28 @@ def block_reply(q: Query, mode: str, ttl: int, nxdomain: bool = False) -> bytes:
 
 def block_tail(q: Query, mode: str, ttl: int, nxdomain: bool = False) -> bytes:
     """`block_reply` after its ID: any query's ID in front of it makes the answer."""
-    kind = q.qtype if q.qtype == TYPE_A or q.qtype == TYPE_AAAA else 0  # others: no records
-    shape = (kind, q.flags & 0x0100, q.edns, q.do, mode, ttl, nxdomain)
+    return block_tail_of(q.qtype, q.flags, q.edns, q.do, q.question, mode, ttl, nxdomain)
+
+
+def block_tail_of(
+    qtype: int,
+    flags: int,
+    edns: bool,
+    do: bool,
+    question: bytes,
+    mode: str,
+    ttl: int,
+    nxdomain: bool = False,
+) -> bytes:
+    """`block_tail` from a query's parsed fields (`parse_fields`), for the server's blocked
+    path, which makes no `Query` for a question it blocks."""
+    kind = qtype if qtype in (TYPE_A, TYPE_AAAA) else 0  # others: no records
+    shape = (kind, flags & 0x0100, edns, do, mode, ttl, nxdomain)
     made = _BLOCK_SHAPES.get(shape)
     if made is None:
-        made = _BLOCK_SHAPES[shape] = _block_shape(q, mode, ttl, nxdomain)
+        made = _BLOCK_SHAPES[shape] = _block_shape(qtype, flags, edns, do, mode, ttl, nxdomain)
     head, after = made
-    return head + q.question + after
+    return head + question + after
 
 
 # What follows the question in a blocked reply depends on a handful of things about the
@@ -201,20 +222,22 @@ def block_tail(q: Query, mode: str, ttl: int, nxdomain: bool = False) -> bytes:
 _BLOCK_SHAPES: dict[tuple[int, int, bool, bool, str, int, bool], tuple[bytes, bytes]] = {}
 
 
-def _block_shape(q: Query, mode: str, ttl: int, nxdomain: bool) -> tuple[bytes, bytes]:
+def _block_shape(
+    qtype: int, qflags: int, edns: bool, do: bool, mode: str, ttl: int, nxdomain: bool
+) -> tuple[bytes, bytes]:
     """The header after its ID, and what follows the question."""
     answer = b""
     if nxdomain or mode == "nxdomain":
         rcode = NXDOMAIN
     else:
         rcode = NOERROR
-        if q.qtype == TYPE_A:
+        if qtype == TYPE_A:
             answer = b"\xc0\x0c" + RR_FIXED.pack(TYPE_A, CLASS_IN, ttl, 4) + bytes(4)
-        elif q.qtype == TYPE_AAAA:
+        elif qtype == TYPE_AAAA:
             answer = b"\xc0\x0c" + RR_FIXED.pack(TYPE_AAAA, CLASS_IN, ttl, 16) + bytes(16)
     authority = b"" if answer else synth_soa(ttl)
-    opt = opt_record(q.do) if q.edns else b""
-    flags = 0x8000 | (q.flags & 0x0100) | 0x0080 | rcode
+    opt = opt_record(do) if edns else b""
+    flags = 0x8000 | (qflags & 0x0100) | 0x0080 | rcode
     counts = (1 if answer else 0, 0 if answer else 1, 1 if opt else 0)
     return HEADER.pack(0, flags, 1, *counts)[2:], answer + authority + opt
 

@@ -80,7 +80,8 @@ class HouseholdFollower:
                 self.read_version = read_version or reader.read_version
                 self.read_rows = read_rows or reader.read_rows
         if not isinstance(source, str):
-            self.read_version = read_version or snapshot.read_version
+            self._versions = snapshot.VersionReader()  # one connection, kept between polls
+            self.read_version = read_version or self._versions
             self.read_rows = read_rows or snapshot.read_rows
         self.version: int | None = None
         self.read_from: str | None = None  # "database" or "copy": where the household came from
@@ -103,8 +104,13 @@ class HouseholdFollower:
             return hashlib.sha256(f"sqlite/{found.st_dev}/{found.st_ino}".encode()).hexdigest()[:12]
         return None
 
+    _versions: snapshot.VersionReader | None = None
+
     def close(self) -> None:
-        """Let go of the database connection (PostgreSQL's; SQLite's is opened per read)."""
+        """Let go of the database connection (PostgreSQL's, or the one SQLite's version is
+        read on; the household itself is read on one opened for the read)."""
+        if self._versions is not None:
+            self._versions.close()
 
     @property
     def state(self) -> dict[str, Any]:

@@ -17,6 +17,8 @@ already typed) or the copy kept on local disk (`snapshot_copy`).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +52,9 @@ PARSE: dict[str, Callable[[Any], Any]] = {
 }
 
 
+VERSION_SQL = "SELECT version FROM household_meta WHERE id = 1"
+
+
 class SnapshotUnavailable(Exception):
     """The database cannot be read yet (missing, not migrated, locked for too long, away)."""
 
@@ -62,10 +67,12 @@ class Rows:
     tables: dict[str, list[Any]]
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, check_same_thread: bool = True) -> sqlite3.Connection:
     if not Path(path).exists():
         raise SnapshotUnavailable(f"{path} does not exist yet")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.5)
+    conn = sqlite3.connect(
+        f"file:{path}?mode=ro", uri=True, timeout=0.5, check_same_thread=check_same_thread
+    )
     conn.isolation_level = None  # explicit BEGIN below: every read sees one moment
     return conn
 
@@ -74,10 +81,46 @@ def read_version(path: Path) -> int:
     """The household version; 0 before the first change."""
     try:
         with _closing(_connect(path)) as conn:
-            row = conn.execute("SELECT version FROM household_meta WHERE id = 1").fetchone()
+            row = conn.execute(VERSION_SQL).fetchone()
     except sqlite3.Error as exc:
         raise SnapshotUnavailable(f"{path}: {exc}") from exc
     return row[0] if row else 0
+
+
+class VersionReader:
+    """`read_version` on one connection kept open between reads, for a process that asks once
+    a second (the DNS process): opening the file cost ~0.55 ms of CPU a poll, taken from the
+    core that answers DNS; the query on an open connection costs ~3 us. It opens again when
+    the path holds another file (a restore put a new one there) and after any error. Each read
+    runs to its end, so no read transaction stays open to hold back the WAL's checkpoints."""
+
+    def __init__(self) -> None:
+        self._conn: sqlite3.Connection | None = None
+        self._file: tuple[str, int, int] | None = None  # the open file: path, device, inode
+
+    def __call__(self, path: Path) -> int:
+        try:
+            found = os.stat(path)
+        except OSError:
+            self.close()
+            raise SnapshotUnavailable(f"{path} does not exist yet") from None
+        file = (str(path), found.st_dev, found.st_ino)
+        try:
+            if self._conn is None or file != self._file:
+                self.close()
+                self._conn = _connect(path, check_same_thread=False)  # the ticker's, after a start
+                self._file = file
+            rows = self._conn.execute(VERSION_SQL).fetchall()
+        except sqlite3.Error as exc:
+            self.close()
+            raise SnapshotUnavailable(f"{path}: {exc}") from exc
+        return rows[0][0] if rows else 0
+
+    def close(self) -> None:
+        conn, self._conn, self._file = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
 
 def read_rows(path: Path) -> Rows:
