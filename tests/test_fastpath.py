@@ -12,6 +12,7 @@ import dataclasses
 import gc
 import mmap
 import os
+import platform
 import random
 import resource
 import select
@@ -289,15 +290,27 @@ ID_FORMATS = {1: "B", 2: "H", 4: "I"}
 
 
 def parse_table(raw: bytes) -> tuple[int, list[int], list[int], list[int]]:
+    """(bits, buckets, full 64-bit hashes, ids): each hash is its bucket's top bits over the
+    low 8 * hw bits stored (hw = 8 - bits // 8 bytes, native order)."""
     magic, bits, idw, count = HEADER.unpack_from(raw)
-    assert magic == b"HRNT\2\0\0\0" and idw in ID_FORMATS
+    assert magic == b"HRNT\3\0\0\0" and idw in ID_FORMATS
     nb = (1 << bits) + 1
     buckets = list(struct.unpack_from(f"={nb}I", raw, 24))
     hashes_at = (24 + 4 * nb + 7) // 8 * 8
     assert raw[24 + 4 * nb : hashes_at] == bytes(hashes_at - 24 - 4 * nb)
-    assert len(raw) == hashes_at + (8 + idw) * count
-    hashes = list(struct.unpack_from(f"={count}Q", raw, hashes_at))
-    ids = list(struct.unpack_from(f"={count}{ID_FORMATS[idw]}", raw, hashes_at + 8 * count))
+    hw = 8 - bits // 8
+    assert len(raw) == hashes_at + (hw + idw) * count
+    low = [
+        int.from_bytes(raw[hashes_at + hw * i : hashes_at + hw * (i + 1)], sys.byteorder)
+        for i in range(count)
+    ]
+    below, shared = 64 - bits, 8 * hw - (64 - bits)  # bits only stored; stored and bucket's
+    hashes = []
+    for b in range(nb - 1):
+        for i in range(buckets[b], buckets[b + 1]):
+            assert low[i] >> below == b & ((1 << shared) - 1)  # the stored top is the bucket's
+            hashes.append(b << below | low[i] & ((1 << below) - 1))
+    ids = list(struct.unpack_from(f"={count}{ID_FORMATS[idw]}", raw, hashes_at + hw * count))
     return bits, buckets, hashes, ids
 
 
@@ -339,6 +352,22 @@ def test_table_file_holds_the_reference_hashes_sorted_in_their_buckets(
     for b in range(1 << bits):
         assert all(h >> (64 - bits) == b for h in hashes[buckets[b] : buckets[b + 1]])
     assert 2 <= len(listed) / (1 << bits) <= 4
+
+
+@pytest.mark.parametrize(("count", "hash_bytes"), [(20, 8), (3_000, 7), (140_000, 6)])
+def test_table_stores_only_the_hash_bits_its_bucket_does_not_hold(count, hash_bytes) -> None:
+    """A million names take 6 bytes a hash, not 8, and every one of the 64 bits still counts:
+    the full hashes come back from bucket and stored bits, and every name is found."""
+    rng = random.Random(count)
+    listed = {name: i % 7 for i, name in enumerate(random_names(rng, count))}
+    raw = fastpath.build_table(listed.items())
+    bits, buckets, hashes, ids = parse_table(raw)
+    assert 8 - bits // 8 == hash_bytes
+    assert len(raw) == (24 + 4 * len(buckets) + 7) // 8 * 8 + (hash_bytes + 1) * count
+    assert dict(zip(hashes, ids, strict=True)) == {reference_hash(n): i for n, i in listed.items()}
+    table = fastpath.Table(raw)
+    assert all(table.lookup(name)[-1] == (len(name), i) for name, i in listed.items())
+    assert not any(table.contains(name) for name in random_names(rng, 2_000) if name not in listed)
 
 
 def test_table_finds_every_listed_suffix_and_nothing_else(
@@ -447,7 +476,8 @@ def test_table_refuses_damaged_buffers(raw_table: bytes) -> None:
         "header only": raw_table[:24],
         "bad magic": corrupt(raw_table, 0, b"HRNX"),
         "version 1": corrupt(raw_table, 4, b"\1"),
-        "version 3": corrupt(raw_table, 4, b"\3"),
+        "version 2 (8-byte hashes)": corrupt(raw_table, 4, b"\2"),
+        "version 4": corrupt(raw_table, 4, b"\4"),
         "bits 3": corrupt(raw_table, 8, struct.pack("=I", 3)),
         "bits 25": corrupt(raw_table, 8, struct.pack("=I", 25)),
         "bits 64": corrupt(raw_table, 8, struct.pack("=I", 64)),
@@ -765,3 +795,30 @@ def test_set_ids_take_the_fewest_bytes_that_hold_them(largest: int, width: int) 
     table = fastpath.Table(raw)
     for name, set_id in listed.items():
         assert table.lookup("www." + name)[-1] == (len(name), set_id)
+
+
+# ---------------------------------------------------------------- trim_heap
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/self/status") or platform.libc_ver()[0] != "glibc",
+    reason="needs Linux's /proc and glibc's malloc",
+)
+def test_trim_heap_gives_freed_heap_pages_back() -> None:
+    """Blocks freed in the middle of malloc's heap stay in the RSS until trim_heap."""
+    blocks = [bytes(2048) for _ in range(20_000)]  # ~40 MB from malloc (past pymalloc's 512)
+    kept = blocks[::100]  # a few survivors keep the heap from shrinking by itself
+    del blocks
+    before = _rss_mb()
+    assert fastpath.trim_heap() is True
+    assert before - _rss_mb() > 20, "the freed blocks' pages were not given back"
+    assert len(kept) == 200
+    assert fastpath.trim_heap() in (True, False)  # nothing much left: cheap, harmless

@@ -79,6 +79,8 @@ def test_a_crowded_pipe_drops_repeats_and_keeps_every_first(tmp_path):
     assert len(pipe._rows) == 100 and pipe.dropped == 1_000 - flood_kept + 1
 
 
+# 400 questions every 2 ms: more than the log writer takes here, although the sender is woken
+# as soon as rows pile up
 FLOODER = """
 import socket, sys, time
 port, source, packet = int(sys.argv[1]), sys.argv[2], bytes.fromhex(sys.argv[3])
@@ -86,7 +88,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((source, 0))
 s.setblocking(False)
 while True:
-    for _ in range(50):
+    for _ in range(400):
         try:
             s.sendto(packet, ("127.0.0.1", port))
         except OSError:

@@ -7,11 +7,12 @@ import os
 import signal
 import socket
 import sqlite3
+import time
 
 from dnslib import DNSRecord
 
 from agent import config as config_mod
-from agent.store.logpipe import ROW_BYTES, LogPipe
+from agent.store.logpipe import BUFFER_ROWS, ROW_BYTES, WAKE_SHARE, LogPipe
 from agent.store.querylog import LogEntry, count_rows, recent
 from agent.store.sqlite import StoreError
 
@@ -63,6 +64,44 @@ def test_a_full_queue_drops_and_counts_without_waiting(tmp_path):
     pipe = LogPipe(tmp_path / "hr.db", buffer_bytes=100 * ROW_BYTES)  # not started: no drain
     accepted = sum(pipe.submit(row(i)) for i in range(250))
     assert accepted == 100 and pipe.dropped == 150
+
+
+def test_rows_piling_up_wake_the_sender_long_before_its_interval(tmp_path):
+    """The sender's timer is an hour away: an eighth of the room taken wakes it, once."""
+    pipe = LogPipe(tmp_path / "hr.db", interval=3600)
+    pipe.start()
+    try:
+        mark = BUFFER_ROWS // WAKE_SHARE
+        for i in range(mark):
+            pipe.submit(row(i))
+        assert not pipe._wake.is_set()  # up to the mark, the DNS path only appended
+        pipe.submit(row(mark))
+        until(lambda: pipe.waiting == 0, 10, "the rows to leave for the writer process")
+    finally:
+        assert pipe.stop()
+    assert pipe.written == mark + 1 and pipe.dropped == 0
+
+
+def test_nothing_is_dropped_at_a_steady_rate_the_writer_takes(tmp_path):
+    """10,000 rows at 5,000 a second, five times what the buffer holds, with the sender's
+    timer an hour away: its wake-ups alone carry every row (without them 8,000 are lost)."""
+    pipe = LogPipe(tmp_path / "hr.db", interval=3600)
+    pipe.start()
+    total, rate = 10_000, 5_000
+    assert total > 4 * BUFFER_ROWS
+    try:
+        started, sent = time.monotonic(), 0
+        while sent < total:
+            due = min(total, int((time.monotonic() - started) * rate) + 1)
+            while sent < due:
+                assert pipe.submit(row(sent)), f"row {sent} dropped"
+                sent += 1
+            time.sleep(0.001)  # pacing the load, not waiting for a result
+        assert pipe.flush(20)
+    finally:
+        assert pipe.stop()
+    assert (pipe.written, pipe.dropped) == (total, 0)
+    assert count_rows(tmp_path / "hr.db") == total
 
 
 def test_stop_writes_what_is_left(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from datetime import date, datetime, timedelta
 
@@ -116,9 +115,9 @@ def test_an_edited_list_file_is_compiled_and_swapped_in(tmp_path, upstream):
         assert running.agent.holder.current.index.lookup("poker.test").categories == frozenset()
         extra.write_text("casino.test\npoker.test\n")
         running.agent.refresh_lists(force=False)
-        index = running.agent.holder.current.index
-        assert index.lookup("www.poker.test").categories == {"gambling"}
-        assert not _walked_by_collector(index)  # frozen with the rest of what is loaded
+        assert running.agent.holder.current.index.lookup("www.poker.test").categories == {
+            "gambling"
+        }
 
 
 def test_insights_turn_live_queries_into_events(cfg):
@@ -188,30 +187,3 @@ def test_a_taken_port_stops_the_start_with_a_plain_message(tmp_path, upstream):
     assert done.returncode == 1, done.stderr
     assert f"cannot listen on 127.0.0.1:{port} (UDP): Address already in use" in done.stderr
     assert "Traceback" not in done.stderr
-
-
-def _walked_by_collector(obj: object) -> bool:
-    """Whether the cycle collector's generations hold `obj` (frozen objects are in none)."""
-    return any(o is obj for o in gc.get_objects())
-
-
-def test_a_household_read_while_running_is_frozen_out_of_the_collectors_walks(cfg):
-    """The household swapped in after a parent's change is long-lived like everything loaded
-    at the start: the collector's young generations never walk it (a walk holds the GIL)."""
-    try:
-        with RunningAgent(cfg) as running:
-            engine = running.engine
-            sam = add_child(engine, "Sam", date(2015, 5, 1))
-            add_device(engine, ip="127.0.0.1", owner="child", child_id=sam.id)
-
-            def frozen() -> bool:
-                household = running.agent.holder.current.household
-                if household is None or not household.children:
-                    return False
-                return not any(_walked_by_collector(o) for o in (household, household.children[0]))
-
-            until(frozen, 5.0)
-            assert ask(running.port, "dns.google").header.rcode == RCODE.NXDOMAIN
-            assert ask(running.port, "example.com").header.rcode == RCODE.NOERROR
-    finally:
-        gc.unfreeze()  # this test process's objects back in the collector's care

@@ -5,6 +5,7 @@
  *   Table         a read-only hash index of names (HRNT format, mmap-able) -> set id,
  *                 looked up by label suffix; build_table writes one
  *   recv_batch / send_batch   recvmmsg / sendmmsg on a non-blocking UDP socket (Linux)
+ *   trim_heap     glibc's malloc_trim(0): freed heap pages back to the system (no ctypes)
  *
  * Every byte read from a packet or a table buffer is bounds-checked against the buffer's length;
  * multi-byte values are read with memcpy, so neither buffer needs any alignment.
@@ -17,6 +18,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #ifdef __linux__
 #include <arpa/inet.h>
@@ -81,6 +86,30 @@ st64(unsigned char *p, uint64_t v)
 }
 
 /* RFC 4343: only A-Z fold; every other byte is kept as is. */
+/* The low 8 * w bits of v in w bytes (1..8), in native byte order: the w bytes of the
+ * integer v & mask(w) that are not always zero. */
+static inline void
+st_low(unsigned char *p, uint64_t v, unsigned w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    memcpy(p, (const unsigned char *)&v + (8 - w), w);
+#else
+    memcpy(p, &v, w);
+#endif
+}
+
+static inline uint64_t
+ld_low(const unsigned char *p, unsigned w)
+{
+    uint64_t v = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    memcpy((unsigned char *)&v + (8 - w), p, w);
+#else
+    memcpy(&v, p, w);
+#endif
+    return v;
+}
+
 static inline unsigned char
 ascii_lower(unsigned char c)
 {
@@ -275,20 +304,29 @@ ascii_bytes(PyObject *s, const unsigned char **p, Py_ssize_t *n)
 /* ---------------------------------------------------------------- table format
  *
  * Native byte order (the index's meta.json records it):
- *   0   "HRNT" 2 0 0 0
+ *   0   "HRNT" 3 0 0 0
  *   8   u32 bits      buckets are the top `bits` bits of a name's hash
  *   12  u32 idw       bytes per set id: 1, 2 or 4, the narrowest that holds the largest id
  *   16  u64 count
  *   24  u32 buckets[(1 << bits) + 1]   entries of bucket b: [buckets[b], buckets[b + 1])
  *       zero padding to 8 bytes
- *       u64 hashes[count], ascending
+ *       hashes[count], ascending, each its low 8 * hw bits in hw = 8 - bits / 8 bytes: the
+ *           bucket holds the top `bits` bits, so every bit of the 64-bit hash is still
+ *           compared (a million names: 18 bits, 6 bytes a hash where version 2 stored 8)
  *       ids[count], idw bytes each
  */
 
-static const unsigned char MAGIC[8] = {'H', 'R', 'N', 'T', 2, 0, 0, 0};
+static const unsigned char MAGIC[8] = {'H', 'R', 'N', 'T', 3, 0, 0, 0};
 #define HEADER_SIZE 24
 #define MIN_BITS 4
 #define MAX_BITS 24
+
+/* Bytes per stored hash: every bit below the bucket's, whole bytes. */
+static unsigned
+hash_width(unsigned bits)
+{
+    return 8 - bits / 8;
+}
 
 static size_t
 hashes_offset(unsigned bits)
@@ -303,11 +341,13 @@ typedef struct {
     PyObject_HEAD
     Py_buffer view;
     const unsigned char *buckets; /* u32[(1 << bits) + 1] */
-    const unsigned char *hashes;  /* u64[count], ascending */
+    const unsigned char *hashes;  /* [count] low hw bytes of each hash, ascending */
     const unsigned char *ids;     /* u8, u16 or u32 [count], as narrow as the largest id allows */
     uint32_t count;
     unsigned idw; /* bytes per id: 1, 2 or 4 */
+    unsigned hw;  /* bytes per stored hash: 8 - bits / 8 */
     unsigned shift; /* 64 - bits */
+    uint64_t low;   /* the stored bits of a hash: the low 8 * hw */
 } TableObject;
 
 /* The set id of hash h, or -1. Bucket bounds are clamped to count, so even a buffer that
@@ -320,8 +360,10 @@ table_find(const TableObject *t, uint64_t h)
     uint32_t lo = ld32(t->buckets + 4 * b), hi = ld32(t->buckets + 4 * (b + 1));
     if (hi > t->count)
         hi = t->count;
+    unsigned hw = t->hw;
+    h &= t->low; /* the bucket stands for the rest (its entries share their top bits) */
     for (uint32_t i = lo; i < hi; i++) {
-        uint64_t x = ld64(t->hashes + 8 * (size_t)i);
+        uint64_t x = ld_low(t->hashes + hw * (size_t)i, hw);
         if (x == h) {
             const unsigned char *id = t->ids + t->idw * (size_t)i;
             return t->idw == 1 ? id[0] : t->idw == 2 ? ld16(id) : ld32(id);
@@ -349,7 +391,7 @@ table_check(TableObject *t)
     if (n < HEADER_SIZE)
         return table_invalid("shorter than its header");
     if (memcmp(p, MAGIC, sizeof MAGIC) != 0)
-        return table_invalid("wrong magic (not HRNT version 2)");
+        return table_invalid("wrong magic (not HRNT version 3)");
     uint32_t bits = ld32(p + 8);
     if (bits < MIN_BITS || bits > MAX_BITS)
         return table_invalid("bucket bits out of range");
@@ -357,10 +399,10 @@ table_check(TableObject *t)
     if (idw != 1 && idw != 2 && idw != 4)
         return table_invalid("id width is not 1, 2 or 4 bytes");
     uint64_t count = ld64(p + 16);
-    size_t hoff = hashes_offset(bits);
+    size_t hoff = hashes_offset(bits), hw = hash_width(bits);
     if (n < hoff)
         return table_invalid("truncated bucket array");
-    if (count > (n - hoff) / (8 + idw) || hoff + (8 + idw) * count != n)
+    if (count > (n - hoff) / (hw + idw) || hoff + (hw + idw) * count != n)
         return table_invalid("size does not match the entry count");
     if (count > UINT32_MAX)
         return table_invalid("too many entries");
@@ -379,10 +421,12 @@ table_check(TableObject *t)
         return table_invalid("last bucket does not end at the entry count");
     t->buckets = buckets;
     t->hashes = p + hoff;
-    t->ids = p + hoff + 8 * count;
+    t->ids = p + hoff + hw * count;
     t->count = (uint32_t)count;
     t->idw = idw;
+    t->hw = (unsigned)hw;
     t->shift = 64 - bits;
+    t->low = hw == 8 ? UINT64_MAX : ((uint64_t)1 << (8 * hw)) - 1;
     return 0;
 }
 
@@ -608,7 +652,7 @@ write_table(Entry *entries, size_t count, unsigned bits, unsigned idw, unsigned 
     for (size_t i = 1; i < count; i++)
         if (entries[i].hash == entries[i - 1].hash)
             return -1;
-    size_t hoff = hashes_offset(bits), nb = ((size_t)1 << bits) + 1;
+    size_t hoff = hashes_offset(bits), nb = ((size_t)1 << bits) + 1, hw = hash_width(bits);
     memcpy(out, MAGIC, sizeof MAGIC);
     st32(out + 8, bits);
     st32(out + 12, idw);
@@ -622,8 +666,8 @@ write_table(Entry *entries, size_t count, unsigned bits, unsigned idw, unsigned 
     }
     memset(out + HEADER_SIZE + 4 * nb, 0, hoff - HEADER_SIZE - 4 * nb);
     for (size_t i = 0; i < count; i++) {
-        st64(out + hoff + 8 * i, entries[i].hash);
-        unsigned char *id = out + hoff + 8 * count + idw * i;
+        st_low(out + hoff + hw * i, entries[i].hash, (unsigned)hw);
+        unsigned char *id = out + hoff + hw * count + idw * i;
         if (idw == 1)
             id[0] = (unsigned char)entries[i].id;
         else if (idw == 2)
@@ -699,7 +743,8 @@ fp_build_table(PyObject *module, PyObject *pairs)
         if (entries[i].id > largest)
             largest = entries[i].id;
     unsigned idw = largest <= 0xFF ? 1 : largest <= 0xFFFF ? 2 : 4;
-    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(hashes_offset(bits) + (8 + idw) * count));
+    size_t size = hashes_offset(bits) + (hash_width(bits) + idw) * count;
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (out == NULL)
         goto done;
     int rc;
@@ -986,6 +1031,29 @@ done:
 #endif
 }
 
+/* ---------------------------------------------------------------- trim_heap */
+
+PyDoc_STRVAR(trim_heap_doc,
+"trim_heap() -> bool\n\n"
+"Give the pages glibc's malloc holds free (inside its heap and at its top) back to the\n"
+"system: malloc_trim(0). True if any were given back; always False without glibc.\n"
+"Python's lock is released meanwhile (malloc's own lock is held: other threads' mallocs\n"
+"wait), so call it off the hot path.");
+
+static PyObject *
+fp_trim_heap(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    int released = 0;
+#ifdef __GLIBC__
+    Py_BEGIN_ALLOW_THREADS
+    released = malloc_trim(0);
+    Py_END_ALLOW_THREADS
+#endif
+    return PyBool_FromLong(released);
+}
+
 /* ---------------------------------------------------------------- module */
 
 static PyMethodDef module_methods[] = {
@@ -994,6 +1062,7 @@ static PyMethodDef module_methods[] = {
     {"recv_batch", (PyCFunction)(void (*)(void))fp_recv_batch, METH_VARARGS | METH_KEYWORDS,
      recv_batch_doc},
     {"send_batch", fp_send_batch, METH_VARARGS, send_batch_doc},
+    {"trim_heap", fp_trim_heap, METH_NOARGS, trim_heap_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -9,8 +9,9 @@ On disk an index is one folder, replaced whole by `save`:
                 prefix search finds exactly the listed suffixes of a query, on label boundaries
   claims.bin    for each trie key id, the id of its claim set (1, 2 or 4 bytes)
   names.hash    the same names and claim set ids as a hash table for the compiled fast path
-                (`agent/dns/_fastpath.c`): 64-bit hashes of every listed name, sorted, in buckets,
-                and claim set ids of 1, 2 or 4 bytes;
+                (`agent/dns/_fastpath.c`): 64-bit hashes of every listed name, sorted, in buckets
+                by their top bits (so only the bits below are stored: 6 bytes a name for a
+                million names), and claim set ids of 1, 2 or 4 bytes;
                 written only where the fast path is built, and used instead of the trie then
   meta.json     the table of claim sets, per-list counts, the sources' fingerprint, a CRC-32 of
                 each file above and one of meta.json's own content
@@ -20,8 +21,9 @@ byte or two. A start with no index saves the folder first with names.hash and me
 the trie files loads only where the fast path is built. The files are memory-mapped: loading
 is instant and the pages are file-backed.
 
-The hash table answers by 64-bit hash: two different names share one with a chance of about
-one in 10^13 per lookup against a million listed names, so a wrongly blocked name is far less
+The hash table answers by 64-bit hash (all 64 bits compared: the bucket's and the stored
+ones): two different names share one with a chance of about one in 10^13 per lookup against
+a million listed names, so a wrongly blocked name is far less
 likely than a wrong entry in the lists themselves. Building refuses a table with a collision
 among the listed names (the trie is used then).
 
@@ -66,7 +68,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MEMO_SIZE = 4096
 INCOMPLETE = "incomplete:"  # fingerprint prefix of an index built without a failed list
-VERSION = 3  # bump when the folder layout changes; older folders are then recompiled
+VERSION = 4  # bump when the folder layout changes; older folders are then recompiled
 TABLE_FILE = "names.hash"
 TRIE_FILES = ("names.marisa", "claims.bin")
 REBUILDING = "lists-rebuilding"  # the one category of every name while the index is rebuilt

@@ -250,8 +250,9 @@ class Listener:
     argv: tuple[str, ...] = ()
 
 
-# The DNS process as `houserules run` leaves it: it execs `python -m agent.ops.runner` (before
-# the packages were split, `python -m agent.runner`).
+# The DNS process as `houserules run` leaves it: it execs `python -m agent.ops.lean -m
+# agent.ops.runner` (agent/ops/lean.py; before, `python -m agent.ops.runner`, and before the
+# packages were split, `python -m agent.runner`): known by its `-m agent.ops.runner`.
 OWN_MODULES = frozenset({"agent.ops.runner", "agent.runner"})
 
 

@@ -7,18 +7,37 @@ process measured 62 MB RSS with glibc's default, 62 MB with two arenas and 54 MB
 take turns holding the GIL anyway, so sharing one arena costs no measurable speed (7.0-7.6 us of
 CPU a query either way). The jobs and log-writer processes it starts inherit the setting. A
 value already set (say by a systemd unit) is kept.
+
+OpenSSL is left out of the DNS process unless it serves DNS over TLS (`[dns] tls_listen`).
+asyncio and uvloop import `ssl`, and hashlib OpenSSL's `_hashlib`: with uvloop's own library
+they cost the DNS process 6.1 MB of RSS at start and 6.2-6.6 MB under the benchmark's loads
+(3.6 MB of it libcrypto's pages), for nothing it does without TLS. The price is asyncio's
+own event loop: the same CPU per cached or blocked answer, ~6% more per answer that goes
+upstream (uvloop watches the upstream socket and its timer in C).
+
+So `houserules run` execs `python -m agent.ops.lean -m agent.ops.runner ...`, and `boot` reads
+the config first: without tls_listen, asyncio is imported with `ssl` absent, hashlib uses
+Python's own sha256 (a few small files are fingerprinted at start), the event loop is
+asyncio's (uvloop cannot load without ssl) and `ssl` itself is a stand-in that imports the
+real module the first time anything uses it, so a path that needs it after all still works,
+only heavier. The command line keeps `-m agent.ops.runner` (`houserules doctor` knows the DNS
+process by it).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import types
 
 MALLOC_ARENAS = "1"
+RUNNER = "agent.ops.runner"
+OPENSSL = ("ssl", "_ssl", "_hashlib")  # the modules that map libssl / libcrypto
 
 
 def dns_process_command(config: str | None, verbose: bool) -> list[str]:
-    command = [sys.executable, "-m", "agent.ops.runner"]
+    command = [sys.executable, "-m", "agent.ops.lean", "-m", RUNNER]
     if config:
         command += ["--config", config]
     if verbose:
@@ -37,3 +56,78 @@ def become_dns_process(config: str | None, verbose: bool) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, dns_process_command(config, verbose), dns_process_env())
+
+
+# -- inside the DNS process ----------------------------------------------------------------------
+
+
+class LateSsl(types.ModuleType):
+    """`ssl` until something uses it: then the real module, imported there and then."""
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):  # introspection (__file__, __path__...): not a use of TLS
+            raise AttributeError(name)
+        return getattr(real_ssl(), name)
+
+
+def real_ssl() -> types.ModuleType:
+    for name in OPENSSL:
+        if sys.modules.get(name) is None or type(sys.modules[name]) is LateSsl:
+            sys.modules.pop(name, None)  # blocked, or the stand-in: import the real one
+    return importlib.import_module("ssl")
+
+
+def hold_openssl_back() -> None:
+    """Until `leave_openssl_out` or `let_openssl_in`: importing ssl, _hashlib or uvloop raises
+    ImportError (hashlib and hmac then use Python's own hashes)."""
+    for name in (*OPENSSL, "uvloop"):
+        sys.modules[name] = None  # type: ignore[assignment]
+
+
+def let_openssl_in() -> None:
+    for name in (*OPENSSL, "uvloop"):
+        if name in sys.modules and sys.modules[name] is None:
+            del sys.modules[name]
+
+
+def leave_openssl_out() -> None:
+    """Import asyncio with no `ssl`, then put the stand-in in its place (after
+    `hold_openssl_back`, before anything imports asyncio)."""
+    import asyncio  # noqa: F401  (its modules keep `ssl = None`: no TLS transports here)
+
+    sys.modules["ssl"] = LateSsl("ssl")
+
+
+def wants_tls(argv: list[str]) -> bool:
+    """Whether the config `argv` names serves DNS over TLS (True if it cannot be read: the
+    runner then says why, with everything it might need)."""
+    from agent import config as config_mod
+
+    path = None
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if flag == "--config":
+            path = value
+    try:
+        return bool(config_mod.load(config_mod.find_config(path)).dns.tls_listen)
+    except Exception:
+        return True
+
+
+def boot(argv: list[str]) -> int:
+    """`python -m agent.ops.lean -m agent.ops.runner [runner's arguments]`."""
+    if argv[:2] != ["-m", RUNNER]:
+        print(f"usage: python -m agent.ops.lean -m {RUNNER} [--config FILE] [-v]", file=sys.stderr)
+        return 2
+    args = argv[2:]
+    hold_openssl_back()  # reading the config imports hashlib (agent.dotnames: secrets)
+    if wants_tls(args):
+        let_openssl_in()
+    else:
+        leave_openssl_out()
+    from agent.ops import runner
+
+    return runner.main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(boot(sys.argv[1:]))

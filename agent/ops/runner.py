@@ -122,10 +122,7 @@ class Agent:
 
     def refresh_household(self) -> bool:
         """Swap in the household if a parent changed it; True when it did."""
-        changed = self.household.refresh(self.holder)
-        if changed:
-            _freeze_loaded()
-        return changed
+        return self.household.refresh(self.holder)
 
     def refresh_neighbours(self) -> None:
         table = self.read_neighbours()
@@ -143,7 +140,6 @@ class Agent:
             index, self._index_stamp = result
             self.holder.update(index=index)
             self.resolver.cache.clear()
-            _freeze_loaded()
             log.info("lists updated: %d names (%s)", len(index), index.engine)
 
     def check_index(self) -> None:
@@ -154,7 +150,6 @@ class Agent:
             log.error("the compiled lists were damaged while in use (%s)", ", ".join(damaged))
             self.holder.update(index=lists_job.reload_damaged(self.cfg))
             self.resolver.cache.clear()
-            _freeze_loaded()
 
     def look_after_jobs(self) -> None:
         """Start the jobs process, and start it again (with back-off) if it stopped."""
@@ -203,6 +198,7 @@ class Agent:
         self.ticker.every(5.0, "compiled lists", self.refresh_lists)
         self.ticker.every(INDEX_CHECK_SECONDS, "index check", self.check_index)
         self.ticker.every(stats.EVERY_SECONDS, "counters for /metrics", self.write_stats)
+        self.ticker.every(native.TRIM_SECONDS, "freed memory back", native.trim_heap)
         if self.spawn_jobs:
             self.ticker.every(2.0, "jobs process", self.look_after_jobs)
         if self.dhcp is not None:
@@ -297,16 +293,6 @@ def _quiet_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def _freeze_loaded() -> None:
-    """A household or an index swapped in while serving joins what was frozen at the start, out
-    of the collector's walks (they are kept until the next swap). Freezing moves a list and
-    walks nothing, so the ticker holds the GIL for no time. No collection first (it would walk
-    the young objects with the GIL held): a cycle that is garbage at that moment stays, a few
-    objects a reload at most. While serving 2,000 qps the collector did not run once in 60 s
-    (young objects stay under the 70,000 threshold), so the thresholds stay as they are."""
-    gc.freeze()
 
 
 def run(cfg: Config) -> int:

@@ -33,11 +33,14 @@ def read_frame(stream: BinaryIO) -> tuple | None:
     return None if got is None else marshal.loads(got[1])
 
 
-def encode_frame(message: tuple, rows: int = 0) -> bytes:
+def encode_frame(message: tuple, rows: int = 0) -> tuple[bytes, bytes]:
+    """(header, body): written one after the other, never joined (that would copy the body)."""
     body = marshal.dumps(message)
-    return HEADER.pack(len(body), rows) + body
+    return HEADER.pack(len(body), rows), body
 
 
 def write_frame(stream: BinaryIO, message: tuple) -> None:
-    stream.write(encode_frame(message))
+    header, body = encode_frame(message)
+    stream.write(header)
+    stream.write(body)
     stream.flush()

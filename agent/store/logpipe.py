@@ -1,18 +1,20 @@
 """The DNS side of the query log: hand rows to a writer process, never wait for it.
 
 `submit` appends a tuple to a list (the only work on the DNS path). A sender thread swaps the
-list out a few times a second and writes it to the writer process (`agent.store.logproc`) as
-one frame; a reader thread collects the process's status answers. If the process falls behind,
-rows pile up here, bounded in bytes: `buffer_bytes` as the frames measure them (the sender
-turns that into a number of rows after each frame, so `submit` compares two integers). Once
-half of that is waiting, repeats are dropped first (a row is kept only if it is the first this
-minute for its client and name, `agent.store.firstrows`), so a flood cannot hide a visit; when
-it is full, every new row is dropped. Drops are counted. The writer process keeps its own
-queue in bytes and, while the database is away, a spool on local disk. If
-the process dies, it is started again and the rows it held are counted as dropped: exactly,
-because the process reports after every COMMIT and names each batch just before committing it,
-so the one batch whose fate is unknown is looked up in the database (one indexed read, on the
-sender thread).
+list out every `interval`, or at once when an eighth of the room is taken (`submit` wakes it,
+once), and writes it to the writer process (`agent.store.logproc`) in frames of at most
+`FRAME_ROWS` rows; a reader thread collects the process's status answers. So the buffer here
+stays small (this is the DNS process: every row waiting is memory) and still never overflows
+at a rate the writer can take. If the process falls behind, rows pile up here, bounded in
+bytes: `buffer_bytes` as the frames measure them (the sender turns that into a number of rows
+after each frame, so `submit` compares two integers). Once half of that is waiting, repeats
+are dropped first (a row is kept only if it is the first this minute for its client and name,
+`agent.store.firstrows`), so a flood cannot hide a visit; when it is full, every new row is
+dropped. Drops are counted. The writer process keeps its own queue in bytes and, while the
+database is away, a spool on local disk. If the process dies, it is started again and the
+rows it held are counted as dropped: exactly, because the process reports after every COMMIT
+and names each batch just before committing it, so the one batch whose fate is unknown is
+looked up in the database (one indexed read, on the sender thread).
 
 Same interface as `QueryLogWriter`: start, submit, flush, stop, written, dropped, rejected,
 kept (rows in the spool for a later writer), recovered (rows an earlier writer left in the
@@ -43,11 +45,18 @@ log = logging.getLogger(__name__)
 NO_STATUS: tuple = ("status", 0, 0, 0, 0, 0, "", None, 0, 0)
 FINAL = -1  # the token of the answer to "stop"
 # Rows waiting here, between two sends, as frames measure them (a frame carries a shared head
-# once: some 60-150 bytes a row), and never more rows than this: at most ~1 MB of rows in the
-# DNS process, as many as a send every 50 ms needs flat out.
-BUFFER_BYTES = 1 << 20
-BUFFER_ROWS = 8_000
-ROW_BYTES = 100  # a row's share of a frame until the first frame says (shared heads: ~60-150)
+# once: some 20-150 bytes a row), and never more rows than this. A row waiting costs this
+# process ~120 bytes (a tuple and a float), a row being sent as much again, and Python's
+# allocator keeps what a flood's rows took: with 1M names under a blocked flood the DNS
+# process measured 2.2 MB less RSS with 2,000 rows than with 8,000 (and one 1 MB frame).
+# Small is enough because the sender is woken as soon as an eighth of it is taken: at 20,000
+# rows/s that is every 12 ms, long before repeats would be dropped.
+BUFFER_BYTES = 256 << 10
+BUFFER_ROWS = 2_000
+WAKE_SHARE = 8  # the sender is woken once 1/WAKE_SHARE of the room is taken
+SEND_GAP = 0.01  # seconds between two sends at least (at 20,000 rows/s, 200 rows: 1/10 the room)
+FRAME_ROWS = 500  # rows a frame at most: no large transient buffer, none past the mmap limit
+ROW_BYTES = 100  # a row's share of a frame until the first frame says (shared heads: ~20-150)
 SPOOL_NAME = "querylog.spool"
 
 
@@ -79,12 +88,15 @@ class LogPipe:
         postgres = is_postgres(target)
         self.target = str(target) if postgres else Path(str(target).removeprefix("sqlite:///"))
         self.queue_bytes, self.interval = queue_bytes, interval
+        self.gap = min(SEND_GAP, interval)
         self.buffer_bytes = min(buffer_bytes, queue_bytes)  # never more here than there
         self.spool, self.spool_bytes = spool, spool_bytes
-        self._room = max(2, min(BUFFER_ROWS, self.buffer_bytes // ROW_BYTES))  # rows that fit
-        self._crowded = self._room // 2  # from here on, repeats are dropped
+        self._room = self._crowded = self._busy = 0
+        self._fit(max(2, min(BUFFER_ROWS, self.buffer_bytes // ROW_BYTES)))
         self._firsts = FirstRows()
         self._rows: list[tuple] = []
+        self._wake = threading.Event()  # set once by `submit` when rows pile up
+        self._woken = False  # `submit` has set `_wake` since the sender last swapped
         self._accepted = self._dropped_here = 0
         self._sent = 0  # rows sent to the current process
         self._status: tuple = NO_STATUS  # the current process's last answer
@@ -122,6 +134,11 @@ class LogPipe:
         return self._earlier[4] + self._status[9]
 
     @property
+    def waiting(self) -> int:
+        """Rows waiting in this process for the sender."""
+        return len(self._rows)
+
+    @property
     def last_error(self) -> str:
         return self._status[6]
 
@@ -146,12 +163,23 @@ class LogPipe:
 
     def submit(self, row: tuple) -> bool:
         n = len(self._rows)
-        if n >= self._crowded and (n >= self._room or not self._firsts.first(row)):
-            self._dropped_here += 1
-            return False
+        if n >= self._busy:  # rare: rows are piling up (the common path is this compare)
+            if not self._woken:
+                self._woken = True
+                self._wake.set()
+            if n >= self._crowded and (n >= self._room or not self._firsts.first(row)):
+                self._dropped_here += 1
+                return False
         self._rows.append(row)
         self._accepted += 1
         return True
+
+    def _fit(self, room: int) -> None:
+        """Rows that fit here: past half of them repeats are dropped, past an eighth the
+        sender is woken."""
+        self._room = room
+        self._crowded = room // 2
+        self._busy = max(1, room // WAKE_SHARE)
 
     # -- the process -------------------------------------------------------------------------
 
@@ -186,33 +214,43 @@ class LogPipe:
                 event.set()
 
     def _send_loop(self) -> None:
-        while not self._stopping.wait(self.interval):
+        wake = self._wake
+        while not self._stopping.is_set():
+            wake.wait(self.interval)
+            wake.clear()
+            self._woken = False  # before the swap: rows after it may wake us again
             self._send_pending()
+            # Flat out, rows pile up again at once: a pause between sends keeps the DNS thread
+            # from handing Python's lock to this one (and the CPU to the writer) a thousand
+            # times a second. At 20,000 rows/s a gap's rows are a tenth of the room.
+            self._stopping.wait(self.gap)
 
     def _send_pending(self) -> None:
         # One send at a time, from the swap to the pipe: frames keep the rows' order, and a
         # flush asked now goes after the rows another thread has just taken.
         with self._sending:
             rows, self._rows = self._rows, []  # one swap: the DNS thread goes on with a new list
-            if rows:
-                # marshal takes plain tuples only (the DNS path sends those; LogEntry is one)
-                rows = [r if type(r) is tuple else tuple(r) for r in rows]
-                self._send(("rows", rows), len(rows))
+            for i, row in enumerate(rows):
+                if type(row) is not tuple:  # marshal takes plain tuples (LogEntry is a subclass)
+                    rows[i] = tuple(row)
+            for start in range(0, len(rows), FRAME_ROWS):
+                chunk = rows[start : start + FRAME_ROWS] if len(rows) > FRAME_ROWS else rows
+                self._send(("rows", chunk), len(chunk))
 
     def _send(self, message: tuple, rows: int = 0) -> bool:
         try:
-            frame = encode_frame(message, rows)
+            header, body = encode_frame(message, rows)
         except ValueError as exc:  # a value marshal cannot carry: a bug, never a dead process
             log.error("query-log rows could not be encoded (%s); %d rows dropped", exc, rows)
             self._dropped_here += rows
             return False
         if rows >= 100:  # enough rows to tell what one costs: the room follows the load
-            self._room = max(2, min(BUFFER_ROWS, self.buffer_bytes * rows // len(frame)))
-            self._crowded = self._room // 2
+            self._fit(max(2, min(BUFFER_ROWS, self.buffer_bytes * rows // len(body))))
         with self._lock:
             proc = self._proc
             try:
-                proc.stdin.write(frame)  # type: ignore[union-attr]
+                proc.stdin.write(header)  # type: ignore[union-attr]
+                proc.stdin.write(body)  # type: ignore[union-attr]
                 proc.stdin.flush()  # type: ignore[union-attr]
                 self._sent += rows
                 return True
@@ -273,6 +311,7 @@ class LogPipe:
 
     def stop(self, timeout: float = 10.0) -> bool:
         self._stopping.set()
+        self._wake.set()
         if self._sender is not None:
             self._sender.join(timeout)
         self._send_pending()
