@@ -102,7 +102,7 @@ class StoreConfig:
     url: str = "sqlite:///data/houserules.db"
     retention_days: int = 30
     history_days: int = 365
-    log_queue_kb: int = 4_096  # query-log rows in the writer's memory, as they came in
+    log_queue_kb: int = 1_024  # query-log rows in the writer's memory, as they came in
     log_spool_mb: int = 50  # then on local disk while the database is away; 0: none
 
 
@@ -346,7 +346,7 @@ def load(path: str | Path | None) -> Config:
 # must come back up after an upgrade), and `check-config` and `run` say what became of each.
 RETIRED = {
     ("store", "log_queue_size"): "replaced by [store] log_queue_kb (kilobytes of rows, not a "
-    "count of rows); the old value is ignored, the default of 4096 applies",
+    "count of rows); the old value is ignored, the default of 1024 applies",
 }
 
 

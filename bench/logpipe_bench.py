@@ -2,9 +2,10 @@
 was dropped, and the peak RSS of the log-writer process.
 
     .venv/bin/python bench/logpipe_bench.py [--rate 20000 0] [--seconds 8] [--url URL]
-                                            [--queue-kb 4096] [--spool-mb 50]
+                                            [--queue-kb 1024] [--spool-mb 50] [--names 3000]
 
-Rows have the DNS server's shape (ts, head, upstream, latency, cached) with 3,000 heads. For
+Rows have the DNS server's shape (ts, head, upstream, latency, cached) with --names heads (a
+flood of new names, as a benchmark's 1M blocked names make: --names 300000). For
 each --rate (rows/s; 0 = as fast as this loop can submit, as a flooded DNS server would), rows
 are submitted for --seconds, never waiting, then flushed. Into a fresh SQLite file, or into the
 PostgreSQL database at --url (a table `query_log` is made there if missing).
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.store.logpipe import LogPipe  # noqa: E402
+from agent.store.logwriter import QUEUE_BYTES  # noqa: E402
 
 
 def heads(count: int = 3_000, seed: int = 7) -> list[tuple]:
@@ -56,8 +58,8 @@ def peak_rss_kb(pid: int) -> int:
 
 
 def run(target: str | Path, rate: int, seconds: float, queue_kb: int, spool: Path | None,
-        spool_mb: int) -> None:  # fmt: skip
-    pool = heads()
+        spool_mb: int, names: int = 3_000) -> None:  # fmt: skip
+    pool = heads(names)
     pipe = LogPipe(target, queue_kb * 1024, spool=spool, spool_bytes=spool_mb << 20)
     pipe.start()
     started, sent, pause = time.perf_counter(), 0, 0.0005
@@ -86,14 +88,15 @@ def main() -> None:
     parser.add_argument("--rate", type=int, nargs="+", default=[20_000, 0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--url", help="a postgresql:// URL instead of a fresh SQLite file")
-    parser.add_argument("--queue-kb", type=int, default=4_096)
+    parser.add_argument("--queue-kb", type=int, default=QUEUE_BYTES >> 10)  # [store]'s default
     parser.add_argument("--spool-mb", type=int, default=50)
+    parser.add_argument("--names", type=int, default=3_000, help="distinct names (heads)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
         for i, rate in enumerate(args.rate):
             target = args.url or Path(temp) / f"log{i}.db"
             spool = Path(temp) / f"querylog{i}.spool" if args.spool_mb else None
-            run(target, rate, args.seconds, args.queue_kb, spool, args.spool_mb)
+            run(target, rate, args.seconds, args.queue_kb, spool, args.spool_mb, args.names)
 
 
 if __name__ == "__main__":

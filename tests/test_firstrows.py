@@ -51,6 +51,16 @@ def test_past_its_memory_every_pair_counts_as_new():
     assert firsts.first(flat(T0, "10.0.0.2", "n11.test")), "never a false repeat"
 
 
+def test_a_full_minute_of_pairs_is_kept_in_a_small_table():
+    """A flood of new names fills the memory every minute, in the DNS process and in the log
+    writer's: its set stays at a 32,768-slot table (0.5 MB), not the next size up (2 MB)."""
+    firsts = FirstRows()
+    for i in range(firsts.max_pairs + 1_000):
+        assert firsts.first(shared(T0, "10.0.0.2", f"n{i}.test"))
+    assert len(firsts._seen) == firsts.max_pairs
+    assert sys.getsizeof(firsts._seen) < 600_000
+
+
 def test_a_crowded_pipe_drops_repeats_and_keeps_every_first(tmp_path):
     pipe = LogPipe(tmp_path / "hr.db", buffer_bytes=100 * ROW_BYTES)  # not started: no drain
     flood_kept = 0

@@ -7,9 +7,10 @@ lives)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import insights_reference as reference
 import pytest
@@ -422,3 +423,44 @@ def test_the_cursors_own_row_deleted_is_not_a_reset(box: Box, week: list[LogEntr
         conn.exec_driver_sql(f"DELETE FROM query_log WHERE id = {cursor}")
     report = job.run(box.household, {}, sw.END)
     assert report.rows == 50 and report.cursor == len(week)
+
+
+def test_after_a_flood_of_forged_addresses_a_batch_reads_only_its_own_devices(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    """A flood from forged source addresses leaves a device row for each: 30,000 here. A run
+    over a few new rows reads the state of the devices in them, not all 30,000 (~15 MB of
+    objects a batch, every batch, before), and still keeps each device's state."""
+    import tracemalloc
+
+    url = f"sqlite:///{tmp_path / 'hr.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    forged = [(f"10.9.{i // 250}.{i % 250}", 1.0) for i in range(30_000)]
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO insight_devices (device, client, first_ts, last_ts) VALUES (?, ?, ?, ?)",
+            [(ip, ip, ts, ts) for ip, ts in forged],
+        )
+    start = 1_800_000_000.0
+    rows = [
+        LogEntry(start + i, ip, None, None, "www.bbc.co.uk", "A", "allow", "", "")
+        for i, ip in enumerate(["192.168.1.20"] * 5 + ["10.9.0.7"] * 5)
+    ]
+    write_log(url, rows)
+    job = InsightsJob(engine, catalog, CFG)
+    now = datetime.fromtimestamp(start + 60, ZoneInfo("Europe/London"))
+    tracemalloc.start()
+    try:
+        report = job.run(Household(), {}, now)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.rows == 10
+    assert peak < 2_000_000, f"{peak:,} bytes at most during the run"
+    with engine.connect() as conn:
+        last = dict(conn.exec_driver_sql("SELECT device, last_ts FROM insight_devices").all())
+    assert len(last) == 30_001
+    assert last["192.168.1.20"] == start + 4 and last["10.9.0.7"] == start + 9
+    assert last["10.9.0.8"] == 1.0
+    engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import inspect
 
 from agent.store import StoreError, init_db, make_engine, sqlite_file
 from agent.store import db as store_db
+from agent.store.sqlite import PAGE_CACHE_KB
 
 from hosttools import ignores_permissions
 
@@ -45,6 +47,37 @@ def test_make_engine_creates_the_folder_and_sets_pragmas_on_every_connection(
                 assert pragma("busy_timeout") == store_db.BUSY_TIMEOUT_MS
                 assert pragma("wal_autocheckpoint") == store_db.WAL_AUTOCHECKPOINT_PAGES
                 assert pragma("journal_size_limit") == store_db.JOURNAL_SIZE_LIMIT_BYTES
+                assert pragma("cache_size") == -PAGE_CACHE_KB  # KiB, not SQLite's 2,000
+    finally:
+        engine.dispose()
+
+
+def test_threads_busy_at_once_each_get_a_connection_and_only_two_stay_open(
+    tmp_path: Path,
+) -> None:
+    """Six jobs or pages using the database at the same moment all get a connection (none
+    waits for another's); afterwards only two stay open, each with its page cache, where
+    SQLAlchemy's default pool kept five."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'houserules.db'}")
+    together = threading.Barrier(6, timeout=30)
+    failures: list[BaseException] = []
+
+    def use() -> None:
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+                together.wait()  # all six hold a connection at this moment
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            failures.append(exc)
+
+    try:
+        threads = [threading.Thread(target=use) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not failures
+        assert engine.pool.checkedin() == store_db.IDLE_CONNECTIONS == 2
     finally:
         engine.dispose()
 

@@ -144,7 +144,7 @@ class InsightsJob:
         # The scan (most of the work) runs before taking the write lock, so the query log
         # writer is never kept waiting for long; only this job writes the state it reads.
         with self.engine.connect() as conn:
-            devices = state.load_devices(conn)
+            devices = state.load_devices(conn, {r.device or r.client for r in rows})
             sessions = Sessions(state.load_sessions(conn), self.classifier, self.tz)
             attempts = state.load_attempts(conn)
         scan = BatchScan(ctx, self.clock, devices, sessions, attempts)
@@ -176,6 +176,7 @@ class InsightsJob:
             sessions = Sessions(state.load_sessions(conn), self.classifier, self.tz)
             found = sessions.close_idle(now_ts)
             state.save_sessions(conn, sessions.open.values())
-            last_dns = {d.device: d.last_ts for d in state.load_devices(conn).values()}
+            keys = (k for d in household.devices for k in (d.mac, d.ip) if k)
+            last_dns = {d.device: d.last_ts for d in state.load_devices(conn, keys).values()}
             found += detect.silent_devices(household, neighbours, last_dns, now_ts, self.tz)
             return record_events(conn, found)

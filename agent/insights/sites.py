@@ -61,29 +61,15 @@ LOCAL_SUFFIXES: tuple[str, ...] = (
     ".invalid",
     ".test",
 )
-_CACHE_MAX = 100_000
 
 
 class SiteNamer:
-    """Name -> site (registrable domain) or None; remembers its answers."""
+    """Name -> site (registrable domain) or None. It remembers nothing itself: insights asks
+    through `Classifier`, which remembers the names in use (`agent.insights.recent`)."""
 
     def __init__(self, infrastructure: frozenset[str] = INFRASTRUCTURE) -> None:
         self._psl = PublicSuffixList(only_icann=True)
         self._infrastructure = infrastructure
-        self._cache: dict[str, str | None] = {}
-
-    def site(self, name: str) -> str | None:
-        """The registrable domain a person would call the site, or None for a name that is not
-        a site (infrastructure, the local network, a bare suffix)."""
-        try:
-            return self._cache[name]
-        except KeyError:
-            pass
-        found = self._site(name)
-        if len(self._cache) >= _CACHE_MAX:
-            self._cache.clear()
-        self._cache[name] = found
-        return found
 
     def registrable(self, name: str) -> str | None:
         """The registrable domain of `name`, or None (a public suffix, a single label)."""
@@ -92,7 +78,9 @@ class SiteNamer:
             return None
         return self._psl.privatesuffix(name)
 
-    def _site(self, name: str) -> str | None:
+    def site(self, name: str) -> str | None:
+        """The registrable domain a person would call the site, or None for a name that is not
+        a site (infrastructure, the local network, a bare suffix)."""
         if name.endswith(LOCAL_SUFFIXES) or name.startswith("_"):
             return None
         domain = self.registrable(name)

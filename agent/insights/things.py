@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
+from agent.insights.recent import Recent
 from agent.insights.sites import SiteNamer
 from agent.insights.webrtc import is_stun_turn
 from agent.rules.catalog import App, Catalog
 from agent.rules.household import match_suffix
 
 Thing = tuple[str, str]  # ("app", app id) | ("site", registrable domain)
-_CACHE_MAX = 100_000
+# Names whose answer is remembered (twice this at most, `Recent`): far more than a household's
+# names in use at once; ~200 bytes each.
+NAMES_REMEMBERED = 4_096
+# Minutes whose local day and hour are remembered: rows come in time order, so a day of them
+# is more than a run needs.
+MINUTES_REMEMBERED = 1_440
 
 
 class Classifier:
@@ -30,7 +36,7 @@ class Classifier:
             owners[domain] = min(app_id, owners.get(domain, app_id))
         self._owners = owners
         self._domains = frozenset(owners)
-        self._cache: dict[str, Thing | None] = {}
+        self._recent: Recent[str, Thing | None] = Recent(NAMES_REMEMBERED)
 
     def app(self, app_id: str | None) -> App | None:
         return self.catalog.get(app_id) if app_id else None
@@ -39,14 +45,9 @@ class Classifier:
         if app:
             return ("app", app)
         try:
-            return self._cache[name]
+            return self._recent.new[name]
         except KeyError:
-            pass
-        found = self._classify(name)
-        if len(self._cache) >= _CACHE_MAX:
-            self._cache.clear()
-        self._cache[name] = found
-        return found
+            return self._recent.add(name, self._classify)
 
     def _classify(self, name: str) -> Thing | None:
         if is_stun_turn(name):
@@ -63,20 +64,18 @@ class LocalClock:
 
     def __init__(self, tz: tzinfo) -> None:
         self.tz = tz
-        self._cache: dict[int, tuple[str, int]] = {}
+        self._recent: Recent[int, tuple[str, int]] = Recent(MINUTES_REMEMBERED)
 
     def at(self, minute: int) -> tuple[str, int]:
         """(local day "YYYY-MM-DD", local hour) of a unix minute."""
         try:
-            return self._cache[minute]
+            return self._recent.new[minute]
         except KeyError:
-            pass
+            return self._recent.add(minute, self._day_and_hour)
+
+    def _day_and_hour(self, minute: int) -> tuple[str, int]:
         moment = datetime.fromtimestamp(minute * 60, self.tz)
-        found = (moment.date().isoformat(), moment.hour)
-        if len(self._cache) >= _CACHE_MAX:
-            self._cache.clear()
-        self._cache[minute] = found
-        return found
+        return (moment.date().isoformat(), moment.hour)
 
     def local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, self.tz)

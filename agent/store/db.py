@@ -50,6 +50,13 @@ TABLE_MODULES = (
 )
 
 
+# SQLite connections kept open between uses, and opened beyond them while threads are busy at
+# once (SQLAlchemy's defaults are 5 and 10). Each keeps its own page cache and statements; the
+# jobs process rarely has more than two in use at once, and opening one takes a millisecond.
+IDLE_CONNECTIONS = 2
+BUSY_CONNECTIONS = 13
+
+
 def sqlite_file(url: str) -> Path | None:
     """The file behind a SQLite URL, or None for an in-memory or non-SQLite database."""
     parsed = make_url(url)
@@ -78,8 +85,13 @@ def make_engine(url: str) -> Engine:
             except OSError as exc:
                 raise StoreError(str(path), f"it cannot be created: {explain(exc)}") from exc
     url = sqlalchemy_url(url)
-    # A PostgreSQL on another box can restart under us: test a pooled connection before use.
-    engine = create_engine(url, pool_pre_ping=True) if is_postgres(url) else create_engine(url)
+    if is_postgres(url):
+        # A PostgreSQL on another box can restart under us: test a pooled connection before use.
+        engine = create_engine(url, pool_pre_ping=True)
+    elif path is not None:
+        engine = create_engine(url, pool_size=IDLE_CONNECTIONS, max_overflow=BUSY_CONNECTIONS)
+    else:
+        engine = create_engine(url)
     if make_url(url).get_backend_name() == "sqlite":
         event.listen(engine, "connect", _on_connect)
     try:

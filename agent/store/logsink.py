@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.store import urls
+from agent.store.logbatch import Batch
 from agent.store.sqlite import connect
 
 # The columns of `QueryLogRow` minus id, in order (`agent.store.logwriter.LogEntry`'s fields).
@@ -52,6 +53,8 @@ PG_SCHEMA = [SCHEMA[0].replace("id INTEGER NOT NULL", "id SERIAL NOT NULL"), *SC
 _ROW_ERRORS = (sqlite3.InterfaceError, sqlite3.IntegrityError, sqlite3.ProgrammingError)
 _ROW_ERRORS += (sqlite3.DataError, TypeError, ValueError, OverflowError)
 Announce = Callable[[tuple, int], None]  # (the batch's last row: id, ts, name; rows rejected)
+# A batch: unpacked while it is written (`agent.store.logbatch`), or rows in a list
+Rows = Batch | list[tuple]
 
 
 def is_postgres(target: str | Path) -> bool:
@@ -85,7 +88,7 @@ class SqliteSink:
         self.path, self.busy_timeout = path, busy_timeout
         self._conn: sqlite3.Connection | None = None
 
-    def write(self, batch: list[tuple], announce: Announce | None) -> tuple[int, str]:
+    def write(self, batch: Rows, announce: Announce | None) -> tuple[int, str]:
         """Insert a batch in one transaction: (rows rejected, an example of why)."""
         conn = self._conn or _open_writer_connection(self.path, self.busy_timeout)
         self._conn = conn
@@ -110,7 +113,7 @@ class SqliteSink:
             raise
 
     @staticmethod
-    def _one_by_one(conn: sqlite3.Connection, batch: list[tuple]) -> tuple[int, str]:
+    def _one_by_one(conn: sqlite3.Connection, batch: Rows) -> tuple[int, str]:
         rejected, example = 0, ""
         for row in batch:
             try:
@@ -159,7 +162,7 @@ class PgSink:
             raise
         return conn
 
-    def write(self, batch: list[tuple], announce: Announce | None) -> tuple[int, str]:
+    def write(self, batch: Rows, announce: Announce | None) -> tuple[int, str]:
         conn = self._conn or self._open()
         self._conn = conn
         try:
@@ -191,7 +194,7 @@ class PgSink:
             raise
 
     @staticmethod
-    def _one_by_one(conn: Any, batch: list[tuple]) -> tuple[int, str]:
+    def _one_by_one(conn: Any, batch: Rows) -> tuple[int, str]:
         rejected, example = 0, ""
         for row in batch:
             try:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from agent.store.logbatch import Batch, Chunk, flat_row, unpack  # noqa: F401  (re-exported)
 from agent.store.logsink import (  # noqa: F401  (_INSERT, _COLUMNS: re-exported by querylog)
     _COLUMNS,
     _INSERT,
@@ -67,27 +68,10 @@ class LogEntry(NamedTuple):
 assert LogEntry._fields == log_fields
 _RETRY_MIN = 0.05
 ROW_BYTES = 200  # what one row handed to `submit` is taken to cost in the queue
-QUEUE_BYTES = 4 << 20
-
-
-def flat_row(row: tuple) -> tuple:
-    """A row in the query log's column order (`LogEntry`). The DNS server hands rows over as
-    (ts, head, upstream, latency_ms, cached), `head` being the ten columns from client to app
-    that every answer to one question shares: one small tuple a query on the DNS path, and
-    marshal sends a shared head once per frame. Flat rows (the proxy's) pass as they are."""
-    if len(row) == 5 and type(row[1]) is tuple:
-        ts, head, upstream, latency_ms, cached = row
-        return (ts, *head, upstream, latency_ms, cached)
-    return row
-
-
-def unpack(body: bytes) -> list[tuple]:
-    """The flat rows of one frame's body (`("rows", [row, ...])` marshalled)."""
-    rows = marshal.loads(body)[1]
-    try:  # the DNS server's shape, unpacked without a call a row
-        return [(r[0], *r[1], r[2], r[3], r[4]) if len(r) == 5 else r for r in rows]
-    except TypeError:  # a malformed row: each one alone, and the database refuses the bad one
-        return [flat_row(r) for r in rows]
+# The queue's default bound (`[store] log_queue_kb`). Past it frames go to the spool on disk, so
+# more room here is only more memory: flat out the queue fills to its bound (4 MB was ~4 MB of
+# the writer process's RSS), and 1 MB is still half a second of a flood.
+QUEUE_BYTES = 1 << 20
 
 
 def pack(rows: list) -> bytes:
@@ -120,11 +104,11 @@ class QueryLogWriter:
         self.busy_timeout, self.retry_max = busy_timeout, retry_max
         self._lock = threading.Lock()  # the queue and the spool, between submit and writer
         # rows (a list, from submit) or (frame body, its rows) from submit_frame
-        self._chunks: deque[list | tuple[bytes, int]] = deque()
+        self._chunks: deque[Chunk] = deque()
         self._tail: list | None = None  # the chunk `submit` appends to
         self._rows = self._bytes = 0  # in `_chunks`
         self._held = 0  # rows taken from the queue, not yet written (maybe being retried)
-        self._writing = 0  # rows in the batch being written (from the queue or the spool)
+        self._batch = Batch([], self._reject_frame)  # being written (queue or spool)
         self._spooled = 0  # rows of this writer in the spool
         self._accepted = self._dropped_full = self._dropped_at_stop = 0
         self.written = self.rejected = self.failed_batches = self.recovered = 0
@@ -283,10 +267,11 @@ class QueryLogWriter:
             with self._progress:
                 self._progress.notify_all()
 
-    def _take(self) -> tuple[list[tuple], int, bool] | None:
-        """The next batch, oldest first: (rows, spool offset after it or 0, from an earlier
-        writer's spool); None when nothing waits."""
-        chunks: list[list | tuple[bytes, int]] = []
+    def _take(self) -> tuple[Batch, int, bool] | None:
+        """The next batch, oldest first: (its rows, spool offset after it or 0, from an earlier
+        writer's spool); None when nothing waits. Frames stay packed until they are written
+        (`Batch`)."""
+        chunks: list[Chunk] = []
         with self._lock:
             n = 0
             while self._chunks and (n == 0 or n < self.batch_size):
@@ -305,16 +290,15 @@ class QueryLogWriter:
                 self._bytes -= sum(
                     ROW_BYTES * len(c) if type(c) is list else len(c[0]) for c in chunks
                 )
-            elif self.spool is not None and (peeked := self._peek_spool()):
+                return Batch(chunks, self._reject_frame), 0, False
+            if self.spool is not None and (peeked := self._peek_spool()):
                 frames, end, leftover = peeked
-            else:
-                return None
-        if chunks:
-            rows: list[tuple] = []
-            for chunk in chunks:
-                rows.extend(chunk if type(chunk) is list else self._unpack(*chunk))
-            return rows, 0, False
-        return [row for f in frames for row in self._unpack(*f, leftover)], end, leftover
+                return (
+                    Batch(list(frames), self._forget_frame if leftover else self._reject_frame),
+                    end,
+                    leftover,
+                )
+            return None
 
     def _peek_spool(self) -> tuple[list[tuple[bytes, int]], int, bool] | None:
         try:
@@ -323,23 +307,21 @@ class QueryLogWriter:
             self.last_error = f"{self.spool.path}: {explain(exc)}"  # type: ignore[union-attr]
             return None
 
-    def _unpack(self, body: bytes, rows: int, leftover: bool = False) -> list[tuple]:
-        """A frame's rows; none if it cannot be read (a damaged spool): those are rejected
-        (or, an earlier writer's, only said in the log: this one's counts never had them)."""
-        try:
-            return unpack(body)
-        except (ValueError, EOFError, TypeError, IndexError) as exc:
-            log.error(
-                "Query log: %d rows could not be read back (%s); they are left out", rows, exc
-            )
-            self.rejected += 0 if leftover else rows
-            return []
+    def _reject_frame(self, rows: int) -> None:
+        """A frame of this writer's that cannot be read (a damaged spool): its rows are
+        rejected."""
+        self.rejected += rows
 
-    def _write_until_done(self, batch: list[tuple], spool_end: int, leftover: bool) -> bool:
+    @staticmethod
+    def _forget_frame(rows: int) -> None:
+        """An earlier writer's frame that cannot be read: only said in the log (`Batch`), as
+        this writer's counts never had its rows."""
+
+    def _write_until_done(self, batch: Batch, spool_end: int, leftover: bool) -> bool:
         """Write one batch, retrying with back-off; False if stop() ran out of time."""
         delay = _RETRY_MIN
         announce = self._announce if self.on_commit is not None and not leftover else None
-        self._writing = len(batch)
+        self._batch = batch
         while True:
             try:
                 rejected, example = self._sink.write(batch, announce)
@@ -365,7 +347,7 @@ class QueryLogWriter:
 
     def _announce(self, last: tuple, rejected: int) -> None:
         """Say which batch is about to be committed, before it is (see `pending`)."""
-        self.pending = (self.written, *last, self._writing, rejected)
+        self.pending = (self.written, *last, len(self._batch), rejected)
         self.on_commit()  # type: ignore[misc]
 
     def progress(self) -> tuple[tuple | None, int, int, int]:
@@ -415,10 +397,10 @@ class QueryLogWriter:
         if self.on_commit is not None:
             self.on_commit()
 
-    def _give_up(self, batch: list[tuple], spool_end: int) -> None:
+    def _give_up(self, batch: Batch, spool_end: int) -> None:
         """Out of time at stop: what memory holds goes to an empty spool, else is dropped."""
         with self._lock:
-            held = [] if spool_end else batch  # a spooled batch is still in its file
+            held = [] if spool_end else list(batch)  # a spooled batch is still in its file
             chunks, self._chunks = list(self._chunks), deque()
             self._rows = self._bytes = self._held = 0
             rows = held + [r for c in chunks for r in (c if type(c) is list else unpack(c[0]))]

@@ -22,6 +22,14 @@ WAL_AUTOCHECKPOINT_PAGES = 4_000
 # Without a limit the WAL file stays as large as its biggest burst; truncate it after a
 # checkpoint so a busy evening does not keep 100 MiB of SD card allocated forever.
 JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+# SQLite's page cache per connection, in KiB (its default, 2,000, fills within a busy minute and
+# stays). The file's pages are in the kernel's cache anyway; a connection's own copy matters
+# only for the pages it touches again and again: the tails of the query log and its indexes
+# for the log writer, the rollups' index pages for insights. Measured at 512: the log writer
+# as fast and writing as many bytes to the WAL as at 2,000 (below 256 pages of a batch start to
+# be written twice), insights as many rows per CPU second; 1.5 MB less in the log writer, 2-3
+# MB less in the jobs process (a page cache per pooled connection).
+PAGE_CACHE_KB = 512
 
 # Plain words for SQLite's result codes, for parents reading a log or a dashboard banner.
 _CAUSES = {
@@ -98,6 +106,7 @@ def apply_pragmas(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
     conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES}")
+    conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KB}")
 
 
 def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
