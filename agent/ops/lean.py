@@ -30,6 +30,10 @@ import importlib
 import os
 import sys
 import types
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.config import Config
 
 MALLOC_ARENAS = "1"
 RUNNER = "agent.ops.runner"
@@ -98,9 +102,10 @@ def leave_openssl_out() -> None:
     sys.modules["ssl"] = LateSsl("ssl")
 
 
-def wants_tls(argv: list[str]) -> bool:
-    """Whether the config `argv` names serves DNS over TLS (True if it cannot be read: the
-    runner then says why, with everything it might need)."""
+def read_config(argv: list[str]) -> Config | None:
+    """The config `argv` names, read once for both the TLS question and the runner; None if it
+    cannot be read (the runner then reads it again and says why, with everything it might
+    need loaded)."""
     from agent import config as config_mod
 
     path = None
@@ -108,9 +113,9 @@ def wants_tls(argv: list[str]) -> bool:
         if flag == "--config":
             path = value
     try:
-        return bool(config_mod.load(config_mod.find_config(path)).dns.tls_listen)
+        return config_mod.load(config_mod.find_config(path))
     except Exception:
-        return True
+        return None
 
 
 def boot(argv: list[str]) -> int:
@@ -120,13 +125,14 @@ def boot(argv: list[str]) -> int:
         return 2
     args = argv[2:]
     hold_openssl_back()  # reading the config imports hashlib (agent.dotnames: secrets)
-    if wants_tls(args):
+    cfg = read_config(args)
+    if cfg is None or cfg.dns.tls_listen:
         let_openssl_in()
     else:
         leave_openssl_out()
     from agent.ops import runner
 
-    return runner.main(args)
+    return runner.main(args, cfg)
 
 
 if __name__ == "__main__":

@@ -257,9 +257,10 @@ class Ticker(threading.Thread):
             self._halt.wait(max(0.05, due - time.monotonic()))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, cfg: Config | None = None) -> int:
     """The DNS process's own entry point (`python -m agent.ops.runner`), which `houserules run`
-    becomes with exec: a fresh interpreter that loads only what answering DNS needs."""
+    becomes with exec: a fresh interpreter that loads only what answering DNS needs. `cfg`:
+    the config `argv` names, already read (by `agent.ops.lean`)."""
     import argparse
 
     from agent import config as config_mod
@@ -272,11 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.DEBUG if args.verbose else logging.INFO
     logsafe.install()  # a name a device sent may be logged: one escaped line, always
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = config_mod.load(config_mod.find_config(args.config))
-    except config_mod.ConfigError as exc:
-        print(f"houserules: bad config: {exc}", file=sys.stderr)
-        return 2
+    if cfg is None:
+        try:
+            cfg = config_mod.load(config_mod.find_config(args.config))
+        except config_mod.ConfigError as exc:
+            print(f"houserules: bad config: {exc}", file=sys.stderr)
+            return 2
     for line in config_checks.warnings(cfg):
         log.warning("%s: %s", cfg.source, line)
     return run(cfg)
