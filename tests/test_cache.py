@@ -92,3 +92,19 @@ def test_the_oldest_used_answer_goes_first_when_full() -> None:
     cache.put(b"c", reply(), now=2.0)
     assert cache.get(b"b", 2.0) is None
     assert cache.get(b"a", 2.0) is not None and cache.get(b"c", 2.0) is not None
+
+
+def test_entries_of_different_shapes_keep_their_own_ttls_as_they_age() -> None:
+    """Each entry's stored time, TTL offsets and TTLs are packed together: answers with one,
+    three and no-answer-but-SOA records age from their own figures, fresh and stale."""
+    cache = ResponseCache(stale_ttl=30, stale_max_age=3600)
+    cache.put(b"one", reply(ttls=(90,)), now=10.5)
+    cache.put(b"three", reply(ttls=(400, 3600, 200)), now=20.0)
+    cache.put(b"nx", negative("gone.example.com", 600, 600), now=30.0)
+    assert ttls_of(cache.get(b"one", 70.0).served) == [31]
+    assert ttls_of(cache.get(b"three", 70.0).served) == [350, 3550, 150]
+    assert ttls_of(cache.get(b"nx", 70.0).served) == [560]
+    assert cache.get(b"one", 100.5) is None
+    assert ttls_of(cache.get_stale(b"one", 100.5)) == [30]
+    assert ttls_of(cache.get_stale(b"three", 300.0)) == [30, 30, 30]
+    assert ttls_of(cache.get(b"three", 219.9).served) == [201, 3401, 1]

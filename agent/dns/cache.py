@@ -7,10 +7,16 @@
   when every upstream has failed (RFC 8767).
 - A hit patches TTLs down by the answer's age; the patched bytes are memoised per second, so
   most hits cost a dict lookup and a slice.
+
+An entry is kept small (a full cache is 10,000 of them on a Pi that has little to spare): the
+time it was stored, where its TTLs sit and what they said are packed into one short bytes
+object (`Entry.meta`) rather than a float and two tuples of ints, and read back only when the
+entry ages (once a second at most) or is served stale.
 """
 
 from __future__ import annotations
 
+import struct
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,17 +29,49 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Entry:
-    """One answer. Only the copy last served is kept: every TTL in it is rewritten from `ttls`
-    (as stored, clamped) when it ages, so the original bytes are not needed as well."""
+    """One answer. Only the copy last served is kept: every TTL in it is rewritten from the
+    TTLs as stored (clamped) when it ages, so the original bytes are not needed as well."""
 
     served: bytes  # the reply with its TTLs aged by `served_age` seconds
     question_end: int
-    offsets: tuple[int, ...]
-    ttls: tuple[int, ...]
-    stored: float
     expires: float
+    meta: bytes  # `pack_meta`: when it was stored, each TTL's offset and its TTL as stored
     served_age: int = 0
     facts: Facts | None = None  # what the answer leads to, read once (agent/dns/answers.py)
+
+    @property
+    def stored(self) -> float:
+        return _STORED.unpack_from(self.meta)[0]
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        return unpack_meta(self.meta)[1]
+
+    @property
+    def ttls(self) -> tuple[int, ...]:
+        return unpack_meta(self.meta)[2]
+
+
+_STORED = struct.Struct("=d")
+_LAYOUTS: dict[int, struct.Struct] = {}  # by the number of TTLs
+
+
+def _layout(n: int) -> struct.Struct:
+    layout = _LAYOUTS.get(n)
+    if layout is None:  # one per record count: a handful in practice
+        layout = _LAYOUTS[n] = struct.Struct(f"=d{n}H{n}I")
+    return layout
+
+
+def pack_meta(stored: float, offsets: tuple[int, ...], ttls: tuple[int, ...]) -> bytes:
+    return _layout(len(offsets)).pack(stored, *offsets, *ttls)
+
+
+def unpack_meta(meta: bytes) -> tuple[float, tuple[int, ...], tuple[int, ...]]:
+    """(stored, offsets, ttls) as `pack_meta` was given them."""
+    n = (len(meta) - _STORED.size) // 6
+    values = _layout(n).unpack(meta)
+    return values[0], values[1 : n + 1], values[n + 1 :]
 
 
 class ResponseCache:
@@ -63,10 +101,12 @@ class ResponseCache:
             self.misses += 1
             return None
         self.hits += 1
-        age = int(now - entry.stored)
+        meta = entry.meta
+        age = int(now - _STORED.unpack_from(meta)[0])
         if age != entry.served_age:
-            aged = tuple(max(0, t - age) for t in entry.ttls)
-            entry.served = wire.with_ttls(entry.served, entry.offsets, aged)
+            _, offsets, ttls = unpack_meta(meta)
+            aged = tuple(max(0, t - age) for t in ttls)
+            entry.served = wire.with_ttls(entry.served, offsets, aged)
             entry.served_age = age
         self._entries.move_to_end(key)
         return entry
@@ -77,8 +117,8 @@ class ResponseCache:
         if entry is None or now > entry.expires + self.stale_max_age:
             return None
         self.stale_served += 1
-        ttls = tuple(min(t, self.stale_ttl) for t in entry.ttls)
-        return wire.with_ttls(entry.served, entry.offsets, ttls)
+        _, offsets, ttls = unpack_meta(entry.meta)
+        return wire.with_ttls(entry.served, offsets, tuple(min(t, self.stale_ttl) for t in ttls))
 
     def put(self, key: bytes, reply: bytes, now: float, facts: Facts | None = None) -> bool:
         """Store a reply if it may be cached; returns whether it was."""
@@ -93,7 +133,8 @@ class ResponseCache:
             min(max(t, self.min_ttl), self.max_ttl) for t in wire.read_ttls(reply, info.ttl_offsets)
         )
         served = wire.with_ttls(reply, info.ttl_offsets, ttls)
-        entry = Entry(served, info.question_end, info.ttl_offsets, ttls, now, now + ttl, 0, facts)
+        meta = pack_meta(now, info.ttl_offsets, ttls)
+        entry = Entry(served, info.question_end, now + ttl, meta, 0, facts)
         self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
