@@ -155,7 +155,7 @@ class FilterResolver:
         memo_key = (who, data[2:]) if who is client else (who + client, data[2:])
         m = memo.get(memo_key)
         if m is None:
-            prepared = self._prepare(data, client, ts, policy, who)
+            prepared = self._prepare(data, client, ts, policy, who, memo_key[1])
             kind = prepared.__class__
             if kind is not _Blocked and kind is not _Prepared:
                 return prepared  # type: ignore[return-value]  # an error reply, or silence
@@ -192,7 +192,7 @@ class FilterResolver:
         self.from_cache += 1
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
-        return reply if tcp or len(reply) <= m.q.udp_size else wire.truncated_reply(m.q, reply)
+        return reply if tcp or len(reply) <= m.udp_size else wire.truncated_reply(m.q, reply)
 
     def _retire(self, memo: dict) -> None:
         """Set an emptied memo aside for `tidy`; one waiting already is freed now (so at most
@@ -221,10 +221,12 @@ class FilterResolver:
         return bool(retired)
 
     def _prepare(
-        self, data: bytes, client: str, ts: float, policy: Policy, who: str
+        self, data: bytes, client: str, ts: float, policy: Policy, who: str, packet: bytes
     ) -> Reply | _Prepared | _Blocked:
         """Read the packet and ask the rules engine: done once per question, client and second
-        (and policy), then reused from the memo for identical packets in that second."""
+        (and policy), then reused from the memo for identical packets in that second.
+        `packet`: `data` after its ID, as the memo's key holds it (a `_Prepared` keeps that
+        one copy, not the parsed question)."""
         if not self._allowed.get(client, False) and not self._client_allowed(client):
             self.counters["refused"] += 1
             return wire.error_reply(data, wire.REFUSED)
@@ -236,7 +238,7 @@ class FilterResolver:
         except (ValueError, wire.WireError):
             self.counters["malformed"] += 1
             return wire.error_reply(data, wire.FORMERR)
-        _, flags, name, qtype, _, question, key, edns, _, do, _ = fields
+        _, flags, name, qtype, _, question, key, edns, udp_size, do, _ = fields
         if flags & 0x7800:  # opcode other than QUERY
             return wire.error_reply(data, wire.NOTIMP)
         if qtype in _ZONE_TRANSFERS:
@@ -263,7 +265,6 @@ class FilterResolver:
                 tail = BLOCK_TAIL(qtype, flags, edns, do, question, self._block_mode, ttl,
                                   decision.nxdomain)  # fmt: skip
             return (tail, head + decision.columns, kind._value_)
-        q = Query(*fields)
         if action is REWRITE:
             key = key + b"rw:" + (decision.rewrite_to or "").encode()
         family = self.family
@@ -274,7 +275,7 @@ class FilterResolver:
         )
         if kids:
             key += FamilyFilter.suffix  # the cache keeps children's answers apart
-        prepared = _Prepared(int(ts), policy, q, decision, key, b"", head + decision.columns)
+        prepared = _Prepared(packet, udp_size, decision, key, b"", head + decision.columns)
         prepared.kind = decision.rule.kind
         prepared.cap, prepared.family = cap, kids
         return prepared
@@ -329,11 +330,12 @@ class FilterResolver:
         answer leads is asked whenever the entry is loaded for it (once a second at most).
         When held back, the memo answers the block for the rest of that second."""
         facts = entry.facts
+        q = m.q
         if facts is None:  # stored by code that did not read it
-            facts = entry.facts = self.answers.facts(entry.served, m.q.name)
+            facts = entry.facts = self.answers.facts(entry.served, q.name)
             if facts is answers.PLAIN:
                 return None
-        held = self.answers.hold(m.q, m.decision, m.head, facts, who, policy, self._wall(ts))
+        held = self.answers.hold(q, m.decision, m.head, facts, who, policy, self._wall(ts))
         if held is None:
             return None
         m.block_tail, m.head = held
@@ -500,11 +502,15 @@ _Blocked = tuple
 
 @dataclass(slots=True)
 class _Prepared:
-    """One question as read and decided, reused for identical packets within a second."""
+    """One question as read and decided, reused for identical packets within a second.
 
-    second: int
-    policy: Policy
-    q: wire.Query
+    Up to MEMO_SIZE of these live at once (twice that while an emptied memo waits for `tidy`),
+    so it keeps the packet it was read from rather than the parsed `Query` (name, question,
+    OPT record and their object: some 200 bytes more): `q` reads it again, which only an
+    answer loaded from the cache (once a second), the slow path and a late block need."""
+
+    packet: bytes  # the query after its ID: the memo key's own copy
+    udp_size: int  # what the client can take over UDP
     decision: Decision
     key: bytes  # the cache key for the answer
     block_tail: bytes  # the whole blocked reply after its ID, when blocked
@@ -514,6 +520,11 @@ class _Prepared:
     cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
     kind: str = ""  # the kind of rule behind `block_tail`, for /metrics
     family: bool = False  # a child's question: the family filter answers it (agent/dns/family.py)
+
+    @property
+    def q(self) -> wire.Query:
+        """The question as parsed (its ID reads 0: nothing that uses it sends that)."""
+        return wire.parse_query(b"\0\0" + self.packet)
 
 
 def _kind_of(head: tuple) -> str:
