@@ -108,3 +108,38 @@ def test_entries_of_different_shapes_keep_their_own_ttls_as_they_age() -> None:
     assert ttls_of(cache.get_stale(b"one", 100.5)) == [30]
     assert ttls_of(cache.get_stale(b"three", 300.0)) == [30, 30, 30]
     assert ttls_of(cache.get(b"three", 219.9).served) == [201, 3401, 1]
+
+
+def test_a_hot_answer_stays_while_cold_ones_make_room() -> None:
+    """Second chance: an answer served since it was stored is kept when the cache is over its
+    size; answers nobody asked for again leave, oldest first; the one just stored stays."""
+    cache = ResponseCache(size=300)
+    day = reply(ttls=(86_400,))
+    cache.put(b"hot", day, now=0.0)
+    for i in range(2_000):
+        assert cache.get(b"hot", float(i)) is not None
+        cache.put(b"cold%d" % i, day, now=float(i))
+        assert len(cache) <= 300
+    assert cache.get(b"cold1999", 2_000.0) is not None
+    assert cache.get(b"cold1000", 2_000.0) is None  # long pushed out
+    kept = [i for i in range(2_000) if cache.get(b"cold%d" % i, 2_000.0) is not None]
+    assert kept == list(range(2_000 - len(kept), 2_000)) and len(kept) >= 290  # the newest
+
+
+def test_the_answer_just_stored_stays_even_in_a_cache_of_one() -> None:
+    cache = ResponseCache(size=1)
+    cache.put(b"a", reply(), now=0.0)
+    cache.get(b"a", 1.0)
+    cache.put(b"b", reply(), now=2.0)
+    assert cache.get(b"b", 2.0) is not None and cache.get(b"a", 2.0) is None
+    assert len(cache) == 1
+
+
+def test_a_replaced_answer_is_as_new() -> None:
+    cache = ResponseCache(size=2)
+    cache.put(b"a", reply(), now=0.0)
+    cache.put(b"b", reply(), now=0.0)
+    cache.put(b"a", reply(ttls=(600,)), now=1.0)  # stored again: now the newest
+    cache.put(b"c", reply(), now=2.0)
+    assert cache.get(b"b", 2.0) is None
+    assert ttls_of(cache.get(b"a", 2.0).served) == [599] and cache.get(b"c", 2.0) is not None

@@ -9,16 +9,23 @@
   most hits cost a dict lookup and a slice.
 
 An entry is kept small (a full cache is 10,000 of them on a Pi that has little to spare): the
-time it was stored, where its TTLs sit and what they said are packed into one short bytes
-object (`Entry.meta`) rather than a float and two tuples of ints, and read back only when the
-entry ages (once a second at most) or is served stale.
+time it was stored, where its question ends, where its TTLs sit and what they said are packed
+into one short bytes object (`Entry.meta`) rather than a float, an int and two tuples of ints,
+and read back only when the entry is loaded (once a second at most) or served stale.
+
+The entries sit in a plain dict in the order they were stored (an OrderedDict costs some 45
+bytes more an entry) and leave by second chance, an approximation of least recently used: a
+hit only marks the entry used; when the cache is over its size, entries are taken from the
+oldest end, a used one goes back to the newest end unmarked and an unused one is dropped. A
+batch at a time (`EVICT_BATCH`), so the walk past the oldest end's freed slots that a plain
+dict makes is paid once a batch, not once an answer.
 """
 
 from __future__ import annotations
 
 import struct
-from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from agent.dns import wire
@@ -33,15 +40,19 @@ class Entry:
     TTLs as stored (clamped) when it ages, so the original bytes are not needed as well."""
 
     served: bytes  # the reply with its TTLs aged by `served_age` seconds
-    question_end: int
     expires: float
-    meta: bytes  # `pack_meta`: when it was stored, each TTL's offset and its TTL as stored
+    meta: bytes  # `pack_meta`: when it was stored, where the question ends, each TTL's offset
     served_age: int = 0
     facts: Facts | None = None  # what the answer leads to, read once (agent/dns/answers.py)
+    used: bool = False  # served since it was stored or last given its second chance
 
     @property
     def stored(self) -> float:
-        return _STORED.unpack_from(self.meta)[0]
+        return _HEAD.unpack_from(self.meta)[0]
+
+    @property
+    def question_end(self) -> int:
+        return _HEAD.unpack_from(self.meta)[1]
 
     @property
     def offsets(self) -> tuple[int, ...]:
@@ -52,26 +63,31 @@ class Entry:
         return unpack_meta(self.meta)[2]
 
 
-_STORED = struct.Struct("=d")
+_HEAD = struct.Struct("=dH")  # stored, question_end
 _LAYOUTS: dict[int, struct.Struct] = {}  # by the number of TTLs
+# Entries let go at once when over size (at most 1% of the size): the cache then holds a
+# little under its size until it fills again.
+EVICT_BATCH = 100
 
 
 def _layout(n: int) -> struct.Struct:
     layout = _LAYOUTS.get(n)
     if layout is None:  # one per record count: a handful in practice
-        layout = _LAYOUTS[n] = struct.Struct(f"=d{n}H{n}I")
+        layout = _LAYOUTS[n] = struct.Struct(f"=dH{n}H{n}I")
     return layout
 
 
-def pack_meta(stored: float, offsets: tuple[int, ...], ttls: tuple[int, ...]) -> bytes:
-    return _layout(len(offsets)).pack(stored, *offsets, *ttls)
+def pack_meta(
+    stored: float, question_end: int, offsets: tuple[int, ...], ttls: tuple[int, ...]
+) -> bytes:
+    return _layout(len(offsets)).pack(stored, question_end, *offsets, *ttls)
 
 
 def unpack_meta(meta: bytes) -> tuple[float, tuple[int, ...], tuple[int, ...]]:
     """(stored, offsets, ttls) as `pack_meta` was given them."""
-    n = (len(meta) - _STORED.size) // 6
+    n = (len(meta) - _HEAD.size) // 6
     values = _layout(n).unpack(meta)
-    return values[0], values[1 : n + 1], values[n + 1 :]
+    return values[0], values[2 : n + 2], values[n + 2 :]
 
 
 class ResponseCache:
@@ -88,7 +104,8 @@ class ResponseCache:
         self.min_ttl, self.max_ttl = min_ttl, max_ttl
         self.negative_max_ttl = negative_max_ttl
         self.stale_ttl, self.stale_max_age = stale_ttl, stale_max_age
-        self._entries: OrderedDict[bytes, Entry] = OrderedDict()
+        self._entries: dict[bytes, Entry] = {}  # oldest first, see the module's doc
+        self._batch = min(EVICT_BATCH, max(1, self.size // 100))
         self.hits = self.misses = self.stale_served = 0
 
     def __len__(self) -> int:
@@ -101,14 +118,14 @@ class ResponseCache:
             self.misses += 1
             return None
         self.hits += 1
+        entry.used = True
         meta = entry.meta
-        age = int(now - _STORED.unpack_from(meta)[0])
+        age = int(now - _HEAD.unpack_from(meta)[0])
         if age != entry.served_age:
             _, offsets, ttls = unpack_meta(meta)
             aged = tuple(max(0, t - age) for t in ttls)
             entry.served = wire.with_ttls(entry.served, offsets, aged)
             entry.served_age = age
-        self._entries.move_to_end(key)
         return entry
 
     def get_stale(self, key: bytes, now: float) -> bytes | None:
@@ -133,13 +150,30 @@ class ResponseCache:
             min(max(t, self.min_ttl), self.max_ttl) for t in wire.read_ttls(reply, info.ttl_offsets)
         )
         served = wire.with_ttls(reply, info.ttl_offsets, ttls)
-        meta = pack_meta(now, info.ttl_offsets, ttls)
-        entry = Entry(served, info.question_end, now + ttl, meta, 0, facts)
-        self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        meta = pack_meta(now, info.question_end, info.ttl_offsets, ttls)
+        entries = self._entries
+        entries.pop(key, None)  # a replaced answer counts as new: to the newest end
+        entries[key] = Entry(served, now + ttl, meta, 0, facts)
+        if len(entries) > self.size:
+            self._evict(len(entries) - self.size + self._batch - 1, key)
         return True
+
+    def _evict(self, count: int, newest: bytes) -> None:
+        """Drop `count` entries by second chance (see the module's doc), never `newest`, the
+        one just stored. Each pass looks at the oldest entries once; a used one is moved to
+        the newest end, so a second pass always finds enough."""
+        entries = self._entries
+        count = min(count, len(entries) - 1)
+        while count > 0:
+            for key in list(islice(entries, count)):
+                entry = entries[key]
+                if entry.used or key == newest:
+                    entry.used = False
+                    del entries[key]
+                    entries[key] = entry
+                else:
+                    del entries[key]
+                    count -= 1
 
     def _ttl_for(self, reply: bytes, info: wire.ReplyInfo) -> int | None:
         if info.truncated:
