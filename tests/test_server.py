@@ -251,6 +251,20 @@ def test_big_answers_are_truncated_over_udp_and_complete_over_tcp(server):
     assert tcp.header.tc == 0 and len(tcp.rr) == 40
 
 
+def test_a_big_answer_from_the_cache_is_truncated_over_udp_every_time(server):
+    """Once cached, an answer is served from the memo: whether it fits the client's UDP size
+    is settled when it is loaded, and still holds for every packet after that."""
+    first = ask(server.port, "big.example.com", "TXT")  # from upstream
+    for _ in range(3):  # from the cache, then from the memo
+        again = ask(server.port, "big.example.com", "TXT")
+        assert again.header.tc == 1 and not again.rr
+    assert first.header.tc == 1
+    assert len(ask(server.port, "big.example.com", "TXT", tcp=True).rr) == 40
+    for _ in range(3):  # a small answer that fits goes whole, from the cache as well
+        small = ask(server.port, "example.com", "TXT")
+        assert small.header.tc == 0 and small.rr
+
+
 def test_edns_is_passed_through_and_a_larger_udp_answer_fits(server, upstream):
     reply = ask(server.port, "big.example.com", "TXT", edns=True)
     assert upstream.resolver.edns_seen == 1, "the client's OPT record went upstream"

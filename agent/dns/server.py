@@ -176,11 +176,13 @@ class FilterResolver:
         entry, mono = m.entry, self.monotonic()
         if entry is None or mono >= entry.expires:
             # once a second per question: the cache's TTLs age by the second anyway
-            entry = self.cache.get(m.key, mono)
+            q = m.q
+            entry = self.cache.get(m.key or q.key, mono)
             if entry is None:
-                return self._slow(data, m, who, policy, ts, tcp)
+                return self._slow(data, m, who, policy, ts, tcp, q)
             served = entry.served if m.cap is None else _capped(entry.served, entry.offsets, m.cap)
-            m.entry, m.tail = entry, _tail(m.q, served, entry.question_end)
+            m.entry, m.tail = entry, _tail(q, served, entry.question_end)
+            m.fits = len(m.tail) + 2 <= q.udp_size
             if m.family and self.family.blocks(entry.served):  # type: ignore[union-attr]
                 return self._family_block(data, m, ts, None, None)
             if entry.facts is not answers.PLAIN and m.decision.action is not REWRITE:
@@ -192,7 +194,7 @@ class FilterResolver:
         self.from_cache += 1
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
-        return reply if tcp or len(reply) <= m.udp_size else wire.truncated_reply(m.q, reply)
+        return reply if tcp or m.fits else wire.truncated_reply(m.q, reply)
 
     def _retire(self, memo: dict) -> None:
         """Set an emptied memo aside for `tidy`; one waiting already is freed now (so at most
@@ -238,7 +240,7 @@ class FilterResolver:
         except (ValueError, wire.WireError):
             self.counters["malformed"] += 1
             return wire.error_reply(data, wire.FORMERR)
-        _, flags, name, qtype, _, question, key, edns, udp_size, do, _ = fields
+        _, flags, name, qtype, _, question, key, edns, _, do, _ = fields
         if flags & 0x7800:  # opcode other than QUERY
             return wire.error_reply(data, wire.NOTIMP)
         if qtype in _ZONE_TRANSFERS:
@@ -265,6 +267,7 @@ class FilterResolver:
                 tail = BLOCK_TAIL(qtype, flags, edns, do, question, self._block_mode, ttl,
                                   decision.nxdomain)  # fmt: skip
             return (tail, head + decision.columns, kind._value_)
+        own_key = key  # the memo keeps a key only when it is not the question's own
         if action is REWRITE:
             key = key + b"rw:" + (decision.rewrite_to or "").encode()
         family = self.family
@@ -275,7 +278,8 @@ class FilterResolver:
         )
         if kids:
             key += FamilyFilter.suffix  # the cache keeps children's answers apart
-        prepared = _Prepared(packet, udp_size, decision, key, b"", head + decision.columns)
+        prepared = _Prepared(packet, decision, None if key is own_key else key, b"",
+                             head + decision.columns)  # fmt: skip
         prepared.kind = decision.rule.kind
         prepared.cap, prepared.family = cap, kids
         return prepared
@@ -370,9 +374,18 @@ class FilterResolver:
     # -- the slow path: upstream, coalescing, serve-stale, rewrites --------------------------
 
     async def _slow(
-        self, data: bytes, m: _Prepared, who: str, policy: Policy, ts: float, tcp: bool
+        self,
+        data: bytes,
+        m: _Prepared,
+        who: str,
+        policy: Policy,
+        ts: float,
+        tcp: bool,
+        q: wire.Query | None = None,
     ) -> bytes | None:
-        q, decision, key = m.q, m.decision, m.key
+        """`q`: `m.q`, when the caller has it already."""
+        q = m.q if q is None else q
+        decision, key = m.decision, m.key or q.key
         started = time.perf_counter()
         upstream: str | None = None
         filtered = False
@@ -506,13 +519,13 @@ class _Prepared:
 
     Up to MEMO_SIZE of these live at once (twice that while an emptied memo waits for `tidy`),
     so it keeps the packet it was read from rather than the parsed `Query` (name, question,
-    OPT record and their object: some 200 bytes more): `q` reads it again, which only an
-    answer loaded from the cache (once a second), the slow path and a late block need."""
+    cache key, OPT record, UDP size and their object: some 300 bytes more): `q` reads it
+    again, which only an answer loaded from the cache (once a second), the slow path and a
+    late block need."""
 
     packet: bytes  # the query after its ID: the memo key's own copy
-    udp_size: int  # what the client can take over UDP
     decision: Decision
-    key: bytes  # the cache key for the answer
+    key: bytes | None  # the cache key for the answer; None: the question's own (`q.key`)
     block_tail: bytes  # the whole blocked reply after its ID, when blocked
     head: tuple  # the query-log columns from client to app (see FilterResolver._log)
     entry: Entry | None = None  # the cache entry `tail` was made from
@@ -520,6 +533,7 @@ class _Prepared:
     cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
     kind: str = ""  # the kind of rule behind `block_tail`, for /metrics
     family: bool = False  # a child's question: the family filter answers it (agent/dns/family.py)
+    fits: bool = False  # `tail` fits in what the client can take over UDP
 
     @property
     def q(self) -> wire.Query:
