@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dnslib import QTYPE, RR, SOA, A, DNSRecord
 
+from agent.dns.answers import PLAIN, Facts
 from agent.dns.cache import ResponseCache
 
 
@@ -143,3 +144,22 @@ def test_a_replaced_answer_is_as_new() -> None:
     cache.put(b"c", reply(), now=2.0)
     assert cache.get(b"b", 2.0) is None
     assert ttls_of(cache.get(b"a", 2.0).served) == [599] and cache.get(b"c", 2.0) is not None
+
+
+def test_what_an_answer_leads_to_is_kept_with_it_and_leaves_with_it() -> None:
+    """Facts are kept beside the entries, only for answers that lead somewhere (or were not
+    read yet); a later reading is remembered; an evicted or replaced answer takes them along."""
+    leads = Facts(names=("tiktok.com",))
+    cache = ResponseCache(size=2)
+    cache.put(b"cname", reply(), now=0.0, facts=leads)
+    cache.put(b"plain", reply(), now=0.0, facts=PLAIN)
+    assert cache.get(b"cname", 1.0).facts is leads and cache.get(b"plain", 1.0).facts is PLAIN
+    cache.put(b"unread", reply(), now=2.0)  # a rewrite's answer: stored without reading it
+    assert cache.get(b"unread", 2.0).facts is None
+    cache.note_facts(b"unread", leads)
+    assert cache.get(b"unread", 3.0).facts is leads
+    cache.put(b"cname", reply(), now=4.0, facts=PLAIN)  # replaced by a plain answer
+    assert cache.get(b"cname", 4.0).facts is PLAIN
+    for i in range(5):  # "unread" and the rest pushed out: nothing of theirs stays
+        cache.put(b"new%d" % i, reply(), now=5.0, facts=PLAIN)
+    assert cache.get(b"unread", 5.0) is None and cache._facts == {}

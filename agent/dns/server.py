@@ -61,6 +61,7 @@ TIDY_SLICE = 128
 # the process: devices seen are read from the query log by the jobs process, not kept here.
 ALLOWED_SIZE = 4_096
 BLOCK, REWRITE = Action.BLOCK, Action.REWRITE
+NEVER = float("-inf")
 DISCOVERY = RuleKind.RESOLVER_DISCOVERY  # an enum's attribute costs a call on Python 3.11
 QTYPE_NAMES = wire.QTYPE_NAMES
 PARSE_FIELDS, Query, BLOCK_TAIL = wire.parse_fields, wire.Query, wire.block_tail_of
@@ -173,15 +174,15 @@ class FilterResolver:
             self.blocked[m.kind] += 1
             self.submit((ts, m.head, None, None, False))
             return data[:2] + m.block_tail
-        entry, mono = m.entry, self.monotonic()
-        if entry is None or mono >= entry.expires:
+        mono = self.monotonic()
+        if mono >= m.expires:
             # once a second per question: the cache's TTLs age by the second anyway
             q = m.q
             entry = self.cache.get(m.key or q.key, mono)
             if entry is None:
                 return self._slow(data, m, who, policy, ts, tcp, q)
             served = entry.served if m.cap is None else _capped(entry.served, entry.offsets, m.cap)
-            m.entry, m.tail = entry, _tail(q, served, entry.question_end)
+            m.expires, m.tail = entry.expires, _tail(q, served, entry.question_end)
             m.fits = len(m.tail) + 2 <= q.udp_size
             if m.family and self.family.blocks(entry.served):  # type: ignore[union-attr]
                 return self._family_block(data, m, ts, None, None)
@@ -337,6 +338,7 @@ class FilterResolver:
         q = m.q
         if facts is None:  # stored by code that did not read it
             facts = entry.facts = self.answers.facts(entry.served, q.name)
+            self.cache.note_facts(m.key or q.key, facts)
             if facts is answers.PLAIN:
                 return None
         held = self.answers.hold(q, m.decision, m.head, facts, who, policy, self._wall(ts))
@@ -528,7 +530,7 @@ class _Prepared:
     key: bytes | None  # the cache key for the answer; None: the question's own (`q.key`)
     block_tail: bytes  # the whole blocked reply after its ID, when blocked
     head: tuple  # the query-log columns from client to app (see FilterResolver._log)
-    entry: Entry | None = None  # the cache entry `tail` was made from
+    expires: float = NEVER  # when the cache entry `tail` was made from expires
     tail: bytes = b""
     cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
     kind: str = ""  # the kind of rule behind `block_tail`, for /metrics
