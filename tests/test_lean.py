@@ -153,8 +153,9 @@ def test_with_dns_over_tls_configured_the_dns_process_answers_over_tls(tmp_path)
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc")
 def test_the_jobs_process_maps_openssl_only_when_the_dashboard_is_first_opened(tmp_path):
-    """The jobs process runs its jobs without libssl or libcrypto; the dashboard over HTTPS
-    still answers the first parent to open it, loading OpenSSL then."""
+    """The jobs process runs its jobs without libssl, libcrypto or argon2 (a new database is
+    migrated in a child, which takes the PostgreSQL driver's OpenSSL with it); the dashboard
+    over HTTPS still answers the first parent to open it, loading OpenSSL then."""
     up = Upstream().start()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     ui = f'https = "on"\ntls_dir = "{tmp_path / "tls"}"\n'
@@ -174,6 +175,7 @@ def test_the_jobs_process_maps_openssl_only_when_the_dashboard_is_first_opened(t
         assert b"agent.ops.lean" in Path(f"/proc/{jobs}/cmdline").read_bytes()
         maps = _mapped(jobs)
         assert "libcrypto" not in maps and "libssl" not in maps
+        assert "argon2" not in maps  # password hashing loads with the first login
         ctx = ssl.create_default_context()
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # the box's own CA
         conn = http.client.HTTPSConnection("127.0.0.1", int(found[0]), context=ctx, timeout=60)
