@@ -152,11 +152,11 @@ def boot(argv: list[str]) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     args = argv[2:]
-    hold_openssl_back()
-    if argv[1] == JOBS:
+    hold_openssl_back()  # reading the config imports hashlib (agent.dotnames: secrets)
+    if argv[1] == JOBS:  # its dashboard over HTTPS and its email load OpenSSL when first used
         leave_openssl_out()
         jobs: Any = importlib.import_module(JOBS)
-        return int(jobs.main(args))  # reading the config imports hashlib (agent.dotnames: secrets)
+        return int(jobs.main(args))
     cfg = read_config(args)
     if cfg is None or cfg.dns.tls_listen:
         let_openssl_in()
