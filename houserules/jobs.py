@@ -1,11 +1,11 @@
 """The jobs process: every job of `agent.ops.jobs` and the parents' dashboard, on one scheduler.
 
-`houserules run` starts it beside the DNS (`python -m houserules.jobs --config FILE`) and starts
-it again if it stops. It shares no memory with the DNS process: they meet in the database and
-the compiled lists. What is needed rarely loads on first use, so the process stays small on a
-small Pi: the dashboard listens from the start but loads Flask when first opened
-(`dashboard.ondemand`), Alembic only when there is a migration to run (`agent.store.uptodate`),
-email's modules when there is email to send.
+`houserules run` starts it beside the DNS (`python -m agent.ops.lean -m houserules.jobs --config
+FILE`: no OpenSSL until something uses it) and starts it again if it stops. It shares no memory with
+the DNS process: they meet in the database and the compiled lists. What is needed rarely loads on
+first use, so the process stays small on a small Pi: the dashboard listens from the start but loads
+Flask when first opened (`dashboard.ondemand`), email's modules when there is email to send, and a
+migration runs in a child interpreter that takes Alembic away with it (`agent.store.uptodate`).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         cfg = config_mod.load(config_mod.find_config(args.config))
-        jobs = Jobs(cfg)
+        jobs = Jobs(cfg, migrate_apart=True)
     except (config_mod.ConfigError, db.StoreError) as exc:
         log.error("%s", exc)
         return 2

@@ -3,7 +3,10 @@ serves DNS over TLS (agent/ops/lean.py)."""
 
 from __future__ import annotations
 
+import http.client
 import os
+import re
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +15,7 @@ import pytest
 from dnslib import RCODE
 
 from agent import boxcert
-from agent.ops.lean import dns_process_command, dns_process_env
+from agent.ops.lean import dns_process_command, dns_process_env, jobs_process_command
 from tests.agenttools import write_config
 from tests.dnstools import Upstream, ask, ask_tls, free_dns_port
 from tests.waiting import tail, wait_for
@@ -74,6 +77,27 @@ def test_the_command_carries_the_config_and_verbosity():
     assert dns_process_env()["MALLOC_ARENA_MAX"] == os.environ.get("MALLOC_ARENA_MAX", "1")
 
 
+def test_the_jobs_process_is_started_lean_with_its_config():
+    assert jobs_process_command("/etc/houserules.toml")[1:] == [
+        "-m", "agent.ops.lean", "-m", "houserules.jobs", "--config", "/etc/houserules.toml",
+    ]  # fmt: skip
+    assert jobs_process_command(None)[1:] == ["-m", "agent.ops.lean", "-m", "houserules.jobs"]
+
+
+def test_lean_refuses_a_module_it_does_not_start():
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.ops.lean", "-m", "agent.cli"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "usage" in done.stderr
+
+
+def _children(pid: int, named: str) -> list[int]:
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return [k for k in kids if named in Path(f"/proc/{k}/cmdline").read_text(errors="replace")]
+
+
 def _mapped(pid: int) -> str:
     return Path(f"/proc/{pid}/maps").read_text()
 
@@ -125,3 +149,86 @@ def test_with_dns_over_tls_configured_the_dns_process_answers_over_tls(tmp_path)
         proc.terminate()
         proc.wait(30)
         up.stop()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc")
+def test_the_jobs_process_maps_openssl_only_when_the_dashboard_is_first_opened(tmp_path):
+    """The jobs process runs its jobs without libssl, libcrypto or argon2 (a new database is
+    migrated in a child, which takes the PostgreSQL driver's OpenSSL with it); the dashboard
+    over HTTPS still answers the first parent to open it, loading OpenSSL then."""
+    up = Upstream().start()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    ui = f'https = "on"\ntls_dir = "{tmp_path / "tls"}"\n'
+    proc, log_path = _start(tmp_path, env, up.address, ui=ui)
+    try:
+        found: list[str] = []
+
+        def dashboard_listening() -> bool:
+            found[:] = re.findall(r"dashboard on https://127\.0\.0\.1:(\d+)/", log_path.read_text())
+            return bool(found)
+
+        wait_for(dashboard_listening, "the jobs process's dashboard listening", proc=proc,
+                 output=tail(log_path))  # fmt: skip
+        wait_for(lambda: "jobs running" in log_path.read_text(), "the jobs scheduled",
+                 proc=proc, output=tail(log_path))  # fmt: skip
+        (jobs,) = _children(proc.pid, "houserules.jobs")
+        assert b"agent.ops.lean" in Path(f"/proc/{jobs}/cmdline").read_bytes()
+        maps = _mapped(jobs)
+        assert "libcrypto" not in maps and "libssl" not in maps
+        assert "argon2" not in maps  # password hashing loads with the first login
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # the box's own CA
+        conn = http.client.HTTPSConnection("127.0.0.1", int(found[0]), context=ctx, timeout=60)
+        conn.request("GET", "/setup")
+        response = conn.getresponse()
+        assert response.status == 200 and "setup code" in response.read().decode().lower()
+        conn.close()
+        assert "libssl" in _mapped(jobs)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        up.stop()
+
+
+MAIL_FROM_LEAN = """
+import sys
+from datetime import UTC, datetime
+from agent.ops import lean
+lean.hold_openssl_back()
+lean.leave_openssl_out()
+from agent.config import EmailConfig
+from agent.digest.mailer import Mailer, MailError
+from agent.digest.messages import email_test_message
+assert type(sys.modules["ssl"]) is lean.LateSsl  # nothing has used TLS yet
+port = int(sys.argv[1])
+cfg = EmailConfig(host="127.0.0.1", port=port, security="starttls",
+                  sender="HouseRules <box@example.org>", timeout=10.0)
+msg = email_test_message(cfg.sender, "nana@example.org", datetime.now(UTC))
+try:
+    Mailer(cfg).send(msg)
+except MailError as exc:
+    print("refused:", exc)
+else:
+    print("sent")
+"""
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_email_over_starttls_works_from_a_lean_process(tmp_path, trusted):
+    """The jobs process loads OpenSSL when it first sends: a trusted server gets the message,
+    an untrusted certificate is still explained in words (ssl's own errors, loaded late)."""
+    from smtpserver import SmtpServer, self_signed_cert
+
+    cert = self_signed_cert(tmp_path)
+    env = {**os.environ, "SSL_CERT_FILE": str(cert[0]) if trusted else os.devnull}
+    with SmtpServer(tls=cert) as smtp:
+        done = subprocess.run(
+            [sys.executable, "-c", MAIL_FROM_LEAN, str(smtp.port)],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        if trusted:
+            assert done.stdout.strip() == "sent"
+            assert smtp.wait_for(1)[0].rcpt_tos == ["nana@example.org"]
+        else:
+            assert done.stdout.startswith("refused:") and "certificate" in done.stdout

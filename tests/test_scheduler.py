@@ -61,3 +61,18 @@ def test_a_failing_one_off_job_can_be_started_again(scheduler):
 
     assert scheduler.run_soon("lists update", broken)
     wait_for(lambda: scheduler.run_soon("lists update", lambda: None), "the failed run to end")
+
+
+def test_a_one_off_job_asked_for_after_shutdown_is_not_run(caplog):
+    """The household lease can be gained while the jobs process stops: the jobs it would start
+    are not run, and the stopped scheduler is not started again."""
+    caplog.set_level(logging.ERROR)
+    s = Scheduler(TZ)
+    first = threading.Event()
+    assert s.run_soon("insights", first.set)
+    wait_for(first.is_set, "a one-off job before shutdown")
+    s.shutdown()
+    late = threading.Event()
+    assert not s.run_soon("insights", late.set)
+    assert not s._aps.running
+    assert not late.is_set() and "Error" not in caplog.text

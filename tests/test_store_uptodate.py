@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.store import uptodate
-from agent.store.db import make_engine
+from agent.store.db import StoreError, make_engine
 from agent.store.migrate import (
     MigrationError,
     MigrationResult,
@@ -80,3 +80,37 @@ def test_the_tables_checked_are_every_table_alembic_knows():
     assert done.returncode == 0, done.stderr
     missing, count = done.stdout.split("]")
     assert missing == "[" and int(count) > 10
+
+
+def test_apart_a_new_database_is_migrated_by_a_child_that_takes_alembic_with_it(tmp_path):
+    url = f"sqlite:///{tmp_path / 'hr.db'}"
+    probe = (
+        "import sys\nfrom agent.store import uptodate\nfrom agent.store.db import make_engine\n"
+        f"result = uptodate.migrate(make_engine({url!r}), apart=True)\n"
+        "print(result.applied[-1], result.after, 'alembic' in sys.modules, result.summary())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    last, after, alembic, said = done.stdout.split(" ", 3)
+    assert last == after == head_revision() and alembic == "False"
+    assert said.startswith(f"upgraded the database {tmp_path / 'hr.db'} to revision {last}")
+    again = uptodate.migrate(make_engine(url), apart=True)  # and it is really there
+    assert again.applied == () and again.after == head_revision()
+
+
+def test_apart_a_refusal_is_the_childs_own_words(tmp_path):
+    path = tmp_path / "hr.db"
+    migrate(make_engine(f"sqlite:///{path}"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE devices DROP COLUMN hostname")
+    with pytest.raises(StoreError, match="devices.hostname") as refused:
+        uptodate.migrate(make_engine(f"sqlite:///{path}"), apart=True)
+    assert refused.value.target == str(path)
+
+
+def test_apart_a_child_that_dies_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # a child that says nothing
+    with pytest.raises(StoreError, match="stopped without saying why"):
+        uptodate.migrate_apart(f"sqlite:///{tmp_path / 'hr.db'}")

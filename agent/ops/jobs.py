@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.config import Config
-from agent.dns import neighbours
+from agent.dns import native, neighbours
 from agent.ops import intake
 from agent.ops.leader import Clock, HouseholdLease
 from agent.ops.scheduler import Scheduler
@@ -75,12 +75,15 @@ class Jobs:
         now: Callable[[], datetime] | None = None,
         *,
         lease_clock: Clock | None = None,
+        migrate_apart: bool = False,
     ) -> None:
         self.cfg = cfg
         self.tz = ZoneInfo(cfg.rules.timezone)
         self.now = now or (lambda: datetime.now(self.tz))
         self.engine = db.make_engine(cfg.database_url)
-        result = migrate(self.engine)  # raises MigrationError, leaving the old database as it was
+        # raises StoreError, leaving the old database as it was; `migrate_apart` (the jobs
+        # process): any work in a child interpreter, which takes Alembic's 20 MB away with it
+        result = migrate(self.engine, apart=migrate_apart)
         if result.applied or result.stamped:
             log.info("%s", result.summary())
         self.catalog = load_catalog()
@@ -171,6 +174,7 @@ class Jobs:
             self._run_insights()
         finally:
             self._insights_running.release()
+            native.trim_heap()  # a run's rows and batches leave freed heap: give it back
 
     def run_for_budgets(self) -> None:
         """Insights more often while any child has a daily budget, so a budget that runs out

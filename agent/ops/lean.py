@@ -1,4 +1,4 @@
-"""How the DNS process is started: a fresh interpreter with a lean environment.
+"""How the DNS and jobs processes are started: fresh interpreters with a lean environment.
 
 glibc gives each thread that allocates its own malloc arena and keeps what it freed there. The
 DNS process has a handful of threads (the query-log sender, its status reader, the ticker), and
@@ -22,6 +22,11 @@ asyncio's (uvloop cannot load without ssl) and `ssl` itself is a stand-in that i
 real module the first time anything uses it, so a path that needs it after all still works,
 only heavier. The command line keeps `-m agent.ops.runner` (`houserules doctor` knows the DNS
 process by it).
+
+The jobs process the DNS process starts (`python -m agent.ops.lean -m houserules.jobs ...`) is
+always started so: SQLAlchemy imports asyncio, which imported `ssl` and mapped libcrypto
+(3.8 MB of its RSS under the benchmark's loads) for what the jobs do rarely or never: the
+dashboard over HTTPS loads OpenSSL when a parent first opens it, email when it first sends.
 """
 
 from __future__ import annotations
@@ -30,14 +35,16 @@ import importlib
 import os
 import sys
 import types
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agent.config import Config
 
 MALLOC_ARENAS = "1"
 RUNNER = "agent.ops.runner"
+JOBS = "houserules.jobs"  # by name: this package never imports the dashboard
 OPENSSL = ("ssl", "_ssl", "_hashlib")  # the modules that map libssl / libcrypto
+ASYNCIO_TLS = ("asyncio.base_events", "asyncio.selector_events", "asyncio.sslproto")
 
 
 def dns_process_command(config: str | None, verbose: bool) -> list[str]:
@@ -47,6 +54,11 @@ def dns_process_command(config: str | None, verbose: bool) -> list[str]:
     if verbose:
         command.append("--verbose")
     return command
+
+
+def jobs_process_command(config: str | None) -> list[str]:
+    command = [sys.executable, "-m", "agent.ops.lean", "-m", JOBS]
+    return command + ["--config", config] if config else command
 
 
 def dns_process_env() -> dict[str, str]:
@@ -78,7 +90,22 @@ def real_ssl() -> types.ModuleType:
     for name in OPENSSL:
         if sys.modules.get(name) is None or type(sys.modules[name]) is LateSsl:
             sys.modules.pop(name, None)  # blocked, or the stand-in: import the real one
-    return importlib.import_module("ssl")
+    ssl = importlib.import_module("ssl")
+    give_asyncio(ssl)
+    return ssl
+
+
+def give_asyncio(ssl: types.ModuleType) -> None:
+    """asyncio imported without `ssl` set `ssl = None` in the modules that make TLS transports
+    (and left out sslproto's retry errors): hand them the real one, so a TLS server or client
+    started later (the dashboard over HTTPS in the jobs process) works."""
+    for name in ASYNCIO_TLS:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "ssl", ssl) is None:
+            module.ssl = ssl  # type: ignore[attr-defined]
+    proto = sys.modules.get("asyncio.sslproto")
+    if proto is not None and not hasattr(proto, "SSLAgainErrors"):
+        proto.SSLAgainErrors = (ssl.SSLWantReadError, ssl.SSLSyscallError)  # type: ignore[attr-defined]
 
 
 def hold_openssl_back() -> None:
@@ -119,12 +146,17 @@ def read_config(argv: list[str]) -> Config | None:
 
 
 def boot(argv: list[str]) -> int:
-    """`python -m agent.ops.lean -m agent.ops.runner [runner's arguments]`."""
-    if argv[:2] != ["-m", RUNNER]:
-        print(f"usage: python -m agent.ops.lean -m {RUNNER} [--config FILE] [-v]", file=sys.stderr)
+    """`python -m agent.ops.lean -m agent.ops.runner|houserules.jobs [its arguments]`."""
+    if argv[:1] != ["-m"] or argv[1:2] not in ([RUNNER], [JOBS]):
+        print(f"usage: python -m agent.ops.lean -m {RUNNER}|{JOBS} [--config FILE] [-v]",
+              file=sys.stderr)  # fmt: skip
         return 2
     args = argv[2:]
     hold_openssl_back()  # reading the config imports hashlib (agent.dotnames: secrets)
+    if argv[1] == JOBS:  # its dashboard over HTTPS and its email load OpenSSL when first used
+        leave_openssl_out()
+        jobs: Any = importlib.import_module(JOBS)
+        return int(jobs.main(args))
     cfg = read_config(args)
     if cfg is None or cfg.dns.tls_listen:
         let_openssl_in()

@@ -40,7 +40,7 @@ from agent.config import Config
 from agent.dns import native, neighbours
 from agent.dns.server import Decide, DnsServer, FilterResolver, ListenError
 from agent.lists import job as lists_job
-from agent.ops import stats
+from agent.ops import lean, stats
 from agent.ops.dhcp import Dnsmasq
 from agent.rules import decide as rules
 from agent.rules.catalog import load_catalog
@@ -52,7 +52,7 @@ from agent.store.urls import shown
 
 log = logging.getLogger("houserules")
 JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process
-JOBS_MODULE = "houserules.jobs"  # started by name: this package never imports the dashboard
+JOBS_MODULE = lean.JOBS  # started by name: this package never imports the dashboard
 REBUILD_SECONDS = 60.0  # between attempts to compile a damaged index again
 INDEX_CHECK_SECONDS = 600.0  # between checks of the mapped index's files (~7 ms a 1M names)
 HOUSEHOLD_COPY = "household-copy.json"  # the last household read, in the data folder
@@ -167,10 +167,8 @@ class Agent:
                 return
             self._jobs_restarts += 1
         self._jobs_next_start = 0.0
-        command = [sys.executable, "-m", JOBS_MODULE]
-        if self.cfg.source != "built-in defaults":
-            command += ["--config", self.cfg.source]
-        self.jobs_process = subprocess.Popen(command)
+        config = None if self.cfg.source == "built-in defaults" else self.cfg.source
+        self.jobs_process = subprocess.Popen(lean.jobs_process_command(config))
 
     def _stop_jobs(self) -> None:
         proc = self.jobs_process

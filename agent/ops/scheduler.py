@@ -28,6 +28,8 @@ class Scheduler:
         self._aps = BackgroundScheduler(timezone=tz)
         self._once: set[str] = set()  # one-off jobs queued or running, by name
         self._lock = threading.Lock()
+        self._closed = False  # shut down: one-off jobs asked for now (a lease gained as the
+        # process stops) are not run, and do not start the scheduler again
         self.names: list[str] = []
 
     def every(self, name: str, fn: Callable[[], object], seconds: float) -> None:
@@ -47,7 +49,7 @@ class Scheduler:
         """Run `fn` once, as soon as a worker is free; False if a run of `name` is already
         queued or running (a parent pressing the button twice starts one update)."""
         with self._lock:
-            if name in self._once:
+            if name in self._once or self._closed:
                 return False
             self._once.add(name)
 
@@ -68,6 +70,8 @@ class Scheduler:
             self._aps.start()
 
     def shutdown(self, wait: bool = True) -> None:
+        with self._lock:
+            self._closed = True
         if self._aps.running:
             self._aps.shutdown(wait=wait)
 

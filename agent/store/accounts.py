@@ -18,13 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
@@ -65,6 +66,10 @@ class Account:
 
 @cache
 def _hasher() -> PasswordHasher:
+    # argon2 (and cffi) load on the first login or new password, not with the jobs process,
+    # which imports this module at start only to ask whether any account exists
+    from argon2 import PasswordHasher
+
     return PasswordHasher()
 
 
@@ -217,6 +222,8 @@ def remove_account(engine: Engine, account_id: int) -> None:
 
 
 def _verify(hashed: str, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
         return _hasher().verify(hashed, password)
     except (VerificationError, InvalidHashError):

@@ -22,7 +22,7 @@ bounded in bytes, the spool, and counted drops. Once it is crowded, repeats are 
 (`agent.store.firstrows`): the other half is kept for rows that are the first this minute for
 their client and name. Running it in its own process keeps the database's CPU time and
 Python's lock away from the DNS answers. It imports the standard library and these modules
-only (psycopg too for a PostgreSQL target), to stay small.
+only (psycopg too for a PostgreSQL target, and the fast path's `trim_heap`), to stay small.
 """
 
 from __future__ import annotations
@@ -33,10 +33,12 @@ import marshal
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import BinaryIO
 
 from agent import logsafe
+from agent.dns import native
 from agent.store.firstrows import FirstRows
 from agent.store.frames import read_raw, write_frame
 from agent.store.logspool import Spool
@@ -91,8 +93,14 @@ def serve(writer: QueryLogWriter, inp: BinaryIO, out: BinaryIO) -> int:
 
     flush_lock = threading.Lock()  # both threads report
 
+    trimmed = [time.monotonic()]
+
     def report() -> None:
         send(0)
+        now = time.monotonic()
+        if now - trimmed[0] >= native.TRIM_SECONDS:  # a batch's rows are freed at its commit:
+            trimmed[0] = now  # their pages go back to the system, not kept for the next flood
+            native.trim_heap()
         done = writer.written + writer.rejected
         with flush_lock:
             due = [f for f in flushes if f[0] <= done]

@@ -9,13 +9,23 @@ the revision files' own `revision = "..."` / `down_revision = ...` lines, the da
 answer is "up to date". Anything else (a new database, one behind or ahead, two heads, an
 unreadable file, a missing column) goes to `agent.store.migrate.migrate`, which does the work
 and says what is wrong, exactly as before.
+
+The jobs process goes further (`apart=True`): when there is work, it is done by a child
+interpreter (`python -m agent.store.uptodate`, the URL on its stdin, never on a command line),
+so Alembic, its templates, the PostgreSQL driver and every table module leave with it. A
+jobs process that migrated a new database in-process measured 82 MB a few seconds on, against
+61 MB for one that found it up to date, for as long as it ran.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import logging
 import re
-from dataclasses import dataclass
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +33,7 @@ from sqlalchemy import Table, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from agent.store.db import TABLE_MODULES, sqlite_file
+from agent.store.db import TABLE_MODULES, StoreError, sqlite_file
 
 VERSIONS = Path(__file__).resolve().parent / "migrations" / "versions"
 _ASSIGNED = re.compile(r"^(revision|down_revision)\b[^=]*=(.*)$", re.MULTILINE)
@@ -48,14 +58,85 @@ class UpToDate:
         return f"the database {self.database} is up to date (revision {self.after})"
 
 
-def migrate(engine: Engine) -> Any:
-    """`agent.store.migrate.migrate(engine)`, without Alembic when nothing is to be done."""
+@dataclass(frozen=True)
+class MigratedApart:
+    """What a child interpreter's `agent.store.migrate.migrate` returned, as it said it."""
+
+    database: str
+    before: str | None
+    after: str
+    applied: tuple[str, ...] = ()
+    stamped: str | None = None
+    said: str = field(default="", compare=False)
+
+    def summary(self) -> str:
+        return self.said
+
+
+def migrate(engine: Engine, *, apart: bool = False) -> Any:
+    """`agent.store.migrate.migrate(engine)`, without Alembic when nothing is to be done; with
+    `apart`, any work is done in a child interpreter (raises `StoreError` as it would)."""
     head = head_of(VERSIONS)
     if head is not None and _at(engine, head):
         return UpToDate(engine.url.render_as_string(hide_password=True), head)
+    if apart:
+        return migrate_apart(engine.url.render_as_string(hide_password=False))
     from agent.store.migrate import migrate as full_migrate  # Alembic loads only to work
 
     return full_migrate(engine)
+
+
+def migrate_apart(url: str) -> MigratedApart:
+    """Migrate the database at `url` in a child interpreter; its log lines join this one's."""
+    shown = str(sqlite_file(url) or _hidden(url))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "agent.store.uptodate"],
+            input=json.dumps({"url": url}),
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    except OSError as exc:
+        raise StoreError(shown, f"the migration could not be started ({exc})") from exc
+    try:
+        said = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        cause = f"the migration stopped without saying why (exit status {done.returncode})"
+        raise StoreError(shown, cause) from None
+    if "cause" in said:
+        raise StoreError(said["target"], said["cause"])
+    return MigratedApart(
+        said["database"], said["before"], said["after"], tuple(said["applied"]),
+        said["stamped"], said["summary"],
+    )  # fmt: skip
+
+
+def _hidden(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _child() -> int:
+    """`python -m agent.store.uptodate`: migrate the URL read from stdin; one JSON line out."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    url = json.loads(sys.stdin.read())["url"]
+    from agent.store.migrate import migrate as full_migrate
+
+    try:
+        result = full_migrate(url)
+    except StoreError as exc:
+        print(json.dumps({"target": exc.target, "cause": exc.cause}))
+        return 2
+    said = {
+        "database": result.database, "before": result.before, "after": result.after,
+        "applied": list(result.applied), "stamped": result.stamped, "summary": result.summary(),
+    }  # fmt: skip
+    print(json.dumps(said))
+    return 0
 
 
 def head_of(folder: Path) -> str | None:
@@ -113,3 +194,7 @@ def all_tables() -> list[Table]:
     for name in (*TABLE_MODULES, *declaring):
         importlib.import_module(name)
     return list(SQLModel.metadata.sorted_tables)
+
+
+if __name__ == "__main__":
+    sys.exit(_child())
