@@ -163,3 +163,10 @@ def test_what_an_answer_leads_to_is_kept_with_it_and_leaves_with_it() -> None:
     for i in range(5):  # "unread" and the rest pushed out: nothing of theirs stays
         cache.put(b"new%d" % i, reply(), now=5.0, facts=PLAIN)
     assert cache.get(b"unread", 5.0) is None and cache._facts == {}
+
+
+def test_a_clock_behind_the_store_reads_the_ttls_as_stored() -> None:
+    cache = ResponseCache()
+    cache.put(b"k", reply(ttls=(300,)), now=100.0)
+    assert ttls_of(cache.get(b"k", 40.0).served) == [300]  # never more than was stored
+    assert ttls_of(cache.get(b"k", 160.0).served) == [240]

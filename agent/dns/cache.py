@@ -128,7 +128,7 @@ class ResponseCache:
         self._used.add(key)
         values = _layout(n).unpack_from(blob, length)
         offsets, ttls = values[:n], values[n:]
-        age = int(now - stored)
+        age = max(0, int(now - stored))  # a clock read before the store counts as no age
         served = blob[:length]
         if age != served_age:
             served = wire.with_ttls(served, offsets, tuple(max(0, t - age) for t in ttls))
