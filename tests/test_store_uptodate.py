@@ -82,6 +82,47 @@ def test_the_tables_checked_are_every_table_alembic_knows():
     assert missing == "[" and int(count) > 10
 
 
+def test_the_written_tables_are_the_codes_own():
+    """`migrations/tables.json` lists every table and column the models declare (a fresh
+    interpreter, so nothing imported here fills a gap)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.store.uptodate", "--tables"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert uptodate.TABLES.read_text(encoding="utf-8") == done.stdout, (
+        "agent/store/migrations/tables.json is behind the models: write it again with "
+        "`python -m agent.store.uptodate --tables > agent/store/migrations/tables.json`"
+    )
+
+
+def test_the_check_imports_no_table_module_it_does_not_need(tmp_path):
+    url = f"sqlite:///{tmp_path / 'hr.db'}"
+    migrate(make_engine(url))
+    probe = (
+        "import sys\nfrom agent.store import uptodate\nfrom agent.store.db import make_engine\n"
+        f"result = uptodate.migrate(make_engine({url!r}))\n"
+        "print(result.applied, sorted(m for m in ('agent.store.talk', 'agent.store.api_tokens',"
+        " 'agent.store.requests') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "() []"
+
+
+def test_without_the_written_tables_the_models_are_asked(tmp_path, monkeypatch):
+    path = tmp_path / "hr.db"
+    migrate(make_engine(f"sqlite:///{path}"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE devices DROP COLUMN hostname")
+    monkeypatch.setattr(uptodate, "TABLES", tmp_path / "nowhere.json")
+    assert uptodate.written_tables() is None
+    with pytest.raises(MigrationError, match="devices.hostname"):
+        uptodate.migrate(make_engine(f"sqlite:///{path}"))
+
+
 def test_apart_a_new_database_is_migrated_by_a_child_that_takes_alembic_with_it(tmp_path):
     url = f"sqlite:///{tmp_path / 'hr.db'}"
     probe = (

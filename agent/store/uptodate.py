@@ -5,10 +5,10 @@ The jobs process migrates at every start, but on all but the first start after a
 there is nothing to do, and Alembic with its template and highlighting libraries would stay in
 its memory for good (some 13 MB on a box with 512 MB). So: the newest revision is read from
 the revision files' own `revision = "..."` / `down_revision = ...` lines, the database's from
-`alembic_version`; when they match and every table and column the code uses is there, the
-answer is "up to date". Anything else (a new database, one behind or ahead, two heads, an
-unreadable file, a missing column) goes to `agent.store.migrate.migrate`, which does the work
-and says what is wrong, exactly as before.
+`alembic_version`; when they match and every table and column the code uses is there (as
+`migrations/tables.json` lists them), the answer is "up to date". Anything else (a new
+database, one behind or ahead, two heads, an unreadable file, a missing column) goes to
+`agent.store.migrate.migrate`, which does the work and says what is wrong, exactly as before.
 
 The jobs process goes further (`apart=True`): when there is work, it is done by a child
 interpreter (`python -m agent.store.uptodate`, the URL on its stdin, never on a command line),
@@ -36,6 +36,7 @@ from sqlmodel import SQLModel
 from agent.store.db import TABLE_MODULES, StoreError, sqlite_file
 
 VERSIONS = Path(__file__).resolve().parent / "migrations" / "versions"
+TABLES = VERSIONS.parent / "tables.json"  # written by `python -m agent.store.uptodate --tables`
 _ASSIGNED = re.compile(r"^(revision|down_revision)\b[^=]*=(.*)$", re.MULTILINE)
 _QUOTED = re.compile(r"""["']([^"']+)["']""")
 _DECLARES = re.compile(r"table\s*=\s*True|\bTable\(")
@@ -119,7 +120,11 @@ def _hidden(url: str) -> str:
 
 
 def _child() -> int:
-    """`python -m agent.store.uptodate`: migrate the URL read from stdin; one JSON line out."""
+    """`python -m agent.store.uptodate`: migrate the URL read from stdin; one JSON line out.
+    With `--tables`: print what `TABLES` should hold (after a change to a table)."""
+    if sys.argv[1:] == ["--tables"]:
+        sys.stdout.write(tables_text())
+        return 0
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -174,10 +179,32 @@ def _at(engine: Engine, head: str) -> bool:
             conn.rollback()
     except Exception:  # no table, no file, no server: the full migration says which
         return False
-    return all(
-        table.name in have and all(c.name in have[table.name] for c in table.columns)
-        for table in all_tables()
-    )
+    want = written_tables() or {t.name: [c.name for c in t.columns] for t in all_tables()}
+    return all(table in have and have[table].issuperset(columns) for table, columns in want.items())
+
+
+def written_tables() -> dict[str, list[str]] | None:
+    """Every table and column the code uses, as `TABLES` writes them down (so the check does
+    not import the modules that declare them: 1.3 MB of the jobs process that most of its
+    jobs never need); None when the file cannot be read, and the modules are asked instead.
+    `tests/test_store_uptodate.py` keeps the file equal to the code."""
+    try:
+        found = json.loads(TABLES.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or not found:
+        return None
+    return {str(table): [str(c) for c in columns] for table, columns in found.items()}
+
+
+def tables_text() -> str:
+    """What `TABLES` should hold: every table Alembic knows and its columns, sorted."""
+    from agent.store.migrate import import_tables
+
+    import_tables()
+    every = {t.name: sorted(c.name for c in t.columns) for t in SQLModel.metadata.sorted_tables}
+    lines = [f"  {json.dumps(table)}: {json.dumps(every[table])}" for table in sorted(every)]
+    return "{\n" + ",\n".join(lines) + "\n}\n"  # a table a line: a change reads as one
 
 
 def all_tables() -> list[Table]:
