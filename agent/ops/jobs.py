@@ -151,9 +151,6 @@ class Jobs:
     def name_devices(self, lookup: Callable[..., dict[str, str]] | None = None) -> int:
         """Ask devices seen in the last day that have no name of their own yet for the name
         they announce over mDNS; returns how many were named."""
-        from agent.devicenames import clean_hostname
-        from agent.ops import mdns
-
         since = self.now() - timedelta(days=1)
         quiet = [
             d
@@ -163,6 +160,9 @@ class Jobs:
         ][:MDNS_PER_RUN]  # fmt: skip
         if not quiet:
             return 0
+        from agent.devicenames import clean_hostname
+        from agent.ops import mdns  # (and dnslib) only when there is a device to ask
+
         names = (lookup or mdns.lookup_names)([d.ip for d in quiet])
         by_mac = {d.mac: clean_hostname(names.get(d.ip or "")) for d in quiet}
         return note_hostnames(self.engine, {m: n for m, n in by_mac.items() if m and n})
