@@ -11,6 +11,7 @@ migration runs in a child interpreter that takes Alembic away with it (`agent.st
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except (config_mod.ConfigError, db.StoreError) as exc:
         log.error("%s", exc)
         return 2
+    gc.collect()  # what building the models left in cycles: the next heap trim gives it back
     os.nice(19)  # background work: the DNS and the query log come first
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

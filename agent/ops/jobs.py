@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.config import Config
-from agent.dns import native, neighbours
+from agent.dns import neighbours
 from agent.ops import intake
 from agent.ops.leader import Clock, HouseholdLease
 from agent.ops.scheduler import Scheduler
@@ -174,7 +174,6 @@ class Jobs:
             self._run_insights()
         finally:
             self._insights_running.release()
-            native.trim_heap()  # a run's rows and batches leave freed heap: give it back
 
     def run_for_budgets(self) -> None:
         """Insights more often while any child has a daily budget, so a budget that runs out

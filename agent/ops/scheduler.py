@@ -20,6 +20,8 @@ from datetime import tzinfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from agent.dns import native
+
 log = logging.getLogger("houserules.jobs")
 
 
@@ -85,5 +87,7 @@ def guarded(name: str, fn: Callable[[], object]) -> Callable[[], None]:
             log.error("%s failed: %s", name, exc)
         else:
             log.debug("%s done in %.2fs", name, time.monotonic() - started)
+        finally:  # what the run's rows and sessions took goes back to the system, not kept for
+            native.trim_heap()  # the next run: 0.1-0.3 ms a call, every few seconds at most
 
     return run
