@@ -71,6 +71,7 @@ def test_a_one_off_job_asked_for_after_shutdown_is_not_run(caplog):
     first = threading.Event()
     assert s.run_soon("insights", first.set)
     wait_for(first.is_set, "a one-off job before shutdown")
+    wait_for(lambda: not s._aps.get_jobs(), "the one-off job run and gone")
     s.shutdown()
     late = threading.Event()
     assert not s.run_soon("insights", late.set)
