@@ -154,4 +154,4 @@ def test_apart_a_refusal_is_the_childs_own_words(tmp_path):
 def test_apart_a_child_that_dies_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "executable", "/bin/false")  # a child that says nothing
     with pytest.raises(StoreError, match="stopped without saying why"):
-        uptodate.migrate_apart(f"sqlite:///{tmp_path / 'hr.db'}")
+        uptodate.migrate_apart(make_engine(f"sqlite:///{tmp_path / 'hr.db'}"))

@@ -81,15 +81,16 @@ def migrate(engine: Engine, *, apart: bool = False) -> Any:
     if head is not None and _at(engine, head):
         return UpToDate(engine.url.render_as_string(hide_password=True), head)
     if apart:
-        return migrate_apart(engine.url.render_as_string(hide_password=False))
+        return migrate_apart(engine)
     from agent.store.migrate import migrate as full_migrate  # Alembic loads only to work
 
     return full_migrate(engine)
 
 
-def migrate_apart(url: str) -> MigratedApart:
-    """Migrate the database at `url` in a child interpreter; its log lines join this one's."""
-    shown = str(sqlite_file(url) or _hidden(url))
+def migrate_apart(engine: Engine) -> MigratedApart:
+    """Migrate `engine`'s database in a child interpreter; its log lines join this one's."""
+    url = engine.url.render_as_string(hide_password=False)
+    shown = str(sqlite_file(url) or engine.url.render_as_string(hide_password=True))
     try:
         done = subprocess.run(
             [sys.executable, "-m", "agent.store.uptodate"],
@@ -111,12 +112,6 @@ def migrate_apart(url: str) -> MigratedApart:
         said["database"], said["before"], said["after"], tuple(said["applied"]),
         said["stamped"], said["summary"],
     )  # fmt: skip
-
-
-def _hidden(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _child() -> int:
