@@ -21,6 +21,25 @@ from agent.store.migrate import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _fresh(*args: str) -> str:
+    """What a fresh interpreter (`python ARGS`) prints: nothing imported here fills a gap."""
+    done = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _migrate_fresh(url: str, printed: str, apart: bool = False) -> str:
+    """`uptodate.migrate` in a fresh interpreter; it prints the expression `printed` (of
+    `result` and `sys`)."""
+    return _fresh("-c", (
+        "import sys\nfrom agent.store import uptodate\nfrom agent.store.db import make_engine\n"
+        f"result = uptodate.migrate(make_engine({url!r}), apart={apart})\n"
+        f"print({printed})\n"
+    ))  # fmt: skip
+
+
 def test_the_head_read_from_the_files_is_alembics_head():
     assert uptodate.head_of(uptodate.VERSIONS) == head_revision()
 
@@ -38,17 +57,11 @@ def test_two_heads_or_an_unreadable_revision_leave_the_answer_to_alembic(tmp_pat
 def test_an_up_to_date_database_is_answered_without_loading_alembic(tmp_path):
     url = f"sqlite:///{tmp_path / 'hr.db'}"
     migrate(make_engine(url))
-    probe = (
-        "import sys\nfrom agent.store import uptodate\nfrom agent.store.db import make_engine\n"
-        f"result = uptodate.migrate(make_engine({url!r}))\n"
-        "print(result.applied, result.stamped, 'alembic' in sys.modules, result.summary())\n"
+    out = _migrate_fresh(
+        url, "result.applied, result.stamped, 'alembic' in sys.modules, result.summary()"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split(" ", 3)[:3] == ["()", "None", "False"]
-    assert f"is up to date (revision {head_revision()})" in done.stdout
+    assert out.split(" ", 3)[:3] == ["()", "None", "False"]
+    assert f"is up to date (revision {head_revision()})" in out
 
 
 def test_a_new_database_is_migrated_by_alembic_as_before(tmp_path):
@@ -67,30 +80,22 @@ def test_a_database_at_the_head_but_missing_a_column_is_still_refused(tmp_path):
 
 
 def test_the_tables_checked_are_every_table_alembic_knows():
-    probe = (  # a fresh interpreter: what this one imported already must not fill the gaps
+    probe = (
         "from sqlmodel import SQLModel\nfrom agent.store import uptodate\n"
         "checked = {t.name for t in uptodate.all_tables()}\n"
         "from agent.store.migrate import import_tables\nimport_tables()\n"
         "every = {t.name for t in SQLModel.metadata.sorted_tables}\n"
         "print(sorted(every - checked), len(every))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
-    assert done.returncode == 0, done.stderr
-    missing, count = done.stdout.split("]")
+    missing, count = _fresh("-c", probe).split("]")
     assert missing == "[" and int(count) > 10
 
 
 def test_the_written_tables_are_the_codes_own():
     """`migrations/tables.json` lists every table and column the models declare (a fresh
     interpreter, so nothing imported here fills a gap)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "agent.store.uptodate", "--tables"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert uptodate.TABLES.read_text(encoding="utf-8") == done.stdout, (
+    printed = _fresh("-m", "agent.store.uptodate", "--tables")
+    assert uptodate.TABLES.read_text(encoding="utf-8") == printed, (
         "agent/store/migrations/tables.json is behind the models: write it again with "
         "`python -m agent.store.uptodate --tables > agent/store/migrations/tables.json`"
     )
@@ -99,17 +104,9 @@ def test_the_written_tables_are_the_codes_own():
 def test_the_check_imports_no_table_module_it_does_not_need(tmp_path):
     url = f"sqlite:///{tmp_path / 'hr.db'}"
     migrate(make_engine(url))
-    probe = (
-        "import sys\nfrom agent.store import uptodate\nfrom agent.store.db import make_engine\n"
-        f"result = uptodate.migrate(make_engine({url!r}))\n"
-        "print(result.applied, sorted(m for m in ('agent.store.talk', 'agent.store.api_tokens',"
-        " 'agent.store.requests') if m in sys.modules))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "() []"
+    loaded = "sorted(m for m in ('agent.store.talk', 'agent.store.api_tokens', "
+    loaded += "'agent.store.requests') if m in sys.modules)"
+    assert _migrate_fresh(url, f"result.applied, {loaded}").strip() == "() []"
 
 
 def test_without_the_written_tables_the_models_are_asked(tmp_path, monkeypatch):
@@ -125,16 +122,8 @@ def test_without_the_written_tables_the_models_are_asked(tmp_path, monkeypatch):
 
 def test_apart_a_new_database_is_migrated_by_a_child_that_takes_alembic_with_it(tmp_path):
     url = f"sqlite:///{tmp_path / 'hr.db'}"
-    probe = (
-        "import sys\nfrom agent.store import uptodate\nfrom agent.store.db import make_engine\n"
-        f"result = uptodate.migrate(make_engine({url!r}), apart=True)\n"
-        "print(result.applied[-1], result.after, 'alembic' in sys.modules, result.summary())\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
-    assert done.returncode == 0, done.stderr
-    last, after, alembic, said = done.stdout.split(" ", 3)
+    printed = "result.applied[-1], result.after, 'alembic' in sys.modules, result.summary()"
+    last, after, alembic, said = _migrate_fresh(url, printed, apart=True).split(" ", 3)
     assert last == after == head_revision() and alembic == "False"
     assert said.startswith(f"upgraded the database {tmp_path / 'hr.db'} to revision {last}")
     again = uptodate.migrate(make_engine(url), apart=True)  # and it is really there
