@@ -98,3 +98,11 @@ def until(check, seconds: float = 5.0, what: str = "the condition") -> float:
     """Poll `check` until it is true; return the seconds it took (fail after `seconds`). Tests
     use it for what a parent is promised ("within two seconds"), so the deadline is theirs."""
     return wait_for(check, what, seconds=seconds)
+
+
+def children_of(pid: int, named: str = "") -> list[int]:
+    """The child processes of `pid` whose command line holds `named`."""
+    pids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():  # any thread may have started it
+        pids += [int(p) for p in (task / "children").read_text().split()]
+    return [p for p in pids if named in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]

@@ -23,7 +23,7 @@ from agent.store import household as store
 from agent.store.db import make_engine
 from agent.store.events import list_events
 
-from agenttools import until, write_config
+from agenttools import children_of, until, write_config
 from dnstools import ForgedSender, Upstream, ask, forged_sources, free_dns_port
 
 FORGED = int(os.environ.get("HR_FORGED_SOURCES", "200000"))
@@ -36,14 +36,6 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmRSS for {pid}")
-
-
-def children_of(pid: int, named: str = "") -> list[int]:
-    """The child processes of `pid` whose command line holds `named`."""
-    pids = []
-    for task in Path(f"/proc/{pid}/task").iterdir():  # any thread may have started it
-        pids += [int(p) for p in (task / "children").read_text().split()]
-    return [p for p in pids if named in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from dnslib import RCODE
 
 from agent import boxcert
 from agent.ops.lean import dns_process_command, dns_process_env, jobs_process_command
-from tests.agenttools import write_config
+from tests.agenttools import children_of, write_config
 from tests.dnstools import Upstream, ask, ask_tls, free_dns_port
 from tests.waiting import tail, wait_for
 
@@ -89,13 +89,6 @@ def test_lean_refuses_a_module_it_does_not_start():
         [sys.executable, "-m", "agent.ops.lean", "-m", "agent.cli"], capture_output=True, text=True
     )
     assert done.returncode == 2 and "usage" in done.stderr
-
-
-def _children(pid: int, named: str) -> list[int]:
-    kids = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        kids += [int(k) for k in (task / "children").read_text().split()]
-    return [k for k in kids if named in Path(f"/proc/{k}/cmdline").read_text(errors="replace")]
 
 
 def _mapped(pid: int) -> str:
@@ -171,7 +164,7 @@ def test_the_jobs_process_maps_openssl_only_when_the_dashboard_is_first_opened(t
                  output=tail(log_path))  # fmt: skip
         wait_for(lambda: "jobs running" in log_path.read_text(), "the jobs scheduled",
                  proc=proc, output=tail(log_path))  # fmt: skip
-        (jobs,) = _children(proc.pid, "houserules.jobs")
+        (jobs,) = children_of(proc.pid, "houserules.jobs")
         assert b"agent.ops.lean" in Path(f"/proc/{jobs}/cmdline").read_bytes()
         maps = _mapped(jobs)
         assert "libcrypto" not in maps and "libssl" not in maps
