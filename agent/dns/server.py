@@ -185,9 +185,9 @@ class FilterResolver:
             m.expires, m.tail = entry.expires, _tail(q, served, entry.question_end)
             m.fits = len(m.tail) + 2 <= q.udp_size
             if m.family and self.family.blocks(entry.served):  # type: ignore[union-attr]
-                return self._family_block(data, m, ts, None, None)
+                return self._family_block(data, m, q, ts, None, None)
             if entry.facts is not answers.PLAIN and m.decision.action is not REWRITE:
-                held = self._check_cached(m, entry, who, policy, ts)
+                held = self._check_cached(m, q, entry, who, policy, ts)
                 if held is not None:
                     self.blocked[m.kind] += 1
                     self.submit((ts, m.head, None, None, False))
@@ -286,14 +286,20 @@ class FilterResolver:
         return prepared
 
     def _family_block(
-        self, data: bytes, m: _Prepared, ts: float, upstream: str | None, latency: float | None
+        self,
+        data: bytes,
+        m: _Prepared,
+        q: wire.Query,
+        ts: float,
+        upstream: str | None,
+        latency: float | None,
     ) -> bytes:
         """The family filter blocked this for a child: HouseRules' own block answer, and a log
         row that says so. The memo keeps it for the rest of the second."""
         family = self.family
         family.blocked += 1  # type: ignore[union-attr]
         ttl = self._block_ttl if m.cap is None else min(self._block_ttl, m.cap)
-        m.block_tail = wire.block_tail(m.q, self._block_mode, ttl, False)
+        m.block_tail = wire.block_tail(q, self._block_mode, ttl, False)
         decision = family.decision(m.decision)  # type: ignore[union-attr]
         m.head, m.kind = m.head[:5] + decision.columns, decision.rule.kind
         self.blocked[m.kind] += 1
@@ -329,13 +335,12 @@ class FilterResolver:
         return left if cap is None else min(cap, left)
 
     def _check_cached(
-        self, m: _Prepared, entry: Entry, who: str, policy: Policy, ts: float
+        self, m: _Prepared, q: wire.Query, entry: Entry, who: str, policy: Policy, ts: float
     ) -> bytes | None:
         """The cache is shared by every device, so whether this one may follow where a cached
         answer leads is asked whenever the entry is loaded for it (once a second at most).
         When held back, the memo answers the block for the rest of that second."""
         facts = entry.facts
-        q = m.q
         if facts is None:  # stored by code that did not read it
             facts = entry.facts = self.answers.facts(entry.served, q.name)
             self.cache.note_facts(m.key or q.key, facts)
@@ -414,7 +419,7 @@ class FilterResolver:
             reply, upstream = stale, "stale"
         latency = round((time.perf_counter() - started) * 1000.0, 3)
         if filtered and self.family.blocks(reply):  # type: ignore[union-attr]
-            return self._family_block(data, m, ts, upstream, latency)
+            return self._family_block(data, m, q, ts, upstream, latency)
         if decision.action is not Action.REWRITE:
             facts = self.answers.facts(reply, q.name)
             if facts is not answers.PLAIN:
