@@ -18,7 +18,7 @@ import pytest
 from dnslib import RCODE, DNSRecord
 
 from agent import config as config_mod
-from agent.ops.runner import JOBS_MODULE
+from agent.ops.lean import JOBS
 from agent.store import household as store
 from agent.store.db import make_engine
 from agent.store.events import list_events
@@ -83,7 +83,7 @@ def _answers(port: int) -> bool:
 def test_forged_sources_leave_the_dns_its_size_and_the_parent_one_alert(box) -> None:
     proc, port, cfg = box
     engine = make_engine(cfg.database_url)
-    until(lambda: children_of(proc.pid, JOBS_MODULE), 60.0, "the jobs process")  # it migrated first
+    until(lambda: children_of(proc.pid, JOBS), 60.0, "the jobs process")  # it migrated first
     packet = DNSRecord.question("example.com").pack()
     sender = ForgedSender(port)
     # Warm up as a home would: the same answers asked from the box's own address.
@@ -118,7 +118,7 @@ def test_forged_sources_leave_the_dns_its_size_and_the_parent_one_alert(box) -> 
     new_devices = [e for e in events if e.kind == "new_device"]
     floods = [e for e in events if e.kind == "address_flood"]
     devices = store.list_devices(engine)
-    (jobs,) = children_of(proc.pid, JOBS_MODULE)
+    (jobs,) = children_of(proc.pid, JOBS)
     jobs_kb = rss_kb(jobs)
     print(
         f"\n{FORGED} forged sources in {took:.1f}s; DNS RSS {before / 1024:.1f} MB before, "

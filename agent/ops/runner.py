@@ -52,7 +52,6 @@ from agent.store.urls import shown
 
 log = logging.getLogger("houserules")
 JOBS_RESTART_SECONDS = (1, 5, 30, 120)  # back-off between restarts of the jobs process
-JOBS_MODULE = lean.JOBS  # started by name: this package never imports the dashboard
 REBUILD_SECONDS = 60.0  # between attempts to compile a damaged index again
 INDEX_CHECK_SECONDS = 600.0  # between checks of the mapped index's files (~7 ms a 1M names)
 HOUSEHOLD_COPY = "household-copy.json"  # the last household read, in the data folder
