@@ -90,7 +90,7 @@ def migrate(engine: Engine, *, apart: bool = False) -> Any:
 def migrate_apart(engine: Engine) -> MigratedApart:
     """Migrate `engine`'s database in a child interpreter; its log lines join this one's."""
     url = engine.url.render_as_string(hide_password=False)
-    shown = str(sqlite_file(url) or engine.url.render_as_string(hide_password=True))
+    shown = str(sqlite_file(url) or engine.url)  # str() of a URL masks any password
     try:
         done = subprocess.run(
             [sys.executable, "-m", "agent.store.uptodate"],
