@@ -15,7 +15,7 @@ import pytest
 from dnslib import RCODE
 
 from agent import boxcert
-from agent.ops.lean import dns_process_command, dns_process_env, jobs_process_command
+from agent.ops.lean import JOBS, dns_process_command, dns_process_env, jobs_process_command
 from tests.agenttools import children_of, write_config
 from tests.dnstools import Upstream, ask, ask_tls, free_dns_port
 from tests.waiting import tail, wait_for
@@ -164,7 +164,7 @@ def test_the_jobs_process_maps_openssl_only_when_the_dashboard_is_first_opened(t
                  output=tail(log_path))  # fmt: skip
         wait_for(lambda: "jobs running" in log_path.read_text(), "the jobs scheduled",
                  proc=proc, output=tail(log_path))  # fmt: skip
-        (jobs,) = children_of(proc.pid, "houserules.jobs")
+        (jobs,) = children_of(proc.pid, JOBS)
         assert b"agent.ops.lean" in Path(f"/proc/{jobs}/cmdline").read_bytes()
         maps = _mapped(jobs)
         assert "libcrypto" not in maps and "libssl" not in maps
