@@ -289,3 +289,36 @@ def test_claim_keys_group_names_with_equal_claims(index: ListIndex) -> None:
     assert index.claim_key("www.example.com") == index.claim_key("a.b.example.com")
     assert index.claim_key("badexample.com") == ()
     assert index.claim_key("www.example.com") != index.claim_key("tracker.example.net")
+
+
+@pytest.mark.skipif(fastpath is None, reason="the compiled fast path is not built here")
+def test_a_folder_swapped_in_while_loading_is_read_again_not_called_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At a first start the compiler saves the table alone, the DNS process maps it, and the
+    compiler goes on to swap in the whole index. A load caught between the swap's two renames
+    finds no table: that is the swap, so the new folder is read, not the start refused."""
+    import agent.lists.index as index_module
+
+    folder = tmp_path / "index"
+    builder = IndexBuilder()
+    builder.add_many(["example.com", "tiktok.com"], "adult-list", "adult")
+    builder.build(trie=False).save(folder)  # what the DNS process is told to load
+    whole = builder.build()
+    real_map_table = index_module._map_table
+    swaps: list[Path] = []
+
+    def map_mid_swap(path: Path, count: int) -> object:
+        if not swaps:  # once: the compiler's save, with this read between its renames
+            swaps.append(folder.rename(tmp_path / ".index.old"))
+            found = real_map_table(path, count)
+            whole.save(folder)
+            return found
+        return real_map_table(path, count)
+
+    monkeypatch.setattr(index_module, "_map_table", map_mid_swap)
+    loaded = ListIndex.load(folder)
+    assert swaps, "the load never reached the table"
+    assert not loaded.damage and loaded.engine == "hash table (fast path)"
+    assert loaded.lookup("www.example.com").categories == frozenset({"adult"})
+    assert "damaged" not in caplog.text

@@ -46,6 +46,7 @@ import itertools
 import json
 import logging
 import mmap
+import os
 import shutil
 import sys
 import tempfile
@@ -71,6 +72,8 @@ INCOMPLETE = "incomplete:"  # fingerprint prefix of an index built without a fai
 VERSION = 4  # bump when the folder layout changes; older folders are then recompiled
 TABLE_FILE = "names.hash"
 TRIE_FILES = ("names.marisa", "claims.bin")
+# Reads of a folder that a compile swapped for a new one meanwhile, before its state counts
+SWAP_RETRIES = 5
 REBUILDING = "lists-rebuilding"  # the one category of every name while the index is rebuilt
 Item = tuple[str, str | None, str | None]  # (source, category, app)
 ClaimSet = tuple[tuple[Item, ...], tuple[str, ...]]  # (claims, sources with an exception)
@@ -122,6 +125,15 @@ def read_meta(directory: Path) -> dict[str, Any]:
     if "checksum" not in meta:
         raise IndexDamaged(f"{directory}: meta.json has no checksum")
     return meta
+
+
+def _folder_id(directory: Path) -> tuple[int, int] | None:
+    """Which folder holds the name now (`save` swaps a new one in); None while none does."""
+    try:
+        found = os.stat(directory)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def damaged_files(directory: Path, meta: dict[str, Any], names: Iterable[str]) -> list[str]:
@@ -510,8 +522,31 @@ class ListIndex:
     def load(cls, directory: Path, use_table: bool = True) -> ListIndex:
         """Map a saved index after checking its checksums; raises `IndexLoadError` if it is
         missing or unusable (`IndexDamaged` if damaged beyond answering). With the fast path
-        and a whole hash table in the folder, the table answers and the trie is only checked."""
+        and a whole hash table in the folder, the table answers and the trie is only checked.
+
+        A compile may swap a new folder in while this reads (`save`; at a first start the
+        compiler saves the table, then the whole index, while the DNS process maps the
+        table): files missing or unlike meta.json are then the swap, not damage, so the
+        folder that took the name is read again, a few times at most."""
         directory = Path(directory)
+        for _ in range(SWAP_RETRIES):
+            before = _folder_id(directory)
+            try:
+                index = cls._load_once(directory, use_table)
+            except IndexLoadError:
+                if _folder_id(directory) == before:
+                    raise
+                continue
+            if not index.damage or _folder_id(directory) == before:
+                break
+        else:
+            index = cls._load_once(directory, use_table)
+        for name in index.damage:
+            log.error("%s: %s is damaged (checksum); compile again", directory, name)
+        return index
+
+    @classmethod
+    def _load_once(cls, directory: Path, use_table: bool) -> ListIndex:
         meta = read_meta(directory)
         try:
             sets = [(tuple(tuple(i) for i in c), tuple(e)) for c, e in meta["sets"]]
@@ -525,8 +560,6 @@ class ListIndex:
                 table = None if damage else _map_table(directory / TABLE_FILE, count)
             if has_trie:
                 damage += damaged_files(directory, meta, TRIE_FILES)
-            for name in damage:
-                log.error("%s: %s is damaged (checksum); compile again", directory, name)
             if table is not None:
                 index = cls(
                     None,
