@@ -415,9 +415,10 @@ def test_forged_source_addresses_leave_every_per_address_table_bounded(server):
 
 @pytest.mark.parametrize("front", ["compiled", "python"])
 def test_an_emptied_memo_is_freed_a_slice_at_a_time_after_the_replies(upstream, front, monkeypatch):
-    """At a new second the memo starts afresh, but the old one is not freed by the answer that
-    empties it (a stall for every packet queued behind it): each front end frees a slice of it
-    after its replies have gone. Every question is still decided again in the new second."""
+    """When the memo's time is up (here, the minute's end) it starts afresh, but the old one is
+    not freed by the answer that empties it (a stall for every packet queued behind it): each
+    front end frees a slice of it after its replies have gone. Every question is decided again
+    in the new minute."""
     if front == "python":
         monkeypatch.setattr(server_mod, "fastpath", None)
     elif server_mod.fastpath is None:
@@ -441,7 +442,10 @@ def test_an_emptied_memo_is_freed_a_slice_at_a_time_after_the_replies(upstream, 
         for name in names:
             assert ask(st.port, name).header.rcode == RCODE.NXDOMAIN
         assert len(resolver._memo) == 300 and asked == names
-        clock.now += 1.0
+        clock.now += 1.0  # a new second: the decisions hold (this decide reads no time)
+        assert ask(st.port, names[0]).header.rcode == RCODE.NXDOMAIN
+        assert len(asked) == 300 and len(resolver._memo) == 300
+        clock.now += server_mod.MEMO_LIFE  # past the end of the minute
         assert ask(st.port, names[0]).header.rcode == RCODE.NXDOMAIN  # decided again
         assert asked[-1] == names[0] and len(resolver._memo) == 1
 
@@ -459,8 +463,8 @@ def test_an_emptied_memo_is_freed_a_slice_at_a_time_after_the_replies(upstream, 
 
 
 def test_at_most_one_emptied_memo_waits_whatever_the_load(upstream):
-    """Answered without a front end (nothing tidies): each new second's memo frees the one
-    still waiting, so what waits stays one second's worth."""
+    """Answered without a front end (nothing tidies): each new memo frees the one still
+    waiting, so what waits stays one memo's worth."""
     clock = Clock()
     resolver = server_mod.FilterResolver(
         make_cfg(upstream.address),
@@ -473,7 +477,7 @@ def test_at_most_one_emptied_memo_waits_whatever_the_load(upstream):
         for i in range(200):
             packet = bytes(DNSRecord.question(f"s{second}n{i}.tracker.test").pack())
             assert DNSRecord.parse(resolver.answer(packet, "127.0.0.1")).header.rcode == 3
-        clock.now += 1.0
+        clock.now += server_mod.MEMO_LIFE
         assert len(resolver._retired) <= 1
         assert sum(len(memo) for memo in resolver._retired) <= 200
     assert resolver.tidy()  # 200 waiting: a slice of 128 leaves some

@@ -37,6 +37,7 @@ from agent.dns.floodguard import FloodGuard
 from agent.dns.native import fastpath
 from agent.dns.tcp import TcpFront, TcpLimits, listen_tcp, remember_server_name, tcp_budget
 from agent.dns.upstream import UpstreamFailed, UpstreamPool
+from agent.rules.decide import holds_until
 from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.rules.policy import Policy, PolicyHolder
 
@@ -49,9 +50,14 @@ REWRITE_TTL = 300
 # Answers for names a child's daily budget counts: a device asks again within this, so a budget
 # that runs out takes hold within it (plus the log's commit, the 10 s count and the poll).
 BUDGET_TTL = 30
-# Prepared questions kept (~900 bytes each); cleared whole when full: entries live one second
-# anyway, and a home asks far fewer distinct questions than this in a second.
+# Prepared questions kept (~900 bytes each); cleared whole when full, and when what they were
+# prepared under ends (`FilterResolver._turn`): a home asks far fewer distinct questions than
+# this in a minute.
 MEMO_SIZE = 3_000
+# The longest a prepared question is kept, to the end of the clock's minute, even when the
+# rules engine says its decision holds longer (`decide.holds_until`): a bound on anything the
+# engine's horizon might miss.
+MEMO_LIFE = 60
 # An emptied memo is not freed by the answer that empties it (2,000 prepared questions took
 # 0.3-1.7 ms to free, a stall once a second for every packet queued behind it) but a slice at a
 # time after each batch of replies has gone (`FilterResolver.tidy`); one is kept waiting at most.
@@ -114,12 +120,16 @@ class FilterResolver:
         self._inflight: dict[bytes, asyncio.Future[bytes]] = {}
         self._now_second = -1
         self._now: datetime = datetime.now(tz)
-        # This second's questions, as prepared: a blocked one as its `_Blocked` tuple, any other
-        # as a `_Prepared`. Emptied when the second or the policy changes (every entry is of
-        # one second and one policy) and when full.
+        # Questions as prepared: a blocked one as its `_Blocked` tuple, any other as a
+        # `_Prepared`. Every entry is of one policy and one stretch of time over which its
+        # decision holds (`_turn`); emptied when either ends, and when full.
         self._memo: dict[tuple[str, bytes], _Prepared | _Blocked] = {}
         self._memo_second = -1
         self._memo_policy: Policy | None = None
+        # wall clock: the memo holds from this second (a clock set back empties it) until the
+        # first second from `_memo_until`
+        self._memo_from, self._memo_until = 0, NEVER
+        self._memo_family = False  # whether every family resolver was down when it began
         self._retired: list[dict] = []  # emptied memos, freed a slice at a time by `tidy`
         # seconds until the next pause or overlay ends, for one household and one second
         self._left: tuple[object, datetime | None, int | None] = (None, None, None)
@@ -147,11 +157,9 @@ class FilterResolver:
         against allow_networks and written to the query log)."""
         ts = self.wallclock()
         policy = self.holder.current
-        memo = self._memo
         if int(ts) != self._memo_second or policy is not self._memo_policy:
-            self._retire(memo)
-            memo = self._memo = {}
-            self._memo_second, self._memo_policy = int(ts), policy
+            self._turn(ts, policy)
+        memo = self._memo
         who = who or client
         memo_key = (who, data[2:]) if who is client else (who + client, data[2:])
         m = memo.get(memo_key)
@@ -176,13 +184,15 @@ class FilterResolver:
             return data[:2] + m.block_tail
         mono = self.monotonic()
         if mono >= m.expires:
-            # once a second per question: the cache's TTLs age by the second anyway
+            # once a second per question at most: when the cached TTLs age by a second
             q = m.q
             entry = self.cache.get(m.key or q.key, mono)
             if entry is None:
                 return self._slow(data, m, who, policy, ts, tcp, q)
             served = entry.served if m.cap is None else _capped(entry.served, entry.offsets, m.cap)
-            m.expires, m.tail = entry.expires, _tail(q, served, entry.question_end)
+            aged = entry.stored + max(0, int(mono - entry.stored)) + 1  # when they age again
+            m.expires = aged if aged < entry.expires else entry.expires
+            m.tail = _tail(q, served, entry.question_end)
             m.fits = len(m.tail) + 2 <= q.udp_size
             if m.family and self.family.blocks(entry.served):  # type: ignore[union-attr]
                 return self._family_block(data, m, q, ts, None, None)
@@ -196,6 +206,45 @@ class FilterResolver:
         self.submit((ts, m.head, None, None, True))
         reply = data[:2] + m.tail
         return reply if tcp or m.fits else wire.truncated_reply(m.q, reply)
+
+    def _turn(self, ts: float, policy: Policy) -> None:
+        """At a new second, or with a new policy: keep the memo while everything its entries
+        were prepared under still holds, else start a new one. Its entries hold while the
+        policy is the same, the family filter's resolvers are as up or down as they were, and
+        the rules engine's horizon (`decide.holds_until`) has not come, to the end of the
+        minute at most, and while the clock is not set back. While a pause or an overlay is
+        running, a child's answers carry the seconds left to it (`_ttl_cap`), so the memo
+        lasts the second."""
+        second = int(ts)
+        self._memo_second = second
+        family = self.family
+        down = family is not None and family.pool.all_down()
+        if (
+            policy is self._memo_policy
+            and self._memo_from <= second
+            and ts < self._memo_until
+            and down is self._memo_family
+        ):
+            return
+        self._retire(self._memo)
+        self._memo = {}
+        self._memo_policy, self._memo_family = policy, down
+        self._memo_from, self._memo_until = second, self._horizon(second, policy)
+
+    def _horizon(self, second: int, policy: Policy) -> float:
+        """Until when (wall clock) decisions made from `second` on hold, as the memo counts."""
+        until = float(second - second % MEMO_LIFE + MEMO_LIFE)
+        household = policy.household
+        if self.tz is None and household is not None and household.ends:
+            return second + 1.0  # naive local time: no moment to compare a pause's end with
+        now = self._wall(second)
+        if household is not None and household.next_end(now) is not None:
+            return second + 1.0
+        try:
+            holds = holds_until(policy, now).timestamp()
+        except (OverflowError, ValueError):  # a date at the end of the calendar
+            return second + 1.0
+        return holds if holds < until else until
 
     def _retire(self, memo: dict) -> None:
         """Set an emptied memo aside for `tidy`; one waiting already is freed now (so at most

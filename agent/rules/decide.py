@@ -55,12 +55,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from agent.dns.native import fastpath
 from agent.lists.claims import Claims
 from agent.rules import reasons as say
+from agent.rules.budgets import next_reset
 from agent.rules.budgets import state as budget_state
 from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.rules.household import (
@@ -187,6 +188,38 @@ def decide(policy: Policy, client_ip: str, name: str, qtype: int, now: datetime)
             found = recent.keep(key, _decide(policy, client_ip, name, now))
         return found
     return _decide(policy, client_ip, name, now)
+
+
+def holds_until(policy: Policy, now: datetime) -> datetime:
+    """The first moment after `now` at which the passing of time alone may change a decision
+    for this policy: until then `decide` answers every question as it does at `now`, for as
+    long as the policy is the same. Lets the DNS server keep prepared answers past the second.
+
+    It names every moment that `_decide` and its reasons read of `now`, and may name more:
+    a pause or an overlay ending (`Household.ends`), a schedule starting or ending (any
+    schedule, today's times and tomorrow's), local midnight (ages, weekdays, the day a reason
+    names) and a budget's day starting again. A rule that reads the time in a new way must be
+    named here too (tests/test_rules_horizon.py checks the two agree)."""
+    today = now.date()
+    tomorrow = today + timedelta(days=1)
+    soonest = datetime.combine(tomorrow, time(0), now.tzinfo)
+    household = policy.household
+    if household is None:
+        return soonest
+    end = household.next_end(now)
+    if end is not None and end < soonest:
+        soonest = end
+    for s in household.schedules:
+        for day in (today, tomorrow):
+            for at in (s.start, s.end):
+                moment = datetime.combine(day, at, now.tzinfo)
+                if now < moment < soonest:
+                    soonest = moment
+    for hour in {b.reset_hour for b in household.budgets}:
+        moment = next_reset(now, hour)
+        if moment < soonest:
+            soonest = moment
+    return soonest
 
 
 class _Recent:

@@ -1,0 +1,151 @@
+"""The DNS server keeps prepared questions past the second, and never past a change.
+
+Real packets over loopback to the real server and a real upstream, with the real rules engine
+deciding; the server's wall and monotonic clocks are moved by the test instead of waited for.
+A question asked again is not decided again while its decision holds (`decide.holds_until`),
+yet a bedtime starts on its second, an unblock ends on its second with TTLs counting down to
+it, cached TTLs age every second, and a parent's change is seen by the next query.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+import pytest
+from dnslib import RCODE
+from test_rules import CATALOG, INDEX, LONDON, SAFESEARCH
+from test_server import make_cfg
+
+from agent.config import RulesConfig
+from agent.rules.decide import decide
+from agent.rules.decision import Decision
+from agent.rules.household import Child, Device, Household, Overlay, RuleEntry, Schedule
+from agent.rules.policy import Policy, PolicyHolder
+
+from dnstools import DEFAULT_ZONE, ServerThread, Upstream, ZoneResolver, ask
+
+SAM = Child(1, "Sam", date(2013, 11, 24))  # 12 on Monday 23 November 2026
+PHONE = "127.0.0.5"
+BEDTIME = Schedule(1, "Bedtime", 1, frozenset(range(7)), time(21), time(7), block_all=True)
+ZONE = DEFAULT_ZONE + "tiktok.com. 300 IN A 192.0.2.11\n"
+
+
+def at(hour: int, minute: int = 0, second: int = 0) -> float:
+    """Monday 23 November 2026, London time, as the wall clock reads it."""
+    return datetime(2026, 11, 23, hour, minute, second, tzinfo=LONDON).timestamp()
+
+
+def home(**parts: object) -> Household:
+    devices = (Device(1, None, PHONE, "Sam's phone", "child", 1),)
+    return Household(children=(SAM,), devices=devices, **parts)  # type: ignore[arg-type]
+
+
+class Clocks:
+    """The server's wall clock and monotonic clock, moved together by `tick`."""
+
+    def __init__(self, wall: float) -> None:
+        self.wall, self.mono = wall, 5000.0
+
+    def tick(self, seconds: float = 1.0) -> None:
+        self.wall += seconds
+        self.mono += seconds
+
+
+@pytest.fixture
+def upstream():
+    up = Upstream(ZoneResolver(ZONE)).start()
+    yield up
+    up.stop()
+
+
+class Running:
+    def __init__(self, upstream: Upstream, household: Household, wall: float) -> None:
+        self.clocks = Clocks(wall)
+        self.asked: list[str] = []
+        self.holder = PolicyHolder(Policy(INDEX, household, CATALOG, SAFESEARCH, {}, RulesConfig()))
+        self.st = ServerThread(
+            make_cfg(upstream.address),
+            self.holder,
+            self.counting,
+            wallclock=lambda: self.clocks.wall,
+            monotonic=lambda: self.clocks.mono,
+            tz=LONDON,
+        ).start()
+
+    def counting(self, policy: Policy, client: str, name: str, qtype: int, now) -> Decision:
+        self.asked.append(name)
+        return decide(policy, client, name, qtype, now)
+
+    def ask(self, name: str):
+        return ask(self.st.port, name, source=PHONE)
+
+
+@pytest.fixture
+def running(request, upstream):
+    household, wall = request.param
+    r = Running(upstream, household, wall)
+    yield r
+    r.st.stop()
+
+
+@pytest.mark.parametrize("running", [(home(schedules=(BEDTIME,)), at(20, 59, 54))], indirect=True)
+def test_kept_past_the_second_with_ttls_aging_then_bedtime_starts_on_its_second(running):
+    ttls = []
+    for _ in range(6):  # 20:59:54 to 20:59:59
+        reply = running.ask("example.com")
+        assert reply.header.rcode == RCODE.NOERROR
+        ttls.append(reply.rr[0].ttl)
+        running.clocks.tick()
+    assert ttls == [300, 299, 298, 297, 296, 295]  # aged every second, as the cache holds it
+    assert running.asked == ["example.com"]  # decided once: bedtime is not on yet
+    assert running.ask("example.com").header.rcode == RCODE.NXDOMAIN  # 21:00:00
+    assert running.asked == ["example.com"] * 2
+
+
+UNBLOCKED = Overlay(1, 1, "unblock", datetime.fromtimestamp(at(19, 15, 3), LONDON),
+                    target_kind="app", target="tiktok")  # fmt: skip
+
+
+@pytest.mark.parametrize("running", [(home(overlays=(UNBLOCKED,)), at(19, 15))], indirect=True)
+def test_an_unblock_counts_its_ttls_down_to_its_end_then_ends_on_its_second(running):
+    """Sam is 12: TikTok is for 13 and over, and a parent unblocked it until 19:15:03."""
+    for left in (3, 2, 1):
+        reply = running.ask("tiktok.com")
+        assert reply.header.rcode == RCODE.NOERROR
+        assert str(reply.rr[0].rdata) == "192.0.2.11" and reply.rr[0].ttl <= left
+        running.clocks.tick()
+    assert running.ask("tiktok.com").header.rcode == RCODE.NXDOMAIN  # 19:15:03
+
+
+@pytest.mark.parametrize("running", [(home(), at(12))], indirect=True)
+def test_a_parents_change_is_seen_by_the_next_query_whatever_the_memo_holds(running):
+    assert running.ask("example.com").header.rcode == RCODE.NOERROR
+    running.clocks.tick()
+    assert running.ask("example.com").header.rcode == RCODE.NOERROR
+    assert running.asked == ["example.com"]
+    blocked = home(rules=(RuleEntry(1, "block", "domain", "example.com"),))
+    running.holder.update(household=blocked)  # the clock has not moved
+    assert running.ask("example.com").header.rcode == RCODE.NXDOMAIN
+    assert running.asked == ["example.com"] * 2
+
+
+@pytest.mark.parametrize("running", [(home(), at(12, 0, 58))], indirect=True)
+def test_kept_to_the_end_of_the_minute_at_most(running):
+    """Nothing in this household changes with time until midnight, yet a prepared question
+    is made again each minute: a bound on anything a horizon might miss."""
+    running.ask("example.com")
+    running.clocks.tick()
+    running.ask("example.com")  # 12:00:59
+    assert running.asked == ["example.com"]
+    running.clocks.tick()
+    running.ask("example.com")  # 12:01:00
+    assert running.asked == ["example.com"] * 2
+
+
+@pytest.mark.parametrize("running", [(home(schedules=(BEDTIME,)), at(21, 0, 10))], indirect=True)
+def test_a_clock_set_back_is_decided_again(running):
+    """A Pi has no clock of its own: it may start with a time ahead and be set back once it
+    reaches a time server. Nothing kept from the later time may answer the earlier one."""
+    assert running.ask("example.com").header.rcode == RCODE.NXDOMAIN  # bedtime
+    running.clocks.wall = at(20, 59, 0)
+    assert running.ask("example.com").header.rcode == RCODE.NOERROR
