@@ -4,6 +4,7 @@ started on it, real queries over loopback from a child's and an adult's device."
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from agent import config as config_mod
 from agent.cli import main as cli
 from agent.dns.native import fastpath
 from agent.lists.compile import compile_index
-from agent.lists.index import TABLE_FILE, check_folder
+from agent.lists.index import TABLE_FILE, IndexDamaged, ListIndex, check_folder
 from agent.rules.catalog import load_catalog
 
 from agenttools import RunningAgent, until, write_config
@@ -145,3 +146,42 @@ def test_damage_while_running_is_found_by_the_periodic_check(
         until(rebuilt, 90)
         assert rcode(running, "www.bbc.co.uk", CHILD) == RCODE.NOERROR
     assert check_folder(folder) == []
+
+
+def test_lists_compiled_at_a_first_start_that_cannot_be_read_fail_closed(
+    cfg: config_mod.Config, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first start compiles the lists before answering. If what it saved cannot be read
+    back (a failing card), the box starts all the same: children get nothing the lists have
+    not judged, adults go on, the log says why, and the lists are compiled again. The one
+    thing not real here is the damage, put in the load that follows the first compile."""
+    shutil.rmtree(cfg.resolve(cfg.blocklists.compiled_dir))  # a first start: no index yet
+    real_load = ListIndex.load.__func__  # type: ignore[attr-defined]
+    loads: list[Path] = []
+    card = {"failing": True}
+
+    def damaged_once_compiled(cls: type[ListIndex], directory: Path, *args, **kwargs):
+        loads.append(directory)
+        if len(loads) >= 2 and card["failing"]:  # the first load finds nothing at all
+            raise IndexDamaged(f"{directory}: {TABLE_FILE} unusable (as a failing card)")
+        return real_load(cls, directory, *args, **kwargs)
+
+    monkeypatch.setattr(ListIndex, "load", classmethod(damaged_once_compiled))
+    caplog.set_level(logging.INFO)
+    running = RunningAgent(cfg)
+    running.agent._rebuild_after = float("inf")  # hold the rebuild, to see the closed state
+    with running:
+        assert len(loads) >= 2 and running.agent.holder.current.index.damaged
+        assert "the lists just compiled cannot be read" in caplog.text
+        assert_listed_blocked(running)
+        assert rcode(running, "www.bbc.co.uk", CHILD) == RCODE.NXDOMAIN  # not judged yet
+        assert rcode(running, "www.bbc.co.uk", ADULT) == RCODE.NOERROR
+        card["failing"] = False  # a card that reads again (or a new one)
+        running.agent._rebuild_after = 0.0
+
+        def rebuilt() -> bool:
+            assert_listed_blocked(running)  # at every moment of the rebuild
+            return not running.agent.holder.current.index.damaged
+
+        until(rebuilt, 90)
+        assert rcode(running, "www.bbc.co.uk", CHILD) == RCODE.NOERROR

@@ -110,7 +110,11 @@ def initial_index(cfg: Config, catalog: Catalog) -> tuple[ListIndex, Stamp]:
         # refresh maps the whole index when it lands
         for line in _compile(cfg, catalog, table_first=True).lines:
             log.info("%s", line)
-        index = ListIndex.load(directory)
+        try:
+            index = ListIndex.load(directory)
+        except IndexLoadError as exc:  # compiled, yet unreadable: a failing card, say
+            log.error("the lists just compiled cannot be read: %s", exc)
+            index = ListIndex.closed()
     say_damaged(index)
     return index, _stamp(index)
 
