@@ -275,8 +275,8 @@ class FilterResolver:
     def _prepare(
         self, data: bytes, client: str, ts: float, policy: Policy, who: str, packet: bytes
     ) -> Reply | _Prepared | _Blocked:
-        """Read the packet and ask the rules engine: done once per question, client and second
-        (and policy), then reused from the memo for identical packets in that second.
+        """Read the packet and ask the rules engine: done once per question and client while the
+        memo lasts (`_turn`), then reused from it for identical packets.
         `packet`: `data` after its ID, as the memo's key holds it (a `_Prepared` keeps that
         one copy, not the parsed question)."""
         if not self._allowed.get(client, False) and not self._client_allowed(client):
@@ -344,7 +344,7 @@ class FilterResolver:
         latency: float | None,
     ) -> bytes:
         """The family filter blocked this for a child: HouseRules' own block answer, and a log
-        row that says so. The memo keeps it for the rest of the second."""
+        row that says so. The memo keeps it while it lasts (a minute at most)."""
         family = self.family
         family.blocked += 1  # type: ignore[union-attr]
         ttl = self._block_ttl if m.cap is None else min(self._block_ttl, m.cap)
@@ -388,7 +388,7 @@ class FilterResolver:
     ) -> bytes | None:
         """The cache is shared by every device, so whether this one may follow where a cached
         answer leads is asked whenever the entry is loaded for it (once a second at most).
-        When held back, the memo answers the block for the rest of that second."""
+        When held back, the memo answers the block while it lasts (a minute at most)."""
         facts = entry.facts
         if facts is None:  # stored by code that did not read it
             facts = entry.facts = self.answers.facts(entry.served, q.name)
@@ -424,7 +424,7 @@ class FilterResolver:
 
     def _log(self, ts: float, m: _Prepared, upstream: str | None, latency_ms: float | None) -> None:
         """A query-log row, as `agent.store.logpipe.flat_row` reads it: the ten columns every
-        answer to this question shares are one tuple, made once a second."""
+        answer to this question shares are one tuple, made when the question is prepared."""
         self.submit((ts, m.head, upstream, latency_ms, False))
 
     # -- the slow path: upstream, coalescing, serve-stale, rewrites --------------------------
@@ -571,7 +571,7 @@ _Blocked = tuple
 
 @dataclass(slots=True)
 class _Prepared:
-    """One question as read and decided, reused for identical packets within a second.
+    """One question as read and decided, reused for identical packets while the memo lasts.
 
     Up to MEMO_SIZE of these live at once (twice that while an emptied memo waits for `tidy`),
     so it keeps the packet it was read from rather than the parsed `Query` (name, question,
@@ -584,7 +584,7 @@ class _Prepared:
     key: bytes | None  # the cache key for the answer; None: the question's own (`q.key`)
     block_tail: bytes  # the whole blocked reply after its ID, when blocked
     head: tuple  # the query-log columns from client to app (see FilterResolver._log)
-    expires: float = NEVER  # when the cache entry `tail` was made from expires
+    expires: float = NEVER  # when `tail` is made again: its TTLs age a second, or it expires
     tail: bytes = b""
     cap: int | None = None  # the most TTL may say: seconds until a pause or overlay ends
     kind: str = ""  # the kind of rule behind `block_tail`, for /metrics
