@@ -145,8 +145,8 @@ class FamilyFilter:
     def for_children(policy: Policy, client: str, decision: Decision, unassigned: str) -> bool:
         """Whether a query goes to the family filter: a child's (a child's device, or one given
         children's rules: an unassigned device under rules.unassigned = "youngest") that no
-        parent explicitly allowed. Asked once a second per question and device, not per
-        packet."""
+        parent explicitly allowed. Asked once per question and device while the server's memo
+        keeps them, not per packet."""
         if decision.rule.kind in PARENT_SAID_YES:
             return False
         if decision.child is not None:
