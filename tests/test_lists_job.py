@@ -154,7 +154,8 @@ def test_lists_compiled_at_a_first_start_that_cannot_be_read_fail_closed(
     """A first start compiles the lists before answering. If what it saved cannot be read
     back (a failing card), the box starts all the same: children get nothing the lists have
     not judged, adults go on, the log says why, and the lists are compiled again. The one
-    thing not real here is the damage, put in the load that follows the first compile."""
+    thing not real here is the damage: every load after the first fails, as on a failing
+    card, until the test says the card reads again."""
     shutil.rmtree(cfg.resolve(cfg.blocklists.compiled_dir))  # a first start: no index yet
     real_load = ListIndex.load.__func__  # type: ignore[attr-defined]
     loads: list[Path] = []
