@@ -10,14 +10,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 import pytest
-from test_rules import CATALOG, INDEX, LONDON, SAFESEARCH
+from test_rules_overlays import ALEX, ALEX_TABLET, HOME, SAM, SAM_PHONE, at, policy
 
-from agent.config import RulesConfig
 from agent.rules.decide import decide, holds_until
 from agent.rules.household import (
     Budget,
-    Child,
-    Device,
     Household,
     Overlay,
     Pause,
@@ -26,13 +23,8 @@ from agent.rules.household import (
 )
 from agent.rules.policy import Policy
 
-SAM = Child(1, "Sam", date(2013, 11, 24))  # 12 on Monday 23 November 2026, 13 on Tuesday
-ALEX = Child(2, "Alex", date(2018, 1, 20))  # 8
-SAM_PHONE, ALEX_TABLET, VISITOR = "192.168.1.10", "192.168.1.11", "192.168.1.99"
-DEVICES = (
-    Device(1, None, SAM_PHONE, "Sam's phone", "child", 1),
-    Device(2, None, ALEX_TABLET, "Alex's tablet", "child", 2),
-)
+VISITOR = "192.168.1.99"  # Sam is 12 on Monday 23 November 2026, 13 on Tuesday; Alex is 8
+DEVICES = HOME.devices  # Sam's phone and Alex's tablet
 EVERY_DAY = frozenset(range(7))
 BEDTIME = Schedule(1, "Bedtime", 1, EVERY_DAY, time(21), time(7), block_all=True)
 HOMEWORK = Schedule(2, "Homework", 2, frozenset(range(5)), time(16), time(18, 0, 30),
@@ -41,19 +33,10 @@ NAMES = ("example.com", "tiktok.com", "roblox.com", "www.google.com", "example-g
 CLIENTS = (SAM_PHONE, ALEX_TABLET, VISITOR)
 
 
-def at(hour: int, minute: int = 0, second: int = 0, day: int = 23) -> datetime:
-    """Monday 23 November 2026 (day 23), London time."""
-    return datetime(2026, 11, day, hour, minute, second, tzinfo=LONDON)
-
-
 def home(**parts: object) -> Household:
     given = {"children": (SAM, ALEX), "devices": DEVICES, "schedules": (BEDTIME, HOMEWORK)}
     given.update(parts)
     return Household(**given)  # type: ignore[arg-type]
-
-
-def policy(household: Household | None) -> Policy:
-    return Policy(INDEX, household, CATALOG, SAFESEARCH, {}, RulesConfig())
 
 
 BUDGET = Budget(1, 2, "all", "", (30,) * 7, reset_hour=4, used=45, used_day=date(2026, 11, 22))

@@ -197,12 +197,12 @@ def holds_until(policy: Policy, now: datetime) -> datetime:
 
     It names every moment that `_decide` and its reasons read of `now`, and may name more:
     a pause or an overlay ending (`Household.ends`), a schedule starting or ending (any
-    schedule, today's times and tomorrow's), local midnight (ages, weekdays, the day a reason
-    names) and a budget's day starting again. A rule that reads the time in a new way must be
-    named here too (tests/test_rules_horizon.py checks the two agree)."""
+    schedule, at today's times: tomorrow's come after midnight), local midnight (ages,
+    weekdays, the day a reason names) and a budget's day starting again. A rule that reads
+    the time in a new way must be named here too (tests/test_rules_horizon.py checks the two
+    agree)."""
     today = now.date()
-    tomorrow = today + timedelta(days=1)
-    soonest = datetime.combine(tomorrow, time(0), now.tzinfo)
+    soonest = datetime.combine(today + timedelta(days=1), time(0), now.tzinfo)
     household = policy.household
     if household is None:
         return soonest
@@ -210,11 +210,10 @@ def holds_until(policy: Policy, now: datetime) -> datetime:
     if end is not None and end < soonest:
         soonest = end
     for s in household.schedules:
-        for day in (today, tomorrow):
-            for at in (s.start, s.end):
-                moment = datetime.combine(day, at, now.tzinfo)
-                if now < moment < soonest:
-                    soonest = moment
+        for at in (s.start, s.end):
+            moment = datetime.combine(today, at, now.tzinfo)
+            if now < moment < soonest:
+                soonest = moment
     for hour in {b.reset_hour for b in household.budgets}:
         moment = next_reset(now, hour)
         if moment < soonest:
