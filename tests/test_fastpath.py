@@ -717,6 +717,153 @@ def test_batches_on_a_closed_or_wrong_fd() -> None:
         os.close(w)
 
 
+# ---------------------------------------------------------------- replay_batch
+
+
+def question(ident: int, body: bytes) -> bytes:
+    """A datagram with a DNS header's room: the ID, then what the memo keys on."""
+    return struct.pack(">H", ident) + body.ljust(10, b"-")
+
+
+def prepared(body: bytes, head: tuple, **fields: object) -> object:
+    from agent.dns.server import _Prepared
+
+    m = _Prepared(body, None, None, b"", head)  # type: ignore[arg-type]
+    for name, value in fields.items():
+        setattr(m, name, value)
+    return m
+
+
+class Replayed:
+    """Everything one or more replay_batch calls did, read until `count` datagrams came in."""
+
+    def __init__(self, server: socket.socket, count: int, memo: dict, **kw: object) -> None:
+        from agent.dns.server import _Prepared
+
+        self.rows: list[tuple] = []
+        self.blocked: dict[str, int] = {}
+        self.rest: list[tuple] = []
+        self.cached = self.unsent = self.got = 0
+        submit = kw.pop("submit", self.rows.append)
+        allow, exempt = kw.pop("allow", None), kw.pop("exempt", frozenset())
+        deadline = time.monotonic() + 5
+        while self.got < count and time.monotonic() < deadline:
+            select.select([server], [], [], max(0, deadline - time.monotonic()))
+            got, rest, cached, unsent = fastpath.replay_batch(
+                server.fileno(), 32, memo, _Prepared, 1000.5, 100.0, submit, self.blocked,
+                allow, exempt, 7.0,
+            )  # fmt: skip
+            self.got += got
+            self.rest += rest
+            self.cached += cached
+            self.unsent += unsent
+
+
+def test_replay_answers_what_the_memo_knows_and_hands_back_the_rest(udp) -> None:
+    server, client, host = udp
+    bodies = [b"blocked", b"fresh", b"stale", b"too-big", b"late-block", b"unknown", b"other's"]
+    tails = {b"blocked": b"\x81\x83NXDOMAIN", b"fresh": b"\x81\x80CACHED", b"late-block": b"BLOCK"}
+    memo: dict = {
+        (host, question(0, b"blocked")[2:]): (tails[b"blocked"], ("head", "blocked"), "list"),
+        (host, question(0, b"fresh")[2:]): prepared(
+            b"fresh", ("head", "fresh"), tail=tails[b"fresh"], expires=100.5, fits=True
+        ),
+        (host, question(0, b"stale")[2:]): prepared(
+            b"stale", ("head", "stale"), tail=b"OLD", expires=100.0, fits=True
+        ),
+        (host, question(0, b"too-big")[2:]): prepared(
+            b"too-big", ("head", "big"), tail=b"BIG", expires=200.0, fits=False
+        ),
+        (host, question(0, b"late-block")[2:]): prepared(
+            b"late-block", ("head", "late"), block_tail=tails[b"late-block"], kind="schedule"
+        ),
+        ("198.51.100.7", question(0, b"other's")[2:]): (b"NOT YOURS", ("head",), "list"),
+    }
+    sent = [question(100 + i, body) for i, body in enumerate(bodies)] + [b"\x01\x02short"]
+    for payload in sent:
+        client.sendto(payload, server.getsockname())
+    done = Replayed(server, len(sent), memo)
+    assert done.got == len(sent) and done.unsent == 0
+    replies = {client.recv(4096) for _ in range(3)}
+    assert replies == {
+        struct.pack(">H", 100) + tails[b"blocked"],
+        struct.pack(">H", 101) + tails[b"fresh"],
+        struct.pack(">H", 104) + tails[b"late-block"],
+    }
+    client.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        client.recv(4096)  # nothing else was answered
+    assert [payload for payload, *_ in done.rest] == [sent[i] for i in (2, 3, 5, 6, 7)]
+    for _, ip, sockaddr, allowed in done.rest:
+        assert ip == host and allowed is True
+        assert port_of(sockaddr) == client.getsockname()[1]
+    assert done.rows == [
+        (1000.5, ("head", "blocked"), None, None, False),
+        (1000.5, ("head", "fresh"), None, None, True),
+        (1000.5, ("head", "late"), None, None, False),
+    ]
+    assert done.blocked == {"list": 1, "schedule": 1} and done.cached == 1
+
+
+def test_replay_asks_the_rate_limit_first_except_for_the_exempt(udp) -> None:
+    server, client, host = udp
+    memo = {(host, question(0, b"blocked")[2:]): (b"TAIL", ("head",), "list")}
+    asked: list[tuple] = []
+
+    def refuse(who: str, now: float) -> bool:
+        asked.append((who, now))
+        return False
+
+    for i in range(3):
+        client.sendto(question(i, b"blocked"), server.getsockname())
+    done = Replayed(server, 3, memo, allow=refuse)
+    assert asked == [(host, 7.0)] * 3
+    assert [allowed for *_, allowed in done.rest] == [False] * 3
+    assert done.rows == [] and done.blocked == {}
+    client.sendto(question(9, b"blocked"), server.getsockname())
+    done = Replayed(server, 1, memo, allow=refuse, exempt=frozenset({host}))
+    assert len(asked) == 3 and done.rest == []  # the box itself: never asked, answered
+    assert client.recv(4096) == struct.pack(">H", 9) + b"TAIL"
+
+
+def test_replay_leaves_to_python_what_fails_while_answering(udp) -> None:
+    """A log that raises, a memo entry of the wrong shape: Python's own answer meets the
+    problem again and says so; nothing is sent or counted here."""
+    server, client, host = udp
+    memo = {
+        (host, question(0, b"blocked")[2:]): (b"TAIL", ("head",), "list"),
+        (host, question(0, b"odd")[2:]): (b"TAIL", "no kind"),
+        (host, question(0, b"odder")[2:]): prepared(b"odder", ("head",), expires="soon"),
+    }
+
+    def broken(row: tuple) -> bool:
+        raise RuntimeError("the log is away")
+
+    for body in (b"blocked", b"odd", b"odder"):
+        client.sendto(question(1, body), server.getsockname())
+    done = Replayed(server, 3, memo, submit=broken)
+    assert len(done.rest) == 3 and all(allowed for *_, allowed in done.rest)
+    assert done.blocked == {} and done.cached == 0
+    client.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        client.recv(4096)
+
+
+def test_replay_on_a_closed_fd_and_with_bad_arguments() -> None:
+    from agent.dns.server import _Prepared
+
+    args = [{}, _Prepared, 1.0, 1.0, print, {}, None, frozenset(), 1.0]
+    with pytest.raises(OSError) as error:
+        fastpath.replay_batch(-1, 32, *args)
+    assert error.value.errno == EBADF
+    with pytest.raises(TypeError):
+        fastpath.replay_batch(-1, 32, [], *args[1:])
+    with pytest.raises(TypeError):
+        fastpath.replay_batch(-1, 32, *args[:-1])
+    with pytest.raises(ValueError):
+        fastpath.replay_batch(-1, 0, *args)
+
+
 # ---------------------------------------------------------------- leaks
 
 
@@ -771,6 +918,32 @@ def test_no_leaks(raw_table: bytes, listed: dict[str, int]) -> None:
             fastpath.recv_batch(client.fileno(), 64)  # nothing left: []
 
         assert grows(round_trip, 12_500) < 64 * 1024  # 200,000 datagrams each way
+        from agent.dns.server import _Prepared
+
+        head = ("head", hit)
+        fresh = prepared(good[2:], head, tail=good[2:], expires=1e9, fits=True)
+        memo: dict = {}
+        rows: list[tuple] = []
+        counts: dict[str, int] = {}
+
+        def replay(entry: object) -> Callable[[], None]:
+            memo[("127.0.0.1", good[2:])] = entry
+
+            def work() -> None:
+                for _ in range(8):
+                    client.sendto(good, server.getsockname())
+                got, rest, _, _ = fastpath.replay_batch(
+                    server.fileno(), 64, memo, _Prepared, 1.0, 5.0, rows.append, counts,
+                    None, frozenset(), 1.0,
+                )  # fmt: skip
+                assert got == 8 and rest == []
+                assert len(fastpath.recv_batch(client.fileno(), 64)) == 8
+                rows.clear()
+
+            return work
+
+        assert grows(replay((good[2:], head, "list")), 5_000) < 64 * 1024
+        assert grows(replay(fresh), 5_000) < 64 * 1024
     changes = [sys.getrefcount(obj) - before for obj, before in zip(shared, refs, strict=True)]
     # None, True, () and the like are shared with every thread in the process (a suite leaves
     # some running), so their counts drift by thousands; a leak here would be 200,000 or more.

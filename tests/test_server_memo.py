@@ -12,17 +12,18 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 import pytest
-from dnslib import RCODE
+from dnslib import RCODE, DNSHeader, DNSQuestion, DNSRecord
 from test_rules import CATALOG, INDEX, LONDON, SAFESEARCH
 from test_server import make_cfg
 
 from agent.config import RulesConfig
+from agent.dns import server as server_mod
 from agent.rules.decide import decide
 from agent.rules.decision import Decision
 from agent.rules.household import Child, Device, Household, Overlay, RuleEntry, Schedule
 from agent.rules.policy import Policy, PolicyHolder
 
-from dnstools import DEFAULT_ZONE, ServerThread, Upstream, ZoneResolver, ask
+from dnstools import DEFAULT_ZONE, ServerThread, Upstream, ZoneResolver, ask, send_raw
 
 SAM = Child(1, "Sam", date(2013, 11, 24))  # 12 on Monday 23 November 2026
 PHONE = "127.0.0.5"
@@ -62,6 +63,7 @@ class Running:
     def __init__(self, upstream: Upstream, household: Household, wall: float) -> None:
         self.clocks = Clocks(wall)
         self.asked: list[str] = []
+        self.rows: list[tuple] = []  # the query log's rows
         self.holder = PolicyHolder(Policy(INDEX, household, CATALOG, SAFESEARCH, {}, RulesConfig()))
         self.st = ServerThread(
             make_cfg(upstream.address),
@@ -70,6 +72,7 @@ class Running:
             wallclock=lambda: self.clocks.wall,
             monotonic=lambda: self.clocks.mono,
             tz=LONDON,
+            submit=self.rows.append,
         ).start()
 
     def counting(self, policy: Policy, client: str, name: str, qtype: int, now) -> Decision:
@@ -149,3 +152,42 @@ def test_a_clock_set_back_is_decided_again(running):
     assert running.ask("example.com").header.rcode == RCODE.NXDOMAIN  # bedtime
     running.clocks.wall = at(20, 59, 0)
     assert running.ask("example.com").header.rcode == RCODE.NOERROR
+
+
+BLOCKED_HERE = home(rules=(RuleEntry(1, "block", "domain", "blocked.example"),))
+
+
+@pytest.mark.parametrize("running", [(BLOCKED_HERE, at(12))], indirect=True)
+def test_what_the_compiled_front_end_answers_from_the_memo_is_what_python_would(running):
+    """Repeats are answered in C by the UDP front end (`replay_batch`), never reaching
+    `FilterResolver.answer`: the same bytes, log rows and counts as `answer` gives them."""
+    if not isinstance(running.st.server._udp[0], server_mod.BatchedUdp):
+        pytest.skip("the compiled fast path is not built here")
+    resolver = running.st.resolver
+    python = resolver.answer
+    answered: list[bytes] = []
+
+    def counting(data: bytes, client: str, *args: object) -> object:
+        answered.append(data)
+        return python(data, client, *args)
+
+    resolver.answer = counting
+    for name, misses in (("blocked.example", 1), ("example.com", 2)):
+        answered.clear()
+        packets = [DNSRecord(DNSHeader(id=i, rd=1), q=DNSQuestion(name)).pack() for i in (1, 2, 3)]
+        packets = [bytes(p) for p in packets]  # dnslib packs a bytearray
+        replies = [send_raw(running.st.port, p, source=PHONE) for p in packets]
+        assert answered == packets[:misses]  # the first is prepared (and loaded) in Python
+        rows, counts = running.rows[-1], (dict(resolver.blocked), resolver.from_cache)
+
+        async def in_python(packet: bytes) -> object:
+            return python(packet, PHONE)
+
+        assert running.st.call(in_python(packets[-1])) == replies[-1]
+        assert running.rows[-1] == rows  # the same row once more
+        if name == "blocked.example":
+            assert DNSRecord.parse(replies[-1]).header.rcode == RCODE.NXDOMAIN
+            assert sum(resolver.blocked.values()) == sum(counts[0].values()) + 1
+        else:
+            assert resolver.from_cache == counts[1] + 1
+    assert running.asked == ["blocked.example", "example.com"]

@@ -1,10 +1,13 @@
 /* agent.dns._fastpath: the DNS hot path in C (optional; agent.dns.wire and agent.lists.index are the reference).
  *
- * Three small things, each mirroring a pure-Python original exactly:
+ * Small things, each mirroring a pure-Python original exactly:
  *   parse_query   agent.dns.wire.parse_query, returning its fields as an 11-tuple
  *   Table         a read-only hash index of names (HRNT format, mmap-able) -> set id,
  *                 looked up by label suffix; build_table writes one
  *   recv_batch / send_batch   recvmmsg / sendmmsg on a non-blocking UDP socket (Linux)
+ *   replay_batch  a recvmmsg, the answers agent.dns.server.FilterResolver.answer would give
+ *                 from its memo (blocked, or cached and fresh) made and logged here, one
+ *                 sendmmsg; the other datagrams handed back to Python
  *   trim_heap     glibc's malloc_trim(0): freed heap pages back to the system (no ctypes)
  *
  * Every byte read from a packet or a table buffer is bounds-checked against the buffer's length;
@@ -14,6 +17,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -823,8 +827,10 @@ fail:
     return NULL;
 }
 
-static PyObject *
-recv_into(RecvArea *a, int fd, int max)
+/* One non-blocking recvmmsg of up to max datagrams into a: how many came (0 when none
+ * waited), or -1 with an error set. */
+static int
+recv_some(RecvArea *a, int fd, int max)
 {
     for (int i = 0; i < max; i++) {
         a->iov[i].iov_base = a->data[i];
@@ -838,17 +844,25 @@ recv_into(RecvArea *a, int fd, int max)
     for (;;) {
         int got = recvmmsg(fd, a->msgs, (unsigned)max, MSG_DONTWAIT, NULL);
         if (got >= 0)
-            return received(a, got);
+            return got;
         int err = errno;
         if (err == EAGAIN || err == EWOULDBLOCK)
-            return PyList_New(0);
+            return 0;
         if (err != EINTR) {
             errno = err;
-            return PyErr_SetFromErrno(PyExc_OSError);
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
         }
         if (PyErr_CheckSignals() < 0)
-            return NULL;
+            return -1;
     }
+}
+
+static PyObject *
+recv_into(RecvArea *a, int fd, int max)
+{
+    int got = recv_some(a, fd, max);
+    return got < 0 ? NULL : received(a, got);
 }
 
 #endif /* __linux__ */
@@ -916,6 +930,8 @@ skippable(int err)
     }
 }
 
+static int send_msgs(int fd, struct mmsghdr *msgs, unsigned n, Py_ssize_t *sent);
+
 /* Send items[start:start+n] (n <= BATCH_MAX); add what was sent to *sent. 1 when the socket
  * would block, -1 on an error (set), 0 otherwise. */
 static int
@@ -934,6 +950,14 @@ send_chunk(int fd, PyObject *items, Py_ssize_t start, unsigned n, Py_ssize_t *se
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
     }
+    return send_msgs(fd, msgs, n, sent);
+}
+
+/* sendmmsg msgs[0:n] until all went or the socket would block; add what was sent to *sent.
+ * 1 when the socket would block, -1 on an error (set), 0 otherwise. */
+static int
+send_msgs(int fd, struct mmsghdr *msgs, unsigned n, Py_ssize_t *sent)
+{
     unsigned i = 0;
     while (i < n) {
         int done = sendmmsg(fd, msgs + i, n - i, MSG_DONTWAIT);
@@ -1031,6 +1055,331 @@ done:
 #endif
 }
 
+/* ---------------------------------------------------------------- replay_batch */
+
+/* Names of the prepared question's fields (agent.dns.server._Prepared), interned at import. */
+static PyObject *s_block_tail, *s_kind, *s_head, *s_expires, *s_tail, *s_fits;
+
+#ifdef __linux__
+
+#define REPLY_ARENA 65536
+
+typedef struct {
+    RecvArea in;
+    struct mmsghdr msgs[BATCH_MAX];
+    struct iovec iov[BATCH_MAX];
+    unsigned char replies[REPLY_ARENA];
+} ReplayArea;
+
+/* As with recv_area: one area for every call, another of its own for a call made while it is
+ * busy (a finaliser run during `submit` or `allow`). */
+static ReplayArea replay_area;
+static int replay_area_busy;
+
+/* What the memo says for one packet, as agent.dns.server.FilterResolver.answer reads it. */
+typedef struct {
+    PyObject *tail;  /* the reply after its ID (bytes), or NULL: Python answers it */
+    PyObject *head;  /* the query log's columns for it */
+    PyObject *kind;  /* blocked: the rule kind to count; NULL for a cached answer */
+} Known;
+
+static void
+known_clear(Known *k)
+{
+    Py_CLEAR(k->tail);
+    Py_CLEAR(k->head);
+    Py_CLEAR(k->kind);
+}
+
+/* Fill *k from a memo entry; 0 when Python must answer (or on an error, set). A blocked
+ * question is a 3-tuple (tail, head, kind); a prepared one answers from the memo when it is
+ * blocked, or while its cached tail is fresh (mono < expires) and fits in UDP. */
+static int
+known_from(PyObject *entry, PyObject *prepared, double mono, Known *k)
+{
+    if (PyTuple_CheckExact(entry)) {
+        if (PyTuple_GET_SIZE(entry) != 3 || !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, 0)))
+            return 0;
+        k->tail = Py_NewRef(PyTuple_GET_ITEM(entry, 0));
+        k->head = Py_NewRef(PyTuple_GET_ITEM(entry, 1));
+        k->kind = Py_NewRef(PyTuple_GET_ITEM(entry, 2));
+        return 1;
+    }
+    if (Py_TYPE(entry) != (PyTypeObject *)prepared)
+        return 0;
+    PyObject *blocked = PyObject_GetAttr(entry, s_block_tail);
+    if (blocked == NULL)
+        return 0;
+    if (PyBytes_CheckExact(blocked) && PyBytes_GET_SIZE(blocked) > 0) {
+        k->tail = blocked;
+        k->head = PyObject_GetAttr(entry, s_head);
+        k->kind = k->head ? PyObject_GetAttr(entry, s_kind) : NULL;
+        return k->kind != NULL;
+    }
+    Py_DECREF(blocked);
+    PyObject *expires = PyObject_GetAttr(entry, s_expires);
+    if (expires == NULL)
+        return 0;
+    double until = PyFloat_AsDouble(expires);
+    Py_DECREF(expires);
+    if (until == -1.0 && PyErr_Occurred())
+        return 0;
+    if (!(mono < until))
+        return 0; /* the cached TTLs have aged a second: Python loads it again */
+    PyObject *fits = PyObject_GetAttr(entry, s_fits);
+    if (fits == NULL)
+        return 0;
+    int ok = PyObject_IsTrue(fits);
+    Py_DECREF(fits);
+    if (ok <= 0)
+        return 0; /* too big for this client over UDP: Python truncates it */
+    k->tail = PyObject_GetAttr(entry, s_tail);
+    if (k->tail == NULL || !PyBytes_CheckExact(k->tail))
+        return 0;
+    k->head = PyObject_GetAttr(entry, s_head);
+    return k->head != NULL;
+}
+
+/* Count one blocked answer by its rule kind in the `blocked` dict. */
+static int
+count_blocked(PyObject *blocked, PyObject *kind)
+{
+    PyObject *was = PyDict_GetItemWithError(blocked, kind);
+    if (was == NULL && PyErr_Occurred())
+        return -1;
+    long long count = 0;
+    if (was != NULL) {
+        count = PyLong_AsLongLong(was);
+        if (count == -1 && PyErr_Occurred())
+            return -1;
+    }
+    PyObject *now = PyLong_FromLongLong(count + 1);
+    if (now == NULL)
+        return -1;
+    int rc = PyDict_SetItem(blocked, kind, now);
+    Py_DECREF(now);
+    return rc;
+}
+
+/* The query log's row for an answer from the memo: (ts, head, None, None, from_cache). */
+static int
+log_row(PyObject *submit, PyObject *ts, PyObject *head, int cached)
+{
+    PyObject *row = PyTuple_Pack(5, ts, head, Py_None, Py_None, cached ? Py_True : Py_False);
+    if (row == NULL)
+        return -1;
+    PyObject *r = PyObject_CallOneArg(submit, row);
+    Py_DECREF(row);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+typedef struct {
+    PyObject *memo, *prepared, *ts, *submit, *blocked, *allow, *exempt, *now;
+    double mono;
+} Replay;
+
+/* One received datagram: answered into a->replies (1), or left for Python (0, with *ok
+ * saying whether the rate limit let it through); -1 on an error that stops the batch. */
+static int
+replay_one(Replay *r, ReplayArea *a, int i, Py_ssize_t *used, unsigned *n_out,
+           PyObject *client, Py_ssize_t size, int *ok, Py_ssize_t *cached)
+{
+    const unsigned char *data = a->in.data[i];
+    *ok = 1;
+    if (r->allow != Py_None) {
+        int exempt = PySet_Contains(r->exempt, client);
+        if (exempt < 0)
+            return -1;
+        if (!exempt) {
+            PyObject *res = PyObject_CallFunctionObjArgs(r->allow, client, r->now, NULL);
+            if (res == NULL)
+                return -1;
+            *ok = PyObject_IsTrue(res);
+            Py_DECREF(res);
+            if (*ok < 0)
+                return -1;
+            if (!*ok)
+                return 0;
+        }
+    }
+    if (size < 12)
+        return 0; /* not even a header: Python says so */
+    PyObject *packet = PyBytes_FromStringAndSize((const char *)data + 2, size - 2);
+    if (packet == NULL)
+        return -1;
+    PyObject *key = PyTuple_Pack(2, client, packet);
+    Py_DECREF(packet);
+    if (key == NULL)
+        return -1;
+    PyObject *entry = PyDict_GetItemWithError(r->memo, key);
+    Py_DECREF(key);
+    if (entry == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    Py_INCREF(entry);
+    Known k = {NULL, NULL, NULL};
+    int found = known_from(entry, r->prepared, r->mono, &k);
+    Py_DECREF(entry);
+    if (!found) {
+        known_clear(&k);
+        PyErr_Clear(); /* whatever went wrong, Python's answer meets it again and says so */
+        return 0;
+    }
+    Py_ssize_t len = PyBytes_GET_SIZE(k.tail);
+    if (len + 2 > DATAGRAM_MAX || *used + len + 2 > REPLY_ARENA) {
+        known_clear(&k);
+        return 0;
+    }
+    if (log_row(r->submit, r->ts, k.head, k.kind == NULL) < 0 ||
+        (k.kind != NULL && count_blocked(r->blocked, k.kind) < 0)) {
+        known_clear(&k);
+        PyErr_Clear(); /* Python answers it, meeting (and logging) the same error */
+        return 0;
+    }
+    if (k.kind == NULL)
+        (*cached)++;
+    unsigned char *out = a->replies + *used;
+    out[0] = data[0];
+    out[1] = data[1];
+    memcpy(out + 2, PyBytes_AS_STRING(k.tail), (size_t)len);
+    known_clear(&k);
+    unsigned j = (*n_out)++;
+    a->iov[j].iov_base = out;
+    a->iov[j].iov_len = (size_t)len + 2;
+    memset(&a->msgs[j], 0, sizeof a->msgs[j]);
+    a->msgs[j].msg_hdr.msg_name = &a->in.addrs[i];
+    a->msgs[j].msg_hdr.msg_namelen = a->in.msgs[i].msg_hdr.msg_namelen;
+    a->msgs[j].msg_hdr.msg_iov = &a->iov[j];
+    a->msgs[j].msg_hdr.msg_iovlen = 1;
+    *used += len + 2;
+    return 1;
+}
+
+static PyObject *
+replay_into(Replay *r, ReplayArea *a, int fd, int max)
+{
+    RecvArea *in = &a->in;
+    int got = recv_some(in, fd, max);
+    if (got < 0)
+        return NULL;
+    PyObject *rest = PyList_New(0);
+    if (rest == NULL)
+        return NULL;
+    Py_ssize_t used = 0, cached = 0, sent = 0;
+    unsigned n_out = 0;
+    for (int i = 0; i < got; i++) {
+        struct msghdr *h = &in->msgs[i].msg_hdr;
+        Py_ssize_t size = in->msgs[i].msg_len < DATAGRAM_MAX ? in->msgs[i].msg_len : DATAGRAM_MAX;
+        socklen_t alen = h->msg_namelen < (socklen_t)sizeof in->addrs[i]
+                             ? h->msg_namelen
+                             : (socklen_t)sizeof in->addrs[i];
+        h->msg_namelen = alen;
+        PyObject *client = client_ip(&in->addrs[i], alen);
+        if (client == NULL)
+            goto fail;
+        int ok = 1;
+        int done = replay_one(r, a, i, &used, &n_out, client, size, &ok, &cached);
+        if (done < 0) {
+            PyErr_Clear(); /* Python answers it, meeting (and logging) the same error */
+            done = 0;
+            ok = 1;
+        }
+        if (done == 0) {
+            PyObject *item = Py_BuildValue("(y#Ny#O)", (const char *)in->data[i], size, client,
+                                           (const char *)&in->addrs[i], (Py_ssize_t)alen,
+                                           ok ? Py_True : Py_False);
+            if (item == NULL)
+                goto fail;
+            int rc = PyList_Append(rest, item);
+            Py_DECREF(item);
+            if (rc < 0)
+                goto fail;
+        } else {
+            Py_DECREF(client);
+        }
+    }
+    if (n_out > 0 && send_msgs(fd, a->msgs, n_out, &sent) < 0)
+        PyErr_Clear(); /* the socket failed: counted as unsent, as send_batch's callers do */
+    return Py_BuildValue("(iNnn)", got, rest, cached, (Py_ssize_t)n_out - sent);
+fail:
+    Py_DECREF(rest);
+    return NULL;
+}
+
+#endif /* __linux__ */
+
+PyDoc_STRVAR(replay_batch_doc,
+"replay_batch(fd, max, memo, prepared, ts, mono, submit, blocked, allow, exempt, now)\n"
+"    -> (received, rest, cached, unsent)\n\n"
+"Receive up to max (at most 64) datagrams with one recvmmsg and answer, with one sendmmsg,\n"
+"those agent.dns.server.FilterResolver.answer would answer from its memo without asking\n"
+"anything: memo[(client_ip, payload[2:])] is a blocked 3-tuple (tail, head, kind), or an\n"
+"instance of `prepared` that is blocked or whose cached tail is fresh (mono < expires) and\n"
+"fits. Each such answer is the client's ID and the tail, logs (ts, head, None, None, cached)\n"
+"through submit(row) and counts a block in blocked[kind]. allow(client, now) is asked first\n"
+"for every client not in exempt (allow None: no limit). rest lists the others as\n"
+"(payload, client_ip, sockaddr, allowed) for Python to answer (allowed False: refuse it);\n"
+"cached counts the cached answers sent, unsent the answers the socket would not take.");
+
+static PyObject *
+fp_replay_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "replay_batch() takes 11 arguments");
+        return NULL;
+    }
+    long fd = PyLong_AsLong(args[0]);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    if (fd < INT_MIN || fd > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "fd out of range");
+        return NULL;
+    }
+    long max = PyLong_AsLong(args[1]);
+    if (max == -1 && PyErr_Occurred())
+        return NULL;
+    if (max < 1) {
+        PyErr_SetString(PyExc_ValueError, "max must be at least 1");
+        return NULL;
+    }
+    if (max > BATCH_MAX)
+        max = BATCH_MAX;
+    Replay r = {args[2], args[3], args[4], args[6], args[7], args[8], args[9], args[10], 0.0};
+    if (!PyDict_Check(r.memo) || !PyDict_Check(r.blocked) || !PyType_Check(r.prepared) ||
+        !PyAnySet_Check(r.exempt)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "replay_batch() needs memo and blocked dicts, a type and a set");
+        return NULL;
+    }
+    r.mono = PyFloat_AsDouble(args[5]);
+    if (r.mono == -1.0 && PyErr_Occurred())
+        return NULL;
+#ifdef __linux__
+    /* the memo and the dicts stay alive while Python code runs (submit, allow) */
+    Py_INCREF(r.memo);
+    Py_INCREF(r.blocked);
+    PyObject *out;
+    if (!replay_area_busy) {
+        replay_area_busy = 1;
+        out = replay_into(&r, &replay_area, (int)fd, (int)max);
+        replay_area_busy = 0;
+    } else {
+        ReplayArea *own = PyMem_RawMalloc(sizeof *own);
+        out = own ? replay_into(&r, own, (int)fd, (int)max) : PyErr_NoMemory();
+        PyMem_RawFree(own);
+    }
+    Py_DECREF(r.memo);
+    Py_DECREF(r.blocked);
+    return out;
+#else
+    (void)fd;
+    return no_batches();
+#endif
+}
+
 /* ---------------------------------------------------------------- trim_heap */
 
 PyDoc_STRVAR(trim_heap_doc,
@@ -1062,6 +1411,8 @@ static PyMethodDef module_methods[] = {
     {"recv_batch", (PyCFunction)(void (*)(void))fp_recv_batch, METH_VARARGS | METH_KEYWORDS,
      recv_batch_doc},
     {"send_batch", fp_send_batch, METH_VARARGS, send_batch_doc},
+    {"replay_batch", (PyCFunction)(void (*)(void))fp_replay_batch, METH_FASTCALL,
+     replay_batch_doc},
     {"trim_heap", fp_trim_heap, METH_NOARGS, trim_heap_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -1079,6 +1430,14 @@ PyInit__fastpath(void)
 {
     if (PyType_Ready(&TableType) < 0)
         return NULL;
+    struct { PyObject **slot; const char *name; } names[] = {
+        {&s_block_tail, "block_tail"}, {&s_kind, "kind"}, {&s_head, "head"},
+        {&s_expires, "expires"}, {&s_tail, "tail"}, {&s_fits, "fits"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)
+            return NULL;
+    }
     PyObject *m = PyModule_Create(&fastpath_module);
     if (m == NULL)
         return NULL;

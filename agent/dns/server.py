@@ -207,6 +207,14 @@ class FilterResolver:
         reply = data[:2] + m.tail
         return reply if tcp or m.fits else wire.truncated_reply(m.q, reply)
 
+    def memo_at(self, ts: float) -> dict:
+        """The memo as `answer` reads it at wall-clock `ts`: what the UDP front end's compiled
+        fast path answers from, a batch of packets at a time (`BatchedUdp`)."""
+        policy = self.holder.current
+        if int(ts) != self._memo_second or policy is not self._memo_policy:
+            self._turn(ts, policy)
+        return self._memo
+
     def _turn(self, ts: float, policy: Policy) -> None:
         """At a new second, or with a new policy: keep the memo while everything its entries
         were prepared under still holds, else start a new one. Its entries hold while the
@@ -728,23 +736,32 @@ class BatchedUdp:
             resolver.tidy(TIDY_SLICE if handled < self.BATCH else None)
 
     def _answer_batches(self) -> int:
-        """Up to ROUNDS batches read and answered; how many packets were read."""
-        recv, answer = fastpath.recv_batch, self.resolver.answer  # type: ignore[union-attr]
+        """Up to ROUNDS batches read and answered; how many packets were read. What the memo
+        already knows (a blocked question, a fresh cached answer) the fast path answers and
+        logs in C (`replay_batch`, as `FilterResolver.answer` would); the rest come back here."""
+        resolver = self.resolver
+        replay, answer = fastpath.replay_batch, resolver.answer  # type: ignore[union-attr]
         guard = self.guard
         handled = 0
         allow = guard.allow if guard is not None else None
         exempt = guard.limiter.exempt if guard is not None else frozenset()  # the box itself
         for _ in range(self.ROUNDS):
+            ts = resolver.wallclock()
+            memo = resolver.memo_at(ts)
             try:
-                batch = recv(self.fd, self.BATCH)
+                got, rest, cached, unsent = replay(
+                    self.fd, self.BATCH, memo, _Prepared, ts, resolver.monotonic(),
+                    resolver.submit, resolver.blocked, allow, exempt, time.monotonic(),
+                )  # fmt: skip
             except OSError as exc:
                 log.debug("receiving on UDP: %s", exc)
                 return handled
-            handled += len(batch)
+            handled += got
+            resolver.from_cache += cached
+            self.unsent += unsent
             out: list[tuple[bytes, bytes]] = []
-            now = time.monotonic()  # one reading a batch: the rate limit needs no finer
-            for data, client, addr in batch:
-                if allow is not None and client not in exempt and not allow(client, now):
+            for data, client, addr, allowed in rest:
+                if not allowed:
                     reply = guard.refuse(data, client)  # type: ignore[union-attr]
                     if reply is not None:
                         out.append((reply, addr))
@@ -762,7 +779,7 @@ class BatchedUdp:
                     asyncio.ensure_future(self._later(reply, data, client, addr))  # type: ignore[arg-type]
             if out:
                 self._send(out)
-            if len(batch) < self.BATCH:
+            if got < self.BATCH:
                 return handled
         return handled
 
