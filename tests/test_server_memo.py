@@ -191,3 +191,22 @@ def test_what_the_compiled_front_end_answers_from_the_memo_is_what_python_would(
         else:
             assert resolver.from_cache == counts[1] + 1
     assert running.asked == ["blocked.example", "example.com"]
+
+
+@pytest.mark.parametrize("running", [(home(), at(12))], indirect=True)
+def test_a_memo_that_cannot_be_turned_costs_answers_not_the_server(running):
+    """Should the memo's turn ever fail, each packet gets SERVFAIL from `answer` (which logs
+    the error), the front end goes on reading, and the next turn that works answers again."""
+    assert running.ask("example.com").header.rcode == RCODE.NOERROR
+    resolver = running.st.resolver
+    turn = resolver._turn
+
+    def broken(ts: float, policy: Policy) -> None:
+        raise RuntimeError("a bug in the horizon")
+
+    resolver._turn = broken
+    running.clocks.tick()  # a new second: the memo turns
+    for _ in range(2):
+        assert running.ask("example.com").header.rcode == RCODE.SERVFAIL
+    resolver._turn = turn
+    assert running.ask("example.com").header.rcode == RCODE.NOERROR
