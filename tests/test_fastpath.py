@@ -849,6 +849,53 @@ def test_replay_leaves_to_python_what_fails_while_answering(udp) -> None:
         client.recv(4096)
 
 
+def test_replay_with_random_datagrams_and_odd_memo_entries(udp) -> None:
+    """Junk of every length, and memo values of every shape: each datagram is answered as its
+    memo entry says, or handed back whole; nothing else goes out and nothing is lost."""
+    server, client, host = udp
+    rng = random.Random(19)
+    bodies = [rng.randbytes(rng.randrange(0, 600)) for _ in range(300)]
+    odd = [None, 7, (), (b"T",), (b"T", ("h",), "k", "extra"), ("str tail", ("h",), "k"),
+           prepared(b"x", ("h",), tail="not bytes", expires=1e9, fits=True),
+           prepared(b"x", ("h",), tail=b"T", expires=float("nan"), fits=True)]  # fmt: skip
+    memo: dict = {}
+    answers: dict[bytes, bytes] = {}
+    for i, body in enumerate(bodies[:200]):
+        if len(body) < 10:
+            continue
+        if i % 3 == 0:
+            memo[(host, body)] = odd[i % len(odd)]
+        else:
+            tail = rng.randbytes(rng.randrange(1, 300))
+            memo[(host, body)] = (tail, ("head", i), "list")
+            answers[body] = tail
+    sent = [rng.randbytes(2) + rng.choice(bodies) for _ in range(2000)]
+    replies: list[bytes] = []
+    done: Replayed | None = None
+    for start in range(0, len(sent), 50):  # a few at a time: the socket's buffer holds them
+        for payload in sent[start : start + 50]:
+            client.sendto(payload, server.getsockname())
+        step = Replayed(server, len(sent[start : start + 50]), memo)
+        if done is None:
+            done = step
+        else:
+            done.got += step.got
+            done.rest += step.rest
+            done.rows += step.rows
+        client.settimeout(0)  # what was answered is there already: loopback delivers at once
+        while True:
+            try:
+                replies.append(client.recv(4096))
+            except BlockingIOError:
+                break
+    assert done is not None and done.got == len(sent) and done.unsent == 0
+    expected = [p[:2] + answers[p[2:]] for p in sent if p[2:] in answers]
+    assert 500 < len(expected) < len(sent) - 500  # both kinds, plenty of each
+    assert sorted(replies) == sorted(expected)
+    assert sorted(p for p, *_ in done.rest) == sorted(p for p in sent if p[2:] not in answers)
+    assert len(done.rows) == len(expected)
+
+
 def test_replay_on_a_closed_fd_and_with_bad_arguments() -> None:
     from agent.dns.server import _Prepared
 
