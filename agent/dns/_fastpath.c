@@ -807,11 +807,8 @@ received(RecvArea *a, int got)
     if (out == NULL)
         return NULL;
     for (int i = 0; i < got; i++) {
-        struct msghdr *h = &a->msgs[i].msg_hdr;
-        size_t size = a->msgs[i].msg_len < DATAGRAM_MAX ? a->msgs[i].msg_len : DATAGRAM_MAX;
-        socklen_t alen = h->msg_namelen < (socklen_t)sizeof a->addrs[i]
-                             ? h->msg_namelen
-                             : (socklen_t)sizeof a->addrs[i];
+        size_t size = a->msgs[i].msg_len; /* recv_some kept both within the buffers */
+        socklen_t alen = a->msgs[i].msg_hdr.msg_namelen;
         PyObject *item = PyTuple_New(3);
         if (item == NULL)
             goto fail;
@@ -843,8 +840,16 @@ recv_some(RecvArea *a, int fd, int max)
     }
     for (;;) {
         int got = recvmmsg(fd, a->msgs, (unsigned)max, MSG_DONTWAIT, NULL);
-        if (got >= 0)
+        if (got >= 0) {
+            for (int i = 0; i < got; i++) { /* lengths within the buffers, for every reader */
+                struct mmsghdr *m = &a->msgs[i];
+                if (m->msg_len > DATAGRAM_MAX)
+                    m->msg_len = DATAGRAM_MAX;
+                if (m->msg_hdr.msg_namelen > (socklen_t)sizeof a->addrs[i])
+                    m->msg_hdr.msg_namelen = (socklen_t)sizeof a->addrs[i];
+            }
             return got;
+        }
         int err = errno;
         if (err == EAGAIN || err == EWOULDBLOCK)
             return 0;
@@ -876,6 +881,18 @@ no_batches(void)
 }
 #endif
 
+/* How many datagrams a batch call may take: `asked`, at most BATCH_MAX; -1 (ValueError set)
+ * when it is below 1. */
+static int
+batch_size(long asked)
+{
+    if (asked < 1) {
+        PyErr_SetString(PyExc_ValueError, "max must be at least 1");
+        return -1;
+    }
+    return asked > BATCH_MAX ? BATCH_MAX : (int)asked;
+}
+
 PyDoc_STRVAR(recv_batch_doc,
 "recv_batch(fd, max=32) -> [(payload, client_ip, sockaddr), ...]\n\n"
 "Up to max (at most 64) waiting datagrams from one non-blocking recvmmsg; [] when none wait.\n"
@@ -886,15 +903,13 @@ fp_recv_batch(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
     static char *kwlist[] = {"fd", "max", NULL};
-    int fd, max = 32;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|i:recv_batch", kwlist, &fd, &max))
+    int fd;
+    long asked = 32;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|l:recv_batch", kwlist, &fd, &asked))
         return NULL;
-    if (max < 1) {
-        PyErr_SetString(PyExc_ValueError, "max must be at least 1");
+    int max = batch_size(asked);
+    if (max < 0)
         return NULL;
-    }
-    if (max > BATCH_MAX)
-        max = BATCH_MAX;
 #ifdef __linux__
     if (!recv_area_busy) {
         recv_area_busy = 1;
@@ -1270,12 +1285,8 @@ replay_into(Replay *r, ReplayArea *a, int fd, int max)
     Py_ssize_t used = 0, cached = 0, sent = 0;
     unsigned n_out = 0;
     for (int i = 0; i < got; i++) {
-        struct msghdr *h = &in->msgs[i].msg_hdr;
-        Py_ssize_t size = in->msgs[i].msg_len < DATAGRAM_MAX ? in->msgs[i].msg_len : DATAGRAM_MAX;
-        socklen_t alen = h->msg_namelen < (socklen_t)sizeof in->addrs[i]
-                             ? h->msg_namelen
-                             : (socklen_t)sizeof in->addrs[i];
-        h->msg_namelen = alen;
+        Py_ssize_t size = (Py_ssize_t)in->msgs[i].msg_len; /* within the buffers (recv_some) */
+        socklen_t alen = in->msgs[i].msg_hdr.msg_namelen;
         PyObject *client = client_ip(&in->addrs[i], alen);
         if (client == NULL)
             goto fail;
@@ -1338,15 +1349,12 @@ fp_replay_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_OverflowError, "fd out of range");
         return NULL;
     }
-    long max = PyLong_AsLong(args[1]);
-    if (max == -1 && PyErr_Occurred())
+    long asked = PyLong_AsLong(args[1]);
+    if (asked == -1 && PyErr_Occurred())
         return NULL;
-    if (max < 1) {
-        PyErr_SetString(PyExc_ValueError, "max must be at least 1");
+    int max = batch_size(asked);
+    if (max < 0)
         return NULL;
-    }
-    if (max > BATCH_MAX)
-        max = BATCH_MAX;
     Replay r = {args[2], args[3], args[4], args[6], args[7], args[8], args[9], args[10], 0.0};
     if (!PyDict_Check(r.memo) || !PyDict_Check(r.blocked) || !PyType_Check(r.prepared) ||
         !PyAnySet_Check(r.exempt)) {
@@ -1364,11 +1372,11 @@ fp_replay_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *out;
     if (!replay_area_busy) {
         replay_area_busy = 1;
-        out = replay_into(&r, &replay_area, (int)fd, (int)max);
+        out = replay_into(&r, &replay_area, (int)fd, max);
         replay_area_busy = 0;
     } else {
         ReplayArea *own = PyMem_RawMalloc(sizeof *own);
-        out = own ? replay_into(&r, own, (int)fd, (int)max) : PyErr_NoMemory();
+        out = own ? replay_into(&r, own, (int)fd, max) : PyErr_NoMemory();
         PyMem_RawFree(own);
     }
     Py_DECREF(r.memo);
