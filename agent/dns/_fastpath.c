@@ -1197,7 +1197,8 @@ typedef struct {
 } Replay;
 
 /* One received datagram: answered into a->replies (1), or left for Python (0, with *ok
- * saying whether the rate limit let it through); -1 on an error that stops the batch. */
+ * saying whether the rate limit let it through); -1 on an error (set), when Python answers
+ * it too. */
 static int
 replay_one(Replay *r, ReplayArea *a, int i, Py_ssize_t *used, unsigned *n_out,
            PyObject *client, Py_ssize_t size, int *ok, Py_ssize_t *cached)
@@ -1315,6 +1316,14 @@ replay_into(Replay *r, ReplayArea *a, int fd, int max)
         PyErr_Clear(); /* the socket failed: counted as unsent, as send_batch's callers do */
     return Py_BuildValue("(iNnn)", got, rest, cached, (Py_ssize_t)n_out - sent);
 fail:
+    /* out of memory: what was answered (and logged) still goes; the error stays the one set */
+    if (n_out > 0) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (send_msgs(fd, a->msgs, n_out, &sent) < 0)
+            PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+    }
     Py_DECREF(rest);
     return NULL;
 }
@@ -1384,6 +1393,7 @@ fp_replay_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 #else
     (void)fd;
+    (void)max;
     return no_batches();
 #endif
 }
@@ -1443,7 +1453,8 @@ PyInit__fastpath(void)
         {&s_expires, "expires"}, {&s_tail, "tail"}, {&s_fits, "fits"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)
+        if (*names[i].slot == NULL &&
+            (*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL)
             return NULL;
     }
     PyObject *m = PyModule_Create(&fastpath_module);
