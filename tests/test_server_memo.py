@@ -176,8 +176,14 @@ def test_what_the_compiled_front_end_answers_from_the_memo_is_what_python_would(
         answered.clear()
         packets = [DNSRecord(DNSHeader(id=i, rd=1), q=DNSQuestion(name)).pack() for i in (1, 2, 3)]
         packets = [bytes(p) for p in packets]  # dnslib packs a bytearray
+        before = (sum(resolver.blocked.values()), resolver.from_cache, len(running.rows))
         replies = [send_raw(running.st.port, p, source=PHONE) for p in packets]
         assert answered == packets[:misses]  # the first is prepared (and loaded) in Python
+        assert len(running.rows) == before[2] + 3  # a row for every answer, C's too
+        if name == "blocked.example":
+            assert sum(resolver.blocked.values()) == before[0] + 3
+        else:  # the first from upstream, then one from the cache in Python and one in C
+            assert resolver.from_cache == before[1] + 2
         rows, counts = running.rows[-1], (dict(resolver.blocked), resolver.from_cache)
 
         async def in_python(packet: bytes) -> object:
