@@ -157,9 +157,7 @@ class FilterResolver:
         against allow_networks and written to the query log)."""
         ts = self.wallclock()
         policy = self.holder.current
-        if int(ts) != self._memo_second or policy is not self._memo_policy:
-            self._turn(ts, policy)
-        memo = self._memo
+        memo = self.memo_at(ts, policy)
         who = who or client
         memo_key = (who, data[2:]) if who is client else (who + client, data[2:])
         m = memo.get(memo_key)
@@ -207,10 +205,10 @@ class FilterResolver:
         reply = data[:2] + m.tail
         return reply if tcp or m.fits else wire.truncated_reply(m.q, reply)
 
-    def memo_at(self, ts: float) -> dict:
-        """The memo as `answer` reads it at wall-clock `ts`: what the UDP front end's compiled
-        fast path answers from, a batch of packets at a time (`BatchedUdp`)."""
-        policy = self.holder.current
+    def memo_at(self, ts: float, policy: Policy) -> dict:
+        """The memo at wall-clock `ts` under `policy`, turned first when either moved on: what
+        `answer` looks a packet up in, and the UDP front end's compiled fast path a batch of
+        packets (`BatchedUdp`)."""
         if int(ts) != self._memo_second or policy is not self._memo_policy:
             self._turn(ts, policy)
         return self._memo
@@ -748,7 +746,7 @@ class BatchedUdp:
         for _ in range(self.ROUNDS):
             ts = resolver.wallclock()
             try:
-                memo = resolver.memo_at(ts)
+                memo = resolver.memo_at(ts, resolver.holder.current)
             except Exception:  # then every packet meets it in `answer`, which says so
                 memo = {}
             try:  # one monotonic reading a batch: the rate limit needs no finer
