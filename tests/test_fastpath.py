@@ -415,6 +415,8 @@ def test_table_lookup_of_names_longer_than_dns_allows() -> None:
     listed = {deep[i:]: i for i in range(0, len(deep), 2)}
     table = fastpath.Table(fastpath.build_table(listed.items()))
     assert table.lookup(deep) == reference_lookup(listed, deep)
+    for wide in ("\u011f." + deep, deep[:200] + "\u011f" + deep[201:], "\U0001f600" * 300):
+        assert table.lookup(wide) == reference_lookup(listed, wide)
     assert len(table.lookup("z." + deep)) == 300
     assert table.lookup("x" * 5000) == ()
 
@@ -746,12 +748,13 @@ class Replayed:
         self.cached = self.unsent = self.got = 0
         submit = kw.pop("submit", self.rows.append)
         allow, exempt = kw.pop("allow", None), kw.pop("exempt", frozenset())
+        classes = kw.pop("classes", None)
         deadline = time.monotonic() + 5
         while self.got < count and time.monotonic() < deadline:
             select.select([server], [], [], max(0, deadline - time.monotonic()))
             got, rest, cached, unsent = fastpath.replay_batch(
                 server.fileno(), 32, memo, _Prepared, 1000.5, 100.0, submit, self.blocked,
-                allow, exempt, 7.0,
+                allow, exempt, 7.0, classes,
             )  # fmt: skip
             self.got += got
             self.rest += rest
@@ -896,10 +899,110 @@ def test_replay_with_random_datagrams_and_odd_memo_entries(udp) -> None:
     assert len(done.rows) == len(expected)
 
 
+# What a block kept for a name's class looks like (agent.dns.server.FilterResolver._keep_class):
+# the rules engine decides alike every name no rule names (no suffix in `special`) with one
+# listed suffix in `index`, of one claim set.
+ADULT, OTHER = 3, 5
+ROW_FRONT, ROW_BACK = ("aa:bb", "Sam"), ("A", "block", "Blocked: adult is for 18+", "age-category")
+
+
+def class_tables() -> tuple[object, object, bytes]:
+    special = fastpath.Table(fastpath.build_table([("parent-rule.example", 0)]))
+    index = fastpath.Table(
+        fastpath.build_table(
+            [("adult.example", ADULT), ("sub.adult.example", 4), ("parent-rule.example", ADULT),
+             ("home.arpa", ADULT), ("other.example", OTHER)]
+        )
+    )  # fmt: skip
+    return special, index, b"version.houserules.home.arpa"
+
+
+def shape_of(q: wire.Query) -> int:
+    return q.qtype << 3 | (q.flags >> 6 & 4) | q.edns << 1 | q.do
+
+
+def class_entry(q: wire.Query | None = None, client: str = "192.0.2.9") -> tuple:
+    """(reply header, what follows the question, row before the name, after it, rule kind)"""
+    q = q or wire.parse_query(dnslib_query("x.adult.example", "A"))
+    header, after = wire.block_shape(q.qtype, q.flags, q.edns, q.do, "null", 60)
+    return header, after, (client, *ROW_FRONT), ROW_BACK, "age-category"
+
+
+def test_replay_blocks_a_name_the_memo_has_not_seen_by_its_class(udp) -> None:
+    """One entry per client, list claim set and shape of question blocks every name of that
+    class, with the reply and the row Python would make; any other name goes to Python."""
+    server, client, host = udp
+    classes = class_tables()
+    plain = wire.parse_query(dnslib_query("x.adult.example", "A"))
+    dnssec = wire.parse_query(dnslib_query("x.adult.example", "A", edns=True, do=True))
+    memo: dict = {
+        (host, ADULT, shape_of(plain)): class_entry(plain, host),
+        (host, ADULT, shape_of(dnssec)): class_entry(dnssec, host),
+        ("198.51.100.7", OTHER, shape_of(plain)): class_entry(plain),
+    }
+    blocked = [
+        dnslib_query("n1.adult.example", "A"),
+        dnslib_query("N2.Adult.EXAMPLE", "A"),  # the question keeps its case; the row not
+        dnslib_query("adult.example", "A"),
+        dnslib_query("deep.n3.adult.example", "A", edns=True, do=True),
+    ]
+    opcode = bytearray(dnslib_query("n4.adult.example", "A"))
+    opcode[2] |= 0x28  # an UPDATE, not a QUERY
+    left = [
+        dnslib_query("n5.adult.example", "AAAA"),  # no block kept for this shape yet
+        dnslib_query("n6.adult.example", "A", edns=True),  # nor this one
+        dnslib_query("x.parent-rule.example", "A"),  # a rule names it
+        dnslib_query("n7.sub.adult.example", "A"),  # two lists claim it
+        dnslib_query("unlisted.example", "A"),
+        dnslib_query("n8.other.example", "A"),  # blocked for another client
+        dnslib_query("version.houserules.home.arpa", "A"),  # the box's own name
+        bytes(opcode),
+        dnslib_query("n9.adult.example", "A")[:-3],  # cut short
+    ]
+    sent = blocked + left
+    for payload in sent:
+        client.sendto(payload, server.getsockname())
+    done = Replayed(server, len(sent), memo, classes=classes)
+    assert done.got == len(sent) and done.unsent == 0
+    replies = {client.recv(4096) for _ in blocked}
+    expected = set()
+    for payload in blocked:
+        q = wire.parse_query(payload)
+        expected.add(payload[:2] + wire.block_tail(q, "null", 60))
+    assert replies == expected
+    assert {DNSRecord.parse(r).q.qname.label[0] for r in replies} >= {b"N2"}
+    client.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        client.recv(4096)
+    assert [payload for payload, *_ in done.rest] == left
+    names = [wire.parse_query(payload).name for payload in blocked]
+    assert done.rows == [
+        (1000.5, (host, *ROW_FRONT, name, *ROW_BACK), None, None, False) for name in names
+    ]
+    assert done.blocked == {"age-category": len(blocked)} and done.cached == 0
+
+
+def test_replay_by_class_leaves_odd_entries_to_python(udp) -> None:
+    server, client, host = udp
+    q = wire.parse_query(dnslib_query("n1.adult.example", "A"))
+    good = class_entry(q)
+    odd = [None, "entry", good[:4], (*good, "extra"), (good[0][:9], *good[1:]),
+           (good[0], "after", *good[2:]), (*good[:2], ("front",), *good[3:]),
+           (*good[:3], ["back"], good[4])]  # fmt: skip
+    for value in odd:
+        memo = {(host, ADULT, shape_of(q)): value}
+        client.sendto(dnslib_query("n1.adult.example", "A"), server.getsockname())
+        done = Replayed(server, 1, memo, classes=class_tables())
+        assert len(done.rest) == 1 and done.rows == [] and done.blocked == {}, value
+    client.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        client.recv(4096)
+
+
 def test_replay_on_a_closed_fd_and_with_bad_arguments() -> None:
     from agent.dns.server import _Prepared
 
-    args = [{}, _Prepared, 1.0, 1.0, print, {}, None, frozenset(), 1.0]
+    args = [{}, _Prepared, 1.0, 1.0, print, {}, None, frozenset(), 1.0, None]
     with pytest.raises(OSError) as error:
         fastpath.replay_batch(-1, 32, *args)
     assert error.value.errno == EBADF
@@ -909,6 +1012,10 @@ def test_replay_on_a_closed_fd_and_with_bad_arguments() -> None:
         fastpath.replay_batch(-1, 32, *args[:-1])
     with pytest.raises(ValueError):
         fastpath.replay_batch(-1, 0, *args)
+    special, index, box = class_tables()
+    for classes in ((special, index), (special, index, "box"), (special, "index", box), [1]):
+        with pytest.raises(TypeError):
+            fastpath.replay_batch(-1, 32, *args[:-1], classes)
 
 
 # ---------------------------------------------------------------- leaks
@@ -931,11 +1038,12 @@ def grows(work: Callable[[], object], rounds: int) -> int:
 
 def test_no_leaks(raw_table: bytes, listed: dict[str, int]) -> None:
     good = dnslib_query("WWW.Example.com", "AAAA", edns=True, do=True)
+    by_class = dnslib_query("n1.Adult.example", "A")
     bad = packet([b"example", b"com"], counts=(1, 0, 0, 2), additional=opt() + opt())
     table = fastpath.Table(raw_table)
     hit = "www." + next(iter(listed))
     small = [("example.com", 1), ("ads.example.com", 2)]
-    shared = [(), True, False, None, b"", "", good, raw_table, hit]
+    shared = [(), True, False, None, b"", "", good, raw_table, hit, by_class]
     refs = [sys.getrefcount(obj) for obj in shared]  # a leaked reference per call shows here
 
     def parse() -> None:
@@ -973,15 +1081,17 @@ def test_no_leaks(raw_table: bytes, listed: dict[str, int]) -> None:
         rows: list[tuple] = []
         counts: dict[str, int] = {}
 
-        def replay(entry: object) -> Callable[[], None]:
-            memo[("127.0.0.1", good[2:])] = entry
+        def replay(
+            key: tuple, entry: object, ask: bytes = good, classes: object = None
+        ) -> Callable[[], None]:
+            memo[key] = entry
 
             def work() -> None:
                 for _ in range(8):
-                    client.sendto(good, server.getsockname())
+                    client.sendto(ask, server.getsockname())
                 got, rest, _, _ = fastpath.replay_batch(
                     server.fileno(), 64, memo, _Prepared, 1.0, 5.0, rows.append, counts,
-                    None, frozenset(), 1.0,
+                    None, frozenset(), 1.0, classes,
                 )  # fmt: skip
                 assert got == 8 and rest == []
                 assert len(fastpath.recv_batch(client.fileno(), 64)) == 8
@@ -989,8 +1099,12 @@ def test_no_leaks(raw_table: bytes, listed: dict[str, int]) -> None:
 
             return work
 
-        assert grows(replay((good[2:], head, "list")), 5_000) < 64 * 1024
-        assert grows(replay(fresh), 5_000) < 64 * 1024
+        key = ("127.0.0.1", good[2:])
+        assert grows(replay(key, (good[2:], head, "list")), 5_000) < 64 * 1024
+        assert grows(replay(key, fresh), 5_000) < 64 * 1024
+        classes = class_tables()
+        key = ("127.0.0.1", ADULT, shape_of(wire.parse_query(by_class)))
+        assert grows(replay(key, class_entry(), by_class, classes), 5_000) < 64 * 1024
     changes = [sys.getrefcount(obj) - before for obj, before in zip(shared, refs, strict=True)]
     # None, True, () and the like are shared with every thread in the process (a suite leaves
     # some running), so their counts drift by thousands; a leak here would be 200,000 or more.

@@ -9,16 +9,18 @@ it, cached TTLs age every second, and a parent's change is seen by the next quer
 
 from __future__ import annotations
 
+import socket
 from datetime import date, datetime, time
 
 import pytest
-from dnslib import RCODE, DNSHeader, DNSQuestion, DNSRecord
-from test_rules import CATALOG, INDEX, LONDON, SAFESEARCH
+from dnslib import QTYPE, RCODE, DNSHeader, DNSQuestion, DNSRecord
+from test_rules import CATALOG, INDEX, LISTS, LONDON, SAFESEARCH
 from test_server import make_cfg
 
 from agent.config import RulesConfig
 from agent.dns import server as server_mod
-from agent.rules.decide import decide
+from agent.lists.index import IndexBuilder, ListIndex
+from agent.rules.decide import decide, name_classes
 from agent.rules.decision import Decision
 from agent.rules.household import Child, Device, Household, Overlay, RuleEntry, Schedule
 from agent.rules.policy import Policy, PolicyHolder
@@ -29,6 +31,7 @@ SAM = Child(1, "Sam", date(2013, 11, 24))  # 12 on Monday 23 November 2026
 PHONE = "127.0.0.5"
 BEDTIME = Schedule(1, "Bedtime", 1, frozenset(range(7)), time(21), time(7), block_all=True)
 ZONE = DEFAULT_ZONE + "tiktok.com. 300 IN A 192.0.2.11\n"
+ZONE += "ok.adult.example. 300 IN A 192.0.2.12\nn500.adult.example. 300 IN A 192.0.2.13\n"
 
 
 def at(hour: int, minute: int = 0, second: int = 0) -> float:
@@ -60,11 +63,13 @@ def upstream():
 
 
 class Running:
-    def __init__(self, upstream: Upstream, household: Household, wall: float) -> None:
+    def __init__(
+        self, upstream: Upstream, household: Household, wall: float, index: ListIndex = INDEX
+    ) -> None:
         self.clocks = Clocks(wall)
         self.asked: list[str] = []
         self.rows: list[tuple] = []  # the query log's rows
-        self.holder = PolicyHolder(Policy(INDEX, household, CATALOG, SAFESEARCH, {}, RulesConfig()))
+        self.holder = PolicyHolder(Policy(index, household, CATALOG, SAFESEARCH, {}, RulesConfig()))
         self.st = ServerThread(
             make_cfg(upstream.address),
             self.holder,
@@ -73,20 +78,21 @@ class Running:
             monotonic=lambda: self.clocks.mono,
             tz=LONDON,
             submit=self.rows.append,
+            classes=name_classes,  # `counting` is the rules engine's decide, counted
         ).start()
 
     def counting(self, policy: Policy, client: str, name: str, qtype: int, now) -> Decision:
         self.asked.append(name)
         return decide(policy, client, name, qtype, now)
 
-    def ask(self, name: str):
-        return ask(self.st.port, name, source=PHONE)
+    def ask(self, name: str, qtype: str = "A"):
+        return ask(self.st.port, name, qtype, source=PHONE)
 
 
 @pytest.fixture
 def running(request, upstream):
-    household, wall = request.param
-    r = Running(upstream, household, wall)
+    household, wall, *index = request.param
+    r = Running(upstream, household, wall, *index)
     yield r
     r.st.stop()
 
@@ -216,3 +222,93 @@ def test_a_memo_that_cannot_be_turned_costs_answers_not_the_server(running):
         assert running.ask("example.com").header.rcode == RCODE.SERVFAIL
     resolver._turn = turn
     assert running.ask("example.com").header.rcode == RCODE.NOERROR
+
+
+def with_a_second_list() -> ListIndex:
+    """The test lists, and a gambling list that also claims two.adult.example."""
+    builder = IndexBuilder()
+    for domain, source, category, app_id in CATALOG.index_entries():
+        builder.add(domain, source, category, app_id)
+    for (source, category), names in LISTS.items():
+        builder.add_many(names, source, category)
+    builder.add("two.adult.example", "more-gambling", "gambling")
+    return builder.build()
+
+
+def burst(port: int, packets: list[bytes]) -> list[bytes]:
+    """The packets sent from Sam's phone a hundred at once (what a socket's buffer holds of
+    the replies), a reply read for each."""
+    replies: list[bytes] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((PHONE, 0))
+        s.settimeout(5)
+        for start in range(0, len(packets), 100):
+            for packet in packets[start : start + 100]:
+                s.sendto(packet, ("127.0.0.1", port))
+            replies += [s.recv(4096) for _ in packets[start : start + 100]]
+    return replies
+
+
+def query(name: str, qtype: str = "A", ident: int = 7) -> bytes:
+    return bytes(
+        DNSRecord(DNSHeader(id=ident, rd=1), q=DNSQuestion(name, getattr(QTYPE, qtype))).pack()
+    )
+
+
+ALLOWED_HERE = home(rules=(RuleEntry(1, "allow", "domain", "ok.adult.example"),))
+
+
+@pytest.mark.parametrize("running", [(ALLOWED_HERE, at(12), with_a_second_list())], indirect=True)
+def test_a_flood_of_listed_names_is_blocked_after_one_decision(running):
+    """Sam (12) asks hundreds of different names one adult list claims, as a child trying
+    names in turn would. The first is decided; every other is blocked by the compiled front
+    end from that block, kept for the list's claim set (`decide.name_classes`): the same
+    bytes, row and count Python gives. A name a parent's rule names, a name a second list
+    claims, and every name after the parent's change are decided as before."""
+    if not isinstance(running.st.server._udp[0], server_mod.BatchedUdp):
+        pytest.skip("the compiled fast path is not built here")
+    resolver = running.st.resolver
+    python = resolver.answer
+    answered: list[str] = []
+
+    def counting(data: bytes, client: str, *args: object) -> object:
+        answered.append(DNSRecord.parse(data).q.qname.idna())
+        return python(data, client, *args)
+
+    resolver.answer = counting
+    assert running.ask("n0.adult.example").header.rcode == RCODE.NXDOMAIN  # decided
+    names = [f"n{i}.adult.example" for i in range(1, 400)]
+    packets = [query(name, ident=i) for i, name in enumerate(names)]
+    rows, blocked = len(running.rows), sum(resolver.blocked.values())
+    replies = burst(running.st.port, packets)
+    assert running.asked == ["n0.adult.example"] and answered == ["n0.adult.example."]
+    assert sum(resolver.blocked.values()) == blocked + len(names)
+    flood = running.rows[rows:]
+    assert sorted(row[1][3] for row in flood) == sorted(names)
+    assert {(row[1][0], row[1][2], row[1][4], row[4]) for row in flood} == {
+        (PHONE, "Sam", "A", False)
+    }
+    by_name = {DNSRecord.parse(reply).q.qname.idna()[:-1]: reply for reply in replies}
+    for name, packet in zip(names[:50], packets, strict=False):
+
+        async def in_python(packet: bytes = packet) -> object:
+            return python(packet, PHONE)
+
+        assert running.st.call(in_python()) == by_name[name]  # the same bytes
+        assert running.rows[-1][1] == next(r[1] for r in flood if r[1][3] == name)
+
+    answered.clear()
+    ok = running.ask("ok.adult.example")  # a parent's rule names it: allowed
+    assert ok.header.rcode == RCODE.NOERROR and str(ok.rr[0].rdata) == "192.0.2.12"
+    assert running.ask("two.adult.example").header.rcode == RCODE.NXDOMAIN  # two lists
+    assert answered == ["ok.adult.example.", "two.adult.example."]
+    assert running.asked[-2:] == ["ok.adult.example", "two.adult.example"]
+
+    assert running.ask("n400.adult.example", "AAAA").header.rcode == RCODE.NXDOMAIN
+    assert running.ask("n401.adult.example", "AAAA").header.rcode == RCODE.NXDOMAIN
+    assert running.asked[-1] == "n400.adult.example"  # the first AAAA only
+
+    running.holder.update(household=home(rules=(RuleEntry(1, "allow", "domain", "adult.example"),)))
+    allowed = running.ask("n500.adult.example")  # the clock has not moved
+    assert allowed.header.rcode == RCODE.NOERROR and str(allowed.rr[0].rdata) == "192.0.2.13"
+    assert running.asked[-1] == "n500.adult.example"

@@ -6,7 +6,8 @@
  *                 looked up by label suffix; build_table writes one
  *   recv_batch / send_batch   recvmmsg / sendmmsg on a non-blocking UDP socket (Linux)
  *   replay_batch  a recvmmsg, the answers agent.dns.server.FilterResolver.answer would give
- *                 from its memo (blocked, or cached and fresh) made and logged here, one
+ *                 from its memo (blocked, or cached and fresh; a name never asked blocked
+ *                 by the block kept for its list's claim set) made and logged here, one
  *                 sendmmsg; the other datagrams handed back to Python
  *   trim_heap     glibc's malloc_trim(0): freed heap pages back to the system (no ctypes)
  *
@@ -142,95 +143,126 @@ wire_error(const char *message)
     return NULL;
 }
 
-static PyObject *
-parse(const unsigned char *p, Py_ssize_t n)
+/* One question as read off the wire: what `parse` returns as a tuple, and what replay_batch
+ * reads of a question the memo does not hold. */
+typedef struct {
+    unsigned qid, flags, qtype, qclass, udp_size, questions;
+    int edns, dnssec_ok;
+    char name[256]; /* lower-cased, dotted, not terminated */
+    Py_ssize_t name_len;
+    Py_ssize_t end;     /* where the name ends (its root label read) */
+    Py_ssize_t qend;    /* where the question ends */
+    Py_ssize_t opt_len; /* of the EDNS OPT record after it, 0 without one */
+} Scan;
+
+/* Read p[0:n] as one query, into *s: NULL when it is one well-formed question, else what is
+ * wrong with it (s->questions set when that is the count of questions). */
+static const char *
+scan(const unsigned char *p, Py_ssize_t n, Scan *s)
 {
+    s->questions = 1;
     if (n < 12)
-        return wire_error("shorter than a DNS header");
-    unsigned qid = be16(p), flags = be16(p + 2), qd = be16(p + 4);
-    unsigned an = be16(p + 6), ns = be16(p + 8), ar = be16(p + 10);
-    if (flags & 0x8000)
-        return wire_error("a response, not a query");
-    if (qd != 1)
-        return PyErr_Format(PyExc_ValueError, "%u questions (one is expected)", qd);
+        return "shorter than a DNS header";
+    s->qid = be16(p);
+    s->flags = be16(p + 2);
+    unsigned qd = be16(p + 4), an = be16(p + 6), ns = be16(p + 8), ar = be16(p + 10);
+    if (s->flags & 0x8000)
+        return "a response, not a query";
+    if (qd != 1) {
+        s->questions = qd;
+        return "questions";
+    }
     if (an || ns)
-        return wire_error("a query with answer or authority records");
+        return "a query with answer or authority records";
 
     /* The name, read as agent.dns.wire._read_qname does (same checks in the same order). The
      * total rule caps the text at 253 characters, so `name` cannot overflow. */
-    char name[256];
     Py_ssize_t name_len = 0, pos = 12;
     unsigned total = 0;
     for (;;) {
         if (pos >= n)
-            return wire_error("name runs past the end");
+            return "name runs past the end";
         unsigned length = p[pos];
         if (length == 0) {
             pos++;
             break;
         }
         if (length & 0xC0)
-            return wire_error("compressed or extended label in a question");
+            return "compressed or extended label in a question";
         total += length + 1;
         if (total > 254)
-            return wire_error("name longer than 255 bytes");
+            return "name longer than 255 bytes";
         if ((Py_ssize_t)length > n - pos - 1)
-            return wire_error("label runs past the end");
+            return "label runs past the end";
         if (name_len)
-            name[name_len++] = '.';
+            s->name[name_len++] = '.';
         for (unsigned i = 1; i <= length; i++)
-            name[name_len++] = (char)ascii_lower(p[pos + i]);
+            s->name[name_len++] = (char)ascii_lower(p[pos + i]);
         pos += 1 + (Py_ssize_t)length;
     }
-    Py_ssize_t end = pos;
-    if (end + 4 > n)
-        return wire_error("question is cut short");
-    unsigned qtype = be16(p + end), qclass = be16(p + end + 2);
-    Py_ssize_t qend = end + 4;
+    s->name_len = name_len;
+    s->end = pos;
+    if (pos + 4 > n)
+        return "question is cut short";
+    s->qtype = be16(p + pos);
+    s->qclass = be16(p + pos + 2);
+    Py_ssize_t qend = s->qend = pos + 4;
 
-    int edns = 0, dnssec_ok = 0;
-    unsigned udp_size = 512;
-    Py_ssize_t opt_len = 0;
+    s->edns = s->dnssec_ok = 0;
+    s->udp_size = 512;
+    s->opt_len = 0;
     if (ar) {
         if (ar > 1)
-            return wire_error("more than one additional record");
+            return "more than one additional record";
         if (qend + 11 > n || p[qend] != 0)
-            return wire_error("additional record is not an EDNS OPT record");
+            return "additional record is not an EDNS OPT record";
         unsigned rtype = be16(p + qend + 1), size = be16(p + qend + 3);
         uint32_t ttl = be32(p + qend + 5);
         Py_ssize_t rdlen = be16(p + qend + 9);
         if (rtype != TYPE_OPT || qend + 11 + rdlen > n)
-            return wire_error("additional record is not a valid EDNS OPT record");
-        edns = 1;
-        udp_size = size < 512 ? 512 : (size > EDNS_SIZE ? EDNS_SIZE : size);
-        dnssec_ok = (ttl & 0x8000) != 0;
-        opt_len = 11 + rdlen;
+            return "additional record is not a valid EDNS OPT record";
+        s->edns = 1;
+        s->udp_size = size < 512 ? 512 : (size > EDNS_SIZE ? EDNS_SIZE : size);
+        s->dnssec_ok = (ttl & 0x8000) != 0;
+        s->opt_len = 11 + rdlen;
     }
+    return NULL;
+}
 
+static PyObject *
+parse(const unsigned char *p, Py_ssize_t n)
+{
+    Scan s;
+    const char *wrong = scan(p, n, &s);
+    if (wrong != NULL) {
+        if (s.questions != 1)
+            return PyErr_Format(PyExc_ValueError, "%u questions (one is expected)", s.questions);
+        return wire_error(wrong);
+    }
     PyObject *out = PyTuple_New(11);
     if (out == NULL)
         return NULL;
     /* The cache key: the question with its name lower-cased (length bytes are < 64, so
      * lowering the whole name range leaves them alone), then the DO and EDNS flags. */
-    PyObject *key = PyBytes_FromStringAndSize(NULL, qend - 12 + 2);
+    PyObject *key = PyBytes_FromStringAndSize(NULL, s.qend - 12 + 2);
     if (put(out, 6, key) < 0)
         goto fail;
     unsigned char *k = (unsigned char *)PyBytes_AS_STRING(key);
-    for (Py_ssize_t i = 12; i < end; i++)
+    for (Py_ssize_t i = 12; i < s.end; i++)
         *k++ = ascii_lower(p[i]);
-    memcpy(k, p + end, 4);
-    k[4] = (unsigned char)dnssec_ok;
-    k[5] = (unsigned char)edns;
-    if (put(out, 0, PyLong_FromLong((long)qid)) < 0 ||
-        put(out, 1, PyLong_FromLong((long)flags)) < 0 ||
-        put(out, 2, PyUnicode_DecodeLatin1(name, name_len, NULL)) < 0 ||
-        put(out, 3, PyLong_FromLong((long)qtype)) < 0 ||
-        put(out, 4, PyLong_FromLong((long)qclass)) < 0 ||
-        put(out, 5, PyBytes_FromStringAndSize((const char *)p + 12, qend - 12)) < 0 ||
-        put(out, 7, PyBool_FromLong(edns)) < 0 ||
-        put(out, 8, PyLong_FromLong((long)udp_size)) < 0 ||
-        put(out, 9, PyBool_FromLong(dnssec_ok)) < 0 ||
-        put(out, 10, PyBytes_FromStringAndSize((const char *)p + qend, opt_len)) < 0)
+    memcpy(k, p + s.end, 4);
+    k[4] = (unsigned char)s.dnssec_ok;
+    k[5] = (unsigned char)s.edns;
+    if (put(out, 0, PyLong_FromLong((long)s.qid)) < 0 ||
+        put(out, 1, PyLong_FromLong((long)s.flags)) < 0 ||
+        put(out, 2, PyUnicode_DecodeLatin1(s.name, s.name_len, NULL)) < 0 ||
+        put(out, 3, PyLong_FromLong((long)s.qtype)) < 0 ||
+        put(out, 4, PyLong_FromLong((long)s.qclass)) < 0 ||
+        put(out, 5, PyBytes_FromStringAndSize((const char *)p + 12, s.qend - 12)) < 0 ||
+        put(out, 7, PyBool_FromLong(s.edns)) < 0 ||
+        put(out, 8, PyLong_FromLong((long)s.udp_size)) < 0 ||
+        put(out, 9, PyBool_FromLong(s.dnssec_ok)) < 0 ||
+        put(out, 10, PyBytes_FromStringAndSize((const char *)p + s.qend, s.opt_len)) < 0)
         goto fail;
     return out;
 fail:
@@ -474,6 +506,33 @@ typedef struct {
     uint32_t id;
 } Hit;
 
+/* Every label suffix of s[0:n] (a name's bytes, one a character) in the table, shortest
+ * first, into found (room for n hits); how many. Table names are ASCII, so the walk stops at
+ * the first byte over 127 from the right: no suffix holding it is listed. */
+static Py_ssize_t
+table_hits(const TableObject *t, const unsigned char *s, Py_ssize_t n, Hit *found)
+{
+    Py_ssize_t hits = 0, i;
+    uint64_t h = FNV_OFFSET;
+    for (i = n - 1; i >= 0; i--) {
+        unsigned char c = s[i];
+        if (c == '.' && i < n - 1) { /* h is now the hash of s[i+1:] */
+            int64_t id = table_find(t, mix(h));
+            if (id >= 0)
+                found[hits++] = (Hit){n - 1 - i, (uint32_t)id};
+        }
+        if (c > 127)
+            break;
+        h = fnv_step(h, c);
+    }
+    if (i < 0 && n > 0) {
+        int64_t id = table_find(t, mix(h));
+        if (id >= 0)
+            found[hits++] = (Hit){n, (uint32_t)id};
+    }
+    return hits;
+}
+
 PyDoc_STRVAR(table_lookup_doc,
 "lookup(name) -> ((suffix_length, set_id), ...)\n\n"
 "Every label suffix of name (the name itself included) that is in the table, shortest first.\n"
@@ -495,31 +554,33 @@ table_lookup(PyObject *self, PyObject *arg)
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     int kind = PyUnicode_KIND(arg);
     const void *data = PyUnicode_DATA(arg);
-    /* At most one hit per position; names longer than DNS allows get heap room. */
+    /* At most one hit per position; names longer than DNS allows get heap room, and a name
+     * of wider characters is read as bytes: its ASCII tail, behind one byte over 127 that
+     * stands for the character that ends it (the walk stops there, as it would at that one). */
     Hit stack_hits[STACK_HITS], *found = stack_hits;
+    unsigned char stack_name[STACK_HITS], *name = stack_name;
     if (n > STACK_HITS) {
         found = PyMem_New(Hit, (size_t)n);
-        if (found == NULL)
+        name = kind == PyUnicode_1BYTE_KIND ? NULL : PyMem_Malloc((size_t)n);
+        if (found == NULL || (kind != PyUnicode_1BYTE_KIND && name == NULL)) {
+            if (found != stack_hits)
+                PyMem_Free(found);
+            PyMem_Free(name);
             return PyErr_NoMemory();
-    }
-    Py_ssize_t hits = 0, i;
-    uint64_t h = FNV_OFFSET;
-    for (i = n - 1; i >= 0; i--) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c == '.' && i < n - 1) { /* h is now the hash of name[i+1:] */
-            int64_t id = table_find(t, mix(h));
-            if (id >= 0)
-                found[hits++] = (Hit){n - 1 - i, (uint32_t)id};
         }
-        if (c > 127)
-            break; /* every longer suffix holds c, so none of them is listed */
-        h = fnv_step(h, (unsigned char)c);
     }
-    if (i < 0 && n > 0) {
-        int64_t id = table_find(t, mix(h));
-        if (id >= 0)
-            found[hits++] = (Hit){n, (uint32_t)id};
+    const unsigned char *bytes = data;
+    if (kind != PyUnicode_1BYTE_KIND) {
+        Py_ssize_t i = n;
+        while (i > 0 && PyUnicode_READ(kind, data, i - 1) <= 127) {
+            i--;
+            name[i] = (unsigned char)PyUnicode_READ(kind, data, i);
+        }
+        if (i > 0)
+            name[--i] = 0x80;
+        bytes = name;
     }
+    Py_ssize_t hits = table_hits(t, bytes, n, found);
     PyObject *out = PyTuple_New(hits); /* the shared empty tuple when hits == 0 */
     for (Py_ssize_t j = 0; out != NULL && j < hits; j++) {
         PyObject *pair = PyTuple_New(2);
@@ -529,6 +590,8 @@ table_lookup(PyObject *self, PyObject *arg)
     }
     if (found != stack_hits)
         PyMem_Free(found);
+    if (name != stack_name)
+        PyMem_Free(name);
     return out;
 }
 
@@ -1193,8 +1256,72 @@ log_row(PyObject *submit, PyObject *ts, PyObject *head, int cached)
 
 typedef struct {
     PyObject *memo, *prepared, *ts, *submit, *blocked, *allow, *exempt, *now;
+    PyObject *classes; /* (special, index, box name) or None: see known_by_class */
     double mono;
 } Replay;
+
+/* A question the memo does not hold by name, answered from the memo's entry for its class:
+ * (client, set id, shape) -> (reply header after the ID, what follows the question, the
+ * log's first three columns, its columns after the name, the rule kind). The rules engine
+ * decides every name alike that no rule names (none of its suffixes in `special`) and that
+ * has one listed suffix in `index`, of one claim set id (agent.rules.decide.name_classes);
+ * the server keeps a block it made for one such name under its class
+ * (agent.dns.server.FilterResolver._prepare), and the reply depends on the question's name
+ * only through the question itself. Fills *k and returns 1, or 0 when Python must answer. */
+static int
+known_by_class(Replay *r, const unsigned char *data, Py_ssize_t size, PyObject *client, Known *k)
+{
+    Scan s;
+    if (scan(data, size, &s) != NULL || (s.flags & 0x7800))
+        return 0; /* malformed, or not a QUERY: Python says so */
+    const TableObject *special = (const TableObject *)PyTuple_GET_ITEM(r->classes, 0);
+    const TableObject *index = (const TableObject *)PyTuple_GET_ITEM(r->classes, 1);
+    PyObject *box = PyTuple_GET_ITEM(r->classes, 2);
+    const unsigned char *name = (const unsigned char *)s.name;
+    if (s.name_len == PyBytes_GET_SIZE(box) && memcmp(name, PyBytes_AS_STRING(box), (size_t)s.name_len) == 0)
+        return 0; /* the box's own name (agent.dns.boxinfo) */
+    Hit found[STACK_HITS]; /* a question's name is at most 253 characters */
+    if (table_hits(special, name, s.name_len, found) > 0 ||
+        table_hits(index, name, s.name_len, found) != 1)
+        return 0;
+    unsigned shape = s.qtype << 3 | (s.flags & 0x0100 ? 4u : 0u) | (unsigned)s.edns << 1 |
+                     (unsigned)s.dnssec_ok;
+    PyObject *key = Py_BuildValue("(OkI)", client, (unsigned long)found[0].id, shape);
+    if (key == NULL)
+        return 0;
+    PyObject *value = PyDict_GetItemWithError(r->memo, key);
+    Py_DECREF(key);
+    if (value == NULL || !PyTuple_CheckExact(value) || PyTuple_GET_SIZE(value) != 5)
+        return 0;
+    Py_INCREF(value); /* held while objects are made (a collection could run Python code) */
+    PyObject *head = PyTuple_GET_ITEM(value, 0), *after = PyTuple_GET_ITEM(value, 1);
+    PyObject *front = PyTuple_GET_ITEM(value, 2), *back = PyTuple_GET_ITEM(value, 3);
+    int ok = 0;
+    if (!PyBytes_CheckExact(head) || PyBytes_GET_SIZE(head) != 10 || !PyBytes_CheckExact(after) ||
+        !PyTuple_CheckExact(front) || PyTuple_GET_SIZE(front) != 3 || !PyTuple_CheckExact(back))
+        goto done;
+    Py_ssize_t question = s.qend - 12, rest = PyBytes_GET_SIZE(after);
+    k->tail = PyBytes_FromStringAndSize(NULL, 10 + question + rest);
+    if (k->tail == NULL)
+        goto done;
+    char *tail = PyBytes_AS_STRING(k->tail);
+    memcpy(tail, PyBytes_AS_STRING(head), 10);
+    memcpy(tail + 10, data + 12, (size_t)question);
+    memcpy(tail + 10 + question, PyBytes_AS_STRING(after), (size_t)rest);
+    Py_ssize_t columns = PyTuple_GET_SIZE(back);
+    k->head = PyTuple_New(4 + columns);
+    if (k->head == NULL || put(k->head, 3, PyUnicode_DecodeLatin1(s.name, s.name_len, NULL)) < 0)
+        goto done;
+    for (Py_ssize_t i = 0; i < 3; i++)
+        PyTuple_SET_ITEM(k->head, i, Py_NewRef(PyTuple_GET_ITEM(front, i)));
+    for (Py_ssize_t i = 0; i < columns; i++)
+        PyTuple_SET_ITEM(k->head, 4 + i, Py_NewRef(PyTuple_GET_ITEM(back, i)));
+    k->kind = Py_NewRef(PyTuple_GET_ITEM(value, 4));
+    ok = 1;
+done:
+    Py_DECREF(value);
+    return ok;
+}
 
 /* One received datagram: answered into a->replies (1), or left for Python (0, with *ok
  * saying whether the rate limit let it through); -1 on an error (set), when Python answers
@@ -1232,12 +1359,17 @@ replay_one(Replay *r, ReplayArea *a, int i, Py_ssize_t *used, unsigned *n_out,
         return -1;
     PyObject *entry = PyDict_GetItemWithError(r->memo, key);
     Py_DECREF(key);
-    if (entry == NULL)
-        return PyErr_Occurred() ? -1 : 0;
-    Py_INCREF(entry);
     Known k = {NULL, NULL, NULL};
-    int found = known_from(entry, r->prepared, r->mono, &k);
-    Py_DECREF(entry);
+    int found;
+    if (entry != NULL) {
+        Py_INCREF(entry);
+        found = known_from(entry, r->prepared, r->mono, &k);
+        Py_DECREF(entry);
+    } else if (PyErr_Occurred()) {
+        return -1;
+    } else {
+        found = r->classes != Py_None && known_by_class(r, data, size, client, &k);
+    }
     if (!found) {
         known_clear(&k);
         PyErr_Clear(); /* whatever went wrong, Python's answer meets it again and says so */
@@ -1331,7 +1463,8 @@ fail:
 #endif /* __linux__ */
 
 PyDoc_STRVAR(replay_batch_doc,
-"replay_batch(fd, max, memo, prepared, ts, mono, submit, blocked, allow, exempt, now)\n"
+"replay_batch(fd, max, memo, prepared, ts, mono, submit, blocked, allow, exempt, now,\n"
+"             classes)\n"
 "    -> (received, rest, cached, unsent)\n\n"
 "Receive up to max (at most 64) datagrams with one recvmmsg and answer, with one sendmmsg,\n"
 "those agent.dns.server.FilterResolver.answer would answer from its memo without asking\n"
@@ -1339,7 +1472,12 @@ PyDoc_STRVAR(replay_batch_doc,
 "instance of `prepared` that is blocked or whose cached tail is fresh (mono < expires) and\n"
 "fits. Each such answer is the client's ID and the tail, logs (ts, head, None, None, cached)\n"
 "through submit(row) and counts a block in blocked[kind]. allow(client, now) is asked first\n"
-"for every client not in exempt (allow None: no limit). rest lists the others as\n"
+"for every client not in exempt (allow None: no limit). With classes (special, index,\n"
+"box_name), two Tables and bytes, a question the memo does not hold by name is blocked by\n"
+"memo[(client_ip, set_id, shape)] = (header, after, front, back, kind) when its name is not\n"
+"box_name, has no suffix in special and exactly one in index (of that set id): the reply is\n"
+"the ID, header, question and after; the row's head is front + (name,) + back; shape is\n"
+"qtype << 3 | RD << 2 | EDNS << 1 | DO. rest lists the others as\n"
 "(payload, client_ip, sockaddr, allowed) for Python to answer (allowed False: refuse it);\n"
 "cached counts the cached answers sent, unsent the answers the socket would not take.");
 
@@ -1347,8 +1485,8 @@ static PyObject *
 fp_replay_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 11) {
-        PyErr_SetString(PyExc_TypeError, "replay_batch() takes 11 arguments");
+    if (nargs != 12) {
+        PyErr_SetString(PyExc_TypeError, "replay_batch() takes 12 arguments");
         return NULL;
     }
     long fd = PyLong_AsLong(args[0]);
@@ -1364,20 +1502,31 @@ fp_replay_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int max = batch_size(asked);
     if (max < 0)
         return NULL;
-    Replay r = {args[2], args[3], args[4], args[6], args[7], args[8], args[9], args[10], 0.0};
+    Replay r = {args[2], args[3], args[4], args[6], args[7], args[8], args[9], args[10],
+                args[11], 0.0};
     if (!PyDict_Check(r.memo) || !PyDict_Check(r.blocked) || !PyType_Check(r.prepared) ||
         !PyAnySet_Check(r.exempt)) {
         PyErr_SetString(PyExc_TypeError,
                         "replay_batch() needs memo and blocked dicts, a type and a set");
         return NULL;
     }
+    if (r.classes != Py_None &&
+        (!PyTuple_CheckExact(r.classes) || PyTuple_GET_SIZE(r.classes) != 3 ||
+         !Py_IS_TYPE(PyTuple_GET_ITEM(r.classes, 0), &TableType) ||
+         !Py_IS_TYPE(PyTuple_GET_ITEM(r.classes, 1), &TableType) ||
+         !PyBytes_CheckExact(PyTuple_GET_ITEM(r.classes, 2)))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "replay_batch() needs classes as None or (Table, Table, bytes)");
+        return NULL;
+    }
     r.mono = PyFloat_AsDouble(args[5]);
     if (r.mono == -1.0 && PyErr_Occurred())
         return NULL;
 #ifdef __linux__
-    /* the memo and the dicts stay alive while Python code runs (submit, allow) */
+    /* the memo, the dicts and the tables stay alive while Python code runs (submit, allow) */
     Py_INCREF(r.memo);
     Py_INCREF(r.blocked);
+    Py_INCREF(r.classes);
     PyObject *out;
     if (!replay_area_busy) {
         replay_area_busy = 1;
@@ -1390,6 +1539,7 @@ fp_replay_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_DECREF(r.memo);
     Py_DECREF(r.blocked);
+    Py_DECREF(r.classes);
     return out;
 #else
     (void)fd;

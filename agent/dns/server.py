@@ -37,6 +37,7 @@ from agent.dns.floodguard import FloodGuard
 from agent.dns.native import fastpath
 from agent.dns.tcp import TcpFront, TcpLimits, listen_tcp, remember_server_name, tcp_budget
 from agent.dns.upstream import UpstreamFailed, UpstreamPool
+from agent.rules import decide as rules
 from agent.rules.decide import holds_until
 from agent.rules.decision import Action, Decision, RuleKind, RuleRef
 from agent.rules.policy import Policy, PolicyHolder
@@ -44,6 +45,7 @@ from agent.rules.policy import Policy, PolicyHolder
 log = logging.getLogger(__name__)
 
 Decide = Callable[[Policy, str, str, int, datetime], Decision]
+Classes = Callable[[Policy], tuple[Any, Any] | None]
 Submit = Callable[[tuple], bool]
 Reply = bytes | None | Coroutine[Any, Any, bytes | None]
 REWRITE_TTL = 300
@@ -85,14 +87,19 @@ class FilterResolver:
         monotonic: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
         own_networks: Iterable[IPNetwork] | None = None,
+        classes: Classes | None = None,
     ) -> None:
-        """`own_networks`: the box's own IPv6 prefixes (read from the system when None)."""
+        """`own_networks`: the box's own IPv6 prefixes (read from the system when None).
+        `classes`: what `decide` promises about names no rule names, as
+        `agent.rules.decide.name_classes` gives it; that one when `decide` is the rules
+        engine's own, else none (every name the memo does not hold is then decided)."""
         self.monotonic, self.wallclock = monotonic, wallclock
         self.cfg = cfg
         self.dns = cfg.dns
         self._block_mode, self._block_ttl = cfg.dns.block_mode, cfg.dns.block_ttl
         self.holder = holder
         self.decide = decide
+        self._name_classes = classes or (rules.name_classes if decide is rules.decide else None)
         self.submit = submit or (lambda entry: True)
         self.tz = tz
         self.cache = ResponseCache(
@@ -131,6 +138,10 @@ class FilterResolver:
         self._memo_from, self._memo_until = 0, NEVER
         self._memo_family = False  # whether every family resolver was down when it began
         self._retired: list[dict] = []  # emptied memos, freed a slice at a time by `tidy`
+        # For the memo's policy, what the compiled front end needs to block a name the memo
+        # does not hold by name, from a block kept for its class (`_keep_class`):
+        # (special, index, the box's own name), or None
+        self.classes: tuple[Any, Any, bytes] | None = None
         # seconds until the next pause or overlay ends, for one household and one second
         self._left: tuple[object, datetime | None, int | None] = (None, None, None)
         self.counters = {"refused": 0, "malformed": 0, "servfail": 0}
@@ -234,6 +245,8 @@ class FilterResolver:
             return
         self._retire(self._memo)
         self._memo = {}
+        if policy is not self._memo_policy:
+            self.classes = self._classes_of(policy)
         self._memo_policy, self._memo_family = policy, down
         self._memo_from, self._memo_until = second, self._horizon(second, policy)
 
@@ -322,7 +335,10 @@ class FilterResolver:
             else:
                 tail = BLOCK_TAIL(qtype, flags, edns, do, question, self._block_mode, ttl,
                                   decision.nxdomain)  # fmt: skip
-            return (tail, head + decision.columns, kind._value_)
+            head += decision.columns
+            if self.classes is not None and who is client:
+                self._keep_class(client, name, qtype, flags, edns, do, ttl, decision, head)
+            return (tail, head, kind._value_)
         own_key = key  # the memo keeps a key only when it is not the question's own
         if action is REWRITE:
             key = key + b"rw:" + (decision.rewrite_to or "").encode()
@@ -339,6 +355,47 @@ class FilterResolver:
         prepared.kind = decision.rule.kind
         prepared.cap, prepared.family = cap, kids
         return prepared
+
+    def _classes_of(self, policy: Policy) -> tuple[Any, Any, bytes] | None:
+        """`classes` for `policy`: None when the tables are not compiled, or could not be
+        had (the front end then leaves every name the memo does not hold to `answer`)."""
+        if self._name_classes is None or fastpath is None:
+            return None  # no compiled front end reads them
+        try:
+            tables = self._name_classes(policy)
+        except Exception:  # costs speed, never an answer
+            log.exception("the compiled front end cannot block by list under this policy")
+            return None
+        return None if tables is None else (*tables, boxinfo.NAME.encode())
+
+    def _keep_class(
+        self,
+        client: str,
+        name: str,
+        qtype: int,
+        flags: int,
+        edns: bool,
+        do: bool,
+        ttl: int,
+        decision: Decision,
+        head: tuple,
+    ) -> None:
+        """A block made for a name that no rule names and one list claims is the block for
+        every name of its class (`decide.name_classes`) asked by this client: kept in the memo
+        under the class too, as the compiled front end reads it (`replay_batch`), so the next
+        such names are blocked there without a decision each. The memo's bound and life apply."""
+        special, index, _ = self.classes  # type: ignore[misc]
+        memo = self._memo
+        if special.lookup(name) or len(memo) >= MEMO_SIZE:
+            return
+        hits = index.lookup(name)
+        if len(hits) != 1:
+            return
+        shape = qtype << 3 | (flags >> 6 & 4) | edns << 1 | do
+        header, after = wire.block_shape(qtype, flags, edns, do, self._block_mode, ttl,
+                                         decision.nxdomain)  # fmt: skip
+        kind = decision.rule.kind._value_
+        memo[(client, hits[0][1], shape)] = (header, after, head[:3], head[4:], kind)
 
     def _family_block(
         self,
@@ -753,6 +810,7 @@ class BatchedUdp:
                 got, rest, cached, unsent = replay(
                     self.fd, self.BATCH, memo, _Prepared, ts, resolver.monotonic(),
                     resolver.submit, resolver.blocked, allow, exempt, time.monotonic(),
+                    resolver.classes if memo else None,  # an empty memo keeps no class
                 )  # fmt: skip
             except OSError as exc:
                 log.debug("receiving on UDP: %s", exc)

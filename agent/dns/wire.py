@@ -208,13 +208,21 @@ def block_tail_of(
 ) -> bytes:
     """`block_tail` from a query's parsed fields (`parse_fields`), for the server's blocked
     path, which makes no `Query` for a question it blocks."""
+    head, after = block_shape(qtype, flags, edns, do, mode, ttl, nxdomain)
+    return head + question + after
+
+
+def block_shape(
+    qtype: int, flags: int, edns: bool, do: bool, mode: str, ttl: int, nxdomain: bool = False
+) -> tuple[bytes, bytes]:
+    """A blocked reply but for its ID and question: the header after the ID (10 bytes), and
+    what follows the question."""
     kind = qtype if qtype in (TYPE_A, TYPE_AAAA) else 0  # others: no records
     shape = (kind, flags & 0x0100, edns, do, mode, ttl, nxdomain)
     made = _BLOCK_SHAPES.get(shape)
     if made is None:
         made = _BLOCK_SHAPES[shape] = _block_shape(qtype, flags, edns, do, mode, ttl, nxdomain)
-    head, after = made
-    return head + question + after
+    return made
 
 
 # What follows the question in a blocked reply depends on a handful of things about the

@@ -386,6 +386,13 @@ class ListIndex:
         return self._count
 
     @property
+    def compiled(self) -> Any:
+        """The fast path's `Table` that answers `claim_key` and `lookup`, or None when they are
+        answered another way (the trie, or a damaged index's stand-in)."""
+        table = self._table
+        return table if fastpath is not None and type(table) is fastpath.Table else None
+
+    @property
     def engine(self) -> str:
         """Which structure answers lookups: "hash table (fast path)" or "trie"."""
         if isinstance(self._table, _EveryName):

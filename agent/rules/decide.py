@@ -190,6 +190,24 @@ def decide(policy: Policy, client_ip: str, name: str, qtype: int, now: datetime)
     return _decide(policy, client_ip, name, now)
 
 
+def name_classes(policy: Policy) -> tuple[object, object] | None:
+    """`decide`'s promise about names no rule names, as two compiled tables `(special,
+    index)` that a compiled front end can read: a name with no suffix in `special` and
+    exactly one listed suffix in `index`, of claim set id k (`index.lookup(name)` is
+    `((length, k),)`), is decided exactly as every other such name with the same k, for one
+    client, policy and moment (the decision `_Recent` keeps under `(client, k)`). None when
+    either table is not compiled."""
+    index = policy.index.compiled
+    if index is None:
+        return None
+    recent = _recent
+    special = recent.is_special if recent.policy is policy else _special_test(policy)
+    table = getattr(special, "__self__", None)  # a Table's bound `lookup`, when compiled
+    if fastpath is None or type(table) is not fastpath.Table:
+        return None
+    return table, index
+
+
 def holds_until(policy: Policy, now: datetime) -> datetime:
     """The first moment after `now` at which the passing of time alone may change a decision
     for this policy: until then `decide` answers every question as it does at `now`, for as
