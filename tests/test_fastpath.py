@@ -808,6 +808,55 @@ def test_replay_answers_what_the_memo_knows_and_hands_back_the_rest(udp) -> None
     assert done.blocked == {"list": 1, "schedule": 1} and done.cached == 1
 
 
+def aging(stored: float, expires: float, cap: int, *records: tuple[int, int]) -> bytes:
+    """agent.dns.server._aging's layout: the cache entry's times, the cap, (offset, TTL)s."""
+    return struct.pack("=ddi", stored, expires, cap) + b"".join(
+        struct.pack("=HI", at, ttl) for at, ttl in records
+    )
+
+
+def test_replay_ages_a_cached_tail_by_the_whole_seconds_since_it_was_stored(udp) -> None:
+    """A prepared answer past its second is made again from its aging, as a load from the
+    cache would (mono is 100.0 here): each TTL less the age, not below 0, within the cap; the
+    entry keeps the new tail until the next second of its age. Expired in the cache, or an
+    aging that does not fit its tail: Python loads it."""
+    server, client, host = udp
+    tail = b"T" * 10 + struct.pack(">I", 300) + b"--" + struct.pack(">I", 4)  # TTLs at 10, 16
+    made = {
+        b"aged": aging(89.5, 400.0, -1, (10, 300), (16, 4)),  # 10.5 s old: 10 s of age
+        b"capped": aging(89.5, 400.0, 120, (10, 300), (16, 4)),
+        b"soon": aging(99.25, 100.5, -1, (10, 300)),  # 0.75 s old: no age, expires first
+        b"expired": aging(89.5, 100.0, -1, (10, 300)),
+        b"outside": aging(89.5, 400.0, -1, (17, 300)),
+        b"short": aging(89.5, 400.0, -1)[:19],
+    }
+    memo = {
+        (host, question(0, body)[2:]): prepared(
+            body, ("head", body), tail=tail, expires=100.0, fits=True, aging=value
+        )
+        for body, value in made.items()
+    }
+    for i, body in enumerate(made):
+        client.sendto(question(i, body), server.getsockname())
+    done = Replayed(server, len(made), memo)
+    replies = {client.recv(4096) for _ in range(3)}
+
+    def ttls(first: int, second: int) -> bytes:
+        return b"T" * 10 + struct.pack(">I", first) + b"--" + struct.pack(">I", second)
+
+    assert replies == {
+        struct.pack(">H", 0) + ttls(290, 0),
+        struct.pack(">H", 1) + ttls(120, 0),
+        struct.pack(">H", 2) + ttls(300, 4),
+    }
+    assert [p[2:] for p, *_ in done.rest] == [question(0, b)[2:] for b in made][3:]
+    entry = memo[(host, question(0, b"aged")[2:])]
+    assert entry.tail == ttls(290, 0) and entry.expires == 100.5  # stored + 10 s + 1
+    assert memo[(host, question(0, b"soon")[2:])].expires == 100.25
+    assert memo[(host, question(0, b"expired")[2:])].tail == tail  # untouched
+    assert done.cached == 3 and len(done.rows) == 3
+
+
 def test_replay_asks_the_rate_limit_first_except_for_the_exempt(udp) -> None:
     server, client, host = udp
     memo = {(host, question(0, b"blocked")[2:]): (b"TAIL", ("head",), "list")}
@@ -1102,6 +1151,14 @@ def test_no_leaks(raw_table: bytes, listed: dict[str, int]) -> None:
         key = ("127.0.0.1", good[2:])
         assert grows(replay(key, (good[2:], head, "list")), 5_000) < 64 * 1024
         assert grows(replay(key, fresh), 5_000) < 64 * 1024
+        old = prepared(good[2:], head, tail=good[2:], fits=True, aging=aging(1, 1e9, 9, (10, 300)))
+        aged = replay(key, old)
+
+        def age_again() -> None:
+            old.expires = 0.0  # past its second again: aged anew each time
+            aged()
+
+        assert grows(age_again, 5_000) < 64 * 1024
         classes = class_tables()
         key = ("127.0.0.1", ADULT, shape_of(wire.parse_query(by_class)))
         assert grows(replay(key, class_entry(), by_class, classes), 5_000) < 64 * 1024

@@ -249,10 +249,8 @@ def burst(port: int, packets: list[bytes]) -> list[bytes]:
     return replies
 
 
-def query(name: str, qtype: str = "A", ident: int = 7) -> bytes:
-    return bytes(
-        DNSRecord(DNSHeader(id=ident, rd=1), q=DNSQuestion(name, getattr(QTYPE, qtype))).pack()
-    )
+def query(name: str, ident: int) -> bytes:
+    return bytes(DNSRecord(DNSHeader(id=ident, rd=1), q=DNSQuestion(name, QTYPE.A)).pack())
 
 
 ALLOWED_HERE = home(rules=(RuleEntry(1, "allow", "domain", "ok.adult.example"),))
@@ -312,3 +310,39 @@ def test_a_flood_of_listed_names_is_blocked_after_one_decision(running):
     allowed = running.ask("n500.adult.example")  # the clock has not moved
     assert allowed.header.rcode == RCODE.NOERROR and str(allowed.rr[0].rdata) == "192.0.2.13"
     assert running.asked[-1] == "n500.adult.example"
+
+
+@pytest.mark.parametrize("running", [(home(), at(12, 0, 5))], indirect=True)
+def test_cached_answers_age_in_the_compiled_front_end_as_a_load_from_the_cache_would(running):
+    """A cached answer asked again seconds later is aged by the compiled front end (its TTLs
+    down by the whole seconds since it was stored), never reaching `answer`: the same bytes
+    as Python's load from the cache gives at that moment."""
+    if not isinstance(running.st.server._udp[0], server_mod.BatchedUdp):
+        pytest.skip("the compiled fast path is not built here")
+    resolver = running.st.resolver
+    python = resolver.answer
+    answered: list[bytes] = []
+
+    def counting(data: bytes, client: str, *args: object) -> object:
+        answered.append(data)
+        return python(data, client, *args)
+
+    resolver.answer = counting
+    packet = query("example.com", ident=11)
+    first = send_raw(running.st.port, packet, source=PHONE)  # from upstream, stored
+    assert DNSRecord.parse(first).rr[0].ttl == 300
+    send_raw(running.st.port, packet, source=PHONE)  # loaded from the cache, in Python
+    assert len(answered) == 2
+    for seconds, ttl in ((1, 299), (1, 298), (7, 291), (0.5, 291), (0.5, 290)):
+        running.clocks.tick(seconds)
+        reply = send_raw(running.st.port, packet, source=PHONE)
+        assert DNSRecord.parse(reply).rr[0].ttl == ttl
+        assert len(answered) == 2  # aged in C
+        prepared = resolver._memo[(PHONE, packet[2:])]
+
+        async def loaded_in_python(prepared=prepared) -> object:
+            prepared.expires, prepared.aging = float("-inf"), None  # as if never aged
+            return python(packet, PHONE)
+
+        assert running.st.call(loaded_in_python()) == reply
+    assert running.asked == ["example.com"]

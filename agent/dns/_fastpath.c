@@ -1136,7 +1136,7 @@ done:
 /* ---------------------------------------------------------------- replay_batch */
 
 /* Names of the prepared question's fields (agent.dns.server._Prepared), interned at import. */
-static PyObject *s_block_tail, *s_kind, *s_head, *s_expires, *s_tail, *s_fits;
+static PyObject *s_block_tail, *s_kind, *s_head, *s_expires, *s_tail, *s_fits, *s_aging;
 
 #ifdef __linux__
 
@@ -1169,9 +1169,75 @@ known_clear(Known *k)
     Py_CLEAR(k->kind);
 }
 
+/* A prepared question's cached tail whose TTLs have aged a second since it was made: made
+ * again here from its `aging` (agent.dns.server._aging: stored and expires of the cache entry
+ * as doubles, the cap as an int32 (-1: none), then a u16 offset into the tail and a u32 TTL as
+ * stored for each record, all native order), as FilterResolver.answer would load it from the
+ * cache: each TTL its stored value less the entry's whole seconds of age (not below 0), no
+ * more than the cap; `tail` and `expires` set on the entry. 1 when done; 0 when Python must
+ * load it (no aging, the cache entry has expired, or an aging that does not fit the tail). */
+static int
+age_tail(PyObject *entry, double mono)
+{
+    PyObject *aging = PyObject_GetAttr(entry, s_aging);
+    if (aging == NULL)
+        return 0;
+    int done = 0;
+    PyObject *tail = NULL, *aged = NULL, *until = NULL;
+    Py_ssize_t n = PyBytes_Check(aging) ? PyBytes_GET_SIZE(aging) : -1;
+    if (n < 20 || (n - 20) % 6 != 0)
+        goto out;
+    const unsigned char *a = (const unsigned char *)PyBytes_AS_STRING(aging);
+    double stored, limit;
+    int32_t cap;
+    memcpy(&stored, a, sizeof stored);
+    memcpy(&limit, a + 8, sizeof limit);
+    memcpy(&cap, a + 16, sizeof cap);
+    if (!(mono < limit) || !(mono - stored < 4294967296.0))
+        goto out; /* expired in the cache (or NaN): Python loads it, and asks upstream */
+    double since = mono - stored;
+    uint32_t age = since > 0 ? (uint32_t)since : 0;
+    tail = PyObject_GetAttr(entry, s_tail);
+    if (tail == NULL || !PyBytes_CheckExact(tail))
+        goto out;
+    Py_ssize_t len = PyBytes_GET_SIZE(tail);
+    aged = PyBytes_FromStringAndSize(PyBytes_AS_STRING(tail), len);
+    if (aged == NULL)
+        goto out;
+    unsigned char *t = (unsigned char *)PyBytes_AS_STRING(aged);
+    for (Py_ssize_t i = 20; i < n; i += 6) {
+        uint16_t at;
+        uint32_t ttl;
+        memcpy(&at, a + i, sizeof at);
+        memcpy(&ttl, a + i + 2, sizeof ttl);
+        if ((Py_ssize_t)at + 4 > len)
+            goto out;
+        ttl = ttl > age ? ttl - age : 0;
+        if (cap >= 0 && ttl > (uint32_t)cap)
+            ttl = (uint32_t)cap;
+        t[at] = (unsigned char)(ttl >> 24); /* network order */
+        t[at + 1] = (unsigned char)(ttl >> 16);
+        t[at + 2] = (unsigned char)(ttl >> 8);
+        t[at + 3] = (unsigned char)ttl;
+    }
+    double next = stored + (double)age + 1;
+    until = PyFloat_FromDouble(next < limit ? next : limit);
+    if (until == NULL || PyObject_SetAttr(entry, s_tail, aged) < 0 ||
+        PyObject_SetAttr(entry, s_expires, until) < 0)
+        goto out;
+    done = 1;
+out:
+    Py_XDECREF(until);
+    Py_XDECREF(aged);
+    Py_XDECREF(tail);
+    Py_DECREF(aging);
+    return done;
+}
+
 /* Fill *k from a memo entry; 0 when Python must answer (or on an error, set). A blocked
  * question is a 3-tuple (tail, head, kind); a prepared one answers from the memo when it is
- * blocked, or while its cached tail is fresh (mono < expires) and fits in UDP. */
+ * blocked, or while its cached tail is fresh (mono < expires, or made fresh by age_tail) and
+ * fits in UDP. */
 static int
 known_from(PyObject *entry, PyObject *prepared, double mono, Known *k)
 {
@@ -1202,8 +1268,8 @@ known_from(PyObject *entry, PyObject *prepared, double mono, Known *k)
     Py_DECREF(expires);
     if (until == -1.0 && PyErr_Occurred())
         return 0;
-    if (!(mono < until))
-        return 0; /* the cached TTLs have aged a second: Python loads it again */
+    if (!(mono < until) && !age_tail(entry, mono))
+        return 0; /* the cached TTLs have aged, and only Python can load them again */
     PyObject *fits = PyObject_GetAttr(entry, s_fits);
     if (fits == NULL)
         return 0;
@@ -1600,7 +1666,7 @@ PyInit__fastpath(void)
         return NULL;
     struct { PyObject **slot; const char *name; } names[] = {
         {&s_block_tail, "block_tail"}, {&s_kind, "kind"}, {&s_head, "head"},
-        {&s_expires, "expires"}, {&s_tail, "tail"}, {&s_fits, "fits"},
+        {&s_expires, "expires"}, {&s_tail, "tail"}, {&s_fits, "fits"}, {&s_aging, "aging"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (*names[i].slot == NULL &&

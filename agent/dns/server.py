@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import struct
 import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable
@@ -203,6 +204,7 @@ class FilterResolver:
             m.expires = aged if aged < entry.expires else entry.expires
             m.tail = _tail(q, served, entry.question_end)
             m.fits = len(m.tail) + 2 <= q.udp_size
+            m.aging = _aging(entry, m.cap, len(q.question))
             if m.family and self.family.blocks(entry.served):  # type: ignore[union-attr]
                 return self._family_block(data, m, q, ts, None, None)
             if entry.facts is not answers.PLAIN and m.decision.action is not REWRITE:
@@ -653,6 +655,9 @@ class _Prepared:
     kind: str = ""  # the kind of rule behind `block_tail`, for /metrics
     family: bool = False  # a child's question: the family filter answers it (agent/dns/family.py)
     fits: bool = False  # `tail` fits in what the client can take over UDP
+    # how the compiled front end ages `tail` a second at a time until the cache entry it was
+    # made from expires (`_aging`), instead of Python loading it again each second
+    aging: bytes | None = None
 
     @property
     def q(self) -> wire.Query:
@@ -671,6 +676,25 @@ def _capped(reply: bytes, offsets: tuple[int, ...], cap: int) -> bytes:
     if all(t <= cap for t in ttls):
         return reply
     return wire.with_ttls(reply, offsets, tuple(min(t, cap) for t in ttls))
+
+
+_AGING, _AGED_RECORD = struct.Struct("=ddi"), struct.Struct("=HI")
+
+
+def _aging(entry: Entry, cap: int | None, question: int) -> bytes | None:
+    """`_Prepared.aging` for a tail made from `entry` (`_tail`) for a question of `question`
+    bytes: the entry's stored and expires times, the cap (-1: none), then each record's TTL
+    offset in the tail and its TTL as stored, so `_fastpath.replay_batch` ages the tail as a
+    load from the cache would. None when they do not fit (then Python loads it each second)."""
+    shift = question + wire.HEADER.size - entry.question_end - 2  # the reply's offsets -> tail's
+    try:
+        head = _AGING.pack(entry.stored, entry.expires, -1 if cap is None else min(cap, 2**31 - 1))
+        pack = _AGED_RECORD.pack
+        return head + b"".join(
+            pack(at + shift, ttl) for at, ttl in zip(entry.offsets, entry.ttls, strict=True)
+        )
+    except (struct.error, ValueError):
+        return None
 
 
 def _tail(q: wire.Query, reply: bytes, question_end: int) -> bytes:
