@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import os
 import signal
 import sys
 import threading
@@ -21,6 +20,7 @@ import threading
 from agent import config as config_mod
 from agent import logsafe
 from agent.ops.jobs import Jobs
+from agent.ops.priority import background
 from agent.ops.scheduler import Scheduler
 from agent.store import db
 from dashboard.ondemand import OnDemandDashboard
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     gc.collect()  # what building the models left in cycles: the next heap trim gives it back
-    os.nice(19)  # background work: the DNS and the query log come first
+    background(19)  # the DNS and the query log come first (agent.ops.priority)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -120,6 +120,7 @@ def test_forged_sources_leave_the_dns_its_size_and_the_parent_one_alert(box) -> 
     devices = store.list_devices(engine)
     (jobs,) = children_of(proc.pid, JOBS)
     jobs_kb = rss_kb(jobs)
+    assert os.sched_getscheduler(jobs) == os.SCHED_IDLE  # the DNS comes first (agent.ops.priority)
     print(
         f"\n{FORGED} forged sources in {took:.1f}s; DNS RSS {before / 1024:.1f} MB before, "
         f"{peak / 1024:.1f} MB peak, {after / 1024:.1f} MB after; {len(new_devices)} new-device "
