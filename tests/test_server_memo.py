@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from collections.abc import Callable
 from datetime import date, datetime, time
 
 import pytest
@@ -165,21 +166,33 @@ def test_a_clock_set_back_is_decided_again(running):
 BLOCKED_HERE = home(rules=(RuleEntry(1, "block", "domain", "blocked.example"),))
 
 
-@pytest.mark.parametrize("running", [(BLOCKED_HERE, at(12))], indirect=True)
-def test_what_the_compiled_front_end_answers_from_the_memo_is_what_python_would(running):
-    """Repeats are answered in C by the UDP front end (`replay_batch`), never reaching
-    `FilterResolver.answer`: the same bytes, log rows and counts as `answer` gives them."""
+def reaching_python(running: Running) -> tuple[Callable[..., object], list[bytes]]:
+    """`FilterResolver.answer` as it was, and the packets that reach it from now on: what the
+    compiled front end (when built here) did not answer itself."""
     if not isinstance(running.st.server._udp[0], server_mod.BatchedUdp):
         pytest.skip("the compiled fast path is not built here")
     resolver = running.st.resolver
     python = resolver.answer
-    answered: list[bytes] = []
+    reached: list[bytes] = []
 
     def counting(data: bytes, client: str, *args: object) -> object:
-        answered.append(data)
+        reached.append(data)
         return python(data, client, *args)
 
     resolver.answer = counting
+    return python, reached
+
+
+def names_in(packets: list[bytes]) -> list[str]:
+    return [str(DNSRecord.parse(p).q.qname).rstrip(".") for p in packets]
+
+
+@pytest.mark.parametrize("running", [(BLOCKED_HERE, at(12))], indirect=True)
+def test_what_the_compiled_front_end_answers_from_the_memo_is_what_python_would(running):
+    """Repeats are answered in C by the UDP front end (`replay_batch`), never reaching
+    `FilterResolver.answer`: the same bytes, log rows and counts as `answer` gives them."""
+    resolver = running.st.resolver
+    python, answered = reaching_python(running)
     for name, misses in (("blocked.example", 1), ("example.com", 2)):
         answered.clear()
         packets = [DNSRecord(DNSHeader(id=i, rd=1), q=DNSQuestion(name)).pack() for i in (1, 2, 3)]
@@ -265,23 +278,14 @@ def test_a_flood_of_listed_names_is_blocked_after_one_decision(running):
     end from that block, kept for the list's claim set (`decide.name_classes`): the same
     bytes, row and count Python gives. A name a parent's rule names, a name a second list
     claims, and every name after the parent's change are decided as before."""
-    if not isinstance(running.st.server._udp[0], server_mod.BatchedUdp):
-        pytest.skip("the compiled fast path is not built here")
     resolver = running.st.resolver
-    python = resolver.answer
-    answered: list[str] = []
-
-    def counting(data: bytes, client: str, *args: object) -> object:
-        answered.append(DNSRecord.parse(data).q.qname.idna())
-        return python(data, client, *args)
-
-    resolver.answer = counting
+    python, reached = reaching_python(running)
     assert running.ask("n0.adult.example").header.rcode == RCODE.NXDOMAIN  # decided
     names = [f"n{i}.adult.example" for i in range(1, 400)]
     packets = [query(name, ident=i) for i, name in enumerate(names)]
     rows, blocked = len(running.rows), sum(resolver.blocked.values())
     replies = burst(running.st.port, packets)
-    assert running.asked == ["n0.adult.example"] and answered == ["n0.adult.example."]
+    assert running.asked == ["n0.adult.example"] and names_in(reached) == ["n0.adult.example"]
     assert sum(resolver.blocked.values()) == blocked + len(names)
     flood = running.rows[rows:]
     assert sorted(row[1][3] for row in flood) == sorted(names)
@@ -297,11 +301,11 @@ def test_a_flood_of_listed_names_is_blocked_after_one_decision(running):
         assert running.st.call(in_python()) == by_name[name]  # the same bytes
         assert running.rows[-1][1] == next(r[1] for r in flood if r[1][3] == name)
 
-    answered.clear()
+    reached.clear()
     ok = running.ask("ok.adult.example")  # a parent's rule names it: allowed
     assert ok.header.rcode == RCODE.NOERROR and str(ok.rr[0].rdata) == "192.0.2.12"
     assert running.ask("two.adult.example").header.rcode == RCODE.NXDOMAIN  # two lists
-    assert answered == ["ok.adult.example.", "two.adult.example."]
+    assert names_in(reached) == ["ok.adult.example", "two.adult.example"]
     assert running.asked[-2:] == ["ok.adult.example", "two.adult.example"]
 
     assert running.ask("n400.adult.example", "AAAA").header.rcode == RCODE.NXDOMAIN
@@ -319,17 +323,8 @@ def test_cached_answers_age_in_the_compiled_front_end_as_a_load_from_the_cache_w
     """A cached answer asked again seconds later is aged by the compiled front end (its TTLs
     down by the whole seconds since it was stored), never reaching `answer`: the same bytes
     as Python's load from the cache gives at that moment."""
-    if not isinstance(running.st.server._udp[0], server_mod.BatchedUdp):
-        pytest.skip("the compiled fast path is not built here")
     resolver = running.st.resolver
-    python = resolver.answer
-    answered: list[bytes] = []
-
-    def counting(data: bytes, client: str, *args: object) -> object:
-        answered.append(data)
-        return python(data, client, *args)
-
-    resolver.answer = counting
+    python, answered = reaching_python(running)
     packet = query("example.com", ident=11)
     first = send_raw(running.st.port, packet, source=PHONE)  # from upstream, stored
     assert DNSRecord.parse(first).rr[0].ttl == 300

@@ -816,8 +816,10 @@ class BatchedUdp:
 
     def _answer_batches(self) -> int:
         """Up to ROUNDS batches read and answered; how many packets were read. What the memo
-        already knows (a blocked question, a fresh cached answer) the fast path answers and
-        logs in C (`replay_batch`, as `FilterResolver.answer` would); the rest come back here."""
+        already knows (a blocked question, a cached answer, aged to the second, and a name
+        never asked whose class a block was kept for: `_keep_class`) the fast path answers
+        and logs in C (`replay_batch`, as `FilterResolver.answer` would); the rest come back
+        here."""
         resolver = self.resolver
         replay, answer = fastpath.replay_batch, resolver.answer  # type: ignore[union-attr]
         guard = self.guard
