@@ -8,6 +8,7 @@ alerts get a handful of new devices and ONE alert, not a row per address."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import pytest
 from dnslib import RCODE, DNSRecord
+from test_priority import kernel_keeps_slices
 
 from agent import config as config_mod
+from agent.dns import native
 from agent.ops.lean import JOBS
 from agent.store import household as store
 from agent.store.db import make_engine
@@ -121,6 +124,9 @@ def test_forged_sources_leave_the_dns_its_size_and_the_parent_one_alert(box) -> 
     (jobs,) = children_of(proc.pid, JOBS)
     jobs_kb = rss_kb(jobs)
     assert os.sched_getscheduler(jobs) == os.SCHED_IDLE  # the DNS comes first (agent.ops.priority)
+    if kernel_keeps_slices() and native.fastpath is not None:  # and its thread says so
+        sched = Path(f"/proc/{proc.pid}/sched").read_text()
+        assert re.search(rf"^se\.slice\s+:\s+{native.DNS_SLICE_NS}$", sched, re.MULTILINE)
     print(
         f"\n{FORGED} forged sources in {took:.1f}s; DNS RSS {before / 1024:.1f} MB before, "
         f"{peak / 1024:.1f} MB peak, {after / 1024:.1f} MB after; {len(new_devices)} new-device "

@@ -50,3 +50,39 @@ def test_where_sched_idle_is_refused_the_nice_value_is_raised(monkeypatch) -> No
     monkeypatch.setattr(os, "nice", asked.append)
     assert priority.background(19) == "nice +19"
     assert asked == [19]
+
+
+SLICE_CHILD = textwrap.dedent(
+    """
+    import os
+    from agent.dns import native
+
+    os.nice(5)
+    granted = native.answers_first()
+    with open("/proc/thread-self/sched") as f:
+        slice_ns = next(int(line.split(":")[1]) for line in f if line.startswith("se.slice "))
+    print(granted, slice_ns, os.nice(0), os.sched_getscheduler(0) == os.SCHED_OTHER)
+    """
+)
+
+
+def kernel_keeps_slices() -> bool:
+    """EEVDF's per-task slice request came with Linux 6.12."""
+    major, minor = (int(part) for part in os.uname().release.split(".")[:2])
+    return (major, minor) >= (6, 12)
+
+
+def test_the_dns_thread_asks_for_a_short_slice_and_keeps_its_nice_value() -> None:
+    from agent.dns import native
+
+    if native.fastpath is None:
+        pytest.skip("the compiled fast path is not built here")
+    out = subprocess.run(
+        [sys.executable, "-c", SLICE_CHILD], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    granted, slice_ns, nice, other = int(out[0]), int(out[1]), int(out[2]), out[3]
+    if kernel_keeps_slices():
+        assert granted == slice_ns == native.DNS_SLICE_NS
+    else:
+        assert granted == 0
+    assert nice == os.getpriority(os.PRIO_PROCESS, 0) + 5 and other == "True"

@@ -10,6 +10,7 @@
  *                 by the block kept for its list's claim set) made and logged here, one
  *                 sendmmsg; the other datagrams handed back to Python
  *   trim_heap     glibc's malloc_trim(0): freed heap pages back to the system (no ctypes)
+ *   short_slice   sched_setattr: the calling thread asks the scheduler for a short slice
  *
  * Every byte read from a packet or a table buffer is bounds-checked against the buffer's length;
  * multi-byte values are read with memcpy, so neither buffer needs any alignment.
@@ -32,6 +33,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 /* ---------------------------------------------------------------- helpers */
@@ -1637,6 +1640,54 @@ fp_trim_heap(PyObject *self, PyObject *noargs)
     return PyBool_FromLong(released);
 }
 
+/* ---------------------------------------------------------------- short_slice */
+
+PyDoc_STRVAR(short_slice_doc,
+"short_slice(ns) -> int\n\n"
+"Ask Linux's scheduler (EEVDF, 6.12 and newer) for slices of ns nanoseconds for the calling\n"
+"thread, keeping its policy and nice value: a thread that wakes with a shorter slice than the\n"
+"running one's may preempt it at once, where otherwise it waits for that slice to end. The\n"
+"slice the kernel then reports, or 0 where it keeps none (older kernels, other policies, not\n"
+"Linux). The kernel clamps ns to 0.1-100 ms.");
+
+#if defined(__linux__) && defined(SYS_sched_setattr) && defined(SYS_sched_getattr)
+typedef struct {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period; /* runtime: the slice, for SCHED_OTHER */
+} SchedAttr;
+#endif
+
+static PyObject *
+fp_short_slice(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    unsigned long long ns = PyLong_AsUnsignedLongLong(arg);
+    if (ns == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+#if defined(__linux__) && defined(SYS_sched_setattr) && defined(SYS_sched_getattr)
+    SchedAttr attr;
+    memset(&attr, 0, sizeof attr);
+    if (syscall(SYS_sched_getattr, 0, &attr, (unsigned)sizeof attr, 0) != 0 ||
+        attr.policy != 0 /* SCHED_OTHER */)
+        return PyLong_FromLong(0);
+    attr.size = sizeof attr;
+    attr.flags = 0;
+    attr.runtime = ns;
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0)
+        return PyLong_FromLong(0);
+    memset(&attr, 0, sizeof attr);
+    if (syscall(SYS_sched_getattr, 0, &attr, (unsigned)sizeof attr, 0) != 0)
+        return PyLong_FromLong(0);
+    return PyLong_FromUnsignedLongLong(attr.policy == 0 ? attr.runtime : 0);
+#else
+    (void)ns;
+    return PyLong_FromLong(0);
+#endif
+}
+
 /* ---------------------------------------------------------------- module */
 
 static PyMethodDef module_methods[] = {
@@ -1648,6 +1699,7 @@ static PyMethodDef module_methods[] = {
     {"replay_batch", (PyCFunction)(void (*)(void))fp_replay_batch, METH_FASTCALL,
      replay_batch_doc},
     {"trim_heap", fp_trim_heap, METH_NOARGS, trim_heap_doc},
+    {"short_slice", fp_short_slice, METH_O, short_slice_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -48,3 +48,18 @@ def trim_heap() -> bool:
     and what a flood's buffers left. False when nothing was given back or it cannot be done."""
     trim = getattr(fastpath, "trim_heap", None)
     return bool(trim()) if trim is not None else False
+
+
+# The scheduler slice the DNS thread asks for (`answers_first`). Measured at 2,000 queries a
+# second right after a flood, the server and its children on one CPU: p99 0.19-0.21 ms in
+# four runs with it, 0.21-0.47 ms without (the log writer's 1.4 ms slices went first).
+DNS_SLICE_NS = 100_000
+
+
+def answers_first() -> int:
+    """Ask the scheduler to let the calling thread (the DNS process's event loop) preempt a
+    busy background thread as soon as a packet wakes it, rather than after that thread's slice
+    (Linux 6.12 and newer: EEVDF's slice request, `sched_setattr`). The slice granted in
+    nanoseconds, 0 where there is none to ask for. Its share of the CPU is unchanged."""
+    ask = getattr(fastpath, "short_slice", None)
+    return int(ask(DNS_SLICE_NS)) if ask is not None else 0

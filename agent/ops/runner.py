@@ -297,6 +297,7 @@ def _quiet_collector() -> None:
 def run(cfg: Config) -> int:
     agent = Agent(cfg)
     _quiet_collector()
+    native.answers_first()  # this thread runs the event loop that answers
 
     async def main() -> None:
         stop = asyncio.Event()
